@@ -1,0 +1,104 @@
+"""How to reach a PostgreSQL server, without ever putting a password in argv or a log."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg.conninfo import make_conninfo
+
+# libpq parameters taken from an Airflow connection's extras; other extras are ignored.
+LIBPQ_EXTRA_KEYS: dict[str, str] = {
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "application_name": "PGAPPNAME",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+}
+
+
+@dataclass(frozen=True)
+class PgConnInfo:
+    host: str
+    port: int
+    user: str
+    password: str | None = field(default=None, repr=False)
+    dbname: str = "postgres"
+    options: Mapping[str, str] = field(default_factory=dict)
+    """Further libpq parameters (keys of :data:`LIBPQ_EXTRA_KEYS`), e.g. ``sslmode``."""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.options) - set(LIBPQ_EXTRA_KEYS)
+        if unknown:
+            raise ValueError(
+                f"unsupported libpq options {sorted(unknown)}; allowed: {sorted(LIBPQ_EXTRA_KEYS)}"
+            )
+
+    def libpq_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``psycopg.connect`` (includes the password)."""
+        kwargs: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "dbname": self.dbname,
+            **self.options,
+        }
+        if self.password is not None:
+            kwargs["password"] = self.password
+        return kwargs
+
+    def dsn(self) -> str:
+        """A libpq connection string WITHOUT the password, safe for argv and logs."""
+        return make_conninfo(
+            "", host=self.host, port=str(self.port), user=self.user, dbname=self.dbname, **self.options
+        )
+
+    def env(self) -> dict[str, str]:
+        """Environment variables for client subprocesses; the password travels only here."""
+        env = {
+            "PGHOST": self.host,
+            "PGPORT": str(self.port),
+            "PGUSER": self.user,
+            "PGDATABASE": self.dbname,
+        }
+        for key, value in self.options.items():
+            env[LIBPQ_EXTRA_KEYS[key]] = str(value)
+        if self.password is not None:
+            env["PGPASSWORD"] = self.password
+        return env
+
+    def with_dbname(self, dbname: str) -> PgConnInfo:
+        return dataclasses.replace(self, dbname=dbname)
+
+    def describe(self) -> str:
+        """``user@host:port/dbname``, for messages."""
+        return f"{self.user}@{self.host}:{self.port}/{self.dbname}"
+
+    @classmethod
+    def from_airflow_conn(cls, conn_id: str, dbname: str | None = None) -> PgConnInfo:
+        """Read an Airflow connection (``AIRFLOW_CONN_*`` env vars work without a metadata DB).
+
+        ``dbname`` overrides the connection's schema; the default database is ``postgres``.
+        """
+        # Imported here: airflow.sdk takes seconds to import and most callers never need it.
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(conn_id)
+        if not conn.host:
+            raise ValueError(f"Airflow connection {conn_id!r} has no host; set one in the connection")
+        if not conn.login:
+            raise ValueError(f"Airflow connection {conn_id!r} has no login; set the role to connect as")
+        extras = conn.extra_dejson if isinstance(conn.extra_dejson, dict) else {}
+        options = {k: str(v) for k, v in extras.items() if k in LIBPQ_EXTRA_KEYS}
+        return cls(
+            host=conn.host,
+            port=int(conn.port or 5432),
+            user=conn.login,
+            password=conn.password or None,
+            dbname=dbname or conn.schema or "postgres",
+            options=options,
+        )
