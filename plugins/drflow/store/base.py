@@ -1,0 +1,106 @@
+"""The backup store interface: a flat key/value space of immutable objects.
+
+Keys are '/'-separated and relative to the store root (a directory or an S3
+bucket+prefix). Writes are all-or-nothing: a reader sees either the whole new
+object or nothing, never a partly written one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class StoreError(Exception):
+    """A store operation failed. The message says what failed, where, and what to do."""
+
+
+class MissingKeyError(StoreError):
+    """The key does not exist in the store."""
+
+
+def check_key(key: str) -> str:
+    """Return key if it is a valid relative object key, else raise StoreError."""
+    if not key or key.startswith("/") or key.endswith("/"):
+        raise StoreError(f"invalid store key {key!r}: keys are relative, '/'-separated and name an object")
+    _check_segments(key, key.split("/"))
+    return key
+
+
+def check_prefix(prefix: str) -> str:
+    """Return prefix if it is a valid key prefix ('' means the whole store), else raise StoreError."""
+    if prefix.startswith("/"):
+        raise StoreError(f"invalid store prefix {prefix!r}: prefixes are relative to the store root")
+    if prefix:
+        segments = prefix.split("/")
+        # The last segment may be partial ("a/b-") or empty (a trailing '/').
+        _check_segments(prefix, segments[:-1])
+        if segments[-1] in (".", ".."):
+            raise StoreError(f"invalid store prefix {prefix!r}: '.' and '..' are not allowed")
+    return prefix
+
+
+def _check_segments(key: str, segments: list[str]) -> None:
+    for seg in segments:
+        if seg in ("", ".", "..") or "\\" in seg or "\0" in seg:
+            raise StoreError(
+                f"invalid store key {key!r}: empty, '.' or '..' segments, backslashes and NUL are not allowed"
+            )
+
+
+class BackupStore(ABC):
+    """Where backups live. Implementations: LocalStore (a directory) and S3Store (a bucket/prefix)."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the store is, for messages: ``s3://bucket/prefix`` or the directory."""
+
+    def url_for(self, key: str) -> str:
+        """A readable location of one key, for messages."""
+        return f"{self.describe().rstrip('/')}/{key}"
+
+    @abstractmethod
+    def put_file(self, key: str, path: Path) -> None:
+        """Store the file at path under key (replacing any object there), atomically."""
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store data under key (replacing any object there), atomically."""
+
+    @abstractmethod
+    def get_file(self, key: str, path: Path) -> None:
+        """Download key to path; path appears complete or not at all. MissingKeyError if absent."""
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """The content of key. MissingKeyError if absent."""
+
+    @abstractmethod
+    def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """Stream the content of key (for hashing without a local copy). MissingKeyError if absent."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """True if an object is stored under key."""
+
+    @abstractmethod
+    def list_keys(self, prefix: str = "") -> list[str]:
+        """Sorted keys starting with prefix (a plain string prefix, as in S3)."""
+
+    @abstractmethod
+    def delete(self, key: str) -> bool:
+        """Delete one object; True if it existed."""
+
+    @abstractmethod
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every key starting with prefix; return how many. An empty prefix is refused."""
+
+    @abstractmethod
+    def size(self, key: str) -> int:
+        """Size of the object in bytes. MissingKeyError if absent."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.describe()!r})"

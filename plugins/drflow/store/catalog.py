@@ -1,0 +1,541 @@
+"""The self-describing backup catalog, kept in the backup store next to the data.
+
+Layout (keys relative to the store root)::
+
+    <spec>/<component>/backups/<backup_id>/<object files>
+    <spec>/<component>/backups/<backup_id>/manifest.json
+    <spec>/<component>/reports/<kind>/<name>.json
+
+A backup exists only once its manifest.json is written, and the manifest is
+written last, after every object it lists is stored and its size checked. A
+backup directory without a manifest is a failed or unfinished try, which the
+next ``begin()`` of that backup id clears. The catalog alone (no Airflow
+metadata database) is enough to find and restore a backup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from drflow.store.base import BackupStore, MissingKeyError, StoreError, check_key
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION: Final = 1
+MANIFEST_NAME = "manifest.json"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SHA256_RE = r"^[0-9a-f]{64}$"
+
+BackupType = Literal["full", "incremental", "differential", "snapshot", "logical"]
+RetentionPolicy = Literal["standard", "compliance", "governance"]
+
+
+class CatalogError(StoreError):
+    """The catalog is missing, unreadable or inconsistent; the message says where and what to do."""
+
+
+class BackupNotFoundError(CatalogError, LookupError):
+    """No committed backup with that id."""
+
+
+class CorruptBackupError(CatalogError):
+    """A stored object is missing or does not match the size/sha256 its manifest records."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        expected_sha256: str | None = None,
+        actual_sha256: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.key = key
+        self.expected_sha256 = expected_sha256
+        self.actual_sha256 = actual_sha256
+
+
+def check_name(value: str, what: str) -> str:
+    """A single path segment usable in keys: letters, digits, '.', '_', '-', not starting with '.'."""
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise ValueError(
+            f"invalid {what} {value!r}: use letters, digits, '.', '_' and '-', "
+            f"starting with a letter or digit"
+        )
+    return value
+
+
+def make_backup_id(policy: str, when: datetime) -> str:
+    """A sortable, readable id: ``20261127T102300Z-daily-full`` for policy 'daily-full'.
+
+    Derive ``when`` from the run's logical date, not the wall clock, so that a
+    retried task gets the same id and finds (or clears) its earlier try.
+    """
+    check_name(policy, "backup policy name")
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(f"make_backup_id needs a timezone-aware datetime, got {when!r}")
+    return f"{when.astimezone(UTC):%Y%m%dT%H%M%SZ}-{policy}"
+
+
+class StoredObject(BaseModel):
+    """One file of a backup, as stored: its name inside the backup directory, size and sha256."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    size: int = Field(ge=0)
+    sha256: str = Field(pattern=_SHA256_RE)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, name: str) -> str:
+        return check_object_name(name)
+
+
+def check_object_name(name: str) -> str:
+    try:
+        check_key(name)
+    except StoreError as exc:
+        raise ValueError(str(exc)) from None
+    if name == MANIFEST_NAME:
+        raise ValueError(f"object name {MANIFEST_NAME!r} is reserved for the backup manifest")
+    return name
+
+
+def _duration(fields: dict[str, Any]) -> float:
+    started, finished = fields.get("started_at"), fields.get("finished_at")
+    if started is None or finished is None:
+        return 0.0  # the missing field already fails validation
+    return max((finished - started).total_seconds(), 0.0)
+
+
+def _stored_bytes(fields: dict[str, Any]) -> int:
+    return sum(o.size for o in fields.get("objects", []))
+
+
+def _expiry(fields: dict[str, Any]) -> datetime:
+    finished = fields.get("finished_at") or datetime.fromtimestamp(0, UTC)
+    return finished + timedelta(days=fields.get("retention_days") or 0)
+
+
+class BackupManifest(BaseModel):
+    """Everything needed to trust and restore one backup, written as manifest.json.
+
+    duration_s, stored_bytes and expires_at are derived (from the times, the
+    objects and retention_days) when not given.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    format_version: Literal[1] = FORMAT_VERSION
+    backup_id: str
+    spec: str
+    component: str
+    policy: str
+    backup_type: BackupType
+    method: str
+    parent_id: str | None = None
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
+    duration_s: float = Field(default_factory=_duration, ge=0)
+    start_lsn: str | None = None
+    end_lsn: str | None = None
+    timeline: int | None = None
+    pg_version: str | None = None
+    system_identifier: str | None = None
+    database_size_bytes: int | None = Field(default=None, ge=0)
+    compression: str = "none"
+    objects: list[StoredObject] = Field(default_factory=list)
+    stored_bytes: int = Field(default_factory=_stored_bytes, ge=0)
+    retention_days: int = Field(ge=0)
+    retention_policy: RetentionPolicy = "standard"
+    expires_at: AwareDatetime = Field(default_factory=_expiry)
+    validation_values: dict[str, str] = Field(default_factory=dict)
+    targets: list[str] = Field(default_factory=list)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("backup_id", "spec", "component", "policy", "parent_id")
+    @classmethod
+    def _valid_names(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else check_name(value, str(info.field_name))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BackupManifest:
+        if self.finished_at < self.started_at:
+            raise ValueError(f"finished_at {self.finished_at} is before started_at {self.started_at}")
+        names = [o.name for o in self.objects]
+        if len(names) != len(set(names)):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"objects listed twice: {dupes}")
+        return self
+
+    def object_named(self, name: str) -> StoredObject:
+        for obj in self.objects:
+            if obj.name == name:
+                return obj
+        names = [o.name for o in self.objects]
+        raise KeyError(f"backup {self.backup_id} has no object {name!r}; it has {names}")
+
+
+class Catalog:
+    """The backups and reports of one spec in one store."""
+
+    def __init__(self, store: BackupStore, spec: str) -> None:
+        self.store = store
+        self.spec = check_name(spec, "spec name")
+
+    # -- layout ----------------------------------------------------------
+
+    def component_prefix(self, component: str) -> str:
+        return f"{self.spec}/{check_name(component, 'component name')}/"
+
+    def prefix_for(self, component: str, backup_id: str) -> str:
+        """The key prefix (ending in '/') of one backup's directory."""
+        return f"{self.component_prefix(component)}backups/{check_name(backup_id, 'backup id')}/"
+
+    def object_key(self, component: str, backup_id: str, name: str) -> str:
+        try:
+            return self.prefix_for(component, backup_id) + check_object_name(name)
+        except ValueError as exc:
+            raise CatalogError(str(exc)) from None
+
+    def manifest_key(self, component: str, backup_id: str) -> str:
+        return self.prefix_for(component, backup_id) + MANIFEST_NAME
+
+    # -- writing a backup ------------------------------------------------
+
+    def begin(self, component: str, backup_id: str) -> BackupManifest | None:
+        """Start (or retry) a backup.
+
+        Returns the manifest if this backup was already committed (a retry of a
+        finished task: do nothing). Otherwise deletes whatever an earlier failed
+        try left under the backup's prefix and returns None.
+        """
+        key = self.manifest_key(component, backup_id)
+        if self.store.exists(key):
+            manifest = self._load_manifest(key)
+            log.info("backup %s already committed at %s", backup_id, self.store.url_for(key))
+            return manifest
+        removed = self.store.delete_prefix(self.prefix_for(component, backup_id))
+        if removed:
+            log.info(
+                "removed %d object(s) of an unfinished earlier try under %s",
+                removed,
+                self.store.url_for(self.prefix_for(component, backup_id)),
+            )
+        return None
+
+    def discard(self, component: str, backup_id: str) -> int:
+        """Delete a backup, committed or not; returns how many objects went (manifest included).
+
+        The manifest goes first, so the backup stops being a catalog entry before
+        any of its data disappears. Destructive: callers gate it.
+        """
+        had_manifest = self.store.delete(self.manifest_key(component, backup_id))
+        return int(had_manifest) + self.store.delete_prefix(self.prefix_for(component, backup_id))
+
+    def put_object(self, component: str, backup_id: str, name: str, path: Path) -> StoredObject:
+        """Upload a file as one object of a backup; return its size and sha256.
+
+        The stored size is checked after the upload (CatalogError if it differs;
+        the backup then cannot be committed, and the retry's begin() clears it).
+        """
+        key = self.object_key(component, backup_id, name)
+        path = Path(path)
+        size, digest = _hash_file(path)
+        self.store.put_file(key, path)
+        if path.stat().st_size != size:
+            raise CatalogError(
+                f"{path} changed while it was being stored as {self.store.url_for(key)}; "
+                f"make sure the file is complete before storing it, then retry"
+            )
+        self._check_stored_size(key, size)
+        return StoredObject(name=name, size=size, sha256=digest)
+
+    def put_object_bytes(self, component: str, backup_id: str, name: str, data: bytes) -> StoredObject:
+        """Like put_object for small in-memory data (a backup_label, a list of WAL files …)."""
+        key = self.object_key(component, backup_id, name)
+        self.store.put_bytes(key, data)
+        self._check_stored_size(key, len(data))
+        return StoredObject(name=name, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+    def commit(self, manifest: BackupManifest) -> str:
+        """Write manifest.json, making the backup a catalog entry. Returns the manifest key.
+
+        Refuses (CatalogError) when the manifest belongs to another spec, when the
+        backup is already committed, or when any listed object is missing or has
+        another size than recorded.
+        """
+        if manifest.spec != self.spec:
+            raise CatalogError(
+                f"manifest of backup {manifest.backup_id} is for spec {manifest.spec!r}, "
+                f"but this catalog is for spec {self.spec!r}"
+            )
+        key = self.manifest_key(manifest.component, manifest.backup_id)
+        if self.store.exists(key):
+            raise CatalogError(
+                f"backup {manifest.backup_id} is already committed at {self.store.url_for(key)}; "
+                f"call begin() first, which returns the committed manifest"
+            )
+        problems = []
+        for obj in manifest.objects:
+            obj_key = self.object_key(manifest.component, manifest.backup_id, obj.name)
+            try:
+                stored = self.store.size(obj_key)
+            except MissingKeyError:
+                problems.append(f"{obj.name}: not stored")
+                continue
+            if stored != obj.size:
+                problems.append(f"{obj.name}: {stored} bytes stored, {obj.size} recorded")
+        if problems:
+            raise CatalogError(
+                f"refusing to commit backup {manifest.backup_id} at "
+                f"{self.store.url_for(self.prefix_for(manifest.component, manifest.backup_id))}: "
+                f"{'; '.join(problems)}. Store every object with put_object() before commit()"
+            )
+        self.store.put_bytes(key, manifest.model_dump_json(indent=2).encode())
+        return key
+
+    # -- reading ---------------------------------------------------------
+
+    def list_backups(self, component: str | None = None) -> list[BackupManifest]:
+        """Committed backups, oldest first (by finished_at, then id)."""
+        prefix = f"{self.component_prefix(component)}backups/" if component else f"{self.spec}/"
+        manifests = []
+        for key in self.store.list_keys(prefix):
+            parts = key.split("/")
+            if len(parts) == 5 and parts[2] == "backups" and parts[4] == MANIFEST_NAME:
+                manifests.append(self._load_manifest(key))
+        return sorted(manifests, key=lambda m: (m.finished_at, m.backup_id, m.component))
+
+    def get(self, component: str, backup_id: str) -> BackupManifest:
+        key = self.manifest_key(component, backup_id)
+        if not self.store.exists(key):
+            known = [m.backup_id for m in self.list_backups(component)]
+            raise BackupNotFoundError(
+                f"no committed backup {backup_id!r} of {self.spec}/{component} in {self.store.describe()}; "
+                f"known backups: {', '.join(known[-10:]) or 'none'}"
+            )
+        return self._load_manifest(key)
+
+    def latest(self, component: str, policy: str | None = None) -> BackupManifest | None:
+        backups = [m for m in self.list_backups(component) if policy is None or m.policy == policy]
+        return backups[-1] if backups else None
+
+    def fetch(self, manifest: BackupManifest, dest_dir: Path) -> dict[str, Path]:
+        """Download every object of a backup into dest_dir and check its size and sha256.
+
+        Returns {object name: local path}. On any mismatch or missing object,
+        removes everything it downloaded and raises CorruptBackupError.
+        """
+        self._check_spec(manifest)
+        dest_dir = Path(dest_dir)
+        made_dirs = _mkdirs(dest_dir)
+        written: list[Path] = []
+        result: dict[str, Path] = {}
+        try:
+            for obj in manifest.objects:
+                key = self.object_key(manifest.component, manifest.backup_id, obj.name)
+                target = dest_dir / obj.name
+                made_dirs += _mkdirs(target.parent)
+                try:
+                    self.store.get_file(key, target)
+                except MissingKeyError:
+                    raise CorruptBackupError(
+                        f"backup {manifest.backup_id} of {manifest.spec}/{manifest.component} is incomplete: "
+                        f"object {self.store.url_for(key)} is missing. {self._what_to_do(manifest)}",
+                        key=key,
+                        expected_sha256=obj.sha256,
+                    ) from None
+                written.append(target)
+                size, digest = _hash_file(target)
+                if size != obj.size or digest != obj.sha256:
+                    raise CorruptBackupError(
+                        f"backup {manifest.backup_id} of {manifest.spec}/{manifest.component} is corrupt: "
+                        f"object {self.store.url_for(key)} has sha256 {digest} ({size} bytes) but the "
+                        f"manifest records sha256 {obj.sha256} ({obj.size} bytes). "
+                        f"{self._what_to_do(manifest)}",
+                        key=key,
+                        expected_sha256=obj.sha256,
+                        actual_sha256=digest,
+                    )
+                result[obj.name] = target
+        except BaseException:
+            for path in written:
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
+            for d in reversed(made_dirs):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            raise
+        return result
+
+    def verify(self, manifest: BackupManifest) -> list[str]:
+        """Re-hash every stored object of a backup; return the problems found (empty when sound)."""
+        self._check_spec(manifest)
+        problems = []
+        for obj in manifest.objects:
+            key = self.object_key(manifest.component, manifest.backup_id, obj.name)
+            where = self.store.url_for(key)
+            h = hashlib.sha256()
+            size = 0
+            try:
+                for chunk in self.store.iter_chunks(key):
+                    h.update(chunk)
+                    size += len(chunk)
+            except MissingKeyError:
+                problems.append(f"{where}: missing")
+                continue
+            if size != obj.size:
+                problems.append(f"{where}: {size} bytes stored, manifest records {obj.size}")
+            elif h.hexdigest() != obj.sha256:
+                problems.append(f"{where}: sha256 {h.hexdigest()}, manifest records {obj.sha256}")
+        return problems
+
+    # -- reports ---------------------------------------------------------
+
+    def report_key(self, component: str, kind: str, name: str) -> str:
+        return (
+            f"{self.component_prefix(component)}reports/{check_name(kind, 'report kind')}/"
+            f"{check_name(name, 'report name')}.json"
+        )
+
+    def write_report(self, component: str, kind: str, name: str, data: dict[str, Any]) -> str:
+        """Store a JSON report (drill result, restore timing …); returns its key. Same name replaces."""
+        key = self.report_key(component, kind, name)
+        payload = json.dumps(data, indent=2, sort_keys=True, default=_json_default)
+        self.store.put_bytes(key, payload.encode())
+        return key
+
+    def read_reports(self, component: str, kind: str) -> list[dict[str, Any]]:
+        """The reports of one component and kind, ordered by name (so by time, for stamped names)."""
+        prefix = f"{self.component_prefix(component)}reports/{check_name(kind, 'report kind')}/"
+        reports: dict[str, dict[str, Any]] = {}
+        for key in self.store.list_keys(prefix):
+            rest = key[len(prefix) :]
+            if "/" in rest or not rest.endswith(".json"):
+                continue
+            try:
+                data = json.loads(self.store.get_bytes(key))
+            except ValueError as exc:
+                raise CatalogError(
+                    f"unreadable report {self.store.url_for(key)}: {exc}; fix or delete that file"
+                ) from exc
+            reports[rest] = data
+        return [reports[name] for name in sorted(reports)]
+
+    # -- helpers ---------------------------------------------------------
+
+    def _load_manifest(self, key: str) -> BackupManifest:
+        where = self.store.url_for(key)
+        fix = (
+            "the backup cannot be trusted; restore another one with --backup ID, and fix or move away "
+            "this manifest (a backup directory without manifest.json is not a catalog entry)"
+        )
+        raw = self.store.get_bytes(key)
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise CatalogError(f"unreadable backup manifest {where}: not JSON ({exc}); {fix}") from exc
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            raise CatalogError(
+                f"backup manifest {where} has format_version {version}, newer than this drflow "
+                f"understands ({FORMAT_VERSION}); upgrade drflow to read it"
+            )
+        try:
+            manifest = BackupManifest.model_validate(data)
+        except ValidationError as exc:
+            raise CatalogError(f"invalid backup manifest {where}: {exc}; {fix}") from exc
+        expected = key.split("/")
+        if [manifest.spec, manifest.component, manifest.backup_id] != [expected[0], expected[1], expected[3]]:
+            raise CatalogError(
+                f"backup manifest {where} describes {manifest.spec}/{manifest.component}/"
+                f"{manifest.backup_id}, not the directory it is in; {fix}"
+            )
+        return manifest
+
+    def _check_stored_size(self, key: str, size: int) -> None:
+        stored = self.store.size(key)
+        if stored != size:
+            # Left in place: the backup cannot be committed, and begin() of the retry clears it.
+            raise CatalogError(
+                f"{self.store.url_for(key)} holds {stored} bytes after upload, expected {size}; "
+                f"the store lost data in transit: retry, and check the store if it happens again"
+            )
+
+    def _check_spec(self, manifest: BackupManifest) -> None:
+        if manifest.spec != self.spec:
+            raise CatalogError(
+                f"backup {manifest.backup_id} belongs to spec {manifest.spec!r}, "
+                f"not to this catalog's spec {self.spec!r}"
+            )
+
+    def _what_to_do(self, manifest: BackupManifest) -> str:
+        return (
+            f"Nothing of it was kept. Restore another backup with --backup ID "
+            f"(list them with `drflow backups list --spec <spec file> --component {manifest.component}`) "
+            f"and check the store {self.store.describe()}"
+        )
+
+
+def _hash_file(path: Path) -> tuple[int, str]:
+    """(size, sha256 hex) of a file, read once."""
+    try:
+        with open(path, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+            return f.tell(), digest
+    except OSError as exc:
+        raise CatalogError(f"cannot read {path}: {exc}") from exc
+
+
+def _mkdirs(path: Path) -> list[Path]:
+    """mkdir -p; return the directories it created, outermost first."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    path.mkdir(parents=True, exist_ok=True)
+    return list(reversed(missing))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Path | Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    raise TypeError(f"cannot write {type(value).__name__} into a JSON report: {value!r}")

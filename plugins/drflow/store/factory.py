@@ -1,0 +1,47 @@
+"""Open the backup store a spec's target describes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from drflow.store.base import BackupStore, StoreError
+
+STORE_TYPES = ("local", "s3")
+
+
+def open_store(target: Mapping[str, Any]) -> BackupStore:
+    """A store for ``{"type": "local", "path": ...}`` or ``{"type": "s3", "bucket": ..., ...}``.
+
+    Keys other than the ones a type needs are ignored (targets carry more, e.g. retention).
+    """
+    name = target.get("name", "<unnamed>")
+    kind = target.get("type")
+    if kind == "local":
+        path = _required(target, "path", name)
+        if not Path(path).is_absolute():
+            raise StoreError(
+                f"backup target {name!r}: path {path!r} is relative; give an absolute directory "
+                f"so every worker resolves it the same way"
+            )
+        from drflow.store.local import LocalStore
+
+        return LocalStore(Path(path))
+    if kind == "s3":
+        from drflow.store.s3 import S3Store
+
+        return S3Store(
+            bucket=_required(target, "bucket", name),
+            prefix=str(target.get("prefix") or ""),
+            aws_conn_id=target.get("conn_id") or "aws_default",
+            region=target.get("region") or None,
+        )
+    raise StoreError(f"backup target {name!r}: unknown type {kind!r}; use one of {', '.join(STORE_TYPES)}")
+
+
+def _required(target: Mapping[str, Any], key: str, name: str) -> str:
+    value = target.get(key)
+    if not value or not isinstance(value, str):
+        raise StoreError(f"backup target {name!r} of type {target.get('type')!r} needs a {key!r} (a string)")
+    return value

@@ -1,0 +1,215 @@
+"""A backup store in an S3 bucket (AWS, MinIO, moto), through the amazon provider's S3Hook.
+
+The hook (and with it boto3) is imported on first use, never at module import:
+DAG files import this module and parsing them must stay cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from drflow.store.base import CHUNK_SIZE, BackupStore, MissingKeyError, StoreError, check_key, check_prefix
+
+if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+MiB = 1024 * 1024
+_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+_DENIED_CODES = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+
+
+class S3Store(BackupStore):
+    """Objects are S3 objects under ``s3://bucket/prefix/``.
+
+    S3 makes an object visible only once its upload (multipart included) has
+    completed, so writes are atomic without temp keys. Files larger than
+    multipart_threshold go up in parallel parts of multipart_chunksize.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        aws_conn_id: str | None = "aws_default",
+        region: str | None = None,
+        *,
+        multipart_threshold: int = 8 * MiB,
+        multipart_chunksize: int = 16 * MiB,
+        max_concurrency: int = 8,
+    ) -> None:
+        if not bucket or "/" in bucket:
+            raise StoreError(
+                f"invalid S3 bucket name {bucket!r}: give the bare bucket name, e.g. 'my-backups'"
+            )
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        if self.prefix:
+            check_key(self.prefix)
+        self.aws_conn_id = aws_conn_id
+        self.region = region
+        self._transfer_config_args: dict[str, Any] = {
+            "multipart_threshold": multipart_threshold,
+            "multipart_chunksize": multipart_chunksize,
+            "max_concurrency": max_concurrency,
+        }
+        self._hook: S3Hook | None = None
+
+    @property
+    def hook(self) -> S3Hook:
+        if self._hook is None:
+            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+            self._hook = S3Hook(
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region,
+                transfer_config_args=dict(self._transfer_config_args),
+            )
+        return self._hook
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+
+    def put_file(self, key: str, path: Path) -> None:
+        full = self._full_key(key)
+        if not Path(path).is_file():
+            raise StoreError(f"cannot store {path} as {self.url_for(key)}: the source file does not exist")
+        with self._errors("upload to", key):
+            self.hook.load_file(filename=Path(path), key=full, bucket_name=self.bucket, replace=True)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        full = self._full_key(key)
+        with self._errors("upload to", key):
+            self.hook.get_conn().put_object(Bucket=self.bucket, Key=full, Body=data)
+
+    def get_file(self, key: str, path: Path) -> None:
+        full = self._full_key(key)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".drflow-tmp-", dir=path.parent)
+        os.close(fd)
+        try:
+            with self._errors("download", key):
+                self.hook.get_conn().download_file(
+                    Bucket=self.bucket, Key=full, Filename=tmp_name, Config=self.hook.transfer_config
+                )
+            os.replace(tmp_name, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+            raise
+
+    def get_bytes(self, key: str) -> bytes:
+        full = self._full_key(key)
+        with self._errors("download", key):
+            body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=full)["Body"]
+            return bytes(body.read())
+
+    def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        full = self._full_key(key)
+        with self._errors("download", key):
+            body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=full)["Body"]
+            try:
+                yield from body.iter_chunks(chunk_size)
+            finally:
+                body.close()
+
+    def exists(self, key: str) -> bool:
+        full = self._full_key(key)
+        with self._errors("look up", key):
+            return self.hook.head_object(key=full, bucket_name=self.bucket) is not None
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        check_prefix(prefix)
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        return sorted(k[cut:] for k in self._list_full(prefix))
+
+    def delete(self, key: str) -> bool:
+        full = self._full_key(key)
+        with self._errors("delete", key):
+            existed = self.hook.head_object(key=full, bucket_name=self.bucket) is not None
+            if existed:
+                self.hook.get_conn().delete_object(Bucket=self.bucket, Key=full)
+        return existed
+
+    def delete_prefix(self, prefix: str) -> int:
+        if not prefix:
+            raise StoreError(f"refusing to delete everything in {self.describe()}: an empty prefix was given")
+        check_prefix(prefix)
+        keys = self._list_full(prefix)
+        client = self.hook.get_conn()
+        for start in range(0, len(keys), 1000):  # the DeleteObjects limit per request
+            batch = keys[start : start + 1000]
+            with self._errors("delete under", prefix):
+                resp = client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True}
+                )
+            if errors := resp.get("Errors"):
+                first = errors[0]
+                raise StoreError(
+                    f"cannot delete {len(errors)} object(s) under {self.url_for(prefix)}, e.g. "
+                    f"{first.get('Key')}: {first.get('Code')} {first.get('Message', '')}; "
+                    f"check the permissions of Airflow connection {self.aws_conn_id!r} "
+                    f"and any object lock on the bucket"
+                )
+        return len(keys)
+
+    def size(self, key: str) -> int:
+        full = self._full_key(key)
+        with self._errors("look up", key):
+            head = self.hook.head_object(key=full, bucket_name=self.bucket)
+        if head is None:
+            raise self._missing(key)
+        return int(head["ContentLength"])
+
+    # -- helpers ---------------------------------------------------------
+
+    def _full_key(self, key: str) -> str:
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _list_full(self, prefix: str) -> list[str]:
+        full_prefix = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        with self._errors("list", prefix):
+            return list(self.hook.list_keys(bucket_name=self.bucket, prefix=full_prefix))
+
+    def _missing(self, key: str) -> MissingKeyError:
+        return MissingKeyError(
+            f"{self.url_for(key)} does not exist; check the key, "
+            f"or list the backups with `drflow backups list`"
+        )
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, key: str) -> Iterator[None]:
+        """Turn boto/provider exceptions into StoreError saying what failed, where, and what to do."""
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        where = self.url_for(key) if key else self.describe()
+        conn = f"Airflow connection {self.aws_conn_id!r}"
+        try:
+            yield
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            if code in _NOT_FOUND_CODES:
+                raise self._missing(key) from exc
+            if code == "NoSuchBucket":
+                raise StoreError(
+                    f"cannot {action} {where}: bucket {self.bucket!r} does not exist; create it "
+                    f"or fix the bucket of this target in the spec"
+                ) from exc
+            if code in _DENIED_CODES:
+                raise StoreError(
+                    f"cannot {action} {where}: access denied ({code}); check the credentials of {conn} "
+                    f"and the bucket policy"
+                ) from exc
+            raise StoreError(f"cannot {action} {where}: {code or exc}: {error.get('Message', '')}") from exc
+        except (BotoCoreError, Boto3Error) as exc:
+            raise StoreError(
+                f"cannot {action} {where}: {exc}; check the endpoint, region and credentials of {conn}"
+            ) from exc
