@@ -1,0 +1,271 @@
+"""The `drflow` command line: validate, schema, plan, backups, restore, sandbox, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="drflow: disaster-recovery plans as reviewed YAML, compiled into Airflow DAGs.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+backups_app = typer.Typer(help="Read the backup catalog straight from the store (no Airflow needed).")
+sandbox_app = typer.Typer(help="A local primary + replica PostgreSQL and a moto S3 server for trying drflow.")
+app.add_typer(backups_app, name="backups")
+app.add_typer(sandbox_app, name="sandbox")
+
+out = Console()
+err = Console(stderr=True)
+
+DEFAULT_SPECS = Path(os.environ.get("DRFLOW_SPECS_DIR", "plan_specs"))
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _load_one(spec_path: Path) -> Any:
+    from drflow.spec.diagnostics import SpecError
+    from drflow.spec.load import load_spec
+
+    try:
+        return load_spec(spec_path)
+    except SpecError as exc:
+        for diagnostic in exc.diagnostics:
+            err.print(str(diagnostic), highlight=False, markup=False)
+        raise _fail(f"{spec_path} does not validate; fix it first (drflow validate {spec_path})") from None
+    except OSError as exc:
+        raise _fail(f"cannot read spec {spec_path}: {exc.strerror}") from None
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Spec files or directories of specs.")],
+) -> None:
+    """Check specs; print every problem as file:line:col: path: what is wrong; what would be right."""
+    from drflow.cli_validate import validate as run_validate
+
+    run_validate(paths)
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+) -> None:
+    """Write the JSON Schema of the spec language (for yaml-language-server in editors)."""
+    from drflow.cli_validate import schema as run_schema
+
+    run_schema(output)
+
+
+@app.command()
+def plan(
+    paths: Annotated[list[Path], typer.Argument(help="Spec files or directories.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    base: Annotated[
+        Path | None,
+        typer.Option("--base", help="Directory with the specs before the change; print the diff."),
+    ] = None,
+) -> None:
+    """Show the DAGs and tasks the specs produce, or (with --base) what a change adds, removes or alters."""
+    from drflow.plan.compile import compile_specs
+    from drflow.plan.diff import diff_plans
+
+    plans = compile_specs(paths)
+    if base is not None:
+        changes = diff_plans(compile_specs([base]), plans)
+        if as_json:
+            out.print_json(json.dumps(changes))
+        elif not any(changes.values()):
+            out.print("no DAG or task changes")
+        else:
+            for dag_id in changes["added"]:
+                out.print(f"[green]+ {dag_id}[/green]", highlight=False)
+            for dag_id in changes["removed"]:
+                out.print(f"[red]- {dag_id}[/red]", highlight=False)
+            for dag_id, details in changes["changed"].items():
+                out.print(f"[yellow]~ {dag_id}[/yellow]", highlight=False)
+                for line in details:
+                    out.print(f"    {line}", highlight=False, markup=False)
+        return
+    if as_json:
+        out.print_json(json.dumps([p.to_json() for p in plans]))
+        return
+    table = Table("DAG id", "kind", "schedule", "tasks", title=f"{len(plans)} DAGs")
+    for p in plans:
+        style = "red" if p.error else None
+        table.add_row(
+            p.dag_id, p.kind, p.schedule or "manual", " → ".join(t.task_id for t in p.tasks), style=style
+        )
+    out.print(table)
+    errors = [p for p in plans if p.error]
+    if errors:
+        raise _fail(f"{len(errors)} spec(s) do not validate; run drflow validate for details")
+
+
+@backups_app.command("list")
+def backups_list(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file whose storage targets to read.")] = (
+        DEFAULT_SPECS / "api-marketplace.yaml"
+    ),
+    component: Annotated[str | None, typer.Option("--component", help="Only this component.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Only this storage target.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List complete backups per storage target, newest last, from the store alone."""
+    from drflow.jobs.backup import target_catalogs
+
+    loaded = _load_one(spec)
+    targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
+    if not targets:
+        raise _fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
+    rows: list[dict[str, Any]] = []
+    for name, catalog in target_catalogs(loaded.spec.metadata.name, targets):
+        for manifest in catalog.list_backups(component):
+            rows.append({"target": name, **manifest.model_dump(mode="json")})
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("target", "component", "backup id", "type", "finished", "data", "stored", "duration")
+    for row in rows:
+        table.add_row(
+            row["target"],
+            row["component"],
+            row["backup_id"],
+            row["backup_type"],
+            row["finished_at"][:19],
+            _size(row["database_size_bytes"]),
+            _size(row["stored_bytes"]),
+            f"{row['duration_s']:.1f}s",
+        )
+    out.print(table)
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "-"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return f"{size:.1f}TiB"
+
+
+@app.command()
+def restore(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file of the component.")],
+    component: Annotated[str, typer.Option("--component", help="Component to restore.")],
+    to: Annotated[Path, typer.Option("--to", help="Empty (or new) directory for the restored data.")],
+    backup: Annotated[str | None, typer.Option("--backup", help="Backup id; default the newest.")] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Storage target to restore from; default the first with backups."),
+    ] = None,
+    start: Annotated[bool, typer.Option("--start", help="Start PostgreSQL on it on a free port.")] = False,
+) -> None:
+    """Restore a component's backup from the store into a directory, without Airflow."""
+    from drflow.hosts import LocalHost
+    from drflow.jobs.backup import target_catalogs
+    from drflow.jobs.restore import NoBackupError, choose_backup, restore_backup, start_scratch_instance
+
+    loaded = _load_one(spec)
+    try:
+        chosen = loaded.spec.component(component)
+    except KeyError:
+        raise _fail(
+            f"no component {component!r} in {spec}; known: {', '.join(c.name for c in loaded.spec.components)}"
+        ) from None
+    if chosen.datastore is None:
+        raise _fail(f"component {component!r} has no datastore to restore")
+    targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
+    if not targets:
+        raise _fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
+    problems = []
+    for name, catalog in target_catalogs(loaded.spec.metadata.name, targets):
+        try:
+            manifest = choose_backup(catalog, component, backup)
+        except NoBackupError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        bin_dir = Path(chosen.datastore.binaries)
+        host = LocalHost()
+        if to.exists() and any(to.iterdir()):
+            raise _fail(f"{to} is not empty; restore into a new or empty directory (nothing was changed)")
+        to.mkdir(parents=True, exist_ok=True)
+        try:
+            result = restore_backup(catalog, manifest, to.resolve(), host=host, bin_dir=bin_dir)
+        except Exception as exc:  # every engine error carries its own what-to-do
+            raise _fail(str(exc)) from None
+        out.print(
+            f"restored backup {manifest.backup_id} of {component} from {name} into {to} "
+            f"(fetch {result.fetch_s:.1f}s, lay out and pg_verifybackup {result.lay_out_s:.1f}s)"
+        )
+        if start:
+            instance = start_scratch_instance(to.resolve(), host=host, bin_dir=bin_dir)
+            out.print(
+                f"PostgreSQL is running on 127.0.0.1:{instance.port}; "
+                f"stop it with: {bin_dir}/pg_ctl -D {to} stop"
+            )
+        return
+    raise _fail("nothing to restore:\n  " + "\n  ".join(problems))
+
+
+@sandbox_app.command("up")
+def sandbox_up(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Start the sandbox (idempotent) and print the Airflow connections as AIRFLOW_CONN_* exports."""
+    from drflow.sandbox.control import sandbox_up as up
+
+    state = up()
+    _print_sandbox(state, as_json)
+
+
+@sandbox_app.command("down")
+def sandbox_down(
+    purge: Annotated[bool, typer.Option("--purge", help="Also delete the sandbox data.")] = False,
+) -> None:
+    """Stop the sandbox servers."""
+    from drflow.sandbox.control import sandbox_down as down
+
+    down(purge=purge)
+    out.print("sandbox stopped" + (" and purged" if purge else ""))
+
+
+@sandbox_app.command("status")
+def sandbox_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show what runs in the sandbox."""
+    from drflow.sandbox.control import sandbox_status as status
+
+    _print_sandbox(status(), as_json)
+
+
+def _print_sandbox(state: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps(state))
+        return
+    for name, value in state.get("connections", {}).items():
+        print(f"export {name}='{value}'")
+    print(f"# {json.dumps({k: v for k, v in state.items() if k != 'connections'})}", file=sys.stderr)
+
+
+@app.command()
+def demo() -> None:
+    """Run the demo: sandbox, demo data, backup and restore drill through Airflow, and a report."""
+    from drflow.demo import run_demo
+
+    raise typer.Exit(run_demo())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,116 @@
+"""Restore drill operators: restore into a scratch instance and validate; judge and report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+
+class RestoreDrillOperator(BaseOperator):
+    ui_color = "#fad7a0"
+
+    def __init__(
+        self,
+        *,
+        spec_name: str,
+        component: str,
+        target: Mapping[str, Any],
+        database: str,
+        bin_dir: str,
+        validation: Sequence[Mapping[str, Any]],
+        work_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.spec_name = spec_name
+        self.component = component
+        self.target = dict(target)
+        self.database = database
+        self.bin_dir = bin_dir
+        self.validation = [dict(v) for v in validation]
+        self.work_dir = work_dir
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from drflow.hosts import LocalHost
+        from drflow.jobs.backup import target_catalogs
+        from drflow.jobs.drill import run_restore_drill
+        from drflow.operators.common import upstream_result
+
+        backup_id = upstream_result(context, "select_backup")["backup_id"]
+        [(_, catalog)] = target_catalogs(self.spec_name, [self.target])
+        manifest = catalog.get(self.component, backup_id)
+        result = run_restore_drill(
+            catalog,
+            manifest,
+            database=self.database,
+            validation=self.validation,
+            host=LocalHost(),
+            bin_dir=Path(self.bin_dir),
+            work_dir=self.work_dir,
+        )
+        self.log.info("restored %s in %.1fs; checks: %s", backup_id, result["restore_s"], result["checks"])
+        return result
+
+
+class DrillReportOperator(BaseOperator):
+    ui_color = "#f9e79f"
+
+    def __init__(
+        self,
+        *,
+        spec_name: str,
+        component: str,
+        target: Mapping[str, Any],
+        drill: str,
+        rto_s: int,
+        rpo_s: int,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.spec_name = spec_name
+        self.component = component
+        self.target = dict(target)
+        self.drill = drill
+        self.rto_s = rto_s
+        self.rpo_s = rpo_s
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.exceptions import AirflowFailException
+
+        from drflow.jobs.backup import target_catalogs
+        from drflow.jobs.drill import drill_verdict
+        from drflow.operators.common import upstream_result
+
+        result = upstream_result(context, "restore_and_validate")
+        report = {
+            "spec": self.spec_name,
+            "component": self.component,
+            "drill": self.drill,
+            "dag_id": context["dag"].dag_id,
+            "run_id": context["dag_run"].run_id,
+            **drill_verdict(result, self.rto_s, self.rpo_s),
+        }
+        [(_, catalog)] = target_catalogs(self.spec_name, [self.target])
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        key = catalog.write_report(self.component, "drill", f"{stamp}-{self.drill}", report)
+        report["report_key"] = key
+        self.log.info(
+            "drill %s: restore %.1fs (RTO %ds) backup age %.0fs (RPO %ds) -> %s",
+            self.drill,
+            report["restore_s"],
+            self.rto_s,
+            report["backup_age_s"],
+            self.rpo_s,
+            "PASSED" if report["passed"] else "FAILED",
+        )
+        if not report["passed"]:
+            raise AirflowFailException(
+                f"restore drill {self.drill} of {self.component} failed: "
+                + "; ".join(report["problems"])
+                + f". Report: {key}"
+            )
+        return report

@@ -1,0 +1,74 @@
+"""Store operators: verify a stored backup, pick the backup a restore will use."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+
+class VerifyBackupOperator(BaseOperator):
+    """Re-read the new backup from every target and check each object's size and sha256."""
+
+    ui_color = "#d5f5e3"
+
+    def __init__(
+        self, *, spec_name: str, component: str, targets: Sequence[Mapping[str, Any]], **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.spec_name = spec_name
+        self.component = component
+        self.targets = [dict(t) for t in targets]
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.exceptions import AirflowFailException
+
+        from drflow.jobs.backup import target_catalogs
+        from drflow.operators.common import upstream_result
+
+        backup_id = upstream_result(context, "take_backup")["backup_id"]
+        problems: list[str] = []
+        for name, catalog in target_catalogs(self.spec_name, self.targets):
+            manifest = catalog.get(self.component, backup_id)
+            found = catalog.verify(manifest)
+            problems.extend(f"{name}: {problem}" for problem in found)
+            self.log.info("%s: %d objects verified, %d problems", name, len(manifest.objects), len(found))
+        if problems:
+            raise AirflowFailException(
+                f"backup {backup_id} is damaged in the store:\n" + "\n".join(problems) + "\n"
+                "Do not rely on it: run the backup DAG again, and check the storage target."
+            )
+        return {"backup_id": backup_id, "verified_targets": [t["name"] for t in self.targets]}
+
+
+class SelectBackupOperator(BaseOperator):
+    """The backup a restore will use: the one named in the trigger form, or the newest complete one."""
+
+    ui_color = "#fdebd0"
+
+    def __init__(
+        self,
+        *,
+        spec_name: str,
+        component: str,
+        target: Mapping[str, Any],
+        policy: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.spec_name = spec_name
+        self.component = component
+        self.target = dict(target)
+        self.policy = policy
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from drflow.jobs.backup import target_catalogs
+        from drflow.jobs.restore import choose_backup
+        from drflow.operators.common import manifest_summary
+
+        [(_, catalog)] = target_catalogs(self.spec_name, [self.target])
+        requested = (context.get("params") or {}).get("backup_id") or None
+        manifest = choose_backup(catalog, self.component, requested, policy=self.policy)
+        self.log.info("selected backup %s (finished %s)", manifest.backup_id, manifest.finished_at)
+        return manifest_summary(manifest)

@@ -1,0 +1,72 @@
+"""Airflow renderer: DagPlans → airflow.sdk DAG objects. Thin on purpose; the logic lives in the plan."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, BaseOperator, Param
+
+from drflow.operators.backup import PostgresCheckSourceOperator, PostgresFullBackupOperator
+from drflow.operators.drill import DrillReportOperator, RestoreDrillOperator
+from drflow.operators.spec_error import InvalidSpecOperator
+from drflow.operators.store import SelectBackupOperator, VerifyBackupOperator
+from drflow.plan.compile import compile_specs
+from drflow.plan.graph import DagPlan
+
+ACTIONS: dict[str, type[BaseOperator]] = {
+    "postgres.check_source": PostgresCheckSourceOperator,
+    "postgres.full_backup": PostgresFullBackupOperator,
+    "store.verify_backup": VerifyBackupOperator,
+    "store.select_backup": SelectBackupOperator,
+    "postgres.restore_drill": RestoreDrillOperator,
+    "report.drill": DrillReportOperator,
+    "spec.invalid": InvalidSpecOperator,
+}
+
+# A fixed past start date: schedules begin from the next interval after the DAG is unpaused (catchup off).
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def render_dag(plan: DagPlan) -> DAG:
+    default_args: dict[str, Any] = {
+        "owner": plan.owner,
+        "retries": plan.retries,
+        "retry_delay": timedelta(seconds=plan.retry_delay_s),
+    }
+    dag = DAG(
+        dag_id=plan.dag_id,
+        schedule=plan.schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=plan.max_active_runs,
+        tags=plan.tags,
+        description=plan.description,
+        doc_md=plan.doc_md,
+        default_args=default_args,
+        params={name: Param(**spec) for name, spec in plan.params.items()},
+    )
+    operators: dict[str, BaseOperator] = {}
+    with dag:
+        for task in plan.tasks:
+            overrides: dict[str, Any] = {"trigger_rule": task.trigger_rule}
+            if task.retries is not None:
+                overrides["retries"] = task.retries
+            if task.retry_delay_s is not None:
+                overrides["retry_delay"] = timedelta(seconds=task.retry_delay_s)
+            if task.timeout_s is not None:
+                overrides["execution_timeout"] = timedelta(seconds=task.timeout_s)
+            operator_class = ACTIONS[task.action]
+            operators[task.task_id] = operator_class(
+                task_id=task.task_id, doc_md=task.doc, **overrides, **task.params
+            )
+        for task in plan.tasks:
+            for upstream in task.upstream:
+                operators[upstream] >> operators[task.task_id]
+    return dag
+
+
+def render_specs(paths: Iterable[Path | str]) -> dict[str, DAG]:
+    return {plan.dag_id: render_dag(plan) for plan in compile_specs(paths)}

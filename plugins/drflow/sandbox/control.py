@@ -1,0 +1,100 @@
+"""`drflow sandbox up|down|status`: a primary with a streaming replica, a moto S3 server, demo data.
+
+Everything lives under one directory (default `./.sandbox`, or $DRFLOW_SANDBOX_DIR) on fixed loopback
+ports, so the printed AIRFLOW_CONN_* exports stay valid across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from drflow.sandbox import postgres as sandbox_pg
+from drflow.sandbox import s3 as sandbox_s3
+from drflow.sandbox.demo_data import seed_demo_data
+
+PRIMARY_PORT = int(os.environ.get("DRFLOW_SANDBOX_PRIMARY_PORT", "55432"))
+REPLICA_PORT = int(os.environ.get("DRFLOW_SANDBOX_REPLICA_PORT", "55433"))
+MOTO_PORT = int(os.environ.get("DRFLOW_SANDBOX_S3_PORT", "55000"))
+DEFAULT_SPEC = Path("plan_specs/api-marketplace.yaml")
+
+
+def sandbox_root() -> Path:
+    return Path(os.environ.get("DRFLOW_SANDBOX_DIR") or ".sandbox").resolve()
+
+
+def _pg_conn_json(port: int) -> str:
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": "127.0.0.1",
+            "port": port,
+            "login": "postgres",
+            "schema": "postgres",
+        }
+    )
+
+
+def connections(endpoint_url: str, region: str) -> dict[str, str]:
+    """The Airflow connections the API Marketplace spec names, pointing at the sandbox."""
+    return {
+        "AIRFLOW_CONN_DRFLOW_PG_PRIMARY": _pg_conn_json(PRIMARY_PORT),
+        "AIRFLOW_CONN_DRFLOW_PG_REPLICA": _pg_conn_json(REPLICA_PORT),
+        "AIRFLOW_CONN_DRFLOW_S3": sandbox_s3.aws_conn_uri_json(endpoint_url, region),
+    }
+
+
+def _buckets(spec_path: Path) -> list[tuple[str, str]]:
+    from drflow.spec.load import load_spec
+
+    spec = load_spec(spec_path).spec
+    return [(t.bucket, t.region) for t in spec.storage if t.type == "s3"]
+
+
+def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
+    root = sandbox_root()
+    root.mkdir(parents=True, exist_ok=True)
+    pg_state = sandbox_pg.up(root / "pg", PRIMARY_PORT, REPLICA_PORT)
+    endpoint_url = f"http://127.0.0.1:{MOTO_PORT}"
+    state_file = root / "s3.json"
+    if not sandbox_s3.is_moto_running(MOTO_PORT):
+        pid = sandbox_s3.start_moto_server(MOTO_PORT, root / "moto.log")
+        state_file.write_text(json.dumps({"pid": pid, "port": MOTO_PORT}))
+    buckets = _buckets(spec_path)
+    for bucket, region in buckets:
+        sandbox_s3.create_buckets(endpoint_url, [bucket], region)
+    seeded = seed_demo_data(f"host=127.0.0.1 port={PRIMARY_PORT} user=postgres dbname=postgres")
+    region = buckets[0][1] if buckets else "us-east-1"
+    return {
+        "root": str(root),
+        "postgres": pg_state,
+        "s3": {"endpoint_url": endpoint_url, "buckets": [b for b, _ in buckets]},
+        "demo_data": seeded,
+        "connections": connections(endpoint_url, region),
+    }
+
+
+def sandbox_down(purge: bool = False) -> None:
+    root = sandbox_root()
+    state_file = root / "s3.json"
+    if state_file.exists():
+        sandbox_s3.stop_moto_server(int(json.loads(state_file.read_text())["pid"]))
+        state_file.unlink()
+    sandbox_pg.down(root / "pg", purge=purge)
+    if purge:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def sandbox_status() -> dict[str, Any]:
+    root = sandbox_root()
+    endpoint_url = f"http://127.0.0.1:{MOTO_PORT}"
+    return {
+        "root": str(root),
+        "postgres": sandbox_pg.status(root / "pg"),
+        "s3": {"endpoint_url": endpoint_url, "running": sandbox_s3.is_moto_running(MOTO_PORT)},
+        "connections": connections(endpoint_url, "us-east-1"),
+    }

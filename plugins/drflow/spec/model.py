@@ -1,0 +1,204 @@
+"""The spec language, version 1: pydantic models of what reviewers write in plan_specs/*.yaml.
+
+Every model forbids unknown keys, so a typo is an error with a did-you-mean rather than a setting
+silently ignored. New capabilities extend these models with optional fields or new literal values,
+so specs written for version 1 keep validating.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from drflow.spec.types import NAME_PATTERN, Duration, Schedule
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
+Criticality = Literal["critical", "high", "medium", "low"]
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Metadata(SpecModel):
+    """Who owns the spec and what it covers."""
+
+    name: Name = Field(description="Spec name; the middle part of every DAG id (dr.<name>.…).")
+    owner: str = Field(min_length=1, description="Team that owns the spec; the Airflow owner of its DAGs.")
+    description: str = Field("", description="What the spec protects, for people reading the runbook.")
+
+
+class Defaults(SpecModel):
+    """Settings every DAG of the spec uses unless a policy or drill says otherwise."""
+
+    retries: int = Field(
+        default=2, ge=0, le=20, description="Airflow retries of every task unless a policy says otherwise."
+    )
+    retry_delay: Duration = Field(default=timedelta(minutes=5), description="Delay between retries.")
+    work_dir: str | None = Field(
+        default=None,
+        description="Scratch directory on the worker for staging and drill instances "
+        "(default: $DRFLOW_WORK_DIR or /var/tmp/drflow).",
+    )
+
+
+class Region(SpecModel):
+    """A region (data center) that holds datastores or backups."""
+
+    name: str = Field(min_length=1, description="Region name, e.g. us-east-1.")
+    role: Literal["primary", "secondary"] = Field("secondary", description="primary: where the service runs.")
+    description: str = ""
+
+
+class LocalTarget(SpecModel):
+    """A backup store in a directory (tests, the sandbox, a mounted volume)."""
+
+    name: Name = Field(description="Name that backup policies and drills use in `targets`/`target`.")
+    type: Literal["local"]
+    path: str = Field(min_length=1, description="Directory of the store; relative paths are relative to the spec.")
+    region: str | None = Field(None, description="Region of the directory, one of `regions`.")
+
+
+class S3Target(SpecModel):
+    """A backup store in an S3 bucket (or an S3-compatible service)."""
+
+    name: Name = Field(description="Name that backup policies and drills use in `targets`/`target`.")
+    type: Literal["s3"]
+    bucket: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")] = Field(
+        description="S3 bucket name."
+    )
+    conn_id: ConnId = Field(description="Airflow connection of type aws (an endpoint_url in extra for MinIO/moto).")
+    region: str = Field(description="Region of the bucket, one of `regions`.")
+    prefix: str = Field("", description="Key prefix of every object drflow writes in the bucket.")
+
+
+StorageTarget = Annotated[LocalTarget | S3Target, Field(discriminator="type")]
+
+
+class PrimaryNode(SpecModel):
+    """The primary server of a datastore."""
+
+    conn_id: ConnId = Field(description="Airflow connection of type postgres to the primary.")
+    region: str = Field(description="Region of the primary, one of `regions`.")
+    host: Literal["local"] = Field(
+        "local", description="Where host-side work runs: 'local' (the worker is the database host)."
+    )
+    data_directory: str | None = Field(None, description="Data directory on the host, for host-side steps.")
+
+
+class ReplicaNode(SpecModel):
+    """A streaming replica of the primary; a failover candidate."""
+
+    name: Name = Field(description="Replica name, unique within the datastore.")
+    conn_id: ConnId = Field(description="Airflow connection of type postgres to the replica.")
+    region: str = Field(description="Region of the replica, one of `regions`.")
+    host: Literal["local"] = Field("local", description="Where host-side work runs (see primary.host).")
+    data_directory: str | None = Field(None, description="Data directory on the host, for host-side steps.")
+
+
+class PostgresDatastore(SpecModel):
+    """A PostgreSQL database of the component, its primary and replicas."""
+
+    type: Literal["postgres"]
+    version: int = Field(15, ge=12, le=18, description="PostgreSQL major version.")
+    database: str = Field(min_length=1, description="The database that holds this component's data.")
+    bin_dir: str | None = Field(None, description="PostgreSQL binaries (default /usr/lib/postgresql/<version>/bin).")
+    primary: PrimaryNode
+    replicas: list[ReplicaNode] = Field([], description="Streaming replicas, e.g. in the secondary region.")
+
+    @property
+    def binaries(self) -> str:
+        return self.bin_dir or f"/usr/lib/postgresql/{self.version}/bin"
+
+
+class Retention(SpecModel):
+    """How long backups are kept, and how firmly."""
+
+    days: int = Field(ge=1, le=36500, description="Keep each backup at least this many days.")
+    policy: Literal["standard", "compliance", "governance"] = Field(
+        "standard",
+        description="standard: deleted after `days`; governance: deletion needs an override; "
+        "compliance: nobody can delete before `days` (object lock where the store supports it).",
+    )
+
+
+class BackupPolicy(SpecModel):
+    """Backups taken on a schedule and written to storage targets."""
+
+    name: Name = Field(description="Policy name, unique within the component; part of the DAG id.")
+    type: Literal["full"] = Field(description="Backup type.")
+    method: Literal["pg_basebackup"] = Field(description="Engine that takes the backup.")
+    schedule: Schedule
+    targets: list[Name] = Field(min_length=1, description="Storage targets that receive every backup.")
+    retention: Retention
+    compression: Literal["zstd", "gzip", "none"] = Field("zstd", description="Compression of the backup.")
+    retries: int | None = Field(None, ge=0, le=20, description="Airflow retries (default: defaults.retries).")
+    retry_delay: Duration | None = Field(None, description="Delay between retries (default: defaults.retry_delay).")
+    timeout: Duration | None = Field(None, description="Fail the backup task after this long.")
+
+
+class ValidationQuery(SpecModel):
+    """A check run against the restored database."""
+
+    name: Name = Field(description="Check name, unique within the drill.")
+    query: str = Field(min_length=1, description="SQL returning one value, e.g. select count(*) from users.")
+    expected: str | None = Field(
+        None, description="Value the query must return; when omitted, the value recorded at backup time."
+    )
+
+
+class Drill(SpecModel):
+    """A scheduled rehearsal: restore a backup, validate it, record how long it took."""
+
+    name: Name = Field(description="Drill name, unique within the component; part of the DAG id.")
+    type: Literal["restore"] = Field(description="restore: restore the newest backup into a scratch instance.")
+    schedule: Schedule
+    policy: Name | None = Field(None, description="Backup policy whose newest backup is restored (default: any).")
+    target: Name | None = Field(None, description="Storage target to restore from (default: the policy's first).")
+    validation: list[ValidationQuery] = Field([], description="Queries the restored data must pass.")
+    timeout: Duration | None = Field(None, description="Fail the drill after this long.")
+
+
+class Component(SpecModel):
+    """A part of the service with its own recovery objectives, data, backups and drills."""
+
+    name: Name = Field(description="Component name, unique in the spec; part of every DAG id.")
+    display_name: str | None = Field(None, description="Human name for the UI and runbooks.")
+    description: str = ""
+    owner: str | None = Field(None, description="Team that owns the component (default: metadata.owner).")
+    criticality: Criticality = Field(description="Business criticality: critical, high, medium or low.")
+    rto: Duration = Field(description="Recovery time objective.")
+    rpo: Duration = Field(description="Recovery point objective.")
+    datastore: PostgresDatastore | None = Field(None, description="Where the component's data lives.")
+    backups: list[BackupPolicy] = Field([], description="Backup policies of the datastore.")
+    drills: list[Drill] = Field([], description="Restore drills that prove the backups work.")
+
+    @property
+    def title(self) -> str:
+        return self.display_name or self.name
+
+
+class Spec(SpecModel):
+    """A drflow disaster-recovery spec: one service's components, their data and how to recover it."""
+
+    version: Literal[1] = Field(description="Spec language version.")
+    metadata: Metadata
+    defaults: Defaults = Field(default_factory=Defaults, description="Settings shared by every DAG.")
+    regions: list[Region] = Field([], description="Regions that datastores and storage targets refer to.")
+    storage: list[StorageTarget] = Field([], description="Where backups are written.")
+    components: list[Component] = Field(min_length=1, description="The parts of the service to protect.")
+
+    def target(self, name: str) -> LocalTarget | S3Target:
+        for target in self.storage:
+            if target.name == name:
+                return target
+        raise KeyError(name)
+
+    def component(self, name: str) -> Component:
+        for component in self.components:
+            if component.name == name:
+                return component
+        raise KeyError(name)

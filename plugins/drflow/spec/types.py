@@ -1,0 +1,210 @@
+"""Value types of the spec language: durations, sizes, schedules, names."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|TiB)\s*$")
+_SIZE_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}
+
+SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+# Airflow has no @quarterly preset; drflow maps it to a cron expression.
+PRESET_CRON = {"@quarterly": "0 0 1 */3 *"}
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+
+
+def parse_duration(value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
+    raise ValueError(f"{value!r} is not a duration; write a number and a unit, e.g. 30s, 5m, 1h, 2d or 1w")
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def parse_size(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if match:
+            return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
+    raise ValueError(f"{value!r} is not a size; write a number and a unit, e.g. 512MiB or 2GiB")
+
+
+def format_size(value: int) -> str:
+    for unit in ("TiB", "GiB", "MiB", "KiB"):
+        size = _SIZE_UNITS[unit]
+        if value and value % size == 0:
+            return f"{value // size}{unit}"
+    return f"{value}B"
+
+
+def parse_schedule(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a schedule; write a cron expression such as '0 2 * * *' or a preset")
+    text = " ".join(value.split())
+    if text.startswith("@"):
+        if text in SCHEDULE_PRESETS:
+            return text
+        raise ValueError(f"unknown schedule preset {text!r}; use one of {', '.join(SCHEDULE_PRESETS)}")
+    if not _is_cron(text):
+        raise ValueError(
+            f"{value!r} is not a valid cron expression; write five fields "
+            "'minute hour day-of-month month day-of-week', e.g. '0 2 * * *' (daily at 02:00)"
+        )
+    return text
+
+
+@lru_cache(maxsize=512)
+def _is_cron(text: str) -> bool:
+    from croniter import croniter
+
+    return len(text.split()) == 5 and bool(croniter.is_valid(text))
+
+
+def airflow_schedule(schedule: str) -> str:
+    return PRESET_CRON.get(schedule, schedule)
+
+
+@lru_cache(maxsize=512)
+def schedule_interval(schedule: str) -> timedelta:
+    """The longest gap between two consecutive runs of a schedule (used for RPO feasibility).
+
+    Computed from the expanded cron fields (times of day × days that fire), not by stepping
+    croniter, which costs about 0.1 ms a step: too slow for DAG parsing.
+    """
+    fixed = {
+        "@hourly": timedelta(hours=1),
+        "@daily": timedelta(days=1),
+        "@weekly": timedelta(weeks=1),
+        "@monthly": timedelta(days=31),
+        "@quarterly": timedelta(days=92),
+        "@yearly": timedelta(days=366),
+    }
+    if schedule in fixed:
+        return fixed[schedule]
+    from croniter import croniter
+
+    try:
+        (minutes, hours, days, months, weekdays), nth_weekday = croniter.expand(schedule)
+    except (ValueError, KeyError):
+        return _stepped_interval(schedule)
+    fields = (minutes, hours, days, months, weekdays)
+    if nth_weekday or any(not isinstance(value, int) for field in fields for value in field if value != "*"):
+        return _stepped_interval(schedule)  # L, W and similar extensions
+    times = sorted(h * 60 + m for h in _cron_values(hours, 24) for m in _cron_values(minutes, 60))
+    widest = max((b - a for a, b in zip(times, times[1:], strict=False)), default=0)
+    fire_days = _cron_days(days, months, weekdays)
+    if len(fire_days) < 2:
+        return timedelta(days=_CRON_WINDOW_DAYS)  # fires at most once in eight years
+    for first, second in zip(fire_days, fire_days[1:], strict=False):
+        widest = max(widest, (second - first) * 1440 + times[0] - times[-1])
+    return timedelta(minutes=widest)
+
+
+# Two leap-year cycles: enough to see the widest gap of any day-of-month/month/weekday combination.
+_CRON_WINDOW_DAYS = 8 * 366
+
+
+def _cron_values(field: list[int | str], size: int) -> list[int]:
+    return list(range(size)) if field == ["*"] else [int(value) for value in field]
+
+
+def _cron_days(days: list[int | str], months: list[int | str], weekdays: list[int | str]) -> list[int]:
+    """Day numbers (from 2024-01-01) that fire, over a window long enough to contain the widest gap."""
+    from datetime import date
+
+    any_day, any_weekday = days == ["*"], weekdays == ["*"]
+    if any_day and any_weekday and months == ["*"]:
+        return [0, 1]
+    window = 15 if any_day and months == ["*"] else _CRON_WINDOW_DAYS
+    day_set, month_set = set(days), set(months)
+    weekday_set = {int(value) % 7 for value in weekdays if value != "*"}  # cron: 0 and 7 are Sunday
+    start = date(2024, 1, 1).toordinal()
+    fired = []
+    for offset in range(window):
+        day = date.fromordinal(start + offset)
+        if months != ["*"] and day.month not in month_set:
+            continue
+        day_matches = any_day or day.day in day_set
+        weekday_matches = any_weekday or day.isoweekday() % 7 in weekday_set
+        # Cron fires on either when both day-of-month and day-of-week are restricted.
+        if (day_matches or weekday_matches) if not (any_day or any_weekday) else (day_matches and weekday_matches):
+            fired.append(offset)
+    return fired
+
+
+def _stepped_interval(schedule: str) -> timedelta:
+    from datetime import datetime
+
+    from croniter import croniter
+
+    # Walk a year of fire times starting at a fixed instant; the widest gap is what matters for the RPO.
+    itr = croniter(schedule, datetime(2026, 1, 1))
+    previous = itr.get_next(datetime)
+    widest = timedelta(0)
+    for _ in range(600):
+        current = itr.get_next(datetime)
+        widest = max(widest, current - previous)
+        previous = current
+        if current.year > 2026:
+            break
+    return widest
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*\d+\s*(s|m|h|d|w)\s*$",
+            "description": "A duration: a number and a unit s, m, h, d or w, e.g. 30s, 5m, 1h, 2d.",
+        }
+    ),
+]
+
+Size = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    PlainSerializer(format_size, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*\d+\s*(B|KiB|MiB|GiB|TiB)\s*$",
+            "description": "A size: a number and a unit B, KiB, MiB, GiB or TiB, e.g. 512MiB.",
+        }
+    ),
+]
+
+Schedule = Annotated[
+    str,
+    BeforeValidator(parse_schedule),
+    WithJsonSchema(
+        {
+            "type": "string",
+            # Five fields or a preset: editors catch the common mistakes; croniter judges the rest.
+            "pattern": r"^\s*(@(" + "|".join(p[1:] for p in SCHEDULE_PRESETS) + r")|\S+(\s+\S+){4})\s*$",
+            "description": "A cron expression ('0 2 * * *') or a preset: " + ", ".join(SCHEDULE_PRESETS) + ".",
+        }
+    ),
+]
