@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+
 from drflow.store.base import BackupStore
 from drflow.store.catalog import (
     BackupManifest,
@@ -18,7 +20,6 @@ from drflow.store.catalog import (
     StoredObject,
     make_backup_id,
 )
-from pydantic import ValidationError
 
 T0 = datetime(2026, 11, 27, 10, 23, tzinfo=UTC)
 

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from drflow.sandbox.s3 import is_moto_running, start_moto_server, stop_moto_server
 from drflow.store.base import BackupStore, MissingKeyError, StoreError
 from drflow.store.factory import open_store
 from drflow.store.s3 import S3Store
-
 from tests.fixtures.s3 import S3_TEST_PREFIX, MotoServer, free_port
 
 MiB = 1024 * 1024

@@ -1,0 +1,268 @@
+"""Checks across a spec that a single model cannot see: names, references, secrets, RPO feasibility.
+
+Name, reference and secret checks read the raw YAML values, so they run even when the model
+rejects other parts of the file and a reviewer sees every error at once. Feasibility checks
+(warnings) need durations and schedules, so they run on the validated Spec only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any
+
+from drflow.spec.diagnostics import Diagnostic, did_you_mean, quoted
+from drflow.spec.model import Spec
+from drflow.spec.source import Loc, Source
+from drflow.spec.types import format_duration, schedule_interval
+
+_SECRET_KEYS = (
+    (re.compile(r"passw(or)?d|^pass$|pwd"), "a password"),
+    (re.compile(r"private_?key"), "a private key"),
+    (re.compile(r"api_?key|access_?key|secret_?key"), "an access key"),
+    (re.compile(r"secret"), "a secret"),
+    (re.compile(r"token"), "a token"),
+    (re.compile(r"credential"), "a credential"),
+)
+# One alternation, one search per string value: this runs on every value during DAG parsing.
+_SECRET_VALUES = re.compile(
+    r"(?P<uri>[a-z][a-z0-9+.-]*://[^\s/:@]+:[^\s/@]+@)"
+    r"|(?P<password>\b(?:password|passwd|pwd)\s*=\s*[^\s&;,'\"]+)"
+    r"|(?P<aws>(?-i:\b(?:AKIA|ASIA)[A-Z0-9]{16}\b))"
+    r"|(?P<key>(?-i:-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----))",
+    re.IGNORECASE,
+)
+_SECRET_VALUE_REASONS = {
+    "uri": "a connection URI with a password",
+    "password": "a password",
+    "aws": "an AWS access key id",
+    "key": "a private key",
+}
+_SECRET_HINT = (
+    "store credentials in an Airflow connection and name its conn_id in the spec; "
+    "remove this value and rotate the credential (it stays in the git history)"
+)
+
+
+@lru_cache(maxsize=1024)
+def secret_key(key: str) -> str:
+    """What kind of secret a key name suggests (`'a password'`), or an empty string."""
+    normalized = key.lower().replace("-", "_")
+    return next((reason for pattern, reason in _SECRET_KEYS if pattern.search(normalized)), "")
+
+
+def check_secrets(source: Source) -> list[Diagnostic]:
+    found = []
+    for loc, value in _strings(source.data, ()):
+        key = next((part for part in reversed(loc) if isinstance(part, str)), "")
+        if secret_key(key):
+            continue  # the model rejects that key already, with a message about secrets
+        match = _SECRET_VALUES.search(value)
+        if match and match.lastgroup:
+            reason = _SECRET_VALUE_REASONS[match.lastgroup]
+            found.append(source.diagnostic(loc, f"this value contains {reason}", _SECRET_HINT))
+    return found
+
+
+def check_references(source: Source) -> list[Diagnostic]:
+    data = source.data
+    if not isinstance(data, dict):
+        return []
+    found: list[Diagnostic] = []
+    regions = _items(data, "regions")
+    storage = _items(data, "storage")
+    components = _items(data, "components")
+    found += _duplicates(source, ("regions",), regions, "region", "")
+    found += _duplicates(source, ("storage",), storage, "storage target", "")
+    found += _duplicates(source, ("components",), components, "component", "")
+    region_names, target_names = _names(data, "regions"), _names(data, "storage")
+
+    def region_ref(loc: Loc, what: str) -> None:
+        ref = source.get(loc)
+        if isinstance(ref, str) and region_names is not None and ref not in region_names:
+            hint = _choices(ref, region_names, "declared regions", "declare it under 'regions:'")
+            found.append(source.diagnostic(loc, f"{what} is in region '{ref}', which is not declared", hint))
+
+    for index, target in storage:
+        region_ref(("storage", index, "region"), f"storage target '{target.get('name')}'")
+
+    for index, component in components:
+        base: Loc = ("components", index)
+        name = component.get("name")
+        within = f" in component '{name}'"
+        backups, drills = _items(component, "backups"), _items(component, "drills")
+        datastore = component.get("datastore")
+        replicas = _items(datastore, "replicas") if isinstance(datastore, dict) else []
+        found += _duplicates(source, (*base, "backups"), backups, "backup policy", within)
+        found += _duplicates(source, (*base, "drills"), drills, "drill", within)
+        found += _duplicates(source, (*base, "datastore", "replicas"), replicas, "replica", within)
+        region_ref((*base, "datastore", "primary", "region"), f"the primary of component '{name}'")
+        for replica_index, replica in replicas:
+            loc = (*base, "datastore", "replicas", replica_index, "region")
+            region_ref(loc, f"replica '{replica.get('name')}' of component '{name}'")
+
+        if datastore is None:
+            for key, items in (("backups", backups), ("drills", drills)):
+                if items:
+                    message = f"component '{name}' has {key} but no datastore to take them from"
+                    hint = f"add a 'datastore:' (type: postgres, database, primary) or remove its {key}"
+                    found.append(source.diagnostic((*base, key), message, hint, key=True))
+
+        policies: dict[Any, Any] = {}  # by name; a policy without a usable name still counts
+        for policy_index, policy in backups:
+            policies.setdefault(policy.get("name"), policy)
+            targets = policy.get("targets")
+            for target_index, ref in enumerate(targets if isinstance(targets, list) else []):
+                if isinstance(ref, str) and target_names is not None and ref not in target_names:
+                    loc = (*base, "backups", policy_index, "targets", target_index)
+                    message = f"backup policy '{policy.get('name')}' sends backups to storage target '{ref}'"
+                    message += ", which is not defined"
+                    hint = _choices(ref, target_names, "defined storage targets", "define it under 'storage:'")
+                    found.append(source.diagnostic(loc, message, hint))
+
+        for drill_index, drill in drills:
+            loc = (*base, "drills", drill_index)
+            queries, within_drill = _items(drill, "validation"), f" in drill '{drill.get('name')}'"
+            found += _duplicates(source, (*loc, "validation"), queries, "validation query", within_drill)
+            found += _check_drill(source, loc, drill, name, policies, target_names)
+    return found
+
+
+def _check_drill(
+    source: Source, loc: Loc, drill: dict[str, Any], component: Any, policies: dict[str, Any], targets: Any
+) -> list[Diagnostic]:
+    drill_name = drill.get("name")
+    if not policies:
+        message = f"drill '{drill_name}' has nothing to restore: component '{component}' has no backup policy"
+        return [source.diagnostic(loc, message, "add a backup policy under 'backups:' or remove the drill")]
+    found = []
+    policy_ref, target_ref = drill.get("policy"), drill.get("target")
+    policy = policies.get(policy_ref) if isinstance(policy_ref, str) else None
+    if isinstance(policy_ref, str) and policy is None:
+        message = f"drill '{drill_name}' restores backups of policy '{policy_ref}'"
+        message += f", which component '{component}' does not have"
+        names = [name for name in policies if isinstance(name, str)]
+        hint = _choices(policy_ref, names, "its backup policies", "")
+        found.append(source.diagnostic((*loc, "policy"), message, hint))
+    if not isinstance(target_ref, str):
+        return found
+    if targets is not None and target_ref not in targets:
+        message = f"drill '{drill_name}' restores from storage target '{target_ref}', which is not defined"
+        hint = _choices(target_ref, targets, "defined storage targets", "define it under 'storage:'")
+        found.append(source.diagnostic((*loc, "target"), message, hint))
+    elif isinstance(policy, dict) and isinstance(policy.get("targets"), list) and target_ref not in policy["targets"]:
+        message = f"drill '{drill_name}' restores from '{target_ref}', but policy '{policy_ref}' never writes there"
+        hint = f"use one of the policy's targets: {quoted(policy['targets'])}"
+        found.append(source.diagnostic((*loc, "target"), message, hint))
+    return found
+
+
+def check_feasibility(spec: Spec, source: Source) -> list[Diagnostic]:
+    found = []
+    for index, component in enumerate(spec.components):
+        base: Loc = ("components", index)
+        if component.criticality in ("critical", "high") and not component.drills:
+            message = f"{component.criticality} component '{component.name}' has no restore drill"
+            hint = (
+                "add a drill under 'drills:' (type: restore) that proves its backups restore "
+                f"within the RTO of {format_duration(component.rto)}"
+            )
+            found.append(source.diagnostic((*base, "name"), message, hint, severity="warning"))
+        for policy_index, policy in enumerate(component.backups):
+            interval = schedule_interval(policy.schedule)
+            if timedelta(days=policy.retention.days) < interval:
+                loc = (*base, "backups", policy_index, "retention", "days")
+                message = (
+                    f"backups of policy '{policy.name}' are kept {policy.retention.days} days but taken only "
+                    f"every {format_duration(interval)}, so at times no backup of it exists"
+                )
+                hint = f"keep them at least {math.ceil(interval / timedelta(days=1))} days"
+                found.append(source.diagnostic(loc, message, hint, severity="warning"))
+        if component.datastore is not None:
+            found += _check_rpo(spec, index, source)
+    return found
+
+
+def _check_rpo(spec: Spec, index: int, source: Source) -> list[Diagnostic]:
+    component = spec.components[index]
+    assert component.datastore is not None
+    loc: Loc = ("components", index, "rpo")
+    rpo = format_duration(component.rpo)
+    if not component.backups:
+        message = f"RPO of {rpo} cannot be met: component '{component.name}' has no backup policy"
+        return [source.diagnostic(loc, message, "add a backup policy under 'backups:'", severity="warning")]
+    # The most frequent policy bounds the gap between backups from above.
+    interval, policy = min((schedule_interval(p.schedule), p.name) for p in component.backups)
+    if interval <= component.rpo:
+        return []
+    gap = f"backups are up to {format_duration(interval)} apart (policy '{policy}')"
+    replicas = [replica.name for replica in component.datastore.replicas]
+    if replicas:
+        message = (
+            f"RPO of {rpo} is met only by replication to {quoted(replicas)}: {gap}, "
+            "and data that is deleted or corrupted is replicated too"
+        )
+        hint = f"back up at least every {rpo} (or recover to a point in time from archived WAL), or relax it"
+    else:
+        message = f"RPO of {rpo} cannot be met: {gap} and no replica holds the changes in between"
+        hint = f"back up at least every {rpo}, add a replica, or relax the RPO"
+    return [source.diagnostic(loc, message, hint, severity="warning")]
+
+
+def _strings(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
+    if isinstance(value, str):
+        yield loc, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*loc, index))
+
+
+def _items(parent: Any, key: str) -> list[tuple[int, dict[str, Any]]]:
+    """The mappings of a list under `key`, with their indexes (other items are the model's business)."""
+    value = parent.get(key) if isinstance(parent, dict) else None
+    if not isinstance(value, list):
+        return []
+    return [(index, item) for index, item in enumerate(value) if isinstance(item, dict)]
+
+
+def _names(data: dict[str, Any], key: str) -> list[str] | None:
+    """Names of the items under `key`, or None when the list is malformed or an item has no usable
+    name: references to it cannot be judged, and the model reports what is wrong with the list."""
+    items = data.get(key, [])
+    if not isinstance(items, list):
+        return None
+    names = [item.get("name") if isinstance(item, dict) else None for item in items]
+    if not all(isinstance(name, str) for name in names):
+        return None
+    return list(dict.fromkeys(str(name) for name in names))
+
+
+def _duplicates(
+    source: Source, loc: Loc, items: list[tuple[int, dict[str, Any]]], noun: str, within: str
+) -> list[Diagnostic]:
+    found = []
+    first: dict[str, int] = {}
+    for index, item in items:
+        name = item.get("name")
+        if not isinstance(name, str):
+            continue
+        if name in first:
+            line, _ = source.position((*loc, first[name], "name"))
+            message = f"{noun} name '{name}' is used twice{within}"
+            hint = f"the first is on line {line}; give each {noun} its own name"
+            found.append(source.diagnostic((*loc, index, "name"), message, hint))
+        else:
+            first[name] = index
+    return found
+
+
+def _choices(ref: str, names: list[str], label: str, otherwise: str) -> str:
+    if not names:
+        return otherwise
+    return " ".join(filter(None, [did_you_mean(ref, names), f"{label}: {quoted(names)}"]))
