@@ -30,14 +30,10 @@ def local_airflow_env(home: Path, *, specs_dir: Path | None = None, port: int = 
     }
 
 
-def airflow_command(
-    args: list[str], env: Mapping[str, str], *, check: bool = True
-) -> subprocess.CompletedProcess[str]:
+def airflow_command(args: list[str], env: Mapping[str, str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the `airflow` CLI of this interpreter's environment with env added to ours."""
     airflow = Path(sys.executable).with_name("airflow")
-    return subprocess.run(
-        [str(airflow), *args], env={**os.environ, **env}, text=True, capture_output=True, check=check
-    )
+    return subprocess.run([str(airflow), *args], env={**os.environ, **env}, text=True, capture_output=True, check=check)
 
 
 def migrate(env: Mapping[str, str]) -> None:

@@ -59,9 +59,7 @@ def validate(
 
 @app.command()
 def schema(
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
-    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
 ) -> None:
     """Write the JSON Schema of the spec language (for yaml-language-server in editors)."""
     from drflow.cli_validate import schema as run_schema
@@ -105,9 +103,7 @@ def plan(
     table = Table("DAG id", "kind", "schedule", "tasks", title=f"{len(plans)} DAGs")
     for p in plans:
         style = "red" if p.error else None
-        table.add_row(
-            p.dag_id, p.kind, p.schedule or "manual", " → ".join(t.task_id for t in p.tasks), style=style
-        )
+        table.add_row(p.dag_id, p.kind, p.schedule or "manual", " → ".join(t.task_id for t in p.tasks), style=style)
     out.print(table)
     errors = [p for p in plans if p.error]
     if errors:
@@ -215,8 +211,7 @@ def restore(
         if start:
             instance = start_scratch_instance(to.resolve(), host=host, bin_dir=bin_dir)
             out.print(
-                f"PostgreSQL is running on 127.0.0.1:{instance.port}; "
-                f"stop it with: {bin_dir}/pg_ctl -D {to} stop"
+                f"PostgreSQL is running on 127.0.0.1:{instance.port}; stop it with: {bin_dir}/pg_ctl -D {to} stop"
             )
         return
     raise _fail("nothing to restore:\n  " + "\n  ".join(problems))

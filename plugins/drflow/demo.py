@@ -85,10 +85,8 @@ def run_demo() -> int:
             f"{(manifest.database_size_bytes or 0) / 2**20:.1f} MiB",
             f"{manifest.stored_bytes / 2**20:.1f} MiB",
             f"{manifest.duration_s:.1f}s",
-            f"{report['restore_s']:.1f}s / {format_duration(component.rto)}"
-            + (" ✔" if report["rto_met"] else " ✘"),
-            f"{report['backup_age_s']:.0f}s / {format_duration(component.rpo)}"
-            + (" ✔" if report["rpo_met"] else " ✘"),
+            f"{report['restore_s']:.1f}s / {format_duration(component.rto)}" + (" ✔" if report["rto_met"] else " ✘"),
+            f"{report['backup_age_s']:.0f}s / {format_duration(component.rpo)}" + (" ✔" if report["rpo_met"] else " ✘"),
             f"{sum(c['passed'] for c in checks)}/{len(checks)} passed",
             "PASSED" if report["passed"] else "FAILED",
         )

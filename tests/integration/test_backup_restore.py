@@ -25,9 +25,7 @@ FINGERPRINT = "select count(*), md5(string_agg(id::text || email, ',' order by i
 def _seed(cluster: LocalCluster, rows: int) -> tuple[Any, ...]:
     with psycopg.connect(**cluster.conninfo().libpq_kwargs(), autocommit=True) as conn:
         conn.execute("create table if not exists accounts (id bigint primary key, email text not null)")
-        conn.execute(
-            "insert into accounts select n, 'u' || n || '@example.com' from generate_series(1, %s) n", (rows,)
-        )
+        conn.execute("insert into accounts select n, 'u' || n || '@example.com' from generate_series(1, %s) n", (rows,))
         row = conn.execute(FINGERPRINT).fetchone()
     assert row is not None
     return tuple(row)

@@ -33,9 +33,7 @@ def take_backup(
     files: dict[str, bytes] | None = None,
 ) -> BackupManifest:
     backup_id = make_backup_id(policy, when)
-    files = (
-        files if files is not None else {"base.tar": os.urandom(5000), "wal/000000010000000000000002": b"w"}
-    )
+    files = files if files is not None else {"base.tar": os.urandom(5000), "wal/000000010000000000000002": b"w"}
     assert catalog.begin(component, backup_id) is None
     objects = []
     for name, data in files.items():

@@ -47,14 +47,11 @@ def taken_backup(pg_host: Host, pg_bin_dir: Path) -> Iterator[TakenBackup]:
     ):
         with psycopg.connect(**primary.conninfo().libpq_kwargs(), autocommit=True) as conn:
             conn.execute(
-                "CREATE TABLE items AS SELECT g AS id, md5(g::text) AS payload "
-                "FROM generate_series(1, 10000) g"
+                "CREATE TABLE items AS SELECT g AS id, md5(g::text) AS payload FROM generate_series(1, 10000) g"
             )
         digest = query_one(primary.conninfo(), ROWS_DIGEST)
         sysid = int(str(query_one(primary.conninfo(), SYSID)[0]))
-        result = run_basebackup(
-            primary.conninfo(), workdir / "staging", bin_dir=pg_bin_dir, label="test full"
-        )
+        result = run_basebackup(primary.conninfo(), workdir / "staging", bin_dir=pg_bin_dir, label="test full")
         primary.stop("fast")
         yield TakenBackup(result, digest, sysid)
 
@@ -74,9 +71,7 @@ def test_conninfo_keeps_the_password_out_of_dsn_and_repr() -> None:
 
 @pytest.mark.slow  # importing airflow.sdk takes seconds
 def test_conninfo_from_airflow_connection_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_DRFLOW_TEST_PG", "postgresql://backup:p%40ss@db.example:6543/app?sslmode=require"
-    )
+    monkeypatch.setenv("AIRFLOW_CONN_DRFLOW_TEST_PG", "postgresql://backup:p%40ss@db.example:6543/app?sslmode=require")
     info = PgConnInfo.from_airflow_conn("drflow_test_pg")
     assert (info.host, info.port, info.user, info.password, info.dbname) == (
         "db.example",
@@ -157,9 +152,7 @@ def test_restored_server_has_the_same_rows(
     target = pg_workdir / "restored"
     lay_out_backup(taken_backup.result.files, target, host=pg_host, bin_dir=pg_bin_dir)
     assert (target / "pg_wal").is_dir() and oct(target.stat().st_mode & 0o777) == "0o700"
-    cluster = start_restored(
-        target, port=free_port(), socket_dir=pg_workdir / "run", bin_dir=pg_bin_dir, host=pg_host
-    )
+    cluster = start_restored(target, port=free_port(), socket_dir=pg_workdir / "run", bin_dir=pg_bin_dir, host=pg_host)
     try:
         info = cluster.conninfo()
         assert query_one(info, ROWS_DIGEST) == taken_backup.rows_digest
@@ -236,8 +229,7 @@ def test_primary_killed_mid_backup_raises_and_leaves_no_staging(
     with psycopg.connect(**info.libpq_kwargs(), autocommit=True) as conn:
         # ~100 MB: rows under the TOAST threshold are stored uncompressed.
         conn.execute(
-            "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 30) AS pad "
-            "FROM generate_series(1, 100000) g"
+            "CREATE TABLE big AS SELECT g AS id, repeat(md5(g::text), 30) AS pad FROM generate_series(1, 100000) g"
         )
     staging = pg_workdir / "staging"
     outcome: list[BaseException | BaseBackupResult] = []

@@ -95,9 +95,7 @@ def test_open_store_builds_both_kinds_from_targets(
     assert open_store(local_target).describe() == local_target["path"]
 
 
-def test_s3_big_file_goes_up_in_parts_and_comes_back_intact(
-    s3_store: S3Store, s3_conn_id: str, tmp_path: Path
-) -> None:
+def test_s3_big_file_goes_up_in_parts_and_comes_back_intact(s3_store: S3Store, s3_conn_id: str, tmp_path: Path) -> None:
     src = tmp_path / "big.bin"
     src.write_bytes(os.urandom(20 * MiB))
     s3_store.put_file("big/big.bin", src)

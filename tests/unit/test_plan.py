@@ -42,9 +42,7 @@ def test_tags_owner_and_retries_come_from_the_spec(plans) -> None:  # type: igno
 
 
 def test_backup_task_records_the_drill_queries_and_never_a_secret(plans) -> None:  # type: ignore[no-untyped-def]
-    take = next(p for p in plans if p.dag_id == "dr.api-marketplace.billing.backup.daily-full").task(
-        "take_backup"
-    )
+    take = next(p for p in plans if p.dag_id == "dr.api-marketplace.billing.backup.daily-full").task("take_backup")
     assert {q["name"] for q in take.params["validation"]} >= {"invoices-count"}
     assert take.params["conn_id"] == "drflow_pg_primary"
     assert [t["name"] for t in take.params["targets"]] == ["s3-primary", "s3-secondary"]

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from drflow.store import local as local_module
 from drflow.store.base import StoreError
 from drflow.store.factory import open_store

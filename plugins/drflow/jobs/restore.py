@@ -84,9 +84,7 @@ def restore_backup(
     return RestoreResult(manifest, target_dir, fetched - started, laid_out - fetched)
 
 
-def start_scratch_instance(
-    data_dir: Path, *, host: Host, bin_dir: Path, timeout: float = 300
-) -> LocalCluster:
+def start_scratch_instance(data_dir: Path, *, host: Host, bin_dir: Path, timeout: float = 300) -> LocalCluster:
     """Start a restored data directory on a free loopback port (drills, `drflow restore --start`)."""
     socket_dir = data_dir.parent / "socket"
     host.make_private_dir(socket_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from airflow.sdk import BaseOperator
 
@@ -46,7 +46,7 @@ class PostgresFullBackupOperator(BaseOperator):
         targets: Sequence[Mapping[str, Any]],
         compression: str,
         retention_days: int,
-        retention_policy: str,
+        retention_policy: Literal["standard", "compliance", "governance"],
         validation: Sequence[Mapping[str, Any]],
         work_dir: str | None = None,
         **kwargs: Any,

@@ -13,9 +13,7 @@ class VerifyBackupOperator(BaseOperator):
 
     ui_color = "#d5f5e3"
 
-    def __init__(
-        self, *, spec_name: str, component: str, targets: Sequence[Mapping[str, Any]], **kwargs: Any
-    ) -> None:
+    def __init__(self, *, spec_name: str, component: str, targets: Sequence[Mapping[str, Any]], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.spec_name = spec_name
         self.component = component

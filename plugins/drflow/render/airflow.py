@@ -59,9 +59,7 @@ def render_dag(plan: DagPlan) -> DAG:
             if task.timeout_s is not None:
                 overrides["execution_timeout"] = timedelta(seconds=task.timeout_s)
             operator_class = ACTIONS[task.action]
-            operators[task.task_id] = operator_class(
-                task_id=task.task_id, doc_md=task.doc, **overrides, **task.params
-            )
+            operators[task.task_id] = operator_class(task_id=task.task_id, doc_md=task.doc, **overrides, **task.params)
         for task in plan.tasks:
             for upstream in task.upstream:
                 operators[upstream] >> operators[task.task_id]

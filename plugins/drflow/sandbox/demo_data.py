@@ -41,12 +41,8 @@ def seed_demo_data(admin_dsn: str) -> dict[str, int]:
                 admin.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
     for database, (table, columns, generator, count) in DEMO_TABLES.items():
         with psycopg.connect(admin_dsn, dbname=database, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL(f"create table if not exists {{}} ({columns})").format(sql.Identifier(table))
-            )
-            present = conn.execute(
-                sql.SQL("select count(*) from {}").format(sql.Identifier(table))
-            ).fetchone()
+            conn.execute(sql.SQL(f"create table if not exists {{}} ({columns})").format(sql.Identifier(table)))
+            present = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(table))).fetchone()
             if present is not None and present[0] == 0:
                 conn.execute(
                     sql.SQL(f"insert into {{}} {generator} from generate_series(1, %s) as n").format(

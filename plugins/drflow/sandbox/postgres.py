@@ -191,8 +191,7 @@ def _prepare_root(root: Path) -> None:
 def _require_absent_or_empty(path: Path) -> None:
     if path.exists() and any(path.iterdir()):
         raise SandboxError(
-            f"{path} is neither a PostgreSQL data directory nor empty; "
-            "remove it (or run down with purge) and try again"
+            f"{path} is neither a PostgreSQL data directory nor empty; remove it (or run down with purge) and try again"
         )
 
 

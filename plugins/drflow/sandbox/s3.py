@@ -44,9 +44,7 @@ def is_moto_running(port: int, timeout: float = 1.0) -> bool:
 def start_moto_server(port: int, log_path: Path, timeout: float = 60.0) -> int:
     """Start ``python -m moto.server`` on 127.0.0.1:port and return its pid once it answers."""
     if is_moto_running(port):
-        raise RuntimeError(
-            f"a moto server already answers on port {port}; stop it first or choose another port"
-        )
+        raise RuntimeError(f"a moto server already answers on port {port}; stop it first or choose another port")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(

@@ -10,12 +10,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from drflow.spec.types import NAME_PATTERN, Duration, Schedule
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
+# Numbers are accepted and compared as text, the way PostgreSQL prints them (1000, 12.5, true).
+ExpectedValue = Annotated[
+    str,
+    BeforeValidator(lambda v: str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, int | float) else v),
+    WithJsonSchema({"type": ["string", "number", "boolean"]}),
+]
 Criticality = Literal["critical", "high", "medium", "low"]
 
 
@@ -145,8 +151,9 @@ class ValidationQuery(SpecModel):
 
     name: Name = Field(description="Check name, unique within the drill.")
     query: str = Field(min_length=1, description="SQL returning one value, e.g. select count(*) from users.")
-    expected: str | None = Field(
-        None, description="Value the query must return; when omitted, the value recorded at backup time."
+    expected: ExpectedValue | None = Field(
+        None,
+        description="Value the query must return (compared as text); when omitted, the value recorded at backup time.",
     )
 
 

@@ -80,8 +80,7 @@ def check_name(value: str, what: str) -> str:
     """A single path segment usable in keys: letters, digits, '.', '_', '-', not starting with '.'."""
     if not isinstance(value, str) or not _NAME_RE.match(value):
         raise ValueError(
-            f"invalid {what} {value!r}: use letters, digits, '.', '_' and '-', "
-            f"starting with a letter or digit"
+            f"invalid {what} {value!r}: use letters, digits, '.', '_' and '-', starting with a letter or digit"
         )
     return value
 

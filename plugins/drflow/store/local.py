@@ -38,9 +38,7 @@ class LocalStore(BackupStore):
                 shutil.copyfile(path, tmp)
         except FileNotFoundError as exc:
             if not Path(path).is_file():
-                raise StoreError(
-                    f"cannot store {path} as {self.url_for(key)}: the source file does not exist"
-                ) from exc
+                raise StoreError(f"cannot store {path} as {self.url_for(key)}: the source file does not exist") from exc
             raise self._write_error(key, exc) from exc
         except OSError as exc:
             raise self._write_error(key, exc) from exc
@@ -153,8 +151,7 @@ class LocalStore(BackupStore):
         path = self._path(key)
         if not path.is_file():
             raise MissingKeyError(
-                f"{self.url_for(key)} does not exist; check the key, or list the backups "
-                f"with `drflow backups list`"
+                f"{self.url_for(key)} does not exist; check the key, or list the backups with `drflow backups list`"
             )
         return path
 
@@ -177,8 +174,7 @@ class LocalStore(BackupStore):
 
     def _write_error(self, key: str, exc: OSError) -> StoreError:
         return StoreError(
-            f"cannot write {self.url_for(key)}: {exc}; check that the directory is writable "
-            f"and has free space"
+            f"cannot write {self.url_for(key)}: {exc}; check that the directory is writable and has free space"
         )
 
     def _remove_empty_dirs(self, dirs: set[Path]) -> None:

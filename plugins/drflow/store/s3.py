@@ -43,9 +43,7 @@ class S3Store(BackupStore):
         max_concurrency: int = 8,
     ) -> None:
         if not bucket or "/" in bucket:
-            raise StoreError(
-                f"invalid S3 bucket name {bucket!r}: give the bare bucket name, e.g. 'my-backups'"
-            )
+            raise StoreError(f"invalid S3 bucket name {bucket!r}: give the bare bucket name, e.g. 'my-backups'")
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         if self.prefix:
@@ -179,8 +177,7 @@ class S3Store(BackupStore):
 
     def _missing(self, key: str) -> MissingKeyError:
         return MissingKeyError(
-            f"{self.url_for(key)} does not exist; check the key, "
-            f"or list the backups with `drflow backups list`"
+            f"{self.url_for(key)} does not exist; check the key, or list the backups with `drflow backups list`"
         )
 
     @contextlib.contextmanager

@@ -130,9 +130,7 @@ def run_basebackup(
             _zstd_wal_archive(staging_dir, timeout)
         duration = time.monotonic() - t0
         finished_at = datetime.now(UTC)
-        return _result(
-            staging_dir, label, compression, manifest_checksums, server, started_at, finished_at, duration
-        )
+        return _result(staging_dir, label, compression, manifest_checksums, server, started_at, finished_at, duration)
     except BaseException:
         shutil.rmtree(staging_dir, ignore_errors=True)
         raise
@@ -202,8 +200,7 @@ def _run_client(argv: list[str], *, env: dict[str, str], timeout: float | None, 
         raise
     if proc.returncode != 0:
         raise BackupError(
-            f"pg_basebackup of {what} failed with exit code {proc.returncode}:\n{tail(stderr)}\n"
-            f"{_hint(stderr)}"
+            f"pg_basebackup of {what} failed with exit code {proc.returncode}:\n{tail(stderr)}\n{_hint(stderr)}"
         )
 
 
@@ -220,13 +217,9 @@ def _zstd_wal_archive(staging_dir: Path, timeout: float | None) -> None:
     try:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        raise BackupError(
-            f"compressing {wal_tar} with zstd took over {timeout}s; raise the timeout"
-        ) from None
+        raise BackupError(f"compressing {wal_tar} with zstd took over {timeout}s; raise the timeout") from None
     if result.returncode != 0:
-        raise BackupError(
-            f"compressing {wal_tar} with zstd failed:\n{tail(result.stderr)}\nis the disk full?"
-        )
+        raise BackupError(f"compressing {wal_tar} with zstd failed:\n{tail(result.stderr)}\nis the disk full?")
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
@@ -243,9 +236,7 @@ def _hint(stderr: str) -> str:
     if "max_wal_senders" in text or "too many clients" in text:
         return "hint: the primary has no free WAL sender; raise max_wal_senders or stop other backups"
     if "closed the connection unexpectedly" in text or "terminating connection" in text:
-        return (
-            "hint: the server went away during the backup (crash, restart, failover?); check its log, retry"
-        )
+        return "hint: the server went away during the backup (crash, restart, failover?); check its log, retry"
     if "could not connect" in text or "connection refused" in text:
         return "hint: is the primary reachable on that host and port?"
     return "hint: is the primary reachable and does the role have REPLICATION? Did the server stop?"

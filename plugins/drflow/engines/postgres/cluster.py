@@ -174,9 +174,7 @@ class LocalCluster:
             self.host.chown_to_db_user(conf)
 
     def is_running(self) -> bool:
-        result = self.host.run(
-            [self.bin("pg_ctl"), "status", "-D", str(self.data_dir)], as_db_user=True, check=False
-        )
+        result = self.host.run([self.bin("pg_ctl"), "status", "-D", str(self.data_dir)], as_db_user=True, check=False)
         return result.returncode == 0
 
     def running_port(self) -> int | None:
@@ -306,9 +304,7 @@ def create_replica(
 
 def _drop_stale_slot(conninfo: PgConnInfo, slot_name: str) -> None:
     with psycopg.connect(**conninfo.libpq_kwargs(), autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot_name,)
-        ).fetchone()
+        row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot_name,)).fetchone()
         if row is None:
             return
         if row[0]:

@@ -34,9 +34,7 @@ class PgConnInfo:
     def __post_init__(self) -> None:
         unknown = set(self.options) - set(LIBPQ_EXTRA_KEYS)
         if unknown:
-            raise ValueError(
-                f"unsupported libpq options {sorted(unknown)}; allowed: {sorted(LIBPQ_EXTRA_KEYS)}"
-            )
+            raise ValueError(f"unsupported libpq options {sorted(unknown)}; allowed: {sorted(LIBPQ_EXTRA_KEYS)}")
 
     def libpq_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``psycopg.connect`` (includes the password)."""

@@ -140,9 +140,7 @@ def _pick_files(files: Mapping[str, Path]) -> tuple[_Archive, _Archive | None, P
     base = [(name, path) for name, path in files.items() if _BASE.match(name)]
     wal = [(name, path) for name, path in files.items() if _WAL.match(name)]
     tablespaces = sorted(name for name in files if _TABLESPACE.match(name))
-    unknown = sorted(
-        name for name in files if not (_BASE.match(name) or _WAL.match(name) or name == MANIFEST)
-    )
+    unknown = sorted(name for name in files if not (_BASE.match(name) or _WAL.match(name) or name == MANIFEST))
     if tablespaces:
         raise RestoreError(
             f"the backup has tablespace archives ({', '.join(tablespaces)}); restoring tablespaces "
@@ -151,9 +149,7 @@ def _pick_files(files: Mapping[str, Path]) -> tuple[_Archive, _Archive | None, P
     if unknown:
         raise RestoreError(f"unexpected files in the backup: {', '.join(unknown)}")
     if len(base) != 1 or MANIFEST not in files:
-        raise RestoreError(
-            f"a base backup needs exactly one base.tar[.gz|.zst] and a {MANIFEST}; got {sorted(files)}"
-        )
+        raise RestoreError(f"a base backup needs exactly one base.tar[.gz|.zst] and a {MANIFEST}; got {sorted(files)}")
     for path in (base[0][1], *(p for _, p in wal), files[MANIFEST]):
         if not path.is_file():
             raise RestoreError(f"backup file {path} does not exist; fetch the backup from the store first")
