@@ -12,6 +12,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+# The CLI talks to people: Airflow's info logs (connection lookups …) would bury the answer.
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+
 app = typer.Typer(
     help="drflow: disaster-recovery plans as reviewed YAML, compiled into Airflow DAGs.",
     no_args_is_help=True,
@@ -22,8 +25,9 @@ sandbox_app = typer.Typer(help="A local primary + replica PostgreSQL and a moto 
 app.add_typer(backups_app, name="backups")
 app.add_typer(sandbox_app, name="sandbox")
 
-out = Console()
-err = Console(stderr=True)
+# Wide when piped (CI logs, less), so ids and paths are never cut.
+out = Console(width=None if Console().is_terminal else 200)
+err = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 200)
 
 DEFAULT_SPECS = Path(os.environ.get("DRFLOW_SPECS_DIR", "plan_specs"))
 

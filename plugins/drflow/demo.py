@@ -7,14 +7,13 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from drflow.airflow_env import PROJECT_ROOT, airflow_command, local_airflow_env, migrate
 
 SPEC = PROJECT_ROOT / "plan_specs" / "api-marketplace.yaml"
 DEMO_COMPONENTS = ("user-database", "billing")
 
-console = Console()
+console = Console(width=None if Console().is_terminal else 160)
 
 
 def _run_dag(dag_id: str, env: dict[str, str]) -> float:
@@ -66,31 +65,22 @@ def run_demo() -> int:
         rows.append((component, manifest, report))
 
     console.rule("drflow demo: report")
-    table = Table(
-        "component",
-        "backup",
-        "data",
-        "stored",
-        "backup time",
-        "restore time / RTO",
-        "backup age / RPO",
-        "checks",
-        "verdict",
-    )
     for component, manifest, report in rows:
         checks = report["checks"]
-        table.add_row(
-            component.title,
-            manifest.backup_id,
-            f"{(manifest.database_size_bytes or 0) / 2**20:.1f} MiB",
-            f"{manifest.stored_bytes / 2**20:.1f} MiB",
-            f"{manifest.duration_s:.1f}s",
-            f"{report['restore_s']:.1f}s / {format_duration(component.rto)}" + (" ✔" if report["rto_met"] else " ✘"),
-            f"{report['backup_age_s']:.0f}s / {format_duration(component.rpo)}" + (" ✔" if report["rpo_met"] else " ✘"),
-            f"{sum(c['passed'] for c in checks)}/{len(checks)} passed",
-            "PASSED" if report["passed"] else "FAILED",
+        mark = {True: "[green]✔[/green]", False: "[red]✘[/red]"}
+        console.print(
+            f"[bold]{component.title}[/bold] ({component.criticality}): backup {manifest.backup_id}, "
+            f"{(manifest.database_size_bytes or 0) / 2**20:.1f} MiB of data stored as "
+            f"{manifest.stored_bytes / 2**20:.1f} MiB in {manifest.duration_s:.1f}s "
+            f"into {', '.join(manifest.targets)}"
         )
-    console.print(table)
+        console.print(
+            f"  restore drill: {report['restore_s']:.1f}s against an RTO of {format_duration(component.rto)} "
+            f"{mark[report['rto_met']]}; backup age {report['backup_age_s']:.0f}s against an RPO of "
+            f"{format_duration(component.rpo)} {mark[report['rpo_met']]}; checks "
+            f"{sum(c['passed'] for c in checks)}/{len(checks)} passed → "
+            + ("[green]PASSED[/green]" if report["passed"] else "[red]FAILED[/red]")
+        )
     console.print(
         "Catalog: drflow backups list --spec plan_specs/api-marketplace.yaml "
         "(with the exports of `drflow sandbox up`). Airflow UI: make airflow"

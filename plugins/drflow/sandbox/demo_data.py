@@ -16,7 +16,7 @@ DEMO_TABLES: dict[str, tuple[str, str, str, int]] = {
     "billing": (
         "invoices",
         "id bigint primary key, account_id bigint not null, amount_cents bigint not null",
-        "select n, 1 + n % 5000, (n * 7919) % 100000",
+        "select n, 1 + n %% 5000, (n * 7919) %% 100000",
         20000,
     ),
     "gateway": ("routes", "id int primary key, path text not null", "select n, '/api/v1/r' || n", 200),
@@ -25,7 +25,7 @@ DEMO_TABLES: dict[str, tuple[str, str, str, int]] = {
     "analytics": (
         "events",
         "id bigint primary key, kind text not null",
-        "select n, (array['view','call','error'])[1 + n % 3]",
+        "select n, (array['view','call','error'])[1 + n %% 3]",
         50000,
     ),
 }

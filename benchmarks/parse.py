@@ -1,0 +1,344 @@
+"""Parse-time benchmark: drflow's YAML → Airflow DAGs against hand-written DAG files.
+
+N copies of plan_specs/api-marketplace.yaml (distinct metadata.name) go into a temp dir. From their
+plans, N Python DAG files are generated with literal operator instantiations (same operator classes,
+dag ids, tags, doc_md, default_args, params, task arguments and wiring) — the baseline. Before any
+timing, one worker checks that both sides serialize to the same DAGs.
+
+Every measurement runs in a fresh interpreter that first imports airflow.sdk and the drflow operators
+and builds one throwaway DAG (the same warm-up on both sides, as a DAG processor has Airflow loaded):
+
+  drflow    drflow.render.airflow.render_specs([dir])      YAML load + pydantic + checks + plan + DAGs
+  front     drflow.plan.compile.compile_specs([dir])       the same without Airflow objects, then
+            render_dag() over those plans                  the Airflow half alone
+  baseline  import the N generated files, as Airflow's DagBag does (SourceFileLoader, .pyc present)
+
+Best of R for each, workers interleaved. Prints ms per DAG and per task and drflow/baseline.
+Usage: .venv/bin/python benchmarks/parse.py [--specs 100] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+SPEC_FILE = REPO / "plan_specs" / "api-marketplace.yaml"
+SPEC_NAME = "api-marketplace"
+TARGET_RATIO = 1.5
+WORKER_KINDS = ("drflow", "front", "baseline")
+
+
+# -- inputs ---------------------------------------------------------------
+
+
+def write_specs(spec_dir: Path, count: int) -> None:
+    """``count`` copies of the API Marketplace spec, each with its own metadata.name."""
+    text = SPEC_FILE.read_text(encoding="utf-8")
+    pattern = re.compile(rf"^(metadata:\n  name: ){re.escape(SPEC_NAME)}$", re.MULTILINE)
+    if len(pattern.findall(text)) != 1:
+        raise SystemExit(f"cannot find 'metadata:\\n  name: {SPEC_NAME}' exactly once in {SPEC_FILE}")
+    for i in range(count):
+        name = f"{SPEC_NAME}-{i:04d}"
+        (spec_dir / f"{name}.yaml").write_text(pattern.sub(rf"\g<1>{name}", text), encoding="utf-8")
+
+
+def _td(seconds: int) -> str:
+    return f"timedelta(seconds={seconds!r})"
+
+
+def dag_source(plans: list[Any]) -> str:
+    """A hand-written-style DAG file for ``plans`` (DagPlans of one spec): literals only."""
+    lines = [
+        "from datetime import datetime, timedelta, timezone",
+        "",
+        "from airflow.sdk import DAG, Param",
+        "",
+        "from drflow.operators.backup import PostgresCheckSourceOperator, PostgresFullBackupOperator",
+        "from drflow.operators.drill import DrillReportOperator, RestoreDrillOperator",
+        "from drflow.operators.spec_error import InvalidSpecOperator",
+        "from drflow.operators.store import SelectBackupOperator, VerifyBackupOperator",
+        "",
+        "START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)",
+    ]
+    from drflow.render.airflow import ACTIONS
+
+    for d, plan in enumerate(plans):
+        params = ", ".join(f"{name!r}: Param(**{spec!r})" for name, spec in plan.params.items())
+        lines += [
+            "",
+            "with DAG(",
+            f"    dag_id={plan.dag_id!r},",
+            f"    schedule={plan.schedule!r},",
+            "    start_date=START_DATE,",
+            "    catchup=False,",
+            f"    max_active_runs={plan.max_active_runs!r},",
+            f"    tags={plan.tags!r},",
+            f"    description={plan.description!r},",
+            f"    doc_md={plan.doc_md!r},",
+            f"    default_args={{'owner': {plan.owner!r}, 'retries': {plan.retries!r}, "
+            f"'retry_delay': {_td(plan.retry_delay_s)}}},",
+            f"    params={{{params}}},",
+            f") as dag_{d}:",
+        ]
+        names = {task.task_id: f"t{d}_{t}" for t, task in enumerate(plan.tasks)}
+        for task in plan.tasks:
+            kwargs = [f"task_id={task.task_id!r}", f"doc_md={task.doc!r}", f"trigger_rule={task.trigger_rule!r}"]
+            if task.retries is not None:
+                kwargs.append(f"retries={task.retries!r}")
+            if task.retry_delay_s is not None:
+                kwargs.append(f"retry_delay={_td(task.retry_delay_s)}")
+            if task.timeout_s is not None:
+                kwargs.append(f"execution_timeout={_td(task.timeout_s)}")
+            kwargs += [f"{key}={value!r}" for key, value in task.params.items()]
+            cls = ACTIONS[task.action].__name__
+            lines.append(f"    {names[task.task_id]} = {cls}(")
+            lines += [f"        {kwarg}," for kwarg in kwargs]
+            lines.append("    )")
+        for task in plan.tasks:
+            lines += [f"    {names[up]} >> {names[task.task_id]}" for up in task.upstream]
+    return "\n".join(lines) + "\n"
+
+
+def write_baseline(spec_dir: Path, dag_dir: Path) -> tuple[int, int]:
+    """One generated DAG file per spec; returns (DAGs, tasks)."""
+    import py_compile
+
+    from drflow.plan.compile import compile_specs
+
+    plans = compile_specs([spec_dir])
+    errors = [p.dag_id for p in plans if p.error]
+    if errors:
+        raise SystemExit(f"the spec copies do not validate: {errors[:3]}")
+    by_spec: dict[str, list[Any]] = {}
+    for plan in plans:
+        by_spec.setdefault(plan.spec, []).append(plan)
+    for spec, spec_plans in by_spec.items():
+        path = dag_dir / f"{spec.replace('-', '_')}.py"
+        path.write_text(dag_source(spec_plans), encoding="utf-8")
+        # Airflow's DagBag imports DAG files with SourceFileLoader: after the first parse the
+        # bytecode comes from __pycache__, so the steady state (measured here) skips compiling.
+        py_compile.compile(str(path), doraise=True)
+    return len(plans), sum(len(p.tasks) for p in plans)
+
+
+# -- workers (fresh interpreters) -------------------------------------------
+
+
+def _warm_up() -> None:
+    """Import Airflow and the operator classes and build one DAG: the same for every worker."""
+    from datetime import UTC, datetime, timedelta
+
+    from airflow.sdk import DAG, Param
+
+    from drflow.operators.backup import PostgresCheckSourceOperator, PostgresFullBackupOperator
+    from drflow.operators.drill import DrillReportOperator, RestoreDrillOperator
+    from drflow.operators.spec_error import InvalidSpecOperator
+    from drflow.operators.store import SelectBackupOperator, VerifyBackupOperator
+
+    target = {"name": "t", "type": "local", "path": "/nonexistent"}
+    store: dict[str, Any] = {"spec_name": "s", "component": "c", "target": target}
+    with DAG(
+        dag_id="warm-up",
+        schedule="0 2 * * *",
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        tags=["warm-up"],
+        doc_md="warm-up",
+        default_args={"owner": "o", "retries": 1, "retry_delay": timedelta(seconds=60)},
+        params={"p": Param(default=None, type=["null", "string"], description="p")},
+    ):
+        tasks = [
+            PostgresCheckSourceOperator(task_id="a", conn_id="c", database="d", pg_major=15),
+            PostgresFullBackupOperator(
+                task_id="b",
+                spec_name="s",
+                component="c",
+                policy="p",
+                conn_id="c",
+                database="d",
+                bin_dir="/bin",
+                pg_major=15,
+                targets=[target],
+                compression="zstd",
+                retention_days=1,
+                retention_policy="standard",
+                validation=[],
+                execution_timeout=timedelta(seconds=60),
+            ),
+            VerifyBackupOperator(task_id="c", spec_name="s", component="c", targets=[target]),
+            SelectBackupOperator(task_id="d", policy=None, **store),
+            RestoreDrillOperator(task_id="e", database="d", bin_dir="/bin", validation=[], **store),
+            DrillReportOperator(task_id="f", drill="d", rto_s=1, rpo_s=1, **store),
+            InvalidSpecOperator(task_id="g", source="x", errors=[]),
+        ]
+        for upstream, downstream in zip(tasks, tasks[1:], strict=False):
+            upstream >> downstream
+
+
+def _import_dag_files(dag_dir: Path) -> dict[str, Any]:
+    """Import every DAG file the way Airflow's DagBag does; the DAGs found in their globals."""
+    import importlib.machinery
+    import importlib.util
+
+    from airflow.sdk import DAG
+
+    dags: dict[str, Any] = {}
+    for path in sorted(dag_dir.glob("*.py")):
+        mod_name = f"unusual_prefix_bench_{path.stem}"
+        loader = importlib.machinery.SourceFileLoader(mod_name, str(path))
+        spec = importlib.util.spec_from_loader(mod_name, loader)
+        assert spec is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        loader.exec_module(module)
+        dags.update((v.dag_id, v) for v in vars(module).values() if isinstance(v, DAG))
+    return dags
+
+
+def worker(kind: str, spec_dir: Path, dag_dir: Path) -> dict[str, Any]:
+    _warm_up()
+    if kind == "baseline":
+        t0 = time.perf_counter()
+        dags = _import_dag_files(dag_dir)
+        return {"total_s": time.perf_counter() - t0, "dags": len(dags)}
+    t0 = time.perf_counter()
+    import drflow.render.airflow as render  # pydantic models, YAML loader, checks, plan builders
+
+    import_s = time.perf_counter() - t0
+    if kind == "drflow":
+        t0 = time.perf_counter()
+        rendered = render.render_specs([spec_dir])
+        return {"total_s": time.perf_counter() - t0, "import_s": import_s, "dags": len(rendered)}
+    from drflow.plan.compile import compile_specs
+
+    t0 = time.perf_counter()
+    plans = compile_specs([spec_dir])
+    t1 = time.perf_counter()
+    rendered_dags = [render.render_dag(plan) for plan in plans]
+    t2 = time.perf_counter()
+    return {"total_s": t1 - t0, "render_s": t2 - t1, "dags": len(rendered_dags)}
+
+
+def check_equivalent(spec_dir: Path, dag_dir: Path) -> list[str]:
+    """Both sides serialize (as the DAG processor stores them) to the same DAGs, file paths aside."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from drflow.render.airflow import render_specs
+
+    _warm_up()
+    ours = render_specs([spec_dir])
+    theirs = _import_dag_files(dag_dir)
+    if ours.keys() != theirs.keys():
+        return [f"dag ids differ: {sorted(ours.keys() ^ theirs.keys())[:5]}"]
+
+    def normal(dag: Any) -> Any:
+        data = DagSerialization.to_dict(dag)["dag"]
+        for key in ("fileloc", "relative_fileloc"):
+            data.pop(key, None)
+        return json.loads(json.dumps(data, sort_keys=True, default=str))
+
+    def arguments(task: Any) -> dict[str, Any]:
+        # The operators' own arguments are not all serialized: compare what their __init__ stored.
+        names = inspect.signature(type(task).__init__).parameters
+        return {"class": type(task).__name__, **{k: v for k, v in vars(task).items() if k in names}}
+
+    problems = []
+    for dag_id in sorted(ours):
+        a, b = normal(ours[dag_id]), normal(theirs[dag_id])
+        if a != b:
+            keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+            problems.append(f"{dag_id}: serialized DAGs differ in {keys}")
+        for task_id, task in ours[dag_id].task_dict.items():
+            if arguments(task) != arguments(theirs[dag_id].task_dict[task_id]):
+                problems.append(f"{dag_id}.{task_id}: operator arguments differ")
+    return problems
+
+
+def run_worker(kind: str, spec_dir: Path, dag_dir: Path) -> dict[str, Any]:
+    argv = [sys.executable, __file__, "--worker", kind, str(spec_dir), str(dag_dir)]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=REPO)
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} worker failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+# -- driver ----------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--specs", type=int, default=100, help="copies of the API Marketplace spec (100)")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh-interpreter runs per side; best is kept (3)")
+    parser.add_argument("--worker", nargs=3, metavar=("KIND", "SPEC_DIR", "DAG_DIR"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        kind, spec_dir, dag_dir = args.worker
+        if kind == "check":
+            problems = check_equivalent(Path(spec_dir), Path(dag_dir))
+            print(json.dumps({"problems": problems}))
+        else:
+            print(json.dumps(worker(kind, Path(spec_dir), Path(dag_dir))))
+        return 0
+    if args.specs < 1 or args.repeat < 1:
+        parser.error("--specs and --repeat must be at least 1")
+
+    root = Path(tempfile.mkdtemp(prefix="drflow-bench-parse-"))
+    try:
+        spec_dir, dag_dir = root / "specs", root / "dags"
+        spec_dir.mkdir()
+        dag_dir.mkdir()
+        write_specs(spec_dir, args.specs)
+        n_dags, n_tasks = write_baseline(spec_dir, dag_dir)
+        print(f"{args.specs} specs -> {n_dags} DAGs, {n_tasks} tasks; best of {args.repeat} fresh interpreters")
+        check = run_worker("check", spec_dir, dag_dir)
+        if check["problems"]:
+            print("baseline is not equivalent to drflow's DAGs:\n  " + "\n  ".join(check["problems"][:10]))
+            return 1
+        print("check: both sides serialize to identical DAGs")
+
+        runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in WORKER_KINDS}
+        for r in range(args.repeat):
+            order = WORKER_KINDS[r % 3 :] + WORKER_KINDS[: r % 3]  # rotate, so no side always goes first
+            for kind in order:
+                result = run_worker(kind, spec_dir, dag_dir)
+                if result["dags"] != n_dags:
+                    raise SystemExit(f"{kind} built {result['dags']} DAGs, expected {n_dags}")
+                runs[kind].append(result)
+        best = {kind: min(r["total_s"] for r in results) for kind, results in runs.items()}
+        render_s = min(r["render_s"] for r in runs["front"])
+        import_s = min(r["import_s"] for r in runs["drflow"])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    def row(label: str, seconds: float) -> str:
+        return (
+            f"{label:<44} {seconds * 1000:9.1f} ms  {seconds * 1000 / n_dags:7.3f} ms/DAG  "
+            f"{seconds * 1000 / n_tasks:7.3f} ms/task"
+        )
+
+    print(row("baseline: import generated DAG files", best["baseline"]))
+    print(row("drflow: render_specs (load+check+plan+DAGs)", best["drflow"]))
+    print(row("  front half: compile_specs (load+plan)", best["front"]))
+    print(row("  back half: render_dag over those plans", render_s))
+    print(f"drflow one-off import of its spec/plan modules: {import_s * 1000:.1f} ms (not in the figures above)")
+    ratio = best["drflow"] / best["baseline"]
+    verdict = "OK" if ratio <= TARGET_RATIO else "ABOVE TARGET"
+    print(f"ratio drflow/baseline: {ratio:.2f} (target <= {TARGET_RATIO}: {verdict})")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    sys.exit(main())
