@@ -10,9 +10,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    WithJsonSchema,
+    model_validator,
+)
 
-from drflow.spec.types import NAME_PATTERN, Duration, Schedule
+from drflow.spec.types import NAME_PATTERN, Duration, Schedule, Size
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
@@ -23,6 +33,21 @@ ExpectedValue = Annotated[
     WithJsonSchema({"type": ["string", "number", "boolean"]}),
 ]
 Criticality = Literal["critical", "high", "medium", "low"]
+BackupType = Literal["full", "incremental", "differential"]
+BackupMethod = Literal["pg_basebackup", "pg_receivewal", "pgbackrest", "pg_dump"]
+METHOD_TYPES: dict[str, frozenset[str]] = {
+    "pg_basebackup": frozenset({"full"}),
+    "pg_receivewal": frozenset({"incremental"}),
+    "pgbackrest": frozenset({"full", "differential", "incremental"}),
+    "pg_dump": frozenset({"full"}),
+}
+# The seed's "Database: daily full backup, hourly incremental".
+PRESETS: dict[str, list[dict[str, str]]] = {
+    "database": [
+        {"name": "daily-full", "type": "full", "method": "pg_basebackup", "schedule": "0 2 * * *"},
+        {"name": "hourly-wal", "type": "incremental", "method": "pg_receivewal", "schedule": "@hourly"},
+    ],
+}
 
 
 class SpecModel(BaseModel):
@@ -103,6 +128,24 @@ class ReplicaNode(SpecModel):
     region: str = Field(description="Region of the replica, one of `regions`.")
     host: Literal["local"] = Field("local", description="Where host-side work runs (see primary.host).")
     data_directory: str | None = Field(None, description="Data directory on the host, for host-side steps.")
+    slot: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9_]{1,63}$",
+        description="Physical replication slot on the primary that this replica streams from; "
+        "the replication watch alerts when it is missing or retains too much WAL.",
+    )
+
+
+class ReplicationWatch(SpecModel):
+    """How the replication-watch DAG checks the replicas of a datastore."""
+
+    enabled: bool = Field(True, description="Generate the replication-watch DAG (needs at least one replica).")
+    interval: Duration = Field(default=timedelta(minutes=1), description="How often replication is checked.")
+    warn_lag: Duration = Field(default=timedelta(seconds=60), description="Lag that raises a warning.")
+    max_lag: Duration | None = Field(None, description="Lag that fails the check (default: the component's RPO).")
+    max_slot_retained: Size = Field(
+        default=1024**3, description="WAL a replication slot may hold back on the primary before it is an alert."
+    )
 
 
 class PostgresDatastore(SpecModel):
@@ -114,6 +157,9 @@ class PostgresDatastore(SpecModel):
     bin_dir: str | None = Field(None, description="PostgreSQL binaries (default /usr/lib/postgresql/<version>/bin).")
     primary: PrimaryNode
     replicas: list[ReplicaNode] = Field([], description="Streaming replicas, e.g. in the secondary region.")
+    replication: ReplicationWatch = Field(
+        default_factory=ReplicationWatch, description="Replication-lag watch of the replicas."
+    )
 
     @property
     def binaries(self) -> str:
@@ -135,8 +181,14 @@ class BackupPolicy(SpecModel):
     """Backups taken on a schedule and written to storage targets."""
 
     name: Name = Field(description="Policy name, unique within the component; part of the DAG id.")
-    type: Literal["full"] = Field(description="Backup type.")
-    method: Literal["pg_basebackup"] = Field(description="Engine that takes the backup.")
+    type: BackupType = Field(
+        description="full: everything; incremental: changes since the previous backup of any type "
+        "(WAL for pg_receivewal); differential: changes since the last full."
+    )
+    method: BackupMethod = Field(
+        description="pg_basebackup (full), pg_receivewal (incremental: the WAL since the previous backup), "
+        "pgbackrest (full, differential, incremental), pg_dump (full logical dump of the component's database)."
+    )
     schedule: Schedule
     targets: list[Name] = Field(min_length=1, description="Storage targets that receive every backup.")
     retention: Retention
@@ -144,6 +196,49 @@ class BackupPolicy(SpecModel):
     retries: int | None = Field(None, ge=0, le=20, description="Airflow retries (default: defaults.retries).")
     retry_delay: Duration | None = Field(None, description="Delay between retries (default: defaults.retry_delay).")
     timeout: Duration | None = Field(None, description="Fail the backup task after this long.")
+    slot: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9_]{1,63}$",
+        description="pg_receivewal: the physical replication slot that keeps WAL until it is stored "
+        "(default drflow_wal_<component>).",
+    )
+
+    @model_validator(mode="after")
+    def _method_takes_type(self) -> BackupPolicy:
+        allowed = METHOD_TYPES[self.method]
+        if self.type not in allowed:
+            able = sorted(m for m, types in METHOD_TYPES.items() if self.type in types)
+            raise ValueError(
+                f"method '{self.method}' cannot take {self.type} backups (it takes: {', '.join(sorted(allowed))}); "
+                f"for {self.type} backups use method {' or '.join(able)}"
+            )
+        return self
+
+
+class BackupPreset(SpecModel):
+    """The seed's schedules in one line: expands into the policies of PRESETS[preset]."""
+
+    preset: Literal["database"] = Field(
+        description="database: daily full (pg_basebackup at 02:00) plus hourly incremental (WAL via pg_receivewal)."
+    )
+    targets: list[Name] = Field(min_length=1, description="Storage targets that receive every backup.")
+    retention: Retention
+
+    def expand(self) -> list[BackupPolicy]:
+        return [
+            BackupPolicy(targets=self.targets, retention=self.retention, **fields)  # type: ignore[arg-type]
+            for fields in PRESETS[self.preset]
+        ]
+
+
+def _backup_entry_kind(value: object) -> str:
+    return "preset" if isinstance(value, dict) and "preset" in value else "policy"
+
+
+BackupEntry = Annotated[
+    Annotated[BackupPolicy, Tag("policy")] | Annotated[BackupPreset, Tag("preset")],
+    Discriminator(_backup_entry_kind),
+]
 
 
 class ValidationQuery(SpecModel):
@@ -180,12 +275,34 @@ class Component(SpecModel):
     rto: Duration = Field(description="Recovery time objective.")
     rpo: Duration = Field(description="Recovery point objective.")
     datastore: PostgresDatastore | None = Field(None, description="Where the component's data lives.")
-    backups: list[BackupPolicy] = Field([], description="Backup policies of the datastore.")
+    backups: list[BackupEntry] = Field([], description="Backup policies (or presets) of the datastore.")
     drills: list[Drill] = Field([], description="Restore drills that prove the backups work.")
+
+    @property
+    def backup_policies(self) -> list[BackupPolicy]:
+        """The policies with presets expanded, in spec order."""
+        policies: list[BackupPolicy] = []
+        for entry in self.backups:
+            policies.extend(entry.expand() if isinstance(entry, BackupPreset) else [entry])
+        return policies
 
     @property
     def title(self) -> str:
         return self.display_name or self.name
+
+
+class RpoComplianceReport(SpecModel):
+    """The RPO compliance DAG: the RPO each component could achieve right now, against its objective."""
+
+    enabled: bool = Field(True, description="Generate the rpo-compliance report DAG.")
+    schedule: Schedule = Field("*/15 * * * *", description="How often compliance is computed.")
+    target: Name | None = Field(None, description="Storage target that receives the report (default: the first).")
+
+
+class Reports(SpecModel):
+    """Reports drflow computes from the store and the servers."""
+
+    rpo_compliance: RpoComplianceReport = Field(default_factory=RpoComplianceReport)
 
 
 class Spec(SpecModel):
@@ -197,6 +314,7 @@ class Spec(SpecModel):
     regions: list[Region] = Field([], description="Regions that datastores and storage targets refer to.")
     storage: list[StorageTarget] = Field([], description="Where backups are written.")
     components: list[Component] = Field(min_length=1, description="The parts of the service to protect.")
+    reports: Reports = Field(default_factory=Reports, description="Compliance reports.")
 
     def target(self, name: str) -> LocalTarget | S3Target:
         for target in self.storage:

@@ -36,11 +36,22 @@ def json_schema() -> dict[str, Any]:
     """Spec.model_json_schema with the dialect, an id, a title and complete descriptions."""
     schema = Spec.model_json_schema(schema_generator=_SpecJsonSchema)
     _describe_value_types(schema)
+    _preset_or_policy(schema)
     return {
         "$schema": SCHEMA_DIALECT,
         "$id": SCHEMA_ID,
         "title": "drflow disaster-recovery spec, version 1",
         **{key: value for key, value in schema.items() if key != "title"},
+    }
+
+
+def _preset_or_policy(schema: dict[str, Any]) -> None:
+    """oneOf makes editors flag the whole entry; choose the branch the way the model does (a `preset` key)."""
+    backups = schema["$defs"]["Component"]["properties"]["backups"]
+    backups["items"] = {
+        "if": {"type": "object", "required": ["preset"]},
+        "then": {"$ref": "#/$defs/BackupPreset"},
+        "else": {"$ref": "#/$defs/BackupPolicy"},
     }
 
 

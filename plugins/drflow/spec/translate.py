@@ -7,7 +7,7 @@ import types
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Tag, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
@@ -188,6 +188,9 @@ def _strip(annotation: Any) -> Any:
 def _tagged_branch(annotation: Any, part: str | int) -> Any:
     if not isinstance(part, str) or get_origin(annotation) not in _UNIONS:
         return None
+    for raw in get_args(annotation):  # callable discriminators tag members with Tag(...) in Annotated
+        if get_origin(raw) is Annotated and any(isinstance(m, Tag) and m.tag == part for m in get_args(raw)[1:]):
+            return _strip(raw)
     for member in map(_strip, get_args(annotation)):
         if isinstance(member, type) and issubclass(member, BaseModel) and part in _union_tags(member):
             return member
