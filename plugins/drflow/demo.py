@@ -53,7 +53,7 @@ def run_demo() -> int:
     for name in DEMO_COMPONENTS:
         component = spec.component(name)
         console.rule(f"{component.title}: backup and restore drill")
-        policy = component.backups[0]
+        policy = component.backup_policies[0]
         drill = component.drills[0]
         _run_dag(f"dr.{spec.metadata.name}.{name}.backup.{policy.name}", env)
         _run_dag(f"dr.{spec.metadata.name}.{name}.drill.{drill.name}", env)

@@ -41,6 +41,8 @@ class DagPlan:
     retry_delay_s: int
     tasks: tuple[TaskPlan, ...]
     max_active_runs: int = 1
+    schedule_every_s: int | None = None
+    """A fixed interval instead of a cron schedule (replication watch every 30s, say)."""
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Trigger-form parameters: name -> {default, type, description, ...}."""
     error: str | None = None

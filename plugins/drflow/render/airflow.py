@@ -9,22 +9,9 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseOperator, Param
 
-from drflow.operators.backup import PostgresCheckSourceOperator, PostgresFullBackupOperator
-from drflow.operators.drill import DrillReportOperator, RestoreDrillOperator
-from drflow.operators.spec_error import InvalidSpecOperator
-from drflow.operators.store import SelectBackupOperator, VerifyBackupOperator
 from drflow.plan.compile import compile_specs
 from drflow.plan.graph import DagPlan
-
-ACTIONS: dict[str, type[BaseOperator]] = {
-    "postgres.check_source": PostgresCheckSourceOperator,
-    "postgres.full_backup": PostgresFullBackupOperator,
-    "store.verify_backup": VerifyBackupOperator,
-    "store.select_backup": SelectBackupOperator,
-    "postgres.restore_drill": RestoreDrillOperator,
-    "report.drill": DrillReportOperator,
-    "spec.invalid": InvalidSpecOperator,
-}
+from drflow.render.actions import operator_class
 
 # A fixed past start date: schedules begin from the next interval after the DAG is unpaused (catchup off).
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -38,7 +25,7 @@ def render_dag(plan: DagPlan) -> DAG:
     }
     dag = DAG(
         dag_id=plan.dag_id,
-        schedule=plan.schedule,
+        schedule=timedelta(seconds=plan.schedule_every_s) if plan.schedule_every_s else plan.schedule,
         start_date=START_DATE,
         catchup=False,
         max_active_runs=plan.max_active_runs,
@@ -58,8 +45,9 @@ def render_dag(plan: DagPlan) -> DAG:
                 overrides["retry_delay"] = timedelta(seconds=task.retry_delay_s)
             if task.timeout_s is not None:
                 overrides["execution_timeout"] = timedelta(seconds=task.timeout_s)
-            operator_class = ACTIONS[task.action]
-            operators[task.task_id] = operator_class(task_id=task.task_id, doc_md=task.doc, **overrides, **task.params)
+            operators[task.task_id] = operator_class(task.action)(
+                task_id=task.task_id, doc_md=task.doc, **overrides, **task.params
+            )
         for task in plan.tasks:
             for upstream in task.upstream:
                 operators[upstream] >> operators[task.task_id]

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from drflow.spec.diagnostics import Diagnostic, did_you_mean, quoted
-from drflow.spec.model import Spec
+from drflow.spec.model import BackupPreset, Spec
 from drflow.spec.source import Loc, Source
 from drflow.spec.types import format_duration, schedule_interval
 
@@ -171,9 +171,12 @@ def check_feasibility(spec: Spec, source: Source) -> list[Diagnostic]:
                 f"within the RTO of {format_duration(component.rto)}"
             )
             found.append(source.diagnostic((*base, "name"), message, hint, severity="warning"))
-        for policy_index, policy in enumerate(component.backups):
-            interval = schedule_interval(policy.schedule)
-            if timedelta(days=policy.retention.days) < interval:
+        for policy_index, entry in enumerate(component.backups):
+            policies = entry.expand() if isinstance(entry, BackupPreset) else [entry]
+            for policy in policies:
+                interval = schedule_interval(policy.schedule)
+                if timedelta(days=policy.retention.days) >= interval:
+                    continue
                 loc = (*base, "backups", policy_index, "retention", "days")
                 message = (
                     f"backups of policy '{policy.name}' are kept {policy.retention.days} days but taken only "
@@ -191,11 +194,11 @@ def _check_rpo(spec: Spec, index: int, source: Source) -> list[Diagnostic]:
     assert component.datastore is not None
     loc: Loc = ("components", index, "rpo")
     rpo = format_duration(component.rpo)
-    if not component.backups:
+    if not component.backup_policies:
         message = f"RPO of {rpo} cannot be met: component '{component.name}' has no backup policy"
         return [source.diagnostic(loc, message, "add a backup policy under 'backups:'", severity="warning")]
     # The most frequent policy bounds the gap between backups from above.
-    interval, policy = min((schedule_interval(p.schedule), p.name) for p in component.backups)
+    interval, policy = min((schedule_interval(p.schedule), p.name) for p in component.backup_policies)
     if interval <= component.rpo:
         return []
     gap = f"backups are up to {format_duration(interval)} apart (policy '{policy}')"

@@ -139,10 +139,10 @@ class ReplicaNode(SpecModel):
 class ReplicationWatch(SpecModel):
     """How the replication-watch DAG checks the replicas of a datastore."""
 
-    enabled: bool = Field(True, description="Generate the replication-watch DAG (needs at least one replica).")
+    enabled: bool = Field(default=True, description="Generate the replication-watch DAG (needs at least one replica).")
     interval: Duration = Field(default=timedelta(minutes=1), description="How often replication is checked.")
     warn_lag: Duration = Field(default=timedelta(seconds=60), description="Lag that raises a warning.")
-    max_lag: Duration | None = Field(None, description="Lag that fails the check (default: the component's RPO).")
+    max_lag: Duration | None = Field(default=None, description="Lag that fails the check (default: the component's RPO).")
     max_slot_retained: Size = Field(
         default=1024**3, description="WAL a replication slot may hold back on the primary before it is an alert."
     )
@@ -294,9 +294,9 @@ class Component(SpecModel):
 class RpoComplianceReport(SpecModel):
     """The RPO compliance DAG: the RPO each component could achieve right now, against its objective."""
 
-    enabled: bool = Field(True, description="Generate the rpo-compliance report DAG.")
-    schedule: Schedule = Field("*/15 * * * *", description="How often compliance is computed.")
-    target: Name | None = Field(None, description="Storage target that receives the report (default: the first).")
+    enabled: bool = Field(default=True, description="Generate the rpo-compliance report DAG.")
+    schedule: Schedule = Field(default="*/15 * * * *", description="How often compliance is computed.")
+    target: Name | None = Field(default=None, description="Storage target that receives the report (default: the first).")
 
 
 class Reports(SpecModel):

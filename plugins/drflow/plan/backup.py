@@ -1,0 +1,77 @@
+"""Backup DAGs: one per backup policy of a component (kind `backup`)."""
+
+from __future__ import annotations
+
+from drflow.plan.common import common_fields, dag_id, datastore_params, objectives, targets_params, validation_queries
+from drflow.plan.graph import DagPlan, TaskPlan
+from drflow.spec.model import BackupPolicy, Component, Spec
+from drflow.spec.types import airflow_schedule
+
+KIND_BACKUP = "backup"
+
+
+def backup_plan(spec: Spec, component: Component, policy: BackupPolicy, source: str) -> DagPlan:
+    base = datastore_params(spec, component)
+    retries = policy.retries if policy.retries is not None else spec.defaults.retries
+    retry_delay = policy.retry_delay or spec.defaults.retry_delay
+    targets = targets_params(spec, policy.targets)
+    check = TaskPlan(
+        task_id="check_source",
+        action="postgres.check_source",
+        doc="Connect to the primary and check it is reachable, of the expected major version and allowed "
+        "to stream a base backup.",
+        params={"conn_id": base["conn_id"], "database": base["database"], "pg_major": base["pg_major"]},
+        retries=retries,
+        retry_delay_s=int(retry_delay.total_seconds()),
+    )
+    take = TaskPlan(
+        task_id="take_backup",
+        action="postgres.full_backup",
+        doc=f"`pg_basebackup` of the primary ({policy.compression}, WAL included) into "
+        + ", ".join(t["name"] for t in targets)
+        + "; every object checksummed; the manifest is written last.",
+        params={
+            **base,
+            "policy": policy.name,
+            "targets": targets,
+            "compression": policy.compression,
+            "retention_days": policy.retention.days,
+            "retention_policy": policy.retention.policy,
+            "validation": validation_queries(component),
+            "work_dir": spec.defaults.work_dir,
+        },
+        upstream=("check_source",),
+        retries=retries,
+        retry_delay_s=int(retry_delay.total_seconds()),
+        timeout_s=int(policy.timeout.total_seconds()) if policy.timeout else None,
+    )
+    verify = TaskPlan(
+        task_id="verify_backup",
+        action="store.verify_backup",
+        doc="Read the new backup back from every target and check every object's size and sha256.",
+        params={"spec_name": spec.metadata.name, "component": component.name, "targets": targets},
+        upstream=("take_backup",),
+        retries=retries,
+        retry_delay_s=int(retry_delay.total_seconds()),
+    )
+    doc = (
+        f"# Backup `{policy.name}` of {component.title}\n\n{objectives(component)}\n\n"
+        f"- type `{policy.type}`, method `{policy.method}`, schedule `{policy.schedule}`\n"
+        f"- targets: {', '.join(policy.targets)}; retention {policy.retention.days} days "
+        f"({policy.retention.policy})\n\n"
+        f"Spec: `{source}`. Restore without Airflow: "
+        f"`drflow restore --spec {source} --component {component.name} --to DIR`."
+    )
+    return DagPlan(
+        dag_id=dag_id(spec, component, "backup", policy.name),
+        kind=KIND_BACKUP,
+        schedule=airflow_schedule(policy.schedule),
+        description=f"{policy.type} backup of {component.title} ({policy.schedule})",
+        doc_md=doc,
+        tasks=(check, take, verify),
+        **{
+            **common_fields(spec, component, source),
+            "retries": retries,
+            "retry_delay_s": int(retry_delay.total_seconds()),
+        },
+    )

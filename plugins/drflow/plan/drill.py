@@ -1,0 +1,81 @@
+"""Restore-drill DAGs: one per drill of a component (kind `restore-drill`)."""
+
+from __future__ import annotations
+
+from drflow.plan.common import common_fields, dag_id, datastore_params, objectives
+from drflow.plan.graph import DagPlan, TaskPlan
+from drflow.spec.model import Component, Drill, Spec
+from drflow.spec.types import airflow_schedule
+
+KIND_RESTORE_DRILL = "restore-drill"
+
+
+def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> DagPlan:
+    base = datastore_params(spec, component)
+    policy_name = drill.policy
+    target_name = drill.target
+    if target_name is None:
+        policies = [p for p in component.backup_policies if policy_name in (None, p.name)]
+        target_name = policies[0].targets[0]
+    target = spec.target(target_name).model_dump(mode="json")
+    store_params = {"spec_name": spec.metadata.name, "component": component.name, "target": target}
+    select = TaskPlan(
+        task_id="select_backup",
+        action="store.select_backup",
+        doc="Pick the newest complete backup"
+        + (f" of policy `{policy_name}`" if policy_name else "")
+        + f" in `{target_name}` (or the one given in the trigger form).",
+        params={**store_params, "policy": policy_name},
+    )
+    restore = TaskPlan(
+        task_id="restore_and_validate",
+        action="postgres.restore_drill",
+        doc="Verify checksums, restore into a scratch instance on a free port, start it, run the validation "
+        "queries and compare them with the values recorded at backup time; the scratch instance is always "
+        "torn down.",
+        params={
+            **store_params,
+            "database": base["database"],
+            "bin_dir": base["bin_dir"],
+            "validation": [v.model_dump(mode="json") for v in drill.validation],
+            "work_dir": spec.defaults.work_dir,
+        },
+        upstream=("select_backup",),
+        timeout_s=int(drill.timeout.total_seconds()) if drill.timeout else None,
+    )
+    report = TaskPlan(
+        task_id="record_report",
+        action="report.drill",
+        doc="Write the drill report (restore time against the RTO, backup age against the RPO, validation "
+        "results) to the store; fail if the drill missed an objective or a check.",
+        params={
+            **store_params,
+            "drill": drill.name,
+            "rto_s": int(component.rto.total_seconds()),
+            "rpo_s": int(component.rpo.total_seconds()),
+        },
+        upstream=("restore_and_validate",),
+        retries=1,
+    )
+    doc = (
+        f"# Restore drill `{drill.name}` of {component.title}\n\n{objectives(component)}\n\n"
+        f"Restores the newest backup from `{target_name}` into a scratch PostgreSQL, runs "
+        f"{len(drill.validation)} validation queries and records the measured restore time against the RTO.\n\n"
+        f"Schedule `{drill.schedule}`. Spec: `{source}`."
+    )
+    return DagPlan(
+        dag_id=dag_id(spec, component, "drill", drill.name),
+        kind=KIND_RESTORE_DRILL,
+        schedule=airflow_schedule(drill.schedule),
+        description=f"restore drill of {component.title} ({drill.schedule})",
+        doc_md=doc,
+        tasks=(select, restore, report),
+        params={
+            "backup_id": {
+                "default": None,
+                "type": ["null", "string"],
+                "description": "Backup to restore; empty means the newest complete one.",
+            }
+        },
+        **common_fields(spec, component, source),
+    )
