@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
 from drflow.plan.common import common_fields, dag_id, datastore_params, objectives, targets_params, validation_queries
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import BackupPolicy, Component, Spec
@@ -10,11 +15,45 @@ from drflow.spec.types import airflow_schedule
 KIND_BACKUP = "backup"
 
 
-def backup_plan(spec: Spec, component: Component, policy: BackupPolicy, source: str) -> DagPlan:
-    base = datastore_params(spec, component)
-    retries = policy.retries if policy.retries is not None else spec.defaults.retries
-    retry_delay = policy.retry_delay or spec.defaults.retry_delay
-    targets = targets_params(spec, policy.targets)
+@dataclass(frozen=True)
+class PolicyContext:
+    """What a method's task builder needs to know about the policy it backs up."""
+
+    spec: Spec
+    component: Component
+    policy: BackupPolicy
+    retries: int
+    retry_delay_s: int
+
+    @property
+    def targets(self) -> list[dict[str, Any]]:
+        return targets_params(self.spec, self.policy.targets)
+
+    @property
+    def datastore(self) -> dict[str, Any]:
+        return datastore_params(self.spec, self.component)
+
+    def task(self, task_id: str, action: str, doc: str, params: dict[str, Any], *upstream: str) -> TaskPlan:
+        return TaskPlan(
+            task_id=task_id,
+            action=action,
+            doc=doc,
+            params=params,
+            upstream=upstream,
+            retries=self.retries,
+            retry_delay_s=self.retry_delay_s,
+            timeout_s=int(self.policy.timeout.total_seconds()) if self.policy.timeout else None,
+        )
+
+
+TaskBuilder = Callable[[PolicyContext], tuple[TaskPlan, ...]]
+
+
+def basebackup_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
+    spec, component, policy = ctx.spec, ctx.component, ctx.policy
+    base = ctx.datastore
+    targets = ctx.targets
+    retries, retry_delay = ctx.retries, timedelta(seconds=ctx.retry_delay_s)
     check = TaskPlan(
         task_id="check_source",
         action="postgres.check_source",
@@ -54,6 +93,20 @@ def backup_plan(spec: Spec, component: Component, policy: BackupPolicy, source: 
         retries=retries,
         retry_delay_s=int(retry_delay.total_seconds()),
     )
+    return (check, take, verify)
+
+
+# One task builder per backup method; methods of later issues register here.
+TASK_BUILDERS: dict[str, TaskBuilder] = {
+    "pg_basebackup": basebackup_tasks,
+}
+
+
+def backup_plan(spec: Spec, component: Component, policy: BackupPolicy, source: str) -> DagPlan:
+    retries = policy.retries if policy.retries is not None else spec.defaults.retries
+    retry_delay = policy.retry_delay or spec.defaults.retry_delay
+    ctx = PolicyContext(spec, component, policy, retries, int(retry_delay.total_seconds()))
+    tasks = TASK_BUILDERS[policy.method](ctx)
     doc = (
         f"# Backup `{policy.name}` of {component.title}\n\n{objectives(component)}\n\n"
         f"- type `{policy.type}`, method `{policy.method}`, schedule `{policy.schedule}`\n"
@@ -68,7 +121,7 @@ def backup_plan(spec: Spec, component: Component, policy: BackupPolicy, source: 
         schedule=airflow_schedule(policy.schedule),
         description=f"{policy.type} backup of {component.title} ({policy.schedule})",
         doc_md=doc,
-        tasks=(check, take, verify),
+        tasks=tasks,
         **{
             **common_fields(spec, component, source),
             "retries": retries,
