@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.types import NAME_PATTERN, Duration, Schedule, Size
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -142,7 +143,9 @@ class ReplicationWatch(SpecModel):
     enabled: bool = Field(default=True, description="Generate the replication-watch DAG (needs at least one replica).")
     interval: Duration = Field(default=timedelta(minutes=1), description="How often replication is checked.")
     warn_lag: Duration = Field(default=timedelta(seconds=60), description="Lag that raises a warning.")
-    max_lag: Duration | None = Field(default=None, description="Lag that fails the check (default: the component's RPO).")
+    max_lag: Duration | None = Field(
+        default=None, description="Lag that fails the check (default: the component's RPO)."
+    )
     max_slot_retained: Size = Field(
         default=1024**3, description="WAL a replication slot may hold back on the primary before it is an alert."
     )
@@ -296,7 +299,9 @@ class RpoComplianceReport(SpecModel):
 
     enabled: bool = Field(default=True, description="Generate the rpo-compliance report DAG.")
     schedule: Schedule = Field(default="*/15 * * * *", description="How often compliance is computed.")
-    target: Name | None = Field(default=None, description="Storage target that receives the report (default: the first).")
+    target: Name | None = Field(
+        default=None, description="Storage target that receives the report (default: the first)."
+    )
 
 
 class Reports(SpecModel):
@@ -315,6 +320,8 @@ class Spec(SpecModel):
     storage: list[StorageTarget] = Field([], description="Where backups are written.")
     components: list[Component] = Field(min_length=1, description="The parts of the service to protect.")
     reports: Reports = Field(default_factory=Reports, description="Compliance reports.")
+    notifications: list[Notification] = Field([], description="Channels recovery plans notify.")
+    recovery_plans: list[RecoveryPlan] = Field([], description="Runbooks ops teams trigger during an incident.")
 
     def target(self, name: str) -> LocalTarget | S3Target:
         for target in self.storage:

@@ -201,9 +201,12 @@ def _union_tags(annotation: Any) -> list[str]:
     members = get_args(annotation) if get_origin(annotation) in _UNIONS else (annotation,)
     tags: list[str] = []
     for member in map(_strip, members):
-        field = member.model_fields.get("type") if isinstance(member, type) and issubclass(member, BaseModel) else None
-        if field is not None and get_origin(field.annotation) is Literal:
-            tags.extend(str(arg) for arg in get_args(field.annotation))
+        if not (isinstance(member, type) and issubclass(member, BaseModel)):
+            continue
+        for key in ("type", "action"):  # the discriminators the spec uses
+            field = member.model_fields.get(key)
+            if field is not None and get_origin(field.annotation) is Literal:
+                tags.extend(str(arg) for arg in get_args(field.annotation))
     return tags
 
 

@@ -1,0 +1,240 @@
+"""The recovery-plan part of the spec: notifications, plans, and typed steps.
+
+Only `approved` plans become triggerable DAGs. Every plan run starts with an automated assessment and
+a disaster declaration (an approval) that drflow adds itself; the spec lists what follows.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
+
+from drflow.spec.types import NAME_PATTERN, Duration
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
+UserName = Annotated[str, StringConstraints(min_length=1, max_length=250)]
+Scenario = Literal["infrastructure-failure", "data-corruption", "security-incident", "natural-disaster", "human-error"]
+NotificationEvent = Literal["activation", "approval-needed", "step-failed", "deadline-missed", "completion"]
+ALL_EVENTS: tuple[NotificationEvent, ...] = (
+    "activation",
+    "approval-needed",
+    "step-failed",
+    "deadline-missed",
+    "completion",
+)
+
+
+class PlanModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Notification(PlanModel):
+    """A channel that hears about plan runs. The conn_id holds the address and any secret."""
+
+    name: Name = Field(description="Channel name, used in a plan's `notify`.")
+    type: Literal["slack", "smtp", "webhook"] = Field(
+        description="slack: incoming webhook (http connection whose host/password is the webhook URL); "
+        "smtp: e-mail through an smtp connection; webhook: JSON POST to an http connection."
+    )
+    conn_id: ConnId = Field(description="Airflow connection with the address and credentials.")
+    to: list[str] = Field(default=[], description="smtp: recipients.")
+    events: list[NotificationEvent] = Field(default=list(ALL_EVENTS), description="Which events to send.")
+
+
+class Approval(PlanModel):
+    """Who may declare the disaster (approve the plan run), and how."""
+
+    approvers: list[UserName] = Field(min_length=1, description="Airflow users who may approve or refuse.")
+    four_eyes: bool = Field(default=True, description="The approver must not be the user who triggered the run.")
+    timeout: Duration = Field(default=timedelta(minutes=30), description="Refuse the run when nobody answers.")
+
+
+class StepBase(PlanModel):
+    name: Name = Field(description="Step name, unique in the plan; the task id.")
+    description: str = ""
+    depends_on: list[Name] = Field(default=[], description="Steps that must finish first (default: the previous).")
+    timeout: Duration | None = Field(default=None, description="Fail the step after this long.")
+    verification: bool = Field(default=False, description="The step verifies the recovery (shown in the record).")
+
+
+class ManualStep(StepBase):
+    """A person does something outside Airflow and answers done or failed."""
+
+    type: Literal["manual"]
+    assignees: list[UserName] = Field(min_length=1, description="Airflow users who may answer.")
+    instructions: str = Field(min_length=1, description="Markdown instructions shown in the task's form.")
+
+
+class ApprovalStep(StepBase):
+    """A go/no-go decision in the middle of a plan."""
+
+    type: Literal["approval"]
+    approvers: list[UserName] = Field(min_length=1)
+    instructions: str = ""
+
+
+class AssessAction(StepBase):
+    """Check health, lag and the newest backup of a component and report what the plan will do."""
+
+    type: Literal["automated"] = "automated"
+    action: Literal["assess"]
+    component: Name
+
+
+class LagGateAction(StepBase):
+    """Refuse to go on while a replica is unreachable, not in recovery, or lags more than the RPO."""
+
+    type: Literal["automated"] = "automated"
+    action: Literal["gate_lag"]
+    component: Name
+    replica: Name
+    max_lag: Duration | None = Field(default=None, description="Default: the plan's RPO.")
+
+
+class FenceAction(StepBase):
+    """Stop the old primary from accepting writes (read-only by default, stop the server with `stop`)."""
+
+    type: Literal["automated"] = "automated"
+    action: Literal["fence"]
+    component: Name
+    method: Literal["read-only", "stop"] = "read-only"
+
+
+class PromoteAction(StepBase):
+    """Promote a replica; refused if it lags too much, is not in recovery, or the old primary is writable."""
+
+    type: Literal["automated"] = "automated"
+    action: Literal["promote"]
+    component: Name
+    replica: Name
+    allow_override: bool = Field(
+        default=False, description="Offer an approved override when a safety check refuses the promotion."
+    )
+
+
+class SwitchDnsAction(StepBase):
+    """Point a DNS record at the recovery side (Route53 through the amazon provider)."""
+
+    type: Literal["automated"] = "automated"
+    action: Literal["switch_dns"]
+    conn_id: ConnId = Field(description="aws connection.")
+    hosted_zone_id: str = Field(min_length=1)
+    record_name: str = Field(min_length=1)
+    record_type: Literal["A", "AAAA", "CNAME"] = "CNAME"
+    value: str = Field(min_length=1, description="The new record value (host name or address).")
+    ttl: int = Field(default=60, ge=1, le=86400)
+
+
+class HttpCallAction(StepBase):
+    """Call an HTTP endpoint (a load balancer's API, say) through an http connection."""
+
+    type: Literal["automated"] = "automated"
+    action: Literal["http_call"]
+    conn_id: ConnId
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    endpoint: str = ""
+    json_body: dict[str, object] | None = Field(default=None, alias="json")
+    expect_status: list[int] = Field(default=[200, 201, 202, 204])
+
+
+class RestoreAction(StepBase):
+    """Restore a component's backup (or a point in time, with WAL) into a new data directory and start it."""
+
+    type: Literal["automated"] = "automated"
+    action: Literal["restore"]
+    component: Name
+    target: Name | None = Field(default=None, description="Storage target to restore from.")
+    point_in_time: bool = Field(default=False, description="Restore to the run's target time (trigger form).")
+    before_incident: bool = Field(
+        default=False, description="Use the newest backup finished before the incident start in the trigger form."
+    )
+
+
+class ValidateSqlAction(StepBase):
+    """Run SQL checks on the promoted, restored or primary database; each must return its expected value."""
+
+    type: Literal["automated"] = "automated"
+    action: Literal["validate_sql"]
+    component: Name
+    on: Literal["primary", "promoted", "restored"] = "promoted"
+    checks: list[dict[str, str]] = Field(min_length=1, description="{name, query, expected} items.")
+
+
+class ValidateHttpAction(StepBase):
+    """Check that an HTTP health endpoint answers with the expected status."""
+
+    type: Literal["automated"] = "automated"
+    action: Literal["validate_http"]
+    conn_id: ConnId
+    endpoint: str = "/"
+    expect_status: int = 200
+
+
+class NotifyAction(StepBase):
+    """Send a message to notification channels."""
+
+    type: Literal["automated"] = "automated"
+    action: Literal["notify"]
+    channels: list[Name] = Field(min_length=1)
+    message: str = Field(min_length=1)
+
+
+class CommandAction(StepBase):
+    """Run a reviewed script from include/ (argument list, no shell)."""
+
+    type: Literal["automated"] = "automated"
+    action: Literal["run_command"]
+    command: list[str] = Field(min_length=1, description="include/ script and its arguments.")
+
+
+AutomatedStep = Annotated[
+    AssessAction
+    | LagGateAction
+    | FenceAction
+    | PromoteAction
+    | SwitchDnsAction
+    | HttpCallAction
+    | RestoreAction
+    | ValidateSqlAction
+    | ValidateHttpAction
+    | NotifyAction
+    | CommandAction,
+    Field(discriminator="action"),
+]
+
+
+def _step_kind(value: object) -> str:
+    if isinstance(value, dict):
+        kind = value.get("type", "automated")
+        return kind if kind in ("manual", "approval") else "automated"
+    return str(getattr(value, "type", "automated"))
+
+
+Step = Annotated[
+    Annotated[AutomatedStep, Tag("automated")]
+    | Annotated[ManualStep, Tag("manual")]
+    | Annotated[ApprovalStep, Tag("approval")],
+    Discriminator(_step_kind),
+]
+
+
+class RecoveryPlan(PlanModel):
+    """A runbook ops teams trigger during an incident: declaration, then the steps, then a record."""
+
+    name: Name = Field(description="Plan name; the DAG id is dr.<spec>.plan.<name>.")
+    scenario: Scenario
+    status: Literal["draft", "approved", "retired"] = Field(
+        description="Only approved plans can be triggered; drafts show why in the UI."
+    )
+    description: str = ""
+    components: list[Name] = Field(min_length=1, description="Affected components.")
+    primary_region: str | None = None
+    recovery_region: str | None = None
+    rto: Duration | None = Field(default=None, description="Default: the strictest affected component's RTO.")
+    rpo: Duration | None = Field(default=None, description="Default: the strictest affected component's RPO.")
+    approval: Approval
+    notify: list[Name] = Field(default=[], description="Notification channels.")
+    steps: list[Step] = Field(min_length=1)
