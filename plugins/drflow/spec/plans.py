@@ -15,6 +15,8 @@ from drflow.spec.types import NAME_PATTERN, Duration
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
+NodeRef = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+"""A datastore node: `primary` or the name of one of its replicas."""
 UserName = Annotated[str, StringConstraints(min_length=1, max_length=250)]
 Scenario = Literal["infrastructure-failure", "data-corruption", "security-incident", "natural-disaster", "human-error"]
 NotificationEvent = Literal["activation", "approval-needed", "step-failed", "deadline-missed", "completion"]
@@ -90,7 +92,7 @@ class LagGateAction(StepBase):
     type: Literal["automated"] = "automated"
     action: Literal["gate_lag"]
     component: Name
-    replica: Name
+    node: NodeRef = Field(description="The replica to check: a replica name, or `primary` after a failover.")
     max_lag: Duration | None = Field(default=None, description="Default: the plan's RPO.")
 
 
@@ -100,6 +102,7 @@ class FenceAction(StepBase):
     type: Literal["automated"] = "automated"
     action: Literal["fence"]
     component: Name
+    node: NodeRef = Field(default="primary", description="The node to fence: `primary` or a replica name.")
     method: Literal["read-only", "stop"] = "read-only"
 
 
@@ -109,10 +112,24 @@ class PromoteAction(StepBase):
     type: Literal["automated"] = "automated"
     action: Literal["promote"]
     component: Name
-    replica: Name
+    node: NodeRef = Field(description="The standby to promote: a replica name, or `primary` when failing back.")
+    fence: NodeRef | None = Field(
+        default="primary", description="The node that must not accept writes when the promotion happens."
+    )
     allow_override: bool = Field(
         default=False, description="Offer an approved override when a safety check refuses the promotion."
     )
+
+
+class RebuildReplicaAction(StepBase):
+    """Make a node a streaming replica of another (pg_rewind, or a fresh clone when rewind cannot)."""
+
+    type: Literal["automated"] = "automated"
+    action: Literal["rebuild_replica"]
+    component: Name
+    node: NodeRef = Field(description="The node to rebuild, e.g. `primary` after a failover.")
+    source: NodeRef = Field(description="The node it will follow, e.g. the promoted replica.")
+    wait_caught_up: bool = Field(default=True, description="Wait until it replays up to the source's LSN.")
 
 
 class SwitchDnsAction(StepBase):
@@ -159,7 +176,7 @@ class ValidateSqlAction(StepBase):
     type: Literal["automated"] = "automated"
     action: Literal["validate_sql"]
     component: Name
-    on: Literal["primary", "promoted", "restored"] = "promoted"
+    node: NodeRef | Literal["restored"] = Field(description="Where to run the checks: a node or `restored`.")
     checks: list[dict[str, str]] = Field(min_length=1, description="{name, query, expected} items.")
 
 
@@ -195,6 +212,7 @@ AutomatedStep = Annotated[
     | LagGateAction
     | FenceAction
     | PromoteAction
+    | RebuildReplicaAction
     | SwitchDnsAction
     | HttpCallAction
     | RestoreAction
