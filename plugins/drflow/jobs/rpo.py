@@ -1,0 +1,119 @@
+"""RPO compliance: the recovery point each component could reach right now, against its objective.
+
+Three sources can bound the data a disaster would lose: a streaming replica (its replay lag), the WAL
+archive (how far back the newest archived WAL is) and the newest base backup (its age). The
+achievable RPO is the best of them. A replica alone does not protect against a deletion or
+corruption, which it replicates too, so the report says when only a replica keeps a component
+compliant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from drflow.engines.postgres.conninfo import PgConnInfo
+from drflow.engines.postgres.replication import ReplicaTarget, measure_replication
+from drflow.jobs.backup import target_catalogs
+from drflow.store.base import StoreError
+from drflow.store.wal import is_base_backup, status_from
+
+
+def replica_sources(component: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Replay lag of every healthy streaming replica, and the problems seen."""
+    if not component.get("replicas"):
+        return [], []
+    report = measure_replication(
+        PgConnInfo.from_airflow_conn(component["primary_conn_id"]),
+        [
+            ReplicaTarget(r["name"], PgConnInfo.from_airflow_conn(r["conn_id"]), r.get("slot"))
+            for r in component["replicas"]
+        ],
+        warn_lag_s=component["rpo_s"],
+        max_lag_s=component["rpo_s"],
+        max_slot_retained_bytes=component.get("max_slot_retained_bytes", 1024**3),
+    )
+    sources = [
+        {"source": f"replica:{status.name}", "lag_s": round(status.lag_seconds, 3)}
+        for status in report.replicas
+        if status.state == "streaming" and status.lag_seconds is not None
+    ]
+    return sources, [alert.message for alert in report.critical]
+
+
+def store_sources(
+    spec_name: str, component: Mapping[str, Any], now: datetime
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Age of the newest base backup and of the newest archived WAL, per storage target."""
+    sources: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for name, catalog in target_catalogs(spec_name, component["targets"]):
+        try:
+            manifests = catalog.list_backups(component["name"])
+        except StoreError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        bases = [m for m in manifests if is_base_backup(m)]
+        if bases:
+            newest = max(bases, key=lambda m: m.finished_at)
+            sources.append(
+                {
+                    "source": f"backup:{name}",
+                    "lag_s": round((now - newest.finished_at).total_seconds(), 3),
+                    "backup_id": newest.backup_id,
+                }
+            )
+        if component.get("wal_interval_s"):
+            archive = status_from(manifests, component["name"], now, component["wal_interval_s"], component["rpo_s"])
+            if archive["archive_lag_s"] is not None and not any(
+                a["code"] == "wal_chain_broken" for a in archive["alerts"]
+            ):
+                sources.append({"source": f"wal:{name}", "lag_s": archive["archive_lag_s"]})
+            problems.extend(f"{name}: {a['message']}" for a in archive["alerts"])
+    return sources, problems
+
+
+def component_compliance(spec_name: str, component: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    replica, replica_problems = replica_sources(component)
+    stored, store_problems = store_sources(spec_name, component, now)
+    sources = replica + stored
+    best = min(sources, key=lambda s: s["lag_s"]) if sources else None
+    best_stored = min(stored, key=lambda s: s["lag_s"]) if stored else None
+    rpo_s = component["rpo_s"]
+    compliant = best is not None and best["lag_s"] <= rpo_s
+    notes = []
+    if compliant and best is not None and best["source"].startswith("replica:"):
+        if best_stored is None:
+            notes.append(
+                f"only {best['source']} keeps the RPO: a deletion or corruption would be replicated, and there is "
+                "no stored recovery point (backup or archived WAL) at all"
+            )
+        elif best_stored["lag_s"] > rpo_s:
+            notes.append(
+                f"only {best['source']} keeps the RPO: a deletion or corruption would be replicated; the newest "
+                f"stored recovery point is {best_stored['lag_s']:.0f}s old"
+            )
+    if best is None:
+        notes.append("no source of recovery points: no reachable replica, no backup, no archived WAL")
+    return {
+        "component": component["name"],
+        "rpo_s": rpo_s,
+        "achievable_rpo_s": best["lag_s"] if best else None,
+        "best_source": best["source"] if best else None,
+        "achievable_from_store_s": best_stored["lag_s"] if best_stored else None,
+        "compliant": compliant,
+        "sources": sources,
+        "problems": replica_problems + store_problems,
+        "notes": notes,
+    }
+
+
+def rpo_compliance(spec_name: str, components: Sequence[Mapping[str, Any]], now: datetime) -> dict[str, Any]:
+    results = [component_compliance(spec_name, component, now) for component in components]
+    return {
+        "spec": spec_name,
+        "checked_at": now.isoformat(),
+        "compliant": all(r["compliant"] for r in results),
+        "components": results,
+    }

@@ -1,0 +1,71 @@
+"""The RPO-compliance report DAG of a spec (kind `report`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drflow.plan.common import targets_params
+from drflow.plan.graph import DagPlan, TaskPlan
+from drflow.spec.model import Spec
+from drflow.spec.types import airflow_schedule, format_duration, schedule_interval
+
+KIND_REPORT = "report"
+
+
+def _component_facts(spec: Spec) -> list[dict[str, Any]]:
+    facts = []
+    for component in spec.components:
+        datastore = component.datastore
+        if datastore is None:
+            continue
+        policies = component.backup_policies
+        target_names = list(dict.fromkeys(t for p in policies for t in p.targets))
+        wal = [p for p in policies if p.method == "pg_receivewal"]
+        facts.append(
+            {
+                "name": component.name,
+                "rpo_s": int(component.rpo.total_seconds()),
+                "primary_conn_id": datastore.primary.conn_id,
+                "replicas": [{"name": r.name, "conn_id": r.conn_id, "slot": r.slot} for r in datastore.replicas],
+                "max_slot_retained_bytes": datastore.replication.max_slot_retained,
+                "targets": targets_params(spec, target_names),
+                "wal_interval_s": int(schedule_interval(wal[0].schedule).total_seconds()) if wal else None,
+            }
+        )
+    return facts
+
+
+def rpo_report_plan(spec: Spec, source: str) -> DagPlan | None:
+    settings = spec.reports.rpo_compliance
+    facts = _component_facts(spec)
+    if not settings.enabled or not facts or not spec.storage:
+        return None
+    target = spec.target(settings.target) if settings.target else spec.storage[0]
+    task = TaskPlan(
+        task_id="compute_rpo_compliance",
+        action="report.rpo_compliance",
+        doc="Measure, per component, the best recovery point available now (replica lag, newest archived WAL, "
+        "newest backup), write the report to the store, and fail when a component is out of compliance.",
+        params={"spec_name": spec.metadata.name, "components": facts, "target": target.model_dump(mode="json")},
+        retries=0,
+    )
+    objectives = "\n".join(
+        f"- `{c.name}`: RPO {format_duration(c.rpo)}" for c in spec.components if c.datastore is not None
+    )
+    return DagPlan(
+        dag_id=f"dr.{spec.metadata.name}.rpo-compliance",
+        kind=KIND_REPORT,
+        spec=spec.metadata.name,
+        source=source,
+        component=None,
+        criticality=None,
+        schedule=airflow_schedule(settings.schedule),
+        description=f"RPO compliance of {spec.metadata.name} ({settings.schedule})",
+        doc_md=f"# RPO compliance of `{spec.metadata.name}`\n\nThe recovery point each component could reach "
+        f"right now, against its objective:\n\n{objectives}\n\nReports go to `{target.name}` "
+        "under `<spec>/<component>/reports/rpo-compliance/`.",
+        owner=spec.metadata.owner,
+        retries=0,
+        retry_delay_s=60,
+        tasks=(task,),
+    )

@@ -1,0 +1,101 @@
+"""RPO compliance from real sources: a streaming replica, backups in a store, and their absence."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from drflow.engines.postgres.cluster import LocalCluster
+from drflow.jobs.backup import FullBackupRequest, take_full_backup
+from drflow.jobs.rpo import component_compliance, rpo_compliance
+
+pytestmark = pytest.mark.slow
+
+
+def _conn_env(name: str, cluster: LocalCluster) -> str:
+    env = f"AIRFLOW_CONN_{name.upper()}"
+    os.environ[env] = json.dumps(
+        {"conn_type": "postgres", "host": "127.0.0.1", "port": cluster.port, "login": "postgres"}
+    )
+    return env
+
+
+@pytest.fixture
+def pair_conns(
+    pg_primary_with_replica: tuple[LocalCluster, LocalCluster],
+) -> Iterator[tuple[LocalCluster, LocalCluster]]:
+    primary, replica = pg_primary_with_replica
+    envs = [_conn_env("rpo_primary", primary), _conn_env("rpo_replica", replica)]
+    yield primary, replica
+    for env in envs:
+        os.environ.pop(env, None)
+
+
+def _facts(local_target: dict[str, Any], replicas: list[dict[str, Any]], rpo_s: int = 300) -> dict[str, Any]:
+    return {
+        "name": "user-database",
+        "rpo_s": rpo_s,
+        "primary_conn_id": "rpo_primary",
+        "replicas": replicas,
+        "targets": [local_target],
+        "wal_interval_s": None,
+    }
+
+
+def test_a_streaming_replica_keeps_the_rpo_but_the_report_says_it_alone_does(
+    pair_conns: tuple[LocalCluster, LocalCluster], local_target: dict[str, Any]
+) -> None:
+    result = component_compliance(
+        "rpo-test",
+        _facts(local_target, [{"name": "replica-1", "conn_id": "rpo_replica", "slot": None}]),
+        datetime.now(UTC),
+    )
+    assert result["compliant"] is True
+    assert result["best_source"] == "replica:replica-1"
+    assert result["achievable_rpo_s"] < 60
+    assert result["achievable_from_store_s"] is None
+    assert result["notes"] == [
+        "only replica:replica-1 keeps the RPO: a deletion or corruption would be replicated, and there is "
+        "no stored recovery point (backup or archived WAL) at all"
+    ]
+
+
+def test_a_fresh_backup_is_a_stored_recovery_point_and_ages(
+    pair_conns: tuple[LocalCluster, LocalCluster], local_target: dict[str, Any]
+) -> None:
+    primary, _ = pair_conns
+    manifest = take_full_backup(
+        FullBackupRequest(
+            spec_name="rpo-test",
+            component="user-database",
+            policy="daily-full",
+            backup_id="20261127T000000Z-daily-full-rpo001",
+            conn=primary.conninfo(),
+            bin_dir=primary.bin_dir,
+            targets=[local_target],
+            compression="zstd",
+            retention_days=7,
+            retention_policy="standard",
+            validation=[],
+        )
+    )
+    facts = _facts(local_target, [])
+    now = manifest.finished_at + timedelta(seconds=30)
+    fresh = component_compliance("rpo-test", facts, now)
+    assert fresh["compliant"] and fresh["best_source"] == "backup:test-local"
+    assert fresh["achievable_rpo_s"] == pytest.approx(30, abs=0.01)
+
+    stale = rpo_compliance("rpo-test", [facts], manifest.finished_at + timedelta(hours=2))
+    assert stale["compliant"] is False
+    assert stale["components"][0]["achievable_rpo_s"] == pytest.approx(7200, abs=0.01)
+
+
+def test_no_source_at_all_is_out_of_compliance_with_a_reason(local_target: dict[str, Any]) -> None:
+    result = component_compliance("rpo-test", _facts(local_target, []), datetime.now(UTC))
+    assert result["compliant"] is False and result["achievable_rpo_s"] is None
+    assert "no source of recovery points" in result["notes"][0]
