@@ -59,9 +59,8 @@ def run_demo() -> int:
         _run_dag(f"dr.{spec.metadata.name}.{name}.drill.{drill.name}", env)
         target = spec.target(drill.target or policy.targets[0]).model_dump(mode="json")
         [(_, catalog)] = target_catalogs(spec.metadata.name, [target])
-        manifest = catalog.latest(name)
         report = catalog.read_reports(name, "drill")[-1]
-        assert manifest is not None
+        manifest = catalog.get(name, report["backup_id"])
         rows.append((component, manifest, report))
 
     console.rule("drflow demo: report")

@@ -24,6 +24,14 @@ class NoBackupError(LookupError):
     pass
 
 
+PHYSICAL_FULL_METHOD = "pg_basebackup"
+RESTORE_HINTS = {
+    "pg_receivewal": "archived WAL replays on top of a base backup: use --target-time or --target-lsn instead",
+    "pg_dump": "restore tables from a logical dump with `drflow restore-table`",
+    "pgbackrest": "restore it with pgBackRest (`pgbackrest --stanza=… restore`, see `drflow pgbackrest-config`)",
+}
+
+
 @dataclass(frozen=True)
 class RestoreResult:
     manifest: BackupManifest
@@ -38,15 +46,26 @@ def choose_backup(
     """The requested backup, or the newest complete one (of a policy, when given)."""
     if backup_id:
         try:
-            return catalog.get(component, backup_id)
+            manifest = catalog.get(component, backup_id)
         except LookupError as exc:
             known = [m.backup_id for m in catalog.list_backups(component)][-5:]
             raise NoBackupError(
                 f"backup {backup_id!r} of component {component!r} is not in {catalog.store.describe()}; "
                 f"newest known: {', '.join(known) or 'none'} (see `drflow backups list`)"
             ) from exc
-    # Incremental entries (archived WAL) and differentials only restore on top of a full backup.
-    fulls = [m for m in catalog.list_backups(component) if m.backup_type == "full" and policy in (None, m.policy)]
+        if manifest.method != PHYSICAL_FULL_METHOD:
+            raise NoBackupError(
+                f"backup {backup_id!r} is a {manifest.backup_type} {manifest.method} backup, not a base backup; "
+                + RESTORE_HINTS.get(manifest.method, "choose a pg_basebackup backup (see `drflow backups list`)")
+            )
+        return manifest
+    # Archived WAL only replays on top of a base backup; logical dumps and pgBackRest backups restore with
+    # their own tools, so only pg_basebackup entries are candidates here.
+    fulls = [
+        m
+        for m in catalog.list_backups(component)
+        if m.method == PHYSICAL_FULL_METHOD and m.backup_type == "full" and policy in (None, m.policy)
+    ]
     manifest = fulls[-1] if fulls else None
     if manifest is None:
         what = f"of policy {policy!r} " if policy else ""
