@@ -1,0 +1,165 @@
+"""`drflow pgbackrest-config` and `drflow restore-table` (mounted on the main app by drflow.cli)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from drflow.cli import _fail, _load_one, err, out
+
+
+def pgbackrest_config(
+    spec_path: Path, component: str, output: Path | None, pg_port: int | None, pg_user: str | None
+) -> None:
+    """Print (or write, mode 640, owned by the database OS user) the pgbackrest.conf of a stanza; never a key."""
+    from drflow.engines.postgres.pgbackrest import PgBackRestError, S3Access, render_config, stanza_settings
+
+    loaded = _load_one(spec_path)
+    chosen = _component(loaded, spec_path, component)
+    try:
+        settings = stanza_settings(loaded.spec, chosen)
+    except PgBackRestError as exc:
+        raise _fail(str(exc)) from None
+    if pg_port is None or pg_user is None:
+        conn = _primary_conn(chosen.datastore.primary.conn_id, chosen.datastore.database)
+        pg_port = pg_port or conn.port
+        pg_user = pg_user or conn.user
+    s3: dict[str, S3Access] = {}
+    for repo in settings.repos:
+        if repo.type != "s3":
+            continue
+        conn_id = str(repo.target["conn_id"])
+        try:
+            s3[repo.name] = S3Access.from_airflow_conn(conn_id, str(repo.target["region"]), credentials=False)
+        except PgBackRestError as exc:
+            raise _fail(f"storage target {repo.name}: {exc}") from None
+        except Exception as exc:  # no such connection here: the DB host often has no Airflow connections
+            err.print(
+                f"note: storage target {repo.name}: cannot read Airflow connection {conn_id!r} ({exc}); "
+                f"rendered AWS's endpoint for region {repo.target['region']}",
+                highlight=False,
+                markup=False,
+            )
+    text = render_config(settings, pg_port=pg_port, pg_user=pg_user, s3=s3, source=str(spec_path))
+    if output is None:
+        sys.stdout.write(text)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    output.chmod(0o640)
+    from drflow.hosts import LocalHost
+
+    host = LocalHost()
+    host.chown_to_db_user(output)  # pgBackRest reads it as the database OS user (a no-op unless root)
+    out.print(
+        f"wrote {output} for {host.db_user} (stanza {settings.stanza}, {len(settings.repos)} repositories)",
+        highlight=False,
+    )
+
+
+def restore_table(
+    spec_path: Path,
+    component: str,
+    table: str,
+    schema: str,
+    conn_id: str | None,
+    dsn: str | None,
+    backup: str | None,
+    target: str | None,
+    replace: bool,
+) -> None:
+    """Restore one table of the newest (or the given) pg_dump backup into a database."""
+    from drflow.engines.postgres.pgdump import LogicalBackupError
+    from drflow.jobs.backup import target_catalogs
+    from drflow.jobs.logical import latest_logical_backup
+    from drflow.jobs.logical import restore_table as run_restore
+    from drflow.store.catalog import CatalogError
+
+    if (conn_id is None) == (dsn is None):
+        raise _fail("give the database to restore into with exactly one of --conn-id ID or --dsn 'host=… dbname=…'")
+    loaded = _load_one(spec_path)
+    chosen = _component(loaded, spec_path, component)
+    targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
+    if not targets:
+        raise _fail(f"no storage target {target!r} in {spec_path}; known: {[t.name for t in loaded.spec.storage]}")
+    database = chosen.datastore.database
+    conn = _primary_conn(conn_id, database) if conn_id else _dsn_conn(str(dsn), database)
+    problems = []
+    for name, catalog in target_catalogs(loaded.spec.metadata.name, targets):
+        try:
+            manifest = latest_logical_backup(catalog, component, backup)
+        except (LogicalBackupError, CatalogError) as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        try:
+            result = run_restore(
+                catalog, manifest, table, conn, bin_dir=Path(chosen.datastore.binaries), schema=schema, replace=replace
+            )
+        except (LogicalBackupError, CatalogError) as exc:
+            raise _fail(str(exc)) from None
+        verb = "replaced" if result.replaced else "restored"
+        out.print(
+            f"{verb} table {schema}.{table} ({result.rows} rows) from backup {manifest.backup_id} "
+            f"(taken {manifest.finished_at:%Y-%m-%d %H:%M:%S} UTC, from {name}) into {conn.describe()} "
+            f"in {result.duration_s:.1f}s",
+            highlight=False,
+        )
+        out.print("  with: " + ", ".join(result.restored), highlight=False, markup=False)
+        if result.not_restored_fks:
+            err.print(
+                "note: foreign keys of other tables that pointed at it were not restored (that would change those "
+                f"tables): {', '.join(result.not_restored_fks)}; re-create them if they were dropped with it",
+                highlight=False,
+                markup=False,
+            )
+        return
+    raise _fail("nothing to restore:\n  " + "\n  ".join(problems))
+
+
+def _component(loaded: Any, spec_path: Path, name: str) -> Any:
+    try:
+        component = loaded.spec.component(name)
+    except KeyError:
+        known = ", ".join(c.name for c in loaded.spec.components)
+        raise _fail(f"no component {name!r} in {spec_path}; known: {known}") from None
+    if component.datastore is None:
+        raise _fail(f"component {name!r} has no datastore")
+    return component
+
+
+def _primary_conn(conn_id: str, database: str) -> Any:
+    from drflow.engines.postgres.conninfo import PgConnInfo
+
+    try:
+        return PgConnInfo.from_airflow_conn(conn_id, dbname=database)
+    except Exception as exc:  # AirflowNotFoundException and friends
+        env = f"AIRFLOW_CONN_{conn_id.upper()}"
+        raise _fail(
+            f"cannot read Airflow connection {conn_id!r}: {exc}; export {env} (see `drflow sandbox up`), "
+            "or give the values on the command line"
+        ) from None
+
+
+def _dsn_conn(dsn: str, database: str) -> Any:
+    import getpass
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    from drflow.engines.postgres.conninfo import PgConnInfo
+
+    try:
+        params = conninfo_to_dict(dsn)
+    except Exception as exc:
+        raise _fail(
+            f"--dsn is not a libpq connection string: {exc}; e.g. 'host=127.0.0.1 port=5432 user=app'"
+        ) from None
+    password = params.get("password") or os.environ.get("PGPASSWORD")
+    return PgConnInfo(
+        host=str(params.get("host") or os.environ.get("PGHOST") or "127.0.0.1"),
+        port=int(params.get("port") or os.environ.get("PGPORT") or 5432),
+        user=str(params.get("user") or os.environ.get("PGUSER") or getpass.getuser()),
+        password=str(password) if password else None,
+        dbname=str(params.get("dbname") or database),
+    )

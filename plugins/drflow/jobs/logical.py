@@ -1,0 +1,164 @@
+"""Logical backups (pg_dump) into every target of a policy, and restoring one table from them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from drflow.engines.postgres.conninfo import PgConnInfo
+from drflow.engines.postgres.pgdump import (
+    DUMP_SUFFIX,
+    LogicalBackupError,
+    TableRestore,
+    dump_database,
+    restore_table_from_dump,
+)
+from drflow.jobs.backup import target_catalogs
+from drflow.store.catalog import BackupManifest, Catalog, StoredObject
+from drflow.workdir import scratch_dir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LogicalBackupRequest:
+    spec_name: str
+    component: str
+    policy: str
+    backup_id: str
+    conn: PgConnInfo
+    """The primary, connected to the component's database."""
+    bin_dir: Path
+    targets: Sequence[Mapping[str, Any]]
+    compression: str
+    retention_days: int
+    retention_policy: Literal["standard", "compliance", "governance"]
+    validation: Sequence[Mapping[str, Any]] = ()
+    work_dir: str | None = None
+    timeout: float | None = None
+
+
+def dump_object_name(database: str) -> str:
+    return f"{database}{DUMP_SUFFIX}"
+
+
+def take_logical_backup(request: LogicalBackupRequest) -> BackupManifest:
+    """``pg_dump -Fc`` of the component's database, stored (checksummed) in every target.
+
+    Idempotent for one backup id, like the base backup: a retry of a complete backup returns it,
+    any other retry clears what the earlier try left and dumps again.
+    """
+    catalogs = target_catalogs(request.spec_name, request.targets)
+    existing = [catalog.begin(request.component, request.backup_id) for _, catalog in catalogs]
+    if existing and all(manifest is not None for manifest in existing):
+        first = existing[0]
+        assert first is not None
+        log.info("backup %s is already complete in every target; nothing to do", request.backup_id)
+        return first
+    for (_, catalog), manifest in zip(catalogs, existing, strict=True):
+        if manifest is not None:
+            catalog.discard(request.component, request.backup_id)
+
+    name = dump_object_name(request.conn.dbname)
+    with scratch_dir(request.work_dir, f"dump-{request.backup_id}") as staging:
+        result = dump_database(
+            request.conn,
+            staging / name,
+            bin_dir=request.bin_dir,
+            compression=request.compression,
+            validation=request.validation,
+            timeout=request.timeout,
+        )
+        stored: list[StoredObject] = []
+        for _, catalog in catalogs:
+            log.info("storing %s (%d bytes) in %s", name, result.path.stat().st_size, catalog.store.describe())
+            stored.append(catalog.put_object(request.component, request.backup_id, name, result.path))
+    manifest = BackupManifest(
+        backup_id=request.backup_id,
+        spec=request.spec_name,
+        component=request.component,
+        policy=request.policy,
+        backup_type="full",
+        method="pg_dump",
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        start_lsn=result.snapshot_lsn,
+        end_lsn=result.snapshot_lsn,
+        pg_version=result.server_version,
+        system_identifier=result.system_identifier,
+        database_size_bytes=result.database_size_bytes,
+        compression=result.compression,
+        objects=[stored[0]],
+        retention_days=request.retention_days,
+        retention_policy=request.retention_policy,
+        expires_at=result.finished_at + timedelta(days=request.retention_days),
+        validation_values=result.validation_values,
+        targets=[target for target, _ in catalogs],
+        extra={
+            "database": request.conn.dbname,
+            "format": "custom",
+            "dump_object": name,
+            "pg_dump_seconds": result.duration_s,
+            "snapshot": "exported by drflow; start_lsn = end_lsn = the WAL position of the dump's snapshot",
+        },
+    )
+    for _, catalog in catalogs:
+        catalog.commit(manifest)
+    return manifest
+
+
+def restore_table(
+    catalog: Catalog,
+    manifest: BackupManifest,
+    table: str,
+    target_conn: PgConnInfo,
+    *,
+    bin_dir: Path,
+    schema: str = "public",
+    replace: bool = False,
+    work_dir: str | None = None,
+    timeout: float | None = None,
+) -> TableRestore:
+    """Restore one table of a pg_dump backup into ``target_conn``'s database, touching nothing else.
+
+    The dump is fetched and its sha256 checked before anything is changed; see
+    :func:`~drflow.engines.postgres.pgdump.restore_table_from_dump` for what is refused.
+    """
+    if manifest.method != "pg_dump":
+        raise LogicalBackupError(
+            f"backup {manifest.backup_id} was taken with {manifest.method}; one table can be restored only from a "
+            "pg_dump backup: pick one with --backup (see `drflow backups list`)"
+        )
+    name = str(manifest.extra.get("dump_object") or manifest.objects[0].name)
+    with scratch_dir(work_dir, f"restore-table-{manifest.backup_id}") as staging:
+        files = catalog.fetch(manifest, staging)
+        result = restore_table_from_dump(
+            files[name], table, target_conn, bin_dir=bin_dir, schema=schema, replace=replace, timeout=timeout
+        )
+    log.info(
+        "restored %s.%s (%d rows) from backup %s into %s in %.1fs",
+        schema,
+        table,
+        result.rows,
+        manifest.backup_id,
+        target_conn.describe(),
+        result.duration_s,
+    )
+    return result
+
+
+def latest_logical_backup(catalog: Catalog, component: str, backup_id: str | None = None) -> BackupManifest:
+    """The requested backup, or the newest pg_dump backup of the component."""
+    if backup_id:
+        return catalog.get(component, backup_id)
+    dumps = [m for m in catalog.list_backups(component) if m.method == "pg_dump"]
+    if not dumps:
+        raise LogicalBackupError(
+            f"no pg_dump backup of component {component!r} in {catalog.store.describe()}; "
+            "add a backup policy with method pg_dump and run it first"
+        )
+    return dumps[-1]

@@ -1,0 +1,370 @@
+"""Recovery-plan steps on the database: assess, lag gate, fence, promote, rebuild a replica, SQL checks.
+
+Every operator takes ``step`` (the spec's step as JSON) and ``plan`` (the plan facts of
+``drflow.plan.recovery.plan_facts``), returns a JSON dict for XCom, and turns a safety refusal into
+``AirflowFailException("refused: <why>; to proceed: <what would unblock it>")`` (no retries).
+
+Override: a run triggered with ``override_safety`` (trigger form) lets the checks that change
+nothing (lag gate, fence) step aside, loudly, with ``overridden: true`` in their result; the
+promotion skips its own guards only when its step also says ``allow_override: true``. So the
+promotion step's ``allow_override`` is what decides.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from drflow.operators.step_base import PlanStepOperator, refuse
+
+if TYPE_CHECKING:
+    from drflow.engines.postgres.conninfo import PgConnInfo
+    from drflow.engines.postgres.failover import Node, Refused
+
+log = logging.getLogger(__name__)
+OVERRIDE_PARAM = "override_safety"
+BANNER = "!" * 72
+
+
+def component_facts(plan: Mapping[str, Any], component: str, *, need_nodes: bool = True) -> dict[str, Any]:
+    try:
+        facts: dict[str, Any] = plan["components"][component]
+    except KeyError:
+        known = ", ".join(sorted(plan.get("components", {}))) or "none"
+        raise ValueError(
+            f"component {component!r} is not affected by plan {plan.get('plan')!r} (affected: {known}); "
+            "add it to the plan's components in the spec"
+        ) from None
+    if need_nodes and not facts.get("nodes"):
+        raise ValueError(f"component {component!r} has no datastore nodes; declare its datastore in the spec")
+    return facts
+
+
+def node_from_plan(plan: Mapping[str, Any], component: str, name: str, *, dbname: str | None = None) -> Node:
+    """The :class:`Node` called ``name`` (``primary`` or a replica) of ``component``, from Airflow connections."""
+    from drflow.engines.postgres.conninfo import PgConnInfo
+    from drflow.engines.postgres.failover import Node
+    from drflow.hosts import LocalHost
+
+    facts = component_facts(plan, component)
+    try:
+        node = facts["nodes"][name]
+    except KeyError:
+        raise ValueError(
+            f"component {component!r} has no node {name!r}; its nodes are {', '.join(sorted(facts['nodes']))}"
+        ) from None
+    if node.get("host", "local") != "local":
+        raise ValueError(
+            f"node {name!r} of {component!r} lives on host {node['host']!r}; only host 'local' (the worker is "
+            "the database host) is supported so far"
+        )
+    data_dir = node.get("data_directory")
+    return Node(
+        name=name,
+        conn=PgConnInfo.from_airflow_conn(str(node["conn_id"]), dbname=dbname),
+        data_dir=Path(data_dir) if data_dir else None,
+        host=LocalHost(),
+        bin_dir=Path(facts["bin_dir"]) if facts.get("bin_dir") else Path("/usr/lib/postgresql/15/bin"),
+    )
+
+
+def other_nodes(plan: Mapping[str, Any], component: str, exclude: str) -> dict[str, Node]:
+    """The component's nodes but ``exclude``; one that cannot be addressed (no Airflow connection) is left out."""
+    nodes = {}
+    for name in component_facts(plan, component)["nodes"]:
+        if name == exclude:
+            continue
+        try:
+            nodes[name] = node_from_plan(plan, component, name)
+        except Exception as exc:  # only a reference for the lag: a node we cannot address cannot be it
+            log.warning("node %s of %s cannot be addressed, left out: %s", name, component, exc)
+    return nodes
+
+
+def current_primary(nodes: Mapping[str, Node]) -> Node | None:
+    """The reachable node that is not in recovery and furthest ahead (the conservative reference for lag)."""
+    from drflow.engines.postgres.failover import node_health, parse_lsn
+
+    best: tuple[int, Node] | None = None
+    for node in nodes.values():
+        health = node_health(node)
+        if health["reachable"] and not health["in_recovery"]:
+            lsn = parse_lsn(health["current_lsn"])
+            if best is None or lsn > best[0]:
+                best = (lsn, node)
+    return best[1] if best else None
+
+
+def override_requested(context: Mapping[str, Any]) -> bool:
+    params = context.get("params") or {}
+    return bool(params.get(OVERRIDE_PARAM))
+
+
+class FailoverStepOperator(PlanStepOperator):
+    ui_color = "#f5b7b1"
+
+    @property
+    def component(self) -> str:
+        return str(self.step["component"])
+
+    def node(self, name: str) -> Node:
+        return node_from_plan(self.plan, self.component, name)
+
+    def refused(self, exc: Refused) -> NoReturn:
+        self.log.error("%s", exc)
+        refuse(exc.why, exc.unblock)
+
+    def overridden(self, what: str, exc: Exception) -> dict[str, Any]:
+        self.log.warning(
+            "%s\nSAFETY OVERRIDE (override_safety is set for this run): %s was NOT proven and the plan goes on:\n"
+            "%s\n%s",
+            BANNER,
+            what,
+            exc,
+            BANNER,
+        )
+        return {"step": self.step["name"], "overridden": True, "passed": False, "refusal": str(exc)}
+
+
+class AssessOperator(FailoverStepOperator):
+    """Health of every node, lag per replica against the RPO, the newest backup; ``summary`` is Markdown."""
+
+    ui_color = "#aed6f1"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from drflow.engines.postgres.assess import assess, without_datastore
+
+        facts = component_facts(self.plan, self.component, need_nodes=False)
+        if not facts.get("nodes"):
+            result = without_datastore(self.component, newest_backup(self.plan, self.component))
+            self.log.info("%s", result["summary"])
+            return result
+        nodes = {name: self.node_or_error(name) for name in facts["nodes"]}
+        replicas = {name: node for name, node in nodes.items() if name != "primary"}
+        result = assess(
+            nodes.get("primary", "the component has no primary node"),
+            replicas,
+            float(self.plan["rpo_s"]),
+            newest_backup(self.plan, self.component),
+            component=self.component,
+            plan_steps=self.step.get("plan_steps") or self.plan.get("plan_steps"),
+        )
+        self.log.info("%s", result["summary"])
+        return result
+
+    def node_or_error(self, name: str) -> Node | str:
+        """The node, or why it cannot be addressed (the assessment reports it instead of failing)."""
+        try:
+            return self.node(name)
+        except Exception as exc:  # e.g. a missing Airflow connection: part of what the assessment reports
+            return f"{type(exc).__name__}: {str(exc).strip()[:300]}"
+
+
+def newest_backup(plan: Mapping[str, Any], component: str) -> dict[str, Any] | None:
+    """The newest backup in the component's first storage target; ``{"error": …}`` if the store can't be read."""
+    from drflow.jobs.backup import target_catalogs
+
+    targets = component_facts(plan, component, need_nodes=False).get("targets") or []
+    if not targets:
+        return None
+    target = targets[0]
+    try:
+        [(name, catalog)] = target_catalogs(str(plan["spec"]), [target])
+        manifest = catalog.latest(component)
+    except Exception as exc:  # an unreachable store must not stop the assessment
+        return {"target": target.get("name"), "error": f"{type(exc).__name__}: {str(exc).strip()[:300]}"}
+    if manifest is None:
+        return None
+    return {
+        "backup_id": manifest.backup_id,
+        "policy": manifest.policy,
+        "backup_type": manifest.backup_type,
+        "method": manifest.method,
+        "finished_at": manifest.finished_at.isoformat(),
+        "end_lsn": manifest.end_lsn,
+        "target": name,
+    }
+
+
+class LagGateOperator(FailoverStepOperator):
+    """Refuse while the node is unreachable, not in recovery, paused, or lags more than max_lag (default: RPO)."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from drflow.engines.postgres.failover import Refused, gate_lag
+
+        name = str(self.step["node"])
+        max_lag_s = max_lag_seconds(self.step, self.plan)
+        reference = current_primary(other_nodes(self.plan, self.component, name))
+        try:
+            result = gate_lag(reference, self.node(name), max_lag_s)
+        except Refused as exc:
+            if override_requested(context):
+                return self.overridden(f"the lag gate on {name}", exc)
+            self.refused(exc)
+        self.log.info("lag gate on %s passed: lag %s s (%s)", name, result["lag_s"], result["method"])
+        return {"step": self.step["name"], "passed": True, "overridden": False, **result}
+
+
+def max_lag_seconds(step: Mapping[str, Any], plan: Mapping[str, Any]) -> float:
+    from drflow.spec.types import parse_duration
+
+    value = step.get("max_lag")
+    return parse_duration(value).total_seconds() if value else float(plan["rpo_s"])
+
+
+class FenceOperator(FailoverStepOperator):
+    """Make a node refuse writes (read-only) or stop it, and prove it."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from drflow.engines.postgres.failover import Refused, fence
+
+        name = str(self.step.get("node") or "primary")
+        method = str(self.step.get("method") or "read-only")
+        try:
+            result = fence(self.node(name), method)  # type: ignore[arg-type]
+        except Refused as exc:
+            if override_requested(context):
+                return self.overridden(f"fencing {name}", exc)
+            self.refused(exc)
+        self.log.info("fenced %s (%s) in %.2fs: %s", name, method, result["seconds"], result["state"]["detail"])
+        return {"step": self.step["name"], "overridden": False, **result}
+
+
+class PromoteOperator(FailoverStepOperator):
+    """Promote a standby after the lag gate and the split-brain guard; wait until it takes writes."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from drflow.engines.postgres.failover import Refused, promote
+
+        name = str(self.step["node"])
+        fence_name = self.step.get("fence")
+        override = bool(self.step.get("allow_override")) and override_requested(context)
+        if override_requested(context) and not override:
+            self.log.warning(
+                "override_safety is set for this run, but step %s does not allow an override "
+                "(allow_override: false): every safety check applies",
+                self.step["name"],
+            )
+        others = other_nodes(self.plan, self.component, name)
+        reference = current_primary(others)
+        fence_node = self.node(str(fence_name)) if fence_name else None
+        if override:
+            self.log.warning(
+                "%s\nSAFETY OVERRIDE: promoting %s WITHOUT the lag gate and the split-brain guard, as approved "
+                "for this run (override_safety, reason: %s)\n%s",
+                BANNER,
+                name,
+                (context.get("params") or {}).get("reason"),
+                BANNER,
+            )
+        try:
+            result = promote(
+                self.node(name),
+                fence_node=fence_node,
+                primary=reference or fence_node,
+                max_lag_s=max_lag_seconds(self.step, self.plan),
+                override=override,
+                timeout=self.step_timeout_s() or 120.0,
+            )
+        except Refused as exc:
+            self.refused(exc)
+        self.log.info(
+            "promoted %s: writable %.2fs after the guards passed (guards %.2fs); timeline %s",
+            name,
+            result["promote_s"] + result["writable_s"],
+            result["guard_s"],
+            result["timeline"],
+        )
+        return {"step": self.step["name"], **result}
+
+
+class RebuildReplicaOperator(FailoverStepOperator):
+    """Make ``node`` a streaming replica of ``source`` (pg_rewind, else a fresh clone) and wait for catch-up."""
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from drflow.engines.postgres.failover import Refused
+        from drflow.engines.postgres.rebuild import rebuild_replica, slot_name_for
+
+        name, source_name = str(self.step["node"]), str(self.step["source"])
+        slot = component_facts(self.plan, self.component)["nodes"][name].get("slot") or slot_name_for(name)
+        try:
+            result = rebuild_replica(
+                self.node(name),
+                self.node(source_name).conn,
+                slot=slot,
+                catch_up=bool(self.step.get("wait_caught_up", True)),
+                timeout=self.step_timeout_s() or 600.0,
+            )
+        except Refused as exc:
+            self.refused(exc)
+        self.log.info(
+            "rebuilt %s as a replica of %s by %s in %.1fs", name, source_name, result["path"], result["total_s"]
+        )
+        if result.get("rewind_error"):
+            self.log.warning("pg_rewind was not usable: %s", result["rewind_error"])
+        if result.get("moved_aside"):
+            self.log.warning(
+                "the old data directory was kept in %s; remove it once nothing in it is needed", result["moved_aside"]
+            )
+        if result.get("inactive_slots"):
+            self.log.warning(
+                "inactive replication slots on %s hold back its WAL until a standby uses them again: %s; drop the "
+                "ones no standby will use (SELECT pg_drop_replication_slot('<name>');)",
+                name,
+                ", ".join(result["inactive_slots"]),
+            )
+        return {"step": self.step["name"], **result}
+
+
+class ValidateSqlOperator(FailoverStepOperator):
+    """Run the step's SQL checks on a node (or on the server a restore step started); fail listing mismatches."""
+
+    ui_color = "#abebc6"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.exceptions import AirflowFailException
+
+        from drflow.engines.postgres.checks import mismatch_lines, run_sql_checks
+
+        conn = self.target_conn(context)
+        report = run_sql_checks(conn, self.step["checks"])
+        for check in report["checks"]:
+            self.log.info("%s %s: %s", "PASS" if check["passed"] else "FAIL", check["name"], check.get("actual"))
+        if not report["passed"]:
+            raise AirflowFailException(
+                f"{len(report['failed'])} of {len(report['checks'])} checks failed on {conn.describe()}: "
+                + "; ".join(mismatch_lines(report))
+                + ". Find out why the data differs before sending traffic to it, or fix the check in the spec"
+            )
+        return {"step": self.step["name"], **report}
+
+    def target_conn(self, context: Any) -> PgConnInfo:
+        from airflow.exceptions import AirflowFailException
+
+        from drflow.engines.postgres.conninfo import PgConnInfo
+
+        facts = component_facts(self.plan, self.component)
+        database = str(facts.get("database") or "postgres")
+        node = str(self.step["node"])
+        if node != "restored":
+            return node_from_plan(self.plan, self.component, node, dbname=database).conn
+        task_id = self.step.get("restored_by")
+        if not task_id:
+            raise AirflowFailException(
+                "validate_sql on `restored` needs an earlier restore step of the same component in the plan; "
+                "add one before this step"
+            )
+        value = context["ti"].xcom_pull(task_ids=task_id)
+        restored = value.get("restored") if isinstance(value, dict) else None
+        if not isinstance(restored, dict):
+            raise AirflowFailException(
+                f"restore step {task_id!r} left no restored server in XCom; clear it and run it again"
+            )
+        return PgConnInfo(
+            host=str(restored["host"]),
+            port=int(restored["port"]),
+            user=str(restored.get("user") or "postgres"),
+            dbname=str(restored.get("dbname") or database),
+        )
