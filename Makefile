@@ -14,14 +14,21 @@ $(STAMP): pyproject.toml
 
 install: system-deps $(STAMP)
 
-# PostgreSQL 15 binaries and zstd come from Debian; install them only when missing (needs root).
+# Debian packages the engines and tests run: PostgreSQL 15, zstd, pgBackRest, and nginx (a TLS proxy in
+# front of moto for pgBackRest's S3 tests). Installed only when missing (needs root); services the
+# packages would start are held off with a temporary policy-rc.d, since tests start their own.
 system-deps:
 	@missing=""; \
 	test -x /usr/lib/postgresql/15/bin/pg_basebackup || missing="$$missing postgresql-15"; \
 	command -v zstd >/dev/null || missing="$$missing zstd"; \
+	command -v pgbackrest >/dev/null || missing="$$missing pgbackrest"; \
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx-light"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
+	  ours=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && ours=1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  status=$$?; [ -z "$$ours" ] || rm -f /usr/sbin/policy-rc.d; exit $$status; \
 	fi
 
 demo: install
