@@ -66,14 +66,13 @@ def choose_backup(
         for m in catalog.list_backups(component)
         if m.method == PHYSICAL_FULL_METHOD and m.backup_type == "full" and policy in (None, m.policy)
     ]
-    manifest = fulls[-1] if fulls else None
-    if manifest is None:
+    if not fulls:
         what = f"of policy {policy!r} " if policy else ""
         raise NoBackupError(
             f"no complete backup {what}of component {component!r} in {catalog.store.describe()}; "
             "run its backup DAG first, or restore from another storage target"
         )
-    return manifest
+    return fulls[-1]
 
 
 def restore_backup(
