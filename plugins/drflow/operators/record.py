@@ -1,0 +1,113 @@
+"""The last task of every plan run: the recovery record, from Airflow's own metadata via the REST API."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from drflow.operators.step_base import PlanStepOperator
+
+REPORT_KIND = "recovery"
+
+
+class RecoveryRecordOperator(PlanStepOperator):
+    """Gather who triggered, who approved or refused, every step's tries and timings; judge against the RTO.
+
+    Writes the record to the store (first target of the first affected component) and returns it
+    (XCom). When the run failed and this task is not a teardown, it fails after writing the record, so
+    the run's state says the recovery failed.
+    """
+
+    ui_color = "#d5dbdb"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+        from drflow.audit.api import DEFAULT_CONN_ID, AirflowApi, AuditError
+        from drflow.audit.gather import gather_run
+        from drflow.audit.record import build_partial_record, build_record
+
+        dag_run = context["dag_run"]
+        try:
+            api = AirflowApi.from_connection(str(self.plan.get("audit_conn_id") or DEFAULT_CONN_ID))
+            facts = gather_run(api, dag_run.dag_id, dag_run.run_id)
+        except AuditError as exc:
+            # Keep what this task knows, so the store never lacks a record of the run, then fail visibly.
+            partial = build_partial_record(self.plan, _run_fields(dag_run), str(exc))
+            partial["report_key"] = self._store(partial, dag_run)
+            context["ti"].xcom_push(key="return_value", value=partial)
+            raise AirflowException(
+                f"{exc}. A partial record (from this task's context only) is at {partial['report_key'] or 'XCom'}; "
+                f"fix the connection and clear this task to record the whole trail"
+            ) from exc
+        record = build_record(
+            self.plan,
+            facts,
+            steps_meta=steps_meta(context.get("dag")),
+            record_task_id=self.task_id,
+        )
+        record["report_key"] = self._store(record, dag_run)
+        self.log.info(
+            "recovery record of %s: %s; recovery %ss (RTO %ss, met: %s); stored at %s",
+            record["run_id"],
+            record["outcome"],
+            record["recovery"]["measured_s"],
+            record["recovery"]["rto_s"],
+            record["recovery"]["rto_met"],
+            record["report_key"],
+        )
+        for problem in record["problems"]:
+            self.log.warning("%s", problem)
+        if record["outcome"] == "failed" and not self.is_teardown:
+            context["ti"].xcom_push(key="return_value", value=record)
+            raise AirflowFailException(
+                f"recovery plan {record['plan']} did not recover: {'; '.join(record['problems'])}. The recovery "
+                f"record is at {record['report_key'] or 'XCom only'}; fix the failed step and clear it, "
+                f"or follow the runbook by hand"
+            )
+        return record
+
+    def _store(self, record: dict[str, Any], dag_run: Any) -> str | None:
+        from drflow.jobs.backup import target_catalogs
+
+        components: Mapping[str, Any] = self.plan.get("components") or {}
+        for component, facts in components.items():
+            targets = facts.get("targets") or []
+            if not targets:
+                continue
+            [(_, catalog)] = target_catalogs(str(self.plan["spec"]), targets[:1])
+            return catalog.write_report(component, REPORT_KIND, record_name(self.plan, dag_run), record)
+        self.log.warning(
+            "no storage target among the plan's components: the record is kept in XCom only; give a component "
+            "a backup policy with a target to keep records in the store"
+        )
+        return None
+
+
+def record_name(plan: Mapping[str, Any], dag_run: Any) -> str:
+    """Stable for every try of the record task of one run, sortable by time, distinct between runs."""
+    when = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None) or datetime.now(UTC)
+    digest = hashlib.sha1(str(dag_run.run_id).encode()).hexdigest()[:6]
+    return f"{when.astimezone(UTC):%Y%m%dT%H%M%SZ}-{plan.get('plan')}-{digest}"
+
+
+def _run_fields(dag_run: Any) -> dict[str, Any]:
+    names = ("dag_id", "run_id", "conf", "note", "start_date", "triggering_user_name")
+    return {name: getattr(dag_run, name, None) for name in names}
+
+
+def steps_meta(dag: Any) -> dict[str, dict[str, Any]]:
+    """What the DAG knows of each plan step (type, action, verification) that the API does not show."""
+    meta: dict[str, dict[str, Any]] = {}
+    for task in getattr(dag, "tasks", None) or []:
+        step = getattr(task, "step", None)
+        if isinstance(step, Mapping):
+            meta[task.task_id] = {
+                "type": step.get("type"),
+                "action": step.get("action"),
+                "verification": bool(step.get("verification")),
+                "description": step.get("description") or "",
+            }
+    return meta
