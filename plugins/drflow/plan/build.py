@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from drflow.plan.backup import backup_plan
 from drflow.plan.drill import drill_plan
 from drflow.plan.graph import DagPlan, TaskPlan
+from drflow.plan.recovery import recovery_plan
+from drflow.plan.replication import replication_watch_plan
+from drflow.plan.report import rpo_report_plan
+from drflow.plan.restore import restore_plan
 from drflow.spec.model import Spec
 
 KIND_SPEC_ERROR = "spec-error"
@@ -21,7 +26,21 @@ def build_plans(spec: Spec, source: Path | str) -> list[DagPlan]:
             plans.append(backup_plan(spec, component, policy, str(source)))
         for drill in component.drills:
             plans.append(drill_plan(spec, component, drill, str(source)))
+        plans.extend(p for p in [replication_watch_plan(spec, component, str(source))] if p)
+        plans.extend(p for p in [restore_plan(spec, component, str(source))] if p)
+    plans.extend(recovery_plan(spec, plan, str(source)) for plan in spec.recovery_plans)
+    plans.extend(p for p in [rpo_report_plan(spec, str(source))] if p)
     return plans
+
+
+def failed_plan(plan: DagPlan, reason: str) -> DagPlan:
+    """The same DAG id, but a single failing task explaining why drflow could not build the DAG."""
+    message = (
+        f"{plan.source}: drflow could not build DAG {plan.dag_id}: {reason}; "
+        "this is a drflow defect or a spec feature this version cannot run yet: report it with this message"
+    )
+    placeholder = error_plan(plan.source, [message])
+    return replace(placeholder, dag_id=plan.dag_id, spec=plan.spec, component=plan.component, kind=plan.kind)
 
 
 def error_plan(source: Path | str, errors: list[str]) -> DagPlan:

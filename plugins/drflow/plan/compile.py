@@ -15,7 +15,10 @@ def compile_specs(paths: Iterable[Path | str]) -> list[DagPlan]:
     loaded, failures = load_specs([Path(p) for p in paths])
     plans: list[DagPlan] = []
     for item in loaded:
-        plans.extend(build_plans(item.spec, item.path))
+        try:
+            plans.extend(build_plans(item.spec, item.path))
+        except Exception as exc:  # a builder defect shows as this spec's error DAG, never hides other specs
+            plans.append(error_plan(item.path, [f"{item.path}: drflow could not plan this spec: {exc!r}"]))
     for source, diagnostics in failures:
         plans.append(error_plan(source, [str(d) for d in diagnostics]))
     return plans

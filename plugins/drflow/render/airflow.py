@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,9 +10,12 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseOperator, Param
 
+from drflow.plan.build import failed_plan
 from drflow.plan.compile import compile_specs
 from drflow.plan.graph import DagPlan
 from drflow.render.actions import operator_class
+
+log = logging.getLogger(__name__)
 
 # A fixed past start date: schedules begin from the next interval after the DAG is unpaused (catchup off).
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -23,6 +27,15 @@ def render_dag(plan: DagPlan) -> DAG:
         "retries": plan.retries,
         "retry_delay": timedelta(seconds=plan.retry_delay_s),
     }
+    dag_extras: dict[str, Any] = {}
+    if plan.paused is not None:
+        dag_extras["is_paused_upon_creation"] = plan.paused
+    if plan.notify is not None:
+        from drflow.render.callbacks import completion_callbacks, deadline_alert, deadlines_enabled
+
+        dag_extras.update(completion_callbacks(plan.notify))
+        if plan.deadline_s and deadlines_enabled():
+            dag_extras["deadline"] = deadline_alert(plan.notify, plan.deadline_s)
     dag = DAG(
         dag_id=plan.dag_id,
         schedule=timedelta(seconds=plan.schedule_every_s) if plan.schedule_every_s else plan.schedule,
@@ -34,6 +47,7 @@ def render_dag(plan: DagPlan) -> DAG:
         doc_md=plan.doc_md,
         default_args=default_args,
         params={name: Param(**spec) for name, spec in plan.params.items()},
+        **dag_extras,
     )
     operators: dict[str, BaseOperator] = {}
     with dag:
@@ -45,9 +59,17 @@ def render_dag(plan: DagPlan) -> DAG:
                 overrides["retry_delay"] = timedelta(seconds=task.retry_delay_s)
             if task.timeout_s is not None:
                 overrides["execution_timeout"] = timedelta(seconds=task.timeout_s)
+            if task.notify_on and plan.notify is not None:
+                from drflow.render.callbacks import notifiers_for
+
+                for when, event in task.notify_on.items():
+                    if notifiers := notifiers_for(plan.notify, event):
+                        overrides[f"on_{when}_callback"] = notifiers
             operators[task.task_id] = operator_class(task.action)(
                 task_id=task.task_id, doc_md=task.doc, **overrides, **task.params
             )
+            if task.teardown:
+                operators[task.task_id].as_teardown()
         for task in plan.tasks:
             for upstream in task.upstream:
                 operators[upstream] >> operators[task.task_id]
@@ -55,4 +77,12 @@ def render_dag(plan: DagPlan) -> DAG:
 
 
 def render_specs(paths: Iterable[Path | str]) -> dict[str, DAG]:
-    return {plan.dag_id: render_dag(plan) for plan in compile_specs(paths)}
+    """Every DAG of the specs. A DAG that cannot be built is replaced by one showing why; the rest load."""
+    dags: dict[str, DAG] = {}
+    for plan in compile_specs(paths):
+        try:
+            dags[plan.dag_id] = render_dag(plan)
+        except Exception as exc:  # one bad DAG must never hide the others (an import error would)
+            log.exception("drflow could not build DAG %s", plan.dag_id)
+            dags[plan.dag_id] = render_dag(failed_plan(plan, f"{type(exc).__name__}: {exc}"))
+    return dags
