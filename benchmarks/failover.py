@@ -145,6 +145,46 @@ def reset_pair(pair: Pair) -> dict[str, Any]:
     return {"path": result["path"], "seconds": time.perf_counter() - started}
 
 
+def airflow_figures(record: dict[str, Any]) -> dict[str, float]:
+    """Through Airflow, from a region-failover run's recovery record (task-instance and HITL timestamps):
+    the approval of the declaration to the end of the promote step (the new primary takes writes then),
+    and the trigger to the end of the last verification step."""
+    from datetime import datetime
+
+    def at(value: str) -> datetime:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    steps = record["steps"]
+    [approved] = [a for a in record["approvals"] if a["task_id"] == "declare" and a["decision"] == "approved"]
+    [promoted] = [s for s in steps if s.get("action") == "promote"]
+    validated = max(at(s["end"]) for s in steps if s.get("verification") and s.get("end"))
+    triggered = at(record["triggered_by"]["at"] or record["run"]["queued_at"])
+    return {
+        "approval → writable new primary": (at(promoted["end"]) - at(approved["at"])).total_seconds(),
+        "trigger → validated": (validated - triggered).total_seconds(),
+        "  of which the declaration waited": float(approved["wait_s"] or 0),
+    }
+
+
+def run_through_airflow() -> dict[str, Any]:
+    """One approved region-failover run on the real Airflow stack (tests/e2e), returning its recovery record."""
+    import json
+    import os
+    import subprocess
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory(prefix="drflow-bench-e2e-") as out:
+        env = {**os.environ, "DRFLOW_E2E_RECORD_DIR": out}
+        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/e2e/test_region_failover.py"]
+        done = subprocess.run([*argv, "-k", "approves"], cwd=root, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"the end-to-end run failed:\n{done.stdout[-3000:]}")
+        [path] = Path(out).glob("*.json")
+        record: dict[str, Any] = json.loads(path.read_text())
+        return record
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(f"stopped by signal {signum}")
 
@@ -159,6 +199,12 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=10000, help="rows written before each promotion (10000)")
     parser.add_argument("--keep", action="store_true", help="leave the stopped clusters and their directory")
     parser.add_argument("--bin-dir", type=Path, default=DEFAULT_BIN_DIR, help="PostgreSQL binaries")
+    parser.add_argument(
+        "--airflow",
+        action="store_true",
+        help="also run the plan through the real Airflow stack (tests/e2e, about 2 minutes) and print "
+        "approval → writable and trigger → validated against plain pg_promote()",
+    )
     args = parser.parse_args()
     if args.rounds < 1 or args.rows < 0:
         parser.error("--rounds must be at least 1 and --rows at least 0")
@@ -215,6 +261,11 @@ def main() -> int:
         f"rebuild between rounds ({', '.join(paths)}): median {statistics.median(seconds):.1f}s, "
         f"best {min(seconds):.1f}s"
     )
+    if args.airflow:
+        print("through Airflow (scheduler, workers, REST approval; one run of tests/e2e):")
+        for label, value in airflow_figures(run_through_airflow()).items():
+            ratio = "" if label.startswith(" ") else f"   {value / statistics.median(plain_s):6.1f}x plain median"
+            print(f"  {label:<34} {value:7.2f}s{ratio}")
     return 0
 
 

@@ -107,7 +107,8 @@ def plan(
     table = Table("DAG id", "kind", "schedule", "tasks", title=f"{len(plans)} DAGs")
     for p in plans:
         style = "red" if p.error else None
-        table.add_row(p.dag_id, p.kind, p.schedule or "manual", " → ".join(t.task_id for t in p.tasks), style=style)
+        schedule = p.schedule or (f"every {p.schedule_every_s}s" if p.schedule_every_s else "manual")
+        table.add_row(p.dag_id, p.kind, schedule, " → ".join(t.task_id for t in p.tasks), style=style)
     out.print(table)
     errors = [p for p in plans if p.error]
     if errors:
@@ -174,8 +175,19 @@ def restore(
         typer.Option("--target", help="Storage target to restore from; default the first with backups."),
     ] = None,
     start: Annotated[bool, typer.Option("--start", help="Start PostgreSQL on it on a free port.")] = False,
+    target_time: Annotated[
+        str | None,
+        typer.Option("--target-time", help="Recover to this time (ISO 8601 with timezone) from backup + WAL."),
+    ] = None,
+    target_lsn: Annotated[
+        str | None, typer.Option("--target-lsn", help="Recover to this WAL position (e.g. 0/3000100) instead.")
+    ] = None,
 ) -> None:
-    """Restore a component's backup from the store into a directory, without Airflow."""
+    """Restore a component's backup from the store into a directory, without Airflow.
+
+    With --target-time or --target-lsn: point-in-time recovery from a full backup plus archived WAL;
+    a target the store cannot reach is refused with the recoverable range, before anything is written.
+    """
     from drflow.hosts import LocalHost
     from drflow.jobs.backup import target_catalogs
     from drflow.jobs.restore import NoBackupError, choose_backup, restore_backup, start_scratch_instance
@@ -192,6 +204,26 @@ def restore(
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
         raise _fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
+    if target_time or target_lsn:
+        from drflow.cli_pitr import restore_point_in_time
+
+        try:
+            lines = restore_point_in_time(
+                loaded.spec.metadata.name,
+                component,
+                targets,
+                to,
+                bin_dir=Path(chosen.datastore.binaries),
+                backup=backup,
+                target_time=target_time,
+                target_lsn=target_lsn,
+                start=start,
+            )
+        except Exception as exc:  # every error here carries its own what-to-do
+            raise _fail(str(exc)) from None
+        for line in lines:
+            out.print(line, highlight=False, markup=False)
+        return
     problems = []
     for name, catalog in target_catalogs(loaded.spec.metadata.name, targets):
         try:
@@ -219,6 +251,38 @@ def restore(
             )
         return
     raise _fail("nothing to restore:\n  " + "\n  ".join(problems))
+
+
+@app.command("pgbackrest-config")
+def pgbackrest_config(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file of the component.")],
+    component: Annotated[str, typer.Option("--component", help="Component whose stanza to render.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    pg_port: Annotated[int | None, typer.Option("--pg-port", help="Primary's port (default: its connection).")] = None,
+    pg_user: Annotated[str | None, typer.Option("--pg-user", help="Role (default: the connection's login).")] = None,
+) -> None:
+    """Render the pgbackrest.conf of a component's stanza from the spec (no keys in it)."""
+    from drflow.cli_methods import pgbackrest_config as run
+
+    run(spec, component, output, pg_port, pg_user)
+
+
+@app.command("restore-table")
+def restore_table(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file of the component.")],
+    component: Annotated[str, typer.Option("--component", help="Component with pg_dump backups.")],
+    table: Annotated[str, typer.Option("--table", help="Table to restore (as pg_dump names it).")],
+    schema: Annotated[str, typer.Option("--schema", help="Schema of the table.")] = "public",
+    conn_id: Annotated[str | None, typer.Option("--conn-id", help="Airflow connection of the target.")] = None,
+    dsn: Annotated[str | None, typer.Option("--dsn", help="libpq string of the target (no password).")] = None,
+    backup: Annotated[str | None, typer.Option("--backup", help="Backup id; default the newest pg_dump.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Storage target to read the backup from.")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Drop and restore an existing table.")] = False,
+) -> None:
+    """Restore one table of a pg_dump backup into a database, touching nothing else there."""
+    from drflow.cli_methods import restore_table as run
+
+    run(spec, component, table, schema, conn_id, dsn, backup, target, replace)
 
 
 @sandbox_app.command("up")

@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from drflow.plan.backup_logical import logical_tasks
+from drflow.plan.backup_pgbackrest import pgbackrest_tasks
 from drflow.plan.common import common_fields, dag_id, datastore_params, objectives, targets_params, validation_queries
 from drflow.plan.graph import DagPlan, TaskPlan
+from drflow.plan.wal import wal_tasks
 from drflow.spec.model import BackupPolicy, Component, Spec
 from drflow.spec.types import airflow_schedule
 
@@ -99,6 +102,9 @@ def basebackup_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
 # One task builder per backup method; methods of later issues register here.
 TASK_BUILDERS: dict[str, TaskBuilder] = {
     "pg_basebackup": basebackup_tasks,
+    "pg_receivewal": wal_tasks,
+    "pgbackrest": pgbackrest_tasks,
+    "pg_dump": logical_tasks,
 }
 
 

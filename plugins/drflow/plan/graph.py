@@ -23,6 +23,10 @@ class TaskPlan:
     retry_delay_s: int | None = None
     timeout_s: int | None = None
     trigger_rule: str = "all_success"
+    teardown: bool = False
+    """Runs whatever happened upstream and does not decide the DAG run's state (a recovery record)."""
+    notify_on: dict[str, str] = field(default_factory=dict)
+    """Task callback → notification event, e.g. {"failure": "step-failed"}; channels from DagPlan.notify."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,14 @@ class DagPlan:
     """Trigger-form parameters: name -> {default, type, description, ...}."""
     error: str | None = None
     """Set on the placeholder DAG of a spec that does not validate."""
+    extra_tags: tuple[str, ...] = ()
+    """Tags after the standard ones: `scenario:…`, one `component:…` per affected component, `status:…`."""
+    deadline_s: int | None = None
+    """A deadline alert this long after the run is queued (a recovery plan's RTO)."""
+    notify: dict[str, Any] | None = None
+    """Plan facts for notifications (channels, plan name …): what tasks' `notify_on` and the deadline send."""
+    paused: bool | None = None
+    """Paused when Airflow first sees the DAG (None: Airflow's default)."""
 
     @property
     def tags(self) -> list[str]:
@@ -55,6 +67,7 @@ class DagPlan:
             tags.append(f"component:{self.component}")
         if self.criticality:
             tags.append(f"criticality:{self.criticality}")
+        tags.extend(tag for tag in self.extra_tags if tag not in tags)
         return tags
 
     def task(self, task_id: str) -> TaskPlan:

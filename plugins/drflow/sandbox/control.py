@@ -43,6 +43,8 @@ def connections(endpoint_url: str, region: str) -> dict[str, str]:
         "AIRFLOW_CONN_DRFLOW_PG_PRIMARY": _pg_conn_json(PRIMARY_PORT),
         "AIRFLOW_CONN_DRFLOW_PG_REPLICA": _pg_conn_json(REPLICA_PORT),
         "AIRFLOW_CONN_DRFLOW_S3": sandbox_s3.aws_conn_uri_json(endpoint_url, region),
+        # Route53 of the recovery plans' switch_dns steps (moto speaks it on the same endpoint).
+        "AIRFLOW_CONN_DRFLOW_AWS": sandbox_s3.aws_conn_uri_json(endpoint_url, region),
     }
 
 
@@ -65,12 +67,17 @@ def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
     buckets = _buckets(spec_path)
     for bucket, region in buckets:
         sandbox_s3.create_buckets(endpoint_url, [bucket], region)
+    from drflow.sandbox.dns import ensure_records, switch_dns_steps
+    from drflow.spec.load import load_spec
+
+    dns_records = ensure_records(endpoint_url, switch_dns_steps(load_spec(spec_path).spec))
     seeded = seed_demo_data(f"host=127.0.0.1 port={PRIMARY_PORT} user=postgres dbname=postgres")
     region = buckets[0][1] if buckets else "us-east-1"
     return {
         "root": str(root),
         "postgres": pg_state,
         "s3": {"endpoint_url": endpoint_url, "buckets": [b for b, _ in buckets]},
+        "route53": dns_records,
         "demo_data": seeded,
         "connections": connections(endpoint_url, region),
     }

@@ -114,6 +114,7 @@ def check_references(source: Source) -> list[Diagnostic]:
         policies: dict[Any, Any] = {}  # by name; a policy without a usable name still counts
         for policy_index, policy in backups:
             policies.setdefault(policy.get("name"), policy)
+            found += _check_pgbackrest_host(source, (*base, "backups", policy_index), policy, datastore)
             targets = policy.get("targets")
             for target_index, ref in enumerate(targets if isinstance(targets, list) else []):
                 if isinstance(ref, str) and target_names is not None and ref not in target_names:
@@ -128,7 +129,25 @@ def check_references(source: Source) -> list[Diagnostic]:
             queries, within_drill = _items(drill, "validation"), f" in drill '{drill.get('name')}'"
             found += _duplicates(source, (*loc, "validation"), queries, "validation query", within_drill)
             found += _check_drill(source, loc, drill, name, policies, target_names)
+    from drflow.spec.check_plans import check_plans  # imported here: it reuses nothing of this module's state
+
+    found += check_plans(source)
     return found
+
+
+def _check_pgbackrest_host(source: Source, loc: Loc, policy: dict[str, Any], datastore: Any) -> list[Diagnostic]:
+    """pgBackRest runs on the database host and reads the data directory: the spec must say where it is."""
+    if policy.get("method") != "pgbackrest" or not isinstance(datastore, dict):
+        return []
+    primary = datastore.get("primary")
+    if not isinstance(primary, dict) or primary.get("data_directory"):
+        return []
+    message = (
+        f"backup policy '{policy.get('name')}' uses pgBackRest, which runs on the primary's host and reads its "
+        "data directory, but datastore.primary has no data_directory"
+    )
+    hint = "set datastore.primary.data_directory to the primary's data directory, e.g. /var/lib/postgresql/15/main"
+    return [source.diagnostic((*loc, "method"), message, hint)]
 
 
 def _check_drill(

@@ -151,6 +151,22 @@ class ReplicationWatch(SpecModel):
     )
 
 
+class PgBackRestSettings(SpecModel):
+    """How pgBackRest (method pgbackrest) reaches the primary on its host; see `drflow pgbackrest-config`."""
+
+    socket_dir: str = Field(
+        default="/var/run/postgresql",
+        description="Unix socket directory of the primary on its host (pg1-socket-path): pgBackRest runs "
+        "there as the database OS user and connects over the socket; the port comes from the "
+        "primary's Airflow connection.",
+    )
+    config: str = Field(
+        default="/etc/pgbackrest/pgbackrest.conf",
+        description="Where the output of `drflow pgbackrest-config` is installed on the database host; "
+        "the primary's archive_command names it.",
+    )
+
+
 class PostgresDatastore(SpecModel):
     """A PostgreSQL database of the component, its primary and replicas."""
 
@@ -162,6 +178,9 @@ class PostgresDatastore(SpecModel):
     replicas: list[ReplicaNode] = Field([], description="Streaming replicas, e.g. in the secondary region.")
     replication: ReplicationWatch = Field(
         default_factory=ReplicationWatch, description="Replication-lag watch of the replicas."
+    )
+    pgbackrest: PgBackRestSettings = Field(
+        default_factory=PgBackRestSettings, description="pgBackRest settings, for backup policies of method pgbackrest."
     )
 
     @property

@@ -1,0 +1,281 @@
+"""People in a recovery plan (Airflow human-in-the-loop): the disaster declaration, manual steps, go/no-go.
+
+Every operator takes the plan-step contract `step=`, `plan=` (see drflow.plan.recovery) and returns a
+JSON dict to XCom. Airflow's own HITL records (who answered what, when) are the audit trail; the
+returned dict repeats the decision for the recovery record. Spec text (instructions) is never rendered
+as a Jinja template.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
+from airflow.sdk.execution_time.hitl import HITLUser
+
+BODY_LIMIT = 60_000
+
+
+def _users(names: Sequence[str]) -> list[HITLUser]:
+    # HITL users are matched by id; the simple auth manager's id is the user name.
+    return [HITLUser(id=name, name=name) for name in names]
+
+
+def _timeout(step: Mapping[str, Any]) -> timedelta | None:
+    from drflow.spec.types import parse_duration
+
+    value = step.get("timeout")
+    return parse_duration(value) if value else None
+
+
+def _notifiers(plan: Mapping[str, Any]) -> list[Any]:
+    from drflow.render.callbacks import notifiers_for
+
+    return notifiers_for(dict(plan), "approval-needed")
+
+
+def _user_name(user: Any) -> str | None:
+    if isinstance(user, Mapping):
+        return str(user.get("name") or user.get("id") or "") or None
+    return str(user) if user else None
+
+
+def _answer(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a HITL response the recovery record needs, as JSON."""
+    at = event.get("responded_at")
+    return {
+        "chosen": list(event.get("chosen_options") or []),
+        "by": _user_name(event.get("responded_by_user")),
+        "at": at.isoformat() if isinstance(at, datetime) else at,
+        "timed_out": bool(event.get("timedout")),
+        "comment": (event.get("params_input") or {}).get("comment") or "",
+    }
+
+
+def triggering_user(context: Mapping[str, Any]) -> str | None:
+    dag_run = context.get("dag_run")
+    return getattr(dag_run, "triggering_user_name", None) if dag_run is not None else None
+
+
+def run_header(context: Mapping[str, Any], plan: Mapping[str, Any]) -> list[str]:
+    """Who triggered the run and why, as Markdown lines shown above every question."""
+    params = context.get("params") or {}
+    lines = [
+        f"**Plan** `{plan.get('plan')}` ({plan.get('scenario')}) · **triggered by** "
+        f"{triggering_user(context) or 'unknown'} · **RTO** {plan.get('rto_s')}s · **RPO** {plan.get('rpo_s')}s",
+        "",
+        f"**Reason**: {params.get('reason') or '(none given)'}",
+    ]
+    if params.get("notes"):
+        lines += ["", f"**Notes**: {params['notes']}"]
+    for key, label in (
+        ("target_region", "Target region"),
+        ("target_time", "Target time"),
+        ("incident_started_at", "Incident started at"),
+    ):
+        if params.get(key):
+            lines += ["", f"**{label}**: {params[key]}"]
+    if params.get("override_safety"):
+        lines += [
+            "",
+            "**Safety override requested**: promotion checks (lag, recovery state, fencing) may be overridden. "
+            "Approve only if you approve that override.",
+        ]
+    return lines
+
+
+def format_assessment(task_id: str, result: Any) -> list[str]:
+    """An assessment's XCom as Markdown: its `summary` if it has one, else its fields."""
+    lines = [f"#### {task_id}"]
+    if result is None:
+        return [*lines, "_no assessment result (the task left nothing in XCom)_"]
+    if not isinstance(result, Mapping):
+        return [*lines, str(result)]
+    if isinstance(result.get("summary"), str):
+        return [*lines, result["summary"]]
+    for key, value in result.items():
+        if isinstance(value, str | int | float | bool) or value is None:
+            text = str(value)
+        elif isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+            text = ", ".join(str(v) for v in value) or "none"
+        else:
+            text = f"`{json.dumps(value, default=str)[:400]}`"
+        lines.append(f"- **{key}**: {text}")
+    return lines
+
+
+class DeclarationOperator(ApprovalOperator):
+    """The disaster declaration: the approvers see the assessment and approve or refuse the run.
+
+    Four eyes: the user who triggered the run is removed from the assigned approvers at run time; if
+    nobody is left the task fails and says whom to add. A refusal (or no answer before the timeout)
+    skips every step — the record, a teardown, still runs — so nothing changes.
+    """
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#f5b7b1"
+
+    def __init__(self, *, step: Mapping[str, Any], plan: Mapping[str, Any], **kwargs: Any) -> None:
+        self.step = dict(step)
+        self.plan = dict(plan)
+        super().__init__(
+            subject=f"Declare disaster: {self.plan['plan']}",
+            body="The assessment is filled in when the run reaches this task.",
+            assigned_users=_users(self.step["approvers"]),
+            defaults=ApprovalOperator.REJECT,
+            response_timeout=_timeout(self.step),
+            ignore_downstream_trigger_rules=True,
+            notifiers=_notifiers(self.plan),
+            **kwargs,
+        )
+
+    def eligible_approvers(self, context: Mapping[str, Any]) -> list[str]:
+        approvers = list(self.step["approvers"])
+        trigger = triggering_user(context)
+        if self.step.get("four_eyes", True) and trigger:
+            approvers = [name for name in approvers if name != trigger]
+        return approvers
+
+    def execute(self, context: Any) -> Any:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        approvers = self.eligible_approvers(context)
+        if not approvers:
+            trigger = triggering_user(context)
+            raise AirflowFailException(
+                f"refused: nobody may declare this disaster: the only approver, {trigger}, triggered the run and "
+                f"plan '{self.plan['plan']}' requires four eyes (the approver must not be the person who "
+                "triggered it); to proceed: have another person trigger the plan, or add a second approver "
+                "to approval.approvers in the spec"
+            )
+        self.assigned_users = _users(approvers)
+        self.body = self.build_body(context, approvers)
+        return super().execute(context)
+
+    def build_body(self, context: Mapping[str, Any], approvers: list[str]) -> str:
+        ti = context["ti"]
+        lines = [*run_header(context, self.plan), "", "### Assessment", ""]
+        for task_id in self.step.get("assess_tasks", []):
+            lines += [*format_assessment(task_id, ti.xcom_pull(task_ids=task_id)), ""]
+        lines += ["### What the plan will do if you approve", ""]
+        for number, step in enumerate(self.step.get("plan_steps", []), start=1):
+            kind = f"automated: {step['action']}" if step.get("action") else step.get("type")
+            description = f" — {step['description']}" if step.get("description") else ""
+            lines.append(f"{number}. `{step['name']}` ({kind}){description}")
+        lines += [
+            "",
+            "**Approve** starts these steps now. **Reject** skips them all and changes nothing. "
+            f"Who may answer: {', '.join(approvers)}.",
+        ]
+        return "\n".join(lines)[:BODY_LIMIT]
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        answer = _answer(event)
+        trigger = triggering_user(context)
+        if (
+            self.step.get("four_eyes", True)
+            and answer["by"]
+            and answer["by"] == trigger
+            and self.APPROVE in answer["chosen"]
+        ):
+            raise AirflowFailException(
+                f"refused: {trigger} approved a run they triggered, and plan '{self.plan['plan']}' requires four "
+                "eyes; to proceed: trigger the plan again and let another approver answer (is "
+                "simple_auth_manager_all_admins or a permissive auth manager letting anyone answer?)"
+            )
+        super().execute_complete(context, event)
+        declared = self.APPROVE in answer["chosen"]
+        self.log.info(
+            "disaster %s by %s%s",
+            "declared" if declared else "NOT declared (steps skipped)",
+            answer["by"] or "nobody",
+            " (timed out)" if answer["timed_out"] else "",
+        )
+        return {"declared": declared, "triggered_by": trigger, **answer}
+
+
+class ManualStepOperator(HITLOperator):
+    """A person does something outside Airflow, following the step's instructions, and answers Done or Failed."""
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#fcf3cf"
+    DONE, FAILED = "Done", "Failed"
+
+    def __init__(self, *, step: Mapping[str, Any], plan: Mapping[str, Any], **kwargs: Any) -> None:
+        from airflow.sdk import Param
+        from airflow.sdk.definitions.param import ParamsDict
+
+        self.step = dict(step)
+        self.plan = dict(plan)
+        # The DAG's params arrive merged in here; the form's own field must be marked as the task's.
+        params = ParamsDict(kwargs.pop("params", None) or {})
+        params["comment"] = Param("", type="string", description="What you did, or why it failed.", source="task")
+        super().__init__(
+            subject=f"{self.plan['plan']}: {self.step.get('description') or self.step['name']}",
+            options=[self.DONE, self.FAILED],
+            body=self.step["instructions"],
+            params=params,
+            assigned_users=_users(self.step["assignees"]),
+            response_timeout=_timeout(self.step),
+            notifiers=_notifiers(self.plan),
+            **kwargs,
+        )
+
+    def execute(self, context: Any) -> Any:
+        self.body = "\n".join([self.step["instructions"], "", "---", "", *run_header(context, self.plan)])
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        super().execute_complete(context, event)
+        answer = _answer(event)
+        if self.FAILED in answer["chosen"]:
+            comment = f": {answer['comment']}" if answer["comment"] else ""
+            raise AirflowFailException(
+                f"manual step '{self.step['name']}' was reported failed by {answer['by'] or 'nobody'}{comment}; "
+                "to proceed: resolve it by hand, then clear this task and answer Done (later steps are waiting)"
+            )
+        return {"step": self.step["name"], **answer}
+
+
+class ApprovalStepOperator(ApprovalOperator):
+    """A go/no-go decision in the middle of a plan. No-go fails the task: the steps after it never run."""
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#f5cba7"
+
+    def __init__(self, *, step: Mapping[str, Any], plan: Mapping[str, Any], **kwargs: Any) -> None:
+        self.step = dict(step)
+        self.plan = dict(plan)
+        super().__init__(
+            subject=f"{self.plan['plan']}: go / no-go — {self.step.get('description') or self.step['name']}",
+            body=self.step.get("instructions") or "Approve to go on with the plan, Reject to stop it here.",
+            assigned_users=_users(self.step["approvers"]),
+            response_timeout=_timeout(self.step),
+            notifiers=_notifiers(self.plan),
+            **kwargs,
+        )
+
+    def execute(self, context: Any) -> Any:
+        instructions = self.step.get("instructions") or "Approve to go on with the plan, Reject to stop it here."
+        self.body = "\n".join([instructions, "", "---", "", *run_header(context, self.plan)])
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        answer = _answer(event)
+        if self.APPROVE not in answer["chosen"]:
+            raise AirflowFailException(
+                f"no-go at step '{self.step['name']}' by {answer['by'] or 'nobody (timed out)'}: the plan stops "
+                "here and the steps after it do not run; to proceed: do what the no-go asks, then clear this task "
+                "to ask again"
+            )
+        super().execute_complete(context, event)
+        return {"step": self.step["name"], "approved": True, **answer}

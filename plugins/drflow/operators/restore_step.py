@@ -1,0 +1,269 @@
+"""The `restore` step of a recovery plan: bring a component's data back from the store and start it.
+
+Which backup: the newest complete base backup; with `before_incident`, the newest one finished before
+the trigger form's `incident_started_at`; with `point_in_time`, the form's `target_time` replayed from
+archived WAL. Every object's sha256 and then `pg_verifybackup` are checked before the server starts.
+
+The restored server runs on the worker (host `local`) on a free loopback port, in
+`<work dir>/restored/<spec>/<component>/<run key>`, and keeps running after the task: it is the
+recovered database. The XCom result names it (`restored`: host, port, user, dbname, data_directory),
+so later steps — `validate_sql` with `node: restored` (its step dict names this task in `restored_by`),
+a manual repoint step — find it without sharing a disk. A retry of the same run stops and removes what
+an earlier try left and starts again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from drflow.store.catalog import BackupManifest
+
+PITR_NEEDS_WAL = "point-in-time restore needs WAL archiving (policy method pg_receivewal)"
+
+
+class RestoreRefused(RuntimeError):
+    """The restore cannot go ahead; the message says why and what would unblock it."""
+
+
+def parse_when(value: str, what: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise RestoreRefused(
+            f"refused: {what} {value!r} is not an ISO 8601 time; to proceed: trigger again with e.g. "
+            "2026-03-01T14:05:00Z"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def is_restorable(manifest: BackupManifest) -> bool:
+    """A full pg_basebackup: what lay_out_backup can turn back into a data directory."""
+    return manifest.backup_type == "full" and manifest.method == "pg_basebackup"
+
+
+def pick_backup(manifests: Sequence[BackupManifest], *, before: datetime | None = None) -> BackupManifest:
+    """The newest restorable backup, or the newest one that finished before `before`."""
+    candidates = [m for m in manifests if is_restorable(m)]
+    if before is not None:
+        eligible = [m for m in candidates if m.finished_at < before]
+        if not eligible:
+            known = ", ".join(f"{m.backup_id} (finished {m.finished_at.isoformat()})" for m in candidates[-3:])
+            raise RestoreRefused(
+                f"refused: no complete backup finished before the incident began ({before.isoformat()}); "
+                f"newest backups: {known or 'none'}; to proceed: check incident_started_at in the trigger form, "
+                "or restore from another storage target that holds an older backup"
+            )
+        candidates = eligible
+    if not candidates:
+        raise RestoreRefused(
+            "refused: the store holds no complete pg_basebackup backup of this component; to proceed: run its "
+            "backup DAG, or restore from another storage target"
+        )
+    return max(candidates, key=lambda m: (m.finished_at, m.backup_id))
+
+
+def choose_target(step: Mapping[str, Any], targets: Sequence[Mapping[str, Any]], component: str) -> dict[str, Any]:
+    if not targets:
+        raise RestoreRefused(
+            f"refused: component '{component}' has no backup policy, so there is nothing to restore from; "
+            "to proceed: add a backup policy with a storage target to the spec"
+        )
+    wanted = step.get("target")
+    if not wanted:
+        return dict(targets[0])
+    for target in targets:
+        if target["name"] == wanted:
+            return dict(target)
+    raise RestoreRefused(
+        f"refused: storage target '{wanted}' receives no backups of '{component}'; to proceed: use one of "
+        f"{', '.join(str(t['name']) for t in targets)}"
+    )
+
+
+def restore_root(work_dir: str | None, spec: str, component: str, run_key: str) -> Path:
+    from drflow.workdir import work_root
+
+    root = work_root(work_dir)
+    path = root / "restored" / spec / component / run_key
+    path.mkdir(parents=True, exist_ok=True)
+    # The db user must be able to traverse to its data and socket directories.
+    for directory in (root / "restored", root / "restored" / spec, root / "restored" / spec / component, path):
+        directory.chmod(0o755)
+    return path
+
+
+def clear_earlier_try(path: Path, host: Any, bin_dir: Path) -> None:
+    """Stop a server an earlier try started here and remove what it left, so the retry starts clean."""
+    data_dir = path / "data"
+    if (data_dir / "postmaster.pid").exists():
+        host.run(
+            [str(bin_dir / "pg_ctl"), "stop", "-D", str(data_dir), "-m", "immediate", "-w"],
+            as_db_user=True,
+            check=False,
+        )
+    for child in ("data", "socket"):
+        shutil.rmtree(path / child, ignore_errors=True)
+
+
+def restore_component(
+    *,
+    step: Mapping[str, Any],
+    plan: Mapping[str, Any],
+    params: Mapping[str, Any],
+    run_key: str,
+) -> dict[str, Any]:
+    """Restore the step's component as the step says; return what the XCom result holds."""
+    from drflow.engines.postgres.cluster import free_port
+    from drflow.engines.postgres.restore import start_restored
+    from drflow.hosts import LocalHost
+    from drflow.jobs.restore import restore_backup
+    from drflow.store.catalog import Catalog
+    from drflow.store.factory import open_store
+
+    component = str(step["component"])
+    facts = plan["components"][component]
+    target = choose_target(step, facts.get("targets") or [], component)
+    catalog = Catalog(open_store(target), str(plan["spec"]))
+    bin_dir = Path(facts["bin_dir"])
+    host = LocalHost()
+    started = time.monotonic()
+    root = restore_root(step.get("work_dir"), str(plan["spec"]), component, run_key)
+    clear_earlier_try(root, host, bin_dir)
+    data_dir, socket_dir = root / "data", root / "socket"
+
+    point: datetime | None = None
+    if step.get("point_in_time"):
+        if not params.get("target_time"):
+            raise RestoreRefused(
+                "refused: this step restores to a point in time but the run has no target_time; to proceed: "
+                "trigger the plan again with target_time set in the form (ISO 8601, UTC)"
+            )
+        point = parse_when(str(params["target_time"]), "target_time")
+        result = _restore_to_point(
+            catalog, component, point, data_dir, socket_dir, host=host, bin_dir=bin_dir, step=step
+        )
+    else:
+        before = None
+        if step.get("before_incident"):
+            if not params.get("incident_started_at"):
+                raise RestoreRefused(
+                    "refused: this step restores the newest backup taken before the incident, but the run has no "
+                    "incident_started_at; to proceed: trigger the plan again with incident_started_at set in the form"
+                )
+            before = parse_when(str(params["incident_started_at"]), "incident_started_at")
+        manifest = pick_backup(catalog.list_backups(component), before=before)
+        restored = restore_backup(
+            catalog, manifest, data_dir, host=host, bin_dir=bin_dir, work_dir=step.get("work_dir")
+        )
+        host.make_private_dir(socket_dir)
+        instance = start_restored(data_dir, port=free_port(), socket_dir=socket_dir, bin_dir=bin_dir, host=host)
+        result = {
+            "backup_id": manifest.backup_id,
+            "backup_finished_at": manifest.finished_at.isoformat(),
+            "backup_end_lsn": manifest.end_lsn,
+            "before_incident": before.isoformat() if before else None,
+            "fetch_s": round(restored.fetch_s, 3),
+            "lay_out_s": round(restored.lay_out_s, 3),
+            "port": instance.port,
+        }
+    port = int(result.pop("port"))
+    return {
+        "step": step["name"],
+        "component": component,
+        "target": target["name"],
+        "point_in_time": point.isoformat() if point else None,
+        **result,
+        "restored": {
+            "host": "127.0.0.1",
+            "port": port,
+            "user": "postgres",
+            "dbname": facts["database"],
+            "data_directory": str(data_dir),
+        },
+        "restore_s": round(time.monotonic() - started, 3),
+    }
+
+
+def _restore_to_point(
+    catalog: Any,
+    component: str,
+    point: datetime,
+    data_dir: Path,
+    socket_dir: Path,
+    *,
+    host: Any,
+    bin_dir: Path,
+    step: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Point-in-time restore: the full backup before `point` plus the archived WAL, replayed up to it."""
+    from drflow.jobs.pitr import TargetOutOfRangeError, plan_point_in_time, restore_to_point
+
+    try:
+        pitr = plan_point_in_time(catalog, component, target_time=point)
+    except TargetOutOfRangeError as exc:
+        raise RestoreRefused(
+            f"refused: {exc}; to proceed: pick a target_time inside the recoverable range ({PITR_NEEDS_WAL})"
+        ) from exc
+    outcome = restore_to_point(
+        catalog, pitr, data_dir, host=host, bin_dir=bin_dir, work_dir=step.get("work_dir"), socket_dir=socket_dir
+    )
+    return {
+        "backup_id": pitr.base.backup_id,
+        "backup_finished_at": pitr.base.finished_at.isoformat(),
+        "wal_entries": [m.backup_id for m in pitr.wal],
+        "replayed_lsn": outcome.replayed_lsn,
+        "last_replayed_commit": outcome.last_replayed_commit,
+        "fetch_s": round(outcome.fetch_s, 3),
+        "lay_out_s": round(outcome.lay_out_s, 3),
+        "recovery_s": round(outcome.recovery_s, 3),
+        "port": outcome.port,
+    }
+
+
+def run_key(dag_id: str, run_id: str, task_id: str) -> str:
+    """Stable across the tries of one task of one run, distinct between runs."""
+    return hashlib.sha1(f"{dag_id}/{run_id}/{task_id}".encode()).hexdigest()[:12]
+
+
+class RestoreStepOperator(BaseOperator):
+    ui_color = "#fad7a0"
+
+    def __init__(self, *, step: Mapping[str, Any], plan: Mapping[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.step = dict(step)
+        self.plan = dict(plan)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        ti = context["ti"]
+        try:
+            result = restore_component(
+                step=self.step,
+                plan=self.plan,
+                params=context.get("params") or {},
+                run_key=run_key(ti.dag_id, ti.run_id, ti.task_id),
+            )
+        except RestoreRefused as exc:
+            raise AirflowFailException(str(exc)) from exc
+        restored = result["restored"]
+        self.log.info(
+            "restored %s of %s from %s; server on %s:%s (data %s) in %.1fs",
+            result.get("backup_id"),
+            result["component"],
+            result["target"],
+            restored["host"],
+            restored["port"],
+            restored["data_directory"],
+            result["restore_s"],
+        )
+        ti.xcom_push(key="restored", value=restored)
+        return result

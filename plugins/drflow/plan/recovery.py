@@ -1,0 +1,417 @@
+"""Recovery-plan DAGs (kind `recovery-plan`): assess → declare (approval) → the spec's steps → record.
+
+Only `approved` plans become triggerable DAGs; a draft or retired plan becomes a paused placeholder
+whose only task fails and says why. Operators get two JSON dicts: the step as written in the spec
+(`model_dump(mode="json", by_alias=True)`) and the plan facts of :func:`plan_facts`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from drflow.plan.graph import DagPlan, TaskPlan
+from drflow.spec.model import Component, Spec
+from drflow.spec.plans import ALL_EVENTS, RecoveryPlan, RestoreAction, Step
+from drflow.spec.types import format_duration
+
+KIND_RECOVERY_PLAN = "recovery-plan"
+CRITICALITY_ORDER = ("critical", "high", "medium", "low")
+ASSESS, DECLARE, RECORD, DRAFT = "assess", "declare", "record", "not_approved"
+RESERVED_STEP_NAMES = frozenset({ASSESS, DECLARE, RECORD})
+STEP_FAILED = {"failure": "step-failed"}
+
+
+def plan_dag_id(spec: Spec, plan: RecoveryPlan) -> str:
+    return f"dr.{spec.metadata.name}.plan.{plan.name}"
+
+
+def assess_task_ids(plan: RecoveryPlan) -> list[str]:
+    """`assess` for a one-component plan; `assess-<component>` for each component otherwise."""
+    if len(plan.components) == 1:
+        return [ASSESS]
+    return [f"{ASSESS}-{name}" for name in plan.components]
+
+
+def plan_objectives(spec: Spec, plan: RecoveryPlan) -> tuple[int, int]:
+    """RTO and RPO in seconds: the plan's own, else the strictest affected component's."""
+    components = [spec.component(name) for name in plan.components]
+    rto = plan.rto or min(c.rto for c in components)
+    rpo = plan.rpo or min(c.rpo for c in components)
+    return int(rto.total_seconds()), int(rpo.total_seconds())
+
+
+def plan_facts(spec: Spec, plan: RecoveryPlan) -> dict[str, Any]:
+    """What every step operator needs to know about the plan: JSON only, never a secret."""
+    rto_s, rpo_s = plan_objectives(spec, plan)
+    return {
+        "spec": spec.metadata.name,
+        "plan": plan.name,
+        "scenario": plan.scenario,
+        "rto_s": rto_s,
+        "rpo_s": rpo_s,
+        "primary_region": plan.primary_region,
+        "recovery_region": plan.recovery_region,
+        "components": {name: _component_facts(spec, spec.component(name)) for name in plan.components},
+        "notifications": {
+            channel.name: {"type": channel.type, "conn_id": channel.conn_id, "to": channel.to, "events": channel.events}
+            for channel in spec.notifications
+        },
+        "notify": list(plan.notify),
+    }
+
+
+def _component_facts(spec: Spec, component: Component) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "database": None,
+        "bin_dir": None,
+        "rpo_s": int(component.rpo.total_seconds()),
+        "rto_s": int(component.rto.total_seconds()),
+        "nodes": {},
+        "targets": [],
+    }
+    datastore = component.datastore
+    if datastore is None:
+        return facts
+    primary = datastore.primary
+    nodes = {
+        "primary": {
+            "conn_id": primary.conn_id,
+            "region": primary.region,
+            "host": primary.host,
+            "data_directory": primary.data_directory,
+            "slot": None,
+        }
+    }
+    for replica in datastore.replicas:
+        nodes[replica.name] = {
+            "conn_id": replica.conn_id,
+            "region": replica.region,
+            "host": replica.host,
+            "data_directory": replica.data_directory,
+            "slot": replica.slot,
+        }
+    target_names = list(dict.fromkeys(name for policy in component.backup_policies for name in policy.targets))
+    facts.update(
+        database=datastore.database,
+        bin_dir=datastore.binaries,
+        nodes=nodes,
+        targets=[spec.target(name).model_dump(mode="json") for name in target_names],
+    )
+    return facts
+
+
+def recovery_plan(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
+    """The DAG of one plan: triggerable when approved, a failing paused placeholder otherwise."""
+    if plan.status != "approved":
+        return _not_approved_plan(spec, plan, source)
+    facts = plan_facts(spec, plan)
+    rto_s, _ = plan_objectives(spec, plan)
+    tasks = [*_assess_tasks(plan, facts), _declare_task(spec, plan, facts)]
+    steps = _step_tasks(spec, plan, facts)
+    tasks += [*steps, _record_task(steps, facts)]
+    names = ", ".join(spec.component(name).title for name in plan.components)
+    return DagPlan(
+        dag_id=plan_dag_id(spec, plan),
+        kind=KIND_RECOVERY_PLAN,
+        schedule=None,
+        description=f"{plan.scenario} recovery of {names}: {plan.description or plan.name}"[:200],
+        doc_md=runbook(spec, plan, source),
+        tasks=tuple(tasks),
+        params=trigger_form(spec),
+        deadline_s=rto_s,
+        notify=facts,
+        extra_tags=_tags(plan),
+        **_common(spec, plan, source),
+    )
+
+
+def _common(spec: Spec, plan: RecoveryPlan, source: str) -> dict[str, Any]:
+    components = [spec.component(name) for name in plan.components]
+    return {
+        "spec": spec.metadata.name,
+        "source": source,
+        "component": plan.components[0] if len(plan.components) == 1 else None,
+        "criticality": min((c.criticality for c in components), key=CRITICALITY_ORDER.index),
+        "owner": spec.metadata.owner,
+        "retries": spec.defaults.retries,
+        "retry_delay_s": int(spec.defaults.retry_delay.total_seconds()),
+        "max_active_runs": 1,
+    }
+
+
+def _tags(plan: RecoveryPlan) -> tuple[str, ...]:
+    return (
+        f"scenario:{plan.scenario}",
+        *(f"component:{name}" for name in plan.components),
+        f"status:{plan.status}",
+    )
+
+
+def trigger_form(spec: Spec) -> dict[str, dict[str, Any]]:
+    """The trigger form: a required reason, notes, and the optional target region, time and incident start."""
+    regions = [region.name for region in spec.regions]
+    region: dict[str, Any] = {
+        "default": None,
+        "type": ["null", "string"],
+        "title": "Target region",
+        "description": "Region to recover into; empty means the plan's recovery region.",
+    }
+    if regions:
+        region["enum"] = [None, *regions]
+    return {
+        "reason": {
+            "type": "string",
+            "minLength": 1,
+            "title": "Reason",
+            "description": "Why this plan is run: the incident, its ticket, what was observed. Required.",
+        },
+        "notes": {
+            "default": "",
+            "type": "string",
+            "title": "Notes",
+            "format": "multiline",
+            "description": "Anything the approvers and the recovery record should know.",
+        },
+        "target_region": region,
+        "target_time": {
+            "default": None,
+            "type": ["null", "string"],
+            "format": "date-time",
+            "title": "Target time",
+            "description": "Point-in-time restore: recover the data as it was at this moment (ISO 8601, UTC).",
+        },
+        "incident_started_at": {
+            "default": None,
+            "type": ["null", "string"],
+            "format": "date-time",
+            "title": "Incident started at",
+            "description": "When the incident began (ISO 8601, UTC); restores with before_incident use the "
+            "newest backup finished before it.",
+        },
+        "override_safety": {
+            "default": False,
+            "type": "boolean",
+            "title": "Override safety checks",
+            "description": "Promote even when a safety check refuses: only with an approved override.",
+        },
+    }
+
+
+def _assess_tasks(plan: RecoveryPlan, facts: dict[str, Any]) -> list[TaskPlan]:
+    tasks = []
+    for index, (task_id, component) in enumerate(zip(assess_task_ids(plan), plan.components, strict=True)):
+        step: dict[str, Any] = {
+            "name": task_id,
+            "type": "automated",
+            "action": "assess",
+            "component": component,
+            "description": f"Health, replication lag and newest backup of {component}, and what the plan will do.",
+            "depends_on": [],
+            "timeout": None,
+            "verification": False,
+        }
+        tasks.append(
+            TaskPlan(
+                task_id=task_id,
+                action="plan.assess",
+                doc=f"Assess `{component}`: reachability and role of every node, replication lag against the RPO, "
+                "the newest backup, and what the plan will do. Changes nothing.",
+                params={"step": step, "plan": facts},
+                notify_on={"execute": "activation", **STEP_FAILED} if index == 0 else dict(STEP_FAILED),
+            )
+        )
+    return tasks
+
+
+def _declare_task(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> TaskPlan:
+    approval = plan.approval
+    step = {
+        "name": DECLARE,
+        "type": "approval",
+        "approvers": list(approval.approvers),
+        "four_eyes": approval.four_eyes,
+        "timeout": format_duration(approval.timeout),
+        "assess_tasks": assess_task_ids(plan),
+        "plan_steps": [_step_summary(step) for step in plan.steps],
+    }
+    who = ", ".join(approval.approvers)
+    return TaskPlan(
+        task_id=DECLARE,
+        action="plan.declare",
+        doc=f"Disaster declaration: {who} approve or refuse, with the assessment in front of them"
+        + (" (not the person who triggered the run)" if approval.four_eyes else "")
+        + f". A refusal skips every step and changes nothing; no answer within {format_duration(approval.timeout)} "
+        "refuses the run.",
+        params={"step": step, "plan": facts},
+        upstream=tuple(assess_task_ids(plan)),
+        retries=0,
+        notify_on=dict(STEP_FAILED),
+    )
+
+
+def _step_summary(step: Step) -> dict[str, Any]:
+    return {
+        "name": step.name,
+        "type": step.type,
+        "action": getattr(step, "action", None),
+        "description": step.description,
+    }
+
+
+def _step_tasks(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> list[TaskPlan]:
+    tasks = []
+    previous = DECLARE
+    for index, step in enumerate(plan.steps):
+        data = step.model_dump(mode="json", by_alias=True)
+        if isinstance(step, RestoreAction):
+            data["work_dir"] = spec.defaults.work_dir
+        if data.get("action") == "validate_sql" and data.get("node") == "restored":
+            data["restored_by"] = _restoring_step(plan, index, data["component"])
+        human = step.type in ("manual", "approval")
+        tasks.append(
+            TaskPlan(
+                task_id=step.name,
+                action=f"plan.{step.type}" if human else f"plan.{data['action']}",
+                doc=_step_doc(step),
+                params={"step": data, "plan": facts},
+                upstream=tuple(step.depends_on) or (previous,),
+                # People answer within the step's timeout (their operators read it); automated steps are cut off.
+                timeout_s=None if human or step.timeout is None else int(step.timeout.total_seconds()),
+                retries=0 if human else None,
+                notify_on=dict(STEP_FAILED),
+            )
+        )
+        previous = step.name
+    return tasks
+
+
+def _restoring_step(plan: RecoveryPlan, index: int, component: str) -> str | None:
+    """The nearest earlier restore step of `component` (whose XCom names the restored server)."""
+    for step in reversed(plan.steps[:index]):
+        if isinstance(step, RestoreAction) and step.component == component:
+            return step.name
+    return None
+
+
+def _record_task(steps: list[TaskPlan], facts: dict[str, Any]) -> TaskPlan:
+    followed = {upstream for task in steps for upstream in task.upstream}
+    leaves = [task.task_id for task in steps if task.task_id not in followed]
+    return TaskPlan(
+        task_id=RECORD,
+        action="plan.record",
+        doc="The recovery record: who triggered and approved, every step's timings and outcome, the recovery "
+        "time against the RTO; written to the store and XCom. Runs whatever happened before it.",
+        params={"step": {"name": RECORD}, "plan": facts},
+        upstream=tuple(leaves),
+        retries=0,
+        trigger_rule="all_done",
+        teardown=True,
+    )
+
+
+def _step_doc(step: Step) -> str:
+    parts = [step.description] if step.description else []
+    instructions = getattr(step, "instructions", "")
+    if instructions:
+        parts.append(instructions)
+    if step.type == "manual":
+        parts.append(f"Assigned to {', '.join(step.assignees)}: answer Done or Failed.")
+    elif step.type == "approval":
+        parts.append(f"Approvers: {', '.join(step.approvers)}.")
+    return "\n\n".join(parts) or f"`{getattr(step, 'action', step.type)}` step."
+
+
+def _not_approved_plan(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
+    status = plan.status
+    why = (
+        f"plan '{plan.name}' is {status} and cannot be run; a reviewer must set status: approved in {source}"
+        if status == "draft"
+        else f"plan '{plan.name}' is {status} and cannot be run; it was withdrawn in {source}: use its "
+        "replacement, or set status: approved there after a review"
+    )
+    task = TaskPlan(
+        task_id=DRAFT,
+        action="plan.draft",
+        doc=f"Fails: {why}.",
+        params={"plan_name": plan.name, "status": status, "message": why},
+        retries=0,
+    )
+    banner = f"> **{status.upper()} — not triggerable.** {why[0].upper()}{why[1:]}.\n\n"
+    return DagPlan(
+        dag_id=plan_dag_id(spec, plan),
+        kind=KIND_RECOVERY_PLAN,
+        schedule=None,
+        description=f"{status.upper()} — not triggerable: {why}"[:200],
+        doc_md=banner + runbook(spec, plan, source),
+        tasks=(task,),
+        extra_tags=_tags(plan),
+        paused=True,
+        **{**_common(spec, plan, source), "retries": 0},
+    )
+
+
+def runbook(spec: Spec, plan: RecoveryPlan, source: str) -> str:
+    """The plan as a person reads it in the DAG's docs: scenario, objectives, approvers, every step."""
+    rto_s, rpo_s = plan_objectives(spec, plan)
+    components = ", ".join(f"{spec.component(n).title} (`{n}`)" for n in plan.components)
+    approval = plan.approval
+    lines = [
+        f"# Recovery plan `{plan.name}` — {plan.scenario}",
+        "",
+        *([plan.description, ""] if plan.description else []),
+        f"- **Status**: {plan.status}",
+        f"- **Components**: {components}",
+        f"- **RTO** {_seconds(rto_s)} · **RPO** {_seconds(rpo_s)}"
+        + ("" if plan.rto or plan.rpo else " (the strictest affected component's)"),
+    ]
+    if plan.primary_region or plan.recovery_region:
+        lines.append(f"- **Regions**: {plan.primary_region or '?'} → {plan.recovery_region or '?'}")
+    lines.append(
+        f"- **Approvers**: {', '.join(approval.approvers)}"
+        + (" — four eyes: nobody approves a run they triggered" if approval.four_eyes else "")
+        + f"; no answer within {format_duration(approval.timeout)} refuses the run"
+    )
+    if plan.notify:
+        lines.append(f"- **Notifies**: {', '.join(plan.notify)} ({', '.join(ALL_EVENTS)} as each channel chooses)")
+    lines += [
+        "",
+        "## Running it",
+        "",
+        "Trigger the DAG with a **reason** (required). The run assesses the components, then asks the "
+        "approvers to declare the disaster; a refusal skips every step and changes nothing. A deadline equal to "
+        "the RTO starts when the run is queued; missing it notifies the plan's channels. The `record` task "
+        "writes the recovery record (who triggered, who approved, every step's timing and outcome) whatever "
+        "happened.",
+        "",
+        "## Steps",
+        "",
+    ]
+    assess = " + ".join(f"`{task_id}`" for task_id in assess_task_ids(plan))
+    lines.append(f"1. {assess} — automated assessment (changes nothing).")
+    lines.append(f"2. `{DECLARE}` — approval by {', '.join(approval.approvers)}.")
+    previous = DECLARE
+    for number, step in enumerate(plan.steps, start=3):
+        kind = f"automated: `{getattr(step, 'action', '')}`" if step.type == "automated" else step.type
+        extra = [f"after {', '.join(f'`{d}`' for d in step.depends_on or [previous])}"]
+        if step.timeout:
+            extra.append(f"timeout {format_duration(step.timeout)}")
+        if step.verification:
+            extra.append("verification")
+        if step.type == "manual":
+            extra.append(f"assigned to {', '.join(step.assignees)}")
+        elif step.type == "approval":
+            extra.append(f"approvers {', '.join(step.approvers)}")
+        head = f"{number}. `{step.name}` ({kind}; {'; '.join(extra)})"
+        lines.append(head + (f" — {step.description}" if step.description else ""))
+        instructions = getattr(step, "instructions", "")
+        if instructions:
+            lines += ["", *(f"   > {line}" if line else "   >" for line in instructions.strip().splitlines()), ""]
+        previous = step.name
+    lines.append(f"{len(plan.steps) + 3}. `{RECORD}` — the recovery record, whatever happened.")
+    lines += ["", f"Spec: `{source}`."]
+    return "\n".join(lines)
+
+
+def _seconds(value: int) -> str:
+    return format_duration(timedelta(seconds=value))

@@ -1,0 +1,97 @@
+"""Route53 in the sandbox's moto server: the hosted zones and records that a spec's switch_dns steps switch.
+
+A spec names a hosted zone by id, and moto makes zone ids up at random. The sandbox seeds moto's random
+generator with SANDBOX_ZONE_SEED right before creating a zone, which makes the id reproducible: the
+API Marketplace spec holds that id. Each record gets a "before the failover" value (the primary's name)
+so that a switch has something to switch from.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from drflow.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
+
+SANDBOX_ZONE_SEED = 4242
+INITIAL_VALUES = {"A": "127.0.0.1", "AAAA": "::1"}
+
+
+def switch_dns_steps(spec: Any) -> list[dict[str, Any]]:
+    """Every switch_dns step of the spec's recovery plans, as JSON."""
+    return [
+        step.model_dump(mode="json", by_alias=True)
+        for plan in spec.recovery_plans
+        for step in plan.steps
+        if getattr(step, "action", None) == "switch_dns"
+    ]
+
+
+def zone_name(record_name: str) -> str:
+    """The zone a record lives in: its name without the first label (db.example.internal. → example.internal.)."""
+    labels = record_name.rstrip(".").split(".")
+    return ".".join(labels[1:]) + "." if len(labels) > 2 else record_name.rstrip(".") + "."
+
+
+def route53(endpoint_url: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "route53",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=DUMMY_ACCESS_KEY,
+        aws_secret_access_key=DUMMY_SECRET_KEY,
+    )
+
+
+def ensure_records(endpoint_url: str, steps: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Create the zones and records the steps switch (idempotent); return what exists."""
+    client = route53(endpoint_url)
+    made = []
+    for step in steps:
+        zone_id = str(step["hosted_zone_id"]).rsplit("/", 1)[-1]
+        record_name, record_type = str(step["record_name"]), str(step.get("record_type") or "CNAME")
+        _ensure_zone(endpoint_url, client, zone_id, zone_name(record_name))
+        initial = INITIAL_VALUES.get(record_type, f"primary.{zone_name(record_name)}")
+        existing = client.list_resource_record_sets(
+            HostedZoneId=zone_id, StartRecordName=record_name, StartRecordType=record_type, MaxItems="1"
+        ).get("ResourceRecordSets", [])
+        if not any(r["Name"].rstrip(".") == record_name.rstrip(".") and r["Type"] == record_type for r in existing):
+            client.change_resource_record_sets(
+                HostedZoneId=zone_id,
+                ChangeBatch={
+                    "Changes": [
+                        {
+                            "Action": "CREATE",
+                            "ResourceRecordSet": {
+                                "Name": record_name,
+                                "Type": record_type,
+                                "TTL": int(step.get("ttl") or 60),
+                                "ResourceRecords": [{"Value": initial}],
+                            },
+                        }
+                    ]
+                },
+            )
+        made.append({"hosted_zone_id": zone_id, "record": f"{record_name} {record_type}"})
+    return made
+
+
+def _ensure_zone(endpoint_url: str, client: Any, zone_id: str, name: str) -> None:
+    zones = client.list_hosted_zones().get("HostedZones", [])
+    if any(zone["Id"].rsplit("/", 1)[-1] == zone_id for zone in zones):
+        return
+    seed = urllib.request.Request(f"{endpoint_url}/moto-api/seed?a={SANDBOX_ZONE_SEED}", method="POST")
+    with urllib.request.urlopen(seed, timeout=10):
+        pass
+    created = client.create_hosted_zone(Name=name, CallerReference=f"drflow-sandbox-{zone_id}")
+    got = created["HostedZone"]["Id"].rsplit("/", 1)[-1]
+    if got != zone_id:
+        client.delete_hosted_zone(Id=got)
+        raise RuntimeError(
+            f"moto created hosted zone {name} with id {got}, but the spec's switch_dns step names {zone_id}: "
+            f"this moto version makes other ids from seed {SANDBOX_ZONE_SEED}; set hosted_zone_id: {got} in the "
+            "spec's switch_dns steps, or create the zone yourself and use its id"
+        )

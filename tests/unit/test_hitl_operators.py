@@ -1,0 +1,132 @@
+"""The people steps of recovery plans, without a scheduler: four eyes, bodies, and what each answer does.
+
+The end-to-end test drives them through the real API; these pin the decisions that need no Airflow run.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from drflow.operators.hitl import (
+    ApprovalStepOperator,
+    DeclarationOperator,
+    ManualStepOperator,
+    format_assessment,
+)
+
+PLAN = {"spec": "shop", "plan": "failover", "scenario": "infrastructure-failure", "rto_s": 900, "rpo_s": 300}
+DECLARE = {
+    "name": "declare",
+    "type": "approval",
+    "approvers": ["alice", "bob"],
+    "four_eyes": True,
+    "timeout": "15m",
+    "assess_tasks": ["assess"],
+    "plan_steps": [
+        {"name": "fence", "type": "automated", "action": "fence", "description": "Stop writes on the primary."},
+        {"name": "tell", "type": "manual", "action": None, "description": ""},
+    ],
+}
+
+
+class XComs:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = values
+
+    def xcom_pull(self, task_ids: str) -> Any:
+        return self.values.get(task_ids)
+
+
+def context(user: str | None, **params: Any) -> dict[str, Any]:
+    return {
+        "dag_run": SimpleNamespace(triggering_user_name=user),
+        "params": {"reason": "us-east-1 is down", **params},
+        "ti": XComs({"assess": {"summary": "**replica-1** lags 2s (RPO 5m)", "lag_s": 2}}),
+    }
+
+
+def event(option: str, by: str | None, **params_input: Any) -> dict[str, Any]:
+    return {
+        "chosen_options": [option],
+        "params_input": params_input,
+        "responded_at": datetime(2026, 11, 27, 12, 0, tzinfo=UTC),
+        "responded_by_user": {"id": by, "name": by} if by else None,
+    }
+
+
+def declaration(**step: Any) -> DeclarationOperator:
+    return DeclarationOperator(task_id="declare", step={**DECLARE, **step}, plan=PLAN)
+
+
+def test_four_eyes_removes_the_triggering_user_from_the_approvers() -> None:
+    op = declaration()
+    assert op.eligible_approvers(context("alice")) == ["bob"]
+    assert op.eligible_approvers(context("carol")) == ["alice", "bob"]
+    assert declaration(four_eyes=False).eligible_approvers(context("alice")) == ["alice", "bob"]
+    assert op.response_timeout is not None and op.response_timeout.total_seconds() == 900
+    assert op.defaults == ["Reject"]  # no answer in time refuses the run
+
+
+def test_nobody_left_to_approve_fails_and_says_what_to_do() -> None:
+    op = declaration(approvers=["alice"])
+    with pytest.raises(AirflowFailException, match="the only approver, alice, triggered the run") as raised:
+        op.execute(context("alice"))
+    assert "to proceed: have another person trigger the plan, or add a second approver" in str(raised.value)
+
+
+def test_the_body_shows_the_run_the_assessment_and_every_step() -> None:
+    body = declaration().build_body(context("alice", notes="pager 123", override_safety=True), ["bob"])
+    assert "**triggered by** alice" in body and "**Reason**: us-east-1 is down" in body
+    assert "**Notes**: pager 123" in body and "Safety override requested" in body
+    assert "**replica-1** lags 2s (RPO 5m)" in body and "lag_s" not in body  # the summary stands for the rest
+    assert "1. `fence` (automated: fence) — Stop writes on the primary." in body
+    assert "2. `tell` (manual)" in body and "Who may answer: bob." in body
+
+
+def test_an_assessment_without_a_summary_lists_its_fields() -> None:
+    lines = format_assessment("assess", {"reachable": True, "replicas": ["replica-1"], "lag": {"replica-1": 2}})
+    assert lines == [
+        "#### assess",
+        "- **reachable**: True",
+        "- **replicas**: replica-1",
+        '- **lag**: `{"replica-1": 2}`',
+    ]
+    assert format_assessment("assess", None)[1].startswith("_no assessment result")
+
+
+def test_approving_ones_own_run_is_refused_even_if_the_api_let_it_through() -> None:
+    with pytest.raises(AirflowFailException, match="alice approved a run they triggered"):
+        declaration().execute_complete(context("alice"), event("Approve", "alice"))
+
+
+def test_an_approval_returns_who_declared() -> None:
+    result = declaration().execute_complete(context("alice"), event("Approve", "bob"))
+    assert result["declared"] is True and result["by"] == "bob" and result["triggered_by"] == "alice"
+    assert result["at"] == "2026-11-27T12:00:00+00:00" and result["timed_out"] is False
+
+
+def manual() -> ManualStepOperator:
+    step = {"name": "tell", "type": "manual", "assignees": ["carol"], "instructions": "Post it.", "timeout": "1h"}
+    return ManualStepOperator(task_id="tell", step=step, plan=PLAN)
+
+
+def test_a_manual_step_reported_failed_names_the_person_and_the_comment() -> None:
+    op = manual()
+    assert op.options == ["Done", "Failed"] and [u["id"] for u in op.assigned_users or []] == ["carol"]
+    with pytest.raises(AirflowFailException, match="reported failed by carol: status page is down; to proceed"):
+        op.execute_complete(context("alice"), event("Failed", "carol", comment="status page is down"))
+    done = op.execute_complete(context("alice"), event("Done", "carol", comment="posted"))
+    assert (done["chosen"], done["by"], done["comment"]) == (["Done"], "carol", "posted")
+
+
+def test_a_no_go_stops_the_plan() -> None:
+    step = {"name": "go-live", "type": "approval", "approvers": ["bob"], "instructions": "Check it."}
+    op = ApprovalStepOperator(task_id="go-live", step=step, plan=PLAN)
+    with pytest.raises(AirflowFailException, match="no-go at step 'go-live' by bob: the plan stops here"):
+        op.execute_complete(context("alice"), event("Reject", "bob"))
+    assert op.execute_complete(context("alice"), event("Approve", "bob"))["approved"] is True
