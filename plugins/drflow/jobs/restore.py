@@ -9,7 +9,6 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from drflow.engines.postgres.cluster import LocalCluster, free_port
 from drflow.engines.postgres.restore import lay_out_backup, start_restored
@@ -112,16 +111,3 @@ def start_scratch_instance(data_dir: Path, *, host: Host, bin_dir: Path, timeout
     return start_restored(
         data_dir, port=free_port(), socket_dir=socket_dir, bin_dir=bin_dir, host=host, timeout=timeout
     )
-
-
-# Point-in-time recovery lives in drflow.jobs.pitr (it builds on this module); its entry points are
-# reachable from here too, loaded on first use.
-_PITR_NAMES = frozenset({"plan_point_in_time", "restore_to_point", "RestorePlan", "TargetOutOfRangeError"})
-
-
-def __getattr__(name: str) -> Any:
-    if name in _PITR_NAMES:
-        from drflow.jobs import pitr
-
-        return getattr(pitr, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
