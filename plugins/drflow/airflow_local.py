@@ -17,7 +17,13 @@ from pathlib import Path
 
 from drflow.airflow_env import local_airflow_env, migrate
 
-USERS = {"admin": ("admin", "drflow-admin"), "oncall": ("op", "drflow-oncall")}
+# admin and oncall are the approvers of the example plans (four eyes: one triggers, the other approves);
+# auditor is the read-only user the recovery record reads Airflow's REST API as.
+USERS = {
+    "admin": ("admin", "drflow-admin"),
+    "oncall": ("op", "drflow-oncall"),
+    "auditor": ("viewer", "drflow-auditor"),
+}
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
@@ -36,6 +42,14 @@ def main(port: int = 8080) -> int:
             ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, (r, _) in USERS.items()),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW_CONN_DRFLOW_AIRFLOW_API": json.dumps(
+                {
+                    "conn_type": "http",
+                    "host": f"http://127.0.0.1:{port}",
+                    "login": "auditor",
+                    "password": USERS["auditor"][1],
+                }
+            ),
         }
     )
     migrate(env)
