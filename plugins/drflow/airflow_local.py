@@ -27,7 +27,13 @@ USERS = {
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM/SIGHUP stop the components as Ctrl-C does
+
+
 def main(port: int = 8080) -> int:
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGHUP, _stop_on_signal)
     from drflow.sandbox.control import sandbox_root, sandbox_up
 
     state = sandbox_up()
