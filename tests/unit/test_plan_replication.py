@@ -49,7 +49,7 @@ def test_every_api_marketplace_component_gets_a_watch_with_its_rpo_as_max_lag() 
     assert check.params == {
         "primary_conn_id": "drflow_pg_primary",
         "database": "billing",
-        "replicas": [{"name": "replica-1", "conn_id": "drflow_pg_replica", "slot": None}],
+        "replicas": [{"name": "replica-1", "conn_id": "drflow_pg_replica", "slot": "drflow_sandbox_replica"}],
         "warn_lag_s": 60,
         "max_lag_s": 15 * 60,
         "max_slot_retained_bytes": 1024**3,
