@@ -14,7 +14,11 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from drflow.spec.diagnostics import Diagnostic, did_you_mean, quoted
+from drflow.spec.check_helpers import choices as _choices
+from drflow.spec.check_helpers import duplicates as _duplicates
+from drflow.spec.check_helpers import items as _items
+from drflow.spec.check_helpers import names as _names
+from drflow.spec.diagnostics import Diagnostic, quoted
 from drflow.spec.model import BackupPreset, Spec
 from drflow.spec.source import Loc, Source
 from drflow.spec.types import format_duration, schedule_interval
@@ -243,48 +247,3 @@ def _strings(value: Any, loc: Loc) -> Iterator[tuple[Loc, str]]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _strings(item, (*loc, index))
-
-
-def _items(parent: Any, key: str) -> list[tuple[int, dict[str, Any]]]:
-    """The mappings of a list under `key`, with their indexes (other items are the model's business)."""
-    value = parent.get(key) if isinstance(parent, dict) else None
-    if not isinstance(value, list):
-        return []
-    return [(index, item) for index, item in enumerate(value) if isinstance(item, dict)]
-
-
-def _names(data: dict[str, Any], key: str) -> list[str] | None:
-    """Names of the items under `key`, or None when the list is malformed or an item has no usable
-    name: references to it cannot be judged, and the model reports what is wrong with the list."""
-    items = data.get(key, [])
-    if not isinstance(items, list):
-        return None
-    names = [item.get("name") if isinstance(item, dict) else None for item in items]
-    if not all(isinstance(name, str) for name in names):
-        return None
-    return list(dict.fromkeys(str(name) for name in names))
-
-
-def _duplicates(
-    source: Source, loc: Loc, items: list[tuple[int, dict[str, Any]]], noun: str, within: str
-) -> list[Diagnostic]:
-    found = []
-    first: dict[str, int] = {}
-    for index, item in items:
-        name = item.get("name")
-        if not isinstance(name, str):
-            continue
-        if name in first:
-            line, _ = source.position((*loc, first[name], "name"))
-            message = f"{noun} name '{name}' is used twice{within}"
-            hint = f"the first is on line {line}; give each {noun} its own name"
-            found.append(source.diagnostic((*loc, index, "name"), message, hint))
-        else:
-            first[name] = index
-    return found
-
-
-def _choices(ref: str, names: list[str], label: str, otherwise: str) -> str:
-    if not names:
-        return otherwise
-    return " ".join(filter(None, [did_you_mean(ref, names), f"{label}: {quoted(names)}"]))

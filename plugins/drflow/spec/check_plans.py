@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from drflow.spec.diagnostics import Diagnostic, did_you_mean, quoted
+from drflow.spec.check_helpers import choices as _choices
+from drflow.spec.check_helpers import duplicates as _duplicates
+from drflow.spec.check_helpers import items as _items
+from drflow.spec.check_helpers import names as _names
+from drflow.spec.diagnostics import Diagnostic, quoted
 from drflow.spec.source import Loc, Source
 
 # Task ids drflow adds to every plan DAG.
@@ -325,45 +329,3 @@ def _cycle_from(start: str, upstream: dict[str, list[str]]) -> list[str] | None:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _items(parent: Any, key: str) -> list[tuple[int, dict[str, Any]]]:
-    value = parent.get(key) if isinstance(parent, dict) else None
-    if not isinstance(value, list):
-        return []
-    return [(index, item) for index, item in enumerate(value) if isinstance(item, dict)]
-
-
-def _names(data: dict[str, Any], key: str) -> list[str] | None:
-    items = data.get(key, [])
-    if not isinstance(items, list):
-        return None
-    names = [item.get("name") if isinstance(item, dict) else None for item in items]
-    if not all(isinstance(name, str) for name in names):
-        return None
-    return list(dict.fromkeys(str(name) for name in names))
-
-
-def _duplicates(
-    source: Source, loc: Loc, items: list[tuple[int, dict[str, Any]]], noun: str, within: str = ""
-) -> list[Diagnostic]:
-    found = []
-    first: dict[str, int] = {}
-    for index, item in items:
-        name = item.get("name")
-        if not isinstance(name, str):
-            continue
-        if name in first:
-            line, _ = source.position((*loc, first[name], "name"))
-            message = f"{noun} name '{name}' is used twice{within}"
-            hint = f"the first is on line {line}; give each {noun} its own name"
-            found.append(source.diagnostic((*loc, index, "name"), message, hint))
-        else:
-            first[name] = index
-    return found
-
-
-def _choices(ref: str, names: list[str], label: str, otherwise: str) -> str:
-    if not names:
-        return otherwise
-    return " ".join(filter(None, [did_you_mean(ref, names), f"{label}: {quoted(names)}"]))
