@@ -222,7 +222,7 @@ def plan_facts(primary: LocalCluster, replica: LocalCluster, targets: list[dict[
 def test_operators_assess_refuse_fence_promote_and_validate(
     pg_primary_with_replica: tuple[LocalCluster, LocalCluster], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
 
     from drflow.operators.failover import (
         AssessOperator,

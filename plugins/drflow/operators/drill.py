@@ -79,7 +79,7 @@ class DrillReportOperator(BaseOperator):
         self.rpo_s = rpo_s
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from drflow.jobs.backup import target_catalogs
         from drflow.jobs.drill import drill_verdict

@@ -324,7 +324,7 @@ class ValidateSqlOperator(FailoverStepOperator):
     ui_color = "#abebc6"
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from drflow.engines.postgres.checks import mismatch_lines, run_sql_checks
 
@@ -341,7 +341,7 @@ class ValidateSqlOperator(FailoverStepOperator):
         return {"step": self.step["name"], **report}
 
     def target_conn(self, context: Any) -> PgConnInfo:
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from drflow.engines.postgres.conninfo import PgConnInfo
 

@@ -26,7 +26,7 @@ class RpoComplianceOperator(BaseOperator):
         self.target = dict(target)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from drflow.jobs.backup import target_catalogs
         from drflow.jobs.rpo import rpo_compliance

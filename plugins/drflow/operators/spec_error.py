@@ -17,7 +17,7 @@ class InvalidSpecOperator(BaseOperator):
         self.errors = list(errors)
 
     def execute(self, context: Any) -> None:
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         listing = "\n".join(self.errors)
         raise AirflowFailException(

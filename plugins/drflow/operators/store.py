@@ -20,7 +20,7 @@ class VerifyBackupOperator(BaseOperator):
         self.targets = [dict(t) for t in targets]
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from drflow.jobs.backup import target_catalogs
         from drflow.operators.common import upstream_result
