@@ -40,6 +40,7 @@ SPEC_FILE = REPO / "plan_specs" / "api-marketplace.yaml"
 SPEC_NAME = "api-marketplace"
 TARGET_RATIO = 1.5
 WORKER_KINDS = ("drflow", "front", "baseline")
+CALLBACK_KINDS = ("execute", "success", "failure", "retry", "skipped")
 # Sub-directories of the temp dir: the spec copies, their generated DAG files, and the warm-up's.
 SPECS, DAGS, WARM_UP_SPECS, WARM_UP = "specs", "dags", "warm-up-specs", "warm-up"
 
@@ -72,24 +73,80 @@ def _operator_paths() -> dict[str, tuple[str, str]]:
     return paths
 
 
+class Literals:
+    """Python source for the callback objects drflow attaches, and the imports that source needs."""
+
+    def __init__(self) -> None:
+        self.imports: set[tuple[str, str]] = set()
+
+    def name(self, cls: type) -> str:
+        self.imports.add((cls.__module__, cls.__name__))
+        return cls.__name__
+
+    def notifier(self, notifier: Any, plan_var: str, plan: dict[str, Any]) -> str:
+        """``SlackNotifier(channel='...', conn_id='...', event='...', plan=PLAN_0, ...)``."""
+        from drflow.notifiers import ChannelNotifier
+
+        if not isinstance(notifier, ChannelNotifier) or notifier.plan != plan:
+            raise SystemExit(f"the baseline cannot write {notifier!r} as literals: update benchmarks/parse.py")
+        kwargs = [f"channel={notifier.channel!r}", f"conn_id={notifier.conn_id!r}", f"event={notifier.event!r}"]
+        kwargs.append(f"plan={plan_var}")
+        if notifier.to:
+            kwargs.append(f"to={notifier.to!r}")
+        if notifier.message is not None:
+            kwargs.append(f"message={notifier.message!r}")
+        if notifier.outcome is not None:
+            kwargs.append(f"outcome={notifier.outcome!r}")
+        return f"{self.name(type(notifier))}({', '.join(kwargs)})"
+
+    def notifiers(self, notifiers: list[Any], plan_var: str, plan: dict[str, Any]) -> str:
+        return "[" + ", ".join(self.notifier(n, plan_var, plan) for n in notifiers) + "]"
+
+    def deadline(self, alert: Any) -> str:
+        """``DeadlineAlert(reference=DeadlineReference.X, interval=..., callback=AsyncCallback(...), name=...)``."""
+        from airflow.sdk.definitions.deadline import DeadlineReference
+
+        refs = [attr for attr, value in vars(DeadlineReference).items() if value is alert.reference]
+        module, _, callable_name = alert.callback.path.rpartition(".")
+        if len(refs) != 1 or not module:
+            raise SystemExit(f"the baseline cannot write deadline {alert!r} as literals: update benchmarks/parse.py")
+        self.imports.add((module, callable_name))
+        callback = f"{self.name(type(alert.callback))}({callable_name}, kwargs={alert.callback.kwargs!r})"
+        return (
+            f"{self.name(type(alert))}(reference={self.name(DeadlineReference)}.{refs[0]}, "
+            f"interval={_td(int(alert.interval.total_seconds()))}, callback={callback}, name={alert.name!r})"
+        )
+
+
 def dag_source(plans: list[Any]) -> str:
-    """A hand-written-style DAG file for ``plans`` (DagPlans of one spec): literals only."""
+    """A hand-written-style DAG file for ``plans`` (DagPlans of one spec): literals only.
+
+    Recovery plans' notifiers and deadline alert are built the way a hand-writer using drflow's
+    notifier classes would: ``SlackNotifier(channel=..., plan=PLAN_0)``, ``DeadlineAlert(...)``,
+    with the plan's facts (``spec``, ``plan``, ``scenario``, RTO, RPO) in one dict per DAG.
+    """
+    from drflow.notifiers.base import PLAN_KEYS
+    from drflow.render.callbacks import completion_callbacks, deadline_alert, deadlines_enabled, notifiers_for
+
     operators = _operator_paths()
-    used = sorted({operators[task.action] for plan in plans for task in plan.tasks})
-    lines = [
-        "from datetime import datetime, timedelta, timezone",
-        "",
-        "from airflow.sdk import DAG, Param",
-        "",
-        *(f"from {module} import {name}" for module, name in used),
-        "",
-        "START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)",
-    ]
+    literals = Literals()
+    body: list[str] = []
     for d, plan in enumerate(plans):
         params = ", ".join(f"{name!r}: Param(**{spec!r})" for name, spec in plan.params.items())
         every_s = getattr(plan, "schedule_every_s", None)
         schedule = _td(every_s) if every_s else repr(plan.schedule)
-        lines += [
+        extras = []
+        if plan.paused is not None:
+            extras.append(f"is_paused_upon_creation={plan.paused!r}")
+        plan_var, facts = f"PLAN_{d}", {}
+        if plan.notify is not None:
+            facts = {key: plan.notify.get(key) for key in PLAN_KEYS}
+            body += ["", f"{plan_var} = {facts!r}"]
+            for when, notifiers in completion_callbacks(plan.notify).items():
+                extras.append(f"{when}={literals.notifiers(notifiers, plan_var, facts)}")
+            if plan.deadline_s and deadlines_enabled():
+                extras.append(f"deadline={literals.deadline(deadline_alert(plan.notify, plan.deadline_s))}")
+        body += [
             "",
             "with DAG(",
             f"    dag_id={plan.dag_id!r},",
@@ -103,6 +160,7 @@ def dag_source(plans: list[Any]) -> str:
             f"    default_args={{'owner': {plan.owner!r}, 'retries': {plan.retries!r}, "
             f"'retry_delay': {_td(plan.retry_delay_s)}}},",
             f"    params={{{params}}},",
+            *(f"    {extra}," for extra in extras),
             f") as dag_{d}:",
         ]
         names = {task.task_id: f"t{d}_{t}" for t, task in enumerate(plan.tasks)}
@@ -114,13 +172,29 @@ def dag_source(plans: list[Any]) -> str:
                 kwargs.append(f"retry_delay={_td(task.retry_delay_s)}")
             if task.timeout_s is not None:
                 kwargs.append(f"execution_timeout={_td(task.timeout_s)}")
+            if task.notify_on and plan.notify is not None:
+                for when, event in task.notify_on.items():
+                    if notifiers := notifiers_for(plan.notify, event):
+                        kwargs.append(f"on_{when}_callback={literals.notifiers(notifiers, plan_var, facts)}")
             kwargs += [f"{key}={value!r}" for key, value in task.params.items()]
-            lines.append(f"    {names[task.task_id]} = {operators[task.action][1]}(")
-            lines += [f"        {kwarg}," for kwarg in kwargs]
-            lines.append("    )")
+            body.append(f"    {names[task.task_id]} = {operators[task.action][1]}(")
+            body += [f"        {kwarg}," for kwarg in kwargs]
+            body.append("    )" + (".as_teardown()" if task.teardown else ""))
         for task in plan.tasks:
-            lines += [f"    {names[up]} >> {names[task.task_id]}" for up in task.upstream]
-    return "\n".join(lines) + "\n"
+            body += [f"    {names[up]} >> {names[task.task_id]}" for up in task.upstream]
+    by_module: dict[str, set[str]] = {}
+    for module, name in {operators[task.action] for plan in plans for task in plan.tasks} | literals.imports:
+        by_module.setdefault(module, set()).add(name)
+    header = [
+        "from datetime import datetime, timedelta, timezone",
+        "",
+        "from airflow.sdk import DAG, Param",
+        "",
+        *(f"from {module} import {', '.join(sorted(names))}" for module, names in sorted(by_module.items())),
+        "",
+        "START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)",
+    ]
+    return "\n".join(header + body) + "\n"
 
 
 def write_baseline(spec_dir: Path, dag_dir: Path) -> tuple[int, int]:
@@ -237,15 +311,28 @@ def check_equivalent(root: Path) -> list[str]:
         names = inspect.signature(type(task).__init__).parameters
         return {"class": type(task).__name__, **{k: v for k, v in vars(task).items() if k in names}}
 
+    def callbacks(obj: Any) -> dict[str, Any]:
+        # Serialization keeps only has_on_*_callback flags: compare each notifier's class and state.
+        found = {}
+        for when in CALLBACK_KINDS:
+            value = getattr(obj, f"on_{when}_callback", None)
+            items = value if isinstance(value, list) else [] if value is None else [value]
+            found[when] = [{"class": f"{type(n).__module__}.{type(n).__qualname__}", **vars(n)} for n in items]
+        return json.loads(json.dumps(found, sort_keys=True, default=str))
+
     problems = []
     for dag_id in sorted(ours):
         a, b = normal(ours[dag_id]), normal(theirs[dag_id])
         if a != b:
             keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
             problems.append(f"{dag_id}: serialized DAGs differ in {keys}")
+        if callbacks(ours[dag_id]) != callbacks(theirs[dag_id]):
+            problems.append(f"{dag_id}: DAG callbacks differ")
         for task_id, task in ours[dag_id].task_dict.items():
             if arguments(task) != arguments(theirs[dag_id].task_dict[task_id]):
                 problems.append(f"{dag_id}.{task_id}: operator arguments differ")
+            if callbacks(task) != callbacks(theirs[dag_id].task_dict[task_id]):
+                problems.append(f"{dag_id}.{task_id}: task callbacks differ")
     return problems
 
 

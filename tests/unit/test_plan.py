@@ -84,3 +84,16 @@ def test_diff_shows_added_removed_and_changed(tmp_path: Path) -> None:
     assert diff["changed"] == {before[0].dag_id: ["schedule: '0 2 * * *' → '30 1 * * *'"]}
     diff = diff_plans(before, after[1:])
     assert diff["removed"] == [before[0].dag_id]
+
+
+def test_diff_names_the_changed_leaf_of_nested_parameters(tmp_path: Path) -> None:
+    before = build_plans(load_spec(SPEC).spec, SPEC)
+    changed = tmp_path / "api-marketplace.yaml"
+    changed.write_text(SPEC.read_text().replace("rpo: 15m", "rpo: 10m", 1))
+    diff = diff_plans(before, build_plans(load_spec(changed).spec, SPEC))
+    assert diff["changed"]["dr.api-marketplace.billing.drill.weekly-restore"] == [
+        "~ task record_report.rpo_s: 900 → 600"
+    ]
+    plan_lines = diff["changed"]["dr.api-marketplace.plan.region-failover"]
+    assert "~ task declare.plan.components.billing.rpo_s: 900 → 600" in plan_lines
+    assert all(len(line) < 120 for line in plan_lines)

@@ -26,15 +26,12 @@ def diff_plans(before: list[DagPlan], after: list[DagPlan]) -> dict[str, Any]:
         for task_id in sorted(old_tasks.keys() & new_tasks.keys()):
             for key in sorted(old_tasks[task_id].keys() | new_tasks[task_id].keys()):
                 if key == "params":
-                    before_params, after_params = old_tasks[task_id]["params"], new_tasks[task_id]["params"]
-                    for name in sorted(before_params.keys() | after_params.keys()):
-                        if before_params.get(name) != after_params.get(name):
-                            lines.append(
-                                f"~ task {task_id}.{name}: {before_params.get(name)!r} → {after_params.get(name)!r}"
-                            )
+                    lines.extend(
+                        _leaf_changes(f"task {task_id}", old_tasks[task_id]["params"], new_tasks[task_id]["params"])
+                    )
                 elif old_tasks[task_id].get(key) != new_tasks[task_id].get(key) and key != "doc":
-                    lines.append(
-                        f"~ task {task_id}.{key}: {old_tasks[task_id].get(key)!r} → {new_tasks[task_id].get(key)!r}"
+                    lines.extend(
+                        _leaf_changes(f"task {task_id}.{key}", old_tasks[task_id].get(key), new_tasks[task_id].get(key))
                     )
         if lines:
             changed[dag_id] = lines
@@ -43,3 +40,20 @@ def diff_plans(before: list[DagPlan], after: list[DagPlan]) -> dict[str, Any]:
         "removed": sorted(old.keys() - new.keys()),
         "changed": changed,
     }
+
+
+def _leaf_changes(path: str, before: Any, after: Any) -> list[str]:
+    """`~ path.to.leaf: old → new` for every differing leaf, so a change deep in a nested value stays short."""
+    if before == after:
+        return []
+    if isinstance(before, dict) and isinstance(after, dict):
+        lines: list[str] = []
+        for key in sorted(before.keys() | after.keys(), key=str):
+            lines.extend(_leaf_changes(f"{path}.{key}", before.get(key), after.get(key)))
+        return lines
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        lines = []
+        for index, (old_item, new_item) in enumerate(zip(before, after, strict=True)):
+            lines.extend(_leaf_changes(f"{path}[{index}]", old_item, new_item))
+        return lines
+    return [f"~ {path}: {before!r} → {after!r}"]
