@@ -2,8 +2,10 @@
 
 N copies of plan_specs/api-marketplace.yaml (distinct metadata.name) go into a temp dir. From their
 plans, N Python DAG files are generated with literal operator instantiations (same operator classes,
-dag ids, tags, doc_md, default_args, params, task arguments and wiring) — the baseline. Before any
-timing, one worker checks that both sides serialize to the same DAGs.
+dag ids, tags, doc_md, default_args, params, task arguments and wiring; for recovery plans also the
+deadline alert, DAG and task notifiers built from drflow's notifier classes with literal arguments,
+teardown and paused flags) — the baseline. Before any timing, one worker checks that both sides
+serialize to the same DAGs and attach equal callback notifiers.
 
 Every measurement runs in a fresh interpreter that first imports the generated DAG file of one more
 copy (the same warm-up on both sides: Airflow, the operator classes and Airflow's lazily imported

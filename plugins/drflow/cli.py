@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 # The CLI talks to people: Airflow's info logs (connection lookups …) would bury the answer.
-os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")
 
 app = typer.Typer(
     help="drflow: disaster-recovery plans as reviewed YAML, compiled into Airflow DAGs.",
@@ -33,14 +35,40 @@ DEFAULT_SPECS = Path(os.environ.get("DRFLOW_SPECS_DIR", "plan_specs"))
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print("[red]error:[/red] ", end="", highlight=False)
+    err.print(message, markup=False, highlight=False)  # messages hold paths and ids, never markup
     return typer.Exit(code)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly_errors(command: F) -> F:
+    """drflow's own errors already say what is wrong and what to do: print that, not a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if type(exc).__module__.startswith("drflow.") or isinstance(exc, OSError | LookupError | ValueError):
+                raise _fail(str(exc) or type(exc).__name__) from None
+            raise
+
+    return cast(F, wrapper)
 
 
 def _load_one(spec_path: Path) -> Any:
     from drflow.spec.diagnostics import SpecError
     from drflow.spec.load import load_spec
 
+    if not spec_path.is_file():
+        raise _fail(
+            f"spec file {spec_path} does not exist; "
+            "give the path of a spec, e.g. --spec plan_specs/api-marketplace.yaml"
+        )
     try:
         return load_spec(spec_path)
     except SpecError as exc:
@@ -84,6 +112,8 @@ def plan(
     from drflow.plan.compile import compile_specs
     from drflow.plan.diff import diff_plans
 
+    if base is not None and not base.is_dir():
+        raise _fail(f"--base {base} is not a directory; give the directory of the specs before the change")
     plans = compile_specs(paths)
     if base is not None:
         changes = diff_plans(compile_specs([base]), plans)
@@ -116,6 +146,7 @@ def plan(
 
 
 @backups_app.command("list")
+@_friendly_errors
 def backups_list(
     spec: Annotated[Path, typer.Option("--spec", help="Spec file whose storage targets to read.")] = (
         DEFAULT_SPECS / "api-marketplace.yaml"
@@ -131,12 +162,20 @@ def backups_list(
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
         raise _fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
+    known = [c.name for c in loaded.spec.components]
+    if component is not None and component not in known:
+        raise _fail(f"no component {component!r} in {spec}; known: {', '.join(known)}")
     rows: list[dict[str, Any]] = []
     for name, catalog in target_catalogs(loaded.spec.metadata.name, targets):
         for manifest in catalog.list_backups(component):
             rows.append({"target": name, **manifest.model_dump(mode="json")})
     if as_json:
         out.print_json(json.dumps(rows))
+        return
+    if not rows:
+        what = f"of {component} " if component else ""
+        where = ", ".join(f"{t['name']}" for t in targets)
+        err.print(f"no complete backups {what}in {where}; run the backup DAGs first (or check --spec/--target)")
         return
     table = Table("target", "component", "backup id", "type", "finished", "data", "stored", "duration")
     for row in rows:
@@ -165,6 +204,7 @@ def _size(value: int | None) -> str:
 
 
 @app.command()
+@_friendly_errors
 def restore(
     spec: Annotated[Path, typer.Option("--spec", help="Spec file of the component.")],
     component: Annotated[str, typer.Option("--component", help="Component to restore.")],
@@ -204,6 +244,8 @@ def restore(
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
         raise _fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
+    if to.exists() and (not to.is_dir() or any(to.iterdir())):
+        raise _fail(f"{to} is not an empty directory; restore into a new or empty directory (nothing was changed)")
     if target_time or target_lsn:
         from drflow.cli_pitr import restore_point_in_time
 

@@ -290,3 +290,23 @@ def test_schedule_interval_is_the_widest_gap(schedule: str) -> None:
         if schedule.startswith("*/") and previous > datetime(2024, 1, 20):
             break
     assert schedule_interval(schedule) == widest
+
+
+def test_a_drill_on_a_policy_it_cannot_restore_is_an_error(tmp_path: Path) -> None:
+    text = BASE.replace(
+        "    drills:\n",
+        '      - name: nightly-dump\n        type: full\n        method: pg_dump\n        schedule: "0 3 * * *"\n'
+        "        targets: [s3-primary]\n        retention:\n          days: 7\n    drills:\n",
+    ).replace("        policy: daily-full\n", "        policy: nightly-dump\n")
+    error = only_error(text, tmp_path)
+    assert error.path.endswith("drills[weekly-restore].policy")
+    assert "method pg_dump" in error.message and "pg_basebackup backups only" in error.message
+    assert "'daily-full'" in error.hint
+
+
+def test_a_drill_needs_some_pg_basebackup_policy(tmp_path: Path) -> None:
+    text = BASE.replace("        method: pg_basebackup\n", "        method: pg_dump\n").replace(
+        "        policy: daily-full\n", ""
+    )
+    error = only_error(text, tmp_path)
+    assert "has no pg_basebackup policy" in error.message

@@ -170,6 +170,24 @@ def _check_drill(
         names = [name for name in policies if isinstance(name, str)]
         hint = _choices(policy_ref, names, "its backup policies", "")
         found.append(source.diagnostic((*loc, "policy"), message, hint))
+    restorable = [
+        name
+        for name, p in policies.items()
+        if isinstance(p, dict) and ("preset" in p or p.get("method") == "pg_basebackup")
+    ]
+    if isinstance(policy, dict) and "preset" not in policy and policy.get("method") != "pg_basebackup":
+        message = (
+            f"drill '{drill_name}' restores policy '{policy_ref}' (method {policy.get('method')}), but drills restore "
+            "pg_basebackup backups only"
+        )
+        hint = _choices(str(policy_ref), [str(n) for n in restorable], "pg_basebackup policies", "")
+        found.append(source.diagnostic((*loc, "policy"), message, hint or "add a pg_basebackup policy"))
+    elif policy_ref is None and not restorable:
+        message = (
+            f"drill '{drill_name}' has nothing it can restore: component '{component}' has no pg_basebackup policy"
+        )
+        hint = "add a policy with method pg_basebackup (or the `database` preset), or remove the drill"
+        found.append(source.diagnostic(loc, message, hint))
     if not isinstance(target_ref, str):
         return found
     if targets is not None and target_ref not in targets:

@@ -62,12 +62,28 @@ class S3Store(BackupStore):
         if self._hook is None:
             from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+            self._require_connection()
             self._hook = S3Hook(
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.region,
                 transfer_config_args=dict(self._transfer_config_args),
             )
         return self._hook
+
+    def _require_connection(self) -> None:
+        """An undefined conn_id would silently fall back to the default AWS credentials and endpoints."""
+        from airflow.sdk import BaseHook
+
+        if self.aws_conn_id is None:  # explicitly the worker's own AWS credentials (an instance role, say)
+            return
+        try:
+            BaseHook.get_connection(self.aws_conn_id)
+        except Exception as exc:  # the SDK raises its own not-found type; any failure means "not usable"
+            variable = f"AIRFLOW_CONN_{self.aws_conn_id.upper()}"
+            raise StoreError(
+                f"Airflow connection {self.aws_conn_id!r} of {self.describe()} is not defined ({exc}); define it "
+                f"in the Airflow UI or export {variable} (for the sandbox: eval \"$(drflow sandbox up)\")"
+            ) from exc
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
