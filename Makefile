@@ -60,6 +60,8 @@ airflow: install
 bench: install
 	$(BIN)/python benchmarks/parse.py
 	$(BIN)/python benchmarks/backup.py
+	$(BIN)/python benchmarks/rpo.py
+	$(BIN)/python benchmarks/failover.py
 
 clean:
 	-$(BIN)/drflow sandbox down --purge

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, cast
@@ -356,12 +355,31 @@ def sandbox_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> 
 
 
 def _print_sandbox(state: dict[str, Any], as_json: bool) -> None:
+    """Exports on stdout (for `eval "$(drflow sandbox up)"`), a summary for people on stderr."""
     if as_json:
         out.print_json(json.dumps(state))
         return
+    postgres = state.get("postgres", {})
+    s3 = state.get("s3", {})
+
+    def node(name: str) -> str:
+        facts = postgres.get(name, {})
+        return f"running on 127.0.0.1:{facts['port']}" if facts.get("running") else "not running"
+
+    s3_running = s3.get("running", bool(s3.get("buckets")))
+    err.print(f"sandbox in {state['root']} (set DRFLOW_SANDBOX_DIR to use another)", highlight=False, markup=False)
+    err.print(f"  primary: {node('primary')}; replica: {node('replica')}", highlight=False, markup=False)
+    err.print(
+        f"  S3 (moto): {'running at ' + s3['endpoint_url'] if s3_running else 'not running'}"
+        + (f", buckets {', '.join(s3['buckets'])}" if s3.get("buckets") else ""),
+        highlight=False,
+        markup=False,
+    )
+    if not postgres.get("primary", {}).get("running"):
+        err.print("  start it with: drflow sandbox up", highlight=False, markup=False)
+        return
     for name, value in state.get("connections", {}).items():
         print(f"export {name}='{value}'")
-    print(f"# {json.dumps({k: v for k, v in state.items() if k != 'connections'})}", file=sys.stderr)
 
 
 @app.command()

@@ -371,10 +371,8 @@ def test_restore_checks(tmp_path: Path) -> None:
     )
     assert any("both to a point in time and to before the incident" in m for m in found)
     assert any("from storage target 'local-b', which gets none of its backups" in m for m in found)
-    warnings = messages(
-        with_plan("{name: r, action: restore, component: orders, point_in_time: true}"), tmp_path, "warning"
-    )
-    assert any("needs WAL archiving" in m and "pg_receivewal" in m for m in warnings)
+    errors = messages(with_plan("{name: r, action: restore, component: orders, point_in_time: true}"), tmp_path)
+    assert any("needs WAL archiving" in m and "could never run" in m for m in errors)
 
 
 def test_four_eyes_with_one_approver_warns(tmp_path: Path) -> None:

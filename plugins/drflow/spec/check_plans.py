@@ -214,10 +214,10 @@ def _check_restore(
     if step.get("point_in_time") is True and "pg_receivewal" not in facts["methods"]:
         message = (
             f"step '{name}' restores '{component}' to a point in time, which needs WAL archiving, but the "
-            "component has no backup policy of method pg_receivewal: the step will refuse to run"
+            "component has no backup policy of method pg_receivewal: the step could never run in an incident"
         )
         hint = "add an incremental pg_receivewal policy (or the 'database' preset) to the component"
-        found.append(source.diagnostic((*loc, "point_in_time"), message, hint, severity="warning"))
+        found.append(source.diagnostic((*loc, "point_in_time"), message, hint))
     target = step.get("target")
     if not facts["targets"]:
         message = f"step '{name}' restores '{component}', which has no backup policy to restore from"
