@@ -119,7 +119,7 @@ def test_api_marketplace_spec_has_the_seed_numbers() -> None:
         ]
         policy, *more = component.backups
         # The data-corruption plan replays archived WAL of the user database.
-        assert [p.name for p in more] == (["hourly-wal"] if component.name == "user-database" else [])
+        assert [p.name for p in more] == (["wal-every-4m"] if component.name == "user-database" else [])
         assert (policy.name, policy.method, policy.schedule) == ("daily-full", "pg_basebackup", "0 2 * * *")
         assert policy.targets == ["s3-primary", "s3-secondary"]
         expected_retention = (400, "compliance") if component.name == "billing" else (30, "standard")

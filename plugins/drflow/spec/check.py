@@ -249,7 +249,12 @@ def _check_rpo(spec: Spec, index: int, source: Source) -> list[Diagnostic]:
             f"RPO of {rpo} is met only by replication to {quoted(replicas)}: {gap}, "
             "and data that is deleted or corrupted is replicated too"
         )
-        hint = f"back up at least every {rpo} (or recover to a point in time from archived WAL), or relax it"
+        wal = [p.name for p in component.backup_policies if p.method == "pg_receivewal"]
+        hint = (
+            f"archive WAL at least every {rpo} (policy {quoted(wal)} runs less often), or relax it"
+            if wal
+            else f"back up at least every {rpo} (or archive WAL with a pg_receivewal policy that often), or relax it"
+        )
     else:
         message = f"RPO of {rpo} cannot be met: {gap} and no replica holds the changes in between"
         hint = f"back up at least every {rpo}, add a replica, or relax the RPO"
