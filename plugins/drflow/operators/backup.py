@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from airflow.sdk import BaseOperator
+
+from drflow.operators.policy import BackupPolicyOperator
 
 
 class PostgresCheckSourceOperator(BaseOperator):
@@ -28,7 +29,7 @@ class PostgresCheckSourceOperator(BaseOperator):
         return check_backup_source(conn, expected_major=self.pg_major)
 
 
-class PostgresFullBackupOperator(BaseOperator):
+class PostgresFullBackupOperator(BackupPolicyOperator):
     """pg_basebackup of the primary into every storage target; idempotent under retries."""
 
     ui_color = "#aed6f1"
@@ -36,49 +37,25 @@ class PostgresFullBackupOperator(BaseOperator):
     def __init__(
         self,
         *,
-        spec_name: str,
-        component: str,
-        policy: str,
-        conn_id: str,
-        database: str,
-        bin_dir: str,
         pg_major: int,
-        targets: Sequence[Mapping[str, Any]],
-        compression: str,
-        retention_days: int,
-        retention_policy: Literal["standard", "compliance", "governance"],
         validation: Sequence[Mapping[str, Any]],
-        work_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.spec_name = spec_name
-        self.component = component
-        self.policy = policy
-        self.conn_id = conn_id
-        self.database = database
-        self.bin_dir = bin_dir
         self.pg_major = pg_major
-        self.targets = [dict(t) for t in targets]
-        self.compression = compression
-        self.retention_days = retention_days
-        self.retention_policy = retention_policy
         self.validation = [dict(v) for v in validation]
-        self.work_dir = work_dir
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from drflow.engines.postgres.conninfo import PgConnInfo
         from drflow.jobs.backup import FullBackupRequest, take_full_backup
-        from drflow.operators.common import backup_id_for_run, manifest_summary
+        from drflow.operators.common import manifest_summary
 
-        dag_run = context["dag_run"]
         request = FullBackupRequest(
             spec_name=self.spec_name,
             component=self.component,
             policy=self.policy,
-            backup_id=backup_id_for_run(self.policy, dag_run.run_id, dag_run.run_after),
-            conn=PgConnInfo.from_airflow_conn(self.conn_id, dbname=self.database),
-            bin_dir=Path(self.bin_dir),
+            backup_id=self.backup_id(context),
+            conn=self.source_conn(),
+            bin_dir=self.binaries,
             targets=self.targets,
             compression=self.compression,
             retention_days=self.retention_days,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from drflow.operators.policy import BackupPolicyOperator
 
-class WalArchiveOperator(BaseOperator):
+
+class WalArchiveOperator(BackupPolicyOperator):
     """pg_receivewal of every WAL segment since the previous catalog entry; idempotent under retries."""
 
     ui_color = "#a9cce3"
@@ -17,60 +18,35 @@ class WalArchiveOperator(BaseOperator):
     def __init__(
         self,
         *,
-        spec_name: str,
-        component: str,
-        policy: str,
-        conn_id: str,
-        database: str,
-        bin_dir: str,
         pg_major: int,
-        targets: Sequence[Mapping[str, Any]],
         slot: str,
-        compression: str,
-        retention_days: int,
-        retention_policy: Literal["standard", "compliance", "governance"],
-        work_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.spec_name = spec_name
-        self.component = component
-        self.policy = policy
-        self.conn_id = conn_id
-        self.database = database
-        self.bin_dir = bin_dir
         self.pg_major = pg_major
-        self.targets = [dict(t) for t in targets]
         self.slot = slot
-        self.compression = compression
-        self.retention_days = retention_days
-        self.retention_policy = retention_policy
-        self.work_dir = work_dir
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from drflow.engines.postgres.conninfo import PgConnInfo
         from drflow.jobs.wal import NoFullBackupError, WalArchiveRequest, archive_wal
-        from drflow.operators.common import backup_id_for_run, manifest_summary
+        from drflow.operators.common import manifest_summary
         from drflow.store.wal import WalGapError
 
-        dag_run = context["dag_run"]
-        timeout = self.execution_timeout.total_seconds() if self.execution_timeout else None
         request = WalArchiveRequest(
             spec_name=self.spec_name,
             component=self.component,
             policy=self.policy,
-            backup_id=backup_id_for_run(self.policy, dag_run.run_id, dag_run.run_after),
-            conn=PgConnInfo.from_airflow_conn(self.conn_id, dbname=self.database),
-            bin_dir=Path(self.bin_dir),
+            backup_id=self.backup_id(context),
+            conn=self.source_conn(),
+            bin_dir=self.binaries,
             targets=self.targets,
             slot=self.slot,
             retention_days=self.retention_days,
             retention_policy=self.retention_policy,
             compression=self.compression,
             work_dir=self.work_dir,
-            timeout_s=timeout,
+            timeout_s=self.timeout_s,
         )
         try:
             manifest = archive_wal(request)
