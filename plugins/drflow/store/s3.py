@@ -82,7 +82,7 @@ class S3Store(BackupStore):
             variable = f"AIRFLOW_CONN_{self.aws_conn_id.upper()}"
             raise StoreError(
                 f"Airflow connection {self.aws_conn_id!r} of {self.describe()} is not defined ({exc}); define it "
-                f"in the Airflow UI or export {variable} (for the sandbox: eval \"$(drflow sandbox up)\")"
+                f'in the Airflow UI or export {variable} (for the sandbox: eval "$(drflow sandbox up)")'
             ) from exc
 
     def describe(self) -> str:
