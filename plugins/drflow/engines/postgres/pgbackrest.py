@@ -125,12 +125,6 @@ def stanza_settings(spec: Spec, component: Component) -> StanzaSettings:
 
     A repository shared by several policies keeps full backups as long as the longest retention asks.
     """
-    datastore = component.datastore
-    if datastore is None or not datastore.primary.data_directory:
-        raise PgBackRestError(
-            f"component {component.name!r} needs datastore.primary.data_directory for pgBackRest; "
-            "set it in the spec (drflow validate reports this too)"
-        )
     retention: dict[str, int] = {}
     for policy in component.backup_policies:
         if policy.method != "pgbackrest":
@@ -141,6 +135,12 @@ def stanza_settings(spec: Spec, component: Component) -> StanzaSettings:
         raise PgBackRestError(
             f"component {component.name!r} has no backup policy of method pgbackrest; "
             "add one (method: pgbackrest, type: full|differential|incremental) to give it a stanza"
+        )
+    datastore = component.datastore
+    if datastore is None or not datastore.primary.data_directory:
+        raise PgBackRestError(
+            f"component {component.name!r} needs datastore.primary.data_directory for pgBackRest; "
+            "set it in the spec (drflow validate reports this too)"
         )
     repos = tuple(
         Repo(index, spec.target(name).model_dump(mode="json"), days)
