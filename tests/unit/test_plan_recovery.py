@@ -441,3 +441,13 @@ def test_a_draft_dag_is_paused_and_fails_with_why(tmp_path: Path) -> None:
     [task] = dag.tasks
     with pytest.raises(AirflowFailException, match="a reviewer must set status: approved in specs/shop.yaml"):
         task.execute({})
+
+
+def test_a_mistyped_action_is_reported_at_the_action_line(tmp_path: Path) -> None:
+    text = with_plan("{name: gate, action: gate-lag, component: orders, node: r1}")
+    [found] = [d for d in diagnostics(text, tmp_path) if "gate-lag" in d.message]
+    assert found.path.endswith("steps[gate].action")
+    assert found.message == "there is no steps action 'gate-lag'"
+    assert found.hint.startswith("did you mean 'gate_lag'?")
+    line = text.splitlines()[found.line - 1]
+    assert line[found.col - 1 :].startswith("gate-lag")

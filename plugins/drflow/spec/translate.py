@@ -122,12 +122,14 @@ def _diagnostic(detail: ErrorDetails, source: Source) -> Diagnostic:
         tags = [tag.strip(" '") for tag in str(ctx.get("expected_tags", "")).split(",") if tag.strip()]
         tags = tags or _union_tags(target.type)
         what = _parent_key(loc)
+        # The key that chooses the branch: `type` for storage targets, `action` for automated plan steps.
+        field = str(ctx.get("discriminator", "'type'")).strip("'\"")
         if kind == "union_tag_not_found":
-            message = f"this {what} entry has no 'type'"
-            return source.diagnostic(loc, message, f"add 'type:' with one of {quoted(tags)}")
+            message = f"this {what} entry has no '{field}'"
+            return source.diagnostic(loc, message, f"add '{field}:' with one of {quoted(tags)}")
         tag = str(ctx.get("tag", ""))
-        hint = " ".join(filter(None, [did_you_mean(tag, tags), f"the types that exist are {quoted(tags)}"]))
-        return source.diagnostic((*loc, "type"), f"there is no {what} type '{tag}'", hint)
+        hint = " ".join(filter(None, [did_you_mean(tag, tags), f"the {field}s that exist are {quoted(tags)}"]))
+        return source.diagnostic((*loc, field), f"there is no {what} {field} '{tag}'", hint)
 
     if kind == "string_pattern_mismatch":
         pattern = str(ctx.get("pattern"))
