@@ -41,23 +41,32 @@ def target_catalogs(spec_name: str, targets: Sequence[Mapping[str, Any]]) -> lis
     return [(str(target["name"]), Catalog(open_store(target), spec_name)) for target in targets]
 
 
-def take_full_backup(request: FullBackupRequest) -> BackupManifest:
-    """Back up the primary into every target; idempotent for one backup id.
+def begin_in_every_target(
+    catalogs: Sequence[tuple[str, Catalog]], component: str, backup_id: str
+) -> BackupManifest | None:
+    """Start (or resume) one backup id in every target.
 
-    A retry of a backup that completed everywhere returns the recorded manifest. Any other retry
-    discards what an earlier try left (a manifest committed on some targets only included) and takes
-    the backup again, so no target ever holds a half entry or two entries for one run.
+    Returns the recorded manifest when the backup is already complete everywhere: a retry of a
+    finished backup. Otherwise returns None after discarding whatever an earlier try left, a manifest
+    committed in some targets only included, so the caller takes the backup again from scratch and no
+    target ever holds a half entry or two entries for one run.
     """
-    catalogs = target_catalogs(request.spec_name, request.targets)
-    existing = [catalog.begin(request.component, request.backup_id) for _, catalog in catalogs]
+    existing = [catalog.begin(component, backup_id) for _, catalog in catalogs]
     if existing and all(manifest is not None for manifest in existing):
-        log.info("backup %s is already complete in every target; nothing to do", request.backup_id)
-        first = existing[0]
-        assert first is not None
-        return first
+        log.info("backup %s is already complete in every target; nothing to do", backup_id)
+        return existing[0]
     for (_, catalog), manifest in zip(catalogs, existing, strict=True):
         if manifest is not None:
-            catalog.discard(request.component, request.backup_id)
+            catalog.discard(component, backup_id)
+    return None
+
+
+def take_full_backup(request: FullBackupRequest) -> BackupManifest:
+    """Back up the primary into every target; idempotent for one backup id (see begin_in_every_target)."""
+    catalogs = target_catalogs(request.spec_name, request.targets)
+    done = begin_in_every_target(catalogs, request.component, request.backup_id)
+    if done is not None:
+        return done
 
     with scratch_dir(request.work_dir, f"backup-{request.backup_id}") as staging_root:
         result = run_basebackup(

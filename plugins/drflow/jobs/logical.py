@@ -17,7 +17,7 @@ from drflow.engines.postgres.pgdump import (
     dump_database,
     restore_table_from_dump,
 )
-from drflow.jobs.backup import target_catalogs
+from drflow.jobs.backup import begin_in_every_target, target_catalogs
 from drflow.store.catalog import BackupManifest, Catalog, StoredObject
 from drflow.workdir import scratch_dir
 
@@ -53,15 +53,9 @@ def take_logical_backup(request: LogicalBackupRequest) -> BackupManifest:
     any other retry clears what the earlier try left and dumps again.
     """
     catalogs = target_catalogs(request.spec_name, request.targets)
-    existing = [catalog.begin(request.component, request.backup_id) for _, catalog in catalogs]
-    if existing and all(manifest is not None for manifest in existing):
-        first = existing[0]
-        assert first is not None
-        log.info("backup %s is already complete in every target; nothing to do", request.backup_id)
-        return first
-    for (_, catalog), manifest in zip(catalogs, existing, strict=True):
-        if manifest is not None:
-            catalog.discard(request.component, request.backup_id)
+    done = begin_in_every_target(catalogs, request.component, request.backup_id)
+    if done is not None:
+        return done
 
     name = dump_object_name(request.conn.dbname)
     with scratch_dir(request.work_dir, f"dump-{request.backup_id}") as staging:

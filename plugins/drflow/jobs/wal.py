@@ -32,7 +32,7 @@ from drflow.engines.postgres.wal import (
     ensure_slot,
     receive_wal,
 )
-from drflow.jobs.backup import target_catalogs
+from drflow.jobs.backup import begin_in_every_target, target_catalogs
 from drflow.store.catalog import BackupManifest, Catalog, StoredObject
 from drflow.store.wal import WAL_METHOD, WalGapError, chain_tip, is_pitr_base
 from drflow.workdir import scratch_dir
@@ -69,16 +69,10 @@ class WalArchiveRequest:
 def archive_wal(request: WalArchiveRequest) -> BackupManifest:
     """Store the WAL since the previous entry as one catalog entry in every target; idempotent per backup id."""
     catalogs = target_catalogs(request.spec_name, request.targets)
-    existing = [catalog.begin(request.component, request.backup_id) for _, catalog in catalogs]
-    if existing and all(manifest is not None for manifest in existing):
-        first = existing[0]
-        assert first is not None
-        log.info("WAL entry %s is already stored in every target; nothing to collect", request.backup_id)
-        _advance(request, first.end_lsn)
-        return first
-    for (_, catalog), manifest in zip(catalogs, existing, strict=True):
-        if manifest is not None:
-            catalog.discard(request.component, request.backup_id)
+    done = begin_in_every_target(catalogs, request.component, request.backup_id)
+    if done is not None:
+        _advance(request, done.end_lsn)  # the try that stored it may have died before advancing the slot
+        return done
 
     listings = [catalog.list_backups(request.component) for _, catalog in catalogs]
     tip = _tip(request, catalogs, listings)
