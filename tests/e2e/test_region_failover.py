@@ -28,7 +28,7 @@ from drflow.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, aws_conn_uri_j
 from drflow.store.catalog import Catalog
 from drflow.store.local import LocalStore
 from tests.e2e.airflow_stack import AirflowStack, airflow_stack
-from tests.fixtures.pg import PG_BIN_DIR, pg_workdir_context, running_cluster
+from tests.fixtures.pg import PG_BIN_DIR, airflow_conn_json, pg_workdir_context, running_cluster
 from tests.fixtures.s3 import MotoServer
 
 pytestmark = pytest.mark.slow
@@ -116,7 +116,7 @@ recovery_plans:
 
 
 def pg_conn(cluster: LocalCluster) -> str:
-    return json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": cluster.port, "login": "postgres"})
+    return airflow_conn_json(cluster)
 
 
 def query(cluster: LocalCluster, sql: str, dbname: str = "users") -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from drflow.hosts import Host
 from drflow.jobs.backup import target_catalogs
 from drflow.spec.load import load_spec_text
 from tests.fixtures.airflow import dagbag
+from tests.fixtures.pg import airflow_conn_json
 
 pytestmark = pytest.mark.slow
 
@@ -64,9 +64,7 @@ def spec_and_primary(
     installed.write_text(render_config(settings, pg_port=cluster.port, pg_user="postgres"))
     pg_host.chown_to_db_user(installed)
     cluster.start(timeout=60)
-    os.environ["AIRFLOW_CONN_TEST_METHODS_PRIMARY"] = json.dumps(
-        {"conn_type": "postgres", "host": "127.0.0.1", "port": cluster.port, "login": "postgres"}
-    )
+    os.environ["AIRFLOW_CONN_TEST_METHODS_PRIMARY"] = airflow_conn_json(cluster)
     try:
         with psycopg.connect(**cluster.conninfo().libpq_kwargs(), autocommit=True) as conn:
             conn.execute("create database shop")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.jobs.backup import target_catalogs
 from tests.fixtures.airflow import dagbag
+from tests.fixtures.pg import airflow_conn_json
 
 pytestmark = pytest.mark.slow
 
@@ -77,9 +77,7 @@ def primary_conn(pg_primary: LocalCluster) -> Iterator[LocalCluster]:
     with psycopg.connect(**pg_primary.conninfo("users").libpq_kwargs(), autocommit=True) as conn:
         conn.execute("create table accounts (id bigint primary key, email text not null)")
         conn.execute("insert into accounts select n, 'u' || n || '@example.com' from generate_series(1, 3000) n")
-    os.environ["AIRFLOW_CONN_TEST_PG_PRIMARY"] = json.dumps(
-        {"conn_type": "postgres", "host": "127.0.0.1", "port": pg_primary.port, "login": "postgres"}
-    )
+    os.environ["AIRFLOW_CONN_TEST_PG_PRIMARY"] = airflow_conn_json(pg_primary)
     yield pg_primary
     del os.environ["AIRFLOW_CONN_TEST_PG_PRIMARY"]
 

@@ -3,7 +3,6 @@ against real PostgreSQL and moto S3."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from datetime import timedelta
@@ -17,6 +16,7 @@ from drflow.engines.postgres.cluster import LocalCluster
 from drflow.jobs.backup import target_catalogs
 from drflow.store.wal import recovery_point
 from tests.fixtures.airflow import dagbag
+from tests.fixtures.pg import airflow_conn_json
 
 pytestmark = pytest.mark.slow
 
@@ -49,9 +49,7 @@ def primary(pg_primary: LocalCluster) -> Iterator[LocalCluster]:
     with psycopg.connect(**pg_primary.conninfo("users").libpq_kwargs(), autocommit=True) as conn:
         conn.execute("create table accounts (id bigint primary key, created timestamptz default clock_timestamp())")
         conn.execute("insert into accounts (id) select generate_series(1, 100)")
-    os.environ["AIRFLOW_CONN_TEST_WAL_PRIMARY"] = json.dumps(
-        {"conn_type": "postgres", "host": "127.0.0.1", "port": pg_primary.port, "login": "postgres"}
-    )
+    os.environ["AIRFLOW_CONN_TEST_WAL_PRIMARY"] = airflow_conn_json(pg_primary)
     yield pg_primary
     del os.environ["AIRFLOW_CONN_TEST_WAL_PRIMARY"]
 

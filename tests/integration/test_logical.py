@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from drflow.engines.postgres.pgdump import LogicalBackupError
 from drflow.jobs.backup import target_catalogs
 from drflow.jobs.logical import LogicalBackupRequest, restore_table, take_logical_backup
 from drflow.store.catalog import BackupManifest
+from tests.fixtures.pg import airflow_conn_json
 
 pytestmark = pytest.mark.slow
 
@@ -155,9 +155,7 @@ def test_restore_table_command(shop: LocalCluster, tmp_path: Path, local_target:
     )
     _dump(shop, [{**local_target, "name": "local"}])
     _exec(shop, "drop table audit")
-    os.environ["AIRFLOW_CONN_TEST_SHOP"] = json.dumps(
-        {"conn_type": "postgres", "host": "127.0.0.1", "port": shop.port, "login": "postgres"}
-    )
+    os.environ["AIRFLOW_CONN_TEST_SHOP"] = airflow_conn_json(shop)
     try:
         runner = CliRunner()
         args = ["restore-table", "--spec", str(spec), "--component", "orders", "--table", "audit"]

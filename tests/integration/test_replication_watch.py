@@ -15,6 +15,7 @@ import pytest
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.engines.postgres.replication import ReplicaTarget, ReplicationReport, measure_replication, parse_lsn
 from tests.fixtures.airflow import dagbag
+from tests.fixtures.pg import airflow_conn_json
 
 pytestmark = pytest.mark.slow
 
@@ -210,7 +211,7 @@ def watch_dag(
     for name, cluster in (("PRIMARY", primary), ("REPLICA", replica)):
         monkeypatch.setenv(
             f"AIRFLOW_CONN_TEST_PG_{name}",
-            json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": cluster.port, "login": "postgres"}),
+            airflow_conn_json(cluster),
         )
     (specs_dir_env / "watch-test.yaml").write_text(WATCH_SPEC.format(slot=SLOT))
     bag = dagbag()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,15 +12,14 @@ import pytest
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.jobs.backup import FullBackupRequest, take_full_backup
 from drflow.jobs.rpo import component_compliance, rpo_compliance
+from tests.fixtures.pg import airflow_conn_json
 
 pytestmark = pytest.mark.slow
 
 
 def _conn_env(name: str, cluster: LocalCluster) -> str:
     env = f"AIRFLOW_CONN_{name.upper()}"
-    os.environ[env] = json.dumps(
-        {"conn_type": "postgres", "host": "127.0.0.1", "port": cluster.port, "login": "postgres"}
-    )
+    os.environ[env] = airflow_conn_json(cluster)
     return env
 
 
