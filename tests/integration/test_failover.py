@@ -7,6 +7,7 @@ replica of the new one (pg_rewind, and the fresh-clone fallback), then switching
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg
@@ -239,7 +240,10 @@ def test_operators_assess_refuse_fence_promote_and_validate(
     plan = plan_facts(primary, replica, [{"name": "broken", "type": "local", "path": "relative/store"}])
     step = {"component": "db", "depends_on": [], "timeout": None, "verification": False, "description": ""}
     plain: dict[str, Any] = {"params": {"reason": "test"}}
-    override: dict[str, Any] = {"params": {"reason": "test", "override_safety": True}}
+    override: dict[str, Any] = {
+        "params": {"reason": "test", "override_safety": True},
+        "dag_run": SimpleNamespace(triggering_user_name="alice"),
+    }
     run(primary, "create table rows (id int primary key, phase text)")
     insert(primary, 1, 5, "before failover")
 
@@ -271,7 +275,13 @@ def test_operators_assess_refuse_fence_promote_and_validate(
     )
     with pytest.raises(AirflowFailException, match=r"^refused: primary .* is not in recovery"):
         gate.execute(plain)
-    assert gate.execute(override)["overridden"] is True
+    # override_safety alone does not lift a gate whose step does not allow it (issue 7, item 4).
+    with pytest.raises(AirflowFailException, match=r"^refused: primary .* is not in recovery"):
+        gate.execute(override)
+    gate.step["allow_override"] = True
+    overridden = gate.execute(override)
+    assert overridden["overridden"] is True and overridden["passed"] is False
+    assert overridden["override"] == {"by": "alice", "reason": "test", "skipped": "the lag gate on primary"}
 
     checks = [
         {"name": "rows", "query": "select count(*) from rows", "expected": "5"},

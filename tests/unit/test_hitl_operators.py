@@ -42,9 +42,11 @@ class XComs:
         return self.values.get(task_ids)
 
 
-def context(user: str | None, **params: Any) -> dict[str, Any]:
+def context(
+    user: str | None, dag_id: str = "dr.shop.plan.failover", run_id: str = "manual__1", **params: Any
+) -> dict[str, Any]:
     return {
-        "dag_run": SimpleNamespace(triggering_user_name=user),
+        "dag_run": SimpleNamespace(triggering_user_name=user, dag_id=dag_id, run_id=run_id),
         "params": {"reason": "us-east-1 is down", **params},
         "ti": XComs({"assess": {"summary": "**replica-1** lags 2s (RPO 5m)", "lag_s": 2}}),
     }
@@ -100,8 +102,55 @@ def test_an_assessment_without_a_summary_lists_its_fields() -> None:
 
 
 def test_approving_ones_own_run_is_refused_even_if_the_api_let_it_through() -> None:
-    with pytest.raises(AirflowFailException, match="alice approved a run they triggered"):
+    with pytest.raises(AirflowFailException, match=r"alice answered the disaster declaration of a run they tr"):
         declaration().execute_complete(context("alice"), event("Approve", "alice"))
+
+
+def test_an_answer_from_someone_who_is_not_an_approver_fails_naming_both_users() -> None:
+    with pytest.raises(AirflowFailException) as raised:
+        declaration().execute_complete(context("alice"), event("Approve", "carol"))
+    message = str(raised.value)
+    assert message.startswith(
+        "refused: carol answered the disaster declaration of plan 'failover' (run triggered by alice)"
+    )
+    assert "only bob may answer it; to proceed:" in message
+    with pytest.raises(AirflowFailException, match="refused: an unknown user answered"):
+        declaration().execute_complete(context("alice"), event("Approve", None))
+    timed_out = {**event("Reject", None), "timedout": True}
+    assert declaration().execute_complete(context("alice"), timed_out)["declared"] is False
+
+
+def test_a_run_whose_triggering_user_is_unknown_cannot_be_declared_with_four_eyes() -> None:
+    op = declaration()
+    with pytest.raises(AirflowFailException) as raised:
+        op.execute(context(None))
+    assert "not by a person logged in to Airflow" in str(raised.value)
+    assert "to proceed: trigger the plan from the Airflow UI or REST API as a named user" in str(raised.value)
+    # `airflow dags trigger` names the OS user: Airflow never vouched for it.
+    op.triggered_via = lambda context: "cli"  # type: ignore[method-assign]
+    with pytest.raises(AirflowFailException, match=r"run was started as 'root' through cli, not by a person"):
+        op.execute(context("root"))
+    # Without the API, four eyes cannot be proven: refuse and say which connection to fix.
+    with pytest.raises(AirflowFailException, match=r"could not read how this run was started .*drflow_airflow_api"):
+        declaration().execute(context("alice", dag_id="d", run_id="r"))
+    # Without four eyes nothing needs proving.
+    no_four_eyes = declaration(four_eyes=False)
+    no_four_eyes.require_known_trigger(context(None))
+
+
+def test_an_approval_step_with_four_eyes_refuses_the_triggering_user() -> None:
+    step = {"name": "go-live", "type": "approval", "approvers": ["alice", "bob"], "four_eyes": True}
+    op = ApprovalStepOperator(task_id="go-live", step=step, plan=PLAN)
+    assert op.eligible_approvers(context("alice")) == ["bob"]
+    with pytest.raises(AirflowFailException, match=r"alice answered step 'go-live' of a run they triggered"):
+        op.execute_complete(context("alice"), event("Approve", "alice"))
+    assert op.execute_complete(context("alice"), event("Approve", "bob"))["approved"] is True
+    alone = ApprovalStepOperator(task_id="go-live", step={**step, "approvers": ["alice"]}, plan=PLAN)
+    with pytest.raises(AirflowFailException, match="nobody may answer step 'go-live': its only approver, alice"):
+        alone.execute(context("alice"))
+    without = ApprovalStepOperator(task_id="go-live", step={**step, "four_eyes": False}, plan=PLAN)
+    assert without.eligible_approvers(context("alice")) == ["alice", "bob"]
+    assert without.execute_complete(context("alice"), event("Approve", "alice"))["approved"] is True
 
 
 def test_an_approval_returns_who_declared() -> None:

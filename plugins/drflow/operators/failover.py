@@ -4,10 +4,11 @@ Every operator takes ``step`` (the spec's step as JSON) and ``plan`` (the plan f
 ``drflow.plan.recovery.plan_facts``), returns a JSON dict for XCom, and turns a safety refusal into
 ``AirflowFailException("refused: <why>; to proceed: <what would unblock it>")`` (no retries).
 
-Override: a run triggered with ``override_safety`` (trigger form) lets the checks that change
-nothing (lag gate, fence) step aside, loudly, with ``overridden: true`` in their result; the
-promotion skips its own guards only when its step also says ``allow_override: true``. So the
-promotion step's ``allow_override`` is what decides.
+Override: a run triggered with ``override_safety`` (trigger form) lets a safety check step aside only
+in the steps that declare ``allow_override: true`` (lag gate, fence, promote); every other step applies
+its checks as if no override had been asked. A step that used the override says so loudly, with
+``overridden: true`` and ``override`` (who set it, the run's reason, what was not proven) in its
+result; the recovery record lists them.
 """
 
 from __future__ import annotations
@@ -102,6 +103,30 @@ def override_requested(context: Mapping[str, Any]) -> bool:
     return bool(params.get(OVERRIDE_PARAM))
 
 
+def override_allowed(step: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+    """The run asked for the override AND this step allows one; says so when only the run asked."""
+    if not override_requested(context):
+        return False
+    if step.get("allow_override"):
+        return True
+    log.warning(
+        "override_safety is set for this run, but step %s does not allow an override (allow_override: false): "
+        "its safety checks apply",
+        step.get("name"),
+    )
+    return False
+
+
+def override_facts(context: Mapping[str, Any], what: str) -> dict[str, Any]:
+    """Who set the override (the user who triggered the run with override_safety), why, and what it skipped."""
+    dag_run = context.get("dag_run")
+    return {
+        "by": getattr(dag_run, "triggering_user_name", None) if dag_run is not None else None,
+        "reason": (context.get("params") or {}).get("reason"),
+        "skipped": what,
+    }
+
+
 class FailoverStepOperator(PlanStepOperator):
     ui_color = "#f5b7b1"
 
@@ -116,16 +141,24 @@ class FailoverStepOperator(PlanStepOperator):
         self.log.error("%s", exc)
         refuse(exc.why, exc.unblock)
 
-    def overridden(self, what: str, exc: Exception) -> dict[str, Any]:
+    def overridden(self, context: Mapping[str, Any], what: str, exc: Exception) -> dict[str, Any]:
+        override = override_facts(context, what)
         self.log.warning(
-            "%s\nSAFETY OVERRIDE (override_safety is set for this run): %s was NOT proven and the plan goes on:\n"
-            "%s\n%s",
+            "%s\nSAFETY OVERRIDE (override_safety set by %s, allowed by this step): %s was NOT proven and the "
+            "plan goes on:\n%s\n%s",
             BANNER,
+            override["by"] or "an unknown user",
             what,
             exc,
             BANNER,
         )
-        return {"step": self.step["name"], "overridden": True, "passed": False, "refusal": str(exc)}
+        return {
+            "step": self.step["name"],
+            "overridden": True,
+            "passed": False,
+            "refusal": str(exc),
+            "override": override,
+        }
 
 
 class AssessOperator(FailoverStepOperator):
@@ -200,8 +233,8 @@ class LagGateOperator(FailoverStepOperator):
         try:
             result = gate_lag(reference, self.node(name), max_lag_s)
         except Refused as exc:
-            if override_requested(context):
-                return self.overridden(f"the lag gate on {name}", exc)
+            if override_allowed(self.step, context):
+                return self.overridden(context, f"the lag gate on {name}", exc)
             self.refused(exc)
         self.log.info("lag gate on %s passed: lag %s s (%s)", name, result["lag_s"], result["method"])
         return {"step": self.step["name"], "passed": True, "overridden": False, **result}
@@ -225,8 +258,8 @@ class FenceOperator(FailoverStepOperator):
         try:
             result = fence(self.node(name), method)  # type: ignore[arg-type]
         except Refused as exc:
-            if override_requested(context):
-                return self.overridden(f"fencing {name}", exc)
+            if override_allowed(self.step, context):
+                return self.overridden(context, f"fencing {name}", exc)
             self.refused(exc)
         self.log.info("fenced %s (%s) in %.2fs: %s", name, method, result["seconds"], result["state"]["detail"])
         return {"step": self.step["name"], "overridden": False, **result}
@@ -240,13 +273,7 @@ class PromoteOperator(FailoverStepOperator):
 
         name = str(self.step["node"])
         fence_name = self.step.get("fence")
-        override = bool(self.step.get("allow_override")) and override_requested(context)
-        if override_requested(context) and not override:
-            self.log.warning(
-                "override_safety is set for this run, but step %s does not allow an override "
-                "(allow_override: false): every safety check applies",
-                self.step["name"],
-            )
+        override = override_allowed(self.step, context)
         others = other_nodes(self.plan, self.component, name)
         reference = current_primary(others)
         fence_node = self.node(str(fence_name)) if fence_name else None
@@ -270,6 +297,9 @@ class PromoteOperator(FailoverStepOperator):
             )
         except Refused as exc:
             self.refused(exc)
+        if override:
+            what = f"the lag gate and the split-brain guard of promoting {name}"
+            result.update(overridden=True, override=override_facts(context, what))
         self.log.info(
             "promoted %s: writable %.2fs after the guards passed (guards %.2fs); timeline %s",
             name,

@@ -60,6 +60,107 @@ def triggering_user(context: Mapping[str, Any]) -> str | None:
     return getattr(dag_run, "triggering_user_name", None) if dag_run is not None else None
 
 
+# Runs started by a person logged in to Airflow; every other way (CLI: the OS user name, dag.test,
+# schedules, assets, TriggerDagRunOperator) names nobody the auth manager vouched for.
+AUTHENTICATED_TRIGGERS = frozenset({"ui", "rest_api"})
+
+
+def triggered_via(context: Mapping[str, Any], plan: Mapping[str, Any]) -> str:
+    """How the run was started (Airflow's ``triggered_by``), read through the REST API.
+
+    The task's own dag run does not carry it. The same connection as the recovery record's is used.
+    """
+    from drflow.audit.api import DEFAULT_CONN_ID, AirflowApi, q
+
+    dag_run = context["dag_run"]
+    api = AirflowApi.from_connection(str(plan.get("audit_conn_id") or DEFAULT_CONN_ID))
+    run = api.get(f"/api/v2/dags/{q(dag_run.dag_id)}/dagRuns/{q(dag_run.run_id)}")
+    return str(run.get("triggered_by") or "unknown")
+
+
+def unknown_trigger_refusal(plan: Mapping[str, Any], what: str, user: str | None, via: str) -> str:
+    """Why a four-eyes question cannot be asked when drflow cannot tell who triggered the run, and what to do."""
+    who = f"as {user!r} " if user else ""
+    return (
+        f"refused: run was started {who}through {via}, not by a person logged in to Airflow, so drflow cannot "
+        f"tell whether whoever answers {what} also triggered it, and plan '{plan.get('plan')}' requires four "
+        "eyes (one answer cannot prove two people); to proceed: trigger the plan from the Airflow UI or REST "
+        "API as a named user (not `airflow dags trigger`, a schedule or a service account), or, after a "
+        "review, set four_eyes: false for this step in the spec"
+    )
+
+
+class FourEyes:
+    """drflow's own check of who answered, whatever the auth manager let through.
+
+    The responder must be one of the step's people (the approvers, minus the triggering user with four
+    eyes); with four eyes the triggering user must be someone Airflow authenticated (UI or REST API).
+    """
+
+    step: dict[str, Any]
+    plan: dict[str, Any]
+
+    def four_eyes(self) -> bool:
+        return bool(self.step.get("four_eyes", True))
+
+    def what(self) -> str:
+        return f"step '{self.step['name']}'"
+
+    def eligible_approvers(self, context: Mapping[str, Any]) -> list[str]:
+        approvers = list(self.step["approvers"])
+        trigger = triggering_user(context)
+        if self.four_eyes() and trigger:
+            approvers = [name for name in approvers if name != trigger]
+        return approvers
+
+    def require_known_trigger(self, context: Mapping[str, Any]) -> None:
+        """With four eyes, refuse before asking when the run was not started by an authenticated person."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        if not self.four_eyes():
+            return
+        user = triggering_user(context)
+        if user is None:
+            raise AirflowFailException(unknown_trigger_refusal(self.plan, self.what(), None, "an unknown way"))
+        try:
+            via = self.triggered_via(context)
+        except Exception as exc:  # without it, four eyes cannot be proven: refuse, and say how to fix it
+            raise AirflowFailException(
+                f"refused: drflow could not read how this run was started ({exc}), so it cannot prove four eyes "
+                f"for {self.what()} of plan '{self.plan.get('plan')}'; to proceed: fix the Airflow API "
+                "connection the recovery record uses (drflow_airflow_api) and clear this task"
+            ) from exc
+        if via not in AUTHENTICATED_TRIGGERS:
+            raise AirflowFailException(unknown_trigger_refusal(self.plan, self.what(), user, via))
+
+    def triggered_via(self, context: Mapping[str, Any]) -> str:
+        return triggered_via(context, self.plan)
+
+    def check_responder(self, context: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
+        """Fail the step, naming both users, when the answer came from someone the spec does not allow."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        if answer["timed_out"]:
+            return  # nobody answered: the default (reject / no-go) applies
+        by, trigger = answer["by"], triggering_user(context)
+        plan = self.plan.get("plan")
+        if self.four_eyes() and by and by == trigger:
+            raise AirflowFailException(
+                f"refused: {by} answered {self.what()} of a run they triggered (triggered by {trigger}, answered "
+                f"by {by}), and plan '{plan}' requires four eyes; to proceed: trigger the plan again and let "
+                "another approver answer (is simple_auth_manager_all_admins or a permissive auth manager letting "
+                "anyone answer?)"
+            )
+        allowed = self.eligible_approvers(context)
+        if by not in allowed:
+            raise AirflowFailException(
+                f"refused: {by or 'an unknown user'} answered {self.what()} of plan '{plan}' (run triggered by "
+                f"{trigger or 'an unknown user'}), but only {', '.join(allowed) or 'nobody'} may answer it; "
+                "to proceed: clear this task and let one of them answer, or add the user to the step's approvers "
+                "in the spec (is the auth manager letting users answer tasks not assigned to them?)"
+            )
+
+
 def run_header(context: Mapping[str, Any], plan: Mapping[str, Any]) -> list[str]:
     """Who triggered the run and why, as Markdown lines shown above every question."""
     params = context.get("params") or {}
@@ -107,11 +208,12 @@ def format_assessment(task_id: str, result: Any) -> list[str]:
     return lines
 
 
-class DeclarationOperator(ApprovalOperator):
+class DeclarationOperator(FourEyes, ApprovalOperator):
     """The disaster declaration: the approvers see the assessment and approve or refuse the run.
 
     Four eyes: the user who triggered the run is removed from the assigned approvers at run time; if
-    nobody is left the task fails and says whom to add. A refusal (or no answer before the timeout)
+    nobody is left the task fails and says whom to add. Whatever the auth manager allows, drflow checks
+    the answer itself (:class:`FourEyes`). A refusal (or no answer before the timeout)
     skips every step — the record, a teardown, still runs — so nothing changes.
     """
 
@@ -132,12 +234,8 @@ class DeclarationOperator(ApprovalOperator):
             **kwargs,
         )
 
-    def eligible_approvers(self, context: Mapping[str, Any]) -> list[str]:
-        approvers = list(self.step["approvers"])
-        trigger = triggering_user(context)
-        if self.step.get("four_eyes", True) and trigger:
-            approvers = [name for name in approvers if name != trigger]
-        return approvers
+    def what(self) -> str:
+        return "the disaster declaration"
 
     def execute(self, context: Any) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
@@ -151,6 +249,7 @@ class DeclarationOperator(ApprovalOperator):
                 "triggered it); to proceed: have another person trigger the plan, or add a second approver "
                 "to approval.approvers in the spec"
             )
+        self.require_known_trigger(context)
         self.assigned_users = _users(approvers)
         self.body = self.build_body(context, approvers)
         return super().execute(context)
@@ -173,21 +272,9 @@ class DeclarationOperator(ApprovalOperator):
         return "\n".join(lines)[:BODY_LIMIT]
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        from airflow.sdk.exceptions import AirflowFailException
-
         answer = _answer(event)
         trigger = triggering_user(context)
-        if (
-            self.step.get("four_eyes", True)
-            and answer["by"]
-            and answer["by"] == trigger
-            and self.APPROVE in answer["chosen"]
-        ):
-            raise AirflowFailException(
-                f"refused: {trigger} approved a run they triggered, and plan '{self.plan['plan']}' requires four "
-                "eyes; to proceed: trigger the plan again and let another approver answer (is "
-                "simple_auth_manager_all_admins or a permissive auth manager letting anyone answer?)"
-            )
+        self.check_responder(context, answer)
         super().execute_complete(context, event)
         declared = self.APPROVE in answer["chosen"]
         self.log.info(
@@ -244,8 +331,12 @@ class ManualStepOperator(HITLOperator):
         return {"step": self.step["name"], **answer}
 
 
-class ApprovalStepOperator(ApprovalOperator):
-    """A go/no-go decision in the middle of a plan. No-go fails the task: the steps after it never run."""
+class ApprovalStepOperator(FourEyes, ApprovalOperator):
+    """A go/no-go decision in the middle of a plan. No-go fails the task: the steps after it never run.
+
+    ``four_eyes`` (default: the plan's ``approval.four_eyes``, filled in by the plan builder) works as
+    for the declaration: the triggering user is not asked, and drflow checks who answered.
+    """
 
     template_fields: Sequence[str] = ()
     ui_color = "#f5cba7"
@@ -262,15 +353,40 @@ class ApprovalStepOperator(ApprovalOperator):
             **kwargs,
         )
 
+    def four_eyes(self) -> bool:
+        return bool(self.step.get("four_eyes", False))
+
     def execute(self, context: Any) -> Any:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        approvers = self.eligible_approvers(context)
+        if not approvers:
+            raise AirflowFailException(
+                f"refused: nobody may answer step '{self.step['name']}': its only approver, "
+                f"{triggering_user(context)}, triggered the run and the step requires four eyes; to proceed: have "
+                "another person trigger the plan, or add a second approver to the step in the spec"
+            )
+        self.require_known_trigger(context)
+        self.assigned_users = _users(approvers)
         instructions = self.step.get("instructions") or "Approve to go on with the plan, Reject to stop it here."
-        self.body = "\n".join([instructions, "", "---", "", *run_header(context, self.plan)])
+        self.body = "\n".join(
+            [
+                instructions,
+                "",
+                "---",
+                "",
+                *run_header(context, self.plan),
+                "",
+                f"Who may answer: {', '.join(approvers)}.",
+            ]
+        )
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
         answer = _answer(event)
+        self.check_responder(context, answer)
         if self.APPROVE not in answer["chosen"]:
             raise AirflowFailException(
                 f"no-go at step '{self.step['name']}' by {answer['by'] or 'nobody (timed out)'}: the plan stops "

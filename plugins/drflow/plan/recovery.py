@@ -12,7 +12,7 @@ from typing import Any
 
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Component, Spec
-from drflow.spec.plans import ALL_EVENTS, RecoveryPlan, RestoreAction, Step
+from drflow.spec.plans import ALL_EVENTS, ApprovalStep, RecoveryPlan, RestoreAction, Step
 from drflow.spec.types import format_duration
 
 KIND_RECOVERY_PLAN = "recovery-plan"
@@ -266,6 +266,8 @@ def _step_tasks(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> list[T
         data = step.model_dump(mode="json", by_alias=True)
         if isinstance(step, RestoreAction):
             data["work_dir"] = spec.defaults.work_dir
+        if isinstance(step, ApprovalStep) and step.four_eyes is None:
+            data["four_eyes"] = plan.approval.four_eyes
         if data.get("action") == "validate_sql" and data.get("node") == "restored":
             data["restored_by"] = _restoring_step(plan, index, data["component"])
         human = step.type in ("manual", "approval")

@@ -76,6 +76,11 @@ class ApprovalStep(StepBase):
     type: Literal["approval"]
     approvers: list[UserName] = Field(min_length=1)
     instructions: str = ""
+    four_eyes: bool | None = Field(
+        default=None,
+        description="The user who triggered the run may not answer, and must be a person logged in to Airflow "
+        "(UI or REST API). Default: the plan's approval.four_eyes.",
+    )
 
 
 class AssessAction(StepBase):
@@ -94,6 +99,11 @@ class LagGateAction(StepBase):
     component: Name
     node: NodeRef = Field(description="The replica to check: a replica name, or `primary` after a failover.")
     max_lag: Duration | None = Field(default=None, description="Default: the plan's RPO.")
+    allow_override: bool = Field(
+        default=False,
+        description="A run triggered with override_safety may go on when this gate refuses (recorded, with who "
+        "set it). Without it the gate always applies.",
+    )
 
 
 class FenceAction(StepBase):
@@ -104,6 +114,11 @@ class FenceAction(StepBase):
     component: Name
     node: NodeRef = Field(default="primary", description="The node to fence: `primary` or a replica name.")
     method: Literal["read-only", "stop"] = "read-only"
+    allow_override: bool = Field(
+        default=False,
+        description="A run triggered with override_safety may go on when fencing fails (recorded, with who set "
+        "it). Without it a failed fence always stops the plan.",
+    )
 
 
 class PromoteAction(StepBase):
