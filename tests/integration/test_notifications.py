@@ -278,3 +278,85 @@ def test_notify_step_delivers_while_one_channel_is_broken(
     unknown = {**step, "channels": ["nope"]}
     with pytest.raises(AirflowFailException, match="refused: step tell-status-page names notification channels nope"):
         NotifyOperator(task_id="tell-status-page", step=unknown, plan=plan).execute(_task_context())
+
+
+class TaskXComs:
+    """The two XCom calls a notifier makes on the task instance, kept in a dict (the record reads them back)."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        self.try_number = 1
+        self.values: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
+        return self.values.get(key)
+
+
+def test_an_unreachable_channel_never_blocks_and_is_reported_on_the_others(
+    http_receiver: HttpReceiver,  # noqa: F811
+    channels: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from drflow.notifiers.base import NOTIFICATION_FAILURES_KEY
+    from drflow.render.callbacks import notifiers_for
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DRFLOW_TEST_REFUSED", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": free_port()})
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DRFLOW_TEST_HTTP_ERROR",
+        json.dumps({"conn_type": "http", "host": f"{http_receiver.base_url}/gone"}),
+    )
+    http_receiver.statuses["/gone"] = 410
+    events = ["approval-needed"]
+    plan = _plan(
+        undefined={"type": "slack", "conn_id": "drflow_test_never_defined", "to": [], "events": events},
+        refused={"type": "webhook", "conn_id": "drflow_test_refused", "to": [], "events": events},
+        http_error={"type": "slack", "conn_id": "drflow_test_http_error", "to": [], "events": events},
+        **channels,
+    )
+    ti = TaskXComs("declare")
+    [notifier] = notifiers_for(plan, "approval-needed")
+    notifier(_task_context("declare", ti=ti))  # what HITLOperator.execute does before asking: must not raise
+
+    assert http_receiver.on("/services/T0/B0/SECRET")[0].json()["text"].startswith("*DR plan region-failover")
+    failed = ti.values[NOTIFICATION_FAILURES_KEY]
+    assert [(f["channel"], f["event"]) for f in failed] == [
+        ("undefined", "approval-needed"),
+        ("refused", "approval-needed"),
+        ("http_error", "approval-needed"),
+    ]
+    assert "drflow_test_never_defined" in failed[0]["error"] and "did not answer" in failed[1]["error"]
+    assert "answered 410" in failed[2]["error"]
+    # Every channel that works hears which ones did not, whatever events it subscribes to.
+    for path in ("/services/T0/B0/SECRET", "/services/T1/B1/OTHER", "/dr-events"):
+        reports = [r for r in http_receiver.on(path) if "could not deliver" in r.body.decode()]
+        assert len(reports) == 1, path
+    text = http_receiver.on("/services/T1/B1/OTHER")[0].json()["text"]
+    assert "drflow could not deliver the approval-needed notification to undefined (connection " in text
+    assert "The recovery goes on" in text
+    [hook] = [r.json() for r in http_receiver.on("/dr-events") if "could not deliver" in r.body.decode()]
+    assert hook["event"] == "notification-failed" and hook["run_id"] == "manual__2026-11-27T10:00:00+00:00"
+
+    # A second event of the same task adds to what the first one kept.
+    [again] = notifiers_for(plan, "approval-needed")
+    again(_task_context("declare", ti=ti))
+    assert len(ti.values[NOTIFICATION_FAILURES_KEY]) == 6
+
+
+def test_no_deadline_missed_for_a_run_that_already_ended(http_receiver: HttpReceiver, channels: dict[str, Any]) -> None:  # noqa: F811
+    kwargs = {"event": "deadline-missed", "plan_json": plan_event_json(_plan(**channels))}
+    for state in ("failed", "success"):
+        context = {
+            "dag_run": {"dag_id": "d", "dag_run_id": "r", "state": state, "end_date": "2026-11-27T10:05:00Z"},
+            "deadline": {"id": "d1", "deadline_time": "2026-11-27T10:30:00Z"},
+        }
+
+        async def trigger(context: dict[str, Any] = context) -> None:
+            await PlanEventNotifier(**kwargs, context=context)
+
+        asyncio.run(trigger())
+    assert http_receiver.requests == []

@@ -54,7 +54,7 @@ def _capture(name: str) -> dict[str, Any]:
     return json.loads((DATA / f"{name}.json").read_text())
 
 
-def _record(name: str, **plan_overrides: Any) -> dict[str, Any]:
+def _record(name: str, *, extra: dict[str, Any] | None = None, **plan_overrides: Any) -> dict[str, Any]:
     capture = _capture(name)
     api = ReplayApi(capture["calls"])
     facts = gather_run(api, capture["dag_id"], capture["run_id"])
@@ -62,7 +62,7 @@ def _record(name: str, **plan_overrides: Any) -> dict[str, Any]:
     plan = {**capture["plan"], **plan_overrides}
     # "now" is shortly after the run: as when the record task runs.
     now = datetime.fromisoformat(facts["dag_run"]["end_date"].replace("Z", "+00:00"))
-    return build_record(plan, facts, steps_meta=STEPS_META, now=now)
+    return build_record(plan, facts, steps_meta=STEPS_META, now=now, **(extra or {}))
 
 
 def test_approved_run_names_both_users_every_try_and_the_recovery_time() -> None:
@@ -92,6 +92,42 @@ def test_approved_run_names_both_users_every_try_and_the_recovery_time() -> None
     assert recovery["rto_met"] is True and record["problems"] == []
     events = {e["event"] for e in record["events"]}
     assert {"update_hitl_detail", "up_for_retry", "success"} <= events
+
+
+def test_the_record_shows_every_override_with_who_set_it_and_every_unreachable_channel() -> None:
+    plain = _record("approved")
+    assert plain["override"] == {"requested": False, "set_by": None, "used": []}
+    assert plain["notification_failures"] == []
+
+    gate = {
+        "step": "gate",
+        "overridden": True,
+        "passed": False,
+        "refusal": "refused: replica-1 lags 900s",
+        "override": {"by": "alice", "reason": "us-east-1 is down (INC-42)", "skipped": "the lag gate on replica-1"},
+    }
+    failures = {"declare": [{"event": "approval-needed", "channel": "oncall-slack", "conn_id": "x", "error": "no"}]}
+    record = _record(
+        "approved",
+        extra={"step_results": {"gate": gate, "promote": {"overridden": False}}, "notification_failures": failures},
+    )
+    [used] = record["override"]["used"]
+    assert used == {
+        "step": "gate",
+        "by": "alice",
+        "reason": "us-east-1 is down (INC-42)",
+        "skipped": "the lag gate on replica-1",
+        "refusal": "refused: replica-1 lags 900s",
+    }
+    assert any(
+        p.startswith("step gate went on without proof, by the safety override alice set") for p in record["problems"]
+    )
+    [failure] = record["notification_failures"]
+    assert failure["task_id"] == "declare" and failure["channel"] == "oncall-slack"
+    assert (
+        "notification channel oncall-slack (connection x) could not deliver approval-needed at step declare: no"
+        in (record["problems"])
+    )
 
 
 def test_a_recovery_slower_than_the_rto_is_recorded_as_missed() -> None:

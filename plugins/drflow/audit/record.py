@@ -38,11 +38,15 @@ def build_record(
     steps_meta: Mapping[str, Mapping[str, Any]] | None = None,
     record_task_id: str = "record",
     now: datetime | None = None,
+    step_results: Mapping[str, Any] | None = None,
+    notification_failures: Mapping[str, list[Mapping[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The recovery record as JSON.
 
     ``steps_meta`` maps task ids to what the DAG knows of each step (``type``, ``action``,
-    ``verification``, ``description``); the API does not carry it.
+    ``verification``, ``description``); the API does not carry it. ``step_results`` maps task ids to
+    their XCom results (overrides are read from them); ``notification_failures`` maps task ids to the
+    notifications their tasks could not deliver.
     """
     now = now or datetime.now(UTC)
     meta = steps_meta or {}
@@ -78,6 +82,19 @@ def build_record(
                 f"{approval['task_id']} was answered by {approval['by']}, who also triggered the run (no four eyes)"
             )
 
+    overrides = _overrides(conf, triggered_by, step_results or {})
+    for override in overrides["used"]:
+        problems.append(
+            f"step {override['step']} went on without proof, by the safety override {override['by']} set: "
+            f"{override['skipped']} ({override['refusal']})"
+        )
+    notifications = _notification_failures(notification_failures or {})
+    for failure in notifications:
+        problems.append(
+            f"notification channel {failure['channel']} (connection {failure['conn_id']}) could not deliver "
+            f"{failure['event']} at step {failure['task_id']}: {failure['error']}"
+        )
+
     recovery = _recovery_time(plan, dag_run, steps, approvals, outcome, now)
     if recovery["rto_met"] is False and outcome == "recovered":
         problems.append(f"recovery took {recovery['measured_s']:.0f}s, over the RTO of {plan.get('rto_s')}s")
@@ -101,6 +118,8 @@ def build_record(
             "at": (trigger_event or {}).get("when") or dag_run.get("queued_at"),
         },
         "approvals": approvals,
+        "override": overrides,
+        "notification_failures": notifications,
         "run": {
             "state_when_recorded": dag_run.get("state"),
             "queued_at": dag_run.get("queued_at"),
@@ -115,6 +134,34 @@ def build_record(
         "trigger_event": _event(trigger_event) if trigger_event else None,
         "recorded_at": now.isoformat(),
     }
+
+
+def _overrides(conf: Mapping[str, Any], triggered_by: str | None, results: Mapping[str, Any]) -> dict[str, Any]:
+    """Whether the run asked for the safety override, who set it, and every step that used it."""
+    used = []
+    for task_id, result in results.items():
+        if isinstance(result, Mapping) and result.get("overridden"):
+            override = result.get("override") or {}
+            used.append(
+                {
+                    "step": task_id,
+                    "by": override.get("by") or triggered_by,
+                    "reason": override.get("reason") or conf.get("reason"),
+                    "skipped": override.get("skipped") or "a safety check",
+                    "refusal": result.get("refusal") or "skipped before it ran",
+                }
+            )
+    requested = bool(conf.get("override_safety"))
+    return {"requested": requested, "set_by": triggered_by if requested else None, "used": used}
+
+
+def _notification_failures(failures: Mapping[str, list[Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    return [
+        {"task_id": task_id, **{k: str(f.get(k)) for k in ("event", "channel", "conn_id", "error")}}
+        for task_id, items in failures.items()
+        for f in items or []
+        if isinstance(f, Mapping)
+    ]
 
 
 def build_partial_record(

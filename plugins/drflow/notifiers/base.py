@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -121,31 +122,101 @@ def channel_notifier(
     )
 
 
+NOTIFICATION_FAILURES_KEY = "drflow_notification_failures"
+"""XCom key under which a task keeps the notifications it could not deliver (the recovery record reads it)."""
+ENDED_RUN_STATES = frozenset({"success", "failed"})
+
+
 class PlanEventNotifier(BaseNotifier):
-    """Send one event to every channel of the plan that subscribes to it.
+    """Send one event to every channel of the plan that subscribes to it. It never raises.
+
+    A notification never blocks a recovery: a channel that cannot be reached (no connection, refused,
+    an HTTP error) is logged, told to the plan's other channels, and kept in the task's XCom
+    (``drflow_notification_failures``) for the recovery record; the task goes on.
+    A ``deadline-missed`` for a run that has already ended is not sent (Airflow prunes a run's deadline
+    when it succeeds, not when it fails).
 
     Its arguments are flat strings because a deadline alert stores and hashes them
     (``AsyncCallback(PlanEventNotifier, kwargs={"event": ..., "plan_json": ...})``).
-    Sends to every channel even when one fails, then raises naming the failed ones.
     """
 
-    def __init__(self, *, event: str, plan_json: str, context: Any = None) -> None:
+    def __init__(self, *, event: str, plan_json: str, outcome: str | None = None, context: Any = None) -> None:
         super().__init__(context=context)
         self.event = event
         self.plan_json = plan_json
+        self.outcome = outcome
 
     def notify(self, context: Any) -> None:
         from drflow.notifiers import build_notifiers
 
-        failures = []
-        for notifier in build_notifiers(json.loads(self.plan_json), self.event):
+        plan = json.loads(self.plan_json)
+        if self.event == "deadline-missed" and (state := run_state(context)) in ENDED_RUN_STATES:
+            self.log.info(
+                "the RTO deadline of plan %s passed after its run had ended (%s): no deadline-missed message",
+                plan.get("plan"),
+                state,
+            )
+            return
+        failures: list[dict[str, str]] = []
+        for notifier in build_notifiers(plan, self.event, outcome=self.outcome):
             try:
                 notifier.notify(context)
-            except Exception as exc:
-                self.log.error("channel %s failed: %s", notifier.channel, exc)
-                failures.append(f"{notifier.channel}: {exc}")
+            except Exception as exc:  # a channel never stops the plan: log it, tell the others, record it
+                self.log.error(
+                    "notification channel %s (connection %s) could not deliver %s: %s; the plan goes on",
+                    notifier.channel,
+                    notifier.conn_id,
+                    self.event,
+                    exc,
+                )
+                failures.append(
+                    {"event": self.event, "channel": notifier.channel, "conn_id": notifier.conn_id, "error": str(exc)}
+                )
         if failures:
-            raise RuntimeError(f"{self.event} notification failed on " + "; ".join(failures))
+            self.report_elsewhere(plan, failures, context)
+            remember_failures(context, failures)
+
+    def report_elsewhere(self, plan: dict[str, Any], failures: list[dict[str, str]], context: Any) -> None:
+        """Tell the plan's channels that did not fail that some could not be reached."""
+        from drflow.notifiers import channel_notifier
+
+        failed = {f["channel"] for f in failures}
+        channels = plan.get("notifications") or {}
+        text = failure_text(failures)
+        for name in plan.get("notify") or []:
+            if name in failed or name not in channels:
+                continue
+            try:
+                channel_notifier(name, channels[name], "notification-failed", plan, message=text).notify(context)
+            except Exception as exc:
+                self.log.error("channel %s could not report the failure either: %s", name, exc)
 
     async def async_notify(self, context: Any) -> None:
         await asyncio.to_thread(self.notify, context)
+
+
+def failure_text(failures: Sequence[Mapping[str, str]]) -> str:
+    lines = "; ".join(f"{f['channel']} (connection {f['conn_id']}): {f['error']}" for f in failures)
+    return (
+        f"drflow could not deliver the {failures[0]['event']} notification to {lines}. The recovery goes on; "
+        "fix the connection so that channel hears the rest of the run."
+    )
+
+
+def run_state(context: Any) -> str | None:
+    """The run's state from a task context (an object) or a deadline callback's context (JSON)."""
+    dag_run = (context or {}).get("dag_run") if isinstance(context, Mapping) else None
+    state = dag_run.get("state") if isinstance(dag_run, Mapping) else getattr(dag_run, "state", None)
+    return str(getattr(state, "value", state)) if state is not None else None
+
+
+def remember_failures(context: Any, failures: list[dict[str, str]]) -> None:
+    """Keep the failures in the task's XCom, after those an earlier event of the same task kept."""
+    ti = context.get("ti") if isinstance(context, Mapping) else None
+    if ti is None or not hasattr(ti, "xcom_push"):
+        return  # a deadline callback or a DAG callback: the log is all there is
+    try:
+        earlier = ti.xcom_pull(task_ids=ti.task_id, key=NOTIFICATION_FAILURES_KEY) or []
+        ti.xcom_push(key=NOTIFICATION_FAILURES_KEY, value=[*earlier, *failures])
+    except Exception as exc:  # the record then lacks them; the log above has them
+        logging.getLogger(__name__).warning("could not keep the notification failures in XCom: %s", exc)

@@ -42,11 +42,14 @@ class RecoveryRecordOperator(PlanStepOperator):
                 f"{exc}. A partial record (from this task's context only) is at {partial['report_key'] or 'XCom'}; "
                 f"fix the connection and clear this task to record the whole trail"
             ) from exc
+        results, failures = step_xcoms(context, self.task_id)
         record = build_record(
             self.plan,
             facts,
             steps_meta=steps_meta(context.get("dag")),
             record_task_id=self.task_id,
+            step_results=results,
+            notification_failures=failures,
         )
         record["report_key"] = self._store(record, dag_run)
         self.log.info(
@@ -96,6 +99,22 @@ def record_name(plan: Mapping[str, Any], dag_run: Any) -> str:
 def _run_fields(dag_run: Any) -> dict[str, Any]:
     names = ("dag_id", "run_id", "conf", "note", "start_date", "triggering_user_name")
     return {name: getattr(dag_run, name, None) for name in names}
+
+
+def step_xcoms(context: Any, record_task_id: str) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Every other task's result (for overrides) and the notifications it could not deliver."""
+    from drflow.notifiers.base import NOTIFICATION_FAILURES_KEY
+
+    ti = context["ti"]
+    results: dict[str, Any] = {}
+    failures: dict[str, list[Any]] = {}
+    for task in getattr(context.get("dag"), "tasks", None) or []:
+        if task.task_id == record_task_id:
+            continue
+        results[task.task_id] = ti.xcom_pull(task_ids=task.task_id)
+        if failed := ti.xcom_pull(task_ids=task.task_id, key=NOTIFICATION_FAILURES_KEY):
+            failures[task.task_id] = list(failed)
+    return results, failures
 
 
 def steps_meta(dag: Any) -> dict[str, dict[str, Any]]:

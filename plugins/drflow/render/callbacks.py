@@ -23,14 +23,18 @@ def deadlines_enabled() -> bool:
 
 
 def notifiers_for(plan: dict[str, Any], event: str, *, outcome: str | None = None) -> list[Any]:
-    """The notifiers of the plan's channels that listen to `event`; none when no channel does."""
+    """One notifier that sends `event` to the plan's channels that listen to it; none when no channel does.
+
+    It never raises: a channel that cannot be reached is logged, reported on the other channels and in
+    the recovery record, and the task (a declaration asking for approval, say) goes on.
+    """
     if not plan.get("notify"):
         return []
-    from drflow.notifiers import build_notifiers
+    from drflow.notifiers import PlanEventNotifier, build_notifiers, plan_event_json
 
-    if outcome is None:
-        return list(build_notifiers(plan, event))
-    return list(build_notifiers(plan, event, outcome=outcome))
+    if not build_notifiers(plan, event):
+        return []
+    return [PlanEventNotifier(event=event, plan_json=plan_event_json(plan), outcome=outcome)]
 
 
 def deadline_alert(plan: dict[str, Any], seconds: int) -> Any:
