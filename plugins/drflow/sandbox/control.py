@@ -18,6 +18,7 @@ from drflow.sandbox.demo_data import seed_demo_data
 PRIMARY_PORT = int(os.environ.get("DRFLOW_SANDBOX_PRIMARY_PORT", "55432"))
 REPLICA_PORT = int(os.environ.get("DRFLOW_SANDBOX_REPLICA_PORT", "55433"))
 MOTO_PORT = int(os.environ.get("DRFLOW_SANDBOX_S3_PORT", "55000"))
+WEBHOOK_PORT = int(os.environ.get("DRFLOW_SANDBOX_WEBHOOK_PORT", "55001"))
 DEFAULT_SPEC = Path("plan_specs/api-marketplace.yaml")
 
 
@@ -37,9 +38,20 @@ def _pg_conn_json(port: int) -> str:
     )
 
 
-def connections(endpoint_url: str, region: str) -> dict[str, str]:
+def notification_channels(spec_path: Path) -> dict[str, dict[str, Any]]:
+    from drflow.spec.load import load_spec
+
+    spec = load_spec(spec_path).spec
+    return {c.name: {"type": c.type, "conn_id": c.conn_id} for c in spec.notifications}
+
+
+def connections(endpoint_url: str, region: str, spec_path: Path = DEFAULT_SPEC) -> dict[str, str]:
     """The Airflow connections the API Marketplace spec names, pointing at the sandbox."""
+    from drflow.sandbox.webhook import channel_connections
+
     return {
+        # Chat and webhook channels post to the sandbox's receiver (.sandbox/received.jsonl).
+        **channel_connections(notification_channels(spec_path), WEBHOOK_PORT),
         "AIRFLOW_CONN_DRFLOW_PG_PRIMARY": _pg_conn_json(PRIMARY_PORT),
         "AIRFLOW_CONN_DRFLOW_PG_REPLICA": _pg_conn_json(REPLICA_PORT),
         "AIRFLOW_CONN_DRFLOW_S3": sandbox_s3.aws_conn_uri_json(endpoint_url, region),
@@ -64,6 +76,7 @@ def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
     if not sandbox_s3.is_moto_running(MOTO_PORT):
         pid = sandbox_s3.start_moto_server(MOTO_PORT, root / "moto.log")
         state_file.write_text(json.dumps({"pid": pid, "port": MOTO_PORT}))
+    _start_webhook_receiver(root)
     buckets = _buckets(spec_path)
     for bucket, region in buckets:
         sandbox_s3.create_buckets(endpoint_url, [bucket], region)
@@ -79,8 +92,17 @@ def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
         "s3": {"endpoint_url": endpoint_url, "buckets": [b for b, _ in buckets]},
         "route53": dns_records,
         "demo_data": seeded,
-        "connections": connections(endpoint_url, region),
+        "webhook": {"url": f"http://127.0.0.1:{WEBHOOK_PORT}", "received": str(root / "received.jsonl")},
+        "connections": connections(endpoint_url, region, spec_path),
     }
+
+
+def _start_webhook_receiver(root: Path) -> None:
+    from drflow.sandbox import webhook
+
+    if not webhook.is_running(WEBHOOK_PORT):
+        pid = webhook.start_receiver(WEBHOOK_PORT, root / "received.jsonl", root / "webhook.log")
+        (root / "webhook.json").write_text(json.dumps({"pid": pid, "port": WEBHOOK_PORT}))
 
 
 def sandbox_down(purge: bool = False) -> None:
@@ -89,6 +111,12 @@ def sandbox_down(purge: bool = False) -> None:
     if state_file.exists():
         sandbox_s3.stop_moto_server(int(json.loads(state_file.read_text())["pid"]))
         state_file.unlink()
+    webhook_state = root / "webhook.json"
+    if webhook_state.exists():
+        from drflow.sandbox.webhook import stop_receiver
+
+        stop_receiver(int(json.loads(webhook_state.read_text())["pid"]))
+        webhook_state.unlink()
     sandbox_pg.down(root / "pg", purge=purge)
     if purge:
         import shutil

@@ -1,0 +1,138 @@
+"""A local receiver for the sandbox's chat and webhook notification channels.
+
+``drflow sandbox up`` starts it (``python -m drflow.sandbox.webhook``) as a detached process on a fixed
+loopback port and points every slack and webhook channel of the spec at it: channel ``oncall-slack``
+posts to ``http://127.0.0.1:<port>/oncall-slack``. Each request is appended to ``received.jsonl`` in the
+sandbox directory (one JSON object a line: time, path, body), so people and tests can read what a plan
+run announced. It answers 200 ``ok``, as Slack does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+HEALTH_PATH = "/-/health"
+CHANNEL_TYPES = ("slack", "webhook")
+
+
+def is_running(port: int, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{HEALTH_PATH}", timeout=timeout) as response:
+            return bool(json.loads(response.read()).get("drflow_webhook_receiver"))
+    except (OSError, ValueError):
+        return False
+
+
+def channel_url(port: int, channel: str) -> str:
+    return f"http://127.0.0.1:{port}/{channel}"
+
+
+def channel_connections(channels: Mapping[str, Mapping[str, Any]], port: int) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` values for the slack and webhook channels (name -> {type, conn_id}) of a spec."""
+    connections = {}
+    for name, channel in channels.items():
+        if channel.get("type") in CHANNEL_TYPES:
+            env = f"AIRFLOW_CONN_{str(channel['conn_id']).upper()}"
+            connections[env] = json.dumps({"conn_type": "http", "host": channel_url(port, name)})
+    return connections
+
+
+def start_receiver(port: int, out: Path, log_path: Path, timeout: float = 30.0) -> int:
+    """Start the receiver as a detached process; its pid once it answers."""
+    if is_running(port):
+        raise RuntimeError(f"a webhook receiver already answers on port {port}; stop it first or choose another port")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "drflow.sandbox.webhook", "--port", str(port), "--out", str(out)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    from drflow.sandbox.s3 import _children, stop_moto_server
+
+    _children[proc.pid] = proc
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            _children.pop(proc.pid, None)
+            raise RuntimeError(
+                f"the webhook receiver on port {port} exited with code {proc.returncode}; see {log_path}"
+            )
+        if is_running(port):
+            return proc.pid
+        time.sleep(0.1)
+    stop_moto_server(proc.pid)  # the generic SIGTERM-then-SIGKILL stop of a detached sandbox server
+    raise RuntimeError(f"the webhook receiver on port {port} did not answer within {timeout:.0f}s; see {log_path}")
+
+
+def stop_receiver(pid: int) -> None:
+    from drflow.sandbox.s3 import stop_moto_server
+
+    stop_moto_server(pid)
+
+
+def read_received(out: Path) -> list[dict[str, Any]]:
+    try:
+        lines = out.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def serve(port: int, out: Path) -> None:
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self._reply(200, {"drflow_webhook_receiver": True} if self.path == HEALTH_PATH else {"ok": True})
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                body: Any = json.loads(raw or b"null")
+            except ValueError:
+                body = raw.decode(errors="replace")
+            entry = {"at": datetime.now(UTC).isoformat(), "path": self.path, "body": body}
+            with lock, out.open("a") as file:
+                file.write(json.dumps(entry) + "\n")
+            self._reply(200, "ok")
+
+        do_PUT = do_POST
+
+        def _reply(self, status: int, payload: Any) -> None:
+            data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    serve(args.port, args.out)
+
+
+if __name__ == "__main__":
+    main()
