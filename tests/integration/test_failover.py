@@ -26,15 +26,34 @@ from drflow.engines.postgres.failover import (
     node_health,
     promote,
 )
-from drflow.engines.postgres.rebuild import rebuild_replica, wait_caught_up
+from drflow.engines.postgres.rebuild import RebuildError, rebuild_replica, wait_caught_up
 
 pytestmark = pytest.mark.slow  # every test starts a primary and a streaming replica (3 s and more)
+
+
+REPLICATOR = "replicator"
 
 
 def as_node(cluster: LocalCluster, name: str) -> Node:
     return Node(
         name=name, conn=cluster.conninfo(), data_dir=cluster.data_dir, host=cluster.host, bin_dir=cluster.bin_dir
     )
+
+
+def replication_conn(cluster: LocalCluster) -> PgConnInfo:
+    """The spec's replication role on a test cluster (trust auth: no password)."""
+    return PgConnInfo(host="127.0.0.1", port=cluster.port, user=REPLICATOR)
+
+
+def streams_as(cluster: LocalCluster) -> tuple[str, str | None]:
+    """The rebuilt standby's primary_conninfo setting and the user its WAL receiver connected as."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    with psycopg.connect(**cluster.conninfo().libpq_kwargs(), autocommit=True) as conn:
+        setting = conn.execute("show primary_conninfo").fetchone()
+        receiver = conn.execute("select status, conninfo from pg_stat_wal_receiver").fetchone()
+    assert setting is not None and receiver is not None and receiver[0] == "streaming", receiver
+    return str(setting[0]), conninfo_to_dict(str(receiver[1])).get("user")
 
 
 def run(cluster: LocalCluster, sql: str, params: tuple[Any, ...] = ()) -> None:
@@ -128,6 +147,7 @@ def test_failback_via_pg_rewind_loses_no_committed_row(
 ) -> None:
     primary, replica = pg_primary_with_replica
     old, new = as_node(primary, "primary"), as_node(replica, "replica")
+    run(primary, f"create role {REPLICATOR} with login replication")  # reaches the replica through WAL
     run(primary, "create table rows (id int primary key, phase text)")
     insert(primary, 1, 100, "before failover")
 
@@ -136,19 +156,32 @@ def test_failback_via_pg_rewind_loses_no_committed_row(
     run(primary, "checkpoint")  # the old primary's WAL goes on past the fork: pg_rewind has work to do
     insert(replica, 101, 200, "after failover")
 
-    rebuilt = rebuild_replica(old, replica.conninfo(), slot="failback_primary", timeout=60)
+    # The spec's replication role, never drflow's admin (issue 7, item 10): the admin user is refused.
+    with pytest.raises(RebuildError, match="logs in as postgres, drflow's own admin user"):
+        rebuild_replica(old, replica.conninfo(), replication=replica.conninfo(), slot="failback_primary", timeout=60)
+    rebuilt = rebuild_replica(
+        old, replica.conninfo(), replication=replication_conn(replica), slot="failback_primary", timeout=60
+    )
     assert rebuilt["path"] == "rewind", rebuilt
     assert "no rewind required" not in rebuilt["rewind_output"]
     assert rebuilt["config"]["removed_settings"] == ["default_transaction_read_only = 'on'"]
     assert in_recovery(primary) and ids(primary) == list(range(1, 201))
-    assert rebuild_replica(old, replica.conninfo(), slot="failback_primary", timeout=60)["path"] == "already-streaming"
+    setting, receiver_user = streams_as(primary)
+    assert f"user={REPLICATOR}" in setting and "user=postgres" not in setting
+    assert receiver_user == REPLICATOR and rebuilt["replication_user"] == REPLICATOR
+    again = rebuild_replica(
+        old, replica.conninfo(), replication=replication_conn(replica), slot="failback_primary", timeout=60
+    )
+    assert again["path"] == "already-streaming"
 
     # Switch back: fence the new primary, promote the old one, and let the replica follow it again.
     fence(new, "read-only")
     back = promote(old, fence_node=new, max_lag_s=60)
     assert back["timeline"] == 3 and accepts_writes(old)
     insert(primary, 201, 210, "after failback")
-    followed = rebuild_replica(new, primary.conninfo(), slot="test_replica", timeout=60)
+    followed = rebuild_replica(
+        new, primary.conninfo(), replication=replication_conn(primary), slot="test_replica", timeout=60
+    )
     assert followed["path"] == "rewind" and followed["inactive_slots"] == [] and in_recovery(replica)
     assert ids(primary) == ids(replica) == list(range(1, 211))
 
@@ -158,6 +191,8 @@ def test_rebuild_falls_back_to_a_fresh_clone_when_rewind_is_impossible(
 ) -> None:
     primary, replica = pg_primary_with_replica
     old, new = as_node(primary, "primary"), as_node(replica, "replica")
+    run(primary, f"create role {REPLICATOR} with login replication")
+    run(primary, "create role too_mighty with login replication superuser")
     run(primary, "create table rows (id int primary key, phase text)")
     insert(primary, 1, 50, "before failover")
 
@@ -170,13 +205,20 @@ def test_rebuild_falls_back_to_a_fresh_clone_when_rewind_is_impossible(
 
     # Without data checksums (and wal_log_hints off) pg_rewind refuses to run.
     primary.host.run([str(pg_bin_dir / "pg_checksums"), "--disable", "-D", str(primary.data_dir)], as_db_user=True)
-    rebuilt = rebuild_replica(old, replica.conninfo(), slot="failback_primary", timeout=60)
+    mighty = PgConnInfo(host="127.0.0.1", port=replica.port, user="too_mighty")
+    with pytest.raises(RebuildError, match="role too_mighty on .* is a superuser; nothing was changed"):
+        rebuild_replica(old, replica.conninfo(), replication=mighty, slot="failback_primary", timeout=60)
+    rebuilt = rebuild_replica(
+        old, replica.conninfo(), replication=replication_conn(replica), slot="failback_primary", timeout=60
+    )
     assert rebuilt["path"] == "fresh-clone", rebuilt
     assert "wal_log_hints" in rebuilt["rewind_error"]
     assert (Path(rebuilt["moved_aside"]) / "PG_VERSION").is_file()
     health = node_health(old)
     assert health["in_recovery"] and health["wal_receiver"] == "streaming" and health["timeline"] == 2
     assert ids(primary) == list(range(1, 101))
+    setting, receiver_user = streams_as(primary)
+    assert f"user={REPLICATOR}" in setting and receiver_user == REPLICATOR
 
 
 # --- operators, run with a minimal context (full Airflow runs are in the e2e tests) ---------------

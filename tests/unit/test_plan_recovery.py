@@ -168,6 +168,7 @@ def test_plan_facts_follow_the_contract(spec: Any) -> None:
         "host": "local",
         "data_directory": None,
         "slot": None,
+        "replication_conn_id": None,
     }
     assert orders["nodes"]["replica-1"]["slot"] == "replica_1"
     assert [t["name"] for t in orders["targets"]] == ["local-a"]
@@ -383,6 +384,42 @@ def test_four_eyes_with_one_approver_warns(tmp_path: Path) -> None:
         "{name: fence, action: fence, component: orders}", approval="{approvers: [bob], four_eyes: false}"
     )
     assert not [m for m in messages(alone, tmp_path, "warning") if "approver" in m]
+
+
+def test_a_rebuild_needs_a_replication_connection_on_the_node_it_follows(tmp_path: Path) -> None:
+    step = "{name: rebuild, action: rebuild_replica, component: orders, node: primary, source: replica-1}"
+    [error] = [m for m in messages(with_plan(step), tmp_path) if "replication_conn_id" in m]
+    assert "follows node 'replica-1' of 'orders', which names no replication_conn_id" in error
+    assert "set replication_conn_id on node 'replica-1'" in error and "WITH LOGIN REPLICATION" in error
+    named = with_plan(step).replace("slot: replica_1}", "slot: replica_1, replication_conn_id: pg_replica_repl}")
+    assert not [m for m in messages(named, tmp_path) if "replication_conn_id" in m]
+    plan = recovery_plan(load(named, tmp_path).spec, load(named, tmp_path).spec.recovery_plans[0], "s.yaml")
+    nodes = plan.task("rebuild").params["plan"]["components"]["orders"]["nodes"]
+    assert nodes["replica-1"]["replication_conn_id"] == "pg_replica_repl"
+
+
+def test_approval_steps_take_four_eyes_from_the_plan_unless_they_say(tmp_path: Path) -> None:
+    steps = """
+{name: go, type: approval, approvers: [bob, carol]}
+{name: go-alone, type: approval, approvers: [bob, carol], four_eyes: false}
+"""
+    loaded = load(with_plan(steps), tmp_path).spec
+    plan = recovery_plan(loaded, loaded.recovery_plans[0], "s.yaml")
+    assert plan.task("go").params["step"]["four_eyes"] is True
+    assert plan.task("go-alone").params["step"]["four_eyes"] is False
+    relaxed = load(with_plan(steps, approval="{approvers: [bob, carol], four_eyes: false}"), tmp_path).spec
+    assert recovery_plan(relaxed, relaxed.recovery_plans[0], "s.yaml").task("go").params["step"]["four_eyes"] is False
+
+
+def test_overrides_are_allowed_per_step(tmp_path: Path) -> None:
+    steps = """
+{name: gate, action: gate_lag, component: orders, node: replica-1, allow_override: true}
+{name: fence, action: fence, component: orders}
+"""
+    loaded = load(with_plan(steps), tmp_path).spec
+    plan = recovery_plan(loaded, loaded.recovery_plans[0], "s.yaml")
+    assert plan.task("gate").params["step"]["allow_override"] is True
+    assert plan.task("fence").params["step"]["allow_override"] is False
 
 
 def test_promote_without_fence_or_gate_before_it_warns(tmp_path: Path) -> None:

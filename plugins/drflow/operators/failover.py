@@ -318,11 +318,13 @@ class RebuildReplicaOperator(FailoverStepOperator):
         from drflow.engines.postgres.rebuild import rebuild_replica, slot_name_for
 
         name, source_name = str(self.step["node"]), str(self.step["source"])
-        slot = component_facts(self.plan, self.component)["nodes"][name].get("slot") or slot_name_for(name)
+        nodes = component_facts(self.plan, self.component)["nodes"]
+        slot = nodes[name].get("slot") or slot_name_for(name)
         try:
             result = rebuild_replica(
                 self.node(name),
                 self.node(source_name).conn,
+                replication=self.replication_conn(source_name),
                 slot=slot,
                 catch_up=bool(self.step.get("wait_caught_up", True)),
                 timeout=self.step_timeout_s() or 600.0,
@@ -346,6 +348,20 @@ class RebuildReplicaOperator(FailoverStepOperator):
                 ", ".join(result["inactive_slots"]),
             )
         return {"step": self.step["name"], **result}
+
+    def replication_conn(self, source_name: str) -> PgConnInfo:
+        """How the rebuilt standby reaches ``source_name``: the spec's replication role, never drflow's admin."""
+        from drflow.engines.postgres.conninfo import PgConnInfo
+
+        conn_id = component_facts(self.plan, self.component)["nodes"][source_name].get("replication_conn_id")
+        if not conn_id:
+            refuse(
+                f"node {source_name} of {self.component} names no replication connection, and a rebuilt standby "
+                "must not stream with drflow's own admin credentials",
+                f"set replication_conn_id on node {source_name} in the spec: an Airflow postgres connection to "
+                "it as a role WITH LOGIN REPLICATION",
+            )
+        return PgConnInfo.from_airflow_conn(str(conn_id))
 
 
 class ValidateSqlOperator(FailoverStepOperator):

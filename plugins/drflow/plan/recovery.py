@@ -81,6 +81,7 @@ def _component_facts(spec: Spec, component: Component) -> dict[str, Any]:
             "host": primary.host,
             "data_directory": primary.data_directory,
             "slot": None,
+            "replication_conn_id": primary.replication_conn_id,
         }
     }
     for replica in datastore.replicas:
@@ -90,6 +91,7 @@ def _component_facts(spec: Spec, component: Component) -> dict[str, Any]:
             "host": replica.host,
             "data_directory": replica.data_directory,
             "slot": replica.slot,
+            "replication_conn_id": replica.replication_conn_id,
         }
     target_names = list(dict.fromkeys(name for policy in component.backup_policies for name in policy.targets))
     facts.update(

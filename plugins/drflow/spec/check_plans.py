@@ -69,7 +69,12 @@ class _World:
             methods = {policy.get("method") for _, policy in _items(component, "backups")}
             if any("preset" in policy for _, policy in _items(component, "backups")):
                 methods.add("pg_receivewal")  # the database preset archives WAL hourly
+            nodes = [("primary", datastore.get("primary"))] if isinstance(datastore, dict) else []
+            nodes += (
+                [(r.get("name"), r) for _, r in _items(datastore, "replicas")] if isinstance(datastore, dict) else []
+            )
             world.components[name] = {
+                "replication": [n for n, node in nodes if isinstance(node, dict) and node.get("replication_conn_id")],
                 "methods": methods,
                 "datastore": isinstance(datastore, dict),
                 "nodes": ["primary", *(r for r in replicas if isinstance(r, str))],
@@ -191,6 +196,17 @@ def _check_step(
         found.append(source.diagnostic((*loc, field), message, hint))
     if action == "restore":
         found += _check_restore(source, loc, step, component, facts, world)
+    rebuild_source = step.get("source")
+    if action == "rebuild_replica" and rebuild_source in facts["nodes"] and rebuild_source not in facts["replication"]:
+        message = (
+            f"step '{name}' rebuilds a standby that follows node '{rebuild_source}' of '{component}', which names no "
+            "replication_conn_id: the standby would have to stream with drflow's own admin credentials"
+        )
+        hint = (
+            f"set replication_conn_id on node '{rebuild_source}': an Airflow postgres connection to it as a role "
+            "WITH LOGIN REPLICATION (not a superuser)"
+        )
+        found.append(source.diagnostic((*loc, "source"), message, hint))
     if action == "promote" and not _guarded(str(name), component, steps, upstream):
         message = (
             f"step '{name}' promotes a replica of '{component}' with no fence or gate_lag step before it: the "

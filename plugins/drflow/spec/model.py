@@ -119,6 +119,11 @@ class PrimaryNode(SpecModel):
         "local", description="Where host-side work runs: 'local' (the worker is the database host)."
     )
     data_directory: str | None = Field(None, description="Data directory on the host, for host-side steps.")
+    replication_conn_id: ConnId | None = Field(
+        None,
+        description="Airflow postgres connection to this node as a replication role (LOGIN REPLICATION, not a "
+        "superuser): what a standby rebuilt to follow this node streams with (rebuild_replica).",
+    )
 
 
 class ReplicaNode(SpecModel):
@@ -134,6 +139,11 @@ class ReplicaNode(SpecModel):
         pattern=r"^[a-z0-9_]{1,63}$",
         description="Physical replication slot on the primary that this replica streams from; "
         "the replication watch alerts when it is missing or retains too much WAL.",
+    )
+    replication_conn_id: ConnId | None = Field(
+        None,
+        description="Airflow postgres connection to this node as a replication role (LOGIN REPLICATION, not a "
+        "superuser): what a standby rebuilt to follow this node (after a failover) streams with.",
     )
 
 

@@ -12,6 +12,12 @@ it, plus ``primary_conninfo``, ``primary_slot_name`` and ``standby.signal``. Lik
 directory must be on the worker. The server log of a node drflow starts goes to
 ``<data_dir>/log/drflow-pg_ctl.log``.
 
+The standby streams as the spec's replication role (``replication``: the source node's
+``replication_conn_id``), never as drflow's own admin connection: ``primary_conninfo`` and the fresh
+clone's ``pg_basebackup`` use it, and it is refused when it is the admin user, a superuser, a role
+without REPLICATION, or another server than the source. ``pg_rewind`` and the slot still use the
+admin connection (they need more than replication rights), only for the rebuild itself.
+
 A fresh clone moves the old data directory aside (``<name>.drflow-old-<UTC time>``, kept for
 inspection: remove it once nothing in it is needed) and clones into an empty one.
 """
@@ -60,6 +66,7 @@ def rebuild_replica(
     node: Node,
     source: PgConnInfo,
     *,
+    replication: PgConnInfo,
     slot: str | None,
     catch_up: bool = True,
     timeout: float = 300.0,
@@ -79,9 +86,15 @@ def rebuild_replica(
     _require_primary(source)
     if (node.conn.host, node.conn.port) == (source.host, source.port):
         raise RebuildError(f"{node.describe()} cannot follow itself: the source is the same server; name another")
-    result: dict[str, Any] = {"node": node.name, "source": source.describe(), "slot": slot}
+    check_replication_role(source, replication)
+    result: dict[str, Any] = {
+        "node": node.name,
+        "source": source.describe(),
+        "slot": slot,
+        "replication_user": replication.user,
+    }
     current = node_health(node)
-    if current["reachable"] and _streams_from(current, source):
+    if current["reachable"] and _streams_from(current, source) and receiver_user(node) == replication.user:
         result["path"] = "already-streaming"
     else:
         if current["reachable"]:
@@ -93,16 +106,16 @@ def rebuild_replica(
         rebuilt_at = time.monotonic()
         if not saved:
             result.update(path="fresh-clone", rewind_error=f"no data directory in {data_dir} to rewind")
-            result["moved_aside"] = fresh_clone(node, source, slot, timeout)
+            result["moved_aside"] = fresh_clone(node, replication, slot, timeout)
         else:
             try:
                 result["rewind_output"] = rewind(node, source, timeout)
                 result["path"] = "rewind"
             except HostError as exc:
                 result.update(path="fresh-clone", rewind_error=tail(exc.stderr or str(exc), 8))
-                result["moved_aside"] = fresh_clone(node, source, slot, timeout)
+                result["moved_aside"] = fresh_clone(node, replication, slot, timeout)
         result["copy_s"] = round(time.monotonic() - rebuilt_at, 3)
-        result["config"] = configure_standby(node, source, slot, saved)
+        result["config"] = configure_standby(node, replication, slot, saved)
         start_server(node, timeout)
     result["streaming_s"] = round(wait_streaming(node, source, timeout) - started, 3)
     if catch_up:
@@ -110,6 +123,47 @@ def rebuild_replica(
     result["inactive_slots"] = inactive_slots(node.conn)
     result["total_s"] = round(time.monotonic() - started, 3)
     return result
+
+
+def check_replication_role(source: PgConnInfo, replication: PgConnInfo) -> dict[str, Any]:
+    """Refuse a replication connection that is not a plain replication role on the source server."""
+    fix = (
+        "name a connection to the source as a role WITH LOGIN REPLICATION (and nothing more) in the source "
+        "node's replication_conn_id (CREATE ROLE replicator WITH LOGIN REPLICATION PASSWORD '...')"
+    )
+    if (replication.host, replication.port) != (source.host, source.port):
+        raise RebuildError(
+            f"the replication connection points at {replication.host}:{replication.port}, but the source is "
+            f"{source.host}:{source.port}; nothing was changed. Point it at the source node: {fix}"
+        )
+    if replication.user == source.user:
+        raise RebuildError(
+            f"the replication connection logs in as {replication.user}, drflow's own admin user for "
+            f"{source.describe()}; a standby must not hold those credentials. Nothing was changed; {fix}"
+        )
+    with connect(source) as db:
+        row = db.execute(
+            "select rolreplication, rolsuper, rolcanlogin from pg_roles where rolname = %s", (replication.user,)
+        ).fetchone()
+    if row is None:
+        raise RebuildError(f"role {replication.user} does not exist on {source.describe()}; nothing was changed. {fix}")
+    can_replicate, is_super, can_login = (bool(v) for v in row)
+    if is_super or not can_replicate or not can_login:
+        what = "is a superuser" if is_super else "cannot log in" if not can_login else "lacks REPLICATION"
+        raise RebuildError(f"role {replication.user} on {source.describe()} {what}; nothing was changed. {fix}")
+    return {"user": replication.user}
+
+
+def receiver_user(node: Node) -> str | None:
+    """The user the node's WAL receiver connects as (from ``pg_stat_wal_receiver.conninfo``)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    with connect(node.conn) as db:
+        row = db.execute("select conninfo from pg_stat_wal_receiver").fetchone()
+    if not row or not row[0]:
+        return None
+    user = conninfo_to_dict(str(row[0])).get("user")
+    return str(user) if user else None
 
 
 def _require_data_dir(node: Node) -> Path:
@@ -255,6 +309,8 @@ def checkpoint_if_promoted(source: PgConnInfo) -> bool:
 def fresh_clone(node: Node, source: PgConnInfo, slot: str | None, timeout: float) -> str | None:
     """Move the node's data directory aside and clone ``source`` into a new one with ``pg_basebackup``.
 
+    ``source`` is the replication connection: pg_basebackup needs nothing more.
+
     Returns where the old directory went (None if there was none). If the clone fails, the old
     directory is moved back, so a retry starts from the same state.
     """
@@ -295,7 +351,10 @@ def fresh_clone(node: Node, source: PgConnInfo, slot: str | None, timeout: float
 
 
 def configure_standby(node: Node, source: PgConnInfo, slot: str | None, saved: dict[str, str]) -> dict[str, Any]:
-    """Put the node's own configuration back, drop a read-only fence, point it at ``source``."""
+    """Put the node's own configuration back, drop a read-only fence, point it at ``source``.
+
+    ``source`` is the replication connection: the standby holds its credentials, not drflow's.
+    """
     data_dir = _require_data_dir(node)
     for name, text in saved.items():
         _write_owned(node, data_dir / name, text)
@@ -303,7 +362,7 @@ def configure_standby(node: Node, source: PgConnInfo, slot: str | None, saved: d
     removed = _remove_settings(auto, FENCE_SETTINGS)
     password = {"password": source.password} if source.password else {}
     settings: dict[str, str | int] = {
-        # libpq parameters of the Airflow connection, so the standby connects as drflow does.
+        # libpq parameters of the spec's replication connection: the standby streams as that role.
         "primary_conninfo": make_conninfo(source.dsn(), application_name=node.name, **password),
         "primary_slot_name": slot or "",
     }
