@@ -69,10 +69,10 @@ class _World:
             methods = {policy.get("method") for _, policy in _items(component, "backups")}
             if any("preset" in policy for _, policy in _items(component, "backups")):
                 methods.add("pg_receivewal")  # the database preset archives WAL hourly
-            nodes = [("primary", datastore.get("primary"))] if isinstance(datastore, dict) else []
-            nodes += (
-                [(r.get("name"), r) for _, r in _items(datastore, "replicas")] if isinstance(datastore, dict) else []
-            )
+            nodes: list[tuple[Any, Any]] = []
+            if isinstance(datastore, dict):
+                nodes = [("primary", datastore.get("primary"))]
+                nodes += [(r.get("name"), r) for _, r in _items(datastore, "replicas")]
             world.components[name] = {
                 "replication": [n for n, node in nodes if isinstance(node, dict) and node.get("replication_conn_id")],
                 "methods": methods,
