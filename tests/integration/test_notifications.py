@@ -269,9 +269,15 @@ def test_notify_step_delivers_while_one_channel_is_broken(
         "*DR plan region-failover (infrastructure-failure): message*\nFailover to us-west-2 started."
     )
 
+    # Nothing delivered: logged, reported on the plan's other channels, kept for the record; the plan goes on.
     only_dead = {**step, "channels": ["dead"]}
-    with pytest.raises(RuntimeError, match="no channel delivered the message: dead: webhook of connection"):
-        NotifyOperator(task_id="tell-status-page", step=only_dead, plan=plan).execute(_task_context())
+    ti = TaskXComs("tell-status-page")
+    quiet = NotifyOperator(task_id="tell-status-page", step=only_dead, plan=plan).execute(_task_context(ti=ti))
+    assert quiet["sent"] == [] and "webhook of connection 'drflow_test_dead'" in quiet["failed"]["dead"]
+    [kept] = ti.values["drflow_notification_failures"]
+    assert (kept["channel"], kept["event"], kept["conn_id"]) == ("dead", "message", "drflow_test_dead")
+    reported = [r for r in http_receiver.on("/dr-events") if r.json()["event"] == "notification-failed"]
+    assert len(reported) == 2 and "dead (connection drflow_test_dead)" in reported[-1].json()["text"]
 
     from airflow.sdk.exceptions import AirflowFailException
 

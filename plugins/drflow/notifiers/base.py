@@ -173,26 +173,27 @@ class PlanEventNotifier(BaseNotifier):
                     {"event": self.event, "channel": notifier.channel, "conn_id": notifier.conn_id, "error": str(exc)}
                 )
         if failures:
-            self.report_elsewhere(plan, failures, context)
+            report_elsewhere(plan, failures, context)
             remember_failures(context, failures)
-
-    def report_elsewhere(self, plan: dict[str, Any], failures: list[dict[str, str]], context: Any) -> None:
-        """Tell the plan's channels that did not fail that some could not be reached."""
-        from drflow.notifiers import channel_notifier
-
-        failed = {f["channel"] for f in failures}
-        channels = plan.get("notifications") or {}
-        text = failure_text(failures)
-        for name in plan.get("notify") or []:
-            if name in failed or name not in channels:
-                continue
-            try:
-                channel_notifier(name, channels[name], "notification-failed", plan, message=text).notify(context)
-            except Exception as exc:
-                self.log.error("channel %s could not report the failure either: %s", name, exc)
 
     async def async_notify(self, context: Any) -> None:
         await asyncio.to_thread(self.notify, context)
+
+
+def report_elsewhere(plan: Mapping[str, Any], failures: list[dict[str, str]], context: Any) -> None:
+    """Tell the plan's channels that did not fail that some could not be reached."""
+    from drflow.notifiers import channel_notifier
+
+    failed = {f["channel"] for f in failures}
+    channels = plan.get("notifications") or {}
+    text = failure_text(failures)
+    for name in plan.get("notify") or []:
+        if name in failed or name not in channels:
+            continue
+        try:
+            channel_notifier(name, channels[name], "notification-failed", plan, message=text).notify(context)
+        except Exception as exc:
+            logging.getLogger(__name__).error("channel %s could not report the failure either: %s", name, exc)
 
 
 def failure_text(failures: Sequence[Mapping[str, str]]) -> str:

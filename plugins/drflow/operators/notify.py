@@ -10,14 +10,17 @@ from drflow.operators.step_base import PlanStepOperator, refuse
 class NotifyOperator(PlanStepOperator):
     """Send ``step["message"]`` (with the run's plan, reason and link) to ``step["channels"]``.
 
-    A broken channel does not hold up the plan while another channel delivered: the step fails only
-    when no channel delivered, and its result lists the failures.
+    A notification never blocks a recovery: a channel that cannot be reached is logged, reported on the
+    plan's other channels and kept for the recovery record (XCom ``drflow_notification_failures``), and
+    the step succeeds with ``sent`` and ``failed`` in its result. Only a channel the spec does not define
+    is refused (``drflow validate`` reports it first).
     """
 
     ui_color = "#f9e79f"
 
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.notifiers import channel_notifier
+        from drflow.notifiers.base import remember_failures, report_elsewhere
 
         channels = self.plan.get("notifications") or {}
         names = list(self.step.get("channels") or [])
@@ -36,13 +39,14 @@ class NotifyOperator(PlanStepOperator):
             try:
                 notifier.notify(context)
                 sent.append(name)
-            except Exception as exc:
-                self.log.warning("channel %s did not deliver: %s", name, exc)
+            except Exception as exc:  # a channel never stops the plan
+                self.log.error("channel %s did not deliver, the plan goes on: %s", name, exc)
                 failed[name] = str(exc)
-        if not sent:
-            raise RuntimeError(
-                "no channel delivered the message: "
-                + "; ".join(f"{name}: {why}" for name, why in failed.items())
-                + ". Fix the connections named above, then clear this task."
-            )
+        if failed:
+            failures = [
+                {"event": "message", "channel": name, "conn_id": str(channels[name].get("conn_id")), "error": why}
+                for name, why in failed.items()
+            ]
+            report_elsewhere(self.plan, failures, context)
+            remember_failures(context, failures)
         return {"step": self.step["name"], "sent": sent, "failed": failed}
