@@ -407,6 +407,7 @@ def test_approval_steps_take_four_eyes_from_the_plan_unless_they_say(tmp_path: P
     plan = recovery_plan(loaded, loaded.recovery_plans[0], "s.yaml")
     assert plan.task("go").params["step"]["four_eyes"] is True
     assert plan.task("go-alone").params["step"]["four_eyes"] is False
+    assert "approvers bob, carol, four eyes)" in plan.doc_md
     relaxed = load(with_plan(steps, approval="{approvers: [bob, carol], four_eyes: false}"), tmp_path).spec
     assert recovery_plan(relaxed, relaxed.recovery_plans[0], "s.yaml").task("go").params["step"]["four_eyes"] is False
 
@@ -420,6 +421,7 @@ def test_overrides_are_allowed_per_step(tmp_path: Path) -> None:
     plan = recovery_plan(loaded, loaded.recovery_plans[0], "s.yaml")
     assert plan.task("gate").params["step"]["allow_override"] is True
     assert plan.task("fence").params["step"]["allow_override"] is False
+    assert "`gate` (automated: `gate_lag`; after `declare`; override allowed)" in plan.doc_md
 
 
 def test_promote_without_fence_or_gate_before_it_warns(tmp_path: Path) -> None:

@@ -405,7 +405,10 @@ def runbook(spec: Spec, plan: RecoveryPlan, source: str) -> str:
         if step.type == "manual":
             extra.append(f"assigned to {', '.join(step.assignees)}")
         elif step.type == "approval":
-            extra.append(f"approvers {', '.join(step.approvers)}")
+            four_eyes = approval.four_eyes if step.four_eyes is None else step.four_eyes
+            extra.append(f"approvers {', '.join(step.approvers)}" + (", four eyes" if four_eyes else ""))
+        if getattr(step, "allow_override", False):
+            extra.append("override allowed")
         head = f"{number}. `{step.name}` ({kind}; {'; '.join(extra)})"
         lines.append(head + (f" — {step.description}" if step.description else ""))
         instructions = getattr(step, "instructions", "")
