@@ -84,3 +84,22 @@ def test_assessment_summary_names_state_lag_backup_and_plan() -> None:
     assert "would pass the lag gate on `eu`" in text and "1. `promote` (promote): Promote eu" in text
     result["candidates"] = []
     assert "**no replica passes the lag gate now**" in summary_markdown(result)
+
+
+def test_a_rebuild_refuses_a_source_without_a_replication_connection() -> None:
+    import pytest
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from drflow.operators.failover import RebuildReplicaOperator
+
+    node = {"conn_id": "pg", "region": "r", "host": "local", "data_directory": "/x", "slot": None}
+    plan = {
+        "plan": "failback",
+        "components": {"db": {"nodes": {"primary": node, "replica1": {**node, "replication_conn_id": None}}}},
+    }
+    step = {"name": "rebuild", "component": "db", "node": "primary", "source": "replica1"}
+    op = RebuildReplicaOperator(task_id="rebuild", step=step, plan=plan)
+    with pytest.raises(AirflowFailException) as raised:
+        op.replication_conn("replica1")
+    assert str(raised.value).startswith("refused: node replica1 of db names no replication connection")
+    assert "set replication_conn_id on node replica1 in the spec" in str(raised.value)
