@@ -53,6 +53,7 @@ ALERT_CODES: dict[str, Severity] = {
     "slot_retention_exceeded": "critical",
     "lag_exceeded": "critical",
     "slot_inactive": "warning",
+    "slot_orphaned": "warning",
     "lag_warning": "warning",
     "insufficient_privilege": "warning",
 }
