@@ -151,8 +151,9 @@ def assess_slots(
         if report.state == "orphan":
             report.limit_bytes = orphan_limit_bytes
             if row.name in legacy:
-                report.note = (
-                    f"the old default name of {legacy[row.name]}'s WAL slot (before slot names carried the spec)"
+                successors = [c.slot for c in claims if c.kind == "wal" and c.component == legacy[row.name]]
+                report.note = f"old-style WAL slot name of {legacy[row.name]}" + (
+                    f", now {', '.join(successors)}" if successors else ""
                 )
             _orphan_alert(report, drop)
         if report.state in ("in use", "orphan"):
@@ -183,15 +184,15 @@ def _unclaimed_state(name: str, legacy: Mapping[str, str], prefixes: Sequence[st
 
 
 def _orphan_alert(report: SlotReport, drop: str) -> None:
-    held = f" and holds back {human_bytes(report.retained_bytes)} of WAL" if report.retained_bytes else ""
-    why = report.note or "no policy or replica of the spec uses it (a removed or renamed policy?)"
+    held = human_bytes(report.retained_bytes or 0)
+    why = f"it is the {report.note}" if report.note else "no policy or replica of the spec uses it (a removed policy?)"
+    streams = "Something streams from it, but" if report.active else "Nothing streams from it and"
     report.alerts.append(
         _alert(
             "slot_orphaned",
-            f"replication slot '{report.name}' looks like drflow's but has no owner: {why}. Nobody advances it"
-            f"{'' if report.active else ', nothing streams from it'}{held}, so pg_wal only grows. If no spec on "
-            f"this cluster uses it (and, for an old-style WAL slot, a WAL run with the new slot has succeeded), "
-            f"drop it: {drop}",
+            f"replication slot '{report.name}' is named like drflow's but has no owner: {why}. {streams} nothing "
+            f"advances it: it holds back {held} of WAL, more with every write. Once no spec on this cluster uses "
+            "it (for an old-style WAL slot: once the WAL policy has run with its new slot), drop it: " + drop,
         )
     )
 
