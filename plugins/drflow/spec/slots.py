@@ -188,10 +188,10 @@ def cross_spec_diagnostics(source: Source, claims: list[SlotClaim], earlier: lis
 
 
 def _diagnostic(source: Source, claim: SlotClaim, first: SlotClaim) -> Diagnostic:
-    where = "this spec's" if first.spec == claim.spec else f"spec {first.spec}'s"
+    where = "in this spec" if first.spec == claim.spec else f"in spec {first.spec}"
     message = (
         f"replication slot '{claim.slot}' of {claim.owner} ({claim.component}) on primary {claim.conn_id} is "
-        f"already {where} slot of {first.owner} ({first.component}): "
+        f"already the slot of {first.owner} ({first.component}) {where}: "
         + (
             "two WAL policies moving one slot would let the primary recycle WAL one of them never stored"
             if claim.kind == first.kind == "wal"
