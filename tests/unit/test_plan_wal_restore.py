@@ -54,7 +54,7 @@ def test_the_database_preset_gives_an_hourly_wal_dag_that_archives_then_checks_t
     assert slots.upstream == ("check_source",) and slots.retries == 0
     # The default slot carries 6 hex of the spec name: two specs never share it on one cluster.
     assert archive.params["slot"] == "drflow_wal_8d9001_user_database_hourly_wal"
-    assert slots.params["claims"] == [
+    assert slots.params["slot_watch"]["claims"] == [
         {
             "slot": "drflow_wal_8d9001_user_database_hourly_wal",
             "conn_id": "pg_primary",
@@ -65,7 +65,7 @@ def test_the_database_preset_gives_an_hourly_wal_dag_that_archives_then_checks_t
             "limit_bytes": 10 * 1024**3,
         }
     ]
-    assert slots.params["orphan_prefixes"] == ["drflow_wal_8d9001_"]
+    assert slots.params["slot_watch"]["orphan_prefixes"] == ["drflow_wal_8d9001_"]
     assert archive.params["policy"] == "hourly-wal" and archive.params["compression"] == "zstd"
     assert archive.params["conn_id"] == "pg_primary" and archive.params["database"] == "users"
     assert [t["name"] for t in archive.params["targets"]] == ["local-a"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -22,44 +22,27 @@ class CheckSlotsOperator(BaseOperator):
         conn_id: str,
         database: str,
         spec_name: str,
-        spec_source: str,
-        claims: Sequence[Mapping[str, Any]],
-        components: Sequence[str],
-        orphan_prefixes: Sequence[str],
-        orphan_limit_bytes: int,
+        slot_watch: Mapping[str, Any],
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.conn_id = conn_id
         self.database = database
         self.spec_name = spec_name
-        self.spec_source = spec_source
-        self.claims = [dict(c) for c in claims]
-        self.components = list(components)
-        self.orphan_prefixes = list(orphan_prefixes)
-        self.orphan_limit_bytes = orphan_limit_bytes
+        self.slot_watch = dict(slot_watch)
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from drflow.engines.postgres.conninfo import PgConnInfo
         from drflow.engines.postgres.replication import alert_lines
-        from drflow.engines.postgres.slots import SlotError, assess_slots, read_slots
-        from drflow.spec.slots import SlotClaim
+        from drflow.engines.postgres.slots import SlotError, watch_slots
 
         conn = PgConnInfo.from_airflow_conn(self.conn_id, dbname=self.database)
         try:
-            rows = read_slots(conn, timeout_s=30)
+            reports = watch_slots(conn, self.slot_watch, timeout_s=30)
         except SlotError as exc:
             raise AirflowFailException(str(exc)) from exc
-        reports = assess_slots(
-            rows,
-            [SlotClaim.from_params(c) for c in self.claims],
-            orphan_limit_bytes=self.orphan_limit_bytes,
-            components=self.components,
-            orphan_prefixes=self.orphan_prefixes,
-            command=f"drflow slots drop --spec {self.spec_source} --component {self.components[0]} --slot {{slot}}",
-        )
         alerts = []
         for report in reports:
             self.log.info(

@@ -7,7 +7,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from drflow.plan.graph import TaskPlan
-from drflow.spec.slots import WAL_PREFIX, spec_claims, spec_tag, wal_slot_name
+from drflow.spec.slots import slot_watch, wal_slot_name
 from drflow.spec.types import format_size, schedule_interval
 
 if TYPE_CHECKING:
@@ -63,11 +63,9 @@ def wal_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
 
 def _check_slots(ctx: PolicyContext, slot: str) -> TaskPlan:
     """Beside the archive (never blocking it): the WAL the spec's slots on this primary hold back."""
-    spec, component = ctx.spec, ctx.component
+    component = ctx.component
     assert component.datastore is not None
-    conn_id = component.datastore.primary.conn_id
     limit = component.datastore.slot_retention_limit
-    on_primary = [c for c in spec.components if c.datastore is not None and c.datastore.primary.conn_id == conn_id]
     task = ctx.task(
         "check_slots",
         "postgres.check_slots",
@@ -77,14 +75,10 @@ def _check_slots(ctx: PolicyContext, slot: str) -> TaskPlan:
         "whose policy was removed, or an old-style `drflow_wal_<component>` slot) with the command that drops them. "
         "Runs beside archive_wal and never blocks it.",
         {
-            "conn_id": conn_id,
+            "conn_id": component.datastore.primary.conn_id,
             "database": component.datastore.database,
-            "spec_name": spec.metadata.name,
-            "spec_source": ctx.source or f"<spec file of {spec.metadata.name}>",
-            "claims": [c.to_params() for c in spec_claims(spec) if c.conn_id == conn_id],
-            "components": [c.name for c in on_primary],
-            "orphan_prefixes": [f"{WAL_PREFIX}{spec_tag(spec.metadata.name)}_"],
-            "orphan_limit_bytes": limit,
+            "spec_name": ctx.spec.metadata.name,
+            "slot_watch": slot_watch(ctx.spec, component, ctx.source),
         },
         "check_source",
     )

@@ -200,3 +200,20 @@ def _diagnostic(source: Source, claim: SlotClaim, first: SlotClaim) -> Diagnosti
     )
     hint = "give one of them another `slot:` name, or remove `slot:` to get drflow's default name (unique per spec)"
     return source.diagnostic(claim.loc, message, hint)
+
+
+def slot_watch(spec: Spec, component: Component, source: str) -> dict[str, Any]:
+    """What a slot check of ``component``'s primary needs (plain JSON): the spec's slots there, the components
+    whose old-style WAL slot names count as orphans, this spec's own name prefix, the limit for orphans, and
+    the command that drops a slot."""
+    assert component.datastore is not None
+    conn_id = component.datastore.primary.conn_id
+    return {
+        "claims": [c.to_params() for c in spec_claims(spec) if c.conn_id == conn_id],
+        "components": [
+            c.name for c in spec.components if c.datastore is not None and c.datastore.primary.conn_id == conn_id
+        ],
+        "orphan_prefixes": [f"{WAL_PREFIX}{spec_tag(spec.metadata.name)}_"],
+        "orphan_limit_bytes": component.datastore.slot_retention_limit,
+        "command": f"drflow slots drop --spec {source or '<spec file>'} --component {component.name} --slot {{slot}}",
+    }

@@ -128,6 +128,8 @@ class ReplicationReport:
     primary: PrimaryStatus
     replicas: list[ReplicaStatus] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    slots: list[dict[str, Any]] = field(default_factory=list)
+    """The spec's other slots on the primary (WAL archiving, orphans), when the watch was given them."""
 
     @property
     def critical(self) -> list[Alert]:

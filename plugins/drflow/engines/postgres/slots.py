@@ -175,6 +175,20 @@ def assess_slots(
     return reports
 
 
+def watch_slots(conn: PgConnInfo, watch: Mapping[str, Any], *, timeout_s: float = 10.0) -> list[SlotReport]:
+    """:func:`read_slots` then :func:`assess_slots` with the parameters of :func:`drflow.spec.slots.slot_watch`."""
+    from drflow.spec.slots import SlotClaim
+
+    return assess_slots(
+        read_slots(conn, timeout_s=timeout_s),
+        [SlotClaim.from_params(c) for c in watch["claims"]],
+        orphan_limit_bytes=int(watch["orphan_limit_bytes"]),
+        components=watch.get("components", ()),
+        orphan_prefixes=watch.get("orphan_prefixes"),
+        command=str(watch.get("command") or "drflow slots drop --spec <spec> --component <component> --slot {slot}"),
+    )
+
+
 def _unclaimed_state(name: str, legacy: Mapping[str, str], prefixes: Sequence[str] | None) -> SlotState:
     if not name.startswith(DRFLOW_PREFIX):
         return "not drflow's"
