@@ -90,7 +90,7 @@ def read_slots(conn: PgConnInfo, *, timeout_s: float = 10.0) -> list[_Row]:
             db.rollback()
     except psycopg.Error as exc:
         hint = (
-            "; the role needs pg_monitor (or superuser) to see pg_replication_slots"
+            "; grant the connection's role SELECT on pg_replication_slots"
             if isinstance(exc, psycopg.errors.InsufficientPrivilege)
             else "; check that the primary is up and its Airflow connection points at it"
         )
