@@ -209,3 +209,53 @@ def test_check_slots_task_fails_the_wal_dag_on_a_slot_over_the_limit_while_the_a
         "check_slots": "failed",
     }
     assert orphan in _slots(primary)  # a check never drops anything
+
+
+def test_an_upgraded_deployment_keeps_its_wal_chain_and_is_told_to_drop_the_old_slot(
+    pg_primary: LocalCluster, tmp_path: Path
+) -> None:
+    """Before slot names carried the spec, a WAL policy's slot was drflow_wal_<component>: the first run
+    with the new name must still find the WAL since the chain's tip (the old slot holds it), and the old
+    slot must be reported, not dropped behind the operator's back."""
+    import dataclasses
+
+    from drflow.jobs.backup import take_full_backup
+    from drflow.jobs.wal import archive_wal
+    from drflow.spec.slots import SlotClaim
+    from tests.integration.test_wal_pitr import COMPONENT, SPEC, _create_users_db, full_request, wal_request
+
+    target = {"name": "local", "type": "local", "path": str(tmp_path / "store")}
+    _create_users_db(pg_primary)
+    with psycopg.connect(**pg_primary.conninfo().libpq_kwargs(), autocommit=True) as db:
+        db.execute("alter system set wal_keep_size = 0")  # only slots keep WAL: a gap would show
+        db.execute("select pg_reload_conf()")
+    take_full_backup(full_request(pg_primary, [target], "20261127T100000Z-daily-full-eeeeee"))
+    old = archive_wal(wal_request(pg_primary, [target], "20261127T101000Z-wal-eeeeee"))  # the old slot name
+    legacy = legacy_wal_slot_name(COMPONENT)
+    assert old.extra["slot"] == legacy
+    with psycopg.connect(**pg_primary.conninfo(COMPONENT).libpq_kwargs(), autocommit=True) as db:
+        for _ in range(3):
+            db.execute("insert into events (note) values ('after the upgrade')")
+            db.execute("select pg_switch_wal()")
+            db.execute("checkpoint")
+
+    new = wal_slot_name(SPEC, COMPONENT, "wal")
+    upgraded = archive_wal(
+        dataclasses.replace(wal_request(pg_primary, [target], "20261127T102000Z-wal-eeeeee"), slot=new)
+    )
+    assert upgraded.extra["slot"] == new and upgraded.extra["slot_created"] is True
+    assert upgraded.parent_id == old.backup_id and upgraded.start_lsn == old.end_lsn
+    assert "restarted_after_gap" not in upgraded.extra
+
+    claim = SlotClaim(new, "pg", "wal", SPEC, COMPONENT, "WAL policy wal", 10 * 1024**3)
+    reports = {
+        r.name: r
+        for r in assess_slots(read_slots(pg_primary.conninfo()), [claim], orphan_limit_bytes=1, components=[COMPONENT])
+    }
+    assert reports[new].state == "in use"
+    assert (reports[legacy].state, reports[legacy].note) == (
+        "orphan",
+        f"old-style WAL slot name of {COMPONENT}, now {new}",
+    )
+    assert [a.code for a in reports[legacy].alerts] == ["slot_orphaned", "slot_retention_exceeded"]
+    assert legacy in _slots(pg_primary)  # reported, never dropped by drflow on its own
