@@ -66,7 +66,9 @@ class SlotReport:
 
 
 @dataclass(frozen=True)
-class _Row:
+class SlotRow:
+    """One row of pg_replication_slots, as :func:`read_slots` reads it."""
+
     name: str
     slot_type: str
     active: bool
@@ -77,7 +79,7 @@ class _Row:
     database: str | None
 
 
-def read_slots(conn: PgConnInfo, *, timeout_s: float = 10.0) -> list[_Row]:
+def read_slots(conn: PgConnInfo, *, timeout_s: float = 10.0) -> list[SlotRow]:
     """Every replication slot of ``conn``'s server: one read-only statement, at most ``timeout_s``."""
     ms = max(1, int(timeout_s * 1000))
     try:
@@ -96,7 +98,7 @@ def read_slots(conn: PgConnInfo, *, timeout_s: float = 10.0) -> list[_Row]:
         )
         raise SlotError(f"cannot read the replication slots of {conn.describe()}: {str(exc).strip()}{hint}") from exc
     return [
-        _Row(
+        SlotRow(
             name=str(r[0]),
             slot_type=str(r[1]),
             active=bool(r[2]),
@@ -111,7 +113,7 @@ def read_slots(conn: PgConnInfo, *, timeout_s: float = 10.0) -> list[_Row]:
 
 
 def assess_slots(
-    rows: Sequence[_Row],
+    rows: Sequence[SlotRow],
     claims: Sequence[SlotClaim],
     *,
     orphan_limit_bytes: int,
