@@ -390,5 +390,9 @@ def demo() -> None:
     raise typer.Exit(run_demo())
 
 
+from drflow.cli_slots import slots_app  # noqa: E402 (it uses the helpers above)
+
+app.add_typer(slots_app, name="slots")
+
 if __name__ == "__main__":
     app()

@@ -308,3 +308,52 @@ def test_s3_repository_through_a_tls_proxy_in_front_of_moto(
             restored.stop("immediate")
     finally:
         cluster.stop("immediate")
+
+
+def test_paths_with_spaces_reach_archive_push_and_archive_get_as_one_argument(
+    pg_workdir: Path, pg_host: Host, pg_bin_dir: Path
+) -> None:
+    """The archive_command and restore_command PostgreSQL runs through /bin/sh name the configuration,
+    the repositories' data directory and the restore directory under a path with a space (and a `;`)."""
+    root = pg_workdir / "dr root; echo pwned"
+    root.mkdir(mode=0o755)
+    name = f"pgbr-{uuid.uuid4().hex[:8]}"
+    text = SPEC.format(name=name, root=root).replace(f"socket_dir: {root}/run", f"socket_dir: {pg_workdir}/run")
+    spec = load_spec_text(text, pg_workdir / "spec.yaml").spec
+    settings = stanza_settings(spec, spec.component("orders"))
+    assert " " in settings.config_path and " " in settings.pg_path
+    cluster = LocalCluster(
+        data_dir=root / "primary", port=free_port(), socket_dir=pg_workdir / "run", bin_dir=pg_bin_dir, host=pg_host
+    )
+    cluster.init(no_sync=True, **server_settings(settings))
+    installed = Path(settings.config_path)
+    installed.write_text(render_config(settings, pg_port=cluster.port, pg_user="postgres"))
+    pg_host.chown_to_db_user(installed)
+    cluster.start(timeout=60)
+    try:
+        with psycopg.connect(**cluster.conninfo().libpq_kwargs(), autocommit=True) as conn:
+            conn.execute("create database shop")
+        with psycopg.connect(**cluster.conninfo("shop").libpq_kwargs(), autocommit=True) as conn:
+            conn.execute("create table items (id int primary key, qty int not null)")
+            conn.execute("insert into items select n, n from generate_series(1, 300) n")
+            # The server's own archive_command pushed this segment (pgbackrest check waits for it).
+        access = StanzaAccess(settings, cluster.conninfo("shop"))
+        check_stanza(access, host=pg_host)
+        with psycopg.connect(**cluster.conninfo().libpq_kwargs(), autocommit=True) as conn:
+            row = conn.execute("select archived_count, failed_count from pg_stat_archiver").fetchone()
+        assert row is not None and row[0] >= 1 and row[1] == 0, row
+        targets = [spec.target("repo-east").model_dump(mode="json")]
+        a = Archived(cluster, settings, access, name, targets)
+        [manifest] = take_pgbackrest_backup(_request(a, "weekly-full", "full", "sp-full"), host=pg_host)
+        # The backup's WAL is only in the repository: the restored server fetches it with restore_command.
+        restored = restore_pgbackrest_backup(
+            access, manifest, root / "restored", host=pg_host, bin_dir=pg_bin_dir, socket_dir=pg_workdir / "rr"
+        )
+        try:
+            with psycopg.connect(**restored.conninfo("shop").libpq_kwargs()) as conn:
+                assert conn.execute(DIGEST).fetchone() == (manifest.validation_values["digest"],)
+        finally:
+            restored.stop("immediate")
+        assert not (pg_workdir / "pwned").exists() and not Path("pwned").exists()
+    finally:
+        cluster.stop("immediate")

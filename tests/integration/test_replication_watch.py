@@ -257,3 +257,55 @@ def test_replication_watch_dag_passes_when_healthy_and_fails_on_paused_replay(
     log = capfd.readouterr().out
     assert "AirflowFailException: replication of 1 replica(s) is unhealthy" in log
     assert "replay_paused (replica-1): WAL replay is paused" in log and "pg_wal_replay_resume()" in log
+
+
+def test_the_watch_also_measures_the_specs_wal_slots_and_orphans_on_the_primary(
+    pg_primary_with_replica: tuple[LocalCluster, LocalCluster], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drflow.engines.postgres.wal import ensure_slot
+    from drflow.spec.slots import SlotClaim
+    from drflow.triggers.replication import measure_from_conn_ids
+
+    primary, replica = pg_primary_with_replica
+    monkeypatch.setenv("AIRFLOW_CONN_TEST_WATCH_PRIMARY", airflow_conn_json(primary))
+    monkeypatch.setenv("AIRFLOW_CONN_TEST_WATCH_REPLICA", airflow_conn_json(replica))
+    limit = 16 * 1024**2
+    claims = [
+        SlotClaim("drflow_wal_abc123_db_wal", "test_watch_primary", "wal", "s", "db", "WAL policy wal", limit),
+        SlotClaim(SLOT, "test_watch_primary", "replica", "s", "db", "replica replica-1", 1024**3),
+    ]
+    watch = {
+        "claims": [c.to_params() for c in claims],
+        "components": ["db"],
+        "orphan_prefixes": ["drflow_wal_abc123_"],
+        "orphan_limit_bytes": limit,
+        "command": "drflow slots drop --spec s.yaml --component db --slot {slot}",
+    }
+    for slot in ("drflow_wal_abc123_db_wal", "drflow_wal_abc123_db_removed"):
+        ensure_slot(primary.conninfo(), slot)
+    kwargs: dict[str, Any] = {
+        "primary_conn_id": "test_watch_primary",
+        "database": "postgres",
+        "replicas": [{"name": "replica-1", "conn_id": "test_watch_replica", "slot": SLOT}],
+        "warn_lag_s": 60,
+        "max_lag_s": 300,
+        "max_slot_retained_bytes": 1024**3,
+        "connect_timeout": 5,
+        "slot_watch": watch,
+    }
+    report = measure_from_conn_ids(**kwargs)
+    assert report.healthy and report.codes() == {"slot_orphaned"}  # an orphan is a warning
+
+    for _ in range(3):  # ~48 MiB of WAL: the replica keeps up, the WAL slots hold it all
+        write(primary, rows=10)
+        sql(primary, "select pg_switch_wal()")
+    wait_replayed(primary, replica)
+    report = measure_from_conn_ids(**kwargs)
+    assert not report.healthy
+    by_slot = {s["name"]: s for s in report.slots}
+    assert by_slot[SLOT]["alerts"] == [] and by_slot[SLOT]["kind"] == "replica"
+    exceeded = [a for a in report.alerts if a.code == "slot_retention_exceeded"]
+    assert len(exceeded) == 2 and all(a.severity == "critical" for a in exceeded)
+    assert any("'drflow_wal_abc123_db_wal' of WAL policy wal of s/db holds back" in a.message for a in exceeded)
+    assert any("--slot drflow_wal_abc123_db_removed" in a.message for a in exceeded)
+    json.dumps(report.to_json())  # it travels through XCom and trigger events

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from drflow.engines.postgres.pgbackrest import (
     PgBackRestError,
     S3Access,
+    archive_get_command,
     render_config,
     secret_env,
     server_settings,
@@ -134,6 +135,34 @@ def test_config_has_one_repository_per_target_and_no_secret() -> None:
         "--config-include-path=/etc/pgbackrest/conf.d --stanza=shop-orders archive-push %p",
     }
     assert f"#   archive_command = '{server_settings(settings)['archive_command']}'" in text
+
+
+def test_archive_and_restore_commands_quote_every_spec_value_for_the_shell() -> None:
+    import dataclasses
+    import shlex
+
+    text = SPEC.replace(
+        "data_directory: /var/lib/postgresql/15/main}",
+        "data_directory: /var/lib/postgresql/15/main}\n      pgbackrest: {config: /etc/pg br/pgbackrest.conf}",
+    )
+    settings = stanza_settings(_spec(text), _spec(text).component("orders"))
+    assert shlex.split(server_settings(settings)["archive_command"]) == [
+        "pgbackrest",
+        "--config=/etc/pg br/pgbackrest.conf",
+        "--config-include-path=/etc/pg br/conf.d",
+        "--stanza=shop-orders",
+        "archive-push",
+        "%p",
+    ]
+    # Whatever reaches the renderer (validation refuses such paths too) stays one argument.
+    hostile = dataclasses.replace(settings, config_path="/etc/x'; touch /tmp/pwned; echo '.conf")
+    command = server_settings(hostile)["archive_command"]
+    assert shlex.split(command)[1] == "--config=/etc/x'; touch /tmp/pwned; echo '.conf"
+    restore = archive_get_command(hostile, 2, Path("/srv/re stored/100%"))
+    assert shlex.split(restore)[-4:] == ["--pg1-path=/srv/re stored/100%%", "archive-get", "%f", "%p"]
+    # The comment in the rendered file is a valid postgresql.conf line (quotes doubled).
+    rendered = render_config(hostile, pg_port=5432, pg_user="postgres")
+    assert "#   archive_command = '" + command.replace("'", "''") + "'" in rendered
 
 
 def test_aws_repositories_use_the_regional_endpoint() -> None:

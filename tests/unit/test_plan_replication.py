@@ -46,7 +46,14 @@ def test_every_api_marketplace_component_gets_a_watch_with_its_rpo_as_max_lag() 
     [check] = plan.tasks
     assert check.task_id == "check_replication" and check.action == "postgres.replication_lag"
     assert check.retries == 0
-    assert check.params == {
+    params = dict(check.params)
+    watch = params.pop("slot_watch")
+    # The spec's other slots on this primary are watched too: WAL archiving slots and orphans.
+    assert watch["orphan_limit_bytes"] == 10 * 1024**3 and "billing" in watch["components"]
+    assert {(c["kind"], c["slot"]) for c in watch["claims"] if c["component"] == "billing"} == {
+        ("replica", "drflow_sandbox_replica")
+    }
+    assert params == {
         "primary_conn_id": "drflow_pg_primary",
         "database": "billing",
         "replicas": [{"name": "replica-1", "conn_id": "drflow_pg_replica", "slot": "drflow_sandbox_replica"}],

@@ -41,15 +41,31 @@ def test_the_database_preset_gives_an_hourly_wal_dag_that_archives_then_checks_t
     plans = {p.dag_id: p for p in build_plans(_spec(), "shop.yaml")}
     wal = plans["dr.shop.user-database.backup.hourly-wal"]
     assert wal.kind == "backup" and wal.schedule == "@hourly"
-    assert [t.task_id for t in wal.tasks] == ["check_source", "archive_wal", "check_wal_chain"]
-    check, archive, chain = wal.tasks
-    assert (check.action, archive.action, chain.action) == (
+    assert [t.task_id for t in wal.tasks] == ["check_source", "archive_wal", "check_wal_chain", "check_slots"]
+    check, archive, chain, slots = wal.tasks
+    assert (check.action, archive.action, chain.action, slots.action) == (
         "postgres.check_source",
         "postgres.wal_archive",
         "store.check_wal_chain",
+        "postgres.check_slots",
     )
     assert archive.upstream == ("check_source",) and chain.upstream == ("archive_wal",)
-    assert archive.params["slot"] == "drflow_wal_user_database"
+    # The slot watch runs beside the archive: a slot holding too much never stops the run that frees it.
+    assert slots.upstream == ("check_source",) and slots.retries == 0
+    # The default slot carries 6 hex of the spec name: two specs never share it on one cluster.
+    assert archive.params["slot"] == "drflow_wal_8d9001_user_database_hourly_wal"
+    assert slots.params["slot_watch"]["claims"] == [
+        {
+            "slot": "drflow_wal_8d9001_user_database_hourly_wal",
+            "conn_id": "pg_primary",
+            "kind": "wal",
+            "spec": "shop",
+            "component": "user-database",
+            "owner": "WAL policy hourly-wal",
+            "limit_bytes": 10 * 1024**3,
+        }
+    ]
+    assert slots.params["slot_watch"]["orphan_prefixes"] == ["drflow_wal_8d9001_"]
     assert archive.params["policy"] == "hourly-wal" and archive.params["compression"] == "zstd"
     assert archive.params["conn_id"] == "pg_primary" and archive.params["database"] == "users"
     assert [t["name"] for t in archive.params["targets"]] == ["local-a"]

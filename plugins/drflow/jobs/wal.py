@@ -33,6 +33,7 @@ from drflow.engines.postgres.wal import (
     receive_wal,
 )
 from drflow.jobs.backup import begin_in_every_target, target_catalogs
+from drflow.spec.slots import legacy_wal_slot_name
 from drflow.store.catalog import BackupManifest, Catalog, StoredObject
 from drflow.store.wal import WAL_METHOD, WalGapError, chain_tip, is_pitr_base
 from drflow.workdir import scratch_dir
@@ -45,8 +46,9 @@ class NoFullBackupError(LookupError):
 
 
 def default_slot(component: str) -> str:
-    """``drflow_wal_user_database`` for component ``user-database`` (the policy's default slot)."""
-    return "drflow_wal_" + component.replace("-", "_")
+    """``drflow_wal_user_database`` for ``user-database``: the default WAL slot before slot names carried
+    the spec (plans now use :func:`drflow.spec.slots.wal_slot_name`); tests and benchmarks name slots with it."""
+    return legacy_wal_slot_name(component)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ class PolicyContext:
     policy: BackupPolicy
     retries: int
     retry_delay_s: int
+    source: str = ""
+    """The spec file, for commands a task's messages suggest."""
 
     @property
     def targets(self) -> list[dict[str, Any]]:
@@ -111,7 +113,7 @@ TASK_BUILDERS: dict[str, TaskBuilder] = {
 def backup_plan(spec: Spec, component: Component, policy: BackupPolicy, source: str) -> DagPlan:
     retries = policy.retries if policy.retries is not None else spec.defaults.retries
     retry_delay = policy.retry_delay or spec.defaults.retry_delay
-    ctx = PolicyContext(spec, component, policy, retries, int(retry_delay.total_seconds()))
+    ctx = PolicyContext(spec, component, policy, retries, int(retry_delay.total_seconds()), source)
     tasks = TASK_BUILDERS[policy.method](ctx)
     doc = (
         f"# Backup `{policy.name}` of {component.title}\n\n{objectives(component)}\n\n"

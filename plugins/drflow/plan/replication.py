@@ -5,6 +5,7 @@ from __future__ import annotations
 from drflow.plan.common import common_fields, dag_id, objectives
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Component, Spec
+from drflow.spec.slots import slot_watch
 from drflow.spec.types import format_duration, format_size
 
 KIND_REPLICATION_WATCH = "replication-watch"
@@ -28,7 +29,9 @@ def replication_watch_plan(spec: Spec, component: Component, source: str) -> Dag
         action="postgres.replication_lag",
         doc="Measure each replica's lag (bytes and seconds) and look for faults: unreachable, not streaming, "
         "replay paused, promoted (split-brain risk), replication slot missing, inactive or retaining too much "
-        "WAL. On a critical alert, wait (deferred) up to one interval for recovery, then fail with every alert.",
+        "WAL; the spec's WAL archiving slots and orphaned drflow slots on the primary against "
+        "datastore.slot_retention_limit. On a critical alert, wait (deferred) up to one interval for recovery, "
+        "then fail with every alert.",
         params={
             "primary_conn_id": datastore.primary.conn_id,
             "database": datastore.database,
@@ -38,6 +41,7 @@ def replication_watch_plan(spec: Spec, component: Component, source: str) -> Dag
             "max_slot_retained_bytes": watch.max_slot_retained,
             "poke_interval": poke_interval_s(interval_s),
             "timeout": interval_s,
+            "slot_watch": slot_watch(spec, component, source),
         },
         retries=0,
     )

@@ -1,25 +1,24 @@
-"""Tasks of an incremental (WAL) backup policy: check the source, archive the WAL, check the chain."""
+"""Tasks of an incremental (WAL) backup policy: check the source, archive the WAL, check the chain,
+and, beside the archive, watch the replication slots the spec owns on the primary."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from drflow.plan.graph import TaskPlan
-from drflow.spec.types import schedule_interval
+from drflow.spec.slots import slot_watch, wal_slot_name
+from drflow.spec.types import format_size, schedule_interval
 
 if TYPE_CHECKING:
     from drflow.plan.backup import PolicyContext
-
-
-def wal_slot(component: str, slot: str | None) -> str:
-    return slot or "drflow_wal_" + component.replace("-", "_")
 
 
 def wal_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
     component, policy = ctx.component, ctx.policy
     base = ctx.datastore
     targets = ctx.targets
-    slot = wal_slot(component.name, policy.slot)
+    slot = wal_slot_name(ctx.spec.metadata.name, component.name, policy.name, policy.slot)
     store = {"spec_name": base["spec_name"], "component": component.name, "targets": targets}
     check = ctx.task(
         "check_source",
@@ -59,4 +58,29 @@ def wal_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
         },
         "archive_wal",
     )
-    return (check, archive, chain)
+    return (check, archive, chain, _check_slots(ctx, slot))
+
+
+def _check_slots(ctx: PolicyContext, slot: str) -> TaskPlan:
+    """Beside the archive (never blocking it): the WAL the spec's slots on this primary hold back."""
+    component = ctx.component
+    assert component.datastore is not None
+    limit = component.datastore.slot_retention_limit
+    task = ctx.task(
+        "check_slots",
+        "postgres.check_slots",
+        f"Read the replication slots on the primary (one read-only statement): fail when slot `{slot}` or another "
+        f"WAL slot of this spec holds back more than {format_size(limit)} of WAL (datastore.slot_retention_limit) "
+        "or is past max_slot_wal_keep_size, before pg_wal fills the disk; warn about orphans (a slot of this spec "
+        "whose policy was removed, or an old-style `drflow_wal_<component>` slot) with the command that drops them. "
+        "Runs beside archive_wal and never blocks it.",
+        {
+            "conn_id": component.datastore.primary.conn_id,
+            "database": component.datastore.database,
+            "spec_name": ctx.spec.metadata.name,
+            "slot_watch": slot_watch(ctx.spec, component, ctx.source),
+        },
+        "check_source",
+    )
+    # A slot that holds too much is not fixed by retrying the check; the next run is the retry.
+    return dataclasses.replace(task, retries=0)

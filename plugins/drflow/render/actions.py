@@ -17,6 +17,7 @@ ACTIONS: dict[str, str] = {
     "report.drill": "drflow.operators.drill.DrillReportOperator",
     "postgres.wal_archive": "drflow.operators.wal.WalArchiveOperator",
     "store.check_wal_chain": "drflow.operators.wal.CheckWalChainOperator",
+    "postgres.check_slots": "drflow.operators.slots.CheckSlotsOperator",
     "store.plan_restore": "drflow.operators.restore.PlanRestoreOperator",
     "postgres.restore": "drflow.operators.restore.RestoreOperator",
     "postgres.verify_restored": "drflow.operators.restore.VerifyRestoredOperator",

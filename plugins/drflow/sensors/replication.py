@@ -36,9 +36,11 @@ class ReplicationLagSensor(BaseSensorOperator):
         deferrable: bool = True,
         poke_interval: float = 10.0,
         timeout: float = 60.0,
+        slot_watch: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        self.slot_watch = dict(slot_watch) if slot_watch else None
         self.primary_conn_id = primary_conn_id
         self.database = database
         self.replicas = [dict(r) for r in replicas]
@@ -57,6 +59,7 @@ class ReplicationLagSensor(BaseSensorOperator):
             "max_lag_s": self.max_lag_s,
             "max_slot_retained_bytes": self.max_slot_retained_bytes,
             "connect_timeout": self.connect_timeout,
+            "slot_watch": self.slot_watch,
         }
 
     def execute(self, context: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from drflow.spec.check import check_feasibility, check_references, check_secrets
 from drflow.spec.diagnostics import Diagnostic, SpecError
 from drflow.spec.model import Spec
+from drflow.spec.slots import SlotClaim, check_slots, conflicts, cross_spec_diagnostics, spec_claims
 from drflow.spec.source import Source, parse_source
 from drflow.spec.translate import validation_diagnostics
 
@@ -68,7 +69,7 @@ def load_spec_text(text: str, path: str | os.PathLike[str]) -> LoadedSpec:
     # Reference checks read the raw values, so they run (and report) even when the model failed.
     diagnostics += check_references(source)
     if spec is not None:
-        diagnostics += check_feasibility(spec, source)
+        diagnostics += check_feasibility(spec, source) + check_slots(spec, source)
     diagnostics = _unique(diagnostics)
     errors = [d for d in diagnostics if d.is_error]
     if errors or spec is None:
@@ -109,6 +110,7 @@ def load_each(paths: Iterable[str | os.PathLike[str]]) -> Iterator[LoadedSpec | 
     Two files with the same metadata.name would give DAGs with the same ids: the later file fails.
     """
     owners: dict[str, LoadedSpec] = {}
+    slots: list[SlotClaim] = []
     for path in discover(paths):
         try:
             loaded = load_spec(path)
@@ -116,10 +118,17 @@ def load_each(paths: Iterable[str | os.PathLike[str]]) -> Iterator[LoadedSpec | 
             yield exc
             continue
         first = owners.setdefault(loaded.name, loaded)
-        if first is loaded:
-            yield loaded
-        else:
+        if first is not loaded:
             yield SpecError([_duplicate_name(loaded, first), *loaded.warnings], str(path))
+            continue
+        claims = spec_claims(loaded.spec)
+        clashes = _slot_clashes(loaded, claims, slots)
+        if clashes:
+            del owners[loaded.name]
+            yield SpecError([*clashes, *loaded.warnings], str(path))
+            continue
+        slots += claims
+        yield loaded
 
 
 def load_specs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[LoadedSpec], list[SpecFailure]]:
@@ -139,6 +148,14 @@ def _duplicate_name(spec: LoadedSpec, first: LoadedSpec) -> Diagnostic:
     source = parse_source(spec.path.read_text(encoding="utf-8"), str(spec.path))
     message = f"spec name '{spec.name}' is already used by {first.path}; DAG ids would collide"
     return source.diagnostic(("metadata", "name"), message, "give every spec its own metadata.name")
+
+
+def _slot_clashes(spec: LoadedSpec, claims: list[SlotClaim], earlier: list[SlotClaim]) -> list[Diagnostic]:
+    """Slots of this spec that an earlier spec owns on the same primary (re-parsed only when there are some)."""
+    if not any(first.spec != claim.spec for claim, first in conflicts(claims, earlier)):
+        return []
+    source = parse_source(spec.path.read_text(encoding="utf-8"), str(spec.path))
+    return cross_spec_diagnostics(source, claims, earlier)
 
 
 def _resolve_local_paths(source: Source, base: Path) -> None:

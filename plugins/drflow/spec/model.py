@@ -192,6 +192,12 @@ class PostgresDatastore(SpecModel):
     pgbackrest: PgBackRestSettings = Field(
         default_factory=PgBackRestSettings, description="pgBackRest settings, for backup policies of method pgbackrest."
     )
+    slot_retention_limit: Size = Field(
+        default=10 * 1024**3,
+        description="WAL that a replication slot drflow owns for WAL archiving (or one left by a removed policy) "
+        "may hold back on the primary before the WAL policy's check_slots task alerts, well before pg_wal fills "
+        "the disk; replica slots use replication.max_slot_retained.",
+    )
 
     @property
     def binaries(self) -> str:
@@ -232,7 +238,7 @@ class BackupPolicy(SpecModel):
         None,
         pattern=r"^[a-z0-9_]{1,63}$",
         description="pg_receivewal: the physical replication slot that keeps WAL until it is stored "
-        "(default drflow_wal_<component>).",
+        "(default drflow_wal_<6 hex of the spec name>_<component>_<policy>, unique per spec on a shared cluster).",
     )
 
     @model_validator(mode="after")

@@ -25,8 +25,10 @@ def measure_from_conn_ids(
     max_lag_s: float,
     max_slot_retained_bytes: int,
     connect_timeout: int = 5,
+    slot_watch: Mapping[str, Any] | None = None,
 ) -> ReplicationReport:
-    """Resolve the Airflow connections (blocking) and measure replication once."""
+    """Resolve the Airflow connections (blocking) and measure replication once; with ``slot_watch``
+    (:func:`drflow.spec.slots.slot_watch`) also the WAL the spec's other slots on the primary hold back."""
     from drflow.engines.postgres.conninfo import PgConnInfo
     from drflow.engines.postgres.replication import ReplicaTarget, measure_replication
 
@@ -38,14 +40,31 @@ def measure_from_conn_ids(
         )
         for r in replicas
     ]
-    return measure_replication(
-        PgConnInfo.from_airflow_conn(primary_conn_id, dbname=database),
+    primary = PgConnInfo.from_airflow_conn(primary_conn_id, dbname=database)
+    report = measure_replication(
+        primary,
         targets,
         warn_lag_s=warn_lag_s,
         max_lag_s=max_lag_s,
         max_slot_retained_bytes=max_slot_retained_bytes,
         connect_timeout=connect_timeout,
     )
+    if slot_watch and report.primary.reachable and report.primary.error is None:
+        _watch_slots(primary, slot_watch, report, connect_timeout)
+    return report
+
+
+def _watch_slots(primary: Any, watch: Mapping[str, Any], report: ReplicationReport, timeout: int) -> None:
+    """Add the alerts of the spec's WAL slots and orphans (replica slots are measured with their replica)."""
+    from drflow.engines.postgres.slots import SlotError, watch_slots
+
+    try:
+        slots = watch_slots(primary, watch, timeout_s=timeout)
+    except SlotError as exc:  # the primary went away since: the next check says so
+        report.primary.error = str(exc)
+        return
+    report.slots = [slot.to_json() for slot in slots]
+    report.alerts += [alert for slot in slots if slot.kind != "replica" for alert in slot.alerts]
 
 
 class ReplicationLagTrigger(BaseTrigger):
@@ -67,8 +86,10 @@ class ReplicationLagTrigger(BaseTrigger):
         poke_interval: float = 10.0,
         timeout: float = 60.0,
         connect_timeout: int = 5,
+        slot_watch: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        self.slot_watch = dict(slot_watch) if slot_watch else None
         self.primary_conn_id = primary_conn_id
         self.database = database
         self.replicas = [dict(r) for r in replicas]
@@ -92,6 +113,7 @@ class ReplicationLagTrigger(BaseTrigger):
                 "poke_interval": self.poke_interval,
                 "timeout": self.timeout,
                 "connect_timeout": self.connect_timeout,
+                "slot_watch": self.slot_watch,
             },
         )
 
@@ -104,6 +126,7 @@ class ReplicationLagTrigger(BaseTrigger):
             max_lag_s=self.max_lag_s,
             max_slot_retained_bytes=self.max_slot_retained_bytes,
             connect_timeout=self.connect_timeout,
+            slot_watch=self.slot_watch,
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

@@ -18,13 +18,15 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator, Mapping
+import shlex
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from drflow.engines.postgres.cluster import format_setting
 from drflow.hosts import Host, HostError, tail
 
 if TYPE_CHECKING:
@@ -224,10 +226,25 @@ def keys_dir(settings: StanzaSettings) -> str:
     return str(Path(settings.config_path).parent / "conf.d")
 
 
+def _config_options(settings: StanzaSettings) -> list[str]:
+    """``--config`` (and ``--config-include-path`` when S3 keys live in conf.d): the host's installed configuration."""
+    options = [f"--config={settings.config_path}"]
+    if any(r.type == "s3" for r in settings.repos):
+        # An explicit --config makes pgBackRest skip the include directory unless it is named too.
+        options.append(f"--config-include-path={keys_dir(settings)}")
+    return options
+
+
+def shell_command(argv: Sequence[str], *placeholders: str) -> str:
+    """A command line for a server setting that PostgreSQL runs through ``/bin/sh`` (archive_command,
+    restore_command): every argument shell-quoted, so a path or name from the spec (a space, a ``;``)
+    stays one argument and never becomes shell syntax; then the server's ``%`` placeholders, bare."""
+    quoted = [shlex.quote(arg.replace("%", "%%")) for arg in argv]
+    return " ".join([*quoted, *placeholders])
+
+
 def archive_command(settings: StanzaSettings) -> str:
-    # An explicit --config makes pgBackRest skip the include directory unless it is named too.
-    include = f" --config-include-path={keys_dir(settings)}" if any(r.type == "s3" for r in settings.repos) else ""
-    return f"{PGBACKREST} --config={settings.config_path}{include} --stanza={settings.stanza} archive-push %p"
+    return shell_command([PGBACKREST, *_config_options(settings), f"--stanza={settings.stanza}", "archive-push"], "%p")
 
 
 def server_settings(settings: StanzaSettings) -> dict[str, str]:
@@ -238,10 +255,17 @@ def server_settings(settings: StanzaSettings) -> dict[str, str]:
 def archive_get_command(settings: StanzaSettings, repo: int, pg_path: Path) -> str:
     """restore_command of a server restored into ``pg_path``, through the host's installed configuration
     (and its S3 keys) like archive-push; pgBackRest checks that it runs in pg1-path."""
-    include = f" --config-include-path={keys_dir(settings)}" if any(r.type == "s3" for r in settings.repos) else ""
-    return (
-        f"{PGBACKREST} --config={settings.config_path}{include} --stanza={settings.stanza} --repo={repo} "
-        f'--pg1-path={pg_path} archive-get %f "%p"'
+    return shell_command(
+        [
+            PGBACKREST,
+            *_config_options(settings),
+            f"--stanza={settings.stanza}",
+            f"--repo={repo}",
+            f"--pg1-path={pg_path}",
+            "archive-get",
+        ],
+        "%f",
+        '"%p"',
     )
 
 
@@ -263,7 +287,7 @@ def render_config(
         f"# pgBackRest configuration of stanza {settings.stanza}, rendered by drflow{origin}.",
         "# Do not edit: render it again with `drflow pgbackrest-config` after the spec changes.",
         f"# Install it as {settings.config_path} on the database host. The primary needs:",
-        *(f"#   {name} = '{value}'" for name, value in server_settings(settings).items()),
+        *(f"#   {name} = {format_setting(value)}" for name, value in server_settings(settings).items()),
     ]
     s3_repos = [repo for repo in settings.repos if repo.type == "s3"]
     if s3_repos:
@@ -481,8 +505,18 @@ class PgBackRest:
             raise
         recovery = {
             "restore_command": restore_command
-            or f"{PGBACKREST} --config={self.config} --stanza={self.stanza} --repo={repo} "
-            f'--pg1-path={target_dir} archive-get %f "%p"'
+            or shell_command(
+                [
+                    PGBACKREST,
+                    f"--config={self.config}",
+                    f"--stanza={self.stanza}",
+                    f"--repo={repo}",
+                    f"--pg1-path={target_dir}",
+                    "archive-get",
+                ],
+                "%f",
+                '"%p"',
+            )
         }
         if recovery_type != "default":
             recovery["recovery_target_action"] = target_action

@@ -45,12 +45,12 @@ from drflow.engines.postgres.failover import (
     write_state,
 )
 from drflow.hosts import HostError, tail
+from drflow.spec.slots import node_slot_name
 
 CONFIG_FILES = ("postgresql.conf", "postgresql.auto.conf", "pg_hba.conf", "pg_ident.conf")
 FENCE_SETTINGS = frozenset({"default_transaction_read_only"})
 SERVER_LOG = Path("log") / "drflow-pg_ctl.log"
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=?")
-_SLOT_CHARS = re.compile(r"[^a-z0-9_]")
 
 
 class RebuildError(RuntimeError):
@@ -59,7 +59,7 @@ class RebuildError(RuntimeError):
 
 def slot_name_for(node_name: str) -> str:
     """A physical replication slot name for ``node_name`` (``[a-z0-9_]``, at most 63 characters)."""
-    return ("drflow_" + _SLOT_CHARS.sub("_", node_name.lower()))[:63]
+    return node_slot_name(node_name)
 
 
 def rebuild_replica(

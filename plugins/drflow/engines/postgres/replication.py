@@ -53,6 +53,7 @@ ALERT_CODES: dict[str, Severity] = {
     "slot_retention_exceeded": "critical",
     "lag_exceeded": "critical",
     "slot_inactive": "warning",
+    "slot_orphaned": "warning",
     "lag_warning": "warning",
     "insufficient_privilege": "warning",
 }
@@ -127,6 +128,8 @@ class ReplicationReport:
     primary: PrimaryStatus
     replicas: list[ReplicaStatus] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    slots: list[dict[str, Any]] = field(default_factory=list)
+    """The spec's other slots on the primary (WAL archiving, orphans), when the watch was given them."""
 
     @property
     def critical(self) -> list[Alert]:
