@@ -211,7 +211,7 @@ def restore(
     backup: Annotated[str | None, typer.Option("--backup", help="Backup id; default the newest.")] = None,
     target: Annotated[
         str | None,
-        typer.Option("--target", help="Storage target to restore from; default the first with backups."),
+        typer.Option("--target", help="Storage target to restore from; default any (the first intact copy)."),
     ] = None,
     start: Annotated[bool, typer.Option("--start", help="Start PostgreSQL on it on a free port.")] = False,
     target_time: Annotated[
@@ -229,7 +229,7 @@ def restore(
     """
     from drflow.hosts import LocalHost
     from drflow.jobs.backup import target_catalogs
-    from drflow.jobs.restore import NoBackupError, choose_backup, restore_backup, start_scratch_instance
+    from drflow.jobs.restore import find_copies, restore_intact_copy, start_scratch_instance
 
     loaded = _load_one(spec)
     try:
@@ -243,8 +243,10 @@ def restore(
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
         raise _fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
-    if to.exists() and (not to.is_dir() or any(to.iterdir())):
-        raise _fail(f"{to} is not an empty directory; restore into a new or empty directory (nothing was changed)")
+    if to.exists() and not to.is_dir():
+        raise _fail(f"--to {to} is a file, not a directory; give a new or empty directory (nothing was changed)")
+    if to.is_dir() and any(to.iterdir()):
+        raise _fail(f"--to {to} is not empty; restore into a new or empty directory (nothing was changed)")
     if target_time or target_lsn:
         from drflow.cli_pitr import restore_point_in_time
 
@@ -265,33 +267,28 @@ def restore(
         for line in lines:
             out.print(line, highlight=False, markup=False)
         return
-    problems = []
-    for name, catalog in target_catalogs(loaded.spec.metadata.name, targets):
-        try:
-            manifest = choose_backup(catalog, component, backup)
-        except NoBackupError as exc:
-            problems.append(f"{name}: {exc}")
-            continue
-        bin_dir = Path(chosen.datastore.binaries)
-        host = LocalHost()
-        if to.exists() and any(to.iterdir()):
-            raise _fail(f"{to} is not empty; restore into a new or empty directory (nothing was changed)")
-        to.mkdir(parents=True, exist_ok=True)
-        try:
-            result = restore_backup(catalog, manifest, to.resolve(), host=host, bin_dir=bin_dir)
-        except Exception as exc:  # every engine error carries its own what-to-do
-            raise _fail(str(exc)) from None
-        out.print(
-            f"restored backup {manifest.backup_id} of {component} from {name} into {to} "
-            f"(fetch {result.fetch_s:.1f}s, lay out and pg_verifybackup {result.lay_out_s:.1f}s)"
+    bin_dir = Path(chosen.datastore.binaries)
+    host = LocalHost()
+    choice = find_copies(target_catalogs(loaded.spec.metadata.name, targets), component, backup)
+    for name, why in choice.unreadable:
+        err.print(f"warning: skipped storage target {name}: {why}", highlight=False, markup=False)
+    try:
+        result, copy = restore_intact_copy(
+            choice,
+            to.resolve(),
+            host=host,
+            bin_dir=bin_dir,
+            say=lambda message: err.print(f"warning: {message}", highlight=False, markup=False),
         )
-        if start:
-            instance = start_scratch_instance(to.resolve(), host=host, bin_dir=bin_dir)
-            out.print(
-                f"PostgreSQL is running on 127.0.0.1:{instance.port}; stop it with: {bin_dir}/pg_ctl -D {to} stop"
-            )
-        return
-    raise _fail("nothing to restore:\n  " + "\n  ".join(problems))
+    except Exception as exc:  # every engine error carries its own what-to-do
+        raise _fail(str(exc)) from None
+    out.print(
+        f"restored backup {copy.manifest.backup_id} of {component} from {copy.target} into {to} "
+        f"(fetch {result.fetch_s:.1f}s, lay out and pg_verifybackup {result.lay_out_s:.1f}s)"
+    )
+    if start:
+        instance = start_scratch_instance(to.resolve(), host=host, bin_dir=bin_dir)
+        out.print(f"PostgreSQL is running on 127.0.0.1:{instance.port}; stop it with: {bin_dir}/pg_ctl -D {to} stop")
 
 
 @app.command("pgbackrest-config")

@@ -71,7 +71,7 @@ class Fanout:
             copy = TargetCopy(name, catalog)
             try:
                 copy.committed = catalog.begin(component, backup_id)
-            except (StoreError, OSError) as exc:
+            except StoreError as exc:
                 copy.error = str(exc)
                 log.warning("target %s cannot take backup %s: %s", name, backup_id, exc)
             copies.append(copy)
@@ -100,7 +100,7 @@ class Fanout:
         copy.needs_it = needs_it
         log.warning("target %s failed for backup %s: %s", copy.name, self.backup_id, error)
         # Best effort: leave nothing half-written; the retry's begin() clears what this cannot.
-        with contextlib.suppress(StoreError, OSError):
+        with contextlib.suppress(StoreError):
             copy.catalog.discard(self.component, self.backup_id)
 
     def require_target(self) -> None:
@@ -121,7 +121,7 @@ class Fanout:
                     copy.catalog.put_object(self.component, self.backup_id, name, path)
                     for name, path in sorted(files.items())
                 ]
-            except (StoreError, OSError) as exc:
+            except StoreError as exc:
                 self.fail(copy, str(exc))
                 continue
             objects = objects or stored
@@ -134,7 +134,7 @@ class Fanout:
         for copy in self.pending:
             try:
                 copy.catalog.commit(manifest)
-            except (StoreError, OSError) as exc:
+            except StoreError as exc:
                 self.fail(copy, str(exc))
                 continue
             copy.committed = manifest
@@ -157,7 +157,7 @@ class Fanout:
                 assert source.committed is not None
                 try:
                     files = source.catalog.fetch(source.committed, staging / source.name)
-                except (StoreError, OSError) as exc:
+                except StoreError as exc:
                     source_problems.append(f"copy in {source.name}: {exc}")
                     continue
                 manifest = source.committed
@@ -172,7 +172,7 @@ class Fanout:
                     for obj in manifest.objects:
                         copy.catalog.put_object(self.component, self.backup_id, obj.name, files[obj.name])
                     copy.catalog.commit(manifest)
-                except (StoreError, OSError) as exc:
+                except StoreError as exc:
                     self.fail(copy, str(exc))
                     continue
                 copy.committed = manifest
