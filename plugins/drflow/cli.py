@@ -154,7 +154,7 @@ def backups_list(
     target: Annotated[str | None, typer.Option("--target", help="Only this storage target.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """List complete backups per storage target, newest last, from the store alone."""
+    """List complete backups, newest last, and which storage targets hold a copy, from the store alone."""
     from drflow.jobs.backup import target_catalogs
 
     loaded = _load_one(spec)
@@ -164,10 +164,20 @@ def backups_list(
     known = [c.name for c in loaded.spec.components]
     if component is not None and component not in known:
         raise _fail(f"no component {component!r} in {spec}; known: {', '.join(known)}")
+    from drflow.store.base import StoreError
+    from drflow.store.fanout import group_problems
+
     rows: list[dict[str, Any]] = []
+    unreadable: list[tuple[str, str]] = []
     for name, catalog in target_catalogs(loaded.spec.metadata.name, targets):
-        for manifest in catalog.list_backups(component):
-            rows.append({"target": name, **manifest.model_dump(mode="json")})
+        try:
+            manifests = catalog.list_backups(component)
+        except StoreError as exc:  # one unreachable target must not hide the copies in the others
+            unreadable.append((name, str(exc)))
+            continue
+        rows.extend({"target": name, **manifest.model_dump(mode="json")} for manifest in manifests)
+    for line in group_problems(unreadable):
+        err.print(f"warning: cannot read storage target {line}", highlight=False, markup=False)
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -175,18 +185,27 @@ def backups_list(
         what = f"of {component} " if component else ""
         where = ", ".join(f"{t['name']}" for t in targets)
         err.print(f"no complete backups {what}in {where}; run the backup DAGs first (or check --spec/--target)")
+        if unreadable:
+            raise _fail("some storage targets could not be read (see above); fix their access and retry")
         return
-    table = Table("target", "component", "backup id", "type", "finished", "data", "stored", "duration")
-    for row in rows:
+    # One row per backup, one column per target: which copies exist where ("-": missing, "?": unreadable).
+    names = [str(t["name"]) for t in targets]
+    broken = {name for name, _ in unreadable}
+    backups: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: (r["finished_at"], r["backup_id"], r["component"])):
+        entry = backups.setdefault((row["component"], row["backup_id"]), {**row, "copies": set()})
+        entry["copies"].add(row["target"])
+    table = Table("component", "backup id", "type", "finished", "data", "stored", "duration", *names)
+    for entry in backups.values():
         table.add_row(
-            row["target"],
-            row["component"],
-            row["backup_id"],
-            row["backup_type"],
-            row["finished_at"][:19],
-            _size(row["database_size_bytes"]),
-            _size(row["stored_bytes"]),
-            f"{row['duration_s']:.1f}s",
+            entry["component"],
+            entry["backup_id"],
+            f"{entry['backup_type']}/{entry['method']}",
+            entry["finished_at"][:19],
+            _size(entry["database_size_bytes"]),
+            _size(entry["stored_bytes"]),
+            f"{entry['duration_s']:.1f}s",
+            *("?" if name in broken else "yes" if name in entry["copies"] else "-" for name in names),
         )
     out.print(table)
 

@@ -6,6 +6,7 @@ second; the real CLI through typer's runner.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,22 @@ def test_short_errors_name_only_restorable_backups_and_a_file_as_a_file(stored: 
     result = _restore(stored, a_file)
     assert result.exit_code == 1 and "is a file" in result.output
     assert a_file.read_text() == "not a directory"
+
+
+def test_backups_list_shows_which_targets_hold_a_copy(stored: Stored) -> None:
+    stored.catalog("s3-first").discard(COMPONENT, stored.newer.backup_id)
+    result = CliRunner().invoke(app, ["backups", "list", "--spec", str(stored.spec), "--component", COMPONENT])
+    assert result.exit_code == 0, result.output
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in result.output.splitlines() if "│" in line]
+    lines = {row[1]: row[-2:] for row in cells}
+    assert lines[stored.newer.backup_id] == ["-", "yes"]  # columns s3-first, local-second
+    assert lines[stored.older.backup_id] == ["yes", "yes"]
+    assert "s3-first" in result.output and "local-second" in result.output
+
+    # The restore still finds the newest backup, in the one target that holds it.
+    listed = CliRunner().invoke(
+        app, ["backups", "list", "--spec", str(stored.spec), "--component", COMPONENT, "--json"]
+    )
+    copies = [(row["backup_id"], row["target"]) for row in json.loads(listed.output)]
+    assert (stored.newer.backup_id, "local-second") in copies
+    assert (stored.newer.backup_id, "s3-first") not in copies
