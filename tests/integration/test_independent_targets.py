@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -16,6 +17,7 @@ from drflow.engines.postgres.cluster import LocalCluster
 from drflow.engines.postgres.lsn import parse_lsn
 from drflow.jobs.backup import FullBackupRequest, take_full_backup, target_catalogs
 from drflow.jobs.logical import LogicalBackupRequest, take_logical_backup
+from drflow.jobs.rpo import component_compliance
 from drflow.jobs.wal import WalArchiveRequest, archive_wal, default_slot
 from drflow.sandbox.s3 import create_buckets
 from drflow.store.catalog import BackupManifest
@@ -95,6 +97,11 @@ def test_full_backup_keeps_the_healthy_copy_across_retries_and_fills_the_fixed_t
     assert "s3-second" in str(first.value) and "does not exist" in str(first.value)
     assert first.value.committed == ["test-local"] and list(first.value.failed) == ["s3-second"]
     [committed] = _entries([local_target], "users")["test-local"]
+    # A backup present in one target counts for RPO compliance; the failed target is a reported problem.
+    facts = {"name": "users", "rpo_s": 3600, "replicas": [], "targets": targets, "wal_interval_s": None}
+    report = component_compliance(SPEC, facts, datetime.now(UTC))
+    assert report["compliant"] and report["best_source"] == "backup:test-local"
+    assert [p.split(":")[0] for p in report["problems"]] == ["s3-second"]
 
     with pytest.raises(TargetsFailedError, match="s3-second"):  # the target is still broken
         take_full_backup(_full(pg_primary, targets, backup_id))

@@ -7,6 +7,8 @@ second; the real CLI through typer's runner.
 from __future__ import annotations
 
 import json
+import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +19,12 @@ from typer.testing import CliRunner
 
 from drflow.cli import app
 from drflow.engines.postgres.cluster import LocalCluster
-from drflow.hosts import Host
+from drflow.hosts import Host, LocalHost
 from drflow.jobs.backup import FullBackupRequest, take_full_backup, target_catalogs
+from drflow.jobs.drill import drill_verdict, run_restore_drill
 from drflow.jobs.logical import LogicalBackupRequest, take_logical_backup
-from drflow.jobs.restore import start_scratch_instance
+from drflow.jobs.restore import find_copies, start_scratch_instance
+from drflow.operators.restore_step import RestoreRefused, clear_earlier_try, restore_component
 from drflow.store.catalog import BackupManifest, Catalog
 
 pytestmark = pytest.mark.slow
@@ -202,3 +206,47 @@ def test_backups_list_shows_which_targets_hold_a_copy(stored: Stored) -> None:
     copies = [(row["backup_id"], row["target"]) for row in json.loads(listed.output)]
     assert (stored.newer.backup_id, "local-second") in copies
     assert (stored.newer.backup_id, "s3-first") not in copies
+
+
+def test_a_drill_restores_from_the_second_copy_and_fails_naming_the_copy_to_repair(
+    stored: Stored, pg_host: Host
+) -> None:
+    stored.corrupt("s3-first", stored.newer)
+    choice = find_copies(target_catalogs(SPEC, stored.targets), COMPONENT)
+    assert choice.backup_id == stored.newer.backup_id
+    validation = [{"name": "rows", "query": "select count(*) from t", "expected": str(stored.rows_at_newer)}]
+    result = run_restore_drill(
+        choice, database="postgres", validation=validation, host=pg_host, bin_dir=stored.primary.bin_dir
+    )
+    assert result["storage_target"] == "local-second" and result["checks"][0]["passed"]
+    [skipped] = result["skipped_copies"]
+    assert "in s3-first: object base.tar.zst is corrupt" in skipped
+    verdict = drill_verdict(result, rto_s=3600, rpo_s=86400)
+    assert not verdict["passed"]
+    assert any("repair that copy" in p and "s3-first" in p for p in verdict["problems"])
+
+
+def test_a_plan_restore_step_falls_back_and_a_refused_one_leaves_no_run_directory(stored: Stored) -> None:
+    facts = {"database": "postgres", "bin_dir": str(stored.primary.bin_dir), "targets": stored.targets, "nodes": {}}
+    plan = {"spec": SPEC, "plan": "restore-users", "components": {COMPONENT: facts}}
+    step = {"name": "restore", "component": COMPONENT}
+    stored.corrupt("s3-first", stored.newer)
+    key = f"fallback-{uuid.uuid4().hex[:8]}"
+    result = restore_component(step=step, plan=plan, params={}, run_key=key)
+    root = Path(result["restored"]["data_directory"]).parent
+    try:
+        assert result["backup_id"] == stored.newer.backup_id and result["target"] == "local-second"
+        assert "in s3-first: object base.tar.zst is corrupt" in result["skipped_copies"][0]
+        with psycopg.connect(host="127.0.0.1", port=result["restored"]["port"], user="postgres") as conn:
+            row = conn.execute("select count(*) from t").fetchone()
+        assert row == (stored.rows_at_newer,)
+    finally:
+        clear_earlier_try(root, LocalHost(), stored.primary.bin_dir)
+        shutil.rmtree(root, ignore_errors=True)
+
+    stored.corrupt("local-second", stored.newer)
+    refused_key = f"refused-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(RestoreRefused, match="no intact copy") as refused:
+        restore_component(step=step, plan=plan, params={}, run_key=refused_key)
+    assert f"--backup {stored.older.backup_id}" in str(refused.value)
+    assert not (root.parent / refused_key).exists()  # a refused restore leaves no directory it created

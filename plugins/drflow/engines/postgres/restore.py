@@ -164,7 +164,7 @@ def _require_empty(target_dir: Path, host: Host) -> bool:
     if host.run(["test", "-e", str(target_dir)], check=False).returncode != 0:
         return False
     if host.run(["test", "-d", str(target_dir)], check=False).returncode != 0:
-        raise RestoreError(f"restore target {target_dir} exists and is not a directory; choose another path")
+        raise RestoreError(f"restore target {target_dir} is a file, not a directory; choose a new or empty directory")
     found = host.run(["find", str(target_dir), "-mindepth", "1", "-maxdepth", "1", "-print", "-quit"])
     if found.stdout.strip():
         raise RestoreError(
