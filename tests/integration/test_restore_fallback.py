@@ -182,6 +182,17 @@ def test_short_errors_name_only_restorable_backups_and_a_file_as_a_file(stored: 
     result = _restore(stored, pg_workdir / "x", "--backup", stored.dump.backup_id)
     assert result.exit_code == 1 and "restore-table" in result.output
 
+    port = stored.primary.port
+    table = ["restore-table", "--spec", str(stored.spec), "--component", COMPONENT, "--table", "t"]
+    result = CliRunner().invoke(
+        app, [*table, "--dsn", f"host=127.0.0.1 port={port} user=postgres", "--backup", stored.newer.backup_id]
+    )
+    assert result.exit_code == 1
+    output = _one_line(result.output)
+    assert "it is a pg_basebackup backup" in output and stored.dump.backup_id in output
+    assert stored.older.backup_id not in output, "a base backup is no --backup candidate for restore-table"
+    assert "s3-first, local-second: backup" in output, "one line for the two targets that say the same"
+
     a_file = pg_workdir / "a-file"
     a_file.write_text("not a directory")
     result = _restore(stored, a_file)

@@ -145,13 +145,24 @@ def restore_table(
 
 
 def latest_logical_backup(catalog: Catalog, component: str, backup_id: str | None = None) -> BackupManifest:
-    """The requested backup, or the newest pg_dump backup of the component."""
-    if backup_id:
-        return catalog.get(component, backup_id)
+    """The requested backup, or the newest pg_dump backup of the component.
+
+    Messages leave the store out (callers name the target), so targets that say the same thing can
+    be reported on one line; hints name only pg_dump backups, the ones restore-table can use.
+    """
     dumps = [m for m in catalog.list_backups(component) if m.method == "pg_dump"]
+    if backup_id:
+        found = next((m for m in catalog.list_backups(component) if m.backup_id == backup_id), None)
+        if found is not None and found.method == "pg_dump":
+            return found
+        why = f"it is a {found.method} backup" if found is not None else "there is no such backup"
+        known = ", ".join(m.backup_id for m in reversed(dumps[-5:])) or "none"
+        raise LogicalBackupError(
+            f"backup {backup_id!r} of component {component!r} cannot restore a table: {why}; "
+            f"pg_dump backups, newest first: {known}"
+        )
     if not dumps:
         raise LogicalBackupError(
-            f"no pg_dump backup of component {component!r} in {catalog.store.describe()}; "
-            "add a backup policy with method pg_dump and run it first"
+            f"no pg_dump backup of component {component!r}; add a backup policy with method pg_dump and run it first"
         )
     return dumps[-1]
