@@ -23,6 +23,7 @@ from drflow.hosts import Host, LocalHost
 from drflow.jobs.backup import FullBackupRequest, take_full_backup, target_catalogs
 from drflow.jobs.drill import drill_verdict, run_restore_drill
 from drflow.jobs.logical import LogicalBackupRequest, take_logical_backup
+from drflow.jobs.pitr import execute_planned, plan_from_form
 from drflow.jobs.restore import find_copies, start_scratch_instance
 from drflow.operators.restore_step import RestoreRefused, clear_earlier_try, restore_component
 from drflow.store.catalog import BackupManifest, Catalog
@@ -261,3 +262,22 @@ def test_a_plan_restore_step_falls_back_and_a_refused_one_leaves_no_run_director
         restore_component(step=step, plan=plan, params={}, run_key=refused_key)
     assert f"--backup {stored.older.backup_id}" in str(refused.value)
     assert not (root.parent / refused_key).exists()  # a refused restore leaves no directory it created
+
+
+def test_the_restore_dag_jobs_fall_back_past_a_corrupt_copy_and_an_unreachable_target(
+    stored: Stored, pg_workdir: Path
+) -> None:
+    stored.corrupt("s3-first", stored.newer)
+    gone = {**stored.targets[0], "name": "s3-gone", "bucket": f"drflow-gone-{uuid.uuid4().hex[:8]}"}
+    catalogs = target_catalogs(SPEC, [gone, *stored.targets])
+    planned = plan_from_form(catalogs, COMPONENT, backup_id=None, target_time=None, target_lsn=None)
+    assert planned["base_backup"] == stored.newer.backup_id and planned["planned_from"] == "s3-first"
+    [unreadable] = planned["unreadable_targets"]
+    assert unreadable.startswith("s3-gone: cannot be read") and "does not exist" in unreadable
+    dest = pg_workdir / "dag-restore"
+    result = execute_planned(
+        catalogs, {**planned, "restore_to": str(dest), "start": False}, host=LocalHost(), bin_dir=stored.primary.bin_dir
+    )
+    assert result["storage_target"] == "local-second"
+    assert "in s3-first: object base.tar.zst is corrupt" in result["skipped_copies"][0]
+    assert (dest / "PG_VERSION").is_file()

@@ -391,6 +391,7 @@ def plan_from_form(
         "target_time": None,
         "target_lsn": None,
         "planned_from": choice.copies[0].target,
+        "unreadable_targets": group_problems(choice.unreadable),
     }
 
 
