@@ -215,7 +215,10 @@ def test_backups_list_shows_which_targets_hold_a_copy(stored: Stored) -> None:
     listed = CliRunner().invoke(
         app, ["backups", "list", "--spec", str(stored.spec), "--component", COMPONENT, "--json"]
     )
-    copies = [(row["backup_id"], row["target"]) for row in json.loads(listed.output)]
+    assert listed.exit_code == 0, listed.output
+    # Airflow's log lines (when an earlier test configured its logging) may precede the JSON document.
+    document = listed.stdout[listed.stdout.index("\n[") + 1 :] if not listed.stdout.startswith("[") else listed.stdout
+    copies = [(row["backup_id"], row["target"]) for row in json.loads(document)]
     assert (stored.newer.backup_id, "local-second") in copies
     assert (stored.newer.backup_id, "s3-first") not in copies
 
