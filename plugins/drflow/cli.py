@@ -154,7 +154,7 @@ def backups_list(
     target: Annotated[str | None, typer.Option("--target", help="Only this storage target.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """List complete backups per storage target, newest last, from the store alone."""
+    """List complete backups, newest last, and which storage targets hold a copy, from the store alone."""
     from drflow.jobs.backup import target_catalogs
 
     loaded = _load_one(spec)
@@ -164,10 +164,20 @@ def backups_list(
     known = [c.name for c in loaded.spec.components]
     if component is not None and component not in known:
         raise _fail(f"no component {component!r} in {spec}; known: {', '.join(known)}")
+    from drflow.store.base import StoreError
+    from drflow.store.fanout import group_problems
+
     rows: list[dict[str, Any]] = []
+    unreadable: list[tuple[str, str]] = []
     for name, catalog in target_catalogs(loaded.spec.metadata.name, targets):
-        for manifest in catalog.list_backups(component):
-            rows.append({"target": name, **manifest.model_dump(mode="json")})
+        try:
+            manifests = catalog.list_backups(component)
+        except StoreError as exc:  # one unreachable target must not hide the copies in the others
+            unreadable.append((name, str(exc)))
+            continue
+        rows.extend({"target": name, **manifest.model_dump(mode="json")} for manifest in manifests)
+    for line in group_problems(unreadable):
+        err.print(f"warning: cannot read storage target {line}", highlight=False, markup=False)
     if as_json:
         out.print_json(json.dumps(rows))
         return
@@ -175,18 +185,27 @@ def backups_list(
         what = f"of {component} " if component else ""
         where = ", ".join(f"{t['name']}" for t in targets)
         err.print(f"no complete backups {what}in {where}; run the backup DAGs first (or check --spec/--target)")
+        if unreadable:
+            raise _fail("some storage targets could not be read (see above); fix their access and retry")
         return
-    table = Table("target", "component", "backup id", "type", "finished", "data", "stored", "duration")
-    for row in rows:
+    # One row per backup, one column per target: which copies exist where ("-": missing, "?": unreadable).
+    names = [str(t["name"]) for t in targets]
+    broken = {name for name, _ in unreadable}
+    backups: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: (r["finished_at"], r["backup_id"], r["component"])):
+        entry = backups.setdefault((row["component"], row["backup_id"]), {**row, "copies": set()})
+        entry["copies"].add(row["target"])
+    table = Table("component", "backup id", "type", "finished", "data", "stored", "duration", *names)
+    for entry in backups.values():
         table.add_row(
-            row["target"],
-            row["component"],
-            row["backup_id"],
-            row["backup_type"],
-            row["finished_at"][:19],
-            _size(row["database_size_bytes"]),
-            _size(row["stored_bytes"]),
-            f"{row['duration_s']:.1f}s",
+            entry["component"],
+            entry["backup_id"],
+            f"{entry['backup_type']}/{entry['method']}",
+            entry["finished_at"][:19],
+            _size(entry["database_size_bytes"]),
+            _size(entry["stored_bytes"]),
+            f"{entry['duration_s']:.1f}s",
+            *("?" if name in broken else "yes" if name in entry["copies"] else "-" for name in names),
         )
     out.print(table)
 
@@ -211,7 +230,7 @@ def restore(
     backup: Annotated[str | None, typer.Option("--backup", help="Backup id; default the newest.")] = None,
     target: Annotated[
         str | None,
-        typer.Option("--target", help="Storage target to restore from; default the first with backups."),
+        typer.Option("--target", help="Storage target to restore from; default any (the first intact copy)."),
     ] = None,
     start: Annotated[bool, typer.Option("--start", help="Start PostgreSQL on it on a free port.")] = False,
     target_time: Annotated[
@@ -229,7 +248,7 @@ def restore(
     """
     from drflow.hosts import LocalHost
     from drflow.jobs.backup import target_catalogs
-    from drflow.jobs.restore import NoBackupError, choose_backup, restore_backup, start_scratch_instance
+    from drflow.jobs.restore import find_copies, restore_intact_copy, start_scratch_instance
 
     loaded = _load_one(spec)
     try:
@@ -243,8 +262,10 @@ def restore(
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
         raise _fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
-    if to.exists() and (not to.is_dir() or any(to.iterdir())):
-        raise _fail(f"{to} is not an empty directory; restore into a new or empty directory (nothing was changed)")
+    if to.exists() and not to.is_dir():
+        raise _fail(f"--to {to} is a file, not a directory; give a new or empty directory (nothing was changed)")
+    if to.is_dir() and any(to.iterdir()):
+        raise _fail(f"--to {to} is not empty; restore into a new or empty directory (nothing was changed)")
     if target_time or target_lsn:
         from drflow.cli_pitr import restore_point_in_time
 
@@ -265,33 +286,28 @@ def restore(
         for line in lines:
             out.print(line, highlight=False, markup=False)
         return
-    problems = []
-    for name, catalog in target_catalogs(loaded.spec.metadata.name, targets):
-        try:
-            manifest = choose_backup(catalog, component, backup)
-        except NoBackupError as exc:
-            problems.append(f"{name}: {exc}")
-            continue
-        bin_dir = Path(chosen.datastore.binaries)
-        host = LocalHost()
-        if to.exists() and any(to.iterdir()):
-            raise _fail(f"{to} is not empty; restore into a new or empty directory (nothing was changed)")
-        to.mkdir(parents=True, exist_ok=True)
-        try:
-            result = restore_backup(catalog, manifest, to.resolve(), host=host, bin_dir=bin_dir)
-        except Exception as exc:  # every engine error carries its own what-to-do
-            raise _fail(str(exc)) from None
-        out.print(
-            f"restored backup {manifest.backup_id} of {component} from {name} into {to} "
-            f"(fetch {result.fetch_s:.1f}s, lay out and pg_verifybackup {result.lay_out_s:.1f}s)"
+    bin_dir = Path(chosen.datastore.binaries)
+    host = LocalHost()
+    choice = find_copies(target_catalogs(loaded.spec.metadata.name, targets), component, backup)
+    for name, why in choice.unreadable:
+        err.print(f"warning: skipped storage target {name}: {why}", highlight=False, markup=False)
+    try:
+        result, copy = restore_intact_copy(
+            choice,
+            to.resolve(),
+            host=host,
+            bin_dir=bin_dir,
+            say=lambda message: err.print(f"warning: {message}", highlight=False, markup=False),
         )
-        if start:
-            instance = start_scratch_instance(to.resolve(), host=host, bin_dir=bin_dir)
-            out.print(
-                f"PostgreSQL is running on 127.0.0.1:{instance.port}; stop it with: {bin_dir}/pg_ctl -D {to} stop"
-            )
-        return
-    raise _fail("nothing to restore:\n  " + "\n  ".join(problems))
+    except Exception as exc:  # every engine error carries its own what-to-do
+        raise _fail(str(exc)) from None
+    out.print(
+        f"restored backup {copy.manifest.backup_id} of {component} from {copy.target} into {to} "
+        f"(fetch {result.fetch_s:.1f}s, lay out and pg_verifybackup {result.lay_out_s:.1f}s)"
+    )
+    if start:
+        instance = start_scratch_instance(to.resolve(), host=host, bin_dir=bin_dir)
+        out.print(f"PostgreSQL is running on 127.0.0.1:{instance.port}; stop it with: {bin_dir}/pg_ctl -D {to} stop")
 
 
 @app.command("pgbackrest-config")

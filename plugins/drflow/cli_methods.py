@@ -91,7 +91,7 @@ def restore_table(
         try:
             manifest = latest_logical_backup(catalog, component, backup)
         except (LogicalBackupError, CatalogError) as exc:
-            problems.append(f"{name}: {exc}")
+            problems.append((name, str(exc)))
             continue
         try:
             result = run_restore(
@@ -115,7 +115,9 @@ def restore_table(
                 markup=False,
             )
         return
-    raise _fail("nothing to restore:\n  " + "\n  ".join(problems))
+    from drflow.store.fanout import group_problems
+
+    raise _fail("nothing to restore:\n  " + "\n  ".join(group_problems(problems)))
 
 
 def _component(loaded: Any, spec_path: Path, name: str) -> Any:

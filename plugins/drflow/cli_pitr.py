@@ -19,7 +19,8 @@ def restore_point_in_time(
     target_lsn: str | None,
     start: bool,
 ) -> list[str]:
-    """Recover from the first storage target that reaches the target; return the lines to print.
+    """Recover from the first storage target that reaches the target with intact copies; return the lines
+    to print (a skipped copy first, as a warning).
 
     Raises ValueError (TargetOutOfRangeError with the recoverable range of every target, a bad
     time or LSN, a non-empty directory) before anything is written, or RestoreError.
@@ -27,13 +28,7 @@ def restore_point_in_time(
     from drflow.engines.postgres.lsn import parse_lsn
     from drflow.hosts import LocalHost
     from drflow.jobs.backup import target_catalogs
-    from drflow.jobs.pitr import (
-        TargetOutOfRangeError,
-        check_restore_dir,
-        parse_target_time,
-        plan_point_in_time,
-        restore_to_point,
-    )
+    from drflow.jobs.pitr import check_restore_dir, parse_target_time, plan_in_targets, restore_to_point_from_any
 
     if target_time and target_lsn:
         raise ValueError("give --target-time or --target-lsn, not both")
@@ -41,25 +36,27 @@ def restore_point_in_time(
     if target_lsn:
         parse_lsn(target_lsn)
     data_dir = check_restore_dir(str(to.resolve()))
-    problems = []
-    for name, catalog in target_catalogs(spec_name, targets):
-        try:
-            plan = plan_point_in_time(catalog, component, when, target_lsn, backup_id=backup)
-        except TargetOutOfRangeError as exc:
-            problems.append(f"{name}: {exc}")
-            continue
-        result = restore_to_point(catalog, plan, data_dir, host=LocalHost(), bin_dir=bin_dir, keep_running=start)
-        lines = [
-            f"recovered {component} from {name} to {plan.describe_target()}: full backup {plan.base.backup_id} "
-            f"+ {len(plan.wal)} WAL entries into {data_dir} (fetch {result.fetch_s:.1f}s, lay out "
-            f"{result.lay_out_s:.1f}s, replay {result.recovery_s:.1f}s)",
-            f"replayed up to LSN {result.replayed_lsn}; last commit replayed: {result.last_replayed_commit or 'none'}",
-        ]
-        if result.port:
-            lines.append(
-                f"PostgreSQL is running on 127.0.0.1:{result.port}; stop it with: {bin_dir}/pg_ctl -D {data_dir} stop"
-            )
-        else:
-            lines.append(f"the server was stopped cleanly; start it with: {bin_dir}/pg_ctl -D {data_dir} start")
-        return lines
-    raise TargetOutOfRangeError("nothing was changed:\n  " + "\n  ".join(problems))
+    plans = plan_in_targets(target_catalogs(spec_name, targets), component, when, target_lsn, backup_id=backup)
+    lines: list[str] = []
+    result, used = restore_to_point_from_any(
+        plans,
+        data_dir,
+        host=LocalHost(),
+        bin_dir=bin_dir,
+        keep_running=start,
+        say=lambda message: lines.append(f"warning: {message}"),
+    )
+    plan = used.plan
+    lines += [
+        f"recovered {component} from {used.target} to {plan.describe_target()}: full backup {plan.base.backup_id} "
+        f"+ {len(plan.wal)} WAL entries into {data_dir} (fetch {result.fetch_s:.1f}s, lay out "
+        f"{result.lay_out_s:.1f}s, replay {result.recovery_s:.1f}s)",
+        f"replayed up to LSN {result.replayed_lsn}; last commit replayed: {result.last_replayed_commit or 'none'}",
+    ]
+    if result.port:
+        lines.append(
+            f"PostgreSQL is running on 127.0.0.1:{result.port}; stop it with: {bin_dir}/pg_ctl -D {data_dir} stop"
+        )
+    else:
+        lines.append(f"the server was stopped cleanly; start it with: {bin_dir}/pg_ctl -D {data_dir} start")
+    return lines

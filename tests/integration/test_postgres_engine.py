@@ -191,7 +191,7 @@ def test_verifybackup_catches_a_tampered_file(
         verify_data_dir(target, host=pg_host, bin_dir=pg_bin_dir)
 
 
-def test_corrupt_archive_is_rejected_and_target_left_empty(
+def test_corrupt_archive_is_rejected_leaving_no_directory_it_created(
     taken_backup: TakenBackup, pg_workdir: Path, pg_host: Host, pg_bin_dir: Path
 ) -> None:
     copies = pg_workdir / "copies"
@@ -200,7 +200,11 @@ def test_corrupt_archive_is_rejected_and_target_left_empty(
     base = files["base.tar.zst"]
     base.write_bytes(base.read_bytes()[: base.stat().st_size // 2])
     target = pg_workdir / "restored"
-    with pytest.raises(RestoreError, match="emptied again"):
+    with pytest.raises(RestoreError, match="removed again"):
+        lay_out_backup(files, target, host=pg_host, bin_dir=pg_bin_dir)
+    assert not target.exists()  # a refused restore leaves no directory it created
+    target.mkdir()
+    with pytest.raises(RestoreError, match="emptied again"):  # one that was there stays, empty
         lay_out_backup(files, target, host=pg_host, bin_dir=pg_bin_dir)
     assert target.is_dir() and not any(target.iterdir())
 

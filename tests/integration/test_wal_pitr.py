@@ -359,3 +359,36 @@ def test_wal_recycled_before_it_was_stored_is_a_gap_until_a_new_full_backup(
     before_gap, after_gap = recoverable_ranges(catalog, COMPONENT)
     assert before_gap.bases[0].backup_id == "20261127T100000Z-daily-full-dddddd"
     assert after_gap.bases[0].backup_id == restart.backup_id
+
+
+def test_point_in_time_restore_falls_back_to_the_intact_copy_in_the_second_target(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    first = {**scenario.copy_target(tmp_path / "first"), "name": "first"}
+    second = {**scenario.copy_target(tmp_path / "second"), "name": "second"}
+    [(_, catalog)] = target_catalogs(SPEC, [first])
+    entry = scenario.wal[0]
+    key = catalog.object_key(COMPONENT, entry.backup_id, entry.objects[0].name)
+    data = catalog.store.get_bytes(key)
+    catalog.store.put_bytes(key, data[:50] + bytes([data[50] ^ 0xFF]) + data[51:])
+    span = recoverable_range(scenario.catalog, COMPONENT)
+    assert span is not None
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"version: 1\nmetadata: {{name: {SPEC}, owner: ops}}\nregions: [{{name: here, role: primary}}]\n"
+        f"storage: [{{name: first, type: local, path: {first['path']}}}, "
+        f"{{name: second, type: local, path: {second['path']}}}]\n"
+        "components:\n  - name: users\n    criticality: high\n    rto: 1h\n    rpo: 5m\n"
+        "    datastore: {type: postgres, database: users, bin_dir: "
+        f"{scenario.primary.bin_dir}, primary: {{conn_id: pg, region: here}}}}\n"
+        "    backups: [{preset: database, targets: [first, second], retention: {days: 7}}]\n"
+    )
+    dest = scenario.workdir / "pitr-fallback"
+    args = ["restore", "--spec", str(spec), "--component", COMPONENT, "--to", str(dest)]
+    result = CliRunner().invoke(app, [*args, "--target-time", span.end.time.isoformat()])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert f"skipped the copy of backup {scenario.full.backup_id} and its WAL in first: object" in output
+    assert "is corrupt" in output
+    assert f"recovered {COMPONENT} from second to time" in output
+    assert "the server was stopped cleanly" in output

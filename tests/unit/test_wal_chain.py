@@ -218,10 +218,16 @@ def test_the_restore_form_is_checked_before_anything_is_touched(tmp_path: Path) 
         check_restore_dir(str(busy))
     assert check_restore_dir(str(tmp_path / "new")) == tmp_path / "new"
     with pytest.raises(ValueError, match="not both"):
-        plan_from_form(catalog, "db", backup_id=None, target_time="2026-11-27T10:30:00Z", target_lsn="0/3000000")
-    planned = plan_from_form(catalog, "db", backup_id=None, target_time="2026-11-27T10:30:00Z", target_lsn=None)
+        plan_from_form(
+            [("t", catalog)], "db", backup_id=None, target_time="2026-11-27T10:30:00Z", target_lsn="0/3000000"
+        )
+    planned = plan_from_form(
+        [("t", catalog)], "db", backup_id=None, target_time="2026-11-27T10:30:00Z", target_lsn=None
+    )
     assert planned["mode"] == "point_in_time" and planned["wal_entries"] == ["w1"]
-    assert plan_from_form(catalog, "db", backup_id=None, target_time=None, target_lsn=None)["base_backup"] == "f1"
+    assert (
+        plan_from_form([("t", catalog)], "db", backup_id=None, target_time=None, target_lsn=None)["base_backup"] == "f1"
+    )
 
 
 def test_archive_status_is_healthy_after_a_run_and_alerts_when_collection_stops(tmp_path: Path) -> None:

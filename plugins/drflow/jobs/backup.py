@@ -12,8 +12,9 @@ from typing import Any, Literal
 from drflow.engines.postgres.basebackup import run_basebackup
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.queries import run_validation_queries
-from drflow.store.catalog import BackupManifest, Catalog, StoredObject
+from drflow.store.catalog import BackupManifest, Catalog
 from drflow.store.factory import open_store
+from drflow.store.fanout import Fanout
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)
@@ -41,32 +42,18 @@ def target_catalogs(spec_name: str, targets: Sequence[Mapping[str, Any]]) -> lis
     return [(str(target["name"]), Catalog(open_store(target), spec_name)) for target in targets]
 
 
-def begin_in_every_target(
-    catalogs: Sequence[tuple[str, Catalog]], component: str, backup_id: str
-) -> BackupManifest | None:
-    """Start (or resume) one backup id in every target.
-
-    Returns the recorded manifest when the backup is already complete everywhere: a retry of a
-    finished backup. Otherwise returns None after discarding whatever an earlier try left, a manifest
-    committed in some targets only included, so the caller takes the backup again from scratch and no
-    target ever holds a half entry or two entries for one run.
-    """
-    existing = [catalog.begin(component, backup_id) for _, catalog in catalogs]
-    if existing and all(manifest is not None for manifest in existing):
-        log.info("backup %s is already complete in every target; nothing to do", backup_id)
-        return existing[0]
-    for (_, catalog), manifest in zip(catalogs, existing, strict=True):
-        if manifest is not None:
-            catalog.discard(component, backup_id)
-    return None
-
-
 def take_full_backup(request: FullBackupRequest) -> BackupManifest:
-    """Back up the primary into every target; idempotent for one backup id (see begin_in_every_target)."""
+    """Back up the primary into every target, each on its own; idempotent for one backup id.
+
+    A retry returns the committed backup once every target holds it, and copies it into the targets
+    an earlier try could not reach (see :mod:`drflow.store.fanout`); it never takes it again then.
+    """
     catalogs = target_catalogs(request.spec_name, request.targets)
-    done = begin_in_every_target(catalogs, request.component, request.backup_id)
-    if done is not None:
-        return done
+    fanout = Fanout.begin(catalogs, request.component, request.backup_id)
+    if (recorded := fanout.recorded) is not None:
+        fanout.fill_missing(request.work_dir)
+        return fanout.finish(recorded)
+    fanout.require_target()
 
     with scratch_dir(request.work_dir, f"backup-{request.backup_id}") as staging_root:
         result = run_basebackup(
@@ -79,19 +66,9 @@ def take_full_backup(request: FullBackupRequest) -> BackupManifest:
         )
         # Recorded right after the backup ends, to compare with in restore drills (see README: drills).
         validation_values = run_validation_queries(request.conn, request.validation)
-
-        objects_per_target: list[list[StoredObject]] = []
-        for name, catalog in catalogs:
-            log.info("uploading %d objects to %s (%s)", len(result.files), name, catalog.store.describe())
-            objects_per_target.append(
-                [
-                    catalog.put_object(request.component, request.backup_id, object_name, path)
-                    for object_name, path in sorted(result.files.items())
-                ]
-            )
+        objects = fanout.put_objects(result.files)
 
     finished = datetime.now(UTC)
-    objects = objects_per_target[0]
     manifest = BackupManifest(
         backup_id=request.backup_id,
         spec=request.spec_name,
@@ -119,6 +96,5 @@ def take_full_backup(request: FullBackupRequest) -> BackupManifest:
         targets=[name for name, _ in catalogs],
         extra={"pg_basebackup_seconds": round(result.duration_s, 3)},
     )
-    for _, catalog in catalogs:
-        catalog.commit(manifest)
-    return manifest
+    fanout.commit(manifest)
+    return fanout.finish(manifest)

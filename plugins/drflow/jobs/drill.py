@@ -11,8 +11,7 @@ from typing import Any
 
 from drflow.engines.postgres.queries import run_validation_queries
 from drflow.hosts import Host
-from drflow.jobs.restore import restore_backup, start_scratch_instance
-from drflow.store.catalog import BackupManifest, Catalog
+from drflow.jobs.restore import CopyChoice, restore_intact_copy, start_scratch_instance
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)
@@ -43,8 +42,7 @@ def compare_validation(
 
 
 def run_restore_drill(
-    catalog: Catalog,
-    manifest: BackupManifest,
+    choice: CopyChoice,
     *,
     database: str,
     validation: Sequence[Mapping[str, Any]],
@@ -52,13 +50,21 @@ def run_restore_drill(
     bin_dir: Path,
     work_dir: str | None = None,
 ) -> dict[str, Any]:
-    """Restore into a scratch instance, validate, tear it down (always); return the measurements."""
+    """Restore into a scratch instance, validate, tear it down (always); return the measurements.
+
+    The backup comes from the first intact copy (the drill's target first), as a real restore would;
+    copies skipped on the way are in ``skipped_copies`` and fail the verdict, since they need repair.
+    """
     started_at = datetime.now(UTC)
     started = time.monotonic()
-    with scratch_dir(work_dir, f"drill-{manifest.backup_id}") as scratch:
+    skipped: list[str] = []
+    with scratch_dir(work_dir, f"drill-{choice.backup_id}") as scratch:
         host.chown_to_db_user(scratch)
         data_dir = scratch / "data"
-        restored = restore_backup(catalog, manifest, data_dir, host=host, bin_dir=bin_dir, work_dir=work_dir)
+        restored, copy = restore_intact_copy(
+            choice, data_dir, host=host, bin_dir=bin_dir, work_dir=work_dir, say=skipped.append
+        )
+        manifest = copy.manifest
         instance = start_scratch_instance(data_dir, host=host, bin_dir=bin_dir)
         try:
             accepting = time.monotonic()
@@ -70,6 +76,8 @@ def run_restore_drill(
     backup_age_s = (started_at - manifest.finished_at).total_seconds()
     return {
         "backup_id": manifest.backup_id,
+        "storage_target": copy.target,
+        "skipped_copies": skipped,
         "backup_finished_at": manifest.finished_at.isoformat(),
         "backup_end_lsn": manifest.end_lsn,
         "started_at": started_at.isoformat(),
@@ -95,6 +103,11 @@ def drill_verdict(result: Mapping[str, Any], rto_s: int, rpo_s: int) -> dict[str
     warnings = []
     if failed_checks:
         problems.append(f"validation failed: {', '.join(failed_checks)}")
+    for skipped in result.get("skipped_copies") or []:
+        problems.append(
+            f"{skipped}; the drill restored from {result.get('storage_target')} instead: repair that copy "
+            "(`drflow backups list` shows which targets hold the backup)"
+        )
     if not rto_met:
         problems.append(f"restore took {result['restore_s']:.0f}s, over the RTO of {rto_s}s")
     if not rpo_met:

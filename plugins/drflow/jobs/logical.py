@@ -17,8 +17,9 @@ from drflow.engines.postgres.pgdump import (
     dump_database,
     restore_table_from_dump,
 )
-from drflow.jobs.backup import begin_in_every_target, target_catalogs
-from drflow.store.catalog import BackupManifest, Catalog, StoredObject
+from drflow.jobs.backup import target_catalogs
+from drflow.store.catalog import BackupManifest, Catalog
+from drflow.store.fanout import Fanout
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,15 @@ def dump_object_name(database: str) -> str:
 def take_logical_backup(request: LogicalBackupRequest) -> BackupManifest:
     """``pg_dump -Fc`` of the component's database, stored (checksummed) in every target.
 
-    Idempotent for one backup id, like the base backup: a retry of a complete backup returns it,
-    any other retry clears what the earlier try left and dumps again.
+    Idempotent for one backup id, like the base backup: each target commits on its own, a retry
+    copies a committed dump into the targets that miss it, and dumps again only when no target has it.
     """
     catalogs = target_catalogs(request.spec_name, request.targets)
-    done = begin_in_every_target(catalogs, request.component, request.backup_id)
-    if done is not None:
-        return done
+    fanout = Fanout.begin(catalogs, request.component, request.backup_id)
+    if (recorded := fanout.recorded) is not None:
+        fanout.fill_missing(request.work_dir)
+        return fanout.finish(recorded)
+    fanout.require_target()
 
     name = dump_object_name(request.conn.dbname)
     with scratch_dir(request.work_dir, f"dump-{request.backup_id}") as staging:
@@ -67,10 +70,7 @@ def take_logical_backup(request: LogicalBackupRequest) -> BackupManifest:
             validation=request.validation,
             timeout=request.timeout,
         )
-        stored: list[StoredObject] = []
-        for _, catalog in catalogs:
-            log.info("storing %s (%d bytes) in %s", name, result.path.stat().st_size, catalog.store.describe())
-            stored.append(catalog.put_object(request.component, request.backup_id, name, result.path))
+        stored = fanout.put_objects({name: result.path})
     manifest = BackupManifest(
         backup_id=request.backup_id,
         spec=request.spec_name,
@@ -100,9 +100,8 @@ def take_logical_backup(request: LogicalBackupRequest) -> BackupManifest:
             "snapshot": "exported by drflow; start_lsn = end_lsn = the WAL position of the dump's snapshot",
         },
     )
-    for _, catalog in catalogs:
-        catalog.commit(manifest)
-    return manifest
+    fanout.commit(manifest)
+    return fanout.finish(manifest)
 
 
 def restore_table(
@@ -146,13 +145,24 @@ def restore_table(
 
 
 def latest_logical_backup(catalog: Catalog, component: str, backup_id: str | None = None) -> BackupManifest:
-    """The requested backup, or the newest pg_dump backup of the component."""
-    if backup_id:
-        return catalog.get(component, backup_id)
+    """The requested backup, or the newest pg_dump backup of the component.
+
+    Messages leave the store out (callers name the target), so targets that say the same thing can
+    be reported on one line; hints name only pg_dump backups, the ones restore-table can use.
+    """
     dumps = [m for m in catalog.list_backups(component) if m.method == "pg_dump"]
+    if backup_id:
+        found = next((m for m in catalog.list_backups(component) if m.backup_id == backup_id), None)
+        if found is not None and found.method == "pg_dump":
+            return found
+        why = f"it is a {found.method} backup" if found is not None else "there is no such backup"
+        known = ", ".join(m.backup_id for m in reversed(dumps[-5:])) or "none"
+        raise LogicalBackupError(
+            f"backup {backup_id!r} of component {component!r} cannot restore a table: {why}; "
+            f"pg_dump backups, newest first: {known}"
+        )
     if not dumps:
         raise LogicalBackupError(
-            f"no pg_dump backup of component {component!r} in {catalog.store.describe()}; "
-            "add a backup policy with method pg_dump and run it first"
+            f"no pg_dump backup of component {component!r}; add a backup policy with method pg_dump and run it first"
         )
     return dumps[-1]

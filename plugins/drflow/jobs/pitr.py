@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,9 +21,18 @@ from drflow.engines.postgres.lsn import parse_lsn, segment_number, segment_start
 from drflow.engines.postgres.recovery import finish_recovery, recovery_settings, stage_wal, wait_until_promoted
 from drflow.engines.postgres.restore import RestoreError, start_restored
 from drflow.hosts import Host, HostError
-from drflow.jobs.restore import choose_backup, restore_backup, start_scratch_instance
+from drflow.jobs.restore import (
+    NoIntactCopyError,
+    copy_problem,
+    find_copies,
+    restore_backup,
+    restore_intact_copy,
+    start_scratch_instance,
+)
+from drflow.store.base import StoreError
 from drflow.store.catalog import BackupManifest, Catalog
-from drflow.store.wal import RecoverableRange, describe_ranges, is_pitr_base, ranges_from, recovery_point
+from drflow.store.fanout import group_problems
+from drflow.store.wal import RecoverableRange, describe_ranges, ranges_from, recovery_point
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)
@@ -120,7 +129,7 @@ def plan_point_in_time(
     target = f"time {target_time.astimezone(UTC).isoformat()}" if target_time else f"LSN {target_lsn}"
     manifests = catalog.list_backups(component)
     ranges = ranges_from(manifests)
-    where = f"{catalog.spec}/{component} in {catalog.store.describe()}"
+    where = f"{catalog.spec}/{component}"  # callers name the storage target
     if not ranges:
         raise TargetOutOfRangeError(
             f"cannot restore {where} to {target}: nothing is recoverable to a point in time there; that needs a "
@@ -257,6 +266,83 @@ def restore_to_point(
     )
 
 
+@dataclass(frozen=True)
+class TargetPlan:
+    """A point-in-time plan from the catalog of one storage target."""
+
+    target: str
+    catalog: Catalog
+    plan: RestorePlan
+
+
+def plan_in_targets(
+    catalogs: Sequence[tuple[str, Catalog]],
+    component: str,
+    target_time: datetime | None = None,
+    target_lsn: str | None = None,
+    *,
+    backup_id: str | None = None,
+) -> list[TargetPlan]:
+    """The plan of every target whose catalog reaches the target, in target order.
+
+    TargetOutOfRangeError, one line per distinct problem, when none does; a target that cannot be
+    read is one of those problems, never the end of the others."""
+    plans: list[TargetPlan] = []
+    problems: list[tuple[str, str]] = []
+    for name, catalog in catalogs:
+        try:
+            plan = plan_point_in_time(catalog, component, target_time, target_lsn, backup_id=backup_id)
+        except TargetOutOfRangeError as exc:
+            problems.append((name, str(exc)))
+            continue
+        except StoreError as exc:
+            problems.append((name, f"cannot be read: {copy_problem(exc)}"))
+            continue
+        plans.append(TargetPlan(name, catalog, plan))
+    if not plans:
+        raise TargetOutOfRangeError("nothing was changed:\n  " + "\n  ".join(group_problems(problems)))
+    return plans
+
+
+def restore_to_point_from_any(
+    plans: Sequence[TargetPlan],
+    target_dir: Path,
+    *,
+    host: Host,
+    bin_dir: Path,
+    work_dir: str | None = None,
+    socket_dir: Path | None = None,
+    keep_running: bool = True,
+    say: Callable[[str], None] = log.warning,
+) -> tuple[PitrResult, TargetPlan]:
+    """:func:`restore_to_point` from the first target whose copies of the base backup and WAL are
+    intact; a corrupt or unreachable copy is skipped (said through ``say``) before anything is written."""
+    skipped: list[tuple[str, str]] = []
+    for candidate in plans:
+        try:
+            result = restore_to_point(
+                candidate.catalog,
+                candidate.plan,
+                target_dir,
+                host=host,
+                bin_dir=bin_dir,
+                work_dir=work_dir,
+                socket_dir=socket_dir,
+                keep_running=keep_running,
+            )
+        except StoreError as exc:
+            skipped.append((candidate.target, copy_problem(exc)))
+            continue
+        for line in group_problems(skipped):
+            say(f"skipped the copy of backup {plans[0].plan.base.backup_id} and its WAL in {line}")
+        return result, candidate
+    raise NoIntactCopyError(
+        f"no intact copy of the backup and WAL that reach {plans[0].plan.describe_target()}; nothing was "
+        "restored:\n  " + "\n  ".join(group_problems(skipped)) + "\nRestore to another target time, or a full "
+        "backup as it is (see `drflow backups list`), and check the storage targets"
+    )
+
+
 # -- the restore DAG's trigger form ------------------------------------------
 
 
@@ -268,71 +354,83 @@ def check_restore_dir(value: object) -> Path:
     if not path.is_absolute():
         raise ValueError(f"restore_to {value!r} is relative; give an absolute path on the worker host")
     if path.exists() and not path.is_dir():
-        raise ValueError(f"restore_to {value} exists and is not a directory; choose a new or empty directory")
+        raise ValueError(f"restore_to {value} is a file, not a directory; choose a new or empty directory")
     if path.is_dir() and any(path.iterdir()):
         raise ValueError(f"restore_to {value} is not empty; choose a new or empty directory")
     return path
 
 
 def plan_from_form(
-    catalog: Catalog,
+    catalogs: Sequence[tuple[str, Catalog]],
     component: str,
     *,
     backup_id: str | None,
     target_time: str | None,
     target_lsn: str | None,
 ) -> dict[str, Any]:
-    """Check the targets of a restore request and plan it; a JSON dict for XCom."""
+    """Check the targets of a restore request and plan it over the storage targets; a JSON dict for XCom."""
     if target_time and target_lsn:
         raise ValueError("give a target time or a target LSN, not both")
     if target_time or target_lsn:
         if target_lsn:
             parse_lsn(target_lsn)
-        plan = plan_point_in_time(
-            catalog,
+        plans = plan_in_targets(
+            catalogs,
             component,
             target_time=parse_target_time(target_time) if target_time else None,
             target_lsn=target_lsn,
             backup_id=backup_id,
         )
-        return {"mode": "point_in_time", **plan.to_dict()}
-    manifest = choose_backup(catalog, component, backup_id)
-    if not is_pitr_base(manifest):
-        raise ValueError(
-            f"backup {manifest.backup_id} is a {manifest.backup_type} backup taken with {manifest.method}; this "
-            "restore lays out pg_basebackup full backups: give the id of one (drflow backups list shows them)"
-        )
+        return {"mode": "point_in_time", **plans[0].plan.to_dict(), "planned_from": plans[0].target}
+    choice = find_copies(catalogs, component, backup_id)
     return {
         "mode": "backup",
         "component": component,
-        "base_backup": manifest.backup_id,
+        "base_backup": choice.backup_id,
         "wal_entries": [],
         "target_time": None,
         "target_lsn": None,
+        "planned_from": choice.copies[0].target,
+        "unreadable_targets": group_problems(choice.unreadable),
     }
 
 
 def execute_planned(
-    catalog: Catalog, planned: Mapping[str, Any], *, host: Host, bin_dir: Path, work_dir: str | None = None
+    catalogs: Sequence[tuple[str, Catalog]],
+    planned: Mapping[str, Any],
+    *,
+    host: Host,
+    bin_dir: Path,
+    work_dir: str | None = None,
 ) -> dict[str, Any]:
-    """Carry out what :func:`plan_from_form` planned (plus ``restore_to`` and ``start``)."""
+    """Carry out what :func:`plan_from_form` planned (plus ``restore_to`` and ``start``), from the first
+    storage target whose copy is intact."""
     target_dir = Path(planned["restore_to"])
     start = bool(planned.get("start"))
     component = str(planned["component"])
+    skipped: list[str] = []
     if planned["mode"] == "point_in_time":
         # The same base as planned, even if a newer full backup finished in between.
-        plan = plan_point_in_time(
-            catalog,
+        plans = plan_in_targets(
+            catalogs,
             component,
             target_time=datetime.fromisoformat(planned["target_time"]) if planned.get("target_time") else None,
             target_lsn=planned.get("target_lsn"),
             backup_id=planned["base_backup"],
         )
-        return restore_to_point(
-            catalog, plan, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir, keep_running=start
-        ).to_dict()
-    manifest = catalog.get(component, planned["base_backup"])
-    restored = restore_backup(catalog, manifest, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir)
+        result, used = restore_to_point_from_any(
+            plans, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir, keep_running=start, say=skipped.append
+        )
+        for line in skipped:
+            log.warning("%s", line)
+        return {**result.to_dict(), "storage_target": used.target, "skipped_copies": skipped}
+    choice = find_copies(catalogs, component, planned["base_backup"])
+    restored, copy = restore_intact_copy(
+        choice, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir, say=skipped.append
+    )
+    for line in skipped:
+        log.warning("%s", line)
+    manifest = copy.manifest
     port = None
     if start:
         try:
@@ -348,6 +446,8 @@ def execute_planned(
         "last_replayed_commit": None,
         "fetch_s": round(restored.fetch_s, 3),
         "lay_out_s": round(restored.lay_out_s, 3),
+        "storage_target": copy.target,
+        "skipped_copies": skipped,
     }
 
 

@@ -7,20 +7,28 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from drflow.engines.postgres.cluster import LocalCluster, free_port
 from drflow.engines.postgres.restore import lay_out_backup, start_restored
 from drflow.hosts import Host
-from drflow.store.catalog import BackupManifest, Catalog
+from drflow.store.base import StoreError
+from drflow.store.catalog import BackupManifest, Catalog, CorruptBackupError
+from drflow.store.fanout import group_problems
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)
 
 
 class NoBackupError(LookupError):
-    pass
+    """Nothing restorable matches; the message says what exists and what to do."""
+
+
+class NoIntactCopyError(NoBackupError):
+    """Every copy of the chosen backup is corrupt or unreachable; the message suggests an intact one."""
 
 
 PHYSICAL_FULL_METHOD = "pg_basebackup"
@@ -39,6 +47,11 @@ class RestoreResult:
     lay_out_s: float
 
 
+def is_restorable(manifest: BackupManifest) -> bool:
+    """A full pg_basebackup: what this restore lays out (WAL replays on one, dumps restore elsewhere)."""
+    return manifest.method == PHYSICAL_FULL_METHOD and manifest.backup_type == "full"
+
+
 def choose_backup(
     catalog: Catalog, component: str, backup_id: str | None = None, policy: str | None = None
 ) -> BackupManifest:
@@ -47,7 +60,7 @@ def choose_backup(
         try:
             manifest = catalog.get(component, backup_id)
         except LookupError as exc:
-            known = [m.backup_id for m in catalog.list_backups(component)][-5:]
+            known = [m.backup_id for m in catalog.list_backups(component) if is_restorable(m)][-5:]
             raise NoBackupError(
                 f"backup {backup_id!r} of component {component!r} is not in {catalog.store.describe()}; "
                 f"newest known: {', '.join(known) or 'none'} (see `drflow backups list`)"
@@ -60,11 +73,7 @@ def choose_backup(
         return manifest
     # Archived WAL only replays on top of a base backup; logical dumps and pgBackRest backups restore with
     # their own tools, so only pg_basebackup entries are candidates here.
-    fulls = [
-        m
-        for m in catalog.list_backups(component)
-        if m.method == PHYSICAL_FULL_METHOD and m.backup_type == "full" and policy in (None, m.policy)
-    ]
+    fulls = [m for m in catalog.list_backups(component) if is_restorable(m) and policy in (None, m.policy)]
     if not fulls:
         what = f"of policy {policy!r} " if policy else ""
         raise NoBackupError(
@@ -111,3 +120,158 @@ def start_scratch_instance(data_dir: Path, *, host: Host, bin_dir: Path, timeout
     return start_restored(
         data_dir, port=free_port(), socket_dir=socket_dir, bin_dir=bin_dir, host=host, timeout=timeout
     )
+
+
+# -- copies of one backup in several targets ----------------------------------
+
+
+@dataclass(frozen=True)
+class BackupCopy:
+    """One backup as one storage target holds it."""
+
+    target: str
+    catalog: Catalog
+    manifest: BackupManifest
+
+
+@dataclass
+class CopyChoice:
+    """The backup a restore uses, its copies in target order, and the targets that could not be read."""
+
+    backup_id: str
+    copies: list[BackupCopy]
+    older: list[list[BackupCopy]] = field(default_factory=list)
+    """Copies of the older restorable backups, newest first (for the hint when no copy is intact)."""
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+
+
+def find_copies(
+    catalogs: Sequence[tuple[str, Catalog]],
+    component: str,
+    backup_id: str | None = None,
+    *,
+    policy: str | None = None,
+    before: datetime | None = None,
+) -> CopyChoice:
+    """The requested backup, or the newest restorable one in any target (of a policy, finished before
+    ``before``), with every copy of it. A target that cannot be read is skipped (and named), so one
+    unreachable target never hides the backups of the others."""
+    by_id: dict[str, list[BackupCopy]] = {}
+    unreadable: list[tuple[str, str]] = []
+    every: list[BackupManifest] = []
+    for name, catalog in catalogs:
+        try:
+            manifests = catalog.list_backups(component)
+        except (StoreError, OSError) as exc:
+            unreadable.append((name, f"cannot be read: {exc}"))
+            continue
+        every.extend(manifests)
+        for manifest in manifests:
+            if is_restorable(manifest):
+                by_id.setdefault(manifest.backup_id, []).append(BackupCopy(name, catalog, manifest))
+    if unreadable and not by_id and len(unreadable) == len(catalogs):
+        raise NoBackupError("no storage target could be read:\n  " + "\n  ".join(group_problems(unreadable)))
+    newest_first = sorted(by_id.values(), key=lambda cs: (cs[0].manifest.finished_at, cs[0].manifest.backup_id))[::-1]
+    if backup_id is not None:
+        if backup_id not in by_id:
+            known = [cs[0].manifest.backup_id for cs in newest_first[:5]]
+            other = next((m for m in every if m.backup_id == backup_id), None)
+            if other is not None:
+                why = f"it is a {other.backup_type} {other.method} backup, not a base backup; " + RESTORE_HINTS.get(
+                    other.method, "choose a pg_basebackup backup"
+                )
+            else:
+                why = "no storage target holds it"
+            raise NoBackupError(
+                f"backup {backup_id!r} of component {component!r} cannot be restored: {why}. "
+                f"Restorable backups, newest first: {', '.join(known) or 'none'} (see `drflow backups list`)"
+                + _unreadable_note(unreadable)
+            )
+        chosen = by_id[backup_id]
+        older = [cs for cs in newest_first if cs[0].manifest.finished_at < chosen[0].manifest.finished_at]
+        return CopyChoice(backup_id, chosen, older, unreadable)
+    eligible = [
+        cs
+        for cs in newest_first
+        if policy in (None, cs[0].manifest.policy) and (before is None or cs[0].manifest.finished_at < before)
+    ]
+    if not eligible:
+        what = f"of policy {policy!r} " if policy else ""
+        when = f"finished before {before.isoformat()} " if before else ""
+        raise NoBackupError(
+            f"no complete base backup {what}{when}of component {component!r} in any storage target; "
+            "run its full backup DAG first" + _unreadable_note(unreadable)
+        )
+    return CopyChoice(eligible[0][0].manifest.backup_id, eligible[0], eligible[1:], unreadable)
+
+
+def _unreadable_note(unreadable: Sequence[tuple[str, str]]) -> str:
+    if not unreadable:
+        return ""
+    return "\n(skipped " + "; ".join(group_problems(list(unreadable))) + ")"
+
+
+def restore_intact_copy(
+    choice: CopyChoice,
+    target_dir: Path,
+    *,
+    host: Host,
+    bin_dir: Path,
+    work_dir: str | None = None,
+    say: Callable[[str], None] = log.warning,
+) -> tuple[RestoreResult, BackupCopy]:
+    """Restore the chosen backup from its first intact copy, in target order.
+
+    A copy that is corrupt or unreachable is skipped, saying which and why (through ``say``); nothing
+    is written to ``target_dir`` for it. When no copy is intact, NoIntactCopyError suggests the newest
+    older backup that has an intact copy.
+    """
+    skipped: list[tuple[str, str]] = []
+    for copy in choice.copies:
+        try:
+            result = restore_backup(
+                copy.catalog, copy.manifest, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir
+            )
+        except (StoreError, OSError) as exc:
+            skipped.append((copy.target, copy_problem(exc)))
+            continue
+        for line in group_problems(skipped):
+            say(f"skipped the copy of backup {choice.backup_id} in {line}")
+        return result, copy
+    raise NoIntactCopyError(
+        f"no intact copy of backup {choice.backup_id}; nothing was restored:\n  "
+        + "\n  ".join(group_problems(skipped))
+        + "\n"
+        + suggest_intact(choice.older)
+    )
+
+
+def suggest_intact(older: Sequence[Sequence[BackupCopy]], limit: int = 3) -> str:
+    """The newest older backup with a copy whose every object matches its manifest (checks a few)."""
+    for copies in older[:limit]:
+        for copy in copies:
+            try:
+                if not copy.catalog.verify(copy.manifest):
+                    return (
+                        f"The newest intact older backup is {copy.manifest.backup_id} (in {copy.target}): "
+                        f"restore it with --backup {copy.manifest.backup_id}"
+                    )
+            except (StoreError, OSError):
+                continue
+    if not older:
+        return "There is no older base backup: take a new one (run the full backup DAG) and check the stores."
+    return (
+        f"None of the {min(limit, len(older))} next older backups has an intact copy either; check the stores "
+        "and list the backups with `drflow backups list`."
+    )
+
+
+def copy_problem(exc: BaseException) -> str:
+    """Why a copy cannot be used, in one short line (the store's full message is logged)."""
+    log.info("copy unusable: %s", exc)
+    if isinstance(exc, CorruptBackupError) and exc.key:
+        name = exc.key.rsplit("/", 1)[-1]
+        if exc.actual_sha256 is None:
+            return f"object {name} is missing"
+        return f"object {name} is corrupt (its sha256 does not match the manifest)"
+    return str(exc).split("\n")[0]

@@ -3,8 +3,9 @@
 Each run stores, as one catalog entry, every WAL segment since the end of the previous entry
 of the component (the previous WAL entry, or the newest full backup before the first one), up
 to a ``pg_switch_wal()`` made by the run. The entry's manifest is written last, and the
-replication slot is advanced only after every target has committed it, so a failed or retried
-run never loses WAL and never leaves two entries for one backup id.
+replication slot is advanced only once no target that needs the WAL misses it, so a failed or
+retried run never loses WAL and never leaves two entries for one backup id. Targets are independent
+(:mod:`drflow.store.fanout`): one that fails does not stop the others.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from drflow.engines.postgres.wal import (
     ensure_slot,
     receive_wal,
 )
-from drflow.jobs.backup import begin_in_every_target, target_catalogs
+from drflow.jobs.backup import target_catalogs
 from drflow.spec.slots import legacy_wal_slot_name
-from drflow.store.catalog import BackupManifest, Catalog, StoredObject
+from drflow.store.base import StoreError
+from drflow.store.catalog import BackupManifest
+from drflow.store.fanout import Fanout
 from drflow.store.wal import WAL_METHOD, WalGapError, chain_tip, is_pitr_base
 from drflow.workdir import scratch_dir
 
@@ -69,15 +72,22 @@ class WalArchiveRequest:
 
 
 def archive_wal(request: WalArchiveRequest) -> BackupManifest:
-    """Store the WAL since the previous entry as one catalog entry in every target; idempotent per backup id."""
-    catalogs = target_catalogs(request.spec_name, request.targets)
-    done = begin_in_every_target(catalogs, request.component, request.backup_id)
-    if done is not None:
-        _advance(request, done.end_lsn)  # the try that stored it may have died before advancing the slot
-        return done
+    """Store the WAL since the previous entry as one catalog entry in every target; idempotent per backup id.
 
-    listings = [catalog.list_backups(request.component) for _, catalog in catalogs]
-    tip = _tip(request, catalogs, listings)
+    Targets are independent: one that fails does not stop the others, a retry copies the committed
+    entry into the targets that miss it, and the run fails naming the failed targets. The slot
+    advances only once no target that needs this WAL lacks it (see :func:`_advance`).
+    """
+    catalogs = target_catalogs(request.spec_name, request.targets)
+    fanout = Fanout.begin(catalogs, request.component, request.backup_id)
+    if (recorded := fanout.recorded) is not None:
+        fanout.fill_missing(request.work_dir)
+        _advance(request, fanout, recorded.end_lsn)  # the try that stored it may have died before advancing
+        return fanout.finish(recorded)
+    fanout.require_target()
+
+    listings = _listings(request, fanout)
+    tip = _tip(request, fanout, listings)
     slot = ensure_slot(request.conn, request.slot)
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
@@ -89,7 +99,8 @@ def archive_wal(request: WalArchiveRequest) -> BackupManifest:
         try:
             files = _receive(request, staging / "wal", tip.end_lsn, tip.timeline or point.timeline, point)
         except WalUnavailableError as exc:
-            restart = _restart_base(listings, tip)
+            live = {c.name for c in fanout.pending}
+            restart = _restart_base({n: m for n, m in listings.items() if n in live}, tip)
             if restart is None:
                 raise _gap_error(request, tip, slot, exc) from exc
             log.warning("%s; restarting the WAL chain at full backup %s", exc, restart.backup_id)
@@ -104,17 +115,11 @@ def archive_wal(request: WalArchiveRequest) -> BackupManifest:
         raw_bytes = sum(f.stat().st_size for f in files)
         stored_files = compress_segments(files, request.compression, request.timeout_s)
         collect_s = time.monotonic() - t0
-        objects_per_target: list[list[StoredObject]] = []
-        for name, catalog in catalogs:
-            log.info("storing %d WAL files in %s (%s)", len(stored_files), name, catalog.store.describe())
-            objects_per_target.append(
-                [catalog.put_object(request.component, request.backup_id, f.name, f) for f in stored_files]
-            )
+        objects = fanout.put_objects({f.name: f for f in stored_files})
 
     assert parent.end_lsn is not None
     first_byte = segment_start(segment_number(parse_lsn(parent.end_lsn), point.segment_size), point.segment_size)
     finished_at = datetime.now(UTC)
-    objects = objects_per_target[0]
     manifest = BackupManifest(
         backup_id=request.backup_id,
         spec=request.spec_name,
@@ -150,9 +155,8 @@ def archive_wal(request: WalArchiveRequest) -> BackupManifest:
             "collect_s": round(collect_s, 3),
         },
     )
-    for _, catalog in catalogs:
-        catalog.commit(manifest)
-    _advance(request, manifest.end_lsn)
+    fanout.commit(manifest)
+    _advance(request, fanout, manifest.end_lsn)
     log.info(
         "WAL entry %s: %d segments, %s..%s, %d bytes stored",
         manifest.backup_id,
@@ -161,23 +165,43 @@ def archive_wal(request: WalArchiveRequest) -> BackupManifest:
         manifest.end_lsn,
         manifest.stored_bytes,
     )
-    return manifest
+    return fanout.finish(manifest)
 
 
-def _tip(
-    request: WalArchiveRequest, catalogs: list[tuple[str, Catalog]], listings: list[list[BackupManifest]]
-) -> BackupManifest:
-    tips = []
-    for (name, catalog), listing in zip(catalogs, listings, strict=True):
-        tip = chain_tip(listing)
+def _listings(request: WalArchiveRequest, fanout: Fanout) -> dict[str, list[BackupManifest]]:
+    """The catalog of every pending target; a target that cannot be read fails for this run."""
+    listings = {}
+    for copy in fanout.pending:
+        try:
+            listings[copy.name] = copy.catalog.list_backups(request.component)
+        except (StoreError, OSError) as exc:
+            fanout.fail(copy, str(exc))
+    return listings
+
+
+def _tip(request: WalArchiveRequest, fanout: Fanout, listings: dict[str, list[BackupManifest]]) -> BackupManifest:
+    """Where this run starts: the chain tip of the target furthest behind.
+
+    A target with no full backup cannot use WAL yet: it fails for this run (naming the fix) and the
+    others go on; only when no target has one does the run stop with NoFullBackupError.
+    """
+    tips = {}
+    for copy in fanout.pending:
+        tip = chain_tip(listings[copy.name])
         if tip is None:
-            raise NoFullBackupError(
-                f"no full backup of {request.spec_name}/{request.component} in {name} ({catalog.store.describe()}): "
-                "WAL is only restorable on top of a base backup. Run the component's full backup DAG first"
+            fanout.fail(
+                copy,
+                f"no full backup of {request.spec_name}/{request.component} in {copy.catalog.store.describe()}: WAL is "
+                "only restorable on top of a base backup; run the component's full backup DAG (into this target) first",
+                needs_it=False,
             )
-        tips.append(tip)
+            continue
+        tips[copy.name] = tip
+    if not tips:
+        why = [c.error for c in fanout.failed if not c.needs_it] or [c.error for c in fanout.failed]
+        raise NoFullBackupError(why[0] if why else "no storage target")
     # With targets out of step, start early enough for the one that is furthest behind.
-    return min(tips, key=lambda m: parse_lsn(m.end_lsn or "0/0"))
+    return min(tips.values(), key=lambda m: parse_lsn(m.end_lsn or "0/0"))
 
 
 def _receive(
@@ -205,13 +229,13 @@ def _check_same_cluster(request: WalArchiveRequest, tip: BackupManifest, point: 
         )
 
 
-def _restart_base(listings: list[list[BackupManifest]], tip: BackupManifest) -> BackupManifest | None:
+def _restart_base(listings: dict[str, list[BackupManifest]], tip: BackupManifest) -> BackupManifest | None:
     """The newest full backup, present in every target, that ends after the chain's tip."""
     assert tip.end_lsn is not None
-    common = set.intersection(*({m.backup_id for m in listing} for listing in listings))
+    common = set.intersection(*({m.backup_id for m in listing} for listing in listings.values()))
     candidates = [
         m
-        for m in listings[0]
+        for m in next(iter(listings.values()))
         if is_pitr_base(m) and m.backup_id in common and parse_lsn(m.end_lsn or "0/0") > parse_lsn(tip.end_lsn)
     ]
     return max(candidates, key=lambda m: parse_lsn(m.end_lsn or "0/0")) if candidates else None
@@ -230,8 +254,26 @@ def _gap_error(request: WalArchiveRequest, tip: BackupManifest, slot: SlotState,
     )
 
 
-def _advance(request: WalArchiveRequest, end_lsn: str | None) -> None:
+def _advance(request: WalArchiveRequest, fanout: Fanout, end_lsn: str | None) -> None:
+    """Advance the slot to end_lsn unless a target that needs this WAL does not hold it.
+
+    A target that failed in this run keeps the slot where it is, so the primary keeps the WAL that
+    target misses and the next run (which starts at the tip of the target furthest behind) stores it
+    there: WAL is never lost for any target. A target without a full backup does not need WAL and
+    does not hold the slot. A target that stays down keeps WAL on the primary: every run fails naming
+    it, and the slot's retained WAL is what to watch (README: Decisions).
+    """
     if not end_lsn:
+        return
+    holding = [c.name for c in fanout.failed if c.needs_it]
+    if holding:
+        log.warning(
+            "not advancing WAL slot %s to %s: target(s) %s do not hold this WAL yet; the primary keeps it "
+            "until they do",
+            request.slot,
+            end_lsn,
+            ", ".join(holding),
+        )
         return
     try:
         advance_slot(request.conn, request.slot, end_lsn)

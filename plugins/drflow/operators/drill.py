@@ -23,12 +23,14 @@ class RestoreDrillOperator(BaseOperator):
         bin_dir: str,
         validation: Sequence[Mapping[str, Any]],
         work_dir: str | None = None,
+        fallback_targets: Sequence[Mapping[str, Any]] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.spec_name = spec_name
         self.component = component
         self.target = dict(target)
+        self.fallback_targets = [dict(t) for t in fallback_targets]
         self.database = database
         self.bin_dir = bin_dir
         self.validation = [dict(v) for v in validation]
@@ -38,14 +40,13 @@ class RestoreDrillOperator(BaseOperator):
         from drflow.hosts import LocalHost
         from drflow.jobs.backup import target_catalogs
         from drflow.jobs.drill import run_restore_drill
+        from drflow.jobs.restore import find_copies
         from drflow.operators.common import upstream_result
 
         backup_id = upstream_result(context, "select_backup")["backup_id"]
-        [(_, catalog)] = target_catalogs(self.spec_name, [self.target])
-        manifest = catalog.get(self.component, backup_id)
+        catalogs = target_catalogs(self.spec_name, [self.target, *self.fallback_targets])
         result = run_restore_drill(
-            catalog,
-            manifest,
+            find_copies(catalogs, self.component, backup_id),
             database=self.database,
             validation=self.validation,
             host=LocalHost(),

@@ -9,17 +9,17 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 
-def _catalog(spec_name: str, targets: Sequence[Mapping[str, Any]], name: str | None) -> Any:
+def _catalogs(spec_name: str, targets: Sequence[Mapping[str, Any]], name: str | None) -> Any:
+    """The storage targets to restore from, in order: all of them (the first intact copy wins), or the named one."""
     from drflow.jobs.backup import target_catalogs
 
-    chosen = [t for t in targets if name in (None, t["name"])][:1]
+    chosen = [t for t in targets if name in (None, t["name"])]
     if not chosen:
         raise ValueError(
             f"storage target {name!r} does not hold this component's backups; use one of "
             f"{', '.join(t['name'] for t in targets)}"
         )
-    [(_, catalog)] = target_catalogs(spec_name, chosen)
-    return catalog
+    return target_catalogs(spec_name, chosen)
 
 
 class PlanRestoreOperator(BaseOperator):
@@ -41,9 +41,9 @@ class PlanRestoreOperator(BaseOperator):
         params = context.get("params") or {}
         try:
             restore_to = check_restore_dir(params.get("restore_to"))
-            catalog = _catalog(self.spec_name, self.targets, params.get("storage_target"))
+            catalogs = _catalogs(self.spec_name, self.targets, params.get("storage_target"))
             planned = plan_from_form(
-                catalog,
+                catalogs,
                 self.component,
                 backup_id=params.get("backup_id") or None,
                 target_time=params.get("target_time") or None,
@@ -85,9 +85,9 @@ class RestoreOperator(BaseOperator):
         from drflow.operators.common import upstream_result
 
         planned = upstream_result(context, "plan_restore")
-        catalog = _catalog(self.spec_name, self.targets, (context.get("params") or {}).get("storage_target"))
+        catalogs = _catalogs(self.spec_name, self.targets, (context.get("params") or {}).get("storage_target"))
         result = execute_planned(
-            catalog,
+            catalogs,
             planned,
             host=LocalHost(),
             bin_dir=Path(self.bin_dir),

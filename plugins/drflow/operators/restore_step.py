@@ -14,10 +14,12 @@ an earlier try left and starts again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -70,7 +72,10 @@ def pick_backup(manifests: Sequence[BackupManifest], *, before: datetime | None 
     return max(candidates, key=lambda m: (m.finished_at, m.backup_id))
 
 
-def choose_target(step: Mapping[str, Any], targets: Sequence[Mapping[str, Any]], component: str) -> dict[str, Any]:
+def choose_targets(
+    step: Mapping[str, Any], targets: Sequence[Mapping[str, Any]], component: str
+) -> list[dict[str, Any]]:
+    """The targets to restore from, in order: the step's `target`, or every target (the first intact copy wins)."""
     if not targets:
         raise RestoreRefused(
             f"refused: component '{component}' has no backup policy, so there is nothing to restore from; "
@@ -78,14 +83,28 @@ def choose_target(step: Mapping[str, Any], targets: Sequence[Mapping[str, Any]],
         )
     wanted = step.get("target")
     if not wanted:
-        return dict(targets[0])
+        return [dict(t) for t in targets]
     for target in targets:
         if target["name"] == wanted:
-            return dict(target)
+            return [dict(target)]
     raise RestoreRefused(
         f"refused: storage target '{wanted}' receives no backups of '{component}'; to proceed: use one of "
         f"{', '.join(str(t['name']) for t in targets)}"
     )
+
+
+def _restorable_in_any(catalogs: Sequence[tuple[str, Any]], component: str) -> list[BackupManifest]:
+    """The backups of every readable target (a backup in one target is enough)."""
+    from drflow.store.base import StoreError
+
+    seen: dict[str, BackupManifest] = {}
+    for name, catalog in catalogs:
+        try:
+            for manifest in catalog.list_backups(component):
+                seen.setdefault(manifest.backup_id, manifest)
+        except StoreError as exc:
+            logging.getLogger(__name__).warning("skipped storage target %s: %s", name, exc)
+    return sorted(seen.values(), key=lambda m: (m.finished_at, m.backup_id))
 
 
 def restore_root(work_dir: str | None, spec: str, component: str, run_key: str) -> Path:
@@ -124,14 +143,13 @@ def restore_component(
     from drflow.engines.postgres.cluster import free_port
     from drflow.engines.postgres.restore import start_restored
     from drflow.hosts import LocalHost
-    from drflow.jobs.restore import restore_backup
-    from drflow.store.catalog import Catalog
-    from drflow.store.factory import open_store
+    from drflow.jobs.backup import target_catalogs
+    from drflow.jobs.restore import NoBackupError, find_copies, restore_intact_copy
 
     component = str(step["component"])
     facts = plan["components"][component]
-    target = choose_target(step, facts.get("targets") or [], component)
-    catalog = Catalog(open_store(target), str(plan["spec"]))
+    catalogs = target_catalogs(str(plan["spec"]), choose_targets(step, facts.get("targets") or [], component))
+    skipped: list[str] = []
     bin_dir = Path(facts["bin_dir"])
     host = LocalHost()
     started = time.monotonic()
@@ -139,46 +157,72 @@ def restore_component(
     clear_earlier_try(root, host, bin_dir)
     data_dir, socket_dir = root / "data", root / "socket"
 
-    point: datetime | None = None
-    if step.get("point_in_time"):
-        if not params.get("target_time"):
-            raise RestoreRefused(
-                "refused: this step restores to a point in time but the run has no target_time; to proceed: "
-                "trigger the plan again with target_time set in the form (ISO 8601, UTC)"
-            )
-        point = parse_when(str(params["target_time"]), "target_time")
-        result = _restore_to_point(
-            catalog, component, point, data_dir, socket_dir, host=host, bin_dir=bin_dir, step=step
-        )
-    else:
-        before = None
-        if step.get("before_incident"):
-            if not params.get("incident_started_at"):
+    try:
+        point: datetime | None = None
+        if step.get("point_in_time"):
+            if not params.get("target_time"):
                 raise RestoreRefused(
-                    "refused: this step restores the newest backup taken before the incident, but the run has no "
-                    "incident_started_at; to proceed: trigger the plan again with incident_started_at set in the form"
+                    "refused: this step restores to a point in time but the run has no target_time; to proceed: "
+                    "trigger the plan again with target_time set in the form (ISO 8601, UTC)"
                 )
-            before = parse_when(str(params["incident_started_at"]), "incident_started_at")
-        manifest = pick_backup(catalog.list_backups(component), before=before)
-        restored = restore_backup(
-            catalog, manifest, data_dir, host=host, bin_dir=bin_dir, work_dir=step.get("work_dir")
-        )
-        host.make_private_dir(socket_dir)
-        instance = start_restored(data_dir, port=free_port(), socket_dir=socket_dir, bin_dir=bin_dir, host=host)
-        result = {
-            "backup_id": manifest.backup_id,
-            "backup_finished_at": manifest.finished_at.isoformat(),
-            "backup_end_lsn": manifest.end_lsn,
-            "before_incident": before.isoformat() if before else None,
-            "fetch_s": round(restored.fetch_s, 3),
-            "lay_out_s": round(restored.lay_out_s, 3),
-            "port": instance.port,
-        }
+            point = parse_when(str(params["target_time"]), "target_time")
+            result = _restore_to_point(
+                catalogs,
+                component,
+                point,
+                data_dir,
+                socket_dir,
+                host=host,
+                bin_dir=bin_dir,
+                step=step,
+                say=skipped.append,
+            )
+        else:
+            before = None
+            if step.get("before_incident"):
+                if not params.get("incident_started_at"):
+                    raise RestoreRefused(
+                        "refused: this step restores the newest backup taken before the incident, but the run has "
+                        "no incident_started_at; to proceed: trigger the plan again with incident_started_at set in "
+                        "the form"
+                    )
+                before = parse_when(str(params["incident_started_at"]), "incident_started_at")
+            picked = pick_backup(_restorable_in_any(catalogs, component), before=before)
+            try:
+                restored, copy = restore_intact_copy(
+                    find_copies(catalogs, component, picked.backup_id),
+                    data_dir,
+                    host=host,
+                    bin_dir=bin_dir,
+                    work_dir=step.get("work_dir"),
+                    say=skipped.append,
+                )
+            except NoBackupError as exc:
+                raise RestoreRefused(f"refused: {exc}") from exc
+            manifest = copy.manifest
+            host.make_private_dir(socket_dir)
+            instance = start_restored(data_dir, port=free_port(), socket_dir=socket_dir, bin_dir=bin_dir, host=host)
+            result = {
+                "backup_id": manifest.backup_id,
+                "backup_finished_at": manifest.finished_at.isoformat(),
+                "backup_end_lsn": manifest.end_lsn,
+                "before_incident": before.isoformat() if before else None,
+                "fetch_s": round(restored.fetch_s, 3),
+                "lay_out_s": round(restored.lay_out_s, 3),
+                "port": instance.port,
+                "target": copy.target,
+            }
+    except BaseException:
+        # A refused or failed restore leaves nothing behind: no server, no data, not the run's directory.
+        clear_earlier_try(root, host, bin_dir)
+        with contextlib.suppress(OSError):
+            root.rmdir()
+        raise
     port = int(result.pop("port"))
     return {
         "step": step["name"],
         "component": component,
-        "target": target["name"],
+        "skipped_copies": skipped,
         "point_in_time": point.isoformat() if point else None,
         **result,
         "restored": {
@@ -193,7 +237,7 @@ def restore_component(
 
 
 def _restore_to_point(
-    catalog: Any,
+    catalogs: Sequence[tuple[str, Any]],
     component: str,
     point: datetime,
     data_dir: Path,
@@ -202,19 +246,32 @@ def _restore_to_point(
     host: Any,
     bin_dir: Path,
     step: Mapping[str, Any],
+    say: Callable[[str], None],
 ) -> dict[str, Any]:
-    """Point-in-time restore: the full backup before `point` plus the archived WAL, replayed up to it."""
-    from drflow.jobs.pitr import TargetOutOfRangeError, plan_point_in_time, restore_to_point
+    """Point-in-time restore: the full backup before `point` plus the archived WAL, replayed up to it,
+    from the first storage target whose copies are intact."""
+    from drflow.jobs.pitr import TargetOutOfRangeError, plan_in_targets, restore_to_point_from_any
+    from drflow.jobs.restore import NoIntactCopyError
 
     try:
-        pitr = plan_point_in_time(catalog, component, target_time=point)
+        plans = plan_in_targets(catalogs, component, target_time=point)
     except TargetOutOfRangeError as exc:
         raise RestoreRefused(
             f"refused: {exc}; to proceed: pick a target_time inside the recoverable range ({PITR_NEEDS_WAL})"
         ) from exc
-    outcome = restore_to_point(
-        catalog, pitr, data_dir, host=host, bin_dir=bin_dir, work_dir=step.get("work_dir"), socket_dir=socket_dir
-    )
+    try:
+        outcome, used = restore_to_point_from_any(
+            plans,
+            data_dir,
+            host=host,
+            bin_dir=bin_dir,
+            work_dir=step.get("work_dir"),
+            socket_dir=socket_dir,
+            say=say,
+        )
+    except NoIntactCopyError as exc:
+        raise RestoreRefused(f"refused: {exc}") from exc
+    pitr = used.plan
     return {
         "backup_id": pitr.base.backup_id,
         "backup_finished_at": pitr.base.finished_at.isoformat(),
@@ -225,6 +282,7 @@ def _restore_to_point(
         "lay_out_s": round(outcome.lay_out_s, 3),
         "recovery_s": round(outcome.recovery_s, 3),
         "port": outcome.port,
+        "target": used.target,
     }
 
 

@@ -41,7 +41,8 @@ class VerifyBackupOperator(BaseOperator):
 
 
 class SelectBackupOperator(BaseOperator):
-    """The backup a restore will use: the one named in the trigger form, or the newest complete one."""
+    """The backup a restore will use: the one named in the trigger form, or the newest complete one in the
+    target or, when it lacks one, in a fallback target."""
 
     ui_color = "#fdebd0"
 
@@ -52,21 +53,31 @@ class SelectBackupOperator(BaseOperator):
         component: str,
         target: Mapping[str, Any],
         policy: str | None = None,
+        fallback_targets: Sequence[Mapping[str, Any]] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.spec_name = spec_name
         self.component = component
         self.target = dict(target)
+        self.fallback_targets = [dict(t) for t in fallback_targets]
         self.policy = policy
 
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.jobs.backup import target_catalogs
-        from drflow.jobs.restore import choose_backup
+        from drflow.jobs.restore import find_copies
         from drflow.operators.common import manifest_summary
 
-        [(_, catalog)] = target_catalogs(self.spec_name, [self.target])
+        catalogs = target_catalogs(self.spec_name, [self.target, *self.fallback_targets])
         requested = (context.get("params") or {}).get("backup_id") or None
-        manifest = choose_backup(catalog, self.component, requested, policy=self.policy)
-        self.log.info("selected backup %s (finished %s)", manifest.backup_id, manifest.finished_at)
+        choice = find_copies(catalogs, self.component, requested, policy=self.policy)
+        for name, why in choice.unreadable:
+            self.log.warning("skipped storage target %s: %s", name, why)
+        manifest = choice.copies[0].manifest
+        self.log.info(
+            "selected backup %s (finished %s), held by %s",
+            manifest.backup_id,
+            manifest.finished_at,
+            ", ".join(c.target for c in choice.copies),
+        )
         return manifest_summary(manifest)

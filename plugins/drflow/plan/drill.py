@@ -19,13 +19,22 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
         target_name = policies[0].targets[0]
     target = spec.target(target_name).model_dump(mode="json")
     store_params = {"spec_name": spec.metadata.name, "component": component.name, "target": target}
+    # The same backup in the policies' other targets, used when the drill target's copy is corrupt or unreachable.
+    others = [
+        name
+        for p in component.backup_policies
+        if policy_name in (None, p.name)
+        for name in p.targets
+        if name != target_name
+    ]
+    fallback = [spec.target(name).model_dump(mode="json") for name in dict.fromkeys(others)]
     select = TaskPlan(
         task_id="select_backup",
         action="store.select_backup",
         doc="Pick the newest complete backup"
         + (f" of policy `{policy_name}`" if policy_name else "")
         + f" in `{target_name}` (or the one given in the trigger form).",
-        params={**store_params, "policy": policy_name},
+        params={**store_params, "policy": policy_name, "fallback_targets": fallback},
     )
     restore = TaskPlan(
         task_id="restore_and_validate",
@@ -39,6 +48,7 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
             "bin_dir": base["bin_dir"],
             "validation": [v.model_dump(mode="json") for v in drill.validation],
             "work_dir": spec.defaults.work_dir,
+            "fallback_targets": fallback,
         },
         upstream=("select_backup",),
         timeout_s=int(drill.timeout.total_seconds()) if drill.timeout else None,

@@ -47,7 +47,7 @@ def lay_out_backup(
     starts clean.
     """
     base, wal, manifest = _pick_files(files)
-    _require_empty(target_dir, host)
+    existed = _require_empty(target_dir, host)
     host.make_private_dir(target_dir)
     try:
         _extract(base, target_dir, host, timeout)
@@ -64,6 +64,9 @@ def lay_out_backup(
         else:
             host.run(["find", str(target_dir), "-mindepth", "1", "-delete"], check=False)
             note = f"{target_dir} was emptied again"
+            if not existed:  # a refused restore leaves no directory it created
+                host.run(["rmdir", str(target_dir)], check=False)
+                note = f"{target_dir} was removed again"
         if isinstance(exc, RestoreError):
             raise RestoreError(f"{exc}\n{note}") from exc
         raise RestoreError(f"laying out the backup into {target_dir} failed: {exc}\n{note}") from exc
@@ -156,17 +159,19 @@ def _pick_files(files: Mapping[str, Path]) -> tuple[_Archive, _Archive | None, P
     return base[0], (wal[0] if wal else None), files[MANIFEST]
 
 
-def _require_empty(target_dir: Path, host: Host) -> None:
+def _require_empty(target_dir: Path, host: Host) -> bool:
+    """Refuse a target that holds anything; return whether it exists (an empty directory)."""
     if host.run(["test", "-e", str(target_dir)], check=False).returncode != 0:
-        return
+        return False
     if host.run(["test", "-d", str(target_dir)], check=False).returncode != 0:
-        raise RestoreError(f"restore target {target_dir} exists and is not a directory; choose another path")
+        raise RestoreError(f"restore target {target_dir} is a file, not a directory; choose a new or empty directory")
     found = host.run(["find", str(target_dir), "-mindepth", "1", "-maxdepth", "1", "-print", "-quit"])
     if found.stdout.strip():
         raise RestoreError(
             f"restore target {target_dir} is not empty (found {found.stdout.strip()}); nothing was changed. "
             "Restore into an empty directory, or stop the server there and move its data away first"
         )
+    return True
 
 
 def _extract(archive: _Archive, dest: Path, host: Host, timeout: float | None) -> None:
