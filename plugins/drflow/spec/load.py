@@ -28,6 +28,8 @@ class LoadedSpec:
     path: Path
     spec: Spec
     warnings: list[Diagnostic] = field(default_factory=list)
+    ignored: Diagnostic | None = None
+    """Set when only parts of a broken spec were loaded (drflow.spec.incident): what was left out."""
 
     @property
     def name(self) -> str:
