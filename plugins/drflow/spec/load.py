@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from drflow.spec.check import check_feasibility, check_references, check_secrets
+from drflow.spec.check import check_feasibility, check_references, check_secret_keys, check_secrets
 from drflow.spec.diagnostics import Diagnostic, SpecError
 from drflow.spec.model import Spec
 from drflow.spec.source import Source, parse_source
@@ -63,10 +63,15 @@ def load_spec_text(text: str, path: str | os.PathLike[str]) -> LoadedSpec:
     secret_at = {(found.line, found.col) for found in secrets}
     diagnostics = source.diagnostics + secrets
     spec: Spec | None = None
+    model_at: set[tuple[int, int]] = set()
     try:
         spec = Spec.model_validate(source.data)
     except ValidationError as exc:
-        diagnostics += [d for d in validation_diagnostics(exc, source) if (d.line, d.col) not in secret_at]
+        found = [d for d in validation_diagnostics(exc, source) if (d.line, d.col) not in secret_at]
+        model_at = {(found.line, found.col) for found in found}
+        diagnostics += found
+    # A secret-named key the model does not know already has the model's message about secrets.
+    diagnostics += [d for d in check_secret_keys(source) if (d.line, d.col) not in model_at]
     # Reference checks read the raw values, so they run (and report) even when the model failed.
     diagnostics += check_references(source)
     if spec is not None:
