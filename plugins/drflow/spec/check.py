@@ -241,7 +241,9 @@ def _check_drill(
         message = f"drill '{drill_name}' restores backups of policy '{policy_ref}'"
         message += f", which component '{component}' does not have"
         names = [name for name in policies if isinstance(name, str)]
-        hint = _choices(policy_ref, names, "its backup policies", "")
+        hint = _choices(
+            policy_ref, names, "its backup policies", "name one of its backup policies, or remove 'policy:'"
+        )
         found.append(source.diagnostic((*loc, "policy"), message, hint))
     restorable = [
         name

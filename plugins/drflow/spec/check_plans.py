@@ -120,7 +120,9 @@ def _check_plan(source: Source, loc: Loc, plan: dict[str, Any], world: _World) -
                     source.diagnostic((*step_loc, "depends_on", d_index), message, "remove it from depends_on")
                 )
             elif dep not in names:
-                hint = _choices(dep, [n for n in names if n != step.get("name")], f"steps{within}", "")
+                hint = _choices(
+                    dep, [n for n in names if n != step.get("name")], f"steps{within}", "remove it from depends_on"
+                )
                 message = f"step '{step.get('name')}' depends on step '{dep}', which is not{within}"
                 found.append(source.diagnostic((*step_loc, "depends_on", d_index), message, hint))
         found += _check_step(source, step_loc, step, plan_components, world, within, steps, upstream)
@@ -162,7 +164,7 @@ def _check_step(
         return found
     facts = world.components.get(component)
     if facts is None:
-        hint = _choices(component, list(world.components), "components of the spec", "")
+        hint = _choices(component, list(world.components), "components of the spec", "declare it under 'components:'")
         message = f"step '{name}' acts on component '{component}', which the spec does not declare"
         return [*found, source.diagnostic((*loc, "component"), message, hint)]
     if component not in plan_components:
@@ -186,7 +188,9 @@ def _check_step(
                 found.append(source.diagnostic((*loc, field), message, hint))
             continue
         choices = [*facts["nodes"], *(["restored"] if action == "validate_sql" else [])]
-        hint = _choices(ref, choices, f"nodes of '{component}'", "")
+        hint = _choices(
+            ref, choices, f"nodes of '{component}'", f"declare it under the datastore's 'replicas:' of '{component}'"
+        )
         message = f"step '{name}' names node '{ref}' ({field}), which component '{component}' does not have"
         found.append(source.diagnostic((*loc, field), message, hint))
     if action == "restore":
