@@ -205,3 +205,26 @@ def test_a_time_with_a_timezone_is_kept_as_written(tmp_path: Path) -> None:
     spec = load_spec_text(text, tmp_path / "spec.yaml").spec
     step = next(s for s in spec.recovery_plans[0].steps if s.name == "call")
     assert step.json_body == {"until": "2026-12-01T10:00:00+02:00"}  # text, as JSON can carry it
+
+
+# --- values of any shape never crash the checks (a crash would fail the whole DAG file) ------------
+
+MARKETPLACE = Path(__file__).resolve().parents[2] / "plan_specs" / "api-marketplace.yaml"
+
+
+@pytest.mark.parametrize(
+    ("line", "written"),
+    [
+        ("        method: pg_basebackup", "        method: []"),
+        ("      - name: daily-full", "      - name: {a: b}"),
+        ("      - name: gate-lag", "      - name: []"),
+        ("        action: gate_lag", "        action: {}"),
+        ("      approvers: [oncall, admin]", "      approvers: [[a]]"),
+    ],
+)
+def test_values_of_the_wrong_shape_are_errors_not_crashes(tmp_path: Path, line: str, written: str) -> None:
+    text = MARKETPLACE.read_text()
+    assert line in text
+    errors = _errors(text.replace(line, written, 1), tmp_path)
+    assert errors and all(error.hint for error in errors)
+    assert not any("could not check" in error.message for error in errors)

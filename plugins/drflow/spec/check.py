@@ -190,7 +190,8 @@ def check_references(source: Source) -> list[Diagnostic]:
 
         policies: dict[Any, Any] = {}  # by name; a policy without a usable name still counts
         for policy_index, policy in backups:
-            policies.setdefault(policy.get("name"), policy)
+            policy_name = policy.get("name")  # a list or mapping here is the model's error to report
+            policies.setdefault(policy_name if isinstance(policy_name, str) else None, policy)
             found += _check_pgbackrest_host(source, (*base, "backups", policy_index), policy, datastore)
             targets = policy.get("targets")
             for target_index, ref in enumerate(targets if isinstance(targets, list) else []):

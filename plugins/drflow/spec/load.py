@@ -73,9 +73,15 @@ def load_spec_text(text: str, path: str | os.PathLike[str]) -> LoadedSpec:
     # A secret-named key the model does not know already has the model's message about secrets.
     diagnostics += [d for d in check_secret_keys(source) if (d.line, d.col) not in model_at]
     # Reference checks read the raw values, so they run (and report) even when the model failed.
-    diagnostics += check_references(source)
-    if spec is not None:
-        diagnostics += check_feasibility(spec, source)
+    try:
+        diagnostics += check_references(source)
+        if spec is not None:
+            diagnostics += check_feasibility(spec, source)
+    except Exception as exc:  # raw values of any shape: a check that trips must not hide the spec's real errors
+        if spec is not None:  # nothing else explains it: say so rather than fail the whole DAG file
+            message = f"drflow could not check this spec ({type(exc).__name__}: {exc})"
+            hint = "this is a drflow defect: report it with this spec; `drflow validate` shows the same"
+            diagnostics.append(Diagnostic(str(path), 1, 1, "", message, hint))
     diagnostics = _unique(diagnostics)
     errors = [d for d in diagnostics if d.is_error]
     if errors or spec is None:
