@@ -50,6 +50,10 @@ _SECRET_VALUES = re.compile(
     r"|(?P<key>(?-i:-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----))",
     re.IGNORECASE,
 )
+# Cheap first look: a string without any of these cannot match _SECRET_VALUES (most spec values).
+_MAYBE_SECRET = re.compile(
+    r"=|://|bearer|authorization|hooks\.slack|discord|xox|gh[pousr]_|akia|asia|private key", re.IGNORECASE
+)
 _SECRET_VALUE_REASONS = {
     "uri": "a connection URI with a password",
     "auth": "an Authorization header with its credential",
@@ -80,6 +84,8 @@ def secret_key(key: str) -> str:
 
 def secret_in(value: str) -> str:
     """What kind of secret a text holds (`'a bearer token'`), or an empty string."""
+    if not _MAYBE_SECRET.search(value):
+        return ""
     match = _SECRET_VALUES.search(value)
     if not match or not match.lastgroup:
         return ""
@@ -115,33 +121,28 @@ def _kind(match: re.Match[str]) -> str:
     )
 
 
-def check_secrets(source: Source) -> list[Diagnostic]:
-    """Secrets in any string value, whatever the key (free-form maps such as http_call json and SQL checks too)."""
-    found = []
+def check_secrets(source: Source) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """Secrets in any string value, whatever the key: free-form maps (http_call json, SQL checks) too.
+
+    Returns (values, keys): text that holds a secret (`token=…`, a webhook URL …) at the value, and
+    text under a key named like a secret (`password:`, `X-Api-Key:`) at that key. Keys the model does
+    not know get the model's own message at the same place, which should win (see load_spec_text).
+    A whole `{{ … }}` template is a reference, not a secret.
+    """
+    values, keys = [], []
     for loc, value in _strings(source.data, ()):
-        key = next((part for part in reversed(loc) if isinstance(part, str)), "")
-        if secret_key(key):
-            continue  # check_secret_keys reports it
+        at = next((index for index in range(len(loc) - 1, -1, -1) if isinstance(loc[index], str)), -1)
+        key = str(loc[at]) if at >= 0 else ""
+        reason = secret_key(key) if key else ""
+        if reason:
+            if value.strip() and not _TEMPLATE.match(value):
+                message = f"'{key}' holds {reason}, which must never be written into a spec"
+                keys.append(source.diagnostic(loc[: at + 1], message, _SECRET_HINT, key=True))
+            continue
         reason = secret_in(value)
         if reason:
-            found.append(source.diagnostic(loc, f"this value contains {reason}", _SECRET_HINT))
-    return found
-
-
-def check_secret_keys(source: Source) -> list[Diagnostic]:
-    """Text under a key named like a secret (`password:`, `X-Api-Key:`), at the key.
-
-    Keys the model does not know get the model's own message at the same place, which wins; this
-    catches them in free-form maps, which take any key. `{{ … }}` templates are references, not secrets.
-    """
-    found = []
-    for loc, value in _strings(source.data, ()):
-        key = loc[-1] if loc and isinstance(loc[-1], str) else ""
-        reason = secret_key(key) if key else ""
-        if reason and value.strip() and not _TEMPLATE.match(value):
-            message = f"'{key}' holds {reason}, which must never be written into a spec"
-            found.append(source.diagnostic(loc, message, _SECRET_HINT, key=True))
-    return found
+            values.append(source.diagnostic(loc, f"this value contains {reason}", _SECRET_HINT))
+    return values, list(dict.fromkeys(keys))
 
 
 def check_references(source: Source) -> list[Diagnostic]:

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 
-from drflow.spec.check import check_feasibility, check_references, check_secret_keys, check_secrets
+from drflow.spec.check import check_feasibility, check_references, check_secrets
 from drflow.spec.diagnostics import Diagnostic, SpecError
 from drflow.spec.model import Spec
 from drflow.spec.source import Source, parse_source
@@ -58,7 +58,7 @@ def load_spec_text(text: str, path: str | os.PathLike[str]) -> LoadedSpec:
     path = Path(path)
     source = parse_source(text, str(path))
     _resolve_local_paths(source, path.parent)
-    secrets = check_secrets(source)
+    secrets, secret_keys = check_secrets(source)
     # A secret where a conn_id belongs needs one message (about the secret), not also one about its form.
     secret_at = {(found.line, found.col) for found in secrets}
     diagnostics = source.diagnostics + secrets
@@ -71,7 +71,7 @@ def load_spec_text(text: str, path: str | os.PathLike[str]) -> LoadedSpec:
         model_at = {(found.line, found.col) for found in found}
         diagnostics += found
     # A secret-named key the model does not know already has the model's message about secrets.
-    diagnostics += [d for d in check_secret_keys(source) if (d.line, d.col) not in model_at]
+    diagnostics += [d for d in secret_keys if (d.line, d.col) not in model_at]
     # Reference checks read the raw values, so they run (and report) even when the model failed.
     try:
         diagnostics += check_references(source)
