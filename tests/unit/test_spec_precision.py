@@ -228,3 +228,13 @@ def test_values_of_the_wrong_shape_are_errors_not_crashes(tmp_path: Path, line: 
     errors = _errors(text.replace(line, written, 1), tmp_path)
     assert errors and all(error.hint for error in errors)
     assert not any("could not check" in error.message for error in errors)
+
+
+def test_a_data_directory_is_a_plain_absolute_path_too(tmp_path: Path) -> None:
+    # It is written into pgbackrest.conf (pg1-path): a newline there would add configuration lines.
+    injected = 'data_directory: "/var/lib/pg\\narchive-push-queue-max=1"'
+    text = BASE.replace(
+        "        region: us-east-1\n    backups", f"        region: us-east-1\n        {injected}\n    backups"
+    )
+    error = _only(text, tmp_path)
+    assert error.path == "components[orders].datastore.primary.data_directory" and "contains '\\n'" in error.message

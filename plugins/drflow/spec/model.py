@@ -119,7 +119,7 @@ class PrimaryNode(SpecModel):
     host: Literal["local"] = Field(
         "local", description="Where host-side work runs: 'local' (the worker is the database host)."
     )
-    data_directory: str | None = Field(None, description="Data directory on the host, for host-side steps.")
+    data_directory: PlainPath | None = Field(None, description="Data directory on the host, for host-side steps.")
 
 
 class ReplicaNode(SpecModel):
@@ -129,7 +129,7 @@ class ReplicaNode(SpecModel):
     conn_id: ConnId = Field(description="Airflow connection of type postgres to the replica.")
     region: str = Field(description="Region of the replica, one of `regions`.")
     host: Literal["local"] = Field("local", description="Where host-side work runs (see primary.host).")
-    data_directory: str | None = Field(None, description="Data directory on the host, for host-side steps.")
+    data_directory: PlainPath | None = Field(None, description="Data directory on the host, for host-side steps.")
     slot: str | None = Field(
         None,
         pattern=r"^[a-z0-9_]{1,63}$",
