@@ -40,6 +40,24 @@ def _line_of(text: str, needle: str) -> int:
 
 
 @pytest.mark.parametrize(
+    ("before", "after", "quote"),
+    [
+        ("  owner: platform-team", '  owner: "platform-team', '"'),  # YAML reads on to the quote of "0 2 * * *"
+        ("  owner: platform-team", "  owner: 'platform''s team", "'"),  # '' is a quote inside the text
+        ("  owner: platform-team", "  owner: 'platform''s team\n  description: 'x'", "'"),
+    ],
+)
+def test_a_quote_left_open_mid_file_is_reported_at_its_line_not_where_yaml_gave_up(
+    tmp_path: Path, before: str, after: str, quote: str
+) -> None:
+    text = BASE.replace(before, after, 1)
+    error = _only(text, tmp_path)
+    assert (error.line, error.col) == (4, 10), str(error)
+    assert f"the quote {quote} opened here is" in error.message and "gave up on line" in error.message
+    assert error.hint.startswith("close it")
+
+
+@pytest.mark.parametrize(
     ("before", "after", "what"),
     [
         ("query: select count(*) from orders", 'query: "select count(*) from orders', 'quote "'),

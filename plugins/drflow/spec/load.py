@@ -59,8 +59,9 @@ def load_spec_text(text: str, path: str | os.PathLike[str]) -> LoadedSpec:
     source = parse_source(text, str(path))
     _resolve_local_paths(source, path.parent)
     secrets, secret_keys = check_secrets(source)
-    # A secret where a conn_id belongs needs one message (about the secret), not also one about its form.
-    secret_at = {(found.line, found.col) for found in secrets}
+    # A secret where a conn_id belongs needs one message (about the secret), not also one about its form;
+    # so does a value the reader already refused (a time without a timezone, an unknown tag).
+    secret_at = {(found.line, found.col) for found in secrets + source.diagnostics}
     diagnostics = source.diagnostics + secrets
     spec: Spec | None = None
     model_at: set[tuple[int, int]] = set()

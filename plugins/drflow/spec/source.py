@@ -268,13 +268,38 @@ def _offset_position(text: str, offset: int) -> Position:
 # Where libyaml notices an unclosed quote or bracket (the end of the file, or a later line), the
 # context mark is where it was opened: report that line.
 _UNCLOSED = {
-    "while scanning a quoted scalar": ("quote", "close it on the line where it starts, e.g. query: 'select 1'"),
+    "while scanning a quoted scalar": ("quote", "close it where the value ends, on the line where it starts"),
     "while parsing a flow sequence": ("'['", "close it with ']' (e.g. targets: [s3-primary, s3-secondary])"),
     "while parsing a flow mapping": ("'{'", "close it with '}' (e.g. approval: {approvers: [alice]})"),
 }
 
 
+# A value that opens a quote: `key: "…`, `- '…`, `- key: "…`.
+_QUOTED_VALUE = re.compile(r"""^\s*(?:-\s+)?(?:[^\s#'"\[\]{}][^#:]*:\s+)?(["'])""")
+_CLOSED = {'"': re.compile(r'(?:[^"\\]|\\.)*"'), "'": re.compile(r"(?:[^']|'')*'(?!')")}
+
+
+def _unclosed_quote(text: str, before: int) -> tuple[int, int, str] | None:
+    """(line, column, quote) of the first value before line `before` that opens a quote and does not close
+    it on its line: YAML then reads on to the next quote, and the error appears far from the mistake."""
+    for number, line in enumerate(text.splitlines()[: before - 1], 1):
+        match = _QUOTED_VALUE.match(line)
+        if match and not _CLOSED[match.group(1)].match(line, match.end()):
+            return number, match.end(), match.group(1)
+    return None
+
+
 def _syntax_diagnostic(exc: yaml.MarkedYAMLError, file: str, text: str = "") -> Diagnostic:
+    failed = exc.problem_mark.line + 1 if exc.problem_mark else 0
+    quote = _unclosed_quote(text, failed) if exc.context != "while scanning a quoted scalar" else None
+    if quote is not None:
+        line, col, char = quote
+        message = (
+            f"YAML syntax error: the quote {char} opened here is not closed on this line, so the YAML reader "
+            f"read on and gave up on line {failed} ({exc.problem})"
+        )
+        hint = f"close it with {char} where the value ends, on this line"
+        return Diagnostic(file, line, col, "", message, hint)
     opened = _UNCLOSED.get(exc.context or "")
     start = exc.context_mark
     if opened and start is not None:
