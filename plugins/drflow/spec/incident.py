@@ -53,7 +53,7 @@ def load_for_incident(
     kept_components = [c for c in components if not _touched(errors, _component_paths(source, c), (bases[id(c)],))]
     kept_targets = [t for t in targets if not _touched(errors, [_item_path(source, "storage", t)])]
     kept_paths = ["version", "metadata"]
-    kept_paths += [path for c in kept_components for path in _component_paths(source, c)]
+    kept_paths += [kept for c in kept_components for kept in _component_paths(source, c)]
     kept_paths += [_item_path(source, "storage", t) for t in kept_targets]
     exact = tuple(bases[id(c)] for c in kept_components)
     if (
