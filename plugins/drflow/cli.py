@@ -59,8 +59,13 @@ def _friendly_errors(command: F) -> F:
     return cast(F, wrapper)
 
 
-def _load_one(spec_path: Path) -> Any:
+def _load_one(
+    spec_path: Path, *, incident: bool = False, component: str | None = None, target: str | None = None
+) -> Any:
+    """The spec, or exit with its errors. With `incident`, a spec broken elsewhere still gives the
+    component and storage a restore needs, with a warning naming what was ignored."""
     from drflow.spec.diagnostics import SpecError
+    from drflow.spec.incident import load_for_incident
     from drflow.spec.load import load_spec
 
     if not spec_path.is_file():
@@ -69,7 +74,13 @@ def _load_one(spec_path: Path) -> Any:
             "give the path of a spec, e.g. --spec plan_specs/api-marketplace.yaml"
         )
     try:
-        return load_spec(spec_path)
+        if not incident:
+            return load_spec(spec_path)
+        loaded = load_for_incident(spec_path, component, target)
+        if loaded.ignored is not None:
+            err.print("[yellow]warning:[/yellow] ", end="", highlight=False)
+            err.print(str(loaded.ignored), markup=False, highlight=False)
+        return loaded
     except SpecError as exc:
         for diagnostic in exc.diagnostics:
             err.print(str(diagnostic), highlight=False, markup=False)
@@ -157,7 +168,7 @@ def backups_list(
     """List complete backups, newest last, and which storage targets hold a copy, from the store alone."""
     from drflow.jobs.backup import target_catalogs
 
-    loaded = _load_one(spec)
+    loaded = _load_one(spec, incident=True, component=component, target=target)
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
         raise _fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
@@ -250,7 +261,7 @@ def restore(
     from drflow.jobs.backup import target_catalogs
     from drflow.jobs.restore import find_copies, restore_intact_copy, start_scratch_instance
 
-    loaded = _load_one(spec)
+    loaded = _load_one(spec, incident=True, component=component, target=target)
     try:
         chosen = loaded.spec.component(component)
     except KeyError:

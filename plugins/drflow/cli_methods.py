@@ -79,7 +79,7 @@ def restore_table(
 
     if (conn_id is None) == (dsn is None):
         raise _fail("give the database to restore into with exactly one of --conn-id ID or --dsn 'host=… dbname=…'")
-    loaded = _load_one(spec_path)
+    loaded = _load_one(spec_path, incident=True, component=component, target=target)
     chosen = _component(loaded, spec_path, component)
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from drflow.spec.check import mask_secrets
 from drflow.spec.diagnostics import Diagnostic
 from drflow.spec.schema import json_schema, write_schema
 from drflow.spec.validate import validate_paths
@@ -64,7 +65,7 @@ def _snippet(diagnostic: Diagnostic, cache: dict[str, list[str]]) -> str:
     source = cache[diagnostic.file]
     if not 1 <= diagnostic.line <= len(source):
         return ""
-    text = source[diagnostic.line - 1].replace("\t", " ")
+    text = mask_secrets(source[diagnostic.line - 1].replace("\t", " "))  # a snippet never shows a secret
     gutter = f"{diagnostic.line:>5} | "
     return f"{gutter}{text}\n{' ' * (len(gutter) + diagnostic.col - 1)}^"
 

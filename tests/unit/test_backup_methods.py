@@ -63,8 +63,9 @@ def test_method_that_cannot_take_the_type_reads_well_in_validate(tmp_path: Path)
     assert result.exit_code == 1
     [line] = [line for line in result.output.splitlines() if ": error: " in line]
     assert line == (
-        f"{path}:21:9: error: components[orders].backups[hourly-incr]: method 'pg_basebackup' cannot take "
-        "incremental backups (it takes: full); for incremental backups use method pg_receivewal or pgbackrest"
+        f"{path}:21:56: error: components[orders].backups[hourly-incr].method: method 'pg_basebackup' cannot take "
+        "incremental backups (it takes: full); for incremental backups use method pg_receivewal or pgbackrest, "
+        "or set type: full"
     )
 
 
@@ -75,7 +76,8 @@ def test_differential_with_pg_basebackup_is_rejected(tmp_path: Path) -> None:
     [error] = caught.value.errors
     assert error.line == 19
     assert "method 'pg_basebackup' cannot take differential backups" in error.message
-    assert error.hint == "for differential backups use method pgbackrest"
+    assert error.path.endswith(".method")  # at the method: value, not the start of the policy
+    assert error.hint == "for differential backups use method pgbackrest, or set type: full"
 
 
 def test_pgbackrest_needs_the_data_directory(tmp_path: Path) -> None:

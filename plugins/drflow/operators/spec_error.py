@@ -21,6 +21,7 @@ class InvalidSpecOperator(BaseOperator):
 
         listing = "\n".join(self.errors)
         raise AirflowFailException(
-            f"spec {self.source} does not validate, so its DAGs are not loaded:\n{listing}\n"
+            f"spec {self.source} does not validate, so its DAGs are not loaded from it (those of its last version "
+            f"that validated, if any, stay loaded and are tagged stale-spec):\n{listing}\n"
             f"Fix the file and check it with `drflow validate {self.source}`."
         )

@@ -76,10 +76,14 @@ def render_dag(plan: DagPlan) -> DAG:
     return dag
 
 
-def render_specs(paths: Iterable[Path | str]) -> dict[str, DAG]:
-    """Every DAG of the specs. A DAG that cannot be built is replaced by one showing why; the rest load."""
+def render_specs(paths: Iterable[Path | str], last_good: Path | None = None) -> dict[str, DAG]:
+    """Every DAG of the specs. A DAG that cannot be built is replaced by one showing why; the rest load.
+
+    With `last_good`, a spec that stops validating keeps the DAGs of its last good version, marked
+    stale (see drflow.plan.compile.compile_specs).
+    """
     dags: dict[str, DAG] = {}
-    for plan in compile_specs(paths):
+    for plan in compile_specs(paths, last_good):
         try:
             dags[plan.dag_id] = render_dag(plan)
         except Exception as exc:  # one bad DAG must never hide the others (an import error would)

@@ -30,25 +30,49 @@ _SECRET_KEYS = (
     (re.compile(r"secret"), "a secret"),
     (re.compile(r"token"), "a token"),
     (re.compile(r"credential"), "a credential"),
+    (re.compile(r"^(proxy_)?authorization$|auth_?header"), "an authorization credential"),
 )
 # One alternation, one search per string value: this runs on every value during DAG parsing.
+# Each kind names the part to mask (`<kind>_v`); kinds without one are masked whole.
+_SECRET_NAMES = (
+    r"[A-Za-z0-9_]*(?:secret|token|passw(?:or)?d|pwd|api_?key|access_?key|private_?key|credential)[A-Za-z0-9_]*"
+)
 _SECRET_VALUES = re.compile(
-    r"(?P<uri>[a-z][a-z0-9+.-]*://[^\s/:@]+:[^\s/@]+@)"
-    r"|(?P<password>\b(?:password|passwd|pwd)\s*=\s*[^\s&;,'\"]+)"
+    r"(?P<uri>[a-z][a-z0-9+.-]*://[^\s/:@]+:(?P<uri_v>[^\s/@]+)@)"
+    rf"|(?P<assign>\b(?P<assign_name>{_SECRET_NAMES})\s*=\s*(?P<assign_v>[^\s&;,'\"{{}}]{{3,}}))"
+    r"|(?P<auth>\bauthorization\s*[:=]\s*(?:(?:bearer|basic|token|digest)\s+)?(?P<auth_v>[^\s'\",;{}]{4,}))"
+    r"|(?P<bearer>\bbearer\s+(?P<bearer_v>[A-Za-z0-9._~+/-]{8,}=*))"
+    r"|(?P<slack>hooks\.slack\.com/(?:services|workflows|triggers)/(?P<slack_v>[A-Za-z0-9/_-]+))"
+    r"|(?P<webhook>discord(?:app)?\.com/api/webhooks/(?P<webhook_v>[A-Za-z0-9/_-]+))"
+    r"|(?P<slack_token>(?-i:\bxox[abposr]-[A-Za-z0-9-]{10,}))"
+    r"|(?P<github>(?-i:\bgh[pousr]_[A-Za-z0-9]{30,}))"
     r"|(?P<aws>(?-i:\b(?:AKIA|ASIA)[A-Z0-9]{16}\b))"
     r"|(?P<key>(?-i:-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----))",
     re.IGNORECASE,
 )
+# Cheap first look: a string without any of these cannot match _SECRET_VALUES (most spec values).
+_MAYBE_SECRET = re.compile(
+    r"=|://|bearer|authorization|hooks\.slack|discord|xox|gh[pousr]_|akia|asia|private key", re.IGNORECASE
+)
 _SECRET_VALUE_REASONS = {
     "uri": "a connection URI with a password",
-    "password": "a password",
+    "auth": "an Authorization header with its credential",
+    "bearer": "a bearer token",
+    "slack": "a Slack webhook URL (the URL is the secret)",
+    "webhook": "a Discord webhook URL (the URL is the secret)",
+    "slack_token": "a Slack token",
+    "github": "a GitHub token",
     "aws": "an AWS access key id",
     "key": "a private key",
 }
+# `key: value` and `"key": "value"` on one line, as YAML block and flow mappings write them.
+_KEY_VALUE = re.compile(r"""(["']?)([A-Za-z0-9_.-]+)\1\s*:\s+(["']?)([^\s,{}\[\]'"#]+)""")
+_TEMPLATE = re.compile(r"^\s*\{\{.*\}\}\s*$", re.DOTALL)
 _SECRET_HINT = (
     "store credentials in an Airflow connection and name its conn_id in the spec; "
     "remove this value and rotate the credential (it stays in the git history)"
 )
+MASK = "****"
 
 
 @lru_cache(maxsize=1024)
@@ -58,17 +82,67 @@ def secret_key(key: str) -> str:
     return next((reason for pattern, reason in _SECRET_KEYS if pattern.search(normalized)), "")
 
 
-def check_secrets(source: Source) -> list[Diagnostic]:
-    found = []
+def secret_in(value: str) -> str:
+    """What kind of secret a text holds (`'a bearer token'`), or an empty string."""
+    if not _MAYBE_SECRET.search(value):
+        return ""
+    match = _SECRET_VALUES.search(value)
+    if not match or not match.lastgroup:
+        return ""
+    kind = _kind(match)
+    if kind == "assign":
+        name = match.group("assign_name")
+        return f"{secret_key(name) or 'a secret'} ({name}=…)"
+    return _SECRET_VALUE_REASONS[kind]
+
+
+def mask_secrets(line: str) -> str:
+    """The line with every secret it holds replaced by ****, for printing source lines under errors."""
+    parts, last = [], 0
+    for match in _SECRET_VALUES.finditer(line):
+        kind = _kind(match)
+        group = f"{kind}_v" if f"{kind}_v" in _SECRET_VALUES.groupindex else kind
+        start, end = match.span(group)
+        parts += [line[last:start], MASK]
+        last = end
+    line = "".join(parts) + line[last:]
+
+    def mask_value(match: re.Match[str]) -> str:
+        if not secret_key(match.group(2)) or match.group(4) == MASK:
+            return match.group(0)
+        return match.group(0)[: match.start(4) - match.start(0)] + MASK
+
+    return _KEY_VALUE.sub(mask_value, line)
+
+
+def _kind(match: re.Match[str]) -> str:
+    return (
+        next(name for name in _SECRET_VALUE_REASONS if match.group(name)) if match.group("assign") is None else "assign"
+    )
+
+
+def check_secrets(source: Source) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """Secrets in any string value, whatever the key: free-form maps (http_call json, SQL checks) too.
+
+    Returns (values, keys): text that holds a secret (`token=…`, a webhook URL …) at the value, and
+    text under a key named like a secret (`password:`, `X-Api-Key:`) at that key. Keys the model does
+    not know get the model's own message at the same place, which should win (see load_spec_text).
+    A whole `{{ … }}` template is a reference, not a secret.
+    """
+    values, keys = [], []
     for loc, value in _strings(source.data, ()):
-        key = next((part for part in reversed(loc) if isinstance(part, str)), "")
-        if secret_key(key):
-            continue  # the model rejects that key already, with a message about secrets
-        match = _SECRET_VALUES.search(value)
-        if match and match.lastgroup:
-            reason = _SECRET_VALUE_REASONS[match.lastgroup]
-            found.append(source.diagnostic(loc, f"this value contains {reason}", _SECRET_HINT))
-    return found
+        at = next((index for index in range(len(loc) - 1, -1, -1) if isinstance(loc[index], str)), -1)
+        key = str(loc[at]) if at >= 0 else ""
+        reason = secret_key(key) if key else ""
+        if reason:
+            if value.strip() and not _TEMPLATE.match(value):
+                message = f"'{key}' holds {reason}, which must never be written into a spec"
+                keys.append(source.diagnostic(loc[: at + 1], message, _SECRET_HINT, key=True))
+            continue
+        reason = secret_in(value)
+        if reason:
+            values.append(source.diagnostic(loc, f"this value contains {reason}", _SECRET_HINT))
+    return values, list(dict.fromkeys(keys))
 
 
 def check_references(source: Source) -> list[Diagnostic]:
@@ -117,7 +191,8 @@ def check_references(source: Source) -> list[Diagnostic]:
 
         policies: dict[Any, Any] = {}  # by name; a policy without a usable name still counts
         for policy_index, policy in backups:
-            policies.setdefault(policy.get("name"), policy)
+            policy_name = policy.get("name")  # a list or mapping here is the model's error to report
+            policies.setdefault(policy_name if isinstance(policy_name, str) else None, policy)
             found += _check_pgbackrest_host(source, (*base, "backups", policy_index), policy, datastore)
             targets = policy.get("targets")
             for target_index, ref in enumerate(targets if isinstance(targets, list) else []):
@@ -168,7 +243,9 @@ def _check_drill(
         message = f"drill '{drill_name}' restores backups of policy '{policy_ref}'"
         message += f", which component '{component}' does not have"
         names = [name for name in policies if isinstance(name, str)]
-        hint = _choices(policy_ref, names, "its backup policies", "")
+        hint = _choices(
+            policy_ref, names, "its backup policies", "name one of its backup policies, or remove 'policy:'"
+        )
         found.append(source.diagnostic((*loc, "policy"), message, hint))
     restorable = [
         name

@@ -66,7 +66,8 @@ class _World:
                 for ref in _list(policy.get("targets"))
                 if isinstance(ref, str)
             ]
-            methods = {policy.get("method") for _, policy in _items(component, "backups")}
+            written = [policy.get("method") for _, policy in _items(component, "backups")]
+            methods = {method for method in written if isinstance(method, str)}
             if any("preset" in policy for _, policy in _items(component, "backups")):
                 methods.add("pg_receivewal")  # the database preset archives WAL hourly
             nodes: list[tuple[Any, Any]] = []
@@ -125,7 +126,9 @@ def _check_plan(source: Source, loc: Loc, plan: dict[str, Any], world: _World) -
                     source.diagnostic((*step_loc, "depends_on", d_index), message, "remove it from depends_on")
                 )
             elif dep not in names:
-                hint = _choices(dep, [n for n in names if n != step.get("name")], f"steps{within}", "")
+                hint = _choices(
+                    dep, [n for n in names if n != step.get("name")], f"steps{within}", "remove it from depends_on"
+                )
                 message = f"step '{step.get('name')}' depends on step '{dep}', which is not{within}"
                 found.append(source.diagnostic((*step_loc, "depends_on", d_index), message, hint))
         found += _check_step(source, step_loc, step, plan_components, world, within, steps, upstream)
@@ -138,7 +141,11 @@ def _check_approval(source: Source, loc: Loc, plan: dict[str, Any]) -> list[Diag
     if not isinstance(approval, dict):
         return []
     approvers = approval.get("approvers")
-    if isinstance(approvers, list) and len(set(approvers)) == 1 and approval.get("four_eyes", True) is not False:
+    if (
+        isinstance(approvers, list)
+        and len(set(map(repr, approvers))) == 1
+        and approval.get("four_eyes", True) is not False
+    ):
         message = (
             f"plan '{plan.get('name')}' has a single approver, '{approvers[0]}', and four eyes: a run that "
             f"{approvers[0]} triggers can never be declared (nobody else may approve it)"
@@ -167,14 +174,14 @@ def _check_step(
         return found
     facts = world.components.get(component)
     if facts is None:
-        hint = _choices(component, list(world.components), "components of the spec", "")
+        hint = _choices(component, list(world.components), "components of the spec", "declare it under 'components:'")
         message = f"step '{name}' acts on component '{component}', which the spec does not declare"
         return [*found, source.diagnostic((*loc, "component"), message, hint)]
     if component not in plan_components:
         message = f"step '{name}' acts on component '{component}', which the plan does not list as affected"
         hint = f"add '{component}' to the plan's components (its RTO, tags and assessment come from that list)"
         found.append(source.diagnostic((*loc, "component"), message, hint))
-    if action in DATASTORE_ACTIONS and not facts["datastore"]:
+    if isinstance(action, str) and action in DATASTORE_ACTIONS and not facts["datastore"]:
         message = f"step '{name}' ({action}) needs a datastore, but component '{component}' has none"
         hint = f"add a datastore to component '{component}' or act on another component"
         return [*found, source.diagnostic((*loc, "action"), message, hint)]
@@ -191,7 +198,9 @@ def _check_step(
                 found.append(source.diagnostic((*loc, field), message, hint))
             continue
         choices = [*facts["nodes"], *(["restored"] if action == "validate_sql" else [])]
-        hint = _choices(ref, choices, f"nodes of '{component}'", "")
+        hint = _choices(
+            ref, choices, f"nodes of '{component}'", f"declare it under the datastore's 'replicas:' of '{component}'"
+        )
         message = f"step '{name}' names node '{ref}' ({field}), which component '{component}' does not have"
         found.append(source.diagnostic((*loc, field), message, hint))
     if action == "restore":
@@ -284,7 +293,7 @@ def _ancestors(name: str, upstream: dict[str, list[str]]) -> set[str]:
 
 def _steps_before(name: str, steps: list[tuple[int, dict[str, Any]]], upstream: dict[str, list[str]]) -> list[dict]:
     before = _ancestors(name, upstream)
-    return [step for _, step in steps if step.get("name") in before]
+    return [step for _, step in steps if isinstance(step.get("name"), str) and step["name"] in before]
 
 
 def _restores_before(name: str, component: str, steps: list[tuple[int, dict[str, Any]]], upstream: Any) -> bool:

@@ -29,6 +29,8 @@ class LoadedSpec:
     path: Path
     spec: Spec
     warnings: list[Diagnostic] = field(default_factory=list)
+    ignored: Diagnostic | None = None
+    """Set when only parts of a broken spec were loaded (drflow.spec.incident): what was left out."""
 
     @property
     def name(self) -> str:
@@ -57,19 +59,31 @@ def load_spec_text(text: str, path: str | os.PathLike[str]) -> LoadedSpec:
     path = Path(path)
     source = parse_source(text, str(path))
     _resolve_local_paths(source, path.parent)
-    secrets = check_secrets(source)
-    # A secret where a conn_id belongs needs one message (about the secret), not also one about its form.
-    secret_at = {(found.line, found.col) for found in secrets}
+    secrets, secret_keys = check_secrets(source)
+    # A secret where a conn_id belongs needs one message (about the secret), not also one about its form;
+    # so does a value the reader already refused (a time without a timezone, an unknown tag).
+    secret_at = {(found.line, found.col) for found in secrets + source.diagnostics}
     diagnostics = source.diagnostics + secrets
     spec: Spec | None = None
+    model_at: set[tuple[int, int]] = set()
     try:
         spec = Spec.model_validate(source.data)
     except ValidationError as exc:
-        diagnostics += [d for d in validation_diagnostics(exc, source) if (d.line, d.col) not in secret_at]
+        found = [d for d in validation_diagnostics(exc, source) if (d.line, d.col) not in secret_at]
+        model_at = {(found.line, found.col) for found in found}
+        diagnostics += found
+    # A secret-named key the model does not know already has the model's message about secrets.
+    diagnostics += [d for d in secret_keys if (d.line, d.col) not in model_at]
     # Reference checks read the raw values, so they run (and report) even when the model failed.
-    diagnostics += check_references(source)
-    if spec is not None:
-        diagnostics += check_feasibility(spec, source) + check_slots(spec, source)
+    try:
+        diagnostics += check_references(source)
+        if spec is not None:
+            diagnostics += check_feasibility(spec, source) + check_slots(spec, source)
+    except Exception as exc:  # raw values of any shape: a check that trips must not hide the spec's real errors
+        if spec is not None:  # nothing else explains it: say so rather than fail the whole DAG file
+            message = f"drflow could not check this spec ({type(exc).__name__}: {exc})"
+            hint = "this is a drflow defect: report it with this spec; `drflow validate` shows the same"
+            diagnostics.append(Diagnostic(str(path), 1, 1, "", message, hint))
     diagnostics = _unique(diagnostics)
     errors = [d for d in diagnostics if d.is_error]
     if errors or spec is None:

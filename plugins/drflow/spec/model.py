@@ -18,12 +18,13 @@ from pydantic import (
     Field,
     StringConstraints,
     Tag,
+    ValidationInfo,
     WithJsonSchema,
-    model_validator,
+    field_validator,
 )
 
 from drflow.spec.plans import Notification, RecoveryPlan
-from drflow.spec.types import NAME_PATTERN, Duration, Schedule, Size
+from drflow.spec.types import NAME_PATTERN, Duration, PlainPath, PositiveDuration, Schedule, Size
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
@@ -118,7 +119,7 @@ class PrimaryNode(SpecModel):
     host: Literal["local"] = Field(
         "local", description="Where host-side work runs: 'local' (the worker is the database host)."
     )
-    data_directory: str | None = Field(None, description="Data directory on the host, for host-side steps.")
+    data_directory: PlainPath | None = Field(None, description="Data directory on the host, for host-side steps.")
     replication_conn_id: ConnId | None = Field(
         None,
         description="Airflow postgres connection to this node as a replication role (LOGIN REPLICATION, not a "
@@ -133,7 +134,7 @@ class ReplicaNode(SpecModel):
     conn_id: ConnId = Field(description="Airflow connection of type postgres to the replica.")
     region: str = Field(description="Region of the replica, one of `regions`.")
     host: Literal["local"] = Field("local", description="Where host-side work runs (see primary.host).")
-    data_directory: str | None = Field(None, description="Data directory on the host, for host-side steps.")
+    data_directory: PlainPath | None = Field(None, description="Data directory on the host, for host-side steps.")
     slot: str | None = Field(
         None,
         pattern=r"^[a-z0-9_]{1,63}$",
@@ -151,7 +152,7 @@ class ReplicationWatch(SpecModel):
     """How the replication-watch DAG checks the replicas of a datastore."""
 
     enabled: bool = Field(default=True, description="Generate the replication-watch DAG (needs at least one replica).")
-    interval: Duration = Field(default=timedelta(minutes=1), description="How often replication is checked.")
+    interval: PositiveDuration = Field(default=timedelta(minutes=1), description="How often replication is checked.")
     warn_lag: Duration = Field(default=timedelta(seconds=60), description="Lag that raises a warning.")
     max_lag: Duration | None = Field(
         default=None, description="Lag that fails the check (default: the component's RPO)."
@@ -164,13 +165,13 @@ class ReplicationWatch(SpecModel):
 class PgBackRestSettings(SpecModel):
     """How pgBackRest (method pgbackrest) reaches the primary on its host; see `drflow pgbackrest-config`."""
 
-    socket_dir: str = Field(
+    socket_dir: PlainPath = Field(
         default="/var/run/postgresql",
         description="Unix socket directory of the primary on its host (pg1-socket-path): pgBackRest runs "
         "there as the database OS user and connects over the socket; the port comes from the "
         "primary's Airflow connection.",
     )
-    config: str = Field(
+    config: PlainPath = Field(
         default="/etc/pgbackrest/pgbackrest.conf",
         description="Where the output of `drflow pgbackrest-config` is installed on the database host; "
         "the primary's archive_command names it.",
@@ -233,7 +234,7 @@ class BackupPolicy(SpecModel):
     compression: Literal["zstd", "gzip", "none"] = Field("zstd", description="Compression of the backup.")
     retries: int | None = Field(None, ge=0, le=20, description="Airflow retries (default: defaults.retries).")
     retry_delay: Duration | None = Field(None, description="Delay between retries (default: defaults.retry_delay).")
-    timeout: Duration | None = Field(None, description="Fail the backup task after this long.")
+    timeout: PositiveDuration | None = Field(None, description="Fail the backup task after this long.")
     slot: str | None = Field(
         None,
         pattern=r"^[a-z0-9_]{1,63}$",
@@ -241,16 +242,19 @@ class BackupPolicy(SpecModel):
         "(default drflow_wal_<6 hex of the spec name>_<component>_<policy>, unique per spec on a shared cluster).",
     )
 
-    @model_validator(mode="after")
-    def _method_takes_type(self) -> BackupPolicy:
-        allowed = METHOD_TYPES[self.method]
-        if self.type not in allowed:
-            able = sorted(m for m, types in METHOD_TYPES.items() if self.type in types)
+    @field_validator("method")
+    @classmethod
+    def _method_takes_type(cls, method: str, info: ValidationInfo) -> str:
+        """Checked on `method` (after `type`), so the error points at the method: line."""
+        kind = info.data.get("type")
+        allowed = METHOD_TYPES[method]
+        if kind is not None and kind not in allowed:
+            able = sorted(m for m, types in METHOD_TYPES.items() if kind in types)
             raise ValueError(
-                f"method '{self.method}' cannot take {self.type} backups (it takes: {', '.join(sorted(allowed))}); "
-                f"for {self.type} backups use method {' or '.join(able)}"
+                f"method '{method}' cannot take {kind} backups (it takes: {', '.join(sorted(allowed))}); "
+                f"for {kind} backups use method {' or '.join(able)}, or set type: {' or '.join(sorted(allowed))}"
             )
-        return self
+        return method
 
 
 class BackupPreset(SpecModel):
@@ -299,7 +303,7 @@ class Drill(SpecModel):
     policy: Name | None = Field(None, description="Backup policy whose newest backup is restored (default: any).")
     target: Name | None = Field(None, description="Storage target to restore from (default: the policy's first).")
     validation: list[ValidationQuery] = Field([], description="Queries the restored data must pass.")
-    timeout: Duration | None = Field(None, description="Fail the drill after this long.")
+    timeout: PositiveDuration | None = Field(None, description="Fail the drill after this long.")
 
 
 class Component(SpecModel):
@@ -310,8 +314,8 @@ class Component(SpecModel):
     description: str = ""
     owner: str | None = Field(None, description="Team that owns the component (default: metadata.owner).")
     criticality: Criticality = Field(description="Business criticality: critical, high, medium or low.")
-    rto: Duration = Field(description="Recovery time objective.")
-    rpo: Duration = Field(description="Recovery point objective.")
+    rto: PositiveDuration = Field(description="Recovery time objective.")
+    rpo: PositiveDuration = Field(description="Recovery point objective.")
     datastore: PostgresDatastore | None = Field(None, description="Where the component's data lives.")
     backups: list[BackupEntry] = Field([], description="Backup policies (or presets) of the datastore.")
     drills: list[Drill] = Field([], description="Restore drills that prove the backups work.")

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
-from drflow.spec.types import NAME_PATTERN, Duration
+from drflow.spec.types import NAME_PATTERN, Duration, PositiveDuration
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
@@ -51,14 +51,14 @@ class Approval(PlanModel):
 
     approvers: list[UserName] = Field(min_length=1, description="Airflow users who may approve or refuse.")
     four_eyes: bool = Field(default=True, description="The approver must not be the user who triggered the run.")
-    timeout: Duration = Field(default=timedelta(minutes=30), description="Refuse the run when nobody answers.")
+    timeout: PositiveDuration = Field(default=timedelta(minutes=30), description="Refuse the run when nobody answers.")
 
 
 class StepBase(PlanModel):
     name: Name = Field(description="Step name, unique in the plan; the task id.")
     description: str = ""
     depends_on: list[Name] = Field(default=[], description="Steps that must finish first (default: the previous).")
-    timeout: Duration | None = Field(default=None, description="Fail the step after this long.")
+    timeout: PositiveDuration | None = Field(default=None, description="Fail the step after this long.")
     verification: bool = Field(default=False, description="The step verifies the recovery (shown in the record).")
 
 
@@ -266,8 +266,8 @@ class RecoveryPlan(PlanModel):
     components: list[Name] = Field(min_length=1, description="Affected components.")
     primary_region: str | None = None
     recovery_region: str | None = None
-    rto: Duration | None = Field(default=None, description="Default: the strictest affected component's RTO.")
-    rpo: Duration | None = Field(default=None, description="Default: the strictest affected component's RPO.")
+    rto: PositiveDuration | None = Field(default=None, description="Default: the strictest affected component's RTO.")
+    rpo: PositiveDuration | None = Field(default=None, description="Default: the strictest affected component's RPO.")
     approval: Approval
     notify: list[Name] = Field(default=[], description="Notification channels.")
     steps: list[Step] = Field(min_length=1)

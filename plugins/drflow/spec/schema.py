@@ -15,7 +15,7 @@ from typing import Any, get_args
 from pydantic.json_schema import GenerateJsonSchema
 
 from drflow.spec.model import Spec
-from drflow.spec.types import Duration, Schedule, Size, format_duration
+from drflow.spec.types import Duration, PlainPath, PositiveDuration, Schedule, Size, format_duration
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_ID = "urn:drflow:spec:1"
@@ -66,7 +66,7 @@ def _describe_value_types(node: Any) -> None:
     """A field's own description replaces its type's ("Recovery point objective." hides how to write a
     duration); put the type's description back after the field's."""
     formats = {}
-    for value_type in (Duration, Schedule, Size):
+    for value_type in (Duration, PositiveDuration, Schedule, Size, PlainPath):
         for item in get_args(value_type):
             json_schema = getattr(item, "json_schema", None)
             if isinstance(json_schema, dict) and "pattern" in json_schema:

@@ -7,6 +7,7 @@ repeated key becomes an error, and YAML syntax errors become diagnostics at thei
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,8 +24,13 @@ MISSING: Any = object()  # what Source.get returns for a location that is not in
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
-# A reviewed spec has a few hundred values; this only stops alias bombs ("billion laughs").
-MAX_VALUES = 100_000
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_TOO_DEEP = "a spec needs only a few levels: look for a runaway run of '[' or '{', or an alias inside itself"
+# Values built again through aliases (*name): this stops alias bombs ("billion laughs"). Values written
+# out in the file are bounded by its size and never count, so a large honest spec is never refused.
+MAX_ALIAS_VALUES = 100_000
+# A date and a time of day with no UTC offset: an instant nobody can place (which timezone?).
+_NAIVE_TIME = re.compile(r"^\s*(\d{4}-\d{1,2}-\d{1,2})(?:[Tt]|[ \t]+)(\d{1,2}:\d{2}(?::\d{2}(?:\.\d*)?)?)\s*$")
 
 _SYNTAX_HINTS = {
     "found character that cannot start any token": "indent with spaces: YAML does not allow tab characters",
@@ -101,7 +107,7 @@ def parse_source(text: str, file: str) -> Source:
     try:
         root = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
-        raise SpecError([_syntax_diagnostic(exc, file)], file) from None
+        raise SpecError([_syntax_diagnostic(exc, file, text)], file) from None
     except yaml.reader.ReaderError as exc:
         line, col = _offset_position(text, exc.position)
         character = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
@@ -109,18 +115,23 @@ def parse_source(text: str, file: str) -> Source:
         hint = "remove it, or write it escaped in double quotes"
         raise SpecError([Diagnostic(file, line, col, "", message, hint)]) from None
     except RecursionError:
-        raise SpecError([Diagnostic(file, 1, 1, "", "the document is nested too deeply", "")]) from None
+        raise SpecError([Diagnostic(file, 1, 1, "", "the document is nested too deeply", _TOO_DEEP)]) from None
     if root is None:
         message = "the file holds no YAML document"
         raise SpecError([Diagnostic(file, 1, 1, "", message, "a spec starts with 'version: 1'")])
     builder = _Builder(file)
     try:
         data = builder.build(root, ())
-    except _TooLarge:
-        message = f"the document expands to more than {MAX_VALUES} values"
-        raise SpecError([Diagnostic(file, 1, 1, "", message, "use fewer nested aliases (*name)")]) from None
+    except _TooLarge as exc:
+        line, col = _position(exc.node)
+        message = (
+            f"the document expands to more than {MAX_ALIAS_VALUES} repeated values through aliases (*name), "
+            "the limit that stops alias bombs; the value repeated when the limit was passed is defined here"
+        )
+        hint = "write the values out, or use fewer nested aliases: a spec rarely needs an alias inside an alias"
+        raise SpecError([Diagnostic(file, line, col, "", message, hint)]) from None
     except RecursionError:
-        raise SpecError([Diagnostic(file, 1, 1, "", "the document is nested too deeply", "")]) from None
+        raise SpecError([Diagnostic(file, 1, 1, "", "the document is nested too deeply", _TOO_DEEP)]) from None
     source = Source(file, data, builder.values, builder.keys)
     for loc, node, message, hint in builder.problems:
         line, col = _position(node)
@@ -129,7 +140,8 @@ def parse_source(text: str, file: str) -> Source:
 
 
 class _TooLarge(Exception):
-    pass
+    def __init__(self, node: Node) -> None:
+        self.node = node
 
 
 class _Builder:
@@ -138,7 +150,9 @@ class _Builder:
         self.values: dict[Loc, Node] = {}
         self.keys: dict[Loc, Node] = {}
         self.problems: list[tuple[Loc, Node, str, str]] = []  # diagnostics once the values exist
-        self.count = 0
+        self.built: set[int] = set()  # nodes built once; building one again is an alias expansion
+        self.repeated = 0
+        self.alias: Node | None = None  # the alias being expanded (its first node), for the error
         self.active: set[int] = set()  # nodes being built: an alias back to one of them is a cycle
         self.constructor = SafeConstructor()
 
@@ -146,9 +160,12 @@ class _Builder:
         self.problems.append((loc, node, message, hint))
 
     def build(self, node: Node, loc: Loc) -> Any:
-        self.count += 1
-        if self.count > MAX_VALUES:
-            raise _TooLarge
+        if id(node) in self.built:
+            self.repeated += 1
+            if self.repeated > MAX_ALIAS_VALUES:
+                raise _TooLarge(node)
+        else:
+            self.built.add(id(node))
         self.values[loc] = node
         if isinstance(node, ScalarNode):
             return self.scalar(node, loc)
@@ -165,7 +182,11 @@ class _Builder:
             self.active.discard(id(node))
 
     def scalar(self, node: ScalarNode, loc: Loc) -> Any:
-        if node.tag == _STR_TAG:
+        if node.tag == _STR_TAG or node.tag == _TIMESTAMP_TAG:
+            # Times stay text as written (no spec field is a datetime; free-form maps stay JSON);
+            # one without a timezone is refused wherever it is written.
+            if node.value[:1].isdigit() or node.value[:1].isspace():
+                self.naive_time(node, loc)
             return node.value
         construct = SafeConstructor.yaml_constructors.get(node.tag)
         if construct is None:
@@ -178,6 +199,14 @@ class _Builder:
             hint = f"remove the '!!{kind}' tag or fix the value"
             self.error(node, loc, f"{node.value!r} cannot be read as {kind}", hint)
             return node.value
+
+    def naive_time(self, node: ScalarNode, loc: Loc) -> None:
+        match = _NAIVE_TIME.match(node.value)
+        if match:
+            day, time = match.groups()
+            message = f"{node.value.strip()!r} is a time without a timezone, which drflow cannot place"
+            hint = f"write it in ISO 8601 with its UTC offset, e.g. {day}T{time}+00:00 (or {day}T{time}Z for UTC)"
+            self.error(node, loc, message, hint)
 
     def mapping(self, node: MappingNode, loc: Loc) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -236,7 +265,51 @@ def _offset_position(text: str, offset: int) -> Position:
     return (before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1)
 
 
-def _syntax_diagnostic(exc: yaml.MarkedYAMLError, file: str) -> Diagnostic:
+# Where libyaml notices an unclosed quote or bracket (the end of the file, or a later line), the
+# context mark is where it was opened: report that line.
+_UNCLOSED = {
+    "while scanning a quoted scalar": ("quote", "close it where the value ends, on the line where it starts"),
+    "while parsing a flow sequence": ("'['", "close it with ']' (e.g. targets: [s3-primary, s3-secondary])"),
+    "while parsing a flow mapping": ("'{'", "close it with '}' (e.g. approval: {approvers: [alice]})"),
+}
+
+
+# A value that opens a quote: `key: "…`, `- '…`, `- key: "…`.
+_QUOTED_VALUE = re.compile(r"""^\s*(?:-\s+)?(?:[^\s#'"\[\]{}][^#:]*:\s+)?(["'])""")
+_CLOSED = {'"': re.compile(r'(?:[^"\\]|\\.)*"'), "'": re.compile(r"(?:[^']|'')*'(?!')")}
+
+
+def _unclosed_quote(text: str, before: int) -> tuple[int, int, str] | None:
+    """(line, column, quote) of the first value before line `before` that opens a quote and does not close
+    it on its line: YAML then reads on to the next quote, and the error appears far from the mistake."""
+    for number, line in enumerate(text.splitlines()[: before - 1], 1):
+        match = _QUOTED_VALUE.match(line)
+        if match and not _CLOSED[match.group(1)].match(line, match.end()):
+            return number, match.end(), match.group(1)
+    return None
+
+
+def _syntax_diagnostic(exc: yaml.MarkedYAMLError, file: str, text: str = "") -> Diagnostic:
+    failed = exc.problem_mark.line + 1 if exc.problem_mark else 0
+    quote = _unclosed_quote(text, failed) if exc.context != "while scanning a quoted scalar" else None
+    if quote is not None:
+        line, col, char = quote
+        message = (
+            f"YAML syntax error: the quote {char} opened here is not closed on this line, so the YAML reader "
+            f"read on and gave up on line {failed} ({exc.problem})"
+        )
+        hint = f"close it with {char} where the value ends, on this line"
+        return Diagnostic(file, line, col, "", message, hint)
+    opened = _UNCLOSED.get(exc.context or "")
+    start = exc.context_mark
+    if opened and start is not None:
+        what, hint = opened
+        lines = text.splitlines()
+        if what == "quote" and start.line < len(lines) and start.column < len(lines[start.line]):
+            what = f"quote {lines[start.line][start.column]}"
+        ended = exc.problem_mark.line + 1 if exc.problem_mark else start.line + 1
+        message = f"YAML syntax error: the {what} opened here is never closed (the YAML reader gave up on line {ended})"
+        return Diagnostic(file, start.line + 1, start.column + 1, "", message, hint)
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = exc.problem or exc.context or "invalid YAML"

@@ -15,7 +15,14 @@ from drflow.spec.check import secret_key
 from drflow.spec.diagnostics import Diagnostic, did_you_mean, quoted
 from drflow.spec.model import Spec
 from drflow.spec.source import Loc, Source
-from drflow.spec.types import NAME_PATTERN, parse_duration, parse_schedule, parse_size
+from drflow.spec.types import (
+    NAME_PATTERN,
+    parse_duration,
+    parse_plain_path,
+    parse_positive_duration,
+    parse_schedule,
+    parse_size,
+)
 
 _UNIONS = (Union, types.UnionType)
 _PATTERN_HELP = {
@@ -142,8 +149,11 @@ def _diagnostic(detail: ErrorDetails, source: Source) -> Diagnostic:
 
     if kind == "value_error":
         text = str(ctx.get("error", detail["msg"])).removeprefix("Value error, ")
-        message, _, hint = text.partition("; ")
-        return source.diagnostic(loc, message, hint)
+        # The hint follows the last "; " (a quoted value in the message may hold one).
+        message, separator, hint = text.rpartition("; ")
+        if not separator:
+            message, hint = text, ""
+        return source.diagnostic(loc, message, hint or f"write {_expected(target)}")
 
     if kind in ("too_short", "string_too_short"):
         if kind == "string_too_short":
@@ -157,7 +167,8 @@ def _diagnostic(detail: ErrorDetails, source: Source) -> Diagnostic:
     bounds = {"greater_than_equal": "at least", "less_than_equal": "at most", "greater_than": "more than"}
     if kind in bounds:
         limit = next(iter(ctx.values()), "")
-        return source.diagnostic(loc, f"'{key}' must be {bounds[kind]} {limit}, not {value}", "")
+        message = f"'{key}' must be {bounds[kind]} {limit}, not {value}"
+        return source.diagnostic(loc, message, f"write a number {bounds[kind]} {limit}")
 
     if kind.endswith(("_type", "_parsing")) or kind in ("int_from_float", "model_attributes_type"):
         hint = f"write {_expected(target)}"
@@ -170,7 +181,7 @@ def _diagnostic(detail: ErrorDetails, source: Source) -> Diagnostic:
         subject = key if key.startswith("each ") else f"'{key}'"
         return source.diagnostic(loc, f"{subject} must be {_expected(target)}, not {_found(value)}", hint)
 
-    return source.diagnostic(loc, detail["msg"], "")
+    return source.diagnostic(loc, detail["msg"], f"write {_expected(target)}")
 
 
 def _strip(annotation: Any) -> Any:
@@ -228,6 +239,10 @@ def _expected(target: _Target) -> str:
     validator, annotation = target.validator, target.type
     if validator is parse_duration:
         return "a duration such as 30s, 15m, 1h or 2d"
+    if validator is parse_positive_duration:
+        return "a duration greater than zero, such as 30s, 15m, 1h or 2d"
+    if validator is parse_plain_path:
+        return "an absolute path such as /etc/pgbackrest/pgbackrest.conf"
     if validator is parse_schedule:
         return "a cron expression such as '0 2 * * *' or a preset such as @daily"
     if validator is parse_size:

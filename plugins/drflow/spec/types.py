@@ -31,6 +31,38 @@ def parse_duration(value: object) -> timedelta:
     raise ValueError(f"{value!r} is not a duration; write a number and a unit, e.g. 30s, 5m, 1h, 2d or 1w")
 
 
+def parse_positive_duration(value: object) -> timedelta:
+    """A duration greater than zero: an objective, a timeout or an interval of 0s means nothing."""
+    duration = parse_duration(value)
+    if duration <= timedelta(0):
+        raise ValueError(f"{value!r} is not greater than zero; write a duration greater than zero, e.g. 30s, 5m or 1h")
+    return duration
+
+
+# A path drflow writes into commands and configuration files on a host: absolute, and nothing a
+# shell or a config parser reads as syntax. Spaces are fine (drflow quotes every path it passes).
+_PLAIN_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._+,@%=:/-")
+PLAIN_PATH_PATTERN = r"^(?!.*(^|/)\.\.(/|$))/[A-Za-z0-9 ._+,@%=:/-]*$"
+
+
+def parse_plain_path(value: object) -> str:
+    example = "e.g. /etc/pgbackrest/pgbackrest.conf"
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a path; write an absolute path, {example}")
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path; write it from the root, {example}")
+    odd = sorted({char for char in value if char not in _PLAIN_PATH_CHARS})
+    if odd:
+        shown = ", ".join(repr(char) for char in odd)
+        raise ValueError(
+            f"{value!r} is not a plain path: it contains {shown}; use only letters, digits, spaces and "
+            f". _ - + , @ % = : / in it, {example}"
+        )
+    if ".." in value.split("/"):
+        raise ValueError(f"{value!r} contains a '..' segment; write the path it means without '..', {example}")
+    return value
+
+
 def format_duration(value: timedelta) -> str:
     seconds = int(value.total_seconds())
     for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
@@ -179,6 +211,31 @@ Duration = Annotated[
             "type": "string",
             "pattern": r"^\s*\d+\s*(s|m|h|d|w)\s*$",
             "description": "A duration: a number and a unit s, m, h, d or w, e.g. 30s, 5m, 1h, 2d.",
+        }
+    ),
+]
+
+PositiveDuration = Annotated[
+    timedelta,
+    BeforeValidator(parse_positive_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\s*0*[1-9]\d*\s*(s|m|h|d|w)\s*$",
+            "description": "A duration greater than zero: a number and a unit s, m, h, d or w, e.g. 30s, 5m, 1h.",
+        }
+    ),
+]
+
+PlainPath = Annotated[
+    str,
+    BeforeValidator(parse_plain_path),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": PLAIN_PATH_PATTERN,
+            "description": "An absolute path without '..' or shell characters (spaces are fine).",
         }
     ),
 ]
