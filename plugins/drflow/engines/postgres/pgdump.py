@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from drflow import process
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.queries import ValidationQueryError
 from drflow.hosts import tail
@@ -86,7 +87,7 @@ def client_major(bin_dir: Path) -> int:
 def check_dump_source(conn: PgConnInfo, *, expected_major: int, bin_dir: Path) -> dict[str, Any]:
     """The database answers, is the spec's major version, and this pg_dump can dump it."""
     try:
-        with psycopg.connect(**conn.libpq_kwargs(), connect_timeout=10) as db:
+        with psycopg.connect(**conn.libpq_kwargs(connect_timeout=10)) as db:
             row = db.execute("select current_setting('server_version_num')::int, current_setting('server_version')")
             version_num, version = row.fetchone() or (0, "")
     except psycopg.OperationalError as exc:
@@ -124,7 +125,7 @@ def dump_database(
     started = datetime.now(UTC)
     clock = time.monotonic()
     try:
-        with psycopg.connect(**conn.libpq_kwargs(), connect_timeout=10) as db:
+        with psycopg.connect(**conn.libpq_kwargs(connect_timeout=10)) as db:
             db.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             db.read_only = True
             with db.transaction():
@@ -382,7 +383,7 @@ def restore_table_from_dump(
         ) from exc
     finally:
         listing.unlink(missing_ok=True)
-    with psycopg.connect(**target.libpq_kwargs(), connect_timeout=10) as db:
+    with psycopg.connect(**target.libpq_kwargs(connect_timeout=10)) as db:
         query = sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
         rows = int(_fetch_one(db, query)[0])
     return TableRestore(
@@ -400,7 +401,7 @@ def _check_target(target: PgConnInfo, schema: str, table: str, replace: bool) ->
     """Whether the table exists in the target; raises when restoring it would touch anything else."""
     name = f"{schema}.{table} in {target.describe()}"
     try:
-        with psycopg.connect(**target.libpq_kwargs(), connect_timeout=10) as db:
+        with psycopg.connect(**target.libpq_kwargs(connect_timeout=10)) as db:
             if not _fetch_one(db, "select count(*) from pg_namespace where nspname = %s", (schema,))[0]:
                 raise LogicalBackupError(f"schema {schema} does not exist in {target.describe()}; create it first")
             relid = _fetch_one(
@@ -453,13 +454,13 @@ def _fetch_one(db: psycopg.Connection[Any], query: Any, params: Any = None, *, a
 def _run(argv: list[str], *, env: Mapping[str, str] | None, timeout: float | None, what: str) -> str:
     full_env = {**os.environ, **env} if env else None
     try:
-        result = subprocess.run(
-            argv, env=full_env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False
-        )
+        result = process.run(argv, env=full_env, timeout=timeout)
     except FileNotFoundError as exc:
         raise LogicalBackupError(f"cannot run {argv[0]}: {exc.strerror}; is datastore.bin_dir right?") from exc
-    except subprocess.TimeoutExpired:
-        raise LogicalBackupError(f"{what} did not finish within {timeout}s; raise the timeout") from None
+    except subprocess.TimeoutExpired as exc:
+        raise LogicalBackupError(
+            f"{what} did not finish within {exc.timeout:.0f}s and was stopped; raise the policy's timeout"
+        ) from None
     if result.returncode != 0:
         raise LogicalBackupError(f"{what} failed with exit code {result.returncode}:\n{tail(result.stderr)}")
     return result.stdout
