@@ -357,7 +357,7 @@ def verify_restored(result: Mapping[str, Any], database: str) -> dict[str, Any]:
 
     conn = PgConnInfo(host="127.0.0.1", port=int(result["port"]), user="postgres", dbname=database)
     try:
-        with psycopg.connect(**conn.libpq_kwargs(), autocommit=True, connect_timeout=10) as db:
+        with psycopg.connect(**conn.libpq_kwargs(connect_timeout=10), autocommit=True) as db:
             row = db.execute(
                 "select pg_is_in_recovery(), current_setting('transaction_read_only'),"
                 " pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp()"

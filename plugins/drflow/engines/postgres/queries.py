@@ -19,7 +19,7 @@ def run_validation_queries(conn: PgConnInfo, queries: Sequence[Mapping[str, Any]
     import psycopg
 
     values: dict[str, str] = {}
-    with psycopg.connect(**conn.libpq_kwargs(), connect_timeout=10) as connection:
+    with psycopg.connect(**conn.libpq_kwargs(connect_timeout=10)) as connection:
         connection.read_only = True
         connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with connection.transaction(), connection.cursor() as cursor:
