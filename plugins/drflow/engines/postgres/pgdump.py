@@ -27,8 +27,9 @@ import psycopg
 from psycopg import sql
 
 from drflow import process
+from drflow.engines.postgres.checks import as_text
 from drflow.engines.postgres.conninfo import PgConnInfo
-from drflow.engines.postgres.queries import ValidationQueryError
+from drflow.engines.postgres.queries import read_validation_values
 from drflow.hosts import tail
 
 log = logging.getLogger(__name__)
@@ -183,22 +184,9 @@ def _compression(requested: str, client: int) -> tuple[str, list[str]]:
 def _validation_values(
     db: psycopg.Connection[Any], queries: Sequence[Mapping[str, Any]], conn: PgConnInfo
 ) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for query in queries:
-        try:
-            with db.transaction():  # a savepoint: a failing query leaves the snapshot usable for the message
-                row = db.execute(str(query["query"])).fetchone()  # reviewed SQL from the spec
-        except psycopg.Error as exc:
-            raise ValidationQueryError(
-                f"validation query {query['name']!r} failed on {conn.dsn()}: {str(exc).strip()}; "
-                "fix the query in the spec or create the objects it reads"
-            ) from exc
-        if row is None or len(row) != 1:
-            raise ValidationQueryError(
-                f"validation query {query['name']!r} must return exactly one row with one column"
-            )
-        values[str(query["name"])] = "NULL" if row[0] is None else str(row[0])
-    return values
+    # Savepoints: a failing query leaves the exported snapshot usable for the message.
+    values = read_validation_values(db, queries, conn, savepoints=True)
+    return {name: as_text(value) for name, value in values.items()}
 
 
 # -- the table of contents -------------------------------------------------------------------------
