@@ -89,15 +89,10 @@ def choose_target(step: Mapping[str, Any], targets: Sequence[Mapping[str, Any]],
 
 
 def restore_root(work_dir: str | None, spec: str, component: str, run_key: str) -> Path:
-    from drflow.workdir import work_root
+    from drflow.workdir import ensure_dirs, work_root
 
-    root = work_root(work_dir)
-    path = root / "restored" / spec / component / run_key
-    path.mkdir(parents=True, exist_ok=True)
     # The db user must be able to traverse to its data and socket directories.
-    for directory in (root / "restored", root / "restored" / spec, root / "restored" / spec / component, path):
-        directory.chmod(0o755)
-    return path
+    return ensure_dirs(work_root(work_dir) / "restored" / spec / component / run_key, 0o755)
 
 
 def clear_earlier_try(path: Path, host: Any, bin_dir: Path) -> None:

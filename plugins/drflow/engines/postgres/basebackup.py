@@ -238,6 +238,8 @@ def _result(
     duration: float,
 ) -> BaseBackupResult:
     files = {p.name: p for p in sorted(staging_dir.iterdir()) if p.is_file()}
+    for path in files.values():
+        path.chmod(0o600)  # a staged backup is the whole database: only its owner may read it
     base = "base" + TAR_SUFFIX[compression]
     missing = [name for name in (base, MANIFEST) if name not in files]
     if missing:

@@ -123,6 +123,9 @@ def dump_database(
     zstd needs pg_dump 16; older ones compress with gzip (the result says which was used).
     """
     used, options = _compression(compression, client_major(bin_dir))
+    # Created 0600 before pg_dump opens it (it keeps the mode): nobody else may ever read the dump.
+    out.unlink(missing_ok=True)
+    os.close(os.open(out, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
     started = datetime.now(UTC)
     clock = time.monotonic()
     try:

@@ -308,7 +308,10 @@ def compress_segments(files: list[Path], compression: str, timeout: float | None
         ) from None
     if result.returncode != 0:
         raise WalError(f"compressing the WAL segments failed:\n{tail(result.stderr)}\nis the disk full?")
-    return [f.with_name(f.name + COMPRESSED_SUFFIX[compression]) for f in files]
+    compressed = [f.with_name(f.name + COMPRESSED_SUFFIX[compression]) for f in files]
+    for path in compressed:
+        path.chmod(0o600)
+    return compressed
 
 
 def advance_slot(conn: PgConnInfo, slot: str, lsn: str) -> str | None:
