@@ -221,6 +221,10 @@ def restore(
     target_lsn: Annotated[
         str | None, typer.Option("--target-lsn", help="Recover to this WAL position (e.g. 0/3000100) instead.")
     ] = None,
+    clean_incomplete: Annotated[
+        bool,
+        typer.Option("--clean-incomplete", help="First empty --to if it holds a restore a killed run left incomplete."),
+    ] = False,
 ) -> None:
     """Restore a component's backup from the store into a directory, without Airflow.
 
@@ -243,6 +247,12 @@ def restore(
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
         raise _fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
+    if to.is_dir():
+        from drflow.engines.postgres import incomplete
+
+        if clean_incomplete and (note := incomplete.clean_incomplete(to, host=LocalHost())):
+            err.print(note, markup=False, highlight=False)
+        incomplete.check_incomplete(to)
     if to.exists() and (not to.is_dir() or any(to.iterdir())):
         raise _fail(f"{to} is not an empty directory; restore into a new or empty directory (nothing was changed)")
     if target_time or target_lsn:
