@@ -86,20 +86,10 @@ class PitrResult:
 
 
 def parse_target_time(text: str) -> datetime:
-    """An ISO 8601 time with a timezone (``2026-11-27T10:30:00Z``, ``…+02:00``); naive times are refused."""
-    try:
-        when = datetime.fromisoformat(text.strip().replace("z", "Z"))
-    except ValueError:
-        raise ValueError(
-            f"target time {text!r} is not an ISO 8601 time; write it like 2026-11-27T10:30:00Z or "
-            "2026-11-27T12:30:00+02:00"
-        ) from None
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError(
-            f"target time {text!r} has no timezone, so it could mean several instants; add one, "
-            f"e.g. {text.strip()}Z for UTC or {text.strip()}+02:00"
-        )
-    return when
+    """An ISO 8601 time with a timezone (``2026-11-27T10:30:00Z``, ``…+02:00``), not in the future."""
+    from drflow.when import parse_run_time
+
+    return parse_run_time(text, "target time")
 
 
 def plan_point_in_time(

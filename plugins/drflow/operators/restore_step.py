@@ -18,7 +18,7 @@ import hashlib
 import shutil
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +34,13 @@ class RestoreRefused(RuntimeError):
 
 
 def parse_when(value: str, what: str) -> datetime:
+    """A time from the trigger form: with a timezone and not in the future, else refused."""
+    from drflow.when import parse_run_time
+
     try:
-        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise RestoreRefused(
-            f"refused: {what} {value!r} is not an ISO 8601 time; to proceed: trigger again with e.g. "
-            "2026-03-01T14:05:00Z"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return parse_run_time(value, what)
+    except ValueError as exc:
+        raise RestoreRefused(f"refused: {exc}; to proceed: trigger the plan again with it corrected") from None
 
 
 def is_restorable(manifest: BackupManifest) -> bool:
