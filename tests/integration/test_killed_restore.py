@@ -112,7 +112,7 @@ def test_killed_restore_leaves_no_child_and_is_cleaned_on_request(
     message = " ".join((rerun.stdout + rerun.stderr).split())
     assert rerun.returncode == 1, message
     assert f"{dest} holds an INCOMPLETE restore (backup 20261127T000000Z-daily-full-kkkkkk" in message
-    assert "Rerun with --clean-incomplete" in message
+    assert "Rerun `drflow restore` with --clean-incomplete" in message
     assert "Traceback" not in message
 
     cleaned = subprocess.run([*argv, "--clean-incomplete"], env=env, capture_output=True, text=True, timeout=300)

@@ -259,6 +259,10 @@ def check_restore_dir(value: object) -> Path:
         raise ValueError(f"restore_to {value!r} is relative; give an absolute path on the worker host")
     if path.exists() and not path.is_dir():
         raise ValueError(f"restore_to {value} exists and is not a directory; choose a new or empty directory")
+    if path.is_dir():
+        from drflow.engines.postgres.incomplete import check_incomplete
+
+        check_incomplete(path)  # a killed restore's leftovers are named as such
     if path.is_dir() and any(path.iterdir()):
         raise ValueError(f"restore_to {value} is not empty; choose a new or empty directory")
     return path

@@ -27,7 +27,7 @@ from drflow.hosts import Host
 MARKER = ".drflow-incomplete"
 
 
-class IncompleteRestoreError(RuntimeError):
+class IncompleteRestoreError(ValueError):
     """The target directory holds an incomplete restore; the message says what to do."""
 
 
@@ -95,8 +95,8 @@ def check_incomplete(target_dir: Path) -> None:
         )
     raise IncompleteRestoreError(
         f"{target_dir} holds an INCOMPLETE restore ({_describe(info)}) left by a drflow run that was stopped; "
-        "nothing in it is usable. Rerun with --clean-incomplete to remove what that run wrote and restore again "
-        "(nothing was changed)"
+        "nothing in it is usable. Rerun `drflow restore` with --clean-incomplete (or empty the directory) to "
+        "remove what that run wrote, then restore again (nothing was changed)"
     )
 
 
