@@ -9,11 +9,16 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
+import psycopg
 import pytest
 
 from drflow import process
+from drflow.engines.postgres.basebackup import BackupError
+from drflow.engines.postgres.cluster import LocalCluster
 from drflow.hosts import HostError, LocalHost
+from drflow.jobs.backup import FullBackupRequest, take_full_backup
 from tests.fixtures.procs import pids_with_arg, wait_until_gone
 
 
@@ -96,3 +101,31 @@ def test_db_user_commands_run_as_that_user_and_die_with_drflow() -> None:
         parent.kill()
         for pid in pids_with_arg(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_full_backup_stops_at_the_policy_timeout_and_leaves_nothing_running(
+    pg_primary: LocalCluster, tmp_path: Path
+) -> None:
+    backup_id = f"20261127T000000Z-daily-full-{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(**pg_primary.conninfo().libpq_kwargs(), autocommit=True) as conn:
+        conn.execute("create table filler as select n, md5(n::text) from generate_series(1, 300000) n")
+    request = FullBackupRequest(
+        spec_name="test-spec",
+        component="users",
+        policy="daily-full",
+        backup_id=backup_id,
+        conn=pg_primary.conninfo(),
+        bin_dir=pg_primary.bin_dir,
+        targets=[{"name": "local", "type": "local", "path": str(tmp_path / "store")}],
+        compression="zstd",
+        retention_days=7,
+        retention_policy="standard",
+        validation=[],
+        max_rate="32k",  # the slowest pg_basebackup allows: it cannot finish in time
+        timeout_s=2,
+    )
+    started = time.monotonic()
+    with pytest.raises(BackupError, match=r"did not finish within 2s and was stopped"):
+        take_full_backup(request)
+    assert time.monotonic() - started < 20
+    assert wait_until_gone(backup_id, timeout=5) == []
