@@ -78,3 +78,40 @@ def test_a_killed_runs_scratch_dir_is_removed_by_the_next_run_not_a_live_ones(tm
     with scratch_dir(str(root), "after"):
         assert not live_dir.exists()
     assert sorted(os.listdir(root)) == []
+
+
+DRILL = (
+    "import sys, time\n"
+    "from pathlib import Path\n"
+    "from drflow.engines.postgres.cluster import LocalCluster, free_port\n"
+    "from drflow.hosts import LocalHost\n"
+    "from drflow.workdir import scratch_dir\n"
+    "host = LocalHost()\n"
+    "with scratch_dir(sys.argv[1], 'drill-killed') as path:\n"
+    "    host.chown_to_db_user(path)\n"
+    "    cluster = LocalCluster(path / 'data', free_port(), path / 'data', Path(sys.argv[2]), host)\n"
+    "    cluster.init(no_sync=True)\n"
+    "    cluster.start(60)\n"
+    "    print((path / 'data' / 'postmaster.pid').read_text().split()[0], flush=True)\n"
+    "    time.sleep(600)\n"
+)
+
+
+def test_a_killed_drills_server_is_stopped_before_its_scratch_dir_is_removed(
+    pg_workdir: Path, pg_bin_dir: Path
+) -> None:
+    root = pg_workdir / "work"
+    drill = subprocess.Popen(
+        [sys.executable, "-c", DRILL, str(root), str(pg_bin_dir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert drill.stdout is not None
+        postmaster = int(drill.stdout.readline().strip())
+        drill.send_signal(signal.SIGKILL)
+        drill.wait(10)
+    finally:
+        drill.kill()
+    assert Path(f"/proc/{postmaster}").exists()  # pg_ctl detaches the server: it outlived the kill
+    with scratch_dir(str(root), "next"):
+        assert not Path(f"/proc/{postmaster}").exists()
+        assert [p.name for p in root.iterdir() if p.name.startswith("drill-killed")] == []
