@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from drflow.engines.postgres.checks import matches, refusal, timeout_seconds
@@ -48,3 +50,26 @@ def test_statement_timeout_default_and_spec_value() -> None:
         )["statement_timeout"]
         == "30s"
     )
+
+
+def test_validate_reports_a_check_that_would_write_at_its_line(tmp_path: Path) -> None:
+    from tests.unit.test_spec_check import BASE, only_error
+
+    text = BASE.replace("query: select count(*) from orders", "query: 'commit; create table x(); select 1'")
+    error = only_error(text, tmp_path)
+    assert error.line == text.splitlines().index("            query: 'commit; create table x(); select 1'") + 1
+    assert "checks never write" in error.message and "starts with 'commit'" in error.message
+    assert error.hint.startswith("rewrite it as a single select")
+
+
+def test_validate_sql_steps_are_checked_too() -> None:
+    from drflow.spec.diagnostics import SpecError
+    from drflow.spec.load import load_spec, load_spec_text
+
+    shipped = Path("plan_specs/api-marketplace.yaml")
+    load_spec(shipped)  # the shipped checks are single selects
+    text = shipped.read_text().replace("query: select not pg_is_in_recovery()", "query: 'set x = 1'", 1)
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(text, shipped)
+    [error] = [e for e in caught.value.errors if "checks never write" in e.message]
+    assert "starts with 'set'" in error.message

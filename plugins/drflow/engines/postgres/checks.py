@@ -23,7 +23,6 @@ not stop functions with effects outside the database (``pg_terminate_backend``, 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -32,32 +31,16 @@ import psycopg
 from psycopg import pq
 
 from drflow.engines.postgres.conninfo import PgConnInfo
+from drflow.engines.postgres.statement import refusal
 
 DEFAULT_STATEMENT_TIMEOUT_S = 60.0
 """A check's statement_timeout when its spec entry sets none."""
-ALLOWED_FIRST_WORDS = ("select", "with", "values", "table", "show")
-_LEADING_NOISE = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/|\()*", re.DOTALL)
-_FIRST_WORD = re.compile(r"[A-Za-z_]+")
 _TRUE = frozenset({"t", "true", "on", "yes", "1"})
 _FALSE = frozenset({"f", "false", "off", "no", "0"})
 
 
 class CheckRefused(ValueError):
     """The check is not a single read-only query; it was not run (or its effect rolled back)."""
-
-
-def refusal(query: str) -> str | None:
-    """Why ``query`` cannot be a check (by its first word), or None when it may be tried."""
-    rest = query[_LEADING_NOISE.match(query).end() :]  # type: ignore[union-attr]
-    word = _FIRST_WORD.match(rest)
-    first = word.group(0).lower() if word else rest[:10]
-    if first in ALLOWED_FIRST_WORDS:
-        return None
-    what = f"starts with {first!r}" if first else "is empty"
-    return (
-        f"the check {what}; a check must be one query starting with {', '.join(ALLOWED_FIRST_WORDS)} "
-        "(no ';'-separated statements, no commit, set, copy, do or call): rewrite it as a single select"
-    )
 
 
 def timeout_seconds(value: object) -> float:
