@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import pwd
 import signal
@@ -22,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 DEFAULT_TIMEOUT_S = 6 * 3600.0
 """A command without a timeout of its own (from the spec's policy) is stopped after six hours."""
@@ -29,14 +31,23 @@ _PR_SET_PDEATHSIG = 1
 _KILL_WAIT_S = 5.0
 
 
+@functools.cache
+def _prctl() -> Any:
+    libc = ctypes.CDLL(None, use_errno=True)
+    prctl = libc.prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
 def _preexec() -> Callable[[], None] | None:
     if not sys.platform.startswith("linux"):
         return None
     parent = os.getpid()
-    libc = ctypes.CDLL(None, use_errno=True)
+    prctl = _prctl()  # resolved here: the child, between fork and exec, only calls it
 
     def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         # The parent may have died between fork and prctl: then nobody would kill us later.
         if os.getppid() != parent:
             os._exit(1)
