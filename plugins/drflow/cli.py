@@ -251,6 +251,10 @@ def restore(
     target_lsn: Annotated[
         str | None, typer.Option("--target-lsn", help="Recover to this WAL position (e.g. 0/3000100) instead.")
     ] = None,
+    clean_incomplete: Annotated[
+        bool,
+        typer.Option("--clean-incomplete", help="First empty --to if it holds a restore a killed run left incomplete."),
+    ] = False,
 ) -> None:
     """Restore a component's backup from the store into a directory, without Airflow.
 
@@ -275,6 +279,12 @@ def restore(
         raise _fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
     if to.exists() and not to.is_dir():
         raise _fail(f"--to {to} is a file, not a directory; give a new or empty directory (nothing was changed)")
+    if to.is_dir():
+        from drflow.engines.postgres import incomplete
+
+        if clean_incomplete and (note := incomplete.clean_incomplete(to, host=LocalHost())):
+            err.print(note, markup=False, highlight=False)
+        incomplete.check_incomplete(to)
     if to.is_dir() and any(to.iterdir()):
         raise _fail(f"--to {to} is not empty; restore into a new or empty directory (nothing was changed)")
     if target_time or target_lsn:

@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from drflow import process
+
 STDERR_TAIL_LINES = 20
 
 
@@ -118,7 +120,7 @@ class LocalHost:
 
     @property
     def switches_user(self) -> bool:
-        """True when commands for the db user run through ``runuser``."""
+        """True when commands for the db user run under that user's id (this process is root)."""
         return self._is_root and self._uid != 0
 
     def run(
@@ -134,19 +136,17 @@ class LocalHost:
         if not args:
             raise ValueError("empty argument list")
         switch = as_db_user and self.switches_user
+        # For messages: the command as a person would type it to run it as the db user.
         full = ["runuser", "-u", self._db_user, "--", *args] if switch else args
         full_env = {**os.environ, **env} if env else None
         try:
-            result = subprocess.run(
-                full,
+            result = process.run(
+                args,
                 env=full_env,
                 # The db user may not be able to enter the caller's cwd (e.g. pytest's tmp_path).
                 cwd="/" if switch else None,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
+                user=self._db_user if switch else None,
                 timeout=timeout,
-                check=False,
             )
         except FileNotFoundError as exc:
             raise HostError(
@@ -155,9 +155,9 @@ class LocalHost:
                 argv=full,
             ) from exc
         except subprocess.TimeoutExpired as exc:
-            stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+            stderr = str(exc.stderr or "")
             raise HostError(
-                f"command timed out after {timeout}s: {shlex.join(full)}\n{tail(stderr)}\n"
+                f"command timed out after {exc.timeout:.0f}s: {shlex.join(full)}\n{tail(stderr)}\n"
                 "raise the timeout or find out why it hangs",
                 argv=full,
                 stderr=stderr,

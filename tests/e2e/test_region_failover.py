@@ -120,7 +120,7 @@ def pg_conn(cluster: LocalCluster) -> str:
 
 
 def query(cluster: LocalCluster, sql: str, dbname: str = "users") -> Any:
-    with psycopg.connect(**cluster.conninfo(dbname).libpq_kwargs(), autocommit=True, connect_timeout=5) as conn:
+    with psycopg.connect(**cluster.conninfo(dbname).libpq_kwargs(connect_timeout=5), autocommit=True) as conn:
         cursor = conn.execute(sql)  # test SQL, no input
         row = cursor.fetchone() if cursor.description else None
         return row[0] if row else None

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from drflow.engines.postgres.assess import summary_markdown
-from drflow.engines.postgres.checks import _matches, as_text, mismatch_lines
+from drflow.engines.postgres.checks import as_text, matches, mismatch_lines
 from drflow.engines.postgres.failover import LagExceeded, Refused, format_lsn, parse_lsn
 from drflow.engines.postgres.rebuild import _remove_settings, slot_name_for
 
@@ -39,8 +39,8 @@ def test_removing_a_fence_setting_keeps_everything_else(tmp_path: Path) -> None:
 
 def test_check_values_compare_as_text_and_booleans_loosely() -> None:
     assert as_text(None) == "NULL" and as_text(True) == "true" and as_text(5) == "5"
-    assert _matches(True, "t") and _matches(False, "off") and not _matches(True, "false")
-    assert _matches(42, " 42 ") and not _matches(42, "42.0")
+    assert matches(True, "t") and matches(False, "off") and not matches(True, "false")
+    assert matches(42, " 42 ") and not matches(42, "42.0")
     report: dict[str, Any] = {
         "checks": [
             {"name": "ok", "passed": True, "expected": "1", "actual": "1"},

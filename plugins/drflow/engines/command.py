@@ -7,7 +7,6 @@ is refused). The directory is ``$DRFLOW_COMMANDS_DIR``, else ``include/commands`
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from drflow import process
 from drflow.hosts import tail
 
 COMMANDS_DIR_ENV = "DRFLOW_COMMANDS_DIR"
@@ -91,45 +91,20 @@ def run_reviewed_command(
     path = resolve_script(command[0], base)
     argv = [str(path), *map(str, command[1:])]
     started = time.monotonic()
-    # Own session, so a timeout stops the script's children too.
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=path.parent,
-        env={**os.environ, **(env or {})},
-        start_new_session=True,
-    )
     try:
-        stdout, stderr = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        stdout, stderr = proc.communicate()
+        result = process.run(argv, timeout=timeout_s, cwd=path.parent, env={**os.environ, **(env or {})})
+    except subprocess.TimeoutExpired as exc:
         raise CommandError(
             f"{' '.join(argv)} did not finish within {timeout_s:.0f}s and was stopped; to proceed: find out "
             f"why it hangs (output below) or raise the step's timeout, then clear the task\n"
-            f"{tail(stdout + stderr, OUTPUT_TAIL_LINES)}"
+            f"{tail(str(exc.stdout or '') + str(exc.stderr or ''), OUTPUT_TAIL_LINES)}"
         ) from None
+    stdout, stderr = result.stdout, result.stderr
     duration = time.monotonic() - started
-    if proc.returncode != 0:
+    if result.returncode != 0:
         raise CommandError(
-            f"{' '.join(argv)} exited with code {proc.returncode} after {duration:.1f}s; to proceed: fix what "
+            f"{' '.join(argv)} exited with code {result.returncode} after {duration:.1f}s; to proceed: fix what "
             f"its output says, then clear the task (the script must be safe to run again)\n"
             f"{tail(stdout + stderr, OUTPUT_TAIL_LINES)}"
         )
     return CommandResult(argv=argv, returncode=0, duration_s=duration, stdout=stdout, stderr=stderr)
-
-
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=3)
-            return
-        except subprocess.TimeoutExpired:
-            continue

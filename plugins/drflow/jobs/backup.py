@@ -36,6 +36,8 @@ class FullBackupRequest:
     work_dir: str | None = None
     max_rate: str | None = None
     """Throttle of pg_basebackup (its --max-rate), e.g. 32M; None streams at full speed."""
+    timeout_s: float | None = None
+    """Stop pg_basebackup after this long (the policy's timeout); None: the runner's default."""
 
 
 def target_catalogs(spec_name: str, targets: Sequence[Mapping[str, Any]]) -> list[tuple[str, Catalog]]:
@@ -63,6 +65,7 @@ def take_full_backup(request: FullBackupRequest) -> BackupManifest:
             compression=request.compression,
             label=f"drflow {request.spec_name}/{request.component} {request.backup_id}",
             max_rate=request.max_rate,
+            timeout=request.timeout_s,
         )
         # Recorded right after the backup ends, to compare with in restore drills (see README: drills).
         validation_values = run_validation_queries(request.conn, request.validation)

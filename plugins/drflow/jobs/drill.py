@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from drflow.engines.postgres.queries import run_validation_queries
+from drflow.engines.postgres.checks import as_text, matches
+from drflow.engines.postgres.queries import read_validation_queries
 from drflow.hosts import Host
 from drflow.jobs.restore import CopyChoice, restore_intact_copy, start_scratch_instance
 from drflow.workdir import scratch_dir
@@ -18,8 +19,9 @@ log = logging.getLogger(__name__)
 
 
 def compare_validation(
-    queries: Sequence[Mapping[str, Any]], recorded: Mapping[str, str], measured: Mapping[str, str]
+    queries: Sequence[Mapping[str, Any]], recorded: Mapping[str, str], measured: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
+    """Each query's measured value against the spec's ``expected``, else the value recorded at backup time."""
     checks = []
     for query in queries:
         name = str(query["name"])
@@ -34,8 +36,8 @@ def compare_validation(
                 "name": name,
                 "expected": expected,
                 "expected_from": source,
-                "actual": actual,
-                "passed": expected is not None and actual == str(expected),
+                "actual": as_text(actual) if name in measured else None,
+                "passed": expected is not None and name in measured and matches(actual, expected),
             }
         )
     return checks
@@ -68,7 +70,7 @@ def run_restore_drill(
         instance = start_scratch_instance(data_dir, host=host, bin_dir=bin_dir)
         try:
             accepting = time.monotonic()
-            measured = run_validation_queries(instance.conninfo(database), validation)
+            measured = read_validation_queries(instance.conninfo(database), validation)
             validated = time.monotonic()
         finally:
             instance.stop(mode="immediate")

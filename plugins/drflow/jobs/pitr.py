@@ -95,20 +95,10 @@ class PitrResult:
 
 
 def parse_target_time(text: str) -> datetime:
-    """An ISO 8601 time with a timezone (``2026-11-27T10:30:00Z``, ``…+02:00``); naive times are refused."""
-    try:
-        when = datetime.fromisoformat(text.strip().replace("z", "Z"))
-    except ValueError:
-        raise ValueError(
-            f"target time {text!r} is not an ISO 8601 time; write it like 2026-11-27T10:30:00Z or "
-            "2026-11-27T12:30:00+02:00"
-        ) from None
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError(
-            f"target time {text!r} has no timezone, so it could mean several instants; add one, "
-            f"e.g. {text.strip()}Z for UTC or {text.strip()}+02:00"
-        )
-    return when
+    """An ISO 8601 time with a timezone (``2026-11-27T10:30:00Z``, ``…+02:00``), not in the future."""
+    from drflow.when import parse_run_time
+
+    return parse_run_time(text, "target time")
 
 
 def plan_point_in_time(
@@ -355,6 +345,10 @@ def check_restore_dir(value: object) -> Path:
         raise ValueError(f"restore_to {value!r} is relative; give an absolute path on the worker host")
     if path.exists() and not path.is_dir():
         raise ValueError(f"restore_to {value} is a file, not a directory; choose a new or empty directory")
+    if path.is_dir():
+        from drflow.engines.postgres.incomplete import check_incomplete
+
+        check_incomplete(path)  # a killed restore's leftovers are named as such
     if path.is_dir() and any(path.iterdir()):
         raise ValueError(f"restore_to {value} is not empty; choose a new or empty directory")
     return path
@@ -457,7 +451,7 @@ def verify_restored(result: Mapping[str, Any], database: str) -> dict[str, Any]:
 
     conn = PgConnInfo(host="127.0.0.1", port=int(result["port"]), user="postgres", dbname=database)
     try:
-        with psycopg.connect(**conn.libpq_kwargs(), autocommit=True, connect_timeout=10) as db:
+        with psycopg.connect(**conn.libpq_kwargs(connect_timeout=10), autocommit=True) as db:
             row = db.execute(
                 "select pg_is_in_recovery(), current_setting('transaction_read_only'),"
                 " pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp()"

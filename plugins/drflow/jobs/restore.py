@@ -101,7 +101,7 @@ def restore_backup(
         started = time.monotonic()
         files = catalog.fetch(manifest, staging / "objects")
         fetched = time.monotonic()
-        lay_out_backup(files, target_dir, host=host, bin_dir=bin_dir)
+        lay_out_backup(files, target_dir, host=host, bin_dir=bin_dir, backup_id=manifest.backup_id)
         laid_out = time.monotonic()
     log.info(
         "restored %s into %s (fetch %.1fs, lay out and verify %.1fs)",

@@ -62,6 +62,7 @@ class PostgresFullBackupOperator(BackupPolicyOperator):
             retention_policy=self.retention_policy,
             validation=self.validation,
             work_dir=self.work_dir,
+            timeout_s=self.execution_timeout.total_seconds() if self.execution_timeout else None,
         )
         manifest = take_full_backup(request)
         self.log.info(

@@ -375,7 +375,7 @@ class ValidateSqlOperator(FailoverStepOperator):
         from drflow.engines.postgres.checks import mismatch_lines, run_sql_checks
 
         conn = self.target_conn(context)
-        report = run_sql_checks(conn, self.step["checks"])
+        report = run_sql_checks(conn, self.step["checks"], statement_timeout=self.step.get("statement_timeout"))
         for check in report["checks"]:
             self.log.info("%s %s: %s", "PASS" if check["passed"] else "FAIL", check["name"], check.get("actual"))
         if not report["passed"]:

@@ -20,7 +20,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +36,13 @@ class RestoreRefused(RuntimeError):
 
 
 def parse_when(value: str, what: str) -> datetime:
+    """A time from the trigger form: with a timezone and not in the future, else refused."""
+    from drflow.when import parse_run_time
+
     try:
-        when = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise RestoreRefused(
-            f"refused: {what} {value!r} is not an ISO 8601 time; to proceed: trigger again with e.g. "
-            "2026-03-01T14:05:00Z"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return parse_run_time(value, what)
+    except ValueError as exc:
+        raise RestoreRefused(f"refused: {exc}; to proceed: trigger the plan again with it corrected") from None
 
 
 def is_restorable(manifest: BackupManifest) -> bool:
@@ -108,15 +107,10 @@ def _restorable_in_any(catalogs: Sequence[tuple[str, Any]], component: str) -> l
 
 
 def restore_root(work_dir: str | None, spec: str, component: str, run_key: str) -> Path:
-    from drflow.workdir import work_root
+    from drflow.workdir import ensure_dirs, work_root
 
-    root = work_root(work_dir)
-    path = root / "restored" / spec / component / run_key
-    path.mkdir(parents=True, exist_ok=True)
     # The db user must be able to traverse to its data and socket directories.
-    for directory in (root / "restored", root / "restored" / spec, root / "restored" / spec / component, path):
-        directory.chmod(0o755)
-    return path
+    return ensure_dirs(work_root(work_dir) / "restored" / spec / component / run_key, 0o755)
 
 
 def clear_earlier_try(path: Path, host: Any, bin_dir: Path) -> None:

@@ -167,7 +167,7 @@ def _node(cluster: LocalCluster) -> dict[str, Any]:
 
 def _query(cluster: LocalCluster, sql: str) -> list[dict[str, Any]]:
     try:
-        with psycopg.connect(**cluster.conninfo().libpq_kwargs(), autocommit=True, connect_timeout=5) as conn:
+        with psycopg.connect(**cluster.conninfo().libpq_kwargs(connect_timeout=5), autocommit=True) as conn:
             cur = conn.execute(sql)
             names = [col.name for col in cur.description or []]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from pydantic import ValidationError
 
 from drflow.spec.check import check_feasibility, check_references, check_secrets
+from drflow.spec.check_sql import check_sql_statements
 from drflow.spec.diagnostics import Diagnostic, SpecError
 from drflow.spec.model import Spec
 from drflow.spec.slots import SlotClaim, check_slots, conflicts, cross_spec_diagnostics, spec_claims
@@ -77,6 +78,7 @@ def load_spec_text(text: str, path: str | os.PathLike[str]) -> LoadedSpec:
     # Reference checks read the raw values, so they run (and report) even when the model failed.
     try:
         diagnostics += check_references(source)
+        diagnostics += [d for d in check_sql_statements(source) if (d.line, d.col) not in secret_at]
         if spec is not None:
             diagnostics += check_feasibility(spec, source) + check_slots(spec, source)
     except Exception as exc:  # raw values of any shape: a check that trips must not hide the spec's real errors

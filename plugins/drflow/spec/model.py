@@ -12,28 +12,21 @@ from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
     StringConstraints,
     Tag,
     ValidationInfo,
-    WithJsonSchema,
     field_validator,
 )
 
 from drflow.spec.plans import Notification, RecoveryPlan
-from drflow.spec.types import NAME_PATTERN, Duration, PlainPath, PositiveDuration, Schedule, Size
+from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
 # Numbers are accepted and compared as text, the way PostgreSQL prints them (1000, 12.5, true).
-ExpectedValue = Annotated[
-    str,
-    BeforeValidator(lambda v: str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, int | float) else v),
-    WithJsonSchema({"type": ["string", "number", "boolean"]}),
-]
 Criticality = Literal["critical", "high", "medium", "low"]
 BackupType = Literal["full", "incremental", "differential"]
 BackupMethod = Literal["pg_basebackup", "pg_receivewal", "pgbackrest", "pg_dump"]
@@ -291,6 +284,9 @@ class ValidationQuery(SpecModel):
     expected: ExpectedValue | None = Field(
         None,
         description="Value the query must return (compared as text); when omitted, the value recorded at backup time.",
+    )
+    statement_timeout: Duration | None = Field(
+        None, description="Cancel the query after this long, at backup time and in the drill (default 60s)."
     )
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
-from drflow.spec.types import NAME_PATTERN, Duration, PositiveDuration
+from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PositiveDuration
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
@@ -192,7 +192,10 @@ class ValidateSqlAction(StepBase):
     action: Literal["validate_sql"]
     component: Name
     node: NodeRef | Literal["restored"] = Field(description="Where to run the checks: a node or `restored`.")
-    checks: list[dict[str, str]] = Field(min_length=1, description="{name, query, expected} items.")
+    checks: list[dict[str, ExpectedValue]] = Field(min_length=1, description="{name, query, expected} items.")
+    statement_timeout: Duration | None = Field(
+        default=None, description="Cancel a check's query after this long (default 60s)."
+    )
 
 
 class ValidateHttpAction(StepBase):

@@ -265,3 +265,10 @@ Schedule = Annotated[
         }
     ),
 ]
+
+# A value a check must return, written as text, a number or a boolean (true -> "true").
+ExpectedValue = Annotated[
+    str,
+    BeforeValidator(lambda v: str(v).lower() if isinstance(v, bool) else str(v) if isinstance(v, int | float) else v),
+    WithJsonSchema({"type": ["string", "number", "boolean"]}),
+]

@@ -8,13 +8,11 @@ checksums of every file, which ``pg_verifybackup`` checks at restore time.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from typing import Any, Literal
 
 import psycopg
 
+from drflow import process
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.hosts import tail
 
@@ -155,7 +154,7 @@ def _prepare_staging(staging_dir: Path) -> None:
 
 def _server_info(conn: PgConnInfo) -> dict[str, Any]:
     try:
-        with psycopg.connect(**conn.libpq_kwargs(), autocommit=True, connect_timeout=10) as db:
+        with psycopg.connect(**conn.libpq_kwargs(connect_timeout=10), autocommit=True) as db:
             version = db.execute("SHOW server_version").fetchone()
             version_num = db.execute("SHOW server_version_num").fetchone()
             sysid = db.execute("SELECT system_identifier FROM pg_control_system()").fetchone()
@@ -175,32 +174,21 @@ def _server_info(conn: PgConnInfo) -> dict[str, Any]:
 
 
 def _run_client(argv: list[str], *, env: dict[str, str], timeout: float | None, what: str) -> None:
-    # Own session: pg_basebackup forks a WAL streaming child, and a timeout must stop both.
-    proc = subprocess.Popen(
-        argv,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    # Own process group: pg_basebackup forks a WAL streaming child, and a timeout must stop both.
     try:
-        _, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        _, stderr = proc.communicate()
+        result = process.run(argv, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
         raise BackupError(
-            f"pg_basebackup of {what} did not finish within {timeout}s and was stopped\n{tail(stderr)}\n"
-            "raise the timeout (or max_rate), or check whether the server is stuck in a checkpoint"
+            f"pg_basebackup of {what} did not finish within {exc.timeout:.0f}s and was stopped\n"
+            f"{tail(str(exc.stderr or ''))}\n"
+            "raise the policy's timeout (or max_rate), or check whether the server is stuck in a checkpoint"
         ) from None
-    except BaseException:
-        _kill_group(proc)
-        proc.communicate()
-        raise
-    if proc.returncode != 0:
+    except FileNotFoundError as exc:
+        raise BackupError(f"cannot run {argv[0]}: {exc.strerror}; set the datastore's bin_dir") from exc
+    if result.returncode != 0:
         raise BackupError(
-            f"pg_basebackup of {what} failed with exit code {proc.returncode}:\n{tail(stderr)}\n{_hint(stderr)}"
+            f"pg_basebackup of {what} failed with exit code {result.returncode}:\n{tail(result.stderr)}\n"
+            f"{_hint(result.stderr)}"
         )
 
 
@@ -215,16 +203,13 @@ def _zstd_wal_archive(staging_dir: Path, timeout: float | None) -> None:
         return
     argv = ["zstd", "-q", "--rm", "-T0", str(wal_tar), "-o", str(wal_tar.with_suffix(".tar.zst"))]
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise BackupError(f"compressing {wal_tar} with zstd took over {timeout}s; raise the timeout") from None
+        result = process.run(argv, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise BackupError(
+            f"compressing {wal_tar} with zstd took over {exc.timeout:.0f}s and was stopped; raise the policy's timeout"
+        ) from None
     if result.returncode != 0:
         raise BackupError(f"compressing {wal_tar} with zstd failed:\n{tail(result.stderr)}\nis the disk full?")
-
-
-def _kill_group(proc: subprocess.Popen[str]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _hint(stderr: str) -> str:
@@ -253,6 +238,8 @@ def _result(
     duration: float,
 ) -> BaseBackupResult:
     files = {p.name: p for p in sorted(staging_dir.iterdir()) if p.is_file()}
+    for path in files.values():
+        path.chmod(0o600)  # a staged backup is the whole database: only its owner may read it
     base = "base" + TAR_SUFFIX[compression]
     missing = [name for name in (base, MANIFEST) if name not in files]
     if missing:

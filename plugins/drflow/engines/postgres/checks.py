@@ -1,17 +1,107 @@
-"""SQL checks of a recovery plan's `validate_sql` step: each query returns one value, compared as text."""
+"""SQL checks that can never write: the one way drflow runs a query taken from a spec.
+
+Used for drill validation queries, the values recorded at backup time, and `validate_sql` plan
+steps. A check is exactly one query statement:
+
+- its first word must be ``select``, ``with``, ``values``, ``table`` or ``show`` (comments and
+  parentheses before it are skipped), so ``commit``, ``set``, ``copy``, ``do``, ``call`` … are
+  refused before anything is sent;
+- it runs through the extended protocol as a prepared statement, so the server itself refuses a
+  second statement hidden after a ``;`` (``select 1; commit; create table …``);
+- inside a read-only transaction (checked, not assumed) with a transaction-local
+  ``statement_timeout``, taken after the transaction's first snapshot so that
+  ``set transaction read write`` can no longer switch it;
+- it must leave that transaction open and return one row of one column.
+
+Values compare in one way everywhere (:func:`matches`): a boolean equals ``true``/``false`` (also
+``t``/``f``, ``on``/``off``, ``yes``/``no``, ``1``/``0``, any case), NULL equals ``NULL``, anything
+else compares as its text.
+
+The role a check connects as should still be a least-privileged one: a read-only transaction does
+not stop functions with effects outside the database (``pg_terminate_backend``, ``dblink`` …).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
-from drflow.engines.postgres.conninfo import PgConnInfo
+import psycopg
+from psycopg import pq
 
-STATEMENT_TIMEOUT_MS = 60_000
+from drflow.engines.postgres.conninfo import PgConnInfo
+from drflow.engines.postgres.statement import refusal
+
+DEFAULT_STATEMENT_TIMEOUT_S = 60.0
+"""A check's statement_timeout when its spec entry sets none."""
+_TRUE = frozenset({"t", "true", "on", "yes", "1"})
+_FALSE = frozenset({"f", "false", "off", "no", "0"})
+
+
+class CheckRefused(ValueError):
+    """The check is not a single read-only query; it was not run (or its effect rolled back)."""
+
+
+def timeout_seconds(value: object) -> float:
+    """A check's statement timeout in seconds, from a spec entry's ``statement_timeout`` (or None)."""
+    if value is None or value == "":
+        return DEFAULT_STATEMENT_TIMEOUT_S
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, int | float):
+        return float(value)
+    from drflow.spec.types import parse_duration
+
+    return parse_duration(value).total_seconds()
+
+
+def fetch_value(db: psycopg.Connection[Any], query: str, *, timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S) -> Any:
+    """Run one check inside the read-only transaction ``db`` has open; return its single value.
+
+    Raises :class:`CheckRefused` for anything that is not a single query returning one row of one
+    column, and ``psycopg.Error`` when the query fails (a syntax error, the timeout …).
+    """
+    why = refusal(query)
+    if why:
+        raise CheckRefused(why)
+    # A SELECT first: it takes the transaction's snapshot, after which read-only cannot be undone.
+    guard = db.execute(
+        "select current_setting('transaction_read_only'), set_config('statement_timeout', %s, true)",
+        (f"{int(timeout_s * 1000)}ms",),
+    ).fetchone()
+    if guard is None or guard[0] != "on":
+        raise RuntimeError("drflow bug: a check was about to run outside a read-only transaction")
+    try:
+        # prepare=True: the extended protocol, which carries exactly one statement.
+        rows = db.execute(query, prepare=True).fetchall()  # reviewed SQL from the spec, checked above
+    except psycopg.errors.SyntaxError as exc:
+        if "cannot insert multiple commands into a prepared statement" in str(exc):
+            raise CheckRefused(
+                "the check holds more than one statement; a check must be exactly one query: "
+                "remove everything after the first ';'"
+            ) from exc
+        raise
+    if db.info.transaction_status != pq.TransactionStatus.INTRANS:
+        raise CheckRefused("the check ended its transaction; a check must be a single select")
+    if len(rows) != 1 or len(rows[0]) != 1:
+        shape = f"{len(rows)} rows" + (f" of {len(rows[0])} columns" if rows else "")
+        raise CheckRefused(f"a check must return one row of one column, this one returned {shape}: fix the query")
+    return rows[0][0]
+
+
+def read_only_connection(conn: PgConnInfo) -> psycopg.Connection[Any]:
+    """A connection whose every transaction is read-only (the caller opens them)."""
+    from drflow.engines.postgres.failover import connect
+
+    db = connect(conn, timeout=10)
+    db.autocommit = False
+    db.read_only = True
+    return db
 
 
 def as_text(value: object) -> str:
-    """How a result value is compared with `expected`: NULL, true/false, else ``str()``."""
+    """How a result value is shown and recorded: NULL, true/false, else ``str()``."""
     if value is None:
         return "NULL"
     if isinstance(value, bool):
@@ -19,52 +109,40 @@ def as_text(value: object) -> str:
     return str(value)
 
 
-def run_sql_checks(conn: PgConnInfo, checks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def matches(value: object, expected: object) -> bool:
+    """The one comparison of a check's value with its expected value (spec or recorded text)."""
+    wanted = as_text(expected).strip() if isinstance(expected, bool) else str(expected).strip()
+    if isinstance(value, bool):
+        return wanted.lower() in (_TRUE if value else _FALSE)
+    return as_text(value) == wanted
+
+
+def run_sql_checks(
+    conn: PgConnInfo, checks: Sequence[Mapping[str, Any]], *, statement_timeout: object = None
+) -> dict[str, Any]:
     """Run every check, each in its own read-only transaction, and report all of them.
 
-    A check passes when its query returns exactly one row of one column whose text (:func:`as_text`)
-    equals ``expected`` (booleans also match t/f, on/off, yes/no, 1/0). A query error fails only
-    that check. Connecting is not a check: an unreachable server raises ``psycopg.OperationalError``.
+    A check passes when it returns one value that :func:`matches` ``expected``. A refused or
+    failing query fails only that check. Connecting is not a check: an unreachable server raises
+    ``psycopg.OperationalError``.
     """
-    import psycopg
-
-    from drflow.engines.postgres.failover import connect
-
+    timeout_s = timeout_seconds(statement_timeout)
     results = []
-    with connect(conn, timeout=10) as db:
-        db.autocommit = False
-        db.read_only = True
-        db.execute("select set_config('statement_timeout', %s, false)", (str(STATEMENT_TIMEOUT_MS),))
-        db.commit()
+    with read_only_connection(conn) as db:
         for check in checks:
-            name, query, expected = str(check["name"]), str(check["query"]), str(check.get("expected", ""))
-            entry: dict[str, Any] = {"name": name, "query": query, "expected": expected}
+            name, query, expected = str(check["name"]), str(check["query"]), check.get("expected", "")
+            entry: dict[str, Any] = {"name": name, "query": query, "expected": as_text(expected)}
             try:
                 with db.transaction():
-                    rows = db.execute(query).fetchall()  # reviewed SQL from the spec
-            except psycopg.Error as exc:
-                entry.update(actual=None, passed=False, error=str(exc).strip())
-                results.append(entry)
-                continue
-            if len(rows) != 1 or len(rows[0]) != 1:
-                shape = f"{len(rows)} rows" + (f" of {len(rows[0])} columns" if rows else "")
-                entry.update(actual=None, passed=False, error=f"must return one row of one column, returned {shape}")
+                    value = fetch_value(db, query, timeout_s=timeout_s)
+            except (psycopg.Error, CheckRefused) as exc:
+                prefix = "refused: " if isinstance(exc, CheckRefused) else ""
+                entry.update(actual=None, passed=False, error=prefix + str(exc).strip())
             else:
-                value = rows[0][0]
-                entry.update(actual=as_text(value), passed=_matches(value, expected))
+                entry.update(actual=as_text(value), passed=matches(value, expected))
             results.append(entry)
     failed = [r for r in results if not r["passed"]]
     return {"server": conn.describe(), "passed": not failed, "checks": results, "failed": [r["name"] for r in failed]}
-
-
-_TRUE = frozenset({"t", "true", "on", "yes", "1"})
-_FALSE = frozenset({"f", "false", "off", "no", "0"})
-
-
-def _matches(value: object, expected: str) -> bool:
-    if isinstance(value, bool):
-        return expected.strip().lower() in (_TRUE if value else _FALSE)
-    return as_text(value) == expected.strip()
 
 
 def mismatch_lines(report: Mapping[str, Any]) -> list[str]:

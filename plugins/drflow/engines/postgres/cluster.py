@@ -85,7 +85,7 @@ def wait_until_accepting(conninfo: PgConnInfo, timeout: float = 30.0, interval: 
     while True:
         remaining = deadline - time.monotonic()
         try:
-            kwargs = {**conninfo.libpq_kwargs(), "connect_timeout": max(2, int(remaining) + 1)}
+            kwargs = conninfo.libpq_kwargs(connect_timeout=max(2, int(remaining) + 1))
             with psycopg.connect(**kwargs, autocommit=True) as conn:
                 conn.execute("SELECT 1")
             return

@@ -9,6 +9,9 @@ from typing import Any
 
 from psycopg.conninfo import make_conninfo
 
+CONNECT_TIMEOUT_S = 10
+"""Seconds to wait for a server to answer a new connection, unless the connection's extras say otherwise."""
+
 # libpq parameters taken from an Airflow connection's extras; other extras are ignored.
 LIBPQ_EXTRA_KEYS: dict[str, str] = {
     "sslmode": "PGSSLMODE",
@@ -36,13 +39,19 @@ class PgConnInfo:
         if unknown:
             raise ValueError(f"unsupported libpq options {sorted(unknown)}; allowed: {sorted(LIBPQ_EXTRA_KEYS)}")
 
-    def libpq_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``psycopg.connect`` (includes the password)."""
+    def libpq_kwargs(self, *, connect_timeout: int = CONNECT_TIMEOUT_S) -> dict[str, Any]:
+        """Keyword arguments for ``psycopg.connect`` (includes the password).
+
+        Always carries a ``connect_timeout``: the connection's own (its extras) if set, else the
+        caller's default. Pass every other libpq parameter through here too, never beside these
+        kwargs, or a parameter set in both places breaks the call.
+        """
         kwargs: dict[str, Any] = {
             "host": self.host,
             "port": self.port,
             "user": self.user,
             "dbname": self.dbname,
+            "connect_timeout": connect_timeout,
             **self.options,
         }
         if self.password is not None:
@@ -62,6 +71,7 @@ class PgConnInfo:
             "PGPORT": str(self.port),
             "PGUSER": self.user,
             "PGDATABASE": self.dbname,
+            "PGCONNECT_TIMEOUT": str(CONNECT_TIMEOUT_S),
         }
         for key, value in self.options.items():
             env[LIBPQ_EXTRA_KEYS[key]] = str(value)

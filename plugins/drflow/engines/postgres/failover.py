@@ -111,7 +111,7 @@ def as_node(value: NodeLike, name: str | None = None) -> Node:
 def connect(conn: PgConnInfo, timeout: int = CONNECT_TIMEOUT_S) -> psycopg.Connection[Any]:
     import psycopg
 
-    kwargs = {**conn.libpq_kwargs(), "connect_timeout": timeout, "application_name": APPLICATION_NAME}
+    kwargs = {**conn.libpq_kwargs(connect_timeout=timeout), "application_name": APPLICATION_NAME}
     return psycopg.connect(**kwargs, autocommit=True)
 
 

@@ -16,7 +16,7 @@ def check_backup_source(conn: PgConnInfo, *, expected_major: int) -> dict[str, A
     import psycopg
 
     try:
-        with psycopg.connect(**conn.libpq_kwargs(), connect_timeout=10) as connection:
+        with psycopg.connect(**conn.libpq_kwargs(connect_timeout=10)) as connection:
             row = connection.execute(
                 "select current_setting('server_version_num')::int,"
                 " current_setting('server_version'),"

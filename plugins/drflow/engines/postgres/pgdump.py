@@ -26,8 +26,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from drflow import process
+from drflow.engines.postgres.checks import as_text
 from drflow.engines.postgres.conninfo import PgConnInfo
-from drflow.engines.postgres.queries import ValidationQueryError
+from drflow.engines.postgres.queries import read_validation_values
 from drflow.hosts import tail
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,7 @@ def client_major(bin_dir: Path) -> int:
 def check_dump_source(conn: PgConnInfo, *, expected_major: int, bin_dir: Path) -> dict[str, Any]:
     """The database answers, is the spec's major version, and this pg_dump can dump it."""
     try:
-        with psycopg.connect(**conn.libpq_kwargs(), connect_timeout=10) as db:
+        with psycopg.connect(**conn.libpq_kwargs(connect_timeout=10)) as db:
             row = db.execute("select current_setting('server_version_num')::int, current_setting('server_version')")
             version_num, version = row.fetchone() or (0, "")
     except psycopg.OperationalError as exc:
@@ -121,10 +123,13 @@ def dump_database(
     zstd needs pg_dump 16; older ones compress with gzip (the result says which was used).
     """
     used, options = _compression(compression, client_major(bin_dir))
+    # Created 0600 before pg_dump opens it (it keeps the mode): nobody else may ever read the dump.
+    out.unlink(missing_ok=True)
+    os.close(os.open(out, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
     started = datetime.now(UTC)
     clock = time.monotonic()
     try:
-        with psycopg.connect(**conn.libpq_kwargs(), connect_timeout=10) as db:
+        with psycopg.connect(**conn.libpq_kwargs(connect_timeout=10)) as db:
             db.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             db.read_only = True
             with db.transaction():
@@ -182,22 +187,9 @@ def _compression(requested: str, client: int) -> tuple[str, list[str]]:
 def _validation_values(
     db: psycopg.Connection[Any], queries: Sequence[Mapping[str, Any]], conn: PgConnInfo
 ) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for query in queries:
-        try:
-            with db.transaction():  # a savepoint: a failing query leaves the snapshot usable for the message
-                row = db.execute(str(query["query"])).fetchone()  # reviewed SQL from the spec
-        except psycopg.Error as exc:
-            raise ValidationQueryError(
-                f"validation query {query['name']!r} failed on {conn.dsn()}: {str(exc).strip()}; "
-                "fix the query in the spec or create the objects it reads"
-            ) from exc
-        if row is None or len(row) != 1:
-            raise ValidationQueryError(
-                f"validation query {query['name']!r} must return exactly one row with one column"
-            )
-        values[str(query["name"])] = "NULL" if row[0] is None else str(row[0])
-    return values
+    # Savepoints: a failing query leaves the exported snapshot usable for the message.
+    values = read_validation_values(db, queries, conn, savepoints=True)
+    return {name: as_text(value) for name, value in values.items()}
 
 
 # -- the table of contents -------------------------------------------------------------------------
@@ -382,7 +374,7 @@ def restore_table_from_dump(
         ) from exc
     finally:
         listing.unlink(missing_ok=True)
-    with psycopg.connect(**target.libpq_kwargs(), connect_timeout=10) as db:
+    with psycopg.connect(**target.libpq_kwargs(connect_timeout=10)) as db:
         query = sql.SQL("select count(*) from {}").format(sql.Identifier(schema, table))
         rows = int(_fetch_one(db, query)[0])
     return TableRestore(
@@ -400,7 +392,7 @@ def _check_target(target: PgConnInfo, schema: str, table: str, replace: bool) ->
     """Whether the table exists in the target; raises when restoring it would touch anything else."""
     name = f"{schema}.{table} in {target.describe()}"
     try:
-        with psycopg.connect(**target.libpq_kwargs(), connect_timeout=10) as db:
+        with psycopg.connect(**target.libpq_kwargs(connect_timeout=10)) as db:
             if not _fetch_one(db, "select count(*) from pg_namespace where nspname = %s", (schema,))[0]:
                 raise LogicalBackupError(f"schema {schema} does not exist in {target.describe()}; create it first")
             relid = _fetch_one(
@@ -453,13 +445,13 @@ def _fetch_one(db: psycopg.Connection[Any], query: Any, params: Any = None, *, a
 def _run(argv: list[str], *, env: Mapping[str, str] | None, timeout: float | None, what: str) -> str:
     full_env = {**os.environ, **env} if env else None
     try:
-        result = subprocess.run(
-            argv, env=full_env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout, check=False
-        )
+        result = process.run(argv, env=full_env, timeout=timeout)
     except FileNotFoundError as exc:
         raise LogicalBackupError(f"cannot run {argv[0]}: {exc.strerror}; is datastore.bin_dir right?") from exc
-    except subprocess.TimeoutExpired:
-        raise LogicalBackupError(f"{what} did not finish within {timeout}s; raise the timeout") from None
+    except subprocess.TimeoutExpired as exc:
+        raise LogicalBackupError(
+            f"{what} did not finish within {exc.timeout:.0f}s and was stopped; raise the policy's timeout"
+        ) from None
     if result.returncode != 0:
         raise LogicalBackupError(f"{what} failed with exit code {result.returncode}:\n{tail(result.stderr)}")
     return result.stdout

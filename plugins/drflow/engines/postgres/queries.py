@@ -1,4 +1,7 @@
-"""Validation queries: one value each, compared as text between backup time and restore time."""
+"""Validation queries: one value each, recorded at backup time and compared at restore time.
+
+They run as checks (:mod:`drflow.engines.postgres.checks`): one read-only statement each.
+"""
 
 from __future__ import annotations
 
@@ -12,29 +15,53 @@ class ValidationQueryError(RuntimeError):
     pass
 
 
-def run_validation_queries(conn: PgConnInfo, queries: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Run each query in one read-only transaction (one snapshot) and return name -> value as text."""
+def read_validation_values(
+    db: Any, queries: Sequence[Mapping[str, Any]], conn: PgConnInfo, *, savepoints: bool = False
+) -> dict[str, Any]:
+    """Run each query as a check in the read-only transaction ``db`` has open; name -> raw value.
+
+    With ``savepoints`` each runs in its own savepoint (a failure leaves the transaction usable).
+    """
+    import contextlib
+
+    import psycopg
+
+    from drflow.engines.postgres.checks import CheckRefused, fetch_value, timeout_seconds
+
+    values: dict[str, Any] = {}
+    for query in queries:
+        name = str(query["name"])
+        try:
+            with db.transaction() if savepoints else contextlib.nullcontext():
+                values[name] = fetch_value(
+                    db, str(query["query"]), timeout_s=timeout_seconds(query.get("statement_timeout"))
+                )
+        except CheckRefused as exc:
+            raise ValidationQueryError(f"validation query {name!r} refused: {exc}") from exc
+        except psycopg.Error as exc:
+            raise ValidationQueryError(
+                f"validation query {name!r} failed on {conn.describe()}: {str(exc).strip()}; "
+                "fix the query in the spec or create the objects it reads"
+            ) from exc
+    return values
+
+
+def read_validation_queries(conn: PgConnInfo, queries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Run every query in one read-only repeatable-read transaction (one snapshot); name -> raw value."""
     if not queries:
         return {}
     import psycopg
 
-    values: dict[str, str] = {}
-    with psycopg.connect(**conn.libpq_kwargs(), connect_timeout=10) as connection:
-        connection.read_only = True
+    from drflow.engines.postgres.checks import read_only_connection
+
+    with read_only_connection(conn) as connection:
         connection.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        with connection.transaction(), connection.cursor() as cursor:
-            for query in queries:
-                try:
-                    cursor.execute(str(query["query"]))  # reviewed SQL from the spec, never user input
-                    row = cursor.fetchone()
-                except psycopg.Error as exc:
-                    raise ValidationQueryError(
-                        f"validation query {query['name']!r} failed on {conn.dsn()}: {exc}".strip()
-                        + "; fix the query in the spec or create the objects it reads"
-                    ) from exc
-                if row is None or len(row) != 1:
-                    raise ValidationQueryError(
-                        f"validation query {query['name']!r} must return exactly one row with one column"
-                    )
-                values[str(query["name"])] = "NULL" if row[0] is None else str(row[0])
-    return values
+        with connection.transaction():
+            return read_validation_values(connection, queries, conn)
+
+
+def run_validation_queries(conn: PgConnInfo, queries: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """:func:`read_validation_queries` as text (``true``/``false``, ``NULL``), as the catalog records them."""
+    from drflow.engines.postgres.checks import as_text
+
+    return {name: as_text(value) for name, value in read_validation_queries(conn, queries).items()}

@@ -70,7 +70,7 @@ def wait_until_promoted(cluster: LocalCluster, timeout: float = 600.0) -> dict[s
     last_error = ""
     while time.monotonic() < deadline:
         try:
-            with psycopg.connect(**cluster.conninfo().libpq_kwargs(), autocommit=True, connect_timeout=5) as db:
+            with psycopg.connect(**cluster.conninfo().libpq_kwargs(connect_timeout=5), autocommit=True) as db:
                 row = db.execute(
                     "select pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp()"
                 ).fetchone()

@@ -218,8 +218,7 @@ def _connect(conn: PgConnInfo, connect_timeout: int) -> psycopg.Connection[Any]:
 
     kwargs = {
         "application_name": APPLICATION_NAME,
-        **conn.libpq_kwargs(),
-        "connect_timeout": connect_timeout,
+        **conn.libpq_kwargs(connect_timeout=connect_timeout),
         # A hung server must not hang the watch: every query gets the connect timeout too.
         "options": f"-c statement_timeout={connect_timeout * 1000}",
     }

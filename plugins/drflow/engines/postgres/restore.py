@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from drflow.engines.postgres.cluster import ClusterError, LocalCluster, SettingValue
+from drflow.engines.postgres.incomplete import MARKER as INCOMPLETE_MARKER
+from drflow.engines.postgres.incomplete import IncompleteRestoreError, check_incomplete, marked_incomplete
 from drflow.hosts import Host, HostError, tail
 
 MANIFEST = "backup_manifest"
@@ -38,38 +40,44 @@ def lay_out_backup(
     bin_dir: Path,
     keep_on_failure: bool = False,
     timeout: float | None = None,
+    backup_id: str | None = None,
 ) -> Path:
     """Extract the backup into ``target_dir`` (WAL into ``pg_wal``), hand it to the db user
     (mode 700) and check it with ``pg_verifybackup``; return ``target_dir``.
 
     ``target_dir`` must be missing or empty, otherwise nothing is changed. If a later step
     fails, what was extracted is removed again (unless ``keep_on_failure``), so a retry
-    starts clean.
+    starts clean. Until the layout is verified, ``target_dir`` holds the incomplete-restore marker
+    (:mod:`drflow.engines.postgres.incomplete`); a directory still marked is refused by name.
     """
     base, wal, manifest = _pick_files(files)
     existed = _require_empty(target_dir, host)
     host.make_private_dir(target_dir)
-    try:
-        _extract(base, target_dir, host, timeout)
-        if wal is not None:
-            host.run(["mkdir", "-p", str(target_dir / "pg_wal")])
-            _extract(wal, target_dir / "pg_wal", host, timeout)
-        host.run(["cp", str(manifest), str(target_dir / MANIFEST)])
-        host.chown_to_db_user(target_dir, recursive=True)
-        host.run(["chmod", "700", str(target_dir)])
-        verify_data_dir(target_dir, host=host, bin_dir=bin_dir, timeout=timeout)
-    except (HostError, RestoreError) as exc:
-        if keep_on_failure:
-            note = f"the partial layout was kept in {target_dir} for inspection; empty it before retrying"
-        else:
-            host.run(["find", str(target_dir), "-mindepth", "1", "-delete"], check=False)
-            note = f"{target_dir} was emptied again"
-            if not existed:  # a refused restore leaves no directory it created
-                host.run(["rmdir", str(target_dir)], check=False)
-                note = f"{target_dir} was removed again"
-        if isinstance(exc, RestoreError):
-            raise RestoreError(f"{exc}\n{note}") from exc
-        raise RestoreError(f"laying out the backup into {target_dir} failed: {exc}\n{note}") from exc
+    # Written first, removed last: a run killed in between leaves the directory marked incomplete.
+    with marked_incomplete(target_dir, backup_id=backup_id or "?"):
+        try:
+            _extract(base, target_dir, host, timeout)
+            if wal is not None:
+                host.run(["mkdir", "-p", str(target_dir / "pg_wal")])
+                _extract(wal, target_dir / "pg_wal", host, timeout)
+            host.run(["cp", str(manifest), str(target_dir / MANIFEST)])
+            host.chown_to_db_user(target_dir, recursive=True)
+            host.run(["chmod", "700", str(target_dir)])
+            verify_data_dir(target_dir, host=host, bin_dir=bin_dir, timeout=timeout)
+        except (HostError, RestoreError) as exc:
+            if keep_on_failure:
+                note = f"the partial layout was kept in {target_dir} for inspection; empty it before retrying"
+            else:
+                marker = target_dir / INCOMPLETE_MARKER
+                host.run(["find", str(target_dir), "-mindepth", "1", "!", "-path", str(marker), "-delete"], check=False)
+                marker.unlink(missing_ok=True)
+                note = f"{target_dir} was emptied again"
+                if not existed:  # a refused restore leaves no directory it created
+                    host.run(["rmdir", str(target_dir)], check=False)
+                    note = f"{target_dir} was removed again"
+            if isinstance(exc, RestoreError):
+                raise RestoreError(f"{exc}\n{note}") from exc
+            raise RestoreError(f"laying out the backup into {target_dir} failed: {exc}\n{note}") from exc
     return target_dir
 
 
@@ -80,7 +88,10 @@ def verify_data_dir(target_dir: Path, *, host: Host, bin_dir: Path, timeout: flo
     """
     try:
         result = host.run(
-            [str(bin_dir / "pg_verifybackup"), str(target_dir)], as_db_user=True, timeout=timeout, check=False
+            [str(bin_dir / "pg_verifybackup"), f"--ignore={INCOMPLETE_MARKER}", str(target_dir)],
+            as_db_user=True,
+            timeout=timeout,
+            check=False,
         )
     except HostError as exc:
         raise RestoreError(f"could not run pg_verifybackup on {target_dir}: {exc}") from exc
@@ -163,6 +174,10 @@ def _require_empty(target_dir: Path, host: Host) -> bool:
     """Refuse a target that holds anything; return whether it exists (an empty directory)."""
     if host.run(["test", "-e", str(target_dir)], check=False).returncode != 0:
         return False
+    try:
+        check_incomplete(target_dir)
+    except IncompleteRestoreError as exc:
+        raise RestoreError(str(exc)) from None
     if host.run(["test", "-d", str(target_dir)], check=False).returncode != 0:
         raise RestoreError(f"restore target {target_dir} is a file, not a directory; choose a new or empty directory")
     found = host.run(["find", str(target_dir), "-mindepth", "1", "-maxdepth", "1", "-print", "-quit"])

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import psycopg
 
+from drflow import process
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.lsn import (
     format_lsn,
@@ -83,7 +84,7 @@ class SwitchPoint:
 
 def _connect(conn: PgConnInfo, what: str) -> psycopg.Connection[tuple[object, ...]]:
     try:
-        return psycopg.connect(**conn.libpq_kwargs(), autocommit=True, connect_timeout=10)
+        return psycopg.connect(**conn.libpq_kwargs(connect_timeout=10), autocommit=True)
     except psycopg.OperationalError as exc:
         raise WalError(
             f"cannot connect to {conn.describe()} to {what}: {str(exc).strip()}; "
@@ -218,19 +219,11 @@ def receive_wal(
         conn.dsn(),
     ]
     try:
-        result = subprocess.run(
-            argv,
-            env={**os.environ, **conn.env()},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        result = process.run(argv, env={**os.environ, **conn.env()}, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else str(exc.stderr or "")
+        stderr = str(exc.stderr or "")
         raise WalError(
-            f"pg_receivewal from {conn.describe()} did not reach {end_lsn} within {timeout}s and was stopped\n"
+            f"pg_receivewal from {conn.describe()} did not reach {end_lsn} within {exc.timeout:.0f}s and was stopped\n"
             f"{tail(stderr)}\nraise the policy's timeout, or check the primary's load and network"
         ) from None
     except FileNotFoundError as exc:
@@ -307,12 +300,18 @@ def compress_segments(files: list[Path], compression: str, timeout: float | None
     fmt = ["--format=gzip"] if compression == "gzip" else ["-3"]
     argv = ["zstd", "-q", *fmt, "--rm", *(str(f) for f in files)]
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise WalError(f"compressing {len(files)} WAL files took over {timeout}s; raise the timeout") from None
+        result = process.run(argv, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise WalError(
+            f"compressing {len(files)} WAL files took over {exc.timeout:.0f}s and was stopped; "
+            "raise the policy's timeout"
+        ) from None
     if result.returncode != 0:
         raise WalError(f"compressing the WAL segments failed:\n{tail(result.stderr)}\nis the disk full?")
-    return [f.with_name(f.name + COMPRESSED_SUFFIX[compression]) for f in files]
+    compressed = [f.with_name(f.name + COMPRESSED_SUFFIX[compression]) for f in files]
+    for path in compressed:
+        path.chmod(0o600)
+    return compressed
 
 
 def advance_slot(conn: PgConnInfo, slot: str, lsn: str) -> str | None:
