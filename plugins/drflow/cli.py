@@ -327,6 +327,7 @@ def restore_table(
 
 
 @sandbox_app.command("up")
+@_friendly_errors
 def sandbox_up(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Start the sandbox (idempotent) and print the Airflow connections as AIRFLOW_CONN_* exports."""
     from drflow.sandbox.control import sandbox_up as up
@@ -336,6 +337,7 @@ def sandbox_up(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 
 
 @sandbox_app.command("down")
+@_friendly_errors
 def sandbox_down(
     purge: Annotated[bool, typer.Option("--purge", help="Also delete the sandbox data.")] = False,
 ) -> None:
@@ -347,6 +349,7 @@ def sandbox_down(
 
 
 @sandbox_app.command("status")
+@_friendly_errors
 def sandbox_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show what runs in the sandbox."""
     from drflow.sandbox.control import sandbox_status as status
@@ -383,6 +386,7 @@ def _print_sandbox(state: dict[str, Any], as_json: bool) -> None:
 
 
 @app.command()
+@_friendly_errors
 def demo() -> None:
     """Run the demo: sandbox, demo data, backup and restore drill through Airflow, and a report."""
     from drflow.demo import run_demo
