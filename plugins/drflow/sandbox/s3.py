@@ -23,7 +23,6 @@ DUMMY_ACCESS_KEY = "testing"
 DUMMY_SECRET_KEY = "testing"
 
 
-
 class MotoError(RuntimeError):
     """The sandbox's moto server cannot be started or used; the message says what to do."""
 
