@@ -26,6 +26,16 @@ sandbox_app = typer.Typer(help="A local primary + replica PostgreSQL and a moto 
 app.add_typer(backups_app, name="backups")
 app.add_typer(sandbox_app, name="sandbox")
 
+
+@app.callback()
+def _incident_mode(ctx: typer.Context) -> None:
+    """Commands read Airflow connections from AIRFLOW_CONN_* without importing Airflow (seconds saved)."""
+    from drflow.connections import read_without_airflow
+
+    read_without_airflow()
+    ctx.call_on_close(lambda: read_without_airflow(False))  # an in-process caller gets Airflow's way back
+
+
 # Wide when piped (CI logs, less), so ids and paths are never cut.
 out = Console(width=None if Console().is_terminal else 200)
 err = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 200)

@@ -82,16 +82,15 @@ class PgConnInfo:
 
         ``dbname`` overrides the connection's schema; the default database is ``postgres``.
         """
-        # Imported here: airflow.sdk takes seconds to import and most callers never need it.
-        from airflow.sdk import BaseHook
+        # Through Airflow in tasks; from AIRFLOW_CONN_* without importing Airflow on the incident CLI.
+        from drflow.connections import get_connection
 
-        conn = BaseHook.get_connection(conn_id)
+        conn = get_connection(conn_id)
         if not conn.host:
             raise ValueError(f"Airflow connection {conn_id!r} has no host; set one in the connection")
         if not conn.login:
             raise ValueError(f"Airflow connection {conn_id!r} has no login; set the role to connect as")
-        extras = conn.extra_dejson if isinstance(conn.extra_dejson, dict) else {}
-        options = {k: str(v) for k, v in extras.items() if k in LIBPQ_EXTRA_KEYS}
+        options = {k: str(v) for k, v in conn.extra.items() if k in LIBPQ_EXTRA_KEYS}
         return cls(
             host=conn.host,
             port=int(conn.port or 5432),
