@@ -22,8 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import psycopg
-
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.hosts import tail
 
@@ -154,6 +152,8 @@ def _prepare_staging(staging_dir: Path) -> None:
 
 
 def _server_info(conn: PgConnInfo) -> dict[str, Any]:
+    import psycopg  # here, not at import: the incident CLI imports this module without connecting
+
     try:
         with psycopg.connect(**conn.libpq_kwargs(), autocommit=True, connect_timeout=10) as db:
             version = db.execute("SHOW server_version").fetchone()

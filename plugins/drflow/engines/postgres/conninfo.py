@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg.conninfo import make_conninfo
-
 # libpq parameters taken from an Airflow connection's extras; other extras are ignored.
 LIBPQ_EXTRA_KEYS: dict[str, str] = {
     "sslmode": "PGSSLMODE",
@@ -51,6 +49,8 @@ class PgConnInfo:
 
     def dsn(self) -> str:
         """A libpq connection string WITHOUT the password, safe for argv and logs."""
+        from psycopg.conninfo import make_conninfo  # psycopg loads in ~0.2 s; most CLI paths never need it
+
         return make_conninfo(
             "", host=self.host, port=str(self.port), user=self.user, dbname=self.dbname, **self.options
         )
