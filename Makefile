@@ -66,6 +66,7 @@ bench: install
 	$(BIN)/python benchmarks/backup.py
 	$(BIN)/python benchmarks/rpo.py
 	$(BIN)/python benchmarks/failover.py
+	$(BIN)/python benchmarks/restore.py
 
 clean:
 	-$(BIN)/drflow sandbox down --purge
