@@ -1,7 +1,7 @@
 """`make airflow`: the real Airflow UI and scheduler over the sandbox, on 127.0.0.1:8080.
 
 Starts api-server, scheduler, dag-processor and triggerer in their own process groups with a SQLite
-metadata database under .sandbox/airflow, prints how to log in, and stops them all on Ctrl-C.
+metadata database in the sandbox's `airflow` directory, prints how to log in, and stops them all on Ctrl-C.
 """
 
 from __future__ import annotations

@@ -26,6 +26,16 @@ sandbox_app = typer.Typer(help="A local primary + replica PostgreSQL and a moto 
 app.add_typer(backups_app, name="backups")
 app.add_typer(sandbox_app, name="sandbox")
 
+
+@app.callback()
+def _incident_mode(ctx: typer.Context) -> None:
+    """Commands read Airflow connections from AIRFLOW_CONN_* without importing Airflow (seconds saved)."""
+    from drflow.connections import read_without_airflow
+
+    read_without_airflow()
+    ctx.call_on_close(lambda: read_without_airflow(False))  # an in-process caller gets Airflow's way back
+
+
 # Wide when piped (CI logs, less), so ids and paths are never cut.
 out = Console(width=None if Console().is_terminal else 200)
 err = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 200)
@@ -364,6 +374,7 @@ def restore_table(
 
 
 @sandbox_app.command("up")
+@_friendly_errors
 def sandbox_up(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Start the sandbox (idempotent) and print the Airflow connections as AIRFLOW_CONN_* exports."""
     from drflow.sandbox.control import sandbox_up as up
@@ -373,6 +384,7 @@ def sandbox_up(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 
 
 @sandbox_app.command("down")
+@_friendly_errors
 def sandbox_down(
     purge: Annotated[bool, typer.Option("--purge", help="Also delete the sandbox data.")] = False,
 ) -> None:
@@ -384,6 +396,7 @@ def sandbox_down(
 
 
 @sandbox_app.command("status")
+@_friendly_errors
 def sandbox_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show what runs in the sandbox."""
     from drflow.sandbox.control import sandbox_status as status
@@ -420,6 +433,7 @@ def _print_sandbox(state: dict[str, Any], as_json: bool) -> None:
 
 
 @app.command()
+@_friendly_errors
 def demo() -> None:
     """Run the demo: sandbox, demo data, backup and restore drill through Airflow, and a report."""
     from drflow.demo import run_demo

@@ -1,16 +1,18 @@
 """`drflow sandbox up|down|status`: a primary with a streaming replica, a moto S3 server, demo data.
 
-Everything lives under one directory (default `./.sandbox`, or $DRFLOW_SANDBOX_DIR) on fixed loopback
-ports, so the printed AIRFLOW_CONN_* exports stay valid across restarts.
+Everything lives under one directory (default `/var/tmp/drflow-sandbox-<uid>-<checkout hash>`, or
+$DRFLOW_SANDBOX_DIR) on fixed loopback ports, so the printed AIRFLOW_CONN_* exports stay valid across restarts.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from drflow.airflow_env import PROJECT_ROOT
 from drflow.sandbox import postgres as sandbox_pg
 from drflow.sandbox import s3 as sandbox_s3
 from drflow.sandbox.demo_data import seed_demo_data
@@ -19,11 +21,18 @@ PRIMARY_PORT = int(os.environ.get("DRFLOW_SANDBOX_PRIMARY_PORT", "55432"))
 REPLICA_PORT = int(os.environ.get("DRFLOW_SANDBOX_REPLICA_PORT", "55433"))
 MOTO_PORT = int(os.environ.get("DRFLOW_SANDBOX_S3_PORT", "55000"))
 WEBHOOK_PORT = int(os.environ.get("DRFLOW_SANDBOX_WEBHOOK_PORT", "55001"))
-DEFAULT_SPEC = Path("plan_specs/api-marketplace.yaml")
+DEFAULT_SPEC = PROJECT_ROOT / "plan_specs" / "api-marketplace.yaml"
+# Not inside the checkout: PostgreSQL runs as the `postgres` user, which cannot enter a clone under /root or
+# any other 0700 directory. /var/tmp is open to every user (sticky) and survives reboots like the checkout does.
+SANDBOX_PARENT = Path("/var/tmp")
 
 
 def sandbox_root() -> Path:
-    return Path(os.environ.get("DRFLOW_SANDBOX_DIR") or ".sandbox").resolve()
+    """$DRFLOW_SANDBOX_DIR, else one directory per user and checkout under /var/tmp."""
+    if configured := os.environ.get("DRFLOW_SANDBOX_DIR"):
+        return Path(configured).resolve()
+    checkout = hashlib.sha256(str(PROJECT_ROOT).encode()).hexdigest()[:10]
+    return SANDBOX_PARENT / f"drflow-sandbox-{os.geteuid()}-{checkout}"
 
 
 def _pg_conn_json(port: int) -> str:

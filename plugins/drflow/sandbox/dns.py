@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from drflow.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
+from drflow.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, MotoError
 
 SANDBOX_ZONE_SEED = 4242
 INITIAL_VALUES = {"A": "127.0.0.1", "AAAA": "::1"}
@@ -90,7 +90,7 @@ def _ensure_zone(endpoint_url: str, client: Any, zone_id: str, name: str) -> Non
     got = created["HostedZone"]["Id"].rsplit("/", 1)[-1]
     if got != zone_id:
         client.delete_hosted_zone(Id=got)
-        raise RuntimeError(
+        raise MotoError(
             f"moto created hosted zone {name} with id {got}, but the spec's switch_dns step names {zone_id}: "
             f"this moto version makes other ids from seed {SANDBOX_ZONE_SEED}; set hosted_zone_id: {got} in the "
             "spec's switch_dns steps, or create the zone yourself and use its id"

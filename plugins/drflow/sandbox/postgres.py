@@ -1,6 +1,6 @@
 """The local sandbox PostgreSQL: a primary and one streaming replica under one root directory.
 
-Layout of ``root`` (e.g. ``<project>/.sandbox/pg``)::
+Layout of ``root`` (e.g. ``/var/tmp/drflow-sandbox-0-<hash>/pg``)::
 
     sandbox.json   ports, slot and bin dir chosen by the last ``up``
     primary/       data directory of the primary    (db user, mode 700)

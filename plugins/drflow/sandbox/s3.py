@@ -22,6 +22,11 @@ from pathlib import Path
 DUMMY_ACCESS_KEY = "testing"
 DUMMY_SECRET_KEY = "testing"
 
+
+class MotoError(RuntimeError):
+    """The sandbox's moto server cannot be started or used; the message says what to do."""
+
+
 # Popen objects of servers started by this process, kept so that stopping one
 # reaps it (no zombie) and Python does not warn about a still-running child.
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -44,7 +49,7 @@ def is_moto_running(port: int, timeout: float = 1.0) -> bool:
 def start_moto_server(port: int, log_path: Path, timeout: float = 60.0) -> int:
     """Start ``python -m moto.server`` on 127.0.0.1:port and return its pid once it answers."""
     if is_moto_running(port):
-        raise RuntimeError(f"a moto server already answers on port {port}; stop it first or choose another port")
+        raise MotoError(f"a moto server already answers on port {port}; stop it first or choose another port")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
@@ -60,7 +65,7 @@ def start_moto_server(port: int, log_path: Path, timeout: float = 60.0) -> int:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             _children.pop(proc.pid, None)
-            raise RuntimeError(
+            raise MotoError(
                 f"moto server on port {port} exited with code {proc.returncode} before answering; "
                 f"see {log_path}:\n{_tail(log_path)}"
             )
@@ -68,7 +73,7 @@ def start_moto_server(port: int, log_path: Path, timeout: float = 60.0) -> int:
             return proc.pid
         time.sleep(0.1)
     stop_moto_server(proc.pid)
-    raise RuntimeError(
+    raise MotoError(
         f"moto server on port {port} did not answer within {timeout:.0f}s; see {log_path}:\n{_tail(log_path)}"
     )
 

@@ -1,7 +1,8 @@
-"""A backup store in an S3 bucket (AWS, MinIO, moto), through the amazon provider's S3Hook.
+"""A backup store in an S3 bucket (AWS, MinIO, moto), through one boto3 S3 client.
 
-The hook (and with it boto3) is imported on first use, never at module import:
-DAG files import this module and parsing them must stay cheap.
+The client comes from the amazon provider's S3Hook in Airflow, or from boto3 directly on the incident
+CLI (see :mod:`drflow.store.s3_client`); either is made on first use, never at module import: DAG files
+import this module and parsing them must stay cheap.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from drflow.connections import ConnectionDefinitionError
 from drflow.store.base import CHUNK_SIZE, BackupStore, MissingKeyError, StoreError, check_key, check_prefix
 
 if TYPE_CHECKING:
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from boto3.s3.transfer import TransferConfig
 
 MiB = 1024 * 1024
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
@@ -55,35 +57,28 @@ class S3Store(BackupStore):
             "multipart_chunksize": multipart_chunksize,
             "max_concurrency": max_concurrency,
         }
-        self._hook: S3Hook | None = None
+        self._client: Any = None
+        self._transfer_config: TransferConfig | None = None
 
     @property
-    def hook(self) -> S3Hook:
-        if self._hook is None:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    def client(self) -> Any:
+        """The boto3 S3 client (made on first use)."""
+        if self._client is None:
+            from drflow.store.s3_client import open_s3_client
 
-            self._require_connection()
-            self._hook = S3Hook(
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region,
-                transfer_config_args=dict(self._transfer_config_args),
-            )
-        return self._hook
+            try:
+                self._client, self._transfer_config = open_s3_client(
+                    self.aws_conn_id, self.region, self._transfer_config_args
+                )
+            except ConnectionDefinitionError as exc:
+                raise StoreError(f"{self.describe()}: {exc}") from exc
+        return self._client
 
-    def _require_connection(self) -> None:
-        """An undefined conn_id would silently fall back to the default AWS credentials and endpoints."""
-        from airflow.sdk import BaseHook
-
-        if self.aws_conn_id is None:  # explicitly the worker's own AWS credentials (an instance role, say)
-            return
-        try:
-            BaseHook.get_connection(self.aws_conn_id)
-        except Exception as exc:  # the SDK raises its own not-found type; any failure means "not usable"
-            variable = f"AIRFLOW_CONN_{self.aws_conn_id.upper()}"
-            raise StoreError(
-                f"Airflow connection {self.aws_conn_id!r} of {self.describe()} is not defined ({exc}); define it "
-                f'in the Airflow UI or export {variable} (for the sandbox: eval "$(drflow sandbox up)")'
-            ) from exc
+    @property
+    def transfer_config(self) -> TransferConfig:
+        self.client  # noqa: B018 - makes both
+        assert self._transfer_config is not None
+        return self._transfer_config
 
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
@@ -93,12 +88,12 @@ class S3Store(BackupStore):
         if not Path(path).is_file():
             raise StoreError(f"cannot store {path} as {self.url_for(key)}: the source file does not exist")
         with self._errors("upload to", key):
-            self.hook.load_file(filename=Path(path), key=full, bucket_name=self.bucket, replace=True)
+            self.client.upload_file(str(path), self.bucket, full, Config=self.transfer_config)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         full = self._full_key(key)
         with self._errors("upload to", key):
-            self.hook.get_conn().put_object(Bucket=self.bucket, Key=full, Body=data)
+            self.client.put_object(Bucket=self.bucket, Key=full, Body=data)
 
     def get_file(self, key: str, path: Path) -> None:
         full = self._full_key(key)
@@ -108,9 +103,7 @@ class S3Store(BackupStore):
         os.close(fd)
         try:
             with self._errors("download", key):
-                self.hook.get_conn().download_file(
-                    Bucket=self.bucket, Key=full, Filename=tmp_name, Config=self.hook.transfer_config
-                )
+                self.client.download_file(Bucket=self.bucket, Key=full, Filename=tmp_name, Config=self.transfer_config)
             os.replace(tmp_name, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -120,13 +113,13 @@ class S3Store(BackupStore):
     def get_bytes(self, key: str) -> bytes:
         full = self._full_key(key)
         with self._errors("download", key):
-            body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=full)["Body"]
+            body = self.client.get_object(Bucket=self.bucket, Key=full)["Body"]
             return bytes(body.read())
 
     def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         full = self._full_key(key)
         with self._errors("download", key):
-            body = self.hook.get_conn().get_object(Bucket=self.bucket, Key=full)["Body"]
+            body = self.client.get_object(Bucket=self.bucket, Key=full)["Body"]
             try:
                 yield from body.iter_chunks(chunk_size)
             finally:
@@ -134,8 +127,7 @@ class S3Store(BackupStore):
 
     def exists(self, key: str) -> bool:
         full = self._full_key(key)
-        with self._errors("look up", key):
-            return self.hook.head_object(key=full, bucket_name=self.bucket) is not None
+        return self._head(full, key) is not None
 
     def list_keys(self, prefix: str = "") -> list[str]:
         check_prefix(prefix)
@@ -144,10 +136,10 @@ class S3Store(BackupStore):
 
     def delete(self, key: str) -> bool:
         full = self._full_key(key)
-        with self._errors("delete", key):
-            existed = self.hook.head_object(key=full, bucket_name=self.bucket) is not None
-            if existed:
-                self.hook.get_conn().delete_object(Bucket=self.bucket, Key=full)
+        existed = self._head(full, key) is not None
+        if existed:
+            with self._errors("delete", key):
+                self.client.delete_object(Bucket=self.bucket, Key=full)
         return existed
 
     def delete_prefix(self, prefix: str) -> int:
@@ -155,7 +147,7 @@ class S3Store(BackupStore):
             raise StoreError(f"refusing to delete everything in {self.describe()}: an empty prefix was given")
         check_prefix(prefix)
         keys = self._list_full(prefix)
-        client = self.hook.get_conn()
+        client = self.client
         for start in range(0, len(keys), 1000):  # the DeleteObjects limit per request
             batch = keys[start : start + 1000]
             with self._errors("delete under", prefix):
@@ -174,8 +166,7 @@ class S3Store(BackupStore):
 
     def size(self, key: str) -> int:
         full = self._full_key(key)
-        with self._errors("look up", key):
-            head = self.hook.head_object(key=full, bucket_name=self.bucket)
+        head = self._head(full, key)
         if head is None:
             raise self._missing(key)
         return int(head["ContentLength"])
@@ -188,8 +179,23 @@ class S3Store(BackupStore):
 
     def _list_full(self, prefix: str) -> list[str]:
         full_prefix = f"{self.prefix}/{prefix}" if self.prefix else prefix
+        keys: list[str] = []
         with self._errors("list", prefix):
-            return list(self.hook.list_keys(bucket_name=self.bucket, prefix=full_prefix))
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full_prefix):
+                keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return keys
+
+    def _head(self, full: str, key: str) -> dict[str, Any] | None:
+        """The object's metadata, or None when there is no such object."""
+        from botocore.exceptions import ClientError
+
+        with self._errors("look up", key):
+            try:
+                return dict(self.client.head_object(Bucket=self.bucket, Key=full))
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code", "")) in _NOT_FOUND_CODES:
+                    return None
+                raise
 
     def _missing(self, key: str) -> MissingKeyError:
         return MissingKeyError(

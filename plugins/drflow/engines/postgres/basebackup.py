@@ -20,8 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import psycopg
-
 from drflow import process
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.hosts import tail
@@ -153,6 +151,8 @@ def _prepare_staging(staging_dir: Path) -> None:
 
 
 def _server_info(conn: PgConnInfo) -> dict[str, Any]:
+    import psycopg  # here, not at import: the incident CLI imports this module without connecting
+
     try:
         with psycopg.connect(**conn.libpq_kwargs(connect_timeout=10), autocommit=True) as db:
             version = db.execute("SHOW server_version").fetchone()

@@ -16,9 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import psycopg
-from psycopg.conninfo import make_conninfo
-
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.hosts import Host, HostError, LocalHost, tail
 
@@ -80,6 +77,8 @@ def _assigned_name(line: str) -> str | None:
 
 def wait_until_accepting(conninfo: PgConnInfo, timeout: float = 30.0, interval: float = 0.1) -> None:
     """Block until ``SELECT 1`` succeeds on ``conninfo`` or raise :class:`ClusterError`."""
+    import psycopg  # here, not at import: the incident CLI's restore must not pay for it
+
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while True:
@@ -258,6 +257,8 @@ def create_replica(
     (default: the slot name). An inactive slot of the same name left by an earlier replica is
     dropped first.
     """
+    from psycopg.conninfo import make_conninfo
+
     if not primary.is_running():
         raise ClusterError(f"primary in {primary.data_dir} is not running; start it first")
     if data_dir.exists() and any(data_dir.iterdir()):
@@ -303,6 +304,8 @@ def create_replica(
 
 
 def _drop_stale_slot(conninfo: PgConnInfo, slot_name: str) -> None:
+    import psycopg
+
     with psycopg.connect(**conninfo.libpq_kwargs(), autocommit=True) as conn:
         row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot_name,)).fetchone()
         if row is None:

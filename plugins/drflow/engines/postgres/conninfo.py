@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg.conninfo import make_conninfo
-
 CONNECT_TIMEOUT_S = 10
 """Seconds to wait for a server to answer a new connection, unless the connection's extras say otherwise."""
 
@@ -60,6 +58,8 @@ class PgConnInfo:
 
     def dsn(self) -> str:
         """A libpq connection string WITHOUT the password, safe for argv and logs."""
+        from psycopg.conninfo import make_conninfo  # psycopg loads in ~0.2 s; most CLI paths never need it
+
         return make_conninfo(
             "", host=self.host, port=str(self.port), user=self.user, dbname=self.dbname, **self.options
         )
@@ -92,16 +92,15 @@ class PgConnInfo:
 
         ``dbname`` overrides the connection's schema; the default database is ``postgres``.
         """
-        # Imported here: airflow.sdk takes seconds to import and most callers never need it.
-        from airflow.sdk import BaseHook
+        # Through Airflow in tasks; from AIRFLOW_CONN_* without importing Airflow on the incident CLI.
+        from drflow.connections import get_connection
 
-        conn = BaseHook.get_connection(conn_id)
+        conn = get_connection(conn_id)
         if not conn.host:
             raise ValueError(f"Airflow connection {conn_id!r} has no host; set one in the connection")
         if not conn.login:
             raise ValueError(f"Airflow connection {conn_id!r} has no login; set the role to connect as")
-        extras = conn.extra_dejson if isinstance(conn.extra_dejson, dict) else {}
-        options = {k: str(v) for k, v in extras.items() if k in LIBPQ_EXTRA_KEYS}
+        options = {k: str(v) for k, v in conn.extra.items() if k in LIBPQ_EXTRA_KEYS}
         return cls(
             host=conn.host,
             port=int(conn.port or 5432),
