@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from drflow.cli_common import DEFAULT_SPECS, err, fail, friendly_errors, load_one, out
+from drflow.cli_slots import slots_app
 
 # The CLI talks to people: Airflow's info logs (connection lookups …) would bury the answer.
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")
@@ -25,6 +25,7 @@ backups_app = typer.Typer(help="Read the backup catalog straight from the store 
 sandbox_app = typer.Typer(help="A local primary + replica PostgreSQL and a moto S3 server for trying drflow.")
 app.add_typer(backups_app, name="backups")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(slots_app, name="slots")
 
 
 @app.callback()
@@ -34,69 +35,6 @@ def _incident_mode(ctx: typer.Context) -> None:
 
     read_without_airflow()
     ctx.call_on_close(lambda: read_without_airflow(False))  # an in-process caller gets Airflow's way back
-
-
-# Wide when piped (CI logs, less), so ids and paths are never cut.
-out = Console(width=None if Console().is_terminal else 200)
-err = Console(stderr=True, width=None if Console(stderr=True).is_terminal else 200)
-
-DEFAULT_SPECS = Path(os.environ.get("DRFLOW_SPECS_DIR", "plan_specs"))
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print("[red]error:[/red] ", end="", highlight=False)
-    err.print(message, markup=False, highlight=False)  # messages hold paths and ids, never markup
-    return typer.Exit(code)
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _friendly_errors(command: F) -> F:
-    """drflow's own errors already say what is wrong and what to do: print that, not a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            if type(exc).__module__.startswith("drflow.") or isinstance(exc, OSError | LookupError | ValueError):
-                raise _fail(str(exc) or type(exc).__name__) from None
-            raise
-
-    return cast(F, wrapper)
-
-
-def _load_one(
-    spec_path: Path, *, incident: bool = False, component: str | None = None, target: str | None = None
-) -> Any:
-    """The spec, or exit with its errors. With `incident`, a spec broken elsewhere still gives the
-    component and storage a restore needs, with a warning naming what was ignored."""
-    from drflow.spec.diagnostics import SpecError
-    from drflow.spec.incident import load_for_incident
-    from drflow.spec.load import load_spec
-
-    if not spec_path.is_file():
-        raise _fail(
-            f"spec file {spec_path} does not exist; "
-            "give the path of a spec, e.g. --spec plan_specs/api-marketplace.yaml"
-        )
-    try:
-        if not incident:
-            return load_spec(spec_path)
-        loaded = load_for_incident(spec_path, component, target)
-        if loaded.ignored is not None:
-            err.print("[yellow]warning:[/yellow] ", end="", highlight=False)
-            err.print(str(loaded.ignored), markup=False, highlight=False)
-        return loaded
-    except SpecError as exc:
-        for diagnostic in exc.diagnostics:
-            err.print(str(diagnostic), highlight=False, markup=False)
-        raise _fail(f"{spec_path} does not validate; fix it first (drflow validate {spec_path})") from None
-    except OSError as exc:
-        raise _fail(f"cannot read spec {spec_path}: {exc.strerror}") from None
 
 
 @app.command()
@@ -133,7 +71,7 @@ def plan(
     from drflow.plan.diff import diff_plans
 
     if base is not None and not base.is_dir():
-        raise _fail(f"--base {base} is not a directory; give the directory of the specs before the change")
+        raise fail(f"--base {base} is not a directory; give the directory of the specs before the change")
     plans = compile_specs(paths)
     if base is not None:
         changes = diff_plans(compile_specs([base]), plans)
@@ -162,11 +100,11 @@ def plan(
     out.print(table)
     errors = [p for p in plans if p.error]
     if errors:
-        raise _fail(f"{len(errors)} spec(s) do not validate; run drflow validate for details")
+        raise fail(f"{len(errors)} spec(s) do not validate; run drflow validate for details")
 
 
 @backups_app.command("list")
-@_friendly_errors
+@friendly_errors
 def backups_list(
     spec: Annotated[Path, typer.Option("--spec", help="Spec file whose storage targets to read.")] = (
         DEFAULT_SPECS / "api-marketplace.yaml"
@@ -178,13 +116,13 @@ def backups_list(
     """List complete backups, newest last, and which storage targets hold a copy, from the store alone."""
     from drflow.jobs.backup import target_catalogs
 
-    loaded = _load_one(spec, incident=True, component=component, target=target)
+    loaded = load_one(spec, incident=True, component=component, target=target)
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
-        raise _fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
+        raise fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
     known = [c.name for c in loaded.spec.components]
     if component is not None and component not in known:
-        raise _fail(f"no component {component!r} in {spec}; known: {', '.join(known)}")
+        raise fail(f"no component {component!r} in {spec}; known: {', '.join(known)}")
     from drflow.store.base import StoreError
     from drflow.store.fanout import group_problems
 
@@ -207,7 +145,7 @@ def backups_list(
         where = ", ".join(f"{t['name']}" for t in targets)
         err.print(f"no complete backups {what}in {where}; run the backup DAGs first (or check --spec/--target)")
         if unreadable:
-            raise _fail("some storage targets could not be read (see above); fix their access and retry")
+            raise fail("some storage targets could not be read (see above); fix their access and retry")
         return
     # One row per backup, one column per target: which copies exist where ("-": missing, "?": unreadable).
     names = [str(t["name"]) for t in targets]
@@ -243,7 +181,7 @@ def _size(value: int | None) -> str:
 
 
 @app.command()
-@_friendly_errors
+@friendly_errors
 def restore(
     spec: Annotated[Path, typer.Option("--spec", help="Spec file of the component.")],
     component: Annotated[str, typer.Option("--component", help="Component to restore.")],
@@ -275,20 +213,20 @@ def restore(
     from drflow.jobs.backup import target_catalogs
     from drflow.jobs.restore import find_copies, restore_intact_copy, start_scratch_instance
 
-    loaded = _load_one(spec, incident=True, component=component, target=target)
+    loaded = load_one(spec, incident=True, component=component, target=target)
     try:
         chosen = loaded.spec.component(component)
     except KeyError:
-        raise _fail(
+        raise fail(
             f"no component {component!r} in {spec}; known: {', '.join(c.name for c in loaded.spec.components)}"
         ) from None
     if chosen.datastore is None:
-        raise _fail(f"component {component!r} has no datastore to restore")
+        raise fail(f"component {component!r} has no datastore to restore")
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
-        raise _fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
+        raise fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
     if to.exists() and not to.is_dir():
-        raise _fail(f"--to {to} is a file, not a directory; give a new or empty directory (nothing was changed)")
+        raise fail(f"--to {to} is a file, not a directory; give a new or empty directory (nothing was changed)")
     if to.is_dir():
         from drflow.engines.postgres import incomplete
 
@@ -296,7 +234,7 @@ def restore(
             err.print(note, markup=False, highlight=False)
         incomplete.check_incomplete(to)
     if to.is_dir() and any(to.iterdir()):
-        raise _fail(f"--to {to} is not empty; restore into a new or empty directory (nothing was changed)")
+        raise fail(f"--to {to} is not empty; restore into a new or empty directory (nothing was changed)")
     if target_time or target_lsn:
         from drflow.cli_pitr import restore_point_in_time
 
@@ -313,7 +251,7 @@ def restore(
                 start=start,
             )
         except Exception as exc:  # every error here carries its own what-to-do
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         for line in lines:
             out.print(line, highlight=False, markup=False)
         return
@@ -331,7 +269,7 @@ def restore(
             say=lambda message: err.print(f"warning: {message}", highlight=False, markup=False),
         )
     except Exception as exc:  # every engine error carries its own what-to-do
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     out.print(
         f"restored backup {copy.manifest.backup_id} of {component} from {copy.target} into {to} "
         f"(fetch {result.fetch_s:.1f}s, lay out and pg_verifybackup {result.lay_out_s:.1f}s)"
@@ -374,7 +312,7 @@ def restore_table(
 
 
 @sandbox_app.command("up")
-@_friendly_errors
+@friendly_errors
 def sandbox_up(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Start the sandbox (idempotent) and print the Airflow connections as AIRFLOW_CONN_* exports."""
     from drflow.sandbox.control import sandbox_up as up
@@ -384,7 +322,7 @@ def sandbox_up(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 
 
 @sandbox_app.command("down")
-@_friendly_errors
+@friendly_errors
 def sandbox_down(
     purge: Annotated[bool, typer.Option("--purge", help="Also delete the sandbox data.")] = False,
 ) -> None:
@@ -396,7 +334,7 @@ def sandbox_down(
 
 
 @sandbox_app.command("status")
-@_friendly_errors
+@friendly_errors
 def sandbox_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show what runs in the sandbox."""
     from drflow.sandbox.control import sandbox_status as status
@@ -433,17 +371,13 @@ def _print_sandbox(state: dict[str, Any], as_json: bool) -> None:
 
 
 @app.command()
-@_friendly_errors
+@friendly_errors
 def demo() -> None:
     """Run the demo: sandbox, demo data, backup and restore drill through Airflow, and a report."""
     from drflow.demo import run_demo
 
     raise typer.Exit(run_demo())
 
-
-from drflow.cli_slots import slots_app  # noqa: E402 (it uses the helpers above)
-
-app.add_typer(slots_app, name="slots")
 
 if __name__ == "__main__":
     app()

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from drflow.cli import _fail, _load_one, err, out
+from drflow.cli_common import err, fail, load_one, out
 
 
 def pgbackrest_config(
@@ -16,12 +16,12 @@ def pgbackrest_config(
     """Print (or write, mode 640, owned by the database OS user) the pgbackrest.conf of a stanza; never a key."""
     from drflow.engines.postgres.pgbackrest import PgBackRestError, S3Access, render_config, stanza_settings
 
-    loaded = _load_one(spec_path)
+    loaded = load_one(spec_path)
     chosen = _component(loaded, spec_path, component)
     try:
         settings = stanza_settings(loaded.spec, chosen)
     except PgBackRestError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if pg_port is None or pg_user is None:
         conn = _primary_conn(chosen.datastore.primary.conn_id, chosen.datastore.database)
         pg_port = pg_port or conn.port
@@ -34,7 +34,7 @@ def pgbackrest_config(
         try:
             s3[repo.name] = S3Access.from_airflow_conn(conn_id, str(repo.target["region"]), credentials=False)
         except PgBackRestError as exc:
-            raise _fail(f"storage target {repo.name}: {exc}") from None
+            raise fail(f"storage target {repo.name}: {exc}") from None
         except Exception as exc:  # no such connection here: the DB host often has no Airflow connections
             err.print(
                 f"note: storage target {repo.name}: cannot read Airflow connection {conn_id!r} ({exc}); "
@@ -78,12 +78,12 @@ def restore_table(
     from drflow.store.catalog import CatalogError
 
     if (conn_id is None) == (dsn is None):
-        raise _fail("give the database to restore into with exactly one of --conn-id ID or --dsn 'host=… dbname=…'")
-    loaded = _load_one(spec_path, incident=True, component=component, target=target)
+        raise fail("give the database to restore into with exactly one of --conn-id ID or --dsn 'host=… dbname=…'")
+    loaded = load_one(spec_path, incident=True, component=component, target=target)
     chosen = _component(loaded, spec_path, component)
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
-        raise _fail(f"no storage target {target!r} in {spec_path}; known: {[t.name for t in loaded.spec.storage]}")
+        raise fail(f"no storage target {target!r} in {spec_path}; known: {[t.name for t in loaded.spec.storage]}")
     database = chosen.datastore.database
     conn = _primary_conn(conn_id, database) if conn_id else _dsn_conn(str(dsn), database)
     problems = []
@@ -98,7 +98,7 @@ def restore_table(
                 catalog, manifest, table, conn, bin_dir=Path(chosen.datastore.binaries), schema=schema, replace=replace
             )
         except (LogicalBackupError, CatalogError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         verb = "replaced" if result.replaced else "restored"
         out.print(
             f"{verb} table {schema}.{table} ({result.rows} rows) from backup {manifest.backup_id} "
@@ -117,7 +117,7 @@ def restore_table(
         return
     from drflow.store.fanout import group_problems
 
-    raise _fail("nothing to restore:\n  " + "\n  ".join(group_problems(problems)))
+    raise fail("nothing to restore:\n  " + "\n  ".join(group_problems(problems)))
 
 
 def _component(loaded: Any, spec_path: Path, name: str) -> Any:
@@ -125,9 +125,9 @@ def _component(loaded: Any, spec_path: Path, name: str) -> Any:
         component = loaded.spec.component(name)
     except KeyError:
         known = ", ".join(c.name for c in loaded.spec.components)
-        raise _fail(f"no component {name!r} in {spec_path}; known: {known}") from None
+        raise fail(f"no component {name!r} in {spec_path}; known: {known}") from None
     if component.datastore is None:
-        raise _fail(f"component {name!r} has no datastore")
+        raise fail(f"component {name!r} has no datastore")
     return component
 
 
@@ -138,7 +138,7 @@ def _primary_conn(conn_id: str, database: str) -> Any:
         return PgConnInfo.from_airflow_conn(conn_id, dbname=database)
     except Exception as exc:  # AirflowNotFoundException and friends
         env = f"AIRFLOW_CONN_{conn_id.upper()}"
-        raise _fail(
+        raise fail(
             f"cannot read Airflow connection {conn_id!r}: {exc}; export {env} (see `drflow sandbox up`), "
             "or give the values on the command line"
         ) from None
@@ -154,9 +154,7 @@ def _dsn_conn(dsn: str, database: str) -> Any:
     try:
         params = conninfo_to_dict(dsn)
     except Exception as exc:
-        raise _fail(
-            f"--dsn is not a libpq connection string: {exc}; e.g. 'host=127.0.0.1 port=5432 user=app'"
-        ) from None
+        raise fail(f"--dsn is not a libpq connection string: {exc}; e.g. 'host=127.0.0.1 port=5432 user=app'") from None
     password = params.get("password") or os.environ.get("PGPASSWORD")
     return PgConnInfo(
         host=str(params.get("host") or os.environ.get("PGHOST") or "127.0.0.1"),

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from drflow.cli import _fail, _friendly_errors, _load_one, err, out
+from drflow.cli_common import err, fail, friendly_errors, load_one, out
 
 slots_app = typer.Typer(help="Replication slots drflow owns on the primaries: list them, drop orphans.")
 
@@ -20,7 +20,7 @@ SpecOption = Annotated[
 
 
 @slots_app.command("list")
-@_friendly_errors
+@friendly_errors
 def slots_list(
     spec: SpecOption,
     component: Annotated[str | None, typer.Option("--component", help="Only this component's primary.")] = None,
@@ -29,7 +29,7 @@ def slots_list(
     """Every slot on each primary: owner (policy or replica), WAL held back against its limit, orphans."""
     from drflow.engines.postgres.slots import assess_slots, read_slots
 
-    specs = [_load_one(path) for path in spec]
+    specs = [load_one(path) for path in spec]
     clusters = _clusters(specs, component)
     result: list[dict[str, Any]] = []
     for conn_id, members in clusters.items():
@@ -57,7 +57,7 @@ def slots_list(
 
 
 @slots_app.command("drop")
-@_friendly_errors
+@friendly_errors
 def slots_drop(
     spec: SpecOption,
     component: Annotated[str, typer.Option("--component", help="Component whose primary holds the slot.")],
@@ -71,20 +71,20 @@ def slots_drop(
     from drflow.engines.postgres.slots import assess_slots, drop_slot, read_slots
     from drflow.spec.slots import DRFLOW_PREFIX
 
-    specs = [_load_one(path) for path in spec]
+    specs = [load_one(path) for path in spec]
     [(conn_id, members)] = _clusters(specs, component).items()
     conn = _conn(conn_id, members[0][1].datastore.database)
     claims = _claims_on(specs, conn_id)
     owned = [c for c in claims if c.slot == slot]
     if owned and not force:
         owners = "; ".join(c.describe() for c in owned)
-        raise _fail(
+        raise fail(
             f"replication slot '{slot}' on {conn.describe()} is used by {owners}; nothing was dropped. Dropping it "
             "lets the primary recycle WAL that is not stored yet (a WAL policy then reports a gap and needs a new full "
             "backup; a replica may never catch up). Remove the policy or replica from the spec first, or pass --force"
         )
     if not owned and not slot.startswith(DRFLOW_PREFIX):
-        raise _fail(
+        raise fail(
             f"replication slot '{slot}' is not drflow's (its name does not start with {DRFLOW_PREFIX} and no policy "
             "or replica of the spec names it); nothing was dropped. Whoever created it must drop it "
             f"(SELECT pg_drop_replication_slot('{slot}'); on the primary) once nothing needs it"
@@ -92,7 +92,7 @@ def slots_drop(
     found = [r for r in assess_slots(read_slots(conn), claims, orphan_limit_bytes=0) if r.name == slot]
     before = found[0] if found else None
     if before is None or before.state == "missing":
-        raise _fail(f"there is no replication slot '{slot}' on {conn.describe()}; nothing was dropped")
+        raise fail(f"there is no replication slot '{slot}' on {conn.describe()}; nothing was dropped")
     drop_slot(conn, slot)
     held = f", which held back {human_bytes(before.retained_bytes)} of WAL" if before.retained_bytes else ""
     what = f"used by {before.owner}, dropped with --force" if owned else "an orphan"
@@ -120,7 +120,7 @@ def _clusters(specs: list[Any], component: str | None) -> dict[str, list[tuple[A
                 # The named component first: its spec and database are the ones to connect with.
                 return {conn_id: [(loaded, c), *[m for m in members if m[1] is not c]]}
     known = ", ".join(c.name for _, members in clusters.items() for _, c in members)
-    raise _fail(f"no component {component!r} with a datastore in the given spec(s); known: {known}")
+    raise fail(f"no component {component!r} with a datastore in the given spec(s); known: {known}")
 
 
 def _claims_on(specs: list[Any], conn_id: str) -> list[Any]:
