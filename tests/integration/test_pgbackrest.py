@@ -314,8 +314,9 @@ def test_paths_with_spaces_reach_archive_push_and_archive_get_as_one_argument(
     pg_workdir: Path, pg_host: Host, pg_bin_dir: Path
 ) -> None:
     """The archive_command and restore_command PostgreSQL runs through /bin/sh name the configuration,
-    the repositories' data directory and the restore directory under a path with a space (and a `;`)."""
-    root = pg_workdir / "dr root; echo pwned"
+    the repositories' data directory and the restore directory under a path with spaces and a `%p` (which
+    PostgreSQL would expand unless doubled); the spec refuses shell metacharacters such as `;` outright."""
+    root = pg_workdir / "dr root %p=1"
     root.mkdir(mode=0o755)
     name = f"pgbr-{uuid.uuid4().hex[:8]}"
     text = SPEC.format(name=name, root=root).replace(f"socket_dir: {root}/run", f"socket_dir: {pg_workdir}/run")
