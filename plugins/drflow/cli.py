@@ -170,14 +170,9 @@ def backups_list(
 
 
 def _size(value: int | None) -> str:
-    if value is None:
-        return "-"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024:
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
-        size /= 1024
-    return f"{size:.1f}TiB"
+    from drflow.units import human_size
+
+    return "-" if value is None else human_size(value)
 
 
 @app.command()

@@ -102,7 +102,7 @@ def test_retained_wal_over_the_limit_of_the_spec_raises_the_alert(primary: Local
     [alert] = report.alerts
     assert (alert.code, alert.severity) == ("slot_retention_exceeded", "critical")
     assert f"'{slot}' of WAL policy wal of slots-test/orders holds back" in alert.message
-    assert "more than its limit of 20.0 MiB" in alert.message and "Run the WAL policy's DAG" in alert.message
+    assert "more than its limit of 20MiB" in alert.message and "Run the WAL policy's DAG" in alert.message
 
     # The CLI says the same (and machine-readably).
     result = _cli("slots", "list", "--spec", str(spec_path), "--json")

@@ -86,7 +86,8 @@ def other_nodes(plan: Mapping[str, Any], component: str, exclude: str) -> dict[s
 
 def current_primary(nodes: Mapping[str, Node]) -> Node | None:
     """The reachable node that is not in recovery and furthest ahead (the conservative reference for lag)."""
-    from drflow.engines.postgres.failover import node_health, parse_lsn
+    from drflow.engines.postgres.failover import node_health
+    from drflow.engines.postgres.lsn import parse_lsn
 
     best: tuple[int, Node] | None = None
     for node in nodes.values():
