@@ -53,10 +53,10 @@ class DemoError(RuntimeError):
 
 
 def run_demo() -> int:
-    from drflow.jobs.backup import target_catalogs
     from drflow.sandbox.control import sandbox_root, sandbox_up
     from drflow.spec.load import load_spec
     from drflow.spec.types import format_duration
+    from drflow.store.factory import target_catalogs
     from drflow.units import human_duration, human_size
 
     console.rule("drflow demo: sandbox")

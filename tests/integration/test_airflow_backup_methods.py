@@ -13,8 +13,8 @@ import pytest
 from drflow.engines.postgres.cluster import LocalCluster, free_port
 from drflow.engines.postgres.pgbackrest import render_config, server_settings, stanza_settings
 from drflow.hosts import Host
-from drflow.jobs.backup import target_catalogs
 from drflow.spec.load import load_spec_text
+from drflow.store.factory import target_catalogs
 from tests.fixtures.airflow import dagbag
 from tests.fixtures.pg import airflow_conn_json
 

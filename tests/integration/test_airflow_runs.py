@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from drflow.engines.postgres.cluster import LocalCluster
-from drflow.jobs.backup import target_catalogs
+from drflow.store.factory import target_catalogs
 from tests.fixtures.airflow import dagbag
 from tests.fixtures.pg import airflow_conn_json
 

@@ -25,7 +25,6 @@ from drflow.engines.postgres.pgbackrest import (
     stanza_settings,
 )
 from drflow.hosts import Host
-from drflow.jobs.backup import target_catalogs
 from drflow.jobs.pgbackrest import (
     PgBackRestBackupRequest,
     StanzaAccess,
@@ -37,6 +36,7 @@ from drflow.jobs.pgbackrest import (
 )
 from drflow.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from drflow.spec.load import load_spec_text
+from drflow.store.factory import target_catalogs
 from tests.fixtures.tls_proxy import TlsProxy, tls_s3_proxy  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow

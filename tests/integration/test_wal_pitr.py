@@ -25,10 +25,11 @@ from drflow.engines.postgres.cluster import LocalCluster
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.lsn import parse_lsn
 from drflow.hosts import Host
-from drflow.jobs.backup import FullBackupRequest, take_full_backup, target_catalogs
+from drflow.jobs.backup import FullBackupRequest, take_full_backup
 from drflow.jobs.pitr import plan_point_in_time, restore_to_point
 from drflow.jobs.wal import WalArchiveRequest, archive_wal, default_slot
 from drflow.store.catalog import BackupManifest, Catalog
+from drflow.store.factory import target_catalogs
 from drflow.store.wal import (
     ALERT_BROKEN,
     ALERT_STOPPED,

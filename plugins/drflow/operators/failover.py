@@ -198,7 +198,7 @@ class AssessOperator(FailoverStepOperator):
 
 def newest_backup(plan: Mapping[str, Any], component: str) -> dict[str, Any] | None:
     """The newest backup in the component's first storage target; ``{"error": …}`` if the store can't be read."""
-    from drflow.jobs.backup import target_catalogs
+    from drflow.store.factory import target_catalogs
 
     targets = component_facts(plan, component, need_nodes=False).get("targets") or []
     if not targets:

@@ -23,6 +23,7 @@ from pydantic import (
 
 from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
+from drflow.store.retention import RetentionPolicy
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
@@ -202,7 +203,7 @@ class Retention(SpecModel):
     """How long backups are kept, and how firmly."""
 
     days: int = Field(ge=1, le=36500, description="Keep each backup at least this many days.")
-    policy: Literal["standard", "compliance", "governance"] = Field(
+    policy: RetentionPolicy = Field(
         "standard",
         description="standard: deleted after `days`; governance: deletion needs an override; "
         "compliance: nobody can delete before `days` (object lock where the store supports it).",
