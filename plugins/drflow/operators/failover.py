@@ -45,6 +45,7 @@ def component_facts(plan: Mapping[str, Any], component: str, *, need_nodes: bool
 
 def node_from_plan(plan: Mapping[str, Any], component: str, name: str, *, dbname: str | None = None) -> Node:
     """The :class:`Node` called ``name`` (``primary`` or a replica) of ``component``, from Airflow connections."""
+    from drflow.engines.postgres.bindir import find_bin_dir
     from drflow.engines.postgres.conninfo import PgConnInfo
     from drflow.engines.postgres.failover import Node
     from drflow.hosts import LocalHost
@@ -67,7 +68,7 @@ def node_from_plan(plan: Mapping[str, Any], component: str, name: str, *, dbname
         conn=PgConnInfo.from_airflow_conn(str(node["conn_id"]), dbname=dbname),
         data_dir=Path(data_dir) if data_dir else None,
         host=LocalHost(),
-        bin_dir=Path(facts["bin_dir"]) if facts.get("bin_dir") else Path("/usr/lib/postgresql/15/bin"),
+        bin_dir=Path(facts["bin_dir"]) if facts.get("bin_dir") else find_bin_dir(),
     )
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from drflow.engines.postgres.cluster import DEFAULT_BIN_DIR
+from drflow.engines.postgres.bindir import find_bin_dir
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.lsn import parse_lsn
 from drflow.hosts import Host, HostError, LocalHost
@@ -95,7 +95,7 @@ class Node:
     conn: PgConnInfo
     data_dir: Path | None = None
     host: Host = field(default_factory=LocalHost, compare=False)
-    bin_dir: Path = DEFAULT_BIN_DIR
+    bin_dir: Path = field(default_factory=find_bin_dir, compare=False)
 
     def describe(self) -> str:
         return f"{self.name} ({self.conn.host}:{self.conn.port})"
