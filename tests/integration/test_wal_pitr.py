@@ -40,7 +40,7 @@ from drflow.store.wal import (
     recovery_point,
     wal_archive_status,
 )
-from tests.fixtures.pg import pg_workdir_context, running_cluster
+from tests.fixtures.pg import create_database, pg_workdir_context, running_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -99,10 +99,7 @@ def wal_request(cluster: LocalCluster, targets: list[dict[str, Any]], backup_id:
 
 
 def _create_users_db(cluster: LocalCluster) -> None:
-    with psycopg.connect(**cluster.conninfo().libpq_kwargs(), autocommit=True) as db:
-        db.execute("create database users")
-    with psycopg.connect(**cluster.conninfo(COMPONENT).libpq_kwargs(), autocommit=True) as db:
-        db.execute("create table events (id bigserial primary key, note text not null)")
+    create_database(cluster, COMPONENT, "create table events (id bigserial primary key, note text not null)")
 
 
 class Writer(threading.Thread):
