@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from drflow.engines.postgres.bindir import SUPPORTED_MAJORS, find_bin_dir
+from drflow.engines.postgres.basebackup import BackupError, compress_args
+from drflow.engines.postgres.bindir import SUPPORTED_MAJORS, binaries_major, find_bin_dir
 from drflow.spec.diagnostics import SpecError
 from drflow.spec.load import load_spec_text
 
@@ -94,3 +95,37 @@ def test_bin_dir_of_the_spec_is_used_and_checked() -> None:
 def test_unsupported_major_versions_are_refused(version: int) -> None:
     with pytest.raises(SpecError, match="version"):
         load_spec_text(SPEC.format(extra=f"version: {version}"), "shop.yaml")
+
+
+def _fake_programs(directory: Path, major: int) -> Path:
+    directory.mkdir(parents=True)
+    for name in ("pg_ctl", "pg_basebackup"):
+        (directory / name).write_text(f"#!/bin/sh\necho '{name} (PostgreSQL) {major}.4'\n")
+        (directory / name).chmod(0o755)
+    return directory
+
+
+def test_the_binaries_major_is_read_from_the_programs(tmp_path: Path) -> None:
+    assert binaries_major(_fake_programs(tmp_path / "13" / "bin", 13)) == 13
+    assert binaries_major(_fake_programs(tmp_path / "17" / "bin", 17), "pg_basebackup") == 17
+    assert binaries_major(tmp_path / "none") is None
+
+
+@pytest.mark.parametrize(
+    ("compression", "major", "args"),
+    [
+        ("zstd", 15, ["--compress=client-zstd"]),
+        ("gzip", 17, ["--compress=client-gzip"]),
+        ("none", 16, ["--compress=none"]),
+        ("gzip", 14, ["-z"]),
+        ("none", 13, []),
+        ("zstd", None, ["--compress=client-zstd"]),
+    ],
+)
+def test_pg_basebackup_compression_follows_its_version(compression: str, major: int | None, args: list[str]) -> None:
+    assert compress_args(compression, major, Path("/x")) == args
+
+
+def test_zstd_with_pg_basebackup_before_15_says_what_to_do() -> None:
+    with pytest.raises(BackupError, match="needs pg_basebackup 15 or newer.*set the policy's compression to gzip"):
+        compress_args("zstd", 14, Path("/usr/lib/postgresql/14/bin"))

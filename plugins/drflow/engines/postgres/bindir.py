@@ -15,6 +15,7 @@ that says to set the datastore's ``bin_dir``. The answer is cached per version (
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from functools import lru_cache
@@ -67,3 +68,17 @@ def find_bin_dir(version: int | None = None, root: Path = DEBIAN_ROOT) -> Path:
         if _has_pg_ctl(directory):
             return directory
     return debian_bin_dir(version or SUPPORTED_MAJORS[0], root)
+
+
+_VERSION = re.compile(r"\(PostgreSQL\) (\d+)")
+
+
+@lru_cache(maxsize=16)
+def binaries_major(bin_dir: Path, program: str = "pg_ctl") -> int | None:
+    """The major version of the programs in ``bin_dir`` (``pg_ctl --version``); None when it cannot be run."""
+    try:
+        result = process.run([bin_dir / program, "--version"], timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = _VERSION.search(result.stdout)
+    return int(match.group(1)) if result.returncode == 0 and match else None
