@@ -37,12 +37,7 @@ def parse_positive_duration(value: object) -> timedelta:
 
 def format_duration(value: timedelta) -> str:
     """The exact spec form of a whole number of seconds: ``15m``, ``1h``, ``2d``, ``90s``."""
-    seconds = int(value.total_seconds())
-    for unit in ("w", "d", "h", "m"):
-        size = DURATION_UNITS[unit]
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
+    return _exact(int(value.total_seconds()), DURATION_UNITS)
 
 
 def parse_size(value: object) -> int:
@@ -57,11 +52,15 @@ def parse_size(value: object) -> int:
 
 def format_size(value: int) -> str:
     """The exact spec form of a number of bytes: ``512MiB``, ``10GiB``, ``1000B``."""
-    for unit in ("TiB", "GiB", "MiB", "KiB"):
-        size = SIZE_UNITS[unit]
+    return _exact(value, SIZE_UNITS)
+
+
+def _exact(value: int, units: dict[str, int]) -> str:
+    """``value`` in the largest of ``units`` (smallest first, the first of size 1) that divides it."""
+    for unit, size in reversed(units.items()):
         if value and value % size == 0:
             return f"{value // size}{unit}"
-    return f"{value}B"
+    return f"{value}{next(iter(units))}"
 
 
 def _one_decimal(value: float) -> str:
