@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,12 +54,16 @@ def _path_bin_dir() -> Path | None:
     return Path(pg_ctl).resolve().parent if pg_ctl else None
 
 
-def candidates(version: int | None, root: Path = DEBIAN_ROOT) -> list[Path]:
-    """The directories looked at, in order (see the module's text)."""
-    found: list[Path | None] = [debian_bin_dir(version, root) if version is not None else None]
-    found += [_pg_config_bindir(), _path_bin_dir()]
-    found += [debian_bin_dir(major, root) for major in SUPPORTED_MAJORS]
-    return [path for path in found if path is not None]
+def candidates(version: int | None, root: Path = DEBIAN_ROOT) -> Iterator[Path]:
+    """The directories looked at, in order (see the module's text); lazily, so a hit runs nothing more."""
+    if version is not None:
+        yield debian_bin_dir(version, root)
+    for found in (_pg_config_bindir, _path_bin_dir):
+        directory = found()
+        if directory is not None:
+            yield directory
+    for major in SUPPORTED_MAJORS:
+        yield debian_bin_dir(major, root)
 
 
 @lru_cache(maxsize=16)
