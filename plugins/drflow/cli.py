@@ -114,7 +114,7 @@ def backups_list(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List complete backups, newest last, and which storage targets hold a copy, from the store alone."""
-    from drflow.jobs.backup import target_catalogs
+    from drflow.store.factory import target_catalogs
 
     loaded = load_one(spec, incident=True, component=component, target=target)
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
@@ -170,14 +170,9 @@ def backups_list(
 
 
 def _size(value: int | None) -> str:
-    if value is None:
-        return "-"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024:
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
-        size /= 1024
-    return f"{size:.1f}TiB"
+    from drflow.units import human_size
+
+    return "-" if value is None else human_size(value)
 
 
 @app.command()
@@ -210,8 +205,8 @@ def restore(
     a target the store cannot reach is refused with the recoverable range, before anything is written.
     """
     from drflow.hosts import LocalHost
-    from drflow.jobs.backup import target_catalogs
     from drflow.jobs.restore import find_copies, restore_intact_copy, start_scratch_instance
+    from drflow.store.factory import target_catalogs
 
     loaded = load_one(spec, incident=True, component=component, target=target)
     try:

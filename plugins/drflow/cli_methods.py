@@ -72,10 +72,10 @@ def restore_table(
 ) -> None:
     """Restore one table of the newest (or the given) pg_dump backup into a database."""
     from drflow.engines.postgres.pgdump import LogicalBackupError
-    from drflow.jobs.backup import target_catalogs
     from drflow.jobs.logical import latest_logical_backup
     from drflow.jobs.logical import restore_table as run_restore
     from drflow.store.catalog import CatalogError
+    from drflow.store.factory import target_catalogs
 
     if (conn_id is None) == (dsn is None):
         raise fail("give the database to restore into with exactly one of --conn-id ID or --dsn 'host=… dbname=…'")

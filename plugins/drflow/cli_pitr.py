@@ -27,8 +27,8 @@ def restore_point_in_time(
     """
     from drflow.engines.postgres.lsn import parse_lsn
     from drflow.hosts import LocalHost
-    from drflow.jobs.backup import target_catalogs
     from drflow.jobs.pitr import check_restore_dir, parse_target_time, plan_in_targets, restore_to_point_from_any
+    from drflow.store.factory import target_catalogs
 
     if target_time and target_lsn:
         raise ValueError("give --target-time or --target-lsn, not both")

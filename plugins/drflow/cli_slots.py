@@ -67,9 +67,9 @@ def slots_drop(
     ] = False,
 ) -> None:
     """Drop a replication slot drflow owns (an orphan, or with --force one the spec still uses)."""
-    from drflow.engines.postgres.replication import human_bytes
     from drflow.engines.postgres.slots import assess_slots, drop_slot, read_slots
     from drflow.spec.slots import DRFLOW_PREFIX
+    from drflow.units import human_size
 
     specs = [load_one(path) for path in spec]
     [(conn_id, members)] = _clusters(specs, component).items()
@@ -94,7 +94,7 @@ def slots_drop(
     if before is None or before.state == "missing":
         raise fail(f"there is no replication slot '{slot}' on {conn.describe()}; nothing was dropped")
     drop_slot(conn, slot)
-    held = f", which held back {human_bytes(before.retained_bytes)} of WAL" if before.retained_bytes else ""
+    held = f", which held back {human_size(before.retained_bytes)} of WAL" if before.retained_bytes else ""
     what = f"used by {before.owner}, dropped with --force" if owned else "an orphan"
     out.print(
         f"dropped replication slot '{slot}' ({what}) on {conn.describe()}{held}; the primary recycles that WAL at "
@@ -136,7 +136,7 @@ def _conn(conn_id: str, database: str) -> Any:
 
 
 def _print_cluster(conn_id: str, server: str, components: list[str], reports: list[Any]) -> None:
-    from drflow.engines.postgres.replication import human_bytes
+    from drflow.units import human_size
 
     table = Table(
         "slot",
@@ -154,8 +154,8 @@ def _print_cluster(conn_id: str, server: str, components: list[str], reports: li
             r.state + (f" ({r.note})" if r.note else ""),
             r.owner or "-",
             "-" if r.active is None else "yes" if r.active else "no",
-            "-" if r.retained_bytes is None else human_bytes(r.retained_bytes),
-            "-" if r.limit_bytes is None else human_bytes(r.limit_bytes),
+            "-" if r.retained_bytes is None else human_size(r.retained_bytes),
+            "-" if r.limit_bytes is None else human_size(r.limit_bytes),
             r.wal_status or "-",
         )
     out.print(table)

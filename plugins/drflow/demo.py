@@ -53,10 +53,11 @@ class DemoError(RuntimeError):
 
 
 def run_demo() -> int:
-    from drflow.jobs.backup import target_catalogs
     from drflow.sandbox.control import sandbox_root, sandbox_up
     from drflow.spec.load import load_spec
     from drflow.spec.types import format_duration
+    from drflow.store.factory import target_catalogs
+    from drflow.units import human_duration, human_size
 
     console.rule("drflow demo: sandbox")
     state = sandbox_up(SPEC)
@@ -96,8 +97,8 @@ def run_demo() -> int:
         mark = {True: "[green]✔[/green]", False: "[red]✘[/red]"}
         console.print(
             f"[bold]{component.title}[/bold] ({component.criticality}): backup {manifest.backup_id}, "
-            f"{(manifest.database_size_bytes or 0) / 2**20:.1f} MiB of data stored as "
-            f"{manifest.stored_bytes / 2**20:.1f} MiB in {manifest.duration_s:.1f}s "
+            f"{human_size(manifest.database_size_bytes or 0)} of data stored as "
+            f"{human_size(manifest.stored_bytes)} in {human_duration(manifest.duration_s)} "
             f"into {', '.join(manifest.targets)}"
         )
         console.print(

@@ -7,16 +7,16 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
-from drflow.engines.postgres.cluster import LocalCluster, free_port
-from drflow.engines.postgres.pgbackrest import render_config, server_settings, stanza_settings
+from drflow.engines.postgres.cluster import LocalCluster
+from drflow.engines.postgres.pgbackrest import stanza_settings
 from drflow.hosts import Host
-from drflow.jobs.backup import target_catalogs
 from drflow.spec.load import load_spec_text
+from drflow.store.factory import target_catalogs
 from tests.fixtures.airflow import dagbag
 from tests.fixtures.pg import airflow_conn_json
+from tests.fixtures.pgbackrest import archiving_primary
 
 pytestmark = pytest.mark.slow
 
@@ -56,25 +56,12 @@ def spec_and_primary(
     (specs_dir_env / f"{name}.yaml").write_text(text)
     spec = load_spec_text(text, specs_dir_env / f"{name}.yaml").spec
     settings = stanza_settings(spec, spec.component("orders"))
-    cluster = LocalCluster(
-        data_dir=pg_workdir / "primary", port=free_port(), socket_dir=pg_workdir / "run", bin_dir=pg_bin_dir
-    )
-    cluster.init(no_sync=True, **server_settings(settings))
-    installed = Path(settings.config_path)
-    installed.write_text(render_config(settings, pg_port=cluster.port, pg_user="postgres"))
-    pg_host.chown_to_db_user(installed)
-    cluster.start(timeout=60)
-    os.environ["AIRFLOW_CONN_TEST_METHODS_PRIMARY"] = airflow_conn_json(cluster)
-    try:
-        with psycopg.connect(**cluster.conninfo().libpq_kwargs(), autocommit=True) as conn:
-            conn.execute("create database shop")
-        with psycopg.connect(**cluster.conninfo("shop").libpq_kwargs(), autocommit=True) as conn:
-            conn.execute("create table items (id int primary key, qty int)")
-            conn.execute("insert into items select n, n from generate_series(1, 100) n")
-        yield name, cluster
-    finally:
-        del os.environ["AIRFLOW_CONN_TEST_METHODS_PRIMARY"]
-        cluster.stop("immediate")
+    with archiving_primary(pg_workdir, pg_host, pg_bin_dir, settings, rows=100) as cluster:
+        os.environ["AIRFLOW_CONN_TEST_METHODS_PRIMARY"] = airflow_conn_json(cluster)
+        try:
+            yield name, cluster
+        finally:
+            del os.environ["AIRFLOW_CONN_TEST_METHODS_PRIMARY"]
 
 
 def test_pg_dump_and_pgbackrest_backup_dags_run_through_airflow(

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from drflow.engines.postgres.cluster import LocalCluster
-from drflow.jobs.backup import target_catalogs
+from drflow.store.factory import target_catalogs
 from tests.fixtures.airflow import dagbag
-from tests.fixtures.pg import airflow_conn_json
+from tests.fixtures.pg import airflow_conn_env, create_database
 
 pytestmark = pytest.mark.slow
 
@@ -72,14 +70,14 @@ components:
 
 @pytest.fixture
 def primary_conn(pg_primary: LocalCluster) -> Iterator[LocalCluster]:
-    with psycopg.connect(**pg_primary.conninfo().libpq_kwargs(), autocommit=True) as conn:
-        conn.execute("create database users")
-    with psycopg.connect(**pg_primary.conninfo("users").libpq_kwargs(), autocommit=True) as conn:
-        conn.execute("create table accounts (id bigint primary key, email text not null)")
-        conn.execute("insert into accounts select n, 'u' || n || '@example.com' from generate_series(1, 3000) n")
-    os.environ["AIRFLOW_CONN_TEST_PG_PRIMARY"] = airflow_conn_json(pg_primary)
-    yield pg_primary
-    del os.environ["AIRFLOW_CONN_TEST_PG_PRIMARY"]
+    create_database(
+        pg_primary,
+        "users",
+        "create table accounts (id bigint primary key, email text not null)",
+        "insert into accounts select n, 'u' || n || '@example.com' from generate_series(1, 3000) n",
+    )
+    with airflow_conn_env("test_pg_primary", pg_primary):
+        yield pg_primary
 
 
 def test_backup_and_restore_drill_dags_run_through_airflow(

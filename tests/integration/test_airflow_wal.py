@@ -3,7 +3,6 @@ against real PostgreSQL and moto S3."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,10 +12,10 @@ import psycopg
 import pytest
 
 from drflow.engines.postgres.cluster import LocalCluster
-from drflow.jobs.backup import target_catalogs
+from drflow.store.factory import target_catalogs
 from drflow.store.wal import recovery_point
 from tests.fixtures.airflow import dagbag
-from tests.fixtures.pg import airflow_conn_json
+from tests.fixtures.pg import airflow_conn_env, create_database
 
 pytestmark = pytest.mark.slow
 
@@ -44,14 +43,14 @@ components:
 
 @pytest.fixture
 def primary(pg_primary: LocalCluster) -> Iterator[LocalCluster]:
-    with psycopg.connect(**pg_primary.conninfo().libpq_kwargs(), autocommit=True) as conn:
-        conn.execute("create database users")
-    with psycopg.connect(**pg_primary.conninfo("users").libpq_kwargs(), autocommit=True) as conn:
-        conn.execute("create table accounts (id bigint primary key, created timestamptz default clock_timestamp())")
-        conn.execute("insert into accounts (id) select generate_series(1, 100)")
-    os.environ["AIRFLOW_CONN_TEST_WAL_PRIMARY"] = airflow_conn_json(pg_primary)
-    yield pg_primary
-    del os.environ["AIRFLOW_CONN_TEST_WAL_PRIMARY"]
+    create_database(
+        pg_primary,
+        "users",
+        "create table accounts (id bigint primary key, created timestamptz default clock_timestamp())",
+        "insert into accounts (id) select generate_series(1, 100)",
+    )
+    with airflow_conn_env("test_wal_primary", pg_primary):
+        yield pg_primary
 
 
 def test_wal_backup_and_point_in_time_restore_dags_run_through_airflow(

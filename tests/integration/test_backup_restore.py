@@ -13,9 +13,10 @@ import pytest
 from drflow.engines.postgres.basebackup import BackupError
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.hosts import Host
-from drflow.jobs.backup import FullBackupRequest, take_full_backup, target_catalogs
+from drflow.jobs.backup import FullBackupRequest, take_full_backup
 from drflow.jobs.restore import choose_backup, restore_backup, start_scratch_instance
 from drflow.store.catalog import CorruptBackupError
+from drflow.store.factory import target_catalogs
 
 pytestmark = pytest.mark.slow
 

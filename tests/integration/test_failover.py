@@ -53,7 +53,8 @@ def streams_as(cluster: LocalCluster) -> tuple[str, str | None]:
         setting = conn.execute("show primary_conninfo").fetchone()
         receiver = conn.execute("select status, conninfo from pg_stat_wal_receiver").fetchone()
     assert setting is not None and receiver is not None and receiver[0] == "streaming", receiver
-    return str(setting[0]), conninfo_to_dict(str(receiver[1])).get("user")
+    user = conninfo_to_dict(str(receiver[1])).get("user")
+    return str(setting[0]), None if user is None else str(user)
 
 
 def run(cluster: LocalCluster, sql: str, params: tuple[Any, ...] = ()) -> None:
@@ -280,7 +281,13 @@ def test_operators_assess_refuse_fence_promote_and_validate(
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id}", f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres")
     # A store that cannot be opened must not stop the assessment.
     plan = plan_facts(primary, replica, [{"name": "broken", "type": "local", "path": "relative/store"}])
-    step = {"component": "db", "depends_on": [], "timeout": None, "verification": False, "description": ""}
+    step: dict[str, Any] = {
+        "component": "db",
+        "depends_on": [],
+        "timeout": None,
+        "verification": False,
+        "description": "",
+    }
     plain: dict[str, Any] = {"params": {"reason": "test"}}
     override: dict[str, Any] = {
         "params": {"reason": "test", "override_safety": True},

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from drflow.cli import app
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.jobs.backup import FullBackupRequest, take_full_backup
+from tests.fixtures.pg import create_database
 from tests.integration.test_logical import SCHEMA, _dump, _exec
 from tests.unit.test_spec_incident import SPEC
 
@@ -20,10 +20,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def shop(pg_primary: LocalCluster) -> LocalCluster:
     """The `shop` database of tests/integration/test_logical.py."""
-    with psycopg.connect(**pg_primary.conninfo().libpq_kwargs(), autocommit=True) as conn:
-        conn.execute("create database shop")
-    with psycopg.connect(**pg_primary.conninfo("shop").libpq_kwargs(), autocommit=True) as conn:
-        conn.execute(SCHEMA)
+    create_database(pg_primary, "shop", SCHEMA)
     return pg_primary
 
 

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.engines.postgres.pgdump import LogicalBackupError
-from drflow.jobs.backup import target_catalogs
 from drflow.jobs.logical import LogicalBackupRequest, restore_table, take_logical_backup
 from drflow.store.catalog import BackupManifest
-from tests.fixtures.pg import airflow_conn_json
+from drflow.store.factory import target_catalogs
+from tests.fixtures.pg import airflow_conn_json, create_database
 
 pytestmark = pytest.mark.slow
 
@@ -48,10 +48,7 @@ OTHERS_DIGEST = (
 
 @pytest.fixture
 def shop(pg_primary: LocalCluster) -> Iterator[LocalCluster]:
-    with psycopg.connect(**pg_primary.conninfo().libpq_kwargs(), autocommit=True) as conn:
-        conn.execute("create database shop")
-    with psycopg.connect(**pg_primary.conninfo("shop").libpq_kwargs(), autocommit=True) as conn:
-        conn.execute(SCHEMA)
+    create_database(pg_primary, "shop", SCHEMA)
     yield pg_primary
 
 

@@ -25,7 +25,6 @@ from drflow.engines.postgres.pgbackrest import (
     stanza_settings,
 )
 from drflow.hosts import Host
-from drflow.jobs.backup import target_catalogs
 from drflow.jobs.pgbackrest import (
     PgBackRestBackupRequest,
     StanzaAccess,
@@ -37,6 +36,8 @@ from drflow.jobs.pgbackrest import (
 )
 from drflow.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from drflow.spec.load import load_spec_text
+from drflow.store.factory import target_catalogs
+from tests.fixtures.pgbackrest import archiving_primary
 from tests.fixtures.tls_proxy import TlsProxy, tls_s3_proxy  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow
@@ -85,29 +86,10 @@ def archived_primary(pg_workdir: Path, pg_host: Host, pg_bin_dir: Path) -> Itera
     spec = load_spec_text(SPEC.format(name=name, root=pg_workdir), pg_workdir / "spec.yaml").spec
     component = spec.component("orders")
     settings = stanza_settings(spec, component)
-    cluster = LocalCluster(
-        data_dir=pg_workdir / "primary",
-        port=free_port(),
-        socket_dir=pg_workdir / "run",
-        bin_dir=pg_bin_dir,
-        host=pg_host,
-    )
-    cluster.init(no_sync=True, **server_settings(settings))
-    installed = Path(settings.config_path)
-    installed.write_text(render_config(settings, pg_port=cluster.port, pg_user="postgres"))
-    pg_host.chown_to_db_user(installed)
-    cluster.start(timeout=60)
-    try:
-        with psycopg.connect(**cluster.conninfo().libpq_kwargs(), autocommit=True) as conn:
-            conn.execute("create database shop")
-        with psycopg.connect(**cluster.conninfo("shop").libpq_kwargs(), autocommit=True) as conn:
-            conn.execute("create table items (id int primary key, qty int not null)")
-            conn.execute("insert into items select n, n from generate_series(1, 2000) n")
+    with archiving_primary(pg_workdir, pg_host, pg_bin_dir, settings, rows=2000) as cluster:
         targets = [spec.target(n).model_dump(mode="json") for n in ("repo-east", "repo-west")]
         access = StanzaAccess(settings, cluster.conninfo("shop"))
         yield Archived(cluster, settings, access, name, targets)
-    finally:
-        cluster.stop("immediate")
 
 
 def _request(a: Archived, policy: str, kind: str, backup_id: str) -> PgBackRestBackupRequest:

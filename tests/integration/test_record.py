@@ -23,7 +23,7 @@ from drflow.audit.record import build_record
 from drflow.operators.record import RecoveryRecordOperator, record_name
 
 DATA = Path(__file__).parent / "data" / "airflow_api"
-STEPS_META = {
+STEPS_META: dict[str, dict[str, Any]] = {
     "assess": {"type": "automated", "action": "assess", "verification": False},
     "declare": {"type": "approval", "action": None, "verification": False},
     "promote": {"type": "automated", "action": "promote", "verification": False},

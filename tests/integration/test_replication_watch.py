@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from drflow.engines.postgres.cluster import LocalCluster
-from drflow.engines.postgres.replication import ReplicaTarget, ReplicationReport, measure_replication, parse_lsn
+from drflow.engines.postgres.lsn import parse_lsn
+from drflow.engines.postgres.replication import ReplicaTarget, ReplicationReport, measure_replication
 from tests.fixtures.airflow import dagbag
 from tests.fixtures.pg import airflow_conn_json
 
@@ -263,8 +264,8 @@ def test_the_watch_also_measures_the_specs_wal_slots_and_orphans_on_the_primary(
     pg_primary_with_replica: tuple[LocalCluster, LocalCluster], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from drflow.engines.postgres.wal import ensure_slot
+    from drflow.jobs.replication_watch import ReplicationWatch
     from drflow.spec.slots import SlotClaim
-    from drflow.triggers.replication import measure_from_conn_ids
 
     primary, replica = pg_primary_with_replica
     monkeypatch.setenv("AIRFLOW_CONN_TEST_WATCH_PRIMARY", airflow_conn_json(primary))
@@ -283,24 +284,24 @@ def test_the_watch_also_measures_the_specs_wal_slots_and_orphans_on_the_primary(
     }
     for slot in ("drflow_wal_abc123_db_wal", "drflow_wal_abc123_db_removed"):
         ensure_slot(primary.conninfo(), slot)
-    kwargs: dict[str, Any] = {
-        "primary_conn_id": "test_watch_primary",
-        "database": "postgres",
-        "replicas": [{"name": "replica-1", "conn_id": "test_watch_replica", "slot": SLOT}],
-        "warn_lag_s": 60,
-        "max_lag_s": 300,
-        "max_slot_retained_bytes": 1024**3,
-        "connect_timeout": 5,
-        "slot_watch": watch,
-    }
-    report = measure_from_conn_ids(**kwargs)
+    settings = ReplicationWatch(
+        primary_conn_id="test_watch_primary",
+        database="postgres",
+        replicas=[{"name": "replica-1", "conn_id": "test_watch_replica", "slot": SLOT}],
+        warn_lag_s=60,
+        max_lag_s=300,
+        max_slot_retained_bytes=1024**3,
+        connect_timeout=5,
+        slot_watch=watch,
+    )
+    report = settings.measure()
     assert report.healthy and report.codes() == {"slot_orphaned"}  # an orphan is a warning
 
     for _ in range(3):  # ~48 MiB of WAL: the replica keeps up, the WAL slots hold it all
         write(primary, rows=10)
         sql(primary, "select pg_switch_wal()")
     wait_replayed(primary, replica)
-    report = measure_from_conn_ids(**kwargs)
+    report = settings.measure()
     assert not report.healthy
     by_slot = {s["name"]: s for s in report.slots}
     assert by_slot[SLOT]["alerts"] == [] and by_slot[SLOT]["kind"] == "replica"

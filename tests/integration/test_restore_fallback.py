@@ -20,13 +20,14 @@ from typer.testing import CliRunner
 from drflow.cli import app
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.hosts import Host, LocalHost
-from drflow.jobs.backup import FullBackupRequest, take_full_backup, target_catalogs
+from drflow.jobs.backup import FullBackupRequest, take_full_backup
 from drflow.jobs.drill import drill_verdict, run_restore_drill
 from drflow.jobs.logical import LogicalBackupRequest, take_logical_backup
 from drflow.jobs.pitr import execute_planned, plan_from_form
 from drflow.jobs.restore import find_copies, start_scratch_instance
 from drflow.operators.restore_step import RestoreRefused, clear_earlier_try, restore_component
 from drflow.store.catalog import BackupManifest, Catalog
+from drflow.store.factory import target_catalogs
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ from drflow.engines.postgres.wal import ensure_slot
 from drflow.spec.load import load_spec
 from drflow.spec.slots import legacy_wal_slot_name, spec_claims, spec_tag, wal_slot_name
 from tests.fixtures.airflow import dagbag
-from tests.fixtures.pg import airflow_conn_json
+from tests.fixtures.pg import airflow_conn_env, create_database
 
 SPEC = """\
 version: 1
@@ -47,16 +47,14 @@ components:
       - {{name: wal, type: incremental, method: pg_receivewal, schedule: "@hourly", targets: [local],
           retention: {{days: 7}}}}
 """
-CONN_ENV = "AIRFLOW_CONN_TEST_SLOTS_PRIMARY"
+CONN_ID = "test_slots_primary"
 
 
 @pytest.fixture
 def primary(pg_primary: LocalCluster) -> Iterator[LocalCluster]:
-    with psycopg.connect(**pg_primary.conninfo().libpq_kwargs(), autocommit=True) as conn:
-        conn.execute("create database shop")
-    os.environ[CONN_ENV] = airflow_conn_json(pg_primary)
-    yield pg_primary
-    del os.environ[CONN_ENV]
+    create_database(pg_primary, "shop")
+    with airflow_conn_env(CONN_ID, pg_primary):
+        yield pg_primary
 
 
 def _write_spec(path: Path, cluster: LocalCluster, *, limit: str = "10GiB", name: str = "slots-test") -> Path:
@@ -102,7 +100,7 @@ def test_retained_wal_over_the_limit_of_the_spec_raises_the_alert(primary: Local
     [alert] = report.alerts
     assert (alert.code, alert.severity) == ("slot_retention_exceeded", "critical")
     assert f"'{slot}' of WAL policy wal of slots-test/orders holds back" in alert.message
-    assert "more than its limit of 20.0 MiB" in alert.message and "Run the WAL policy's DAG" in alert.message
+    assert "more than its limit of 20MiB" in alert.message and "Run the WAL policy's DAG" in alert.message
 
     # The CLI says the same (and machine-readably).
     result = _cli("slots", "list", "--spec", str(spec_path), "--json")

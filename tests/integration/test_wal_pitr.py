@@ -25,10 +25,11 @@ from drflow.engines.postgres.cluster import LocalCluster
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.lsn import parse_lsn
 from drflow.hosts import Host
-from drflow.jobs.backup import FullBackupRequest, take_full_backup, target_catalogs
+from drflow.jobs.backup import FullBackupRequest, take_full_backup
 from drflow.jobs.pitr import plan_point_in_time, restore_to_point
 from drflow.jobs.wal import WalArchiveRequest, archive_wal, default_slot
 from drflow.store.catalog import BackupManifest, Catalog
+from drflow.store.factory import target_catalogs
 from drflow.store.wal import (
     ALERT_BROKEN,
     ALERT_STOPPED,
@@ -39,7 +40,7 @@ from drflow.store.wal import (
     recovery_point,
     wal_archive_status,
 )
-from tests.fixtures.pg import pg_workdir_context, running_cluster
+from tests.fixtures.pg import create_database, pg_workdir_context, running_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -98,10 +99,7 @@ def wal_request(cluster: LocalCluster, targets: list[dict[str, Any]], backup_id:
 
 
 def _create_users_db(cluster: LocalCluster) -> None:
-    with psycopg.connect(**cluster.conninfo().libpq_kwargs(), autocommit=True) as db:
-        db.execute("create database users")
-    with psycopg.connect(**cluster.conninfo(COMPONENT).libpq_kwargs(), autocommit=True) as db:
-        db.execute("create table events (id bigserial primary key, note text not null)")
+    create_database(cluster, COMPONENT, "create table events (id bigserial primary key, note text not null)")
 
 
 class Writer(threading.Thread):

@@ -7,7 +7,8 @@ from typing import Any
 
 from drflow.engines.postgres.assess import summary_markdown
 from drflow.engines.postgres.checks import as_text, matches, mismatch_lines
-from drflow.engines.postgres.failover import LagExceeded, Refused, format_lsn, parse_lsn
+from drflow.engines.postgres.failover import LagExceeded, Refused
+from drflow.engines.postgres.lsn import format_lsn, parse_lsn
 from drflow.engines.postgres.rebuild import _remove_settings, slot_name_for
 
 
@@ -70,17 +71,17 @@ def test_assessment_summary_names_state_lag_backup_and_plan() -> None:
         "checked_at": "2026-03-01T10:00:00.123456+00:00",
         "rpo_s": 300,
         "primary": {"node": "primary", "server": "pg@h:5432/app", "reachable": False, "error": "timeout"},
-        "replicas": [_replica("eu", "passes", 0.0), _replica("us", "refused", 900.0, "us is 15.0min behind")],
+        "replicas": [_replica("eu", "passes", 0.0), _replica("us", "refused", 900.0, "us is 15m behind")],
         "candidates": ["eu"],
         "newest_backup": {"backup_id": "daily-1", "finished_at": "2026-03-01T09:00:00+00:00", "age_s": 3600.0},
         "plan_steps": [{"name": "promote", "action": "promote", "description": "Promote eu"}],
     }
     text = summary_markdown(result)
-    assert text.startswith("### Assessment of `orders-db` (2026-03-01T10:00:00Z, RPO 5.0min)")
+    assert text.startswith("### Assessment of `orders-db` (2026-03-01T10:00:00Z, RPO 5m)")
     assert "`primary` (pg@h:5432/app) **unreachable**: timeout" in text
-    assert "| `eu` | streaming, replaying, timeline 1 | 0.0s | passes |" in text
-    assert "| `us` |" in text and "**refused**: us is 15.0min behind" in text
-    assert "`daily-1` finished 2026-03-01T09:00:00+00:00, 60.0min ago" in text
+    assert "| `eu` | streaming, replaying, timeline 1 | 0s | passes |" in text
+    assert "| `us` |" in text and "**refused**: us is 15m behind" in text
+    assert "`daily-1` finished 2026-03-01T09:00:00+00:00, 1h ago" in text
     assert "would pass the lag gate on `eu`" in text and "1. `promote` (promote): Promote eu" in text
     result["candidates"] = []
     assert "**no replica passes the lag gate now**" in summary_markdown(result)

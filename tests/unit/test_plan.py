@@ -7,6 +7,7 @@ import pytest
 from drflow.plan.build import build_plans, error_plan
 from drflow.plan.compile import compile_specs
 from drflow.plan.diff import diff_plans
+from drflow.plan.graph import DagPlan
 from drflow.spec.load import load_spec
 
 SPEC = Path(__file__).resolve().parents[2] / "plan_specs" / "api-marketplace.yaml"
@@ -14,18 +15,18 @@ COMPONENTS = ["api-gateway", "api-portal", "api-catalog", "user-database", "anal
 
 
 @pytest.fixture(scope="module")
-def plans():  # type: ignore[no-untyped-def]
+def plans() -> list[DagPlan]:
     return build_plans(load_spec(SPEC).spec, SPEC)
 
 
-def test_every_component_gets_a_backup_and_a_drill_dag(plans) -> None:  # type: ignore[no-untyped-def]
+def test_every_component_gets_a_backup_and_a_drill_dag(plans: list[DagPlan]) -> None:
     ids = {p.dag_id for p in plans}
     for component in COMPONENTS:
         assert f"dr.api-marketplace.{component}.backup.daily-full" in ids
         assert any(i.startswith(f"dr.api-marketplace.{component}.drill.") for i in ids)
 
 
-def test_tags_owner_and_retries_come_from_the_spec(plans) -> None:  # type: ignore[no-untyped-def]
+def test_tags_owner_and_retries_come_from_the_spec(plans: list[DagPlan]) -> None:
     plan = next(p for p in plans if p.dag_id == "dr.api-marketplace.user-database.backup.daily-full")
     assert plan.tags == [
         "drflow",
@@ -41,7 +42,7 @@ def test_tags_owner_and_retries_come_from_the_spec(plans) -> None:  # type: igno
     assert "RTO 30m, RPO 5m" in plan.doc_md
 
 
-def test_backup_task_records_the_drill_queries_and_never_a_secret(plans) -> None:  # type: ignore[no-untyped-def]
+def test_backup_task_records_the_drill_queries_and_never_a_secret(plans: list[DagPlan]) -> None:
     take = next(p for p in plans if p.dag_id == "dr.api-marketplace.billing.backup.daily-full").task("take_backup")
     assert {q["name"] for q in take.params["validation"]} >= {"invoices-count"}
     assert take.params["conn_id"] == "drflow_pg_primary"
@@ -49,7 +50,7 @@ def test_backup_task_records_the_drill_queries_and_never_a_secret(plans) -> None
     assert "password" not in str(take.params).lower()
 
 
-def test_drill_plan_carries_objectives_in_seconds(plans) -> None:  # type: ignore[no-untyped-def]
+def test_drill_plan_carries_objectives_in_seconds(plans: list[DagPlan]) -> None:
     drill = next(p for p in plans if p.kind == "restore-drill" and p.component == "api-gateway")
     report = drill.task("record_report")
     assert (report.params["rto_s"], report.params["rpo_s"]) == (15 * 60, 5 * 60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -449,7 +450,9 @@ def test_the_rendered_dag_has_the_deadline_the_form_and_a_teardown_record(
 
     plan = recovery_plan(spec, spec.recovery_plans[0], "s.yaml")
     dag = render_dag(plan)
+    assert isinstance(dag.deadline, list)
     [alert] = dag.deadline
+    assert isinstance(alert.interval, timedelta)
     assert alert.reference == DeadlineReference.DAGRUN_QUEUED_AT and alert.interval.total_seconds() == 3600
     assert dag.max_active_runs == 1 and dag.schedule is None
     record = dag.get_task("record")
@@ -470,14 +473,17 @@ def test_the_rendered_dag_has_the_deadline_the_form_and_a_teardown_record(
 
 
 def test_a_draft_dag_is_paused_and_fails_with_why(tmp_path: Path) -> None:
+    from airflow.sdk import BaseOperator
     from airflow.sdk.exceptions import AirflowFailException
 
     from drflow.render.airflow import render_dag
 
     spec = load(SPEC.replace("status: approved", "status: draft"), tmp_path).spec
     dag = render_dag(recovery_plan(spec, spec.recovery_plans[0], "specs/shop.yaml"))
-    assert dag.is_paused_upon_creation is True and dag.description.startswith("DRAFT — not triggerable")
+    assert dag.is_paused_upon_creation is True
+    assert dag.description is not None and dag.description.startswith("DRAFT — not triggerable")
     [task] = dag.tasks
+    assert isinstance(task, BaseOperator)
     with pytest.raises(AirflowFailException, match="a reviewer must set status: approved in specs/shop.yaml"):
         task.execute({})
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from drflow.jobs.replication_watch import ReplicationWatch
 from drflow.plan.build import build_plans
 from drflow.plan.replication import replication_watch_plan
 from drflow.spec.load import load_spec, load_spec_text
@@ -47,22 +48,23 @@ def test_every_api_marketplace_component_gets_a_watch_with_its_rpo_as_max_lag() 
     assert check.task_id == "check_replication" and check.action == "postgres.replication_lag"
     assert check.retries == 0
     params = dict(check.params)
-    watch = params.pop("slot_watch")
+    settings = dict(params.pop("watch"))
+    watch = settings.pop("slot_watch")
     # The spec's other slots on this primary are watched too: WAL archiving slots and orphans.
     assert watch["orphan_limit_bytes"] == 10 * 1024**3 and "billing" in watch["components"]
     assert {(c["kind"], c["slot"]) for c in watch["claims"] if c["component"] == "billing"} == {
         ("replica", "drflow_sandbox_replica")
     }
-    assert params == {
+    assert settings == {
         "primary_conn_id": "drflow_pg_primary",
         "database": "billing",
         "replicas": [{"name": "replica-1", "conn_id": "drflow_pg_replica", "slot": "drflow_sandbox_replica"}],
         "warn_lag_s": 60,
         "max_lag_s": 15 * 60,
         "max_slot_retained_bytes": 1024**3,
-        "poke_interval": 10,
-        "timeout": 60,
+        "connect_timeout": 5,
     }
+    assert params == {"poke_interval": 10, "timeout": 60}
     assert "failure above 15m (the RPO)" in plan.doc_md
     assert "password" not in str(check.params).lower()
 
@@ -75,8 +77,13 @@ def test_spec_settings_override_defaults() -> None:
     plan = replication_watch_plan(spec, spec.components[0], "small.yaml")
     assert plan is not None
     params = plan.task("check_replication").params
-    assert (params["warn_lag_s"], params["max_lag_s"], params["max_slot_retained_bytes"]) == (10, 120, 256 * 1024**2)
-    assert params["replicas"] == [{"name": "r1", "conn_id": "pg_r1", "slot": "r1_slot"}]
+    settings = params["watch"]
+    assert (settings["warn_lag_s"], settings["max_lag_s"], settings["max_slot_retained_bytes"]) == (
+        10,
+        120,
+        256 * 1024**2,
+    )
+    assert settings["replicas"] == [{"name": "r1", "conn_id": "pg_r1", "slot": "r1_slot"}]
     assert (plan.schedule_every_s, params["timeout"], params["poke_interval"]) == (30, 30, 5)
     assert "slot `r1_slot`" in plan.doc_md and "(the RPO)" not in plan.doc_md
 
@@ -111,18 +118,35 @@ def test_the_trigger_carries_conn_ids_only_and_round_trips() -> None:
 
     from drflow.triggers.replication import ReplicationLagTrigger
 
-    trigger = ReplicationLagTrigger(
+    watch = ReplicationWatch(
         primary_conn_id="pg_primary",
         database="app",
         replicas=[{"name": "r1", "conn_id": "pg_r1", "slot": None}],
         warn_lag_s=60,
         max_lag_s=900,
         max_slot_retained_bytes=1024,
-        poke_interval=5,
-        timeout=30,
     )
+    trigger = ReplicationLagTrigger(watch=watch, poke_interval=5, timeout=30)
     classpath, kwargs = trigger.serialize()
     module, _, name = classpath.rpartition(".")
     again = getattr(import_module(module), name)(**kwargs)
-    assert again.serialize() == (classpath, kwargs)
-    assert set(kwargs) >= {"primary_conn_id", "replicas", "timeout"} and "password" not in str(kwargs)
+    assert again.serialize() == (classpath, kwargs) and again.watch == watch
+    assert set(kwargs) == {"watch", "poke_interval", "timeout"} and "password" not in str(kwargs)
+
+
+def test_the_sensor_and_its_trigger_share_the_plans_watch_settings() -> None:
+    from drflow.render.airflow import render_dag
+    from drflow.sensors.replication import ReplicationLagSensor
+    from drflow.triggers.replication import ReplicationLagTrigger
+
+    spec = small_spec("      replicas: [{name: r1, conn_id: pg_r1, region: west}]")
+    plan = replication_watch_plan(spec, spec.components[0], "small.yaml")
+    assert plan is not None
+    sensor = render_dag(plan).get_task("check_replication")
+    assert isinstance(sensor, ReplicationLagSensor)
+    watch = ReplicationWatch.from_params(plan.task("check_replication").params["watch"])
+    assert sensor.watch == watch
+    trigger = ReplicationLagTrigger(watch=sensor.watch, timeout=5)
+    assert trigger.serialize()[1]["watch"] == watch.to_params()
+    with pytest.raises(ValueError, match="unknown replication-watch settings"):
+        ReplicationWatch.from_params({**watch.to_params(), "password": "x"})

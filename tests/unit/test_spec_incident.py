@@ -8,6 +8,7 @@ import pytest
 
 from drflow.spec.diagnostics import SpecError
 from drflow.spec.incident import load_for_incident
+from drflow.spec.model import LocalTarget
 
 SPEC = """\
 version: 1
@@ -52,7 +53,9 @@ def test_the_component_and_storage_needed_load_with_a_warning_naming_what_was_ig
     loaded = load_for_incident(path, "orders")
     assert [c.name for c in loaded.spec.components] == ["orders"]
     assert [t.name for t in loaded.spec.storage] == ["local"]
-    assert loaded.spec.storage[0].path == str(tmp_path / "store"), "relative paths still resolve against the spec"
+    store = loaded.spec.storage[0]
+    assert isinstance(store, LocalTarget)
+    assert store.path == str(tmp_path / "store"), "relative paths still resolve against the spec"
     assert loaded.ignored is not None and loaded.ignored.severity == "warning"
     text = str(loaded.ignored)
     assert "the spec does not validate" in text and "using only component 'orders' and storage 'local'" in text

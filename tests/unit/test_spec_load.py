@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from drflow.spec.diagnostics import Diagnostic, SpecError
 from drflow.spec.load import discover, load_spec, load_spec_text, load_specs
-from drflow.spec.model import LocalTarget, S3Target
+from drflow.spec.model import BackupPolicy, LocalTarget, S3Target
 from drflow.spec.validate import validate_paths
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,8 +118,12 @@ def test_api_marketplace_spec_has_the_seed_numbers() -> None:
             ("replica-1", "drflow_pg_replica", "us-west-2")
         ]
         policy, *more = component.backups
+        assert isinstance(policy, BackupPolicy)
         # The data-corruption plan replays archived WAL of the user database.
-        assert [p.name for p in more] == (["wal-every-4m"] if component.name == "user-database" else [])
+        assert [p.name for p in more if isinstance(p, BackupPolicy)] == (
+            ["wal-every-4m"] if component.name == "user-database" else []
+        )
+        assert all(isinstance(p, BackupPolicy) for p in more)
         assert (policy.name, policy.method, policy.schedule) == ("daily-full", "pg_basebackup", "0 2 * * *")
         assert policy.targets == ["s3-primary", "s3-secondary"]
         expected_retention = (400, "compliance") if component.name == "billing" else (30, "standard")
@@ -265,6 +269,7 @@ def test_anchors_and_merge_keys_work(tmp_path: Path) -> None:
     ).replace("      - name: daily-full\n", "      - &policy\n        name: daily-full\n")
     loaded = load_spec_text(text, tmp_path / "spec.yaml")
     daily, weekly = loaded.spec.components[0].backups
+    assert isinstance(daily, BackupPolicy) and isinstance(weekly, BackupPolicy)
     assert (weekly.name, weekly.schedule, weekly.targets, weekly.retention.days) == (
         "weekly-full",
         "@weekly",

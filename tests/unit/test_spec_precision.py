@@ -12,6 +12,7 @@ import yaml
 
 from drflow.spec.diagnostics import Diagnostic, SpecError
 from drflow.spec.load import load_spec_text
+from drflow.spec.plans import HttpCallAction
 from drflow.spec.schema import json_schema
 from tests.unit.test_plan_recovery import SPEC as PLANS
 from tests.unit.test_spec_check import BASE
@@ -222,6 +223,7 @@ def test_a_time_with_a_timezone_is_kept_as_written(tmp_path: Path) -> None:
     text = PLANS.replace(TELL, HTTP.replace("WHEN", "2026-12-01T10:00:00+02:00") + TELL)
     spec = load_spec_text(text, tmp_path / "spec.yaml").spec
     step = next(s for s in spec.recovery_plans[0].steps if s.name == "call")
+    assert isinstance(step, HttpCallAction)
     assert step.json_body == {"until": "2026-12-01T10:00:00+02:00"}  # text, as JSON can carry it
 
 

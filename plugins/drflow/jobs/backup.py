@@ -7,14 +7,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from drflow.engines.postgres.basebackup import run_basebackup
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.queries import run_validation_queries
-from drflow.store.catalog import BackupManifest, Catalog
-from drflow.store.factory import open_store
+from drflow.store.catalog import BackupManifest
+from drflow.store.factory import target_catalogs
 from drflow.store.fanout import Fanout
+from drflow.store.retention import RetentionPolicy
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)
@@ -31,17 +32,13 @@ class FullBackupRequest:
     targets: Sequence[Mapping[str, Any]]
     compression: str
     retention_days: int
-    retention_policy: Literal["standard", "compliance", "governance"]
+    retention_policy: RetentionPolicy
     validation: Sequence[Mapping[str, Any]]
     work_dir: str | None = None
     max_rate: str | None = None
     """Throttle of pg_basebackup (its --max-rate), e.g. 32M; None streams at full speed."""
     timeout_s: float | None = None
     """Stop pg_basebackup after this long (the policy's timeout); None: the runner's default."""
-
-
-def target_catalogs(spec_name: str, targets: Sequence[Mapping[str, Any]]) -> list[tuple[str, Catalog]]:
-    return [(str(target["name"]), Catalog(open_store(target), spec_name)) for target in targets]
 
 
 def take_full_backup(request: FullBackupRequest) -> BackupManifest:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.pgdump import (
@@ -17,9 +17,10 @@ from drflow.engines.postgres.pgdump import (
     dump_database,
     restore_table_from_dump,
 )
-from drflow.jobs.backup import target_catalogs
 from drflow.store.catalog import BackupManifest, Catalog
+from drflow.store.factory import target_catalogs
 from drflow.store.fanout import Fanout
+from drflow.store.retention import RetentionPolicy
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class LogicalBackupRequest:
     targets: Sequence[Mapping[str, Any]]
     compression: str
     retention_days: int
-    retention_policy: Literal["standard", "compliance", "governance"]
+    retention_policy: RetentionPolicy
     validation: Sequence[Mapping[str, Any]] = ()
     work_dir: str | None = None
     timeout: float | None = None

@@ -36,8 +36,9 @@ from drflow.engines.postgres.pgbackrest import (
 from drflow.engines.postgres.queries import run_validation_queries
 from drflow.engines.postgres.restore import start_restored
 from drflow.hosts import Host
-from drflow.jobs.backup import target_catalogs
 from drflow.store.catalog import BackupManifest, Catalog
+from drflow.store.factory import target_catalogs
+from drflow.store.retention import RetentionPolicy
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class PgBackRestBackupRequest:
     """The policy's targets; each is one repository of the stanza."""
     compression: str
     retention_days: int
-    retention_policy: Literal["standard", "compliance", "governance"]
+    retention_policy: RetentionPolicy
     validation: Sequence[Mapping[str, Any]] = ()
     work_dir: str | None = None
 

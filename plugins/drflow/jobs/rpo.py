@@ -15,8 +15,8 @@ from typing import Any
 
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.replication import ReplicaTarget, measure_replication
-from drflow.jobs.backup import target_catalogs
 from drflow.store.base import StoreError
+from drflow.store.factory import target_catalogs
 from drflow.store.wal import is_base_backup, status_from
 
 

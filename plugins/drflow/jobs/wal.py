@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 
@@ -33,11 +33,12 @@ from drflow.engines.postgres.wal import (
     ensure_slot,
     receive_wal,
 )
-from drflow.jobs.backup import target_catalogs
 from drflow.spec.slots import legacy_wal_slot_name
 from drflow.store.base import StoreError
 from drflow.store.catalog import BackupManifest
+from drflow.store.factory import target_catalogs
 from drflow.store.fanout import Fanout
+from drflow.store.retention import RetentionPolicy
 from drflow.store.wal import WAL_METHOD, WalGapError, chain_tip, is_pitr_base
 from drflow.workdir import scratch_dir
 
@@ -65,7 +66,7 @@ class WalArchiveRequest:
     targets: Sequence[Mapping[str, Any]]
     slot: str
     retention_days: int
-    retention_policy: Literal["standard", "compliance", "governance"] = "standard"
+    retention_policy: RetentionPolicy = "standard"
     compression: str = "zstd"
     work_dir: str | None = None
     timeout_s: float | None = None

@@ -38,10 +38,10 @@ class RestoreDrillOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.hosts import LocalHost
-        from drflow.jobs.backup import target_catalogs
         from drflow.jobs.drill import run_restore_drill
         from drflow.jobs.restore import find_copies
         from drflow.operators.common import upstream_result
+        from drflow.store.factory import target_catalogs
 
         backup_id = upstream_result(context, "select_backup")["backup_id"]
         catalogs = target_catalogs(self.spec_name, [self.target, *self.fallback_targets])
@@ -82,9 +82,9 @@ class DrillReportOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from drflow.jobs.backup import target_catalogs
         from drflow.jobs.drill import drill_verdict
         from drflow.operators.common import upstream_result
+        from drflow.store.factory import target_catalogs
 
         result = upstream_result(context, "restore_and_validate")
         report = {

@@ -45,6 +45,7 @@ def component_facts(plan: Mapping[str, Any], component: str, *, need_nodes: bool
 
 def node_from_plan(plan: Mapping[str, Any], component: str, name: str, *, dbname: str | None = None) -> Node:
     """The :class:`Node` called ``name`` (``primary`` or a replica) of ``component``, from Airflow connections."""
+    from drflow.engines.postgres.bindir import find_bin_dir
     from drflow.engines.postgres.conninfo import PgConnInfo
     from drflow.engines.postgres.failover import Node
     from drflow.hosts import LocalHost
@@ -67,7 +68,7 @@ def node_from_plan(plan: Mapping[str, Any], component: str, name: str, *, dbname
         conn=PgConnInfo.from_airflow_conn(str(node["conn_id"]), dbname=dbname),
         data_dir=Path(data_dir) if data_dir else None,
         host=LocalHost(),
-        bin_dir=Path(facts["bin_dir"]) if facts.get("bin_dir") else Path("/usr/lib/postgresql/15/bin"),
+        bin_dir=Path(facts["bin_dir"]) if facts.get("bin_dir") else find_bin_dir(),
     )
 
 
@@ -86,7 +87,8 @@ def other_nodes(plan: Mapping[str, Any], component: str, exclude: str) -> dict[s
 
 def current_primary(nodes: Mapping[str, Node]) -> Node | None:
     """The reachable node that is not in recovery and furthest ahead (the conservative reference for lag)."""
-    from drflow.engines.postgres.failover import node_health, parse_lsn
+    from drflow.engines.postgres.failover import node_health
+    from drflow.engines.postgres.lsn import parse_lsn
 
     best: tuple[int, Node] | None = None
     for node in nodes.values():
@@ -197,7 +199,7 @@ class AssessOperator(FailoverStepOperator):
 
 def newest_backup(plan: Mapping[str, Any], component: str) -> dict[str, Any] | None:
     """The newest backup in the component's first storage target; ``{"error": …}`` if the store can't be read."""
-    from drflow.jobs.backup import target_catalogs
+    from drflow.store.factory import target_catalogs
 
     targets = component_facts(plan, component, need_nodes=False).get("targets") or []
     if not targets:

@@ -9,6 +9,7 @@ from airflow.sdk import BaseOperator
 
 if TYPE_CHECKING:
     from drflow.jobs.pgbackrest import StanzaAccess
+    from drflow.store.retention import RetentionPolicy
 
 
 class _StanzaOperator(BaseOperator):
@@ -68,7 +69,7 @@ class PgBackRestBackupOperator(_StanzaOperator):
         targets: Sequence[Mapping[str, Any]],
         compression: str,
         retention_days: int,
-        retention_policy: Literal["standard", "compliance", "governance"],
+        retention_policy: RetentionPolicy,
         validation: Sequence[Mapping[str, Any]],
         **kwargs: Any,
     ) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from drflow.store.retention import RetentionPolicy
+
 if TYPE_CHECKING:
     from drflow.engines.postgres.conninfo import PgConnInfo
-
-RetentionPolicy = Literal["standard", "compliance", "governance"]
 
 
 class BackupPolicyOperator(BaseOperator):

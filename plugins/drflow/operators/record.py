@@ -73,7 +73,7 @@ class RecoveryRecordOperator(PlanStepOperator):
         return record
 
     def _store(self, record: dict[str, Any], dag_run: Any) -> str | None:
-        from drflow.jobs.backup import target_catalogs
+        from drflow.store.factory import target_catalogs
 
         components: Mapping[str, Any] = self.plan.get("components") or {}
         for component, facts in components.items():

@@ -28,8 +28,8 @@ class RpoComplianceOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from drflow.jobs.backup import target_catalogs
         from drflow.jobs.rpo import rpo_compliance
+        from drflow.store.factory import target_catalogs
 
         now = datetime.now(UTC)
         report = rpo_compliance(self.spec_name, self.components, now)

@@ -11,7 +11,7 @@ from airflow.sdk import BaseOperator
 
 def _catalogs(spec_name: str, targets: Sequence[Mapping[str, Any]], name: str | None) -> Any:
     """The storage targets to restore from, in order: all of them (the first intact copy wins), or the named one."""
-    from drflow.jobs.backup import target_catalogs
+    from drflow.store.factory import target_catalogs
 
     chosen = [t for t in targets if name in (None, t["name"])]
     if not chosen:

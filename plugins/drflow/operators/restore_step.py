@@ -137,8 +137,8 @@ def restore_component(
     from drflow.engines.postgres.cluster import free_port
     from drflow.engines.postgres.restore import start_restored
     from drflow.hosts import LocalHost
-    from drflow.jobs.backup import target_catalogs
     from drflow.jobs.restore import NoBackupError, find_copies, restore_intact_copy
+    from drflow.store.factory import target_catalogs
 
     component = str(step["component"])
     facts = plan["components"][component]

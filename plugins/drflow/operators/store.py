@@ -22,8 +22,8 @@ class VerifyBackupOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from drflow.jobs.backup import target_catalogs
         from drflow.operators.common import upstream_result
+        from drflow.store.factory import target_catalogs
 
         backup_id = upstream_result(context, "take_backup")["backup_id"]
         problems: list[str] = []
@@ -64,9 +64,9 @@ class SelectBackupOperator(BaseOperator):
         self.policy = policy
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from drflow.jobs.backup import target_catalogs
         from drflow.jobs.restore import find_copies
         from drflow.operators.common import manifest_summary
+        from drflow.store.factory import target_catalogs
 
         catalogs = target_catalogs(self.spec_name, [self.target, *self.fallback_targets])
         requested = (context.get("params") or {}).get("backup_id") or None

@@ -97,7 +97,7 @@ class CheckWalChainOperator(BaseOperator):
 
         from airflow.sdk.exceptions import AirflowFailException
 
-        from drflow.jobs.backup import target_catalogs
+        from drflow.store.factory import target_catalogs
         from drflow.store.wal import WalGapError, check_wal_chain, recoverable_range, wal_archive_status
 
         problems: list[str] = []

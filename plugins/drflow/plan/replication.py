@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drflow.jobs.replication_watch import ReplicationWatch
 from drflow.plan.common import common_fields, dag_id, objectives
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Component, Spec
@@ -33,15 +34,17 @@ def replication_watch_plan(spec: Spec, component: Component, source: str) -> Dag
         "datastore.slot_retention_limit. On a critical alert, wait (deferred) up to one interval for recovery, "
         "then fail with every alert.",
         params={
-            "primary_conn_id": datastore.primary.conn_id,
-            "database": datastore.database,
-            "replicas": replicas,
-            "warn_lag_s": int(watch.warn_lag.total_seconds()),
-            "max_lag_s": int(max_lag.total_seconds()),
-            "max_slot_retained_bytes": watch.max_slot_retained,
+            "watch": ReplicationWatch(
+                primary_conn_id=datastore.primary.conn_id,
+                database=datastore.database,
+                replicas=replicas,
+                warn_lag_s=int(watch.warn_lag.total_seconds()),
+                max_lag_s=int(max_lag.total_seconds()),
+                max_slot_retained_bytes=watch.max_slot_retained,
+                slot_watch=slot_watch(spec, component, source),
+            ).to_params(),
             "poke_interval": poke_interval_s(interval_s),
             "timeout": interval_s,
-            "slot_watch": slot_watch(spec, component, source),
         },
         retries=0,
     )

@@ -21,7 +21,8 @@ from typing import Any
 
 import psycopg
 
-from drflow.engines.postgres.cluster import DEFAULT_BIN_DIR, LocalCluster, create_replica
+from drflow.engines.postgres.bindir import find_bin_dir
+from drflow.engines.postgres.cluster import LocalCluster, create_replica
 from drflow.hosts import Host, LocalHost
 
 DEFAULT_PRIMARY_PORT = 55432
@@ -39,7 +40,7 @@ def up(
     primary_port: int = DEFAULT_PRIMARY_PORT,
     replica_port: int = DEFAULT_REPLICA_PORT,
     *,
-    bin_dir: Path = DEFAULT_BIN_DIR,
+    bin_dir: Path | None = None,
     host: Host | None = None,
     timeout: float = 120.0,
 ) -> dict[str, Any]:
@@ -49,6 +50,7 @@ def up(
     root = root.absolute()
     host = host or LocalHost()
     _prepare_root(root)
+    bin_dir = bin_dir or find_bin_dir()
     primary, replica = _clusters(root, primary_port, replica_port, bin_dir, host)
     for cluster in (primary, replica):
         actual = cluster.running_port() if cluster.is_initialized() else None

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator
+
+from drflow.jobs.replication_watch import ReplicationWatch
 
 # How long the triggerer may overrun the trigger's own timeout before Airflow fails the task itself.
 DEFER_GRACE_S = 60
 
 
 class ReplicationLagSensor(BaseSensorOperator):
-    """Check replication lag and faults of a primary's replicas.
+    """Check replication lag and faults of a primary's replicas, as ``watch`` (the plan's settings) says.
 
     Healthy (warnings at most) → returns the report (XCom). Critical alerts → deferrable: defer to
     :class:`ReplicationLagTrigger`, which re-checks every ``poke_interval`` s for up to ``timeout`` s
@@ -26,46 +28,20 @@ class ReplicationLagSensor(BaseSensorOperator):
     def __init__(
         self,
         *,
-        primary_conn_id: str,
-        database: str,
-        replicas: Sequence[Mapping[str, Any]],
-        warn_lag_s: float,
-        max_lag_s: float,
-        max_slot_retained_bytes: int,
-        connect_timeout: int = 5,
+        watch: ReplicationWatch | Mapping[str, Any],
         deferrable: bool = True,
         poke_interval: float = 10.0,
         timeout: float = 60.0,
-        slot_watch: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
-        self.slot_watch = dict(slot_watch) if slot_watch else None
-        self.primary_conn_id = primary_conn_id
-        self.database = database
-        self.replicas = [dict(r) for r in replicas]
-        self.warn_lag_s = warn_lag_s
-        self.max_lag_s = max_lag_s
-        self.max_slot_retained_bytes = max_slot_retained_bytes
-        self.connect_timeout = connect_timeout
+        self.watch = watch if isinstance(watch, ReplicationWatch) else ReplicationWatch.from_params(watch)
         self.deferrable = deferrable
 
-    def _watch_kwargs(self) -> dict[str, Any]:
-        return {
-            "primary_conn_id": self.primary_conn_id,
-            "database": self.database,
-            "replicas": self.replicas,
-            "warn_lag_s": self.warn_lag_s,
-            "max_lag_s": self.max_lag_s,
-            "max_slot_retained_bytes": self.max_slot_retained_bytes,
-            "connect_timeout": self.connect_timeout,
-            "slot_watch": self.slot_watch,
-        }
-
     def execute(self, context: Any) -> dict[str, Any]:
-        from drflow.triggers.replication import ReplicationLagTrigger, measure_from_conn_ids
+        from drflow.triggers.replication import ReplicationLagTrigger
 
-        report = measure_from_conn_ids(**self._watch_kwargs()).to_json()
+        report = self.watch.measure().to_json()
         if report["healthy"]:
             return self._succeed(report)
         if not self.deferrable or self.timeout <= 0:
@@ -74,9 +50,7 @@ class ReplicationLagSensor(BaseSensorOperator):
             self.log.warning("%s", line)
         self.log.info("waiting up to %ss for replication to recover (deferred)", self.timeout)
         self.defer(
-            trigger=ReplicationLagTrigger(
-                **self._watch_kwargs(), poke_interval=self.poke_interval, timeout=self.timeout
-            ),
+            trigger=ReplicationLagTrigger(watch=self.watch, poke_interval=self.poke_interval, timeout=self.timeout),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + DEFER_GRACE_S),
         )

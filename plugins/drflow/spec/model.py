@@ -23,6 +23,7 @@ from pydantic import (
 
 from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
+from drflow.store.retention import RetentionPolicy
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
@@ -175,9 +176,14 @@ class PostgresDatastore(SpecModel):
     """A PostgreSQL database of the component, its primary and replicas."""
 
     type: Literal["postgres"]
-    version: int = Field(15, ge=12, le=18, description="PostgreSQL major version.")
+    version: int = Field(15, ge=13, le=17, description="PostgreSQL major version (13 to 17).")
     database: str = Field(min_length=1, description="The database that holds this component's data.")
-    bin_dir: str | None = Field(None, description="PostgreSQL binaries (default /usr/lib/postgresql/<version>/bin).")
+    bin_dir: PlainPath | None = Field(
+        None,
+        description="Directory of the PostgreSQL programs (pg_ctl, pg_basebackup …) on the worker; default: "
+        "/usr/lib/postgresql/<version>/bin if installed, else what pg_config --bindir or the PATH finds, "
+        "else the newest /usr/lib/postgresql/<N>/bin for N in 17..13.",
+    )
     primary: PrimaryNode
     replicas: list[ReplicaNode] = Field([], description="Streaming replicas, e.g. in the secondary region.")
     replication: ReplicationWatch = Field(
@@ -195,14 +201,19 @@ class PostgresDatastore(SpecModel):
 
     @property
     def binaries(self) -> str:
-        return self.bin_dir or f"/usr/lib/postgresql/{self.version}/bin"
+        """``bin_dir``, else the binaries found on this machine (see drflow.engines.postgres.bindir)."""
+        if self.bin_dir:
+            return self.bin_dir
+        from drflow.engines.postgres.bindir import find_bin_dir
+
+        return str(find_bin_dir(self.version))
 
 
 class Retention(SpecModel):
     """How long backups are kept, and how firmly."""
 
     days: int = Field(ge=1, le=36500, description="Keep each backup at least this many days.")
-    policy: Literal["standard", "compliance", "governance"] = Field(
+    policy: RetentionPolicy = Field(
         "standard",
         description="standard: deleted after `days`; governance: deletion needs an override; "
         "compliance: nobody can delete before `days` (object lock where the store supports it).",

@@ -2,41 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|TiB)\s*$")
-_SIZE_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}
+# Re-exported: the spec's value types are parsed and written by drflow.units (Airflow- and pydantic-free).
+from drflow.units import (
+    format_duration,
+    format_size,
+    parse_duration,
+    parse_positive_duration,
+    parse_size,
+)
 
 SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
 # Airflow has no @quarterly preset; drflow maps it to a cron expression.
 PRESET_CRON = {"@quarterly": "0 0 1 */3 *"}
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
-
-
-def parse_duration(value: object) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
-    raise ValueError(f"{value!r} is not a duration; write a number and a unit, e.g. 30s, 5m, 1h, 2d or 1w")
-
-
-def parse_positive_duration(value: object) -> timedelta:
-    """A duration greater than zero: an objective, a timeout or an interval of 0s means nothing."""
-    duration = parse_duration(value)
-    if duration <= timedelta(0):
-        raise ValueError(f"{value!r} is not greater than zero; write a duration greater than zero, e.g. 30s, 5m or 1h")
-    return duration
 
 
 # A path drflow writes into commands and configuration files on a host: absolute, and nothing a
@@ -61,32 +46,6 @@ def parse_plain_path(value: object) -> str:
     if ".." in value.split("/"):
         raise ValueError(f"{value!r} contains a '..' segment; write the path it means without '..', {example}")
     return value
-
-
-def format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def parse_size(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        match = _SIZE.match(value)
-        if match:
-            return int(match.group(1)) * _SIZE_UNITS[match.group(2)]
-    raise ValueError(f"{value!r} is not a size; write a number and a unit, e.g. 512MiB or 2GiB")
-
-
-def format_size(value: int) -> str:
-    for unit in ("TiB", "GiB", "MiB", "KiB"):
-        size = _SIZE_UNITS[unit]
-        if value and value % size == 0:
-            return f"{value // size}{unit}"
-    return f"{value}B"
 
 
 def parse_schedule(value: object) -> str:

@@ -39,6 +39,7 @@ from pydantic import (
 )
 
 from drflow.store.base import BackupStore, MissingKeyError, StoreError, check_key
+from drflow.store.retention import RetentionPolicy
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHA256_RE = r"^[0-9a-f]{64}$"
 
 BackupType = Literal["full", "incremental", "differential", "snapshot", "logical"]
-RetentionPolicy = Literal["standard", "compliance", "governance"]
 
 
 class CatalogError(StoreError):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from drflow.store.base import BackupStore, StoreError
+from drflow.store.catalog import Catalog
 
 STORE_TYPES = ("local", "s3")
 
@@ -38,6 +39,11 @@ def open_store(target: Mapping[str, Any]) -> BackupStore:
             region=target.get("region") or None,
         )
     raise StoreError(f"backup target {name!r}: unknown type {kind!r}; use one of {', '.join(STORE_TYPES)}")
+
+
+def target_catalogs(spec_name: str, targets: Sequence[Mapping[str, Any]]) -> list[tuple[str, Catalog]]:
+    """``(target name, its catalog of spec_name's backups)`` for every target, in the order given."""
+    return [(str(target["name"]), Catalog(open_store(target), spec_name)) for target in targets]
 
 
 def _required(target: Mapping[str, Any], key: str, name: str) -> str:

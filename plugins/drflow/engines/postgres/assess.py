@@ -15,10 +15,10 @@ from drflow.engines.postgres.failover import (
     Refused,
     as_node,
     gate_lag,
-    human_seconds,
     node_health,
     write_state,
 )
+from drflow.units import human_duration
 
 
 def assess(
@@ -134,7 +134,7 @@ def _backup_facts(backup: Mapping[str, Any] | None, now: datetime) -> dict[str, 
 def summary_markdown(result: Mapping[str, Any]) -> str:
     """The assessment as Markdown, for the approval body and the task log."""
     title = f"### Assessment of `{result['component']}`" if result.get("component") else "### Assessment"
-    lines = [f"{title} ({result['checked_at'][:19]}Z, RPO {human_seconds(float(result['rpo_s']))})", ""]
+    lines = [f"{title} ({result['checked_at'][:19]}Z, RPO {human_duration(float(result['rpo_s']))})", ""]
     lines.append(f"**Primary**: {_primary_text(result['primary'])}")
     lines += ["", "| Replica | State | Lag | Lag gate |", "|---|---|---|---|"]
     for row in result["replicas"]:
@@ -192,7 +192,7 @@ def _lag_text(row: Mapping[str, Any]) -> str:
     lag = row.get("lag_s")
     if lag is None:
         return "unknown"
-    text = ("≤ " if row.get("lag_upper_bound") else "") + human_seconds(float(lag))
+    text = ("≤ " if row.get("lag_upper_bound") else "") + human_duration(float(lag))
     if row.get("lag_bytes"):
         text += f" ({row['lag_bytes']} bytes)"
     return text
@@ -203,6 +203,6 @@ def _backup_text(backup: Mapping[str, Any] | None) -> str:
         return "none in the store: a restore step would have nothing to restore"
     if "error" in backup:
         return f"could not read the store ({backup['error']})"
-    age = f", {human_seconds(float(backup['age_s']))} ago" if backup.get("age_s") is not None else ""
+    age = f", {human_duration(float(backup['age_s']))} ago" if backup.get("age_s") is not None else ""
     where = f" in `{backup['target']}`" if backup.get("target") else ""
     return f"`{backup.get('backup_id')}` finished {backup.get('finished_at')}{age}{where}"

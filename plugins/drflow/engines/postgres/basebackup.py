@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from drflow import process
+from drflow.engines.postgres.bindir import binaries_major
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.hosts import tail
 
@@ -109,7 +110,7 @@ def run_basebackup(
             "-Ft",
             "-X",
             "stream",
-            f"--compress={_COMPRESS_ARG[compression]}",
+            *compress_args(compression, binaries_major(bin_dir, "pg_basebackup"), bin_dir),
             f"--manifest-checksums={manifest_checksums}",
             f"--checkpoint={'fast' if fast_checkpoint else 'spread'}",
             f"--label={label}",
@@ -171,6 +172,19 @@ def _server_info(conn: PgConnInfo) -> dict[str, Any]:
         "server_version_num": int(version_num[0]),
         "system_identifier": int(sysid[0]),
     }
+
+
+def compress_args(compression: str, major: int | None, bin_dir: Path) -> list[str]:
+    """pg_basebackup's compression options: ``--compress=client-…`` from PostgreSQL 15 on; before it only
+    gzip (``-z``) or nothing. ``major`` None (unknown) is taken as 15 or newer."""
+    if major is None or major >= 15:
+        return [f"--compress={_COMPRESS_ARG[compression]}"]
+    if compression == "zstd":
+        raise BackupError(
+            f"zstd compression needs pg_basebackup 15 or newer, and {bin_dir} holds PostgreSQL {major}; set the "
+            "policy's compression to gzip or none, or set datastore.bin_dir to PostgreSQL 15+ binaries"
+        )
+    return ["-z"] if compression == "gzip" else []
 
 
 def _run_client(argv: list[str], *, env: dict[str, str], timeout: float | None, what: str) -> None:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from drflow.engines.postgres.bindir import find_bin_dir
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.hosts import Host, HostError, LocalHost, tail
 
-DEFAULT_BIN_DIR = Path("/usr/lib/postgresql/15/bin")
 AUTO_CONF = "postgresql.auto.conf"
 SettingValue = str | int | float | bool
 
@@ -109,7 +109,7 @@ class LocalCluster:
     data_dir: Path
     port: int
     socket_dir: Path
-    bin_dir: Path = DEFAULT_BIN_DIR
+    bin_dir: Path = field(default_factory=find_bin_dir)
     host: Host = field(default_factory=LocalHost)
     superuser: str = "postgres"
     log_file: Path | None = None

@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from drflow.engines.postgres.cluster import DEFAULT_BIN_DIR
+from drflow.engines.postgres.bindir import find_bin_dir
 from drflow.engines.postgres.conninfo import PgConnInfo
+from drflow.engines.postgres.lsn import parse_lsn
 from drflow.hosts import Host, HostError, LocalHost
+from drflow.units import human_duration
 
 if TYPE_CHECKING:
     import psycopg
@@ -93,7 +95,7 @@ class Node:
     conn: PgConnInfo
     data_dir: Path | None = None
     host: Host = field(default_factory=LocalHost, compare=False)
-    bin_dir: Path = DEFAULT_BIN_DIR
+    bin_dir: Path = field(default_factory=find_bin_dir, compare=False)
 
     def describe(self) -> str:
         return f"{self.name} ({self.conn.host}:{self.conn.port})"
@@ -113,23 +115,6 @@ def connect(conn: PgConnInfo, timeout: int = CONNECT_TIMEOUT_S) -> psycopg.Conne
 
     kwargs = {**conn.libpq_kwargs(connect_timeout=timeout), "application_name": APPLICATION_NAME}
     return psycopg.connect(**kwargs, autocommit=True)
-
-
-def format_lsn(value: int) -> str:
-    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
-
-
-def parse_lsn(text: str) -> int:
-    high, _, low = text.partition("/")
-    return (int(high, 16) << 32) | int(low, 16)
-
-
-def human_seconds(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f}min"
-    return f"{seconds / 3600:.1f}h"
 
 
 # -- facts -------------------------------------------------------------------------------------
@@ -334,8 +319,8 @@ def gate_lag(
         wal = f", {measured['lag_bytes']} bytes of WAL" if measured.get("lag_bytes") else ""
         bound = " at most" if measured["upper_bound"] else ""
         raise LagExceeded(
-            f"replica {name} is{bound} {human_seconds(lag)} behind the primary{wal} ({measured['method']}), "
-            f"more than the allowed {human_seconds(max_lag_s)} (the RPO): promoting it now could lose the "
+            f"replica {name} is{bound} {human_duration(lag)} behind the primary{wal} ({measured['method']}), "
+            f"more than the allowed {human_duration(max_lag_s)} (the RPO): promoting it now could lose the "
             "newest commits",
             "wait until it catches up (look for long queries on it, or a slow disk or network) and retry, "
             "or approve the override (override_safety) if losing them is acceptable",

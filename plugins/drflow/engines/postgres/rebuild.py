@@ -38,12 +38,11 @@ from drflow.engines.postgres.failover import (
     Node,
     Refused,
     connect,
-    format_lsn,
     node_health,
-    parse_lsn,
     server_running,
     write_state,
 )
+from drflow.engines.postgres.lsn import format_lsn, parse_lsn
 from drflow.hosts import HostError, tail
 from drflow.spec.slots import node_slot_name
 

@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from drflow.engines.postgres.conninfo import PgConnInfo
+from drflow.engines.postgres.lsn import format_lsn, parse_lsn
+from drflow.units import human_duration, human_size
 
 if TYPE_CHECKING:
     import psycopg
@@ -150,28 +152,6 @@ class ReplicationReport:
         data = asdict(self)
         data["healthy"] = self.healthy
         return data
-
-
-def parse_lsn(text: str) -> int:
-    high, _, low = text.partition("/")
-    return (int(high, 16) << 32) | int(low, 16)
-
-
-def human_bytes(value: int) -> str:
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
-
-
-def human_seconds(value: float) -> str:
-    if value < 120:
-        return f"{value:.1f}s"
-    if value < 7200:
-        return f"{value / 60:.1f}m"
-    return f"{value / 3600:.1f}h"
 
 
 def measure_replication(
@@ -329,7 +309,7 @@ def _measure_replica(
                 "Check that it is up; if it is lost, follow the component's failover runbook",
             )
         else:
-            status.primary_lsn = _format_lsn(primary_lsn)
+            status.primary_lsn = format_lsn(primary_lsn)
             _check_slot(target, status, report, limits)
     try:
         with _connect(target.conn, connect_timeout) as conn:
@@ -522,7 +502,7 @@ def _check_slot(target: ReplicaTarget, status: ReplicaStatus, report: Replicatio
             "slot_inactive",
             target.name,
             f"replication slot '{slot.name}' on the primary has no replica streaming through it; it holds back "
-            f"{human_bytes(retained)} of WAL and more with every write. Get replica {target.name} streaming "
+            f"{human_size(retained)} of WAL and more with every write. Get replica {target.name} streaming "
             f"again with primary_slot_name = '{slot.name}', or drop the slot if the replica is gone for good",
         )
     if retained > limits.max_slot_retained_bytes:
@@ -530,8 +510,8 @@ def _check_slot(target: ReplicaTarget, status: ReplicaStatus, report: Replicatio
             report,
             "slot_retention_exceeded",
             target.name,
-            f"replication slot '{slot.name}' holds back {human_bytes(retained)} of WAL on the primary, more than "
-            f"the limit of {human_bytes(limits.max_slot_retained_bytes)}: pg_wal grows until the primary's disk "
+            f"replication slot '{slot.name}' holds back {human_size(retained)} of WAL on the primary, more than "
+            f"the limit of {human_size(limits.max_slot_retained_bytes)}: pg_wal grows until the primary's disk "
             f"is full. Get replica {target.name} streaming again, or drop the slot (SELECT "
             f"pg_drop_replication_slot('{slot.name}');) and rebuild the replica later; raise "
             "replication.max_slot_retained in the spec only if the disk has room",
@@ -547,8 +527,8 @@ def _check_lag(target: ReplicaTarget, status: ReplicaStatus, report: Replication
             report,
             "lag_exceeded",
             target.name,
-            f"replica {target.name} is {human_seconds(lag)} behind the primary{_bytes_text(status)}, more than the "
-            f"maximum of {human_seconds(limits.max_lag_s)} (the RPO): a failover now would lose that much of "
+            f"replica {target.name} is {human_duration(lag)} behind the primary{_bytes_text(status)}, more than the "
+            f"maximum of {human_duration(limits.max_lag_s)} (the RPO): a failover now would lose that much of "
             "the latest commits. Find what slows replay (long queries conflicting on the replica, I/O, the "
             "network) and fix it, or fail over only after it catches up",
         )
@@ -557,27 +537,23 @@ def _check_lag(target: ReplicaTarget, status: ReplicaStatus, report: Replication
             report,
             "lag_warning",
             target.name,
-            f"replica {target.name} is {human_seconds(lag)} behind the primary{_bytes_text(status)} (warning at "
-            f"{human_seconds(limits.warn_lag_s)}, failing at {human_seconds(limits.max_lag_s)}): watch whether "
+            f"replica {target.name} is {human_duration(lag)} behind the primary{_bytes_text(status)} (warning at "
+            f"{human_duration(limits.warn_lag_s)}, failing at {human_duration(limits.max_lag_s)}): watch whether "
             "it catches up, and look for long queries on the replica or a saturated network or disk",
         )
 
 
 def _bytes_text(status: ReplicaStatus) -> str:
-    return f" ({human_bytes(status.lag_bytes)} of WAL)" if status.lag_bytes else ""
+    return f" ({human_size(status.lag_bytes)} of WAL)" if status.lag_bytes else ""
 
 
 def _lag_text(status: ReplicaStatus) -> str:
     parts = []
     if status.lag_seconds is not None:
-        parts.append(human_seconds(status.lag_seconds))
+        parts.append(human_duration(status.lag_seconds))
     if status.lag_bytes:
-        parts.append(f"{human_bytes(status.lag_bytes)} of WAL")
+        parts.append(f"{human_size(status.lag_bytes)} of WAL")
     return f" (now {', '.join(parts)} behind)" if parts else ""
-
-
-def _format_lsn(value: int) -> str:
-    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
 
 
 def alert_lines(report: Mapping[str, Any]) -> list[str]:

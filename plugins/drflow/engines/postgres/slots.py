@@ -23,8 +23,9 @@ from typing import Any, Literal
 import psycopg
 
 from drflow.engines.postgres.conninfo import PgConnInfo
-from drflow.engines.postgres.replication import ALERT_CODES, Alert, human_bytes
+from drflow.engines.postgres.replication import ALERT_CODES, Alert
 from drflow.spec.slots import DRFLOW_PREFIX, SlotClaim, legacy_wal_slot_name
+from drflow.units import human_size
 
 SlotState = Literal["in use", "missing", "orphan", "unowned", "not drflow's"]
 
@@ -200,7 +201,7 @@ def _unclaimed_state(name: str, legacy: Mapping[str, str], prefixes: Sequence[st
 
 
 def _orphan_alert(report: SlotReport, drop: str) -> None:
-    held = human_bytes(report.retained_bytes or 0)
+    held = human_size(report.retained_bytes or 0)
     why = f"it is the {report.note}" if report.note else "no policy or replica of the spec uses it (a removed policy?)"
     streams = "Something streams from it, but" if report.active else "Nothing streams from it and"
     report.alerts.append(
@@ -239,8 +240,8 @@ def _retention_alert(report: SlotReport, drop: str) -> None:
         report.alerts.append(
             _alert(
                 "slot_retention_exceeded",
-                f"replication slot '{report.name}' {whose} holds back {human_bytes(retained)} of WAL on the primary, "
-                f"more than its limit of {human_bytes(limit)}: pg_wal grows until the disk is full. {fix[0].upper()}"
+                f"replication slot '{report.name}' {whose} holds back {human_size(retained)} of WAL on the primary, "
+                f"more than its limit of {human_size(limit)}: pg_wal grows until the disk is full. {fix[0].upper()}"
                 f"{fix[1:]}; raise datastore.slot_retention_limit only if the disk has room",
             )
         )

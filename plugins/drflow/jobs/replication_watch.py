@@ -1,0 +1,89 @@
+"""What the replication watch measures, once: the settings shared by the sensor, its trigger and the plan.
+
+Carries Airflow connection ids, never connection details: whoever measures (the worker, the triggerer)
+resolves them itself, so no password is written into a task's or a trigger's serialized arguments.
+Airflow-free until :meth:`ReplicationWatch.measure` resolves the connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from drflow.engines.postgres.conninfo import PgConnInfo
+    from drflow.engines.postgres.replication import ReplicationReport
+
+
+@dataclass(frozen=True)
+class ReplicationWatch:
+    """A primary, its replicas (``{"name", "conn_id", "slot"}``) and the limits they are measured against."""
+
+    primary_conn_id: str
+    database: str
+    replicas: Sequence[Mapping[str, Any]]
+    warn_lag_s: float
+    max_lag_s: float
+    max_slot_retained_bytes: int
+    connect_timeout: int = 5
+    slot_watch: Mapping[str, Any] | None = field(default=None)
+    """:func:`drflow.spec.slots.slot_watch`: also the WAL the spec's other slots on the primary hold back."""
+
+    def to_params(self) -> dict[str, Any]:
+        """Plain JSON, for a task's arguments and a trigger's serialized form."""
+        params = asdict(self)
+        params["replicas"] = [dict(r) for r in self.replicas]
+        params["slot_watch"] = dict(self.slot_watch) if self.slot_watch else None
+        return params
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ReplicationWatch:
+        """The inverse of :meth:`to_params`; an unknown or missing key is a ValueError naming it."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"unknown replication-watch settings {unknown}; the settings are {sorted(known)}")
+        try:
+            return cls(**params)
+        except TypeError as exc:
+            raise ValueError(f"incomplete replication-watch settings: {exc}") from None
+
+    def measure(self) -> ReplicationReport:
+        """Resolve the Airflow connections (blocking) and measure replication once."""
+        from drflow.engines.postgres.conninfo import PgConnInfo
+        from drflow.engines.postgres.replication import ReplicaTarget, measure_replication
+
+        targets = [
+            ReplicaTarget(
+                name=str(r["name"]),
+                conn=PgConnInfo.from_airflow_conn(str(r["conn_id"]), dbname=self.database),
+                slot=r.get("slot"),
+            )
+            for r in self.replicas
+        ]
+        primary = PgConnInfo.from_airflow_conn(self.primary_conn_id, dbname=self.database)
+        report = measure_replication(
+            primary,
+            targets,
+            warn_lag_s=self.warn_lag_s,
+            max_lag_s=self.max_lag_s,
+            max_slot_retained_bytes=self.max_slot_retained_bytes,
+            connect_timeout=self.connect_timeout,
+        )
+        if self.slot_watch and report.primary.reachable and report.primary.error is None:
+            _watch_slots(primary, self.slot_watch, report, self.connect_timeout)
+        return report
+
+
+def _watch_slots(primary: PgConnInfo, watch: Mapping[str, Any], report: ReplicationReport, timeout: int) -> None:
+    """Add the alerts of the spec's WAL slots and orphans (replica slots are measured with their replica)."""
+    from drflow.engines.postgres.slots import SlotError, watch_slots
+
+    try:
+        slots = watch_slots(primary, watch, timeout_s=timeout)
+    except SlotError as exc:  # the primary went away since: the next check says so
+        report.primary.error = str(exc)
+        return
+    report.slots = [slot.to_json() for slot in slots]
+    report.alerts += [alert for slot in slots if slot.kind != "replica" for alert in slot.alerts]
