@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from drflow.cli_common import err, fail, load_one, out
+from drflow.cli.common import err, fail, load_one, out
 
 
 def pgbackrest_config(
