@@ -37,9 +37,9 @@ from types import FrameType
 from backup import BENCH_ROOT, MiB, bench_cluster, dir_bytes
 
 from drflow.connections import read_without_airflow
+from drflow.devtools.sandbox.s3 import aws_conn_uri_json, create_buckets, start_moto_server, stop_moto_server
 from drflow.engines.postgres.cluster import DEFAULT_BIN_DIR, LocalCluster, free_port
 from drflow.jobs.backup import FullBackupRequest, take_full_backup, target_catalogs
-from drflow.sandbox.s3 import aws_conn_uri_json, create_buckets, start_moto_server, stop_moto_server
 from drflow.store.catalog import BackupManifest, Catalog
 
 TARGET_RATIO = 1.3

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from drflow.engines.command import CommandError, run_reviewed_command
+from drflow.actions.command import CommandError, run_reviewed_command
 from drflow.operators.command import RunCommandOperator
 
 PLAN: dict[str, Any] = {"spec": "command-test", "plan": "region-failover"}

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from drflow.devtools.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from drflow.engines.postgres.cluster import LocalCluster, free_port
 from drflow.engines.postgres.pgbackrest import (
     ANNOTATION_BACKUP_ID,
@@ -35,7 +36,6 @@ from drflow.jobs.pgbackrest import (
     take_pgbackrest_backup,
     verify_pgbackrest_backup,
 )
-from drflow.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from drflow.spec.load import load_spec_text
 from tests.fixtures.tls_proxy import TlsProxy, tls_s3_proxy  # noqa: F401 (a fixture)
 

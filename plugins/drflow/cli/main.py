@@ -140,6 +140,6 @@ def restore_table(
 @friendly_errors
 def demo() -> None:
     """Run the demo: sandbox, demo data, backup and restore drill through Airflow, and a report."""
-    from drflow.demo import run_demo
+    from drflow.devtools.demo import run_demo
 
     raise typer.Exit(run_demo())

@@ -16,7 +16,7 @@ sandbox_app = typer.Typer(help="A local primary + replica PostgreSQL and a moto 
 @friendly_errors
 def sandbox_up(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Start the sandbox (idempotent) and print the Airflow connections as AIRFLOW_CONN_* exports."""
-    from drflow.sandbox.control import sandbox_up as up
+    from drflow.devtools.sandbox.control import sandbox_up as up
 
     state = up()
     _print_sandbox(state, as_json)
@@ -28,7 +28,7 @@ def sandbox_down(
     purge: Annotated[bool, typer.Option("--purge", help="Also delete the sandbox data.")] = False,
 ) -> None:
     """Stop the sandbox servers."""
-    from drflow.sandbox.control import sandbox_down as down
+    from drflow.devtools.sandbox.control import sandbox_down as down
 
     down(purge=purge)
     out.print("sandbox stopped" + (" and purged" if purge else ""))
@@ -38,7 +38,7 @@ def sandbox_down(
 @friendly_errors
 def sandbox_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show what runs in the sandbox."""
-    from drflow.sandbox.control import sandbox_status as status
+    from drflow.devtools.sandbox.control import sandbox_status as status
 
     _print_sandbox(status(), as_json)
 
