@@ -10,15 +10,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from drflow.engines.postgres.failover import (
-    NodeLike,
-    Refused,
-    as_node,
-    gate_lag,
-    human_seconds,
-    node_health,
-    write_state,
-)
+from drflow.engines.postgres.failover import gate_lag, human_seconds
+from drflow.engines.postgres.node import NodeLike, as_node, node_health, write_state
+from drflow.engines.postgres.refusal import Refused
 
 
 def assess(
