@@ -13,7 +13,8 @@ import psycopg
 import pytest
 
 from drflow.engines.postgres.cluster import LocalCluster
-from drflow.engines.postgres.replication import ReplicaTarget, ReplicationReport, measure_replication, parse_lsn
+from drflow.engines.postgres.replication import measure_replication, parse_lsn
+from drflow.engines.postgres.replication_report import ReplicaTarget, ReplicationReport
 from tests.fixtures.airflow import dagbag
 from tests.fixtures.pg import airflow_conn_json
 

@@ -116,6 +116,6 @@ class ReplicationLagSensor(BaseSensorOperator):
 
 
 def _alert_lines(report: Mapping[str, Any]) -> list[str]:
-    from drflow.engines.postgres.replication import alert_lines
+    from drflow.engines.postgres.replication_report import alert_lines
 
     return alert_lines(report)

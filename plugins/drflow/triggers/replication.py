@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from drflow.engines.postgres.replication import ReplicationReport
+from drflow.engines.postgres.replication_report import ReplicationReport
 
 
 def measure_from_conn_ids(
@@ -30,7 +30,8 @@ def measure_from_conn_ids(
     """Resolve the Airflow connections (blocking) and measure replication once; with ``slot_watch``
     (:func:`drflow.spec.slots.slot_watch`) also the WAL the spec's other slots on the primary hold back."""
     from drflow.engines.postgres.conninfo import PgConnInfo
-    from drflow.engines.postgres.replication import ReplicaTarget, measure_replication
+    from drflow.engines.postgres.replication import measure_replication
+    from drflow.engines.postgres.replication_report import ReplicaTarget
 
     targets = [
         ReplicaTarget(
