@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from drflow.engines.postgres.cluster import LocalCluster, free_port
-from drflow.engines.postgres.pgbackrest import render_config, server_settings, stanza_settings
+from drflow.engines.postgres.pgbackrest_config import render_config, server_settings, stanza_settings
 from drflow.hosts import Host
 from drflow.jobs.backup import target_catalogs
 from drflow.spec.load import load_spec_text

@@ -15,9 +15,8 @@ import pytest
 
 from drflow.devtools.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from drflow.engines.postgres.cluster import LocalCluster, free_port
-from drflow.engines.postgres.pgbackrest import (
-    ANNOTATION_BACKUP_ID,
-    PgBackRest,
+from drflow.engines.postgres.pgbackrest import ANNOTATION_BACKUP_ID, PgBackRest
+from drflow.engines.postgres.pgbackrest_config import (
     PgBackRestError,
     StanzaSettings,
     keys_dir,

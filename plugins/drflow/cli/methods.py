@@ -14,7 +14,7 @@ def pgbackrest_config(
     spec_path: Path, component: str, output: Path | None, pg_port: int | None, pg_user: str | None
 ) -> None:
     """Print (or write, mode 640, owned by the database OS user) the pgbackrest.conf of a stanza; never a key."""
-    from drflow.engines.postgres.pgbackrest import PgBackRestError, S3Access, render_config, stanza_settings
+    from drflow.engines.postgres.pgbackrest_config import PgBackRestError, S3Access, render_config, stanza_settings
 
     loaded = load_one(spec_path)
     chosen = _component(loaded, spec_path, component)

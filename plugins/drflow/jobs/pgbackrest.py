@@ -24,6 +24,9 @@ from drflow.engines.postgres.pgbackrest import (
     ANNOTATION_POLICY,
     DRFLOW_TYPES,
     PgBackRest,
+    timeline_of,
+)
+from drflow.engines.postgres.pgbackrest_config import (
     PgBackRestError,
     S3Access,
     StanzaSettings,
@@ -31,7 +34,6 @@ from drflow.engines.postgres.pgbackrest import (
     config_file,
     render_config,
     secret_env,
-    timeline_of,
 )
 from drflow.engines.postgres.queries import run_validation_queries
 from drflow.engines.postgres.restore import start_restored

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from drflow.engines.postgres.pgbackrest import stanza_settings
+from drflow.engines.postgres.pgbackrest_config import stanza_settings
 from drflow.plan.common import validation_queries
 from drflow.plan.graph import TaskPlan
 
