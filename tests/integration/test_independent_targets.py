@@ -20,8 +20,8 @@ from drflow.jobs.backup import FullBackupRequest, take_full_backup, target_catal
 from drflow.jobs.logical import LogicalBackupRequest, take_logical_backup
 from drflow.jobs.rpo import component_compliance
 from drflow.jobs.wal import WalArchiveRequest, archive_wal, default_slot
-from drflow.store.catalog import BackupManifest
 from drflow.store.fanout import TargetsFailedError
+from drflow.store.manifest import BackupManifest
 from tests.fixtures.s3 import S3_TEST_PREFIX, S3_TEST_REGION, MotoServer, _drop_bucket
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ from drflow.engines.postgres.cluster import LocalCluster
 from drflow.engines.postgres.pgdump import LogicalBackupError
 from drflow.jobs.backup import target_catalogs
 from drflow.jobs.logical import LogicalBackupRequest, restore_table, take_logical_backup
-from drflow.store.catalog import BackupManifest
+from drflow.store.manifest import BackupManifest
 from tests.fixtures.pg import airflow_conn_json
 
 pytestmark = pytest.mark.slow

@@ -18,8 +18,9 @@ from drflow.engines.postgres.pgdump import (
     restore_table_from_dump,
 )
 from drflow.jobs.backup import target_catalogs
-from drflow.store.catalog import BackupManifest, Catalog
+from drflow.store.catalog import Catalog
 from drflow.store.fanout import Fanout
+from drflow.store.manifest import BackupManifest
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)

@@ -39,7 +39,8 @@ from drflow.engines.postgres.queries import run_validation_queries
 from drflow.engines.postgres.restore import start_restored
 from drflow.hosts import Host
 from drflow.jobs.backup import target_catalogs
-from drflow.store.catalog import BackupManifest, Catalog
+from drflow.store.catalog import Catalog
+from drflow.store.manifest import BackupManifest
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)
