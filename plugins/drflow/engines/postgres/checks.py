@@ -31,7 +31,7 @@ import psycopg
 from psycopg import pq
 
 from drflow.engines.postgres.conninfo import PgConnInfo
-from drflow.engines.postgres.statement import refusal
+from drflow.spec.statement import refusal
 
 DEFAULT_STATEMENT_TIMEOUT_S = 60.0
 """A check's statement_timeout when its spec entry sets none."""
