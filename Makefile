@@ -59,7 +59,7 @@ sandbox-down: install
 	$(BIN)/drflow sandbox down
 
 airflow: install
-	$(BIN)/python -m drflow.airflow_local
+	$(BIN)/python -m drflow.devtools.airflow_local
 
 bench: install
 	$(BIN)/python benchmarks/parse.py

@@ -38,7 +38,9 @@ from typing import Any
 import psycopg
 
 from drflow.engines.postgres.cluster import DEFAULT_BIN_DIR, ClusterError, LocalCluster, create_replica, free_port
-from drflow.engines.postgres.failover import Node, connect, fence, gate_lag, promote, unfence
+from drflow.engines.postgres.failover import gate_lag, promote
+from drflow.engines.postgres.fence import fence, unfence
+from drflow.engines.postgres.node import Node, connect
 from drflow.engines.postgres.rebuild import rebuild_replica, wait_caught_up
 from drflow.hosts import LocalHost
 

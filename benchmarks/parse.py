@@ -127,8 +127,9 @@ def dag_source(plans: list[Any]) -> str:
     notifier classes would: ``SlackNotifier(channel=..., plan=PLAN_0)``, ``DeadlineAlert(...)``,
     with the plan's facts (``spec``, ``plan``, ``scenario``, RTO, RPO) in one dict per DAG.
     """
+    from drflow.notifiers import notifiers_for
     from drflow.notifiers.base import PLAN_KEYS
-    from drflow.render.callbacks import completion_callbacks, deadline_alert, deadlines_enabled, notifiers_for
+    from drflow.render.callbacks import completion_callbacks, deadline_alert, deadlines_enabled
 
     operators = _operator_paths()
     literals = Literals()

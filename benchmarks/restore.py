@@ -37,10 +37,11 @@ from types import FrameType
 from backup import BENCH_ROOT, MiB, bench_cluster, dir_bytes
 
 from drflow.connections import read_without_airflow
+from drflow.devtools.sandbox.s3 import aws_conn_uri_json, create_buckets, start_moto_server, stop_moto_server
 from drflow.engines.postgres.cluster import DEFAULT_BIN_DIR, LocalCluster, free_port
 from drflow.jobs.backup import FullBackupRequest, take_full_backup, target_catalogs
-from drflow.sandbox.s3 import aws_conn_uri_json, create_buckets, start_moto_server, stop_moto_server
-from drflow.store.catalog import BackupManifest, Catalog
+from drflow.store.catalog import Catalog
+from drflow.store.manifest import BackupManifest
 
 TARGET_RATIO = 1.3
 CONN_ID = "bench_s3"

@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 import requests
 
-from drflow.airflow_env import local_airflow_env
+from drflow.devtools.airflow_env import local_airflow_env
 from drflow.engines.postgres.cluster import free_port
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")

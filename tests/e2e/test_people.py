@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 
+from drflow.devtools.sandbox.webhook import read_received, start_receiver, stop_receiver
 from drflow.engines.postgres.cluster import free_port
-from drflow.sandbox.webhook import read_received, start_receiver, stop_receiver
 from tests.e2e.airflow_stack import USERS, AirflowStack, StackError, airflow_stack
 
 pytestmark = pytest.mark.slow

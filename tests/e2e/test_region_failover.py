@@ -22,9 +22,9 @@ import boto3
 import psycopg
 import pytest
 
+from drflow.devtools.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, aws_conn_uri_json
 from drflow.engines.postgres.cluster import LocalCluster, create_replica, free_port
 from drflow.hosts import LocalHost
-from drflow.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, aws_conn_uri_json
 from drflow.store.catalog import Catalog
 from drflow.store.local import LocalStore
 from tests.e2e.airflow_stack import AirflowStack, airflow_stack

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from drflow.engines.postgres.cluster import LocalCluster
-from drflow.engines.postgres.pgbackrest import stanza_settings
+from drflow.engines.postgres.pgbackrest_config import stanza_settings
 from drflow.hosts import Host
 from drflow.spec.load import load_spec_text
 from drflow.store.factory import target_catalogs

@@ -11,15 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from drflow.store.base import BackupStore
-from drflow.store.catalog import (
-    BackupManifest,
-    BackupNotFoundError,
-    Catalog,
-    CatalogError,
-    CorruptBackupError,
-    StoredObject,
-    make_backup_id,
-)
+from drflow.store.catalog import BackupNotFoundError, Catalog, CatalogError, CorruptBackupError
+from drflow.store.manifest import BackupManifest, StoredObject, make_backup_id
 
 T0 = datetime(2026, 11, 27, 10, 23, tzinfo=UTC)
 

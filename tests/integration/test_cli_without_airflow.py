@@ -17,7 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from drflow.connections import ConnectionDefinitionError, parse_uri, read_without_airflow
-from drflow.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, aws_conn_uri_json
+from drflow.devtools.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, aws_conn_uri_json
 from drflow.store.base import StoreError
 from drflow.store.s3 import S3Store
 from tests.fixtures.s3 import S3_TEST_REGION, MotoServer

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from drflow.engines.command import CommandError, run_reviewed_command
+from drflow.actions.command import CommandError, run_reviewed_command
 from drflow.operators.command import RunCommandOperator
 
 PLAN: dict[str, Any] = {"spec": "command-test", "plan": "region-failover"}
@@ -45,7 +45,7 @@ def test_the_example_script_runs_with_its_arguments_and_the_run_in_its_environme
     assert not Path("/tmp/pwned").exists()
 
 
-@pytest.mark.parametrize("script", ["../../plugins/drflow/cli.py", "/bin/true", "nope.sh", ""])
+@pytest.mark.parametrize("script", ["../../plugins/drflow/cli/main.py", "/bin/true", "nope.sh", ""])
 def test_paths_outside_the_commands_directory_are_refused(script: str) -> None:
     step = {"name": "bad", "action": "run_command", "command": [script], "timeout": None}
     with pytest.raises(AirflowFailException, match="refused: .*to proceed: put a reviewed, executable script"):

@@ -15,18 +15,11 @@ import pytest
 
 from drflow.engines.postgres.cluster import LocalCluster, free_port
 from drflow.engines.postgres.conninfo import PgConnInfo
-from drflow.engines.postgres.failover import (
-    LagExceeded,
-    Node,
-    ReplayPaused,
-    SplitBrainRisk,
-    accepts_writes,
-    fence,
-    gate_lag,
-    node_health,
-    promote,
-)
+from drflow.engines.postgres.failover import gate_lag, promote
+from drflow.engines.postgres.fence import fence
+from drflow.engines.postgres.node import Node, accepts_writes, node_health
 from drflow.engines.postgres.rebuild import RebuildError, rebuild_replica, wait_caught_up
+from drflow.engines.postgres.refusal import LagExceeded, ReplayPaused, SplitBrainRisk
 
 pytestmark = pytest.mark.slow  # every test starts a primary and a streaming replica (3 s and more)
 

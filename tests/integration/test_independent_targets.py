@@ -13,16 +13,16 @@ from typing import Any
 import psycopg
 import pytest
 
+from drflow.devtools.sandbox.s3 import create_buckets
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.engines.postgres.lsn import parse_lsn
 from drflow.jobs.backup import FullBackupRequest, take_full_backup
 from drflow.jobs.logical import LogicalBackupRequest, take_logical_backup
 from drflow.jobs.rpo import component_compliance
 from drflow.jobs.wal import WalArchiveRequest, archive_wal, default_slot
-from drflow.sandbox.s3 import create_buckets
-from drflow.store.catalog import BackupManifest
 from drflow.store.factory import target_catalogs
 from drflow.store.fanout import TargetsFailedError
+from drflow.store.manifest import BackupManifest
 from tests.fixtures.s3 import S3_TEST_PREFIX, S3_TEST_REGION, MotoServer, _drop_bucket
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.engines.postgres.pgdump import LogicalBackupError
 from drflow.jobs.logical import LogicalBackupRequest, restore_table, take_logical_backup
-from drflow.store.catalog import BackupManifest
 from drflow.store.factory import target_catalogs
+from drflow.store.manifest import BackupManifest
 from tests.fixtures.pg import airflow_conn_json, create_database
 
 pytestmark = pytest.mark.slow

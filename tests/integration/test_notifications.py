@@ -306,8 +306,8 @@ def test_an_unreachable_channel_never_blocks_and_is_reported_on_the_others(
     channels: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from drflow.notifiers import notifiers_for
     from drflow.notifiers.base import NOTIFICATION_FAILURES_KEY
-    from drflow.render.callbacks import notifiers_for
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_DRFLOW_TEST_REFUSED", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": free_port()})

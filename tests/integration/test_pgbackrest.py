@@ -13,10 +13,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from drflow.devtools.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from drflow.engines.postgres.cluster import LocalCluster, free_port
-from drflow.engines.postgres.pgbackrest import (
-    ANNOTATION_BACKUP_ID,
-    PgBackRest,
+from drflow.engines.postgres.pgbackrest import ANNOTATION_BACKUP_ID, PgBackRest
+from drflow.engines.postgres.pgbackrest_config import (
     PgBackRestError,
     StanzaSettings,
     keys_dir,
@@ -34,7 +34,6 @@ from drflow.jobs.pgbackrest import (
     take_pgbackrest_backup,
     verify_pgbackrest_backup,
 )
-from drflow.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from drflow.spec.load import load_spec_text
 from drflow.store.factory import target_catalogs
 from tests.fixtures.pgbackrest import archiving_primary

@@ -12,12 +12,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from drflow.devtools.sandbox import postgres as sandbox_pg
 from drflow.engines.postgres.basebackup import BackupError, BaseBackupResult, run_basebackup
 from drflow.engines.postgres.cluster import LocalCluster, free_port, write_settings
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.restore import RestoreError, lay_out_backup, start_restored, verify_data_dir
 from drflow.hosts import Host, HostError, LocalHost
-from drflow.sandbox import postgres as sandbox_pg
 from tests.fixtures.pg import pg_workdir_context, running_cluster
 
 ROWS_DIGEST = "SELECT count(*), md5(string_agg(id::text || ':' || payload, ',' ORDER BY id)) FROM items"

@@ -14,7 +14,8 @@ import pytest
 
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.engines.postgres.lsn import parse_lsn
-from drflow.engines.postgres.replication import ReplicaTarget, ReplicationReport, measure_replication
+from drflow.engines.postgres.replication import measure_replication
+from drflow.engines.postgres.replication_report import ReplicaTarget, ReplicationReport
 from tests.fixtures.airflow import dagbag
 from tests.fixtures.pg import airflow_conn_json
 
@@ -263,8 +264,8 @@ def test_replication_watch_dag_passes_when_healthy_and_fails_on_paused_replay(
 def test_the_watch_also_measures_the_specs_wal_slots_and_orphans_on_the_primary(
     pg_primary_with_replica: tuple[LocalCluster, LocalCluster], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from drflow.engines.postgres.replication_watch import ReplicationWatch
     from drflow.engines.postgres.wal import ensure_slot
-    from drflow.jobs.replication_watch import ReplicationWatch
     from drflow.spec.slots import SlotClaim
 
     primary, replica = pg_primary_with_replica

@@ -26,8 +26,9 @@ from drflow.jobs.logical import LogicalBackupRequest, take_logical_backup
 from drflow.jobs.pitr import execute_planned, plan_from_form
 from drflow.jobs.restore import find_copies, start_scratch_instance
 from drflow.operators.restore_step import RestoreRefused, clear_earlier_try, restore_component
-from drflow.store.catalog import BackupManifest, Catalog
+from drflow.store.catalog import Catalog
 from drflow.store.factory import target_catalogs
+from drflow.store.manifest import BackupManifest
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from drflow.sandbox.dns import ensure_records, route53, switch_dns_steps
+from drflow.devtools.sandbox.dns import ensure_records, route53, switch_dns_steps
 from drflow.spec.load import load_spec
 from tests.fixtures.s3 import MotoServer
 

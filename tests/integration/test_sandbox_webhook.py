@@ -9,10 +9,16 @@ from types import SimpleNamespace
 
 import pytest
 
+from drflow.devtools.sandbox.control import notification_channels
+from drflow.devtools.sandbox.webhook import (
+    channel_connections,
+    is_running,
+    read_received,
+    start_receiver,
+    stop_receiver,
+)
 from drflow.engines.postgres.cluster import free_port
 from drflow.notifiers import build_notifiers
-from drflow.sandbox.control import notification_channels
-from drflow.sandbox.webhook import channel_connections, is_running, read_received, start_receiver, stop_receiver
 
 SPECS = sorted((Path(__file__).resolve().parents[2] / "plan_specs").rglob("*.yaml"))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from drflow.sandbox.s3 import is_moto_running, start_moto_server, stop_moto_server
+from drflow.devtools.sandbox.s3 import is_moto_running, start_moto_server, stop_moto_server
 from drflow.store.base import BackupStore, MissingKeyError, StoreError
 from drflow.store.factory import open_store
 from drflow.store.s3 import S3Store

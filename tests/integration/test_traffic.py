@@ -11,9 +11,9 @@ import boto3
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from drflow.engines.traffic import TrafficError, check_http, http_call, switch_dns
+from drflow.actions.traffic import TrafficError, check_http, http_call, switch_dns
+from drflow.devtools.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from drflow.operators.traffic import HttpCallOperator, SwitchDnsOperator, ValidateHttpOperator
-from drflow.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from tests.fixtures.s3 import MotoServer
 from tests.integration.http_receiver import HttpReceiver, http_conn, http_receiver  # noqa: F401
 

@@ -28,8 +28,9 @@ from drflow.hosts import Host
 from drflow.jobs.backup import FullBackupRequest, take_full_backup
 from drflow.jobs.pitr import plan_point_in_time, restore_to_point
 from drflow.jobs.wal import WalArchiveRequest, archive_wal, default_slot
-from drflow.store.catalog import BackupManifest, Catalog
+from drflow.store.catalog import Catalog
 from drflow.store.factory import target_catalogs
+from drflow.store.manifest import BackupManifest
 from drflow.store.wal import (
     ALERT_BROKEN,
     ALERT_STOPPED,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from drflow.engines.postgres.pgbackrest import (
+from drflow.engines.postgres.pgbackrest_config import (
     PgBackRestError,
     S3Access,
     archive_get_command,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from drflow.engines.postgres.basebackup import BackupError, compress_args
-from drflow.engines.postgres.bindir import SUPPORTED_MAJORS, binaries_major, find_bin_dir
+from drflow.engines.postgres.bindir import SUPPORTED_MAJORS, binaries_major, datastore_bin_dir, find_bin_dir
 from drflow.spec.diagnostics import SpecError
 from drflow.spec.load import load_spec_text
 
@@ -86,7 +86,8 @@ components:
 def test_bin_dir_of_the_spec_is_used_and_checked() -> None:
     loaded = load_spec_text(SPEC.format(extra="bin_dir: /opt/pg/16/bin"), "shop.yaml")
     datastore = loaded.spec.components[0].datastore
-    assert datastore is not None and datastore.binaries == "/opt/pg/16/bin"
+    assert datastore is not None
+    assert datastore_bin_dir(datastore.bin_dir, datastore.version) == Path("/opt/pg/16/bin")
     with pytest.raises(SpecError, match="bin_dir.*absolute"):
         load_spec_text(SPEC.format(extra="bin_dir: opt/pg/bin"), "shop.yaml")
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from drflow.engines.postgres.assess import summary_markdown
 from drflow.engines.postgres.checks import as_text, matches, mismatch_lines
-from drflow.engines.postgres.failover import LagExceeded, Refused
 from drflow.engines.postgres.lsn import format_lsn, parse_lsn
 from drflow.engines.postgres.rebuild import _remove_settings, slot_name_for
+from drflow.engines.postgres.refusal import LagExceeded, Refused
 
 
 def test_refusals_say_why_and_what_unblocks_them() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from drflow.jobs.replication_watch import ReplicationWatch
+from drflow.engines.postgres.replication_watch import ReplicationWatch
 from drflow.plan.build import build_plans
 from drflow.plan.replication import replication_watch_plan
 from drflow.spec.load import load_spec, load_spec_text

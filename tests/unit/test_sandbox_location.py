@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from drflow.devtools.sandbox import control
 from drflow.hosts import LocalHost
-from drflow.sandbox import control
 from tests.fixtures.s3 import free_port
 
 needs_root = pytest.mark.skipif(

@@ -91,7 +91,7 @@ def test_open_store_rejects_bad_targets() -> None:
 def test_store_modules_import_without_airflow_or_boto() -> None:
     # DAG files import these; parsing must stay cheap (the provider loads only on first S3 call).
     code = (
-        "import sys, drflow.store.factory, drflow.store.s3, drflow.store.catalog, drflow.sandbox.s3\n"
+        "import sys, drflow.store.factory, drflow.store.s3, drflow.store.catalog, drflow.devtools.sandbox.s3\n"
         "heavy = [m for m in ('airflow', 'boto3', 'botocore') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -18,8 +18,9 @@ from drflow.jobs.pitr import (
     plan_from_form,
     plan_point_in_time,
 )
-from drflow.store.catalog import BackupManifest, Catalog
+from drflow.store.catalog import Catalog
 from drflow.store.local import LocalStore
+from drflow.store.manifest import BackupManifest
 from drflow.store.wal import (
     ALERT_BROKEN,
     ALERT_LAG,

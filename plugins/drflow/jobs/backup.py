@@ -12,10 +12,10 @@ from typing import Any
 from drflow.engines.postgres.basebackup import run_basebackup
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.queries import run_validation_queries
-from drflow.store.catalog import BackupManifest
+from drflow.retention import RetentionPolicy
 from drflow.store.factory import target_catalogs
 from drflow.store.fanout import Fanout
-from drflow.store.retention import RetentionPolicy
+from drflow.store.manifest import BackupManifest
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)

@@ -17,10 +17,11 @@ from drflow.engines.postgres.pgdump import (
     dump_database,
     restore_table_from_dump,
 )
-from drflow.store.catalog import BackupManifest, Catalog
+from drflow.retention import RetentionPolicy
+from drflow.store.catalog import Catalog
 from drflow.store.factory import target_catalogs
 from drflow.store.fanout import Fanout
-from drflow.store.retention import RetentionPolicy
+from drflow.store.manifest import BackupManifest
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)

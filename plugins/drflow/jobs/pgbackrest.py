@@ -24,6 +24,9 @@ from drflow.engines.postgres.pgbackrest import (
     ANNOTATION_POLICY,
     DRFLOW_TYPES,
     PgBackRest,
+    timeline_of,
+)
+from drflow.engines.postgres.pgbackrest_config import (
     PgBackRestError,
     S3Access,
     StanzaSettings,
@@ -31,14 +34,14 @@ from drflow.engines.postgres.pgbackrest import (
     config_file,
     render_config,
     secret_env,
-    timeline_of,
 )
 from drflow.engines.postgres.queries import run_validation_queries
 from drflow.engines.postgres.restore import start_restored
 from drflow.hosts import Host
-from drflow.store.catalog import BackupManifest, Catalog
+from drflow.retention import RetentionPolicy
+from drflow.store.catalog import Catalog
 from drflow.store.factory import target_catalogs
-from drflow.store.retention import RetentionPolicy
+from drflow.store.manifest import BackupManifest
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)

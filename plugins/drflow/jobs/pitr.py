@@ -30,8 +30,9 @@ from drflow.jobs.restore import (
     start_scratch_instance,
 )
 from drflow.store.base import StoreError
-from drflow.store.catalog import BackupManifest, Catalog
+from drflow.store.catalog import Catalog
 from drflow.store.fanout import group_problems
+from drflow.store.manifest import BackupManifest
 from drflow.store.wal import RecoverableRange, describe_ranges, ranges_from, recovery_point
 from drflow.workdir import scratch_dir
 

@@ -16,8 +16,9 @@ from drflow.engines.postgres.cluster import LocalCluster, free_port
 from drflow.engines.postgres.restore import lay_out_backup, start_restored
 from drflow.hosts import Host
 from drflow.store.base import StoreError
-from drflow.store.catalog import BackupManifest, Catalog, CorruptBackupError
+from drflow.store.catalog import Catalog, CorruptBackupError
 from drflow.store.fanout import group_problems
+from drflow.store.manifest import BackupManifest
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from drflow.engines.postgres.conninfo import PgConnInfo
-from drflow.engines.postgres.replication import ReplicaTarget, measure_replication
+from drflow.engines.postgres.replication import measure_replication
+from drflow.engines.postgres.replication_report import ReplicaTarget
 from drflow.store.base import StoreError
 from drflow.store.factory import target_catalogs
 from drflow.store.wal import is_base_backup, status_from

@@ -33,12 +33,12 @@ from drflow.engines.postgres.wal import (
     ensure_slot,
     receive_wal,
 )
+from drflow.retention import RetentionPolicy
 from drflow.spec.slots import legacy_wal_slot_name
 from drflow.store.base import StoreError
-from drflow.store.catalog import BackupManifest
 from drflow.store.factory import target_catalogs
 from drflow.store.fanout import Fanout
-from drflow.store.retention import RetentionPolicy
+from drflow.store.manifest import BackupManifest
 from drflow.store.wal import WAL_METHOD, WalGapError, chain_tip, is_pitr_base
 from drflow.workdir import scratch_dir
 

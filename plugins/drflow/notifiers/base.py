@@ -122,6 +122,36 @@ def channel_notifier(
     )
 
 
+def build_notifiers(plan: Mapping[str, Any], event: str, *, outcome: str | None = None) -> list[ChannelNotifier]:
+    """Notifiers for the plan's channels (``plan["notify"]``) that subscribe to ``event``.
+
+    ``outcome`` fixes the state a ``completion`` message reports (``success`` on a DAG's success
+    callback, ``failed`` on its failure callback); without it the dag run's state is used.
+    """
+    channels = plan.get("notifications") or {}
+    notifiers: list[ChannelNotifier] = []
+    for name in plan.get("notify") or []:
+        channel = channels.get(name)
+        if channel is None:
+            logging.getLogger(__name__).warning(
+                "plan %s notifies %r, which is not a notification channel of the spec", plan.get("plan"), name
+            )
+            continue
+        if event in (channel.get("events") or []):
+            notifiers.append(channel_notifier(name, channel, event, plan, outcome=outcome))
+    return notifiers
+
+
+def plan_event_json(plan: Mapping[str, Any]) -> str:
+    """The part of the plan facts a notifier needs, as one JSON string (no secrets: conn ids only)."""
+    names = list(plan.get("notify") or [])
+    channels = plan.get("notifications") or {}
+    subset = {k: plan.get(k) for k in PLAN_KEYS}
+    subset["notify"] = names
+    subset["notifications"] = {name: channels[name] for name in names if name in channels}
+    return json.dumps(subset, sort_keys=True)
+
+
 NOTIFICATION_FAILURES_KEY = "drflow_notification_failures"
 """XCom key under which a task keeps the notifications it could not deliver (the recovery record reads it)."""
 ENDED_RUN_STATES = frozenset({"success", "failed"})
@@ -147,8 +177,6 @@ class PlanEventNotifier(BaseNotifier):
         self.outcome = outcome
 
     def notify(self, context: Any) -> None:
-        from drflow.notifiers import build_notifiers
-
         plan = json.loads(self.plan_json)
         if self.event == "deadline-missed" and (state := run_state(context)) in ENDED_RUN_STATES:
             self.log.info(
@@ -180,10 +208,21 @@ class PlanEventNotifier(BaseNotifier):
         await asyncio.to_thread(self.notify, context)
 
 
+def notifiers_for(plan: dict[str, Any], event: str, *, outcome: str | None = None) -> list[Any]:
+    """One notifier that sends `event` to the plan's channels that listen to it; none when no channel does.
+
+    It never raises: a channel that cannot be reached is logged, reported on the other channels and in
+    the recovery record, and the task (a declaration asking for approval, say) goes on.
+    """
+    if not plan.get("notify"):
+        return []
+    if not build_notifiers(plan, event):
+        return []
+    return [PlanEventNotifier(event=event, plan_json=plan_event_json(plan), outcome=outcome)]
+
+
 def report_elsewhere(plan: Mapping[str, Any], failures: list[dict[str, str]], context: Any) -> None:
     """Tell the plan's channels that did not fail that some could not be reached."""
-    from drflow.notifiers import channel_notifier
-
     failed = {f["channel"] for f in failures}
     channels = plan.get("notifications") or {}
     text = failure_text(failures)

@@ -22,7 +22,7 @@ class RunCommandOperator(PlanStepOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from drflow.engines.command import CommandError, run_reviewed_command
+        from drflow.actions.command import CommandError, run_reviewed_command
 
         timeout_s = self.step_timeout_s()
         # Finish (and say why) just before Airflow's own execution timeout would kill the task.

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from drflow.store.catalog import BackupManifest
+from drflow.store.manifest import BackupManifest
 
 
 def backup_id_for_run(policy: str, run_id: str, run_after: datetime) -> str:
     """Stable for every try of one DAG run, distinct between runs (even two manual runs in one second)."""
-    from drflow.store.catalog import make_backup_id
+    from drflow.store.manifest import make_backup_id
 
     return f"{make_backup_id(policy, run_after)}-{hashlib.sha1(run_id.encode()).hexdigest()[:6]}"
 

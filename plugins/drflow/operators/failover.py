@@ -22,7 +22,8 @@ from drflow.operators.step_base import PlanStepOperator, refuse
 
 if TYPE_CHECKING:
     from drflow.engines.postgres.conninfo import PgConnInfo
-    from drflow.engines.postgres.failover import Node, Refused
+    from drflow.engines.postgres.node import Node
+    from drflow.engines.postgres.refusal import Refused
 
 log = logging.getLogger(__name__)
 OVERRIDE_PARAM = "override_safety"
@@ -47,7 +48,7 @@ def node_from_plan(plan: Mapping[str, Any], component: str, name: str, *, dbname
     """The :class:`Node` called ``name`` (``primary`` or a replica) of ``component``, from Airflow connections."""
     from drflow.engines.postgres.bindir import find_bin_dir
     from drflow.engines.postgres.conninfo import PgConnInfo
-    from drflow.engines.postgres.failover import Node
+    from drflow.engines.postgres.node import Node
     from drflow.hosts import LocalHost
 
     facts = component_facts(plan, component)
@@ -87,8 +88,8 @@ def other_nodes(plan: Mapping[str, Any], component: str, exclude: str) -> dict[s
 
 def current_primary(nodes: Mapping[str, Node]) -> Node | None:
     """The reachable node that is not in recovery and furthest ahead (the conservative reference for lag)."""
-    from drflow.engines.postgres.failover import node_health
     from drflow.engines.postgres.lsn import parse_lsn
+    from drflow.engines.postgres.node import node_health
 
     best: tuple[int, Node] | None = None
     for node in nodes.values():
@@ -227,7 +228,8 @@ class LagGateOperator(FailoverStepOperator):
     """Refuse while the node is unreachable, not in recovery, paused, or lags more than max_lag (default: RPO)."""
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from drflow.engines.postgres.failover import Refused, gate_lag
+        from drflow.engines.postgres.failover import gate_lag
+        from drflow.engines.postgres.refusal import Refused
 
         name = str(self.step["node"])
         max_lag_s = max_lag_seconds(self.step, self.plan)
@@ -253,7 +255,8 @@ class FenceOperator(FailoverStepOperator):
     """Make a node refuse writes (read-only) or stop it, and prove it."""
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from drflow.engines.postgres.failover import Refused, fence
+        from drflow.engines.postgres.fence import fence
+        from drflow.engines.postgres.refusal import Refused
 
         name = str(self.step.get("node") or "primary")
         method = str(self.step.get("method") or "read-only")
@@ -271,7 +274,8 @@ class PromoteOperator(FailoverStepOperator):
     """Promote a standby after the lag gate and the split-brain guard; wait until it takes writes."""
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from drflow.engines.postgres.failover import Refused, promote
+        from drflow.engines.postgres.failover import promote
+        from drflow.engines.postgres.refusal import Refused
 
         name = str(self.step["node"])
         fence_name = self.step.get("fence")
@@ -316,8 +320,8 @@ class RebuildReplicaOperator(FailoverStepOperator):
     """Make ``node`` a streaming replica of ``source`` (pg_rewind, else a fresh clone) and wait for catch-up."""
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from drflow.engines.postgres.failover import Refused
         from drflow.engines.postgres.rebuild import rebuild_replica, slot_name_for
+        from drflow.engines.postgres.refusal import Refused
 
         name, source_name = str(self.step["node"]), str(self.step["source"])
         nodes = component_facts(self.plan, self.component)["nodes"]

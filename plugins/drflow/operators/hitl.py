@@ -32,7 +32,7 @@ def _timeout(step: Mapping[str, Any]) -> timedelta | None:
 
 
 def _notifiers(plan: Mapping[str, Any]) -> list[Any]:
-    from drflow.render.callbacks import notifiers_for
+    from drflow.notifiers import notifiers_for
 
     return notifiers_for(dict(plan), "approval-needed")
 

@@ -9,7 +9,7 @@ from airflow.sdk import BaseOperator
 
 if TYPE_CHECKING:
     from drflow.jobs.pgbackrest import StanzaAccess
-    from drflow.store.retention import RetentionPolicy
+    from drflow.retention import RetentionPolicy
 
 
 class _StanzaOperator(BaseOperator):
@@ -36,7 +36,7 @@ class _StanzaOperator(BaseOperator):
 
     def stanza_access(self) -> StanzaAccess:
         from drflow.engines.postgres.conninfo import PgConnInfo
-        from drflow.engines.postgres.pgbackrest import StanzaSettings
+        from drflow.engines.postgres.pgbackrest_config import StanzaSettings
         from drflow.jobs.pgbackrest import StanzaAccess, resolve_s3
 
         settings = StanzaSettings.from_params(self.pgbackrest)
@@ -132,7 +132,7 @@ class PgBackRestVerifyOperator(_StanzaOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from drflow.engines.postgres.pgbackrest import PgBackRestError
+        from drflow.engines.postgres.pgbackrest_config import PgBackRestError
         from drflow.hosts import LocalHost
         from drflow.jobs.pgbackrest import verify_pgbackrest_backup
         from drflow.operators.common import upstream_result

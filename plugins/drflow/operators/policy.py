@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from drflow.store.retention import RetentionPolicy
+from drflow.retention import RetentionPolicy
 
 if TYPE_CHECKING:
     from drflow.engines.postgres.conninfo import PgConnInfo

@@ -26,7 +26,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from drflow.store.catalog import BackupManifest
+from drflow.store.manifest import BackupManifest
 
 PITR_NEEDS_WAL = "point-in-time restore needs WAL archiving (policy method pg_receivewal)"
 

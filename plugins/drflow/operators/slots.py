@@ -35,7 +35,7 @@ class CheckSlotsOperator(BaseOperator):
         from airflow.sdk.exceptions import AirflowFailException
 
         from drflow.engines.postgres.conninfo import PgConnInfo
-        from drflow.engines.postgres.replication import alert_lines
+        from drflow.engines.postgres.replication_report import alert_lines
         from drflow.engines.postgres.slots import SlotError, watch_slots
 
         conn = PgConnInfo.from_airflow_conn(self.conn_id, dbname=self.database)

@@ -16,7 +16,7 @@ def _refusals_fail() -> Iterator[None]:
     """A refusal fails the task at once; any other error is raised as is, so Airflow's retries apply."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from drflow.engines.traffic import TrafficError
+    from drflow.actions.traffic import TrafficError
 
     try:
         yield
@@ -32,7 +32,7 @@ class SwitchDnsOperator(PlanStepOperator):
     ui_color = "#aed6f1"
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from drflow.engines.traffic import switch_dns
+        from drflow.actions.traffic import switch_dns
 
         s = self.step
         with _refusals_fail():
@@ -66,7 +66,7 @@ class HttpCallOperator(PlanStepOperator):
     ui_color = "#aed6f1"
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from drflow.engines.traffic import http_call
+        from drflow.actions.traffic import http_call
 
         s = self.step
         with _refusals_fail():
@@ -88,7 +88,7 @@ class ValidateHttpOperator(PlanStepOperator):
     ui_color = "#abebc6"
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from drflow.engines.traffic import check_http
+        from drflow.actions.traffic import check_http
 
         s = self.step
         with _refusals_fail():

@@ -2,56 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from drflow.plan.backup_logical import logical_tasks
 from drflow.plan.backup_pgbackrest import pgbackrest_tasks
-from drflow.plan.common import common_fields, dag_id, datastore_params, objectives, targets_params, validation_queries
+from drflow.plan.common import common_fields, dag_id, objectives, validation_queries
 from drflow.plan.graph import DagPlan, TaskPlan
+from drflow.plan.policy import PolicyContext, TaskBuilder
 from drflow.plan.wal import wal_tasks
 from drflow.spec.model import BackupPolicy, Component, Spec
 from drflow.spec.types import airflow_schedule
 
 KIND_BACKUP = "backup"
-
-
-@dataclass(frozen=True)
-class PolicyContext:
-    """What a method's task builder needs to know about the policy it backs up."""
-
-    spec: Spec
-    component: Component
-    policy: BackupPolicy
-    retries: int
-    retry_delay_s: int
-    source: str = ""
-    """The spec file, for commands a task's messages suggest."""
-
-    @property
-    def targets(self) -> list[dict[str, Any]]:
-        return targets_params(self.spec, self.policy.targets)
-
-    @property
-    def datastore(self) -> dict[str, Any]:
-        return datastore_params(self.spec, self.component)
-
-    def task(self, task_id: str, action: str, doc: str, params: dict[str, Any], *upstream: str) -> TaskPlan:
-        return TaskPlan(
-            task_id=task_id,
-            action=action,
-            doc=doc,
-            params=params,
-            upstream=upstream,
-            retries=self.retries,
-            retry_delay_s=self.retry_delay_s,
-            timeout_s=int(self.policy.timeout.total_seconds()) if self.policy.timeout else None,
-        )
-
-
-TaskBuilder = Callable[[PolicyContext], tuple[TaskPlan, ...]]
 
 
 def basebackup_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:

@@ -8,7 +8,7 @@ from drflow.plan.common import validation_queries
 from drflow.plan.graph import TaskPlan
 
 if TYPE_CHECKING:
-    from drflow.plan.backup import PolicyContext
+    from drflow.plan.policy import PolicyContext
 
 
 def logical_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from drflow.engines.postgres.pgbackrest import stanza_settings
+from drflow.engines.postgres.pgbackrest_config import stanza_settings
 from drflow.plan.common import validation_queries
 from drflow.plan.graph import TaskPlan
 
 if TYPE_CHECKING:
-    from drflow.plan.backup import PolicyContext
+    from drflow.plan.policy import PolicyContext
 
 
 def pgbackrest_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:

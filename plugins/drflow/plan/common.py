@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drflow.engines.postgres.bindir import datastore_bin_dir
 from drflow.spec.model import Component, Spec
 from drflow.spec.types import format_duration
 
@@ -24,7 +25,7 @@ def datastore_params(spec: Spec, component: Component) -> dict[str, Any]:
         "component": component.name,
         "conn_id": datastore.primary.conn_id,
         "database": datastore.database,
-        "bin_dir": datastore.binaries,
+        "bin_dir": str(datastore_bin_dir(datastore.bin_dir, datastore.version)),
         "pg_major": datastore.version,
     }
 

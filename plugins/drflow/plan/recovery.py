@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from drflow.engines.postgres.bindir import datastore_bin_dir
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Component, Spec
 from drflow.spec.plans import ALL_EVENTS, ApprovalStep, RecoveryPlan, RestoreAction, Step
@@ -96,7 +97,7 @@ def _component_facts(spec: Spec, component: Component) -> dict[str, Any]:
     target_names = list(dict.fromkeys(name for policy in component.backup_policies for name in policy.targets))
     facts.update(
         database=datastore.database,
-        bin_dir=datastore.binaries,
+        bin_dir=str(datastore_bin_dir(datastore.bin_dir, datastore.version)),
         nodes=nodes,
         targets=[spec.target(name).model_dump(mode="json") for name in target_names],
     )

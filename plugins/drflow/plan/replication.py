@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drflow.jobs.replication_watch import ReplicationWatch
+from drflow.engines.postgres.replication_watch import ReplicationWatch
 from drflow.plan.common import common_fields, dag_id, objectives
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Component, Spec

@@ -11,7 +11,7 @@ from drflow.spec.slots import slot_watch, wal_slot_name
 from drflow.spec.types import format_size, schedule_interval
 
 if TYPE_CHECKING:
-    from drflow.plan.backup import PolicyContext
+    from drflow.plan.policy import PolicyContext
 
 
 def wal_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:

@@ -60,7 +60,7 @@ def render_dag(plan: DagPlan) -> DAG:
             if task.timeout_s is not None:
                 overrides["execution_timeout"] = timedelta(seconds=task.timeout_s)
             if task.notify_on and plan.notify is not None:
-                from drflow.render.callbacks import notifiers_for
+                from drflow.notifiers import notifiers_for
 
                 for when, event in task.notify_on.items():
                     if notifiers := notifiers_for(plan.notify, event):

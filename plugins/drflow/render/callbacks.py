@@ -1,6 +1,6 @@
 """Notifications of recovery-plan runs, wired into Airflow: task and DAG callbacks, the RTO deadline alert.
 
-The channels come from `drflow.notifiers` (`build_notifiers(plan_facts, event)`, `deadline_callback`);
+The channels come from `drflow.notifiers` (`notifiers_for(plan_facts, event)`, `deadline_callback`);
 building them touches no network, so this runs at DAG-parse time.
 """
 
@@ -22,21 +22,6 @@ def deadlines_enabled() -> bool:
     return os.environ.get(DEADLINES_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
 
 
-def notifiers_for(plan: dict[str, Any], event: str, *, outcome: str | None = None) -> list[Any]:
-    """One notifier that sends `event` to the plan's channels that listen to it; none when no channel does.
-
-    It never raises: a channel that cannot be reached is logged, reported on the other channels and in
-    the recovery record, and the task (a declaration asking for approval, say) goes on.
-    """
-    if not plan.get("notify"):
-        return []
-    from drflow.notifiers import PlanEventNotifier, build_notifiers, plan_event_json
-
-    if not build_notifiers(plan, event):
-        return []
-    return [PlanEventNotifier(event=event, plan_json=plan_event_json(plan), outcome=outcome)]
-
-
 def deadline_alert(plan: dict[str, Any], seconds: int) -> Any:
     """A deadline `seconds` after the run was queued; missing it sends the plan's `deadline-missed` message.
 
@@ -56,6 +41,10 @@ def deadline_alert(plan: dict[str, Any], seconds: int) -> Any:
 
 def completion_callbacks(plan: dict[str, Any]) -> dict[str, Any]:
     """DAG-level callbacks that send `completion` when the run ends, with its outcome."""
+    if not plan.get("notify"):
+        return {}  # the notifiers (and Airflow's notifier base) stay unimported
+    from drflow.notifiers import notifiers_for
+
     callbacks: dict[str, Any] = {}
     for when, outcome in (("on_success_callback", "success"), ("on_failure_callback", "failed")):
         if notifiers := notifiers_for(plan, "completion", outcome=outcome):

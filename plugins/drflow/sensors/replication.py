@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 
 from airflow.sdk import BaseSensorOperator
 
-from drflow.jobs.replication_watch import ReplicationWatch
+from drflow.engines.postgres.replication_watch import ReplicationWatch
 
 # How long the triggerer may overrun the trigger's own timeout before Airflow fails the task itself.
 DEFER_GRACE_S = 60
@@ -90,6 +90,6 @@ class ReplicationLagSensor(BaseSensorOperator):
 
 
 def _alert_lines(report: Mapping[str, Any]) -> list[str]:
-    from drflow.engines.postgres.replication import alert_lines
+    from drflow.engines.postgres.replication_report import alert_lines
 
     return alert_lines(report)

@@ -5,10 +5,10 @@ Covers drill validation queries and the ``checks`` of ``validate_sql`` plan step
 
 from __future__ import annotations
 
-from drflow.engines.postgres.statement import refusal
 from drflow.spec.check_helpers import items as _items
 from drflow.spec.diagnostics import Diagnostic
 from drflow.spec.source import Loc, Source
+from drflow.spec.statement import refusal
 
 
 def check_sql_statements(source: Source) -> list[Diagnostic]:

@@ -21,9 +21,9 @@ from pydantic import (
     field_validator,
 )
 
+from drflow.retention import RetentionPolicy
 from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
-from drflow.store.retention import RetentionPolicy
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
@@ -198,15 +198,6 @@ class PostgresDatastore(SpecModel):
         "may hold back on the primary before the WAL policy's check_slots task alerts, well before pg_wal fills "
         "the disk; replica slots use replication.max_slot_retained.",
     )
-
-    @property
-    def binaries(self) -> str:
-        """``bin_dir``, else the binaries found on this machine (see drflow.engines.postgres.bindir)."""
-        if self.bin_dir:
-            return self.bin_dir
-        from drflow.engines.postgres.bindir import find_bin_dir
-
-        return str(find_bin_dir(self.version))
 
 
 class Retention(SpecModel):

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from drflow.store.base import StoreError
-from drflow.store.catalog import BackupManifest, Catalog, StoredObject
+from drflow.store.catalog import Catalog
+from drflow.store.manifest import BackupManifest, StoredObject
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from drflow.engines.postgres.lsn import format_lsn, parse_lsn
-from drflow.store.catalog import BackupManifest, Catalog, CatalogError
+from drflow.store.catalog import Catalog, CatalogError
+from drflow.store.manifest import BackupManifest
 
 WAL_METHOD = "pg_receivewal"
 BASE_METHOD = "pg_basebackup"

@@ -1,6 +1,6 @@
 """A trigger that re-measures replication until it is healthy again or a timeout passes.
 
-It carries the watch's settings (:class:`drflow.jobs.replication_watch.ReplicationWatch`): connection
+It carries the watch's settings (:class:`drflow.engines.postgres.replication_watch.ReplicationWatch`): connection
 ids, never connection details; the triggerer resolves them itself, so no password is written into the
 trigger's serialized arguments in the metadata database.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from drflow.jobs.replication_watch import ReplicationWatch
+from drflow.engines.postgres.replication_watch import ReplicationWatch
 
 
 class ReplicationLagTrigger(BaseTrigger):

@@ -10,14 +10,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from drflow.engines.postgres.failover import (
-    NodeLike,
-    Refused,
-    as_node,
-    gate_lag,
-    node_health,
-    write_state,
-)
+from drflow.engines.postgres.failover import gate_lag
+from drflow.engines.postgres.node import NodeLike, as_node, node_health, write_state
+from drflow.engines.postgres.refusal import Refused
 from drflow.units import human_duration
 
 

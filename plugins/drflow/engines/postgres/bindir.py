@@ -75,6 +75,11 @@ def find_bin_dir(version: int | None = None, root: Path = DEBIAN_ROOT) -> Path:
     return debian_bin_dir(version or SUPPORTED_MAJORS[0], root)
 
 
+def datastore_bin_dir(bin_dir: str | None, version: int | None) -> Path:
+    """A datastore's own ``bin_dir`` from the spec, else the binaries of its major found on this machine."""
+    return Path(bin_dir) if bin_dir else find_bin_dir(version)
+
+
 _VERSION = re.compile(r"\(PostgreSQL\) (\d+)")
 
 

@@ -31,7 +31,7 @@ import psycopg
 from psycopg import pq
 
 from drflow.engines.postgres.conninfo import PgConnInfo
-from drflow.engines.postgres.statement import refusal
+from drflow.spec.statement import refusal
 
 DEFAULT_STATEMENT_TIMEOUT_S = 60.0
 """A check's statement_timeout when its spec entry sets none."""
@@ -92,7 +92,7 @@ def fetch_value(db: psycopg.Connection[Any], query: str, *, timeout_s: float = D
 
 def read_only_connection(conn: PgConnInfo) -> psycopg.Connection[Any]:
     """A connection whose every transaction is read-only (the caller opens them)."""
-    from drflow.engines.postgres.failover import connect
+    from drflow.engines.postgres.node import connect
 
     db = connect(conn, timeout=10)
     db.autocommit = False

@@ -34,15 +34,9 @@ from psycopg.conninfo import make_conninfo
 
 from drflow.engines.postgres.cluster import write_settings
 from drflow.engines.postgres.conninfo import PgConnInfo
-from drflow.engines.postgres.failover import (
-    Node,
-    Refused,
-    connect,
-    node_health,
-    server_running,
-    write_state,
-)
 from drflow.engines.postgres.lsn import format_lsn, parse_lsn
+from drflow.engines.postgres.node import Node, connect, node_health, server_running, write_state
+from drflow.engines.postgres.refusal import Refused
 from drflow.hosts import HostError, tail
 from drflow.spec.slots import node_slot_name
 

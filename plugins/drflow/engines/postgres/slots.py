@@ -2,7 +2,7 @@
 
 :func:`read_slots` is a check: one statement, in a read-only transaction, with a statement timeout.
 :func:`assess_slots` matches what it found with the spec's :class:`~drflow.spec.slots.SlotClaim`
-list and raises the replication watch's alerts (:data:`~drflow.engines.postgres.replication.ALERT_CODES`):
+list and raises the replication watch's alerts (:data:`~drflow.engines.postgres.replication_report.ALERT_CODES`):
 
 - ``slot_retention_exceeded`` (critical): a slot drflow owns, or a drflow slot nobody owns any more,
   holds back more WAL than its limit, or the server already stopped reserving WAL for it
@@ -23,7 +23,7 @@ from typing import Any, Literal
 import psycopg
 
 from drflow.engines.postgres.conninfo import PgConnInfo
-from drflow.engines.postgres.replication import ALERT_CODES, Alert
+from drflow.engines.postgres.replication_report import ALERT_CODES, Alert
 from drflow.spec.slots import DRFLOW_PREFIX, SlotClaim, legacy_wal_slot_name
 from drflow.units import human_size
 

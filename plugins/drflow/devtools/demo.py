@@ -11,8 +11,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from drflow.airflow_env import PROJECT_ROOT, local_airflow_env, migrate
-from drflow.dag_runs import RESULT_PREFIX
+from drflow.devtools.airflow_env import PROJECT_ROOT, local_airflow_env, migrate
+from drflow.devtools.dag_runs import RESULT_PREFIX
 
 SPEC = PROJECT_ROOT / "plan_specs" / "api-marketplace.yaml"
 DEMO_COMPONENTS = ("user-database", "billing")
@@ -27,7 +27,7 @@ def _run_dags(dag_ids: list[str], env: dict[str, str]) -> None:
     started = time.monotonic()
     with log.open("w") as sink:
         process = subprocess.Popen(
-            [sys.executable, "-m", "drflow.dag_runs", *dag_ids],
+            [sys.executable, "-m", "drflow.devtools.dag_runs", *dag_ids],
             env={**os.environ, **env},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -53,7 +53,7 @@ class DemoError(RuntimeError):
 
 
 def run_demo() -> int:
-    from drflow.sandbox.control import sandbox_root, sandbox_up
+    from drflow.devtools.sandbox.control import sandbox_root, sandbox_up
     from drflow.spec.load import load_spec
     from drflow.spec.types import format_duration
     from drflow.store.factory import target_catalogs

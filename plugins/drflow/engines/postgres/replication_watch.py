@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from drflow.engines.postgres.conninfo import PgConnInfo
-    from drflow.engines.postgres.replication import ReplicationReport
+    from drflow.engines.postgres.replication_report import ReplicationReport
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ class ReplicationWatch:
     def measure(self) -> ReplicationReport:
         """Resolve the Airflow connections (blocking) and measure replication once."""
         from drflow.engines.postgres.conninfo import PgConnInfo
-        from drflow.engines.postgres.replication import ReplicaTarget, measure_replication
+        from drflow.engines.postgres.replication import measure_replication
+        from drflow.engines.postgres.replication_report import ReplicaTarget
 
         targets = [
             ReplicaTarget(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from drflow.cli_common import err, fail, friendly_errors, load_one, out
+from drflow.cli.common import err, fail, friendly_errors, load_one, out
 
 slots_app = typer.Typer(help="Replication slots drflow owns on the primaries: list them, drop orphans.")
 
@@ -130,7 +130,7 @@ def _claims_on(specs: list[Any], conn_id: str) -> list[Any]:
 
 
 def _conn(conn_id: str, database: str) -> Any:
-    from drflow.cli_methods import _primary_conn
+    from drflow.cli.methods import _primary_conn
 
     return _primary_conn(conn_id, database)
 

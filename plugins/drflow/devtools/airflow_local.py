@@ -15,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from drflow.airflow_env import local_airflow_env, migrate
+from drflow.devtools.airflow_env import local_airflow_env, migrate
 
 # admin and oncall are the approvers of the example plans (four eyes: one triggers, the other approves);
 # auditor is the read-only user the recovery record reads Airflow's REST API as.
@@ -34,7 +34,7 @@ def _stop_on_signal(signum: int, frame: object) -> None:
 def main(port: int = 8080) -> int:
     signal.signal(signal.SIGTERM, _stop_on_signal)
     signal.signal(signal.SIGHUP, _stop_on_signal)
-    from drflow.sandbox.control import sandbox_root, sandbox_up
+    from drflow.devtools.sandbox.control import sandbox_root, sandbox_up
 
     state = sandbox_up()
     home = sandbox_root() / "airflow"

@@ -1,4 +1,4 @@
-"""`python -m drflow.dag_runs DAG_ID...`: real Airflow runs of several DAGs, one after the other, in one process.
+"""`python -m drflow.devtools.dag_runs DAG_ID...`: real Airflow runs of several DAGs, one after another, in one process.
 
 What `airflow dags test` does for each DAG (`dag.test()` of the DAG parsed from the DAGs folder; a failed run
 fails), without paying Airflow's start-up, the in-process execution API's start-up and a parse once per DAG:

@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from drflow.cli_common import err, fail, load_one, out
+from drflow.cli.common import err, fail, load_one, out
 
 
 def pgbackrest_config(
     spec_path: Path, component: str, output: Path | None, pg_port: int | None, pg_user: str | None
 ) -> None:
     """Print (or write, mode 640, owned by the database OS user) the pgbackrest.conf of a stanza; never a key."""
-    from drflow.engines.postgres.pgbackrest import PgBackRestError, S3Access, render_config, stanza_settings
+    from drflow.engines.postgres.pgbackrest_config import PgBackRestError, S3Access, render_config, stanza_settings
 
     loaded = load_one(spec_path)
     chosen = _component(loaded, spec_path, component)
@@ -71,6 +71,7 @@ def restore_table(
     replace: bool,
 ) -> None:
     """Restore one table of the newest (or the given) pg_dump backup into a database."""
+    from drflow.engines.postgres.bindir import datastore_bin_dir
     from drflow.engines.postgres.pgdump import LogicalBackupError
     from drflow.jobs.logical import latest_logical_backup
     from drflow.jobs.logical import restore_table as run_restore
@@ -95,7 +96,13 @@ def restore_table(
             continue
         try:
             result = run_restore(
-                catalog, manifest, table, conn, bin_dir=Path(chosen.datastore.binaries), schema=schema, replace=replace
+                catalog,
+                manifest,
+                table,
+                conn,
+                bin_dir=datastore_bin_dir(chosen.datastore.bin_dir, chosen.datastore.version),
+                schema=schema,
+                replace=replace,
             )
         except (LogicalBackupError, CatalogError) as exc:
             raise fail(str(exc)) from None

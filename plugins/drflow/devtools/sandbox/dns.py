@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from drflow.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, MotoError
+from drflow.devtools.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, MotoError
 
 SANDBOX_ZONE_SEED = 4242
 INITIAL_VALUES = {"A": "127.0.0.1", "AAAA": "::1"}

@@ -12,10 +12,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from drflow.airflow_env import PROJECT_ROOT
-from drflow.sandbox import postgres as sandbox_pg
-from drflow.sandbox import s3 as sandbox_s3
-from drflow.sandbox.demo_data import seed_demo_data
+from drflow.devtools.airflow_env import PROJECT_ROOT
+from drflow.devtools.sandbox import postgres as sandbox_pg
+from drflow.devtools.sandbox import s3 as sandbox_s3
+from drflow.devtools.sandbox.demo_data import seed_demo_data
 
 PRIMARY_PORT = int(os.environ.get("DRFLOW_SANDBOX_PRIMARY_PORT", "55432"))
 REPLICA_PORT = int(os.environ.get("DRFLOW_SANDBOX_REPLICA_PORT", "55433"))
@@ -60,7 +60,7 @@ def notification_channels(spec_path: Path) -> dict[str, dict[str, Any]]:
 
 def connections(endpoint_url: str, region: str, spec_path: Path = DEFAULT_SPEC) -> dict[str, str]:
     """The Airflow connections the API Marketplace spec names, pointing at the sandbox."""
-    from drflow.sandbox.webhook import channel_connections
+    from drflow.devtools.sandbox.webhook import channel_connections
 
     return {
         # Chat and webhook channels post to the sandbox's receiver (.sandbox/received.jsonl).
@@ -93,7 +93,7 @@ def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
     buckets = _buckets(spec_path)
     for bucket, region in buckets:
         sandbox_s3.create_buckets(endpoint_url, [bucket], region)
-    from drflow.sandbox.dns import ensure_records, switch_dns_steps
+    from drflow.devtools.sandbox.dns import ensure_records, switch_dns_steps
     from drflow.spec.load import load_spec
 
     dns_records = ensure_records(endpoint_url, switch_dns_steps(load_spec(spec_path).spec))
@@ -111,7 +111,7 @@ def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
 
 
 def _start_webhook_receiver(root: Path) -> None:
-    from drflow.sandbox import webhook
+    from drflow.devtools.sandbox import webhook
 
     if not webhook.is_running(WEBHOOK_PORT):
         pid = webhook.start_receiver(WEBHOOK_PORT, root / "received.jsonl", root / "webhook.log")
@@ -126,7 +126,7 @@ def sandbox_down(purge: bool = False) -> None:
         state_file.unlink()
     webhook_state = root / "webhook.json"
     if webhook_state.exists():
-        from drflow.sandbox.webhook import stop_receiver
+        from drflow.devtools.sandbox.webhook import stop_receiver
 
         stop_receiver(int(json.loads(webhook_state.read_text())["pid"]))
         webhook_state.unlink()

@@ -1,6 +1,6 @@
 """A local receiver for the sandbox's chat and webhook notification channels.
 
-``drflow sandbox up`` starts it (``python -m drflow.sandbox.webhook``) as a detached process on a fixed
+``drflow sandbox up`` starts it (``python -m drflow.devtools.sandbox.webhook``) as a detached process on a fixed
 loopback port and points every slack and webhook channel of the spec at it: channel ``oncall-slack``
 posts to ``http://127.0.0.1:<port>/oncall-slack``. Each request is appended to ``received.jsonl`` in the
 sandbox directory (one JSON object a line: time, path, body), so people and tests can read what a plan
@@ -55,14 +55,14 @@ def start_receiver(port: int, out: Path, log_path: Path, timeout: float = 30.0) 
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "drflow.sandbox.webhook", "--port", str(port), "--out", str(out)],
+            [sys.executable, "-m", "drflow.devtools.sandbox.webhook", "--port", str(port), "--out", str(out)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
         )
-    from drflow.sandbox.s3 import _children, stop_moto_server
+    from drflow.devtools.sandbox.s3 import _children, stop_moto_server
 
     _children[proc.pid] = proc
     deadline = time.monotonic() + timeout
@@ -80,7 +80,7 @@ def start_receiver(port: int, out: Path, log_path: Path, timeout: float = 30.0) 
 
 
 def stop_receiver(pid: int) -> None:
-    from drflow.sandbox.s3 import stop_moto_server
+    from drflow.devtools.sandbox.s3 import stop_moto_server
 
     stop_moto_server(pid)
 

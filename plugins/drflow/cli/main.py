@@ -1,0 +1,145 @@
+"""The `drflow` command line: validate, schema, plan, backups, restore, sandbox, demo."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from drflow.cli.backups import backups_app
+from drflow.cli.common import friendly_errors
+from drflow.cli.sandbox import sandbox_app
+from drflow.cli.slots import slots_app
+
+# The CLI talks to people: Airflow's info logs (connection lookups …) would bury the answer.
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR")
+
+app = typer.Typer(
+    help="drflow: disaster-recovery plans as reviewed YAML, compiled into Airflow DAGs.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(backups_app, name="backups")
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(slots_app, name="slots")
+
+
+@app.callback()
+def _incident_mode(ctx: typer.Context) -> None:
+    """Commands read Airflow connections from AIRFLOW_CONN_* without importing Airflow (seconds saved)."""
+    from drflow.connections import read_without_airflow
+
+    read_without_airflow()
+    ctx.call_on_close(lambda: read_without_airflow(False))  # an in-process caller gets Airflow's way back
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Spec files or directories of specs.")],
+) -> None:
+    """Check specs; print every problem as file:line:col: path: what is wrong; what would be right."""
+    from drflow.cli.validate import validate as run_validate
+
+    run_validate(paths)
+
+
+@app.command()
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Write the JSON Schema of the spec language (for yaml-language-server in editors)."""
+    from drflow.cli.validate import schema as run_schema
+
+    run_schema(output)
+
+
+@app.command()
+def plan(
+    paths: Annotated[list[Path], typer.Argument(help="Spec files or directories.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    base: Annotated[
+        Path | None,
+        typer.Option("--base", help="Directory with the specs before the change; print the diff."),
+    ] = None,
+) -> None:
+    """Show the DAGs and tasks the specs produce, or (with --base) what a change adds, removes or alters."""
+    from drflow.cli.plan import show_plan
+
+    show_plan(paths, as_json, base)
+
+
+@app.command()
+@friendly_errors
+def restore(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file of the component.")],
+    component: Annotated[str, typer.Option("--component", help="Component to restore.")],
+    to: Annotated[Path, typer.Option("--to", help="Empty (or new) directory for the restored data.")],
+    backup: Annotated[str | None, typer.Option("--backup", help="Backup id; default the newest.")] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Storage target to restore from; default any (the first intact copy)."),
+    ] = None,
+    start: Annotated[bool, typer.Option("--start", help="Start PostgreSQL on it on a free port.")] = False,
+    target_time: Annotated[
+        str | None,
+        typer.Option("--target-time", help="Recover to this time (ISO 8601 with timezone) from backup + WAL."),
+    ] = None,
+    target_lsn: Annotated[
+        str | None, typer.Option("--target-lsn", help="Recover to this WAL position (e.g. 0/3000100) instead.")
+    ] = None,
+    clean_incomplete: Annotated[
+        bool,
+        typer.Option("--clean-incomplete", help="First empty --to if it holds a restore a killed run left incomplete."),
+    ] = False,
+) -> None:
+    """Restore a component's backup from the store into a directory, without Airflow.
+
+    With --target-time or --target-lsn: point-in-time recovery from a full backup plus archived WAL;
+    a target the store cannot reach is refused with the recoverable range, before anything is written.
+    """
+    from drflow.cli.restore import restore as run
+
+    run(spec, component, to, backup, target, start, target_time, target_lsn, clean_incomplete)
+
+
+@app.command("pgbackrest-config")
+def pgbackrest_config(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file of the component.")],
+    component: Annotated[str, typer.Option("--component", help="Component whose stanza to render.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    pg_port: Annotated[int | None, typer.Option("--pg-port", help="Primary's port (default: its connection).")] = None,
+    pg_user: Annotated[str | None, typer.Option("--pg-user", help="Role (default: the connection's login).")] = None,
+) -> None:
+    """Render the pgbackrest.conf of a component's stanza from the spec (no keys in it)."""
+    from drflow.cli.methods import pgbackrest_config as run
+
+    run(spec, component, output, pg_port, pg_user)
+
+
+@app.command("restore-table")
+def restore_table(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file of the component.")],
+    component: Annotated[str, typer.Option("--component", help="Component with pg_dump backups.")],
+    table: Annotated[str, typer.Option("--table", help="Table to restore (as pg_dump names it).")],
+    schema: Annotated[str, typer.Option("--schema", help="Schema of the table.")] = "public",
+    conn_id: Annotated[str | None, typer.Option("--conn-id", help="Airflow connection of the target.")] = None,
+    dsn: Annotated[str | None, typer.Option("--dsn", help="libpq string of the target (no password).")] = None,
+    backup: Annotated[str | None, typer.Option("--backup", help="Backup id; default the newest pg_dump.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Storage target to read the backup from.")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Drop and restore an existing table.")] = False,
+) -> None:
+    """Restore one table of a pg_dump backup into a database, touching nothing else there."""
+    from drflow.cli.methods import restore_table as run
+
+    run(spec, component, table, schema, conn_id, dsn, backup, target, replace)
+
+
+@app.command()
+@friendly_errors
+def demo() -> None:
+    """Run the demo: sandbox, demo data, backup and restore drill through Airflow, and a report."""
+    from drflow.devtools.demo import run_demo
+
+    raise typer.Exit(run_demo())
