@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from drflow.plan.build import build_plans
+from drflow.plan.contracts import ContractError, NodeFacts, PlanFacts, StepDefinition
 from drflow.plan.recovery import plan_facts, recovery_plan
 from drflow.spec.diagnostics import Diagnostic, SpecError
 from drflow.spec.load import load_spec, load_spec_text
@@ -147,7 +148,8 @@ def test_plan_graph_assess_declare_steps_record(spec: Any) -> None:
 
 def test_plan_facts_follow_the_contract(spec: Any) -> None:
     facts = plan_facts(spec, spec.recovery_plans[0])
-    assert set(facts) == {
+    assert PlanFacts.from_params(facts.to_params()) == facts  # what Airflow serializes reads back the same
+    assert set(facts.to_params()) == {
         "spec",
         "plan",
         "scenario",
@@ -158,22 +160,34 @@ def test_plan_facts_follow_the_contract(spec: Any) -> None:
         "components",
         "notifications",
         "notify",
+        "steps",
+        "audit_conn_id",
     }
-    assert (facts["rto_s"], facts["rpo_s"]) == (3600, 600)
-    orders = facts["components"]["orders"]
-    assert orders["database"] == "orders" and orders["bin_dir"] == "/usr/lib/postgresql/15/bin"
-    assert orders["nodes"]["primary"] == {
-        "conn_id": "pg_primary",
-        "region": "us-east-1",
-        "host": "local",
-        "data_directory": None,
-        "slot": None,
-        "replication_conn_id": None,
-    }
-    assert orders["nodes"]["replica-1"]["slot"] == "replica_1"
-    assert [t["name"] for t in orders["targets"]] == ["local-a"]
-    assert facts["notifications"]["ops"]["events"] == ["activation", "step-failed"]
-    assert facts["notify"] == ["ops"]
+    assert (facts.rto_s, facts.rpo_s) == (3600, 600)
+    orders = facts.components["orders"]
+    assert orders.database == "orders" and orders.bin_dir == "/usr/lib/postgresql/15/bin"
+    assert orders.nodes["primary"] == NodeFacts(conn_id="pg_primary", region="us-east-1")
+    assert orders.nodes["replica-1"].slot == "replica_1"
+    assert [t["name"] for t in orders.targets] == ["local-a"]
+    assert facts.notifications["ops"].events == ("activation", "step-failed")
+    assert facts.notify == ("ops",)
+    assert [s.name for s in facts.steps] == ["gate", "fence", "promote", "check", "tell"]
+    assert facts.audit_conn_id == "drflow_airflow_api"  # the default when the spec names none
+
+
+def test_the_audit_connection_named_in_the_spec_reaches_the_plan_facts() -> None:
+    text = SPEC.replace("version: 1\n", "version: 1\ndefaults: {audit_conn_id: shop_airflow_api}\n", 1)
+    spec = load_spec_text(text, Path("shop.yaml")).spec
+    plan = recovery_plan(spec, spec.recovery_plans[0], "shop.yaml")
+    for task in plan.tasks:
+        assert PlanFacts.from_params(task.params["plan"]).audit_conn_id == "shop_airflow_api"
+
+
+def test_a_missing_plan_fact_is_a_contract_error_naming_it(spec: Any) -> None:
+    params = plan_facts(spec, spec.recovery_plans[0]).to_params()
+    del params["steps"]
+    with pytest.raises(ContractError, match=r"plan facts: the plan gave no 'steps'.*drflow defect"):
+        PlanFacts.from_params(params)
 
 
 def test_step_params_are_the_spec_step_and_the_facts(spec: Any) -> None:
@@ -181,10 +195,11 @@ def test_step_params_are_the_spec_step_and_the_facts(spec: Any) -> None:
     gate = plan.task("gate").params
     assert gate["step"]["name"] == "gate" and gate["step"]["node"] == "replica-1"
     assert gate["step"]["timeout"] == "2m" and gate["plan"] == plan.notify
-    declare = plan.task("declare").params["step"]
-    assert declare["approvers"] == ["bob", "carol"] and declare["four_eyes"] is True
-    assert declare["timeout"] == "30m" and declare["assess_tasks"] == ["assess"]
-    assert [s["name"] for s in declare["plan_steps"]] == ["gate", "fence", "promote", "check", "tell"]
+    declare = StepDefinition.from_params(plan.task("declare").params["step"])
+    assert declare.approvers == ("bob", "carol") and declare.four_eyes is True
+    assert declare.timeout == "30m" and declare.assess_tasks == ("assess",)
+    assess = PlanFacts.from_params(plan.task("assess").params["plan"])
+    assert [s.name for s in assess.steps] == ["gate", "fence", "promote", "check", "tell"]
 
 
 def test_trigger_form_requires_a_reason(spec: Any) -> None:

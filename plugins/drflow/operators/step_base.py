@@ -1,27 +1,40 @@
-"""The common shape of recovery-plan step operators: ``step=`` and ``plan=`` JSON dicts, JSON results."""
+"""The common shape of recovery-plan step operators: ``step=`` and ``plan=`` JSON, read back as contracts."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator
 
+from drflow.plan.contracts import PlanFacts, StepDefinition
+
+if TYPE_CHECKING:
+    from drflow.spec.plans import StepBase
+
 
 class PlanStepOperator(BaseOperator):
-    """``step`` is the spec's step as JSON, ``plan`` the plan facts (see drflow.plan.recovery.plan_facts)."""
+    """``step`` is the spec's step (:class:`StepDefinition`), ``plan`` the plan facts (:class:`PlanFacts`).
+
+    Both arrive as the JSON of their ``to_params()`` and are rebuilt here, when the DAG is parsed: a key
+    the operator needs that the plan builder did not write fails the DAG's build, not a run.
+    """
 
     template_fields: Sequence[str] = ()
+    step_model: ClassVar[type[StepBase] | None] = None
+    """The spec's model of the step this operator runs (its action's fields, typed), if it has one."""
 
     def __init__(self, *, step: Mapping[str, Any], plan: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.step = dict(step)
-        self.plan = dict(plan)
+        self.definition = StepDefinition.from_params(step)
+        self.facts = PlanFacts.from_params(plan)
+        self.plan = self.facts.to_params()
+        """The plan facts as JSON, for the notifiers and the record (which speak JSON)."""
 
     def step_timeout_s(self) -> float | None:
         from drflow.spec.types import parse_duration
 
-        value = self.step.get("timeout")
+        value = self.definition.timeout
         return parse_duration(value).total_seconds() if value else None
 
 

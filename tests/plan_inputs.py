@@ -1,0 +1,64 @@
+"""Operator inputs built the way a DAG gets them: a spec through the plan builders, never hand-written dicts.
+
+Tests that run an operator outside a DAG take its task's params from here, so a key the operator needs
+that no builder writes fails them as it would fail a real run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from drflow.plan.build import build_plans
+from drflow.plan.graph import DagPlan, TaskPlan
+from drflow.spec.load import load_spec_text
+
+SHOP = """\
+version: 1
+metadata: {name: shop, owner: platform-team}
+regions:
+  - {name: us-east-1, role: primary}
+  - {name: us-west-2}
+components:
+  - name: orders
+    criticality: high
+    rto: 15m
+    rpo: 5m
+    datastore:
+      type: postgres
+      database: orders
+      primary: {conn_id: pg_primary, region: us-east-1}
+      replicas:
+        - {name: replica-1, conn_id: pg_replica, region: us-west-2, replication_conn_id: pg_replication}
+recovery_plans:
+  - name: failover
+    scenario: infrastructure-failure
+    status: approved
+    components: [orders]
+    approval: {approvers: [alice, bob], four_eyes: true, timeout: 15m}
+    steps:
+      - {name: fence, action: fence, component: orders, description: Stop writes on the primary.}
+      - {name: go-live, type: approval, approvers: [alice, bob], four_eyes: true, instructions: Check it.}
+      - {name: tell, type: manual, assignees: [carol], instructions: Post it., timeout: 1h}
+      - {name: rebuild, action: rebuild_replica, component: orders, node: primary, source: replica-1}
+"""
+"""A one-component failover plan with a declaration, an automated step, an approval and a manual step."""
+
+
+def plans(spec_text: str, source: str = "shop.yaml") -> list[DagPlan]:
+    return build_plans(load_spec_text(spec_text, Path(source)).spec, source)
+
+
+def recovery_dag(spec_text: str, plan: str, source: str = "shop.yaml") -> DagPlan:
+    [dag] = [p for p in plans(spec_text, source) if p.dag_id.endswith(f".plan.{plan}")]
+    return dag
+
+
+def task_params(spec_text: str, dag_suffix: str, task_id: str, **step: Any) -> dict[str, Any]:
+    """The params of one task of the DAG whose id ends with ``dag_suffix``; ``step`` overrides step fields."""
+    [dag] = [p for p in plans(spec_text) if p.dag_id.endswith(dag_suffix)]
+    task: TaskPlan = dag.task(task_id)
+    params = dict(task.params)
+    if step:
+        params["step"] = {**params["step"], **step}
+    return params
