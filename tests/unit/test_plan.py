@@ -6,6 +6,7 @@ import pytest
 
 from drflow.plan.build import build_plans, error_plan
 from drflow.plan.compile import compile_specs
+from drflow.plan.contracts import BackupRun
 from drflow.plan.diff import diff_plans
 from drflow.spec.load import load_spec
 
@@ -43,9 +44,10 @@ def test_tags_owner_and_retries_come_from_the_spec(plans) -> None:  # type: igno
 
 def test_backup_task_records_the_drill_queries_and_never_a_secret(plans) -> None:  # type: ignore[no-untyped-def]
     take = next(p for p in plans if p.dag_id == "dr.api-marketplace.billing.backup.daily-full").task("take_backup")
-    assert {q["name"] for q in take.params["validation"]} >= {"invoices-count"}
-    assert take.params["conn_id"] == "drflow_pg_primary"
-    assert [t["name"] for t in take.params["targets"]] == ["s3-primary", "s3-secondary"]
+    run = BackupRun.from_params(take.params["run"])
+    assert {q["name"] for q in run.validation} >= {"invoices-count"}
+    assert run.conn_id == "drflow_pg_primary"
+    assert [t["name"] for t in run.targets] == ["s3-primary", "s3-secondary"]
     assert "password" not in str(take.params).lower()
 
 

@@ -7,11 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from drflow.engines.postgres.basebackup import run_basebackup
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.queries import run_validation_queries
+from drflow.jobs.request import PolicyBackupRequest
 from drflow.store.catalog import BackupManifest, Catalog
 from drflow.store.factory import open_store
 from drflow.store.fanout import Fanout
@@ -20,20 +21,10 @@ from drflow.workdir import scratch_dir
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FullBackupRequest:
-    spec_name: str
-    component: str
-    policy: str
-    backup_id: str
+@dataclass(frozen=True, kw_only=True)
+class FullBackupRequest(PolicyBackupRequest):
     conn: PgConnInfo
     bin_dir: Path
-    targets: Sequence[Mapping[str, Any]]
-    compression: str
-    retention_days: int
-    retention_policy: Literal["standard", "compliance", "governance"]
-    validation: Sequence[Mapping[str, Any]]
-    work_dir: str | None = None
     max_rate: str | None = None
     """Throttle of pg_basebackup (its --max-rate), e.g. 32M; None streams at full speed."""
     timeout_s: float | None = None

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
 
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.pgdump import (
@@ -18,6 +16,7 @@ from drflow.engines.postgres.pgdump import (
     restore_table_from_dump,
 )
 from drflow.jobs.backup import target_catalogs
+from drflow.jobs.request import PolicyBackupRequest
 from drflow.store.catalog import BackupManifest, Catalog
 from drflow.store.fanout import Fanout
 from drflow.workdir import scratch_dir
@@ -25,21 +24,11 @@ from drflow.workdir import scratch_dir
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LogicalBackupRequest:
-    spec_name: str
-    component: str
-    policy: str
-    backup_id: str
+@dataclass(frozen=True, kw_only=True)
+class LogicalBackupRequest(PolicyBackupRequest):
     conn: PgConnInfo
     """The primary, connected to the component's database."""
     bin_dir: Path
-    targets: Sequence[Mapping[str, Any]]
-    compression: str
-    retention_days: int
-    retention_policy: Literal["standard", "compliance", "governance"]
-    validation: Sequence[Mapping[str, Any]] = ()
-    work_dir: str | None = None
     timeout: float | None = None
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from drflow.plan.backup_logical import logical_tasks
 from drflow.plan.backup_pgbackrest import pgbackrest_tasks
 from drflow.plan.common import common_fields, dag_id, datastore_params, objectives, targets_params, validation_queries
+from drflow.plan.contracts import BackupRun
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.wal import wal_tasks
 from drflow.spec.model import BackupPolicy, Component, Spec
@@ -37,6 +38,26 @@ class PolicyContext:
     @property
     def datastore(self) -> dict[str, Any]:
         return datastore_params(self.spec, self.component)
+
+    def run(self, *, validation: bool = True) -> BackupRun:
+        """What the policy's backup task of every method is given (``run=``)."""
+        datastore = self.component.datastore
+        assert datastore is not None, "checks reject backups on a component without a datastore"
+        policy = self.policy
+        return BackupRun(
+            spec_name=self.spec.metadata.name,
+            component=self.component.name,
+            policy=policy.name,
+            conn_id=datastore.primary.conn_id,
+            database=datastore.database,
+            bin_dir=datastore.binaries,
+            targets=tuple(self.targets),
+            compression=policy.compression,
+            retention_days=policy.retention.days,
+            retention_policy=policy.retention.policy,
+            validation=tuple(validation_queries(self.component)) if validation else (),
+            work_dir=self.spec.defaults.work_dir,
+        )
 
     def task(self, task_id: str, action: str, doc: str, params: dict[str, Any], *upstream: str) -> TaskPlan:
         return TaskPlan(
@@ -74,16 +95,7 @@ def basebackup_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
         doc=f"`pg_basebackup` of the primary ({policy.compression}, WAL included) into "
         + ", ".join(t["name"] for t in targets)
         + "; every object checksummed; the manifest is written last.",
-        params={
-            **base,
-            "policy": policy.name,
-            "targets": targets,
-            "compression": policy.compression,
-            "retention_days": policy.retention.days,
-            "retention_policy": policy.retention.policy,
-            "validation": validation_queries(component),
-            "work_dir": spec.defaults.work_dir,
-        },
+        params={"run": ctx.run().to_params(), "pg_major": base["pg_major"]},
         upstream=("check_source",),
         retries=retries,
         retry_delay_s=int(retry_delay.total_seconds()),

@@ -294,18 +294,27 @@ class StepDefinition:
 
 @dataclass(frozen=True)
 class BackupRun:
-    """One backup policy of a component run into its storage targets: what every backup method shares."""
+    """One backup policy of a component run into its storage targets: what every backup method shares.
+
+    The backup tasks of every method (pg_basebackup, pg_dump, pg_receivewal, pgBackRest) get it as
+    ``run=``; each method adds only its own keyword arguments beside it.
+    """
 
     spec_name: str
     component: str
     policy: str
     conn_id: str
+    """The primary's Airflow connection."""
     database: str
     bin_dir: str
+    """The PostgreSQL binaries of the datastore."""
     targets: Sequence[Mapping[str, Any]]
+    """Storage targets as the spec writes them (``model_dump(mode="json")``)."""
     compression: str
     retention_days: int
     retention_policy: RetentionPolicy
+    validation: Sequence[Mapping[str, Any]] = ()
+    """Validation queries of the component's drills, recorded at backup time (not for WAL)."""
     work_dir: str | None = None
 
     FIELDS: ClassVar[tuple[str, ...]] = (
@@ -333,6 +342,7 @@ class BackupRun:
             "compression": self.compression,
             "retention_days": self.retention_days,
             "retention_policy": self.retention_policy,
+            "validation": [dict(v) for v in self.validation],
             "work_dir": self.work_dir,
         }
 
@@ -354,5 +364,6 @@ class BackupRun:
             compression=str(values["compression"]),
             retention_days=int(values["retention_days"]),
             retention_policy=cast(RetentionPolicy, policy),
+            validation=tuple(dict(v) for v in params.get("validation") or ()),
             work_dir=_optional_str(params.get("work_dir")),
         )
