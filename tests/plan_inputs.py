@@ -6,6 +6,7 @@ that no builder writes fails them as it would fail a real run.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +63,47 @@ def task_params(spec_text: str, dag_suffix: str, task_id: str, **step: Any) -> d
     if step:
         params["step"] = {**params["step"], **step}
     return params
+
+
+STEP_SPEC = """\
+version: 1
+metadata: {{name: {name}, owner: platform-team}}
+regions: [{{name: us-east-1, role: primary}}, {{name: us-west-2}}]
+components:
+  - name: orders
+    criticality: low
+    rto: 15m
+    rpo: 1h
+    datastore:
+      type: postgres
+      database: orders
+      primary: {{conn_id: pg_primary, region: us-east-1}}
+{notifications}recovery_plans:
+  - name: region-failover
+    scenario: infrastructure-failure
+    status: approved
+    components: [orders]
+    approval: {{approvers: [alice, bob]}}
+    notify: {notify}
+    steps:
+      - {step}
+"""
+
+
+def step_params(
+    step: dict[str, Any],
+    *,
+    spec_name: str = "shop",
+    notifications: list[dict[str, Any]] | None = None,
+    notify: list[str] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """The params of one step of plan `region-failover` whose only step is ``step`` (a spec step, as YAML
+    would give it), as the plan builder writes them. ``notifications`` are the spec's channels, ``notify``
+    the plan's; ``overrides`` then replace step fields, for inputs validation would refuse (to test an
+    operator's own defences)."""
+    channels = "notifications:\n" + "".join(f"  - {json.dumps(c)}\n" for c in notifications) if notifications else ""
+    spec = STEP_SPEC.format(
+        name=spec_name, notifications=channels, notify=json.dumps(notify or []), step=json.dumps(step)
+    )
+    return task_params(spec, ".plan.region-failover", str(step["name"]), **overrides)
