@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from drflow.plan.build import build_plans
+from drflow.plan.contracts import PlanFacts, StepDefinition
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.load import load_spec_text
 
@@ -107,3 +108,60 @@ def step_params(
         name=spec_name, notifications=channels, notify=json.dumps(notify or []), step=json.dumps(step)
     )
     return task_params(spec, ".plan.region-failover", str(step["name"]), **overrides)
+
+
+def restore_inputs(
+    *,
+    spec_name: str,
+    component: str,
+    database: str,
+    bin_dir: Path,
+    targets: list[dict[str, Any]],
+    step: dict[str, Any],
+    **overrides: Any,
+) -> tuple[StepDefinition, PlanFacts]:
+    """A restore step's definition and plan facts, as the builder writes them, for a component backed up
+    into ``targets`` (storage entries as the spec writes them) with the binaries in ``bin_dir``."""
+    regions = sorted({"us-east-1", *(str(t["region"]) for t in targets if t.get("region"))})
+    spec = {
+        "version": 1,
+        "metadata": {"name": spec_name, "owner": "test"},
+        "regions": [{"name": name} for name in regions],
+        "storage": targets,
+        "components": [
+            {
+                "name": component,
+                "criticality": "low",
+                "rto": "1h",
+                "rpo": "1d",
+                "datastore": {
+                    "type": "postgres",
+                    "database": database,
+                    "bin_dir": str(bin_dir),
+                    "primary": {"conn_id": "pg_primary", "region": "us-east-1"},
+                },
+                "backups": [
+                    {
+                        "name": "daily-full",
+                        "type": "full",
+                        "method": "pg_basebackup",
+                        "schedule": "@daily",
+                        "targets": [t["name"] for t in targets],
+                        "retention": {"days": 7},
+                    }
+                ],
+            }
+        ],
+        "recovery_plans": [
+            {
+                "name": "restore-plan",
+                "scenario": "security-incident",
+                "status": "approved",
+                "components": [component],
+                "approval": {"approvers": ["alice", "bob"]},
+                "steps": [{"action": "restore", "component": component, **step}],
+            }
+        ],
+    }
+    params = task_params(json.dumps(spec), ".plan.restore-plan", str(step["name"]), **overrides)
+    return StepDefinition.from_params(params["step"]), PlanFacts.from_params(params["plan"])
