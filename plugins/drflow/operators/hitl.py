@@ -224,7 +224,7 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
     def __init__(self, *, step: Mapping[str, Any], plan: Mapping[str, Any], **kwargs: Any) -> None:
         self.definition = StepDefinition.from_params(step)
         self.facts = PlanFacts.from_params(plan)
-        self.plan = self.facts.to_params()
+        self.plan = dict(plan)
         super().__init__(
             subject=f"Declare disaster: {self.facts.plan}",
             body="The assessment is filled in when the run reaches this task.",
@@ -301,7 +301,7 @@ class ManualStepOperator(HITLOperator):
 
         self.definition = StepDefinition.from_params(step)
         self.facts = PlanFacts.from_params(plan)
-        self.plan = self.facts.to_params()
+        self.plan = dict(plan)
         # The DAG's params arrive merged in here; the form's own field must be marked as the task's.
         params = ParamsDict(kwargs.pop("params", None) or {})
         params["comment"] = Param("", type="string", description="What you did, or why it failed.", source="task")
@@ -347,7 +347,7 @@ class ApprovalStepOperator(FourEyes, ApprovalOperator):
     def __init__(self, *, step: Mapping[str, Any], plan: Mapping[str, Any], **kwargs: Any) -> None:
         self.definition = StepDefinition.from_params(step)
         self.facts = PlanFacts.from_params(plan)
-        self.plan = self.facts.to_params()
+        self.plan = dict(plan)
         super().__init__(
             subject=f"{self.facts.plan}: go / no-go — {self.definition.description or self.definition.name}",
             body=self.definition.instructions or "Approve to go on with the plan, Reject to stop it here.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from airflow.sdk import BaseOperator
@@ -16,8 +17,10 @@ if TYPE_CHECKING:
 class PlanStepOperator(BaseOperator):
     """``step`` is the spec's step (:class:`StepDefinition`), ``plan`` the plan facts (:class:`PlanFacts`).
 
-    Both arrive as the JSON of their ``to_params()`` and are rebuilt here, when the DAG is parsed: a key
-    the operator needs that the plan builder did not write fails the DAG's build, not a run.
+    Both arrive as the JSON of their ``to_params()``. The step definition is rebuilt when the DAG is
+    parsed; the plan facts (every node of every component, the same for each task) on first use, so
+    parsing stays cheap. tests/unit/test_contracts_walk.py builds both, and the spec's typed step, for
+    every task of the example specs: a key an operator needs that no builder writes fails the suite.
     """
 
     template_fields: Sequence[str] = ()
@@ -27,9 +30,12 @@ class PlanStepOperator(BaseOperator):
     def __init__(self, *, step: Mapping[str, Any], plan: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.definition = StepDefinition.from_params(step)
-        self.facts = PlanFacts.from_params(plan)
-        self.plan = self.facts.to_params()
+        self.plan = dict(plan)
         """The plan facts as JSON, for the notifiers and the record (which speak JSON)."""
+
+    @cached_property
+    def facts(self) -> PlanFacts:
+        return PlanFacts.from_params(self.plan)
 
     def step_timeout_s(self) -> float | None:
         from drflow.spec.types import parse_duration
