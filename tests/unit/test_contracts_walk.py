@@ -14,7 +14,7 @@ import pytest
 from drflow.operators.policy import BackupPolicyOperator
 from drflow.operators.step_base import PlanStepOperator
 from drflow.plan.compile import compile_specs
-from drflow.plan.contracts import BackupRun, ContractError, PlanFacts, StepDefinition
+from drflow.plan.contracts import BackupRun, ContractError, StepDefinition
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.render.actions import ACTIONS, operator_class
 from drflow.render.airflow import render_dag
@@ -45,8 +45,8 @@ def test_every_task_builds_its_contract(plan: DagPlan, task: TaskPlan) -> None:
     # What render_dag does: a missing keyword argument, or one the operator does not take, is a TypeError;
     # the constructors of plan steps and backup policies rebuild their contracts (a missing key: ContractError).
     operator = cls(task_id=task.task_id, **task.params)
-    if issubclass(cls, PlanStepOperator):
-        assert PlanFacts.from_params(task.params["plan"]).to_params() == task.params["plan"]
+    if isinstance(operator, PlanStepOperator):
+        assert operator.facts.to_params() == task.params["plan"]  # the facts its execute() reads
         definition = StepDefinition.from_params(task.params["step"])
         if cls.step_model is not None:
             typed = definition.spec_step(cls.step_model)  # what its execute() reads
@@ -65,8 +65,9 @@ def test_a_key_no_builder_writes_fails_the_walk() -> None:
     [(_, assess)] = [(p, t) for p, t in _tasks() if t.action == "plan.assess" and "api-marketplace" in p.source][:1]
     facts = dict(assess.params["plan"])
     del facts["steps"]
+    operator = operator_class("plan.assess")(task_id="assess", step=assess.params["step"], plan=facts)
     with pytest.raises(ContractError, match="the plan gave no 'steps'"):
-        operator_class("plan.assess")(task_id="assess", step=assess.params["step"], plan=facts)
+        operator.facts  # noqa: B018 - what execute() reads first
     [(_, switch)] = [(p, t) for p, t in _tasks() if t.action == "plan.switch_dns"][:1]
     step = {k: v for k, v in switch.params["step"].items() if k != "hosted_zone_id"}
     with pytest.raises(ContractError, match=r"not a valid SwitchDnsAction: hosted_zone_id: Field required"):
