@@ -12,8 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from drflow.actions.command import CommandError, run_reviewed_command
 from drflow.operators.command import RunCommandOperator
-
-PLAN: dict[str, Any] = {"spec": "command-test", "plan": "region-failover"}
+from tests.plan_inputs import step_params
 
 
 def _context() -> dict[str, Any]:
@@ -37,7 +36,8 @@ def test_the_example_script_runs_with_its_arguments_and_the_run_in_its_environme
         "command": ["flush-cdn-cache.sh", "--distribution", "E2EXAMPLE", "--path", "/api/*; rm -rf /"],
         "timeout": "30s",
     }
-    result = RunCommandOperator(task_id="flush-cdn", step=step, plan=PLAN).execute(_context())
+    params = step_params(step, spec_name="command-test")
+    result = RunCommandOperator(task_id="flush-cdn", **params).execute(_context())
     assert result["returncode"] == 0
     # Arguments arrive verbatim (no shell): the ';' is part of the path, nothing else ran.
     assert "would invalidate /api/*; rm -rf /" in result["stdout_tail"]
@@ -47,9 +47,11 @@ def test_the_example_script_runs_with_its_arguments_and_the_run_in_its_environme
 
 @pytest.mark.parametrize("script", ["../../plugins/drflow/cli/main.py", "/bin/true", "nope.sh", ""])
 def test_paths_outside_the_commands_directory_are_refused(script: str) -> None:
-    step = {"name": "bad", "action": "run_command", "command": [script], "timeout": None}
+    # Validation refuses such a command; the operator refuses it too (a DAG built from an older check).
+    step = {"name": "bad", "action": "run_command", "command": ["flush-cdn-cache.sh"]}
+    params = step_params(step, spec_name="command-test", command=[script])
     with pytest.raises(AirflowFailException, match="refused: .*to proceed: put a reviewed, executable script"):
-        RunCommandOperator(task_id="bad", step=step, plan=PLAN).execute(_context())
+        RunCommandOperator(task_id="bad", **params).execute(_context())
 
 
 def test_a_symlink_pointing_out_of_the_directory_is_refused(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ replica of the new one (pg_rewind, and the fresh-clone fallback), then switching
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -218,42 +219,64 @@ def test_rebuild_falls_back_to_a_fresh_clone_when_rewind_is_impossible(
 # --- operators, run with a minimal context (full Airflow runs are in the e2e tests) ---------------
 
 
-def plan_facts(primary: LocalCluster, replica: LocalCluster, targets: list[dict[str, Any]]) -> dict[str, Any]:
-    def node(cluster: LocalCluster, conn_id: str, slot: str | None) -> dict[str, Any]:
-        return {
-            "conn_id": conn_id,
-            "region": "test",
-            "host": "local",
-            "data_directory": str(cluster.data_dir),
-            "slot": slot,
-        }
+FAILOVER_SPEC = """\
+version: 1
+metadata: {{name: failover-test, owner: test}}
+regions: [{{name: test, role: primary}}]
+storage:
+  # A store that cannot be opened (no such connection) must not stop the assessment.
+  - {{name: broken, type: s3, bucket: nowhere, conn_id: drflow_fo_no_s3, region: test}}
+components:
+  - name: db
+    criticality: low
+    rto: 5m
+    rpo: 1m
+    datastore:
+      type: postgres
+      database: postgres
+      bin_dir: {bin_dir}
+      primary: {{conn_id: drflow_fo_primary, region: test, data_directory: {primary_dir}}}
+      replicas:
+        - {{name: replica1, conn_id: drflow_fo_replica1, region: test, data_directory: {replica_dir},
+           slot: test_replica}}
+        # Its Airflow connection does not exist: the steps must cope with a node they cannot address.
+        - {{name: replica2, conn_id: drflow_fo_nowhere, region: test}}
+    backups:
+      - {{name: daily, type: full, method: pg_basebackup, schedule: "@daily", targets: [broken],
+         retention: {{days: 1}}}}
+recovery_plans:
+  - name: region-failover
+    scenario: infrastructure-failure
+    status: approved
+    components: [db]
+    approval: {{approvers: [alice, bob]}}
+    steps:
+      - {{name: promote, action: promote, component: db, node: replica1, fence: primary,
+         description: Promote replica1.}}
+      - {{name: fence, action: fence, component: db, node: primary, method: read-only}}
+      - {{name: gate, action: gate_lag, component: db, node: primary}}
+      - name: validate
+        action: validate_sql
+        component: db
+        node: replica1
+        checks:
+          - {{name: rows, query: select count(*) from rows, expected: "5"}}
+          - {{name: writable, query: select not pg_is_in_recovery(), expected: "true"}}
+          - {{name: wrong, query: select max(id) from rows, expected: "6"}}
+          - {{name: broken, query: select * from missing_table, expected: "1"}}
+"""
 
-    return {
-        "spec": "failover-test",
-        "plan": "region-failover",
-        "scenario": "infrastructure-failure",
-        "rto_s": 300,
-        "rpo_s": 60,
-        "primary_region": "test",
-        "recovery_region": "test",
-        "components": {
-            "db": {
-                "database": "postgres",
-                "bin_dir": str(primary.bin_dir),
-                "rpo_s": 60,
-                "rto_s": 300,
-                "nodes": {
-                    "primary": node(primary, "drflow_fo_primary", None),
-                    "replica1": node(replica, "drflow_fo_replica1", "test_replica"),
-                    # Its Airflow connection does not exist: the steps must cope with a node they cannot address.
-                    "replica2": {**node(replica, "drflow_fo_nowhere", None), "data_directory": None},
-                },
-                "targets": targets,
-            }
-        },
-        "notifications": {},
-        "notify": [],
-    }
+
+def failover_params(primary: LocalCluster, replica: LocalCluster) -> Callable[..., dict[str, Any]]:
+    """The params of a task of the region-failover plan over these clusters, as the plan builder writes them."""
+    from tests.plan_inputs import task_params
+
+    spec = FAILOVER_SPEC.format(bin_dir=primary.bin_dir, primary_dir=primary.data_dir, replica_dir=replica.data_dir)
+
+    def params(task_id: str, **step: Any) -> dict[str, Any]:
+        return task_params(spec, ".plan.region-failover", task_id, **step)
+
+    return params
 
 
 def test_operators_assess_refuse_fence_promote_and_validate(
@@ -272,15 +295,7 @@ def test_operators_assess_refuse_fence_promote_and_validate(
     primary, replica = pg_primary_with_replica
     for conn_id, cluster in (("DRFLOW_FO_PRIMARY", primary), ("DRFLOW_FO_REPLICA1", replica)):
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id}", f"postgresql://postgres@127.0.0.1:{cluster.port}/postgres")
-    # A store that cannot be opened must not stop the assessment.
-    plan = plan_facts(primary, replica, [{"name": "broken", "type": "local", "path": "relative/store"}])
-    step: dict[str, Any] = {
-        "component": "db",
-        "depends_on": [],
-        "timeout": None,
-        "verification": False,
-        "description": "",
-    }
+    params = failover_params(primary, replica)
     plain: dict[str, Any] = {"params": {"reason": "test"}}
     override: dict[str, Any] = {
         "params": {"reason": "test", "override_safety": True},
@@ -289,53 +304,40 @@ def test_operators_assess_refuse_fence_promote_and_validate(
     run(primary, "create table rows (id int primary key, phase text)")
     insert(primary, 1, 5, "before failover")
 
-    assessed = AssessOperator(task_id="assess", step={**step, "name": "assess", "action": "assess"}, plan=plan)
-    result = assessed.execute(plain)
+    result = AssessOperator(task_id="assess", **params("assess")).execute(plain)
     assert result["candidates"] == ["replica1"] and "error" in result["newest_backup"]
     assert "| `replica2` | unreachable (AirflowNotFoundException" in result["summary"]
     assert "| `replica1` |" in result["summary"] and "could not read the store" in result["summary"]
+    # The assessment lists what the plan will do (issue 8: the plan's steps never reached it).
+    assert [s["name"] for s in result["plan_steps"]] == ["promote", "fence", "gate", "validate"]
+    assert "1. `promote` (promote): Promote replica1." in result["summary"]
+    assert "4. `validate` (validate_sql)" in result["summary"]
 
-    promote_step = {**step, "name": "promote", "action": "promote", "node": "replica1", "fence": "primary"}
-    promote_op = PromoteOperator(task_id="promote", step={**promote_step, "allow_override": False}, plan=plan)
+    promote_op = PromoteOperator(task_id="promote", **params("promote"))
     with pytest.raises(AirflowFailException, match=r"^refused: .* still accepts writes.*; to proceed: fence primary"):
         promote_op.execute(override)  # override_safety alone does not lift a guard the step does not allow
     assert in_recovery(replica)
 
-    fenced = FenceOperator(
-        task_id="fence",
-        step={**step, "name": "fence", "action": "fence", "node": "primary", "method": "read-only"},
-        plan=plan,
-    ).execute(plain)
+    fenced = FenceOperator(task_id="fence", **params("fence")).execute(plain)
     assert fenced["fenced"] is True and fenced["overridden"] is False
     promoted = promote_op.execute(plain)
     assert promoted["timeline"] == 2 and not in_recovery(replica)
 
-    gate = LagGateOperator(
-        task_id="gate",
-        step={**step, "name": "gate", "action": "gate_lag", "node": "primary", "max_lag": None},
-        plan=plan,
-    )
+    gate = LagGateOperator(task_id="gate", **params("gate"))
     with pytest.raises(AirflowFailException, match=r"^refused: primary .* is not in recovery"):
         gate.execute(plain)
     # override_safety alone does not lift a gate whose step does not allow it (issue 7, item 4).
     with pytest.raises(AirflowFailException, match=r"^refused: primary .* is not in recovery"):
         gate.execute(override)
-    gate.step["allow_override"] = True
-    overridden = gate.execute(override)
+    overridden = LagGateOperator(task_id="gate", **params("gate", allow_override=True)).execute(override)
     assert overridden["overridden"] is True and overridden["passed"] is False
     assert overridden["override"] == {"by": "alice", "reason": "test", "skipped": "the lag gate on primary"}
 
-    checks = [
-        {"name": "rows", "query": "select count(*) from rows", "expected": "5"},
-        {"name": "writable", "query": "select not pg_is_in_recovery()", "expected": "true"},
-        {"name": "wrong", "query": "select max(id) from rows", "expected": "6"},
-        {"name": "broken", "query": "select * from missing_table", "expected": "1"},
-    ]
-    validate_step = {**step, "name": "validate", "action": "validate_sql", "node": "replica1", "checks": checks}
     with pytest.raises(AirflowFailException) as failed:
-        ValidateSqlOperator(task_id="validate", step=validate_step, plan=plan).execute(plain)
+        ValidateSqlOperator(task_id="validate", **params("validate")).execute(plain)
     message = str(failed.value)
     assert message.startswith("2 of 4 checks failed") and "wrong: expected '6', got '5'" in message
     assert "broken: expected '1', error: relation \"missing_table\" does not exist" in message
-    passing = {**validate_step, "checks": checks[:2]}
-    assert ValidateSqlOperator(task_id="validate", step=passing, plan=plan).execute(plain)["passed"] is True
+    passing = params("validate")
+    passing["step"]["checks"] = passing["step"]["checks"][:2]
+    assert ValidateSqlOperator(task_id="validate", **passing).execute(plain)["passed"] is True

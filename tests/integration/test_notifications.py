@@ -19,6 +19,7 @@ from drflow.notifiers.messages import compose, facts_from_context
 from drflow.operators.notify import NotifyOperator
 from tests.fixtures.s3 import free_port
 from tests.integration.http_receiver import HttpReceiver, http_receiver  # noqa: F401
+from tests.plan_inputs import step_params
 
 BASE_URL = "http://airflow.example.com:8080"
 
@@ -255,14 +256,22 @@ def test_notify_step_delivers_while_one_channel_is_broken(
     monkeypatch.setenv(
         "AIRFLOW_CONN_DRFLOW_TEST_DEAD", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": free_port()})
     )
-    plan = _plan(**channels, dead={"type": "webhook", "conn_id": "drflow_test_dead", "to": [], "events": []})
+    every = {**channels, "dead": {"type": "webhook", "conn_id": "drflow_test_dead", "to": [], "events": []}}
     step = {
         "name": "tell-status-page",
         "action": "notify",
         "channels": ["status-slack", "dead"],
         "message": "Failover to us-west-2 started.",
     }
-    result = NotifyOperator(task_id="tell-status-page", step=step, plan=plan).execute(_task_context("tell-status-page"))
+
+    def params(**overrides: Any) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "spec_name": "notify-test",
+            "notifications": [{"name": n, **c} for n, c in every.items()],
+        }
+        return step_params(step, **spec, notify=list(every), **overrides)
+
+    result = NotifyOperator(task_id="tell-status-page", **params()).execute(_task_context("tell-status-page"))
     assert result["sent"] == ["status-slack"] and "did not answer" in result["failed"]["dead"]
     text = http_receiver.on("/services/T1/B1/OTHER")[0].json()["text"]
     assert text.startswith(
@@ -270,9 +279,8 @@ def test_notify_step_delivers_while_one_channel_is_broken(
     )
 
     # Nothing delivered: logged, reported on the plan's other channels, kept for the record; the plan goes on.
-    only_dead = {**step, "channels": ["dead"]}
     ti = TaskXComs("tell-status-page")
-    quiet = NotifyOperator(task_id="tell-status-page", step=only_dead, plan=plan).execute(_task_context(ti=ti))
+    quiet = NotifyOperator(task_id="tell-status-page", **params(channels=["dead"])).execute(_task_context(ti=ti))
     assert quiet["sent"] == [] and "webhook of connection 'drflow_test_dead'" in quiet["failed"]["dead"]
     [kept] = ti.values["drflow_notification_failures"]
     assert (kept["channel"], kept["event"], kept["conn_id"]) == ("dead", "message", "drflow_test_dead")
@@ -281,9 +289,9 @@ def test_notify_step_delivers_while_one_channel_is_broken(
 
     from airflow.sdk.exceptions import AirflowFailException
 
-    unknown = {**step, "channels": ["nope"]}
+    # Validation refuses a channel the spec does not define; the operator refuses it too.
     with pytest.raises(AirflowFailException, match="refused: step tell-status-page names notification channels nope"):
-        NotifyOperator(task_id="tell-status-page", step=unknown, plan=plan).execute(_task_context())
+        NotifyOperator(task_id="tell-status-page", **params(channels=["nope"])).execute(_task_context())
 
 
 class TaskXComs:

@@ -162,17 +162,50 @@ def test_failed_run_names_the_failed_step_and_is_not_measured() -> None:
     assert late["recovery"]["rto_met"] is False
 
 
+CAPTURE_SPEC = """\
+version: 1
+metadata: {{name: capture, owner: test}}
+{defaults}regions: [{{name: us-east-1, role: primary}}]
+storage: [{{name: l, type: local, path: {store}, region: us-east-1}}]
+components:
+  - name: user-database
+    criticality: critical
+    rto: 30m
+    rpo: 5m
+    datastore:
+      type: postgres
+      database: users
+      primary: {{conn_id: drflow_pg_primary, region: us-east-1}}
+    backups:
+      - {{name: daily-full, type: full, method: pg_basebackup, schedule: "@daily", targets: [l],
+         retention: {{days: 7}}}}
+recovery_plans:
+  - name: region-failover
+    scenario: infrastructure-failure
+    status: approved
+    components: [user-database]
+    approval: {{approvers: [bob]}}
+    steps:
+      - {{name: promote, action: promote, component: user-database, node: primary, fence: null}}
+"""
+"""The spec of the captured runs (dr.capture.plan.region-failover), its store in a test directory."""
+
+
+def record_params(store: Path, defaults: str = "") -> dict[str, Any]:
+    """The record task's params as the plan builder writes them for the captured plan."""
+    from tests.plan_inputs import task_params
+
+    spec = CAPTURE_SPEC.format(store=store, defaults=defaults)
+    return task_params(spec, ".plan.region-failover", "record")
+
+
 def test_record_is_written_to_the_first_target_under_a_stable_name(tmp_path: Path) -> None:
     capture = _capture("approved")
-    plan = {
-        **capture["plan"],
-        "components": {"user-database": {"targets": [{"name": "l", "type": "local", "path": str(tmp_path)}]}},
-    }
-    operator = RecoveryRecordOperator(task_id="record", step={"name": "record"}, plan=plan)
+    operator = RecoveryRecordOperator(task_id="record", **record_params(tmp_path))
     dag_run = SimpleNamespace(run_id=capture["run_id"], start_date=datetime(2026, 11, 27, 10, 59, 57, tzinfo=UTC))
     record = _record("approved")
     key = operator._store(record, dag_run)
-    name = record_name(plan, dag_run)
+    name = record_name("region-failover", dag_run)
     assert key == f"capture/user-database/reports/recovery/{name}.json"
     assert name.startswith("20261127T105957Z-region-failover-")
     assert json.loads((tmp_path / key).read_text())["approvals"][0]["by"] == "bob"
@@ -194,10 +227,6 @@ def test_an_unreadable_api_still_leaves_a_partial_record(tmp_path: Path, monkeyp
 
     dead = {"conn_type": "http", "host": f"http://127.0.0.1:{free_port()}", "login": "auditor", "password": "audit-pw"}
     monkeypatch.setenv("AIRFLOW_CONN_DRFLOW_AIRFLOW_API", json.dumps(dead))
-    plan = {
-        **_capture("approved")["plan"],
-        "components": {"user-database": {"targets": [{"name": "l", "type": "local", "path": str(tmp_path)}]}},
-    }
     pushed: dict[str, Any] = {}
     context = {
         "dag_run": SimpleNamespace(
@@ -210,10 +239,39 @@ def test_an_unreadable_api_still_leaves_a_partial_record(tmp_path: Path, monkeyp
         ),
         "ti": SimpleNamespace(xcom_push=lambda key, value: pushed.update({key: value})),
     }
-    operator = RecoveryRecordOperator(task_id="record", step={"name": "record"}, plan=plan)
+    operator = RecoveryRecordOperator(task_id="record", **record_params(tmp_path))
     with pytest.raises(AirflowException, match=r"(?s)cannot reach the Airflow api-server.*A partial record"):
         operator.execute(context)
     stored = json.loads((tmp_path / pushed["return_value"]["report_key"]).read_text())
     assert stored["partial"] is True and stored["outcome"] == "unknown"
     assert stored["triggered_by"]["user"] == "alice" and stored["reason"] == "us-east-1 is down"
     assert "the audit trail could not be read: cannot reach" in stored["problems"][0]
+
+
+def test_the_record_reads_the_api_through_the_audit_connection_the_spec_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`defaults.audit_conn_id` (issue 8: the record read an `audit_conn_id` nothing set)."""
+    from airflow.sdk.exceptions import AirflowException
+
+    from tests.fixtures.s3 import free_port
+
+    port = free_port()
+    named = {"conn_type": "http", "host": f"http://127.0.0.1:{port}", "login": "auditor", "password": "audit-pw"}
+    monkeypatch.setenv("AIRFLOW_CONN_CAPTURE_AIRFLOW_API", json.dumps(named))
+    monkeypatch.delenv("AIRFLOW_CONN_DRFLOW_AIRFLOW_API", raising=False)  # the default is not there to fall back on
+    params = record_params(tmp_path, defaults="defaults: {audit_conn_id: capture_airflow_api}\n")
+    operator = RecoveryRecordOperator(task_id="record", **params)
+    context = {
+        "dag_run": SimpleNamespace(
+            dag_id="dr.capture.plan.region-failover",
+            run_id="manual__2026-11-27T10:59:56+00:00",
+            conf={"reason": "us-east-1 is down"},
+            note=None,
+            start_date=datetime(2026, 11, 27, 10, 59, 57, tzinfo=UTC),
+            triggering_user_name="alice",
+        ),
+        "ti": SimpleNamespace(xcom_push=lambda key, value: None),
+    }
+    with pytest.raises(AirflowException, match=rf"cannot reach the Airflow api-server at http://127\.0\.0\.1:{port}"):
+        operator.execute(context)

@@ -29,6 +29,7 @@ from drflow.operators.restore_step import RestoreRefused, clear_earlier_try, res
 from drflow.store.catalog import Catalog
 from drflow.store.factory import target_catalogs
 from drflow.store.manifest import BackupManifest
+from tests.plan_inputs import restore_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -244,9 +245,14 @@ def test_a_drill_restores_from_the_second_copy_and_fails_naming_the_copy_to_repa
 
 
 def test_a_plan_restore_step_falls_back_and_a_refused_one_leaves_no_run_directory(stored: Stored) -> None:
-    facts = {"database": "postgres", "bin_dir": str(stored.primary.bin_dir), "targets": stored.targets, "nodes": {}}
-    plan = {"spec": SPEC, "plan": "restore-users", "components": {COMPONENT: facts}}
-    step = {"name": "restore", "component": COMPONENT}
+    step, plan = restore_inputs(
+        spec_name=SPEC,
+        component=COMPONENT,
+        database="postgres",
+        bin_dir=stored.primary.bin_dir,
+        targets=list(stored.targets),
+        step={"name": "restore"},
+    )
     stored.corrupt("s3-first", stored.newer)
     key = f"fallback-{uuid.uuid4().hex[:8]}"
     result = restore_component(step=step, plan=plan, params={}, run_key=key)

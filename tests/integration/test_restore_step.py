@@ -16,6 +16,7 @@ from drflow.engines.postgres.cluster import LocalCluster
 from drflow.hosts import Host
 from drflow.jobs.backup import FullBackupRequest, take_full_backup
 from drflow.operators.restore_step import PITR_NEEDS_WAL, RestoreRefused, restore_component, restore_root
+from tests.plan_inputs import restore_inputs
 
 pytestmark = pytest.mark.slow
 
@@ -47,12 +48,18 @@ def count(port: int) -> int:
     return int(row[0])
 
 
-def plan_for(target: dict[str, Any], bin_dir: Path) -> dict[str, Any]:
-    return {
-        "spec": SPEC,
-        "plan": "security-incident",
-        "components": {"users": {"database": "users", "bin_dir": str(bin_dir), "targets": [target], "nodes": {}}},
-    }
+def inputs(target: dict[str, Any], bin_dir: Path, overrides: dict[str, Any] | None = None, **step: Any) -> Any:
+    """restore_component's step and plan, as the plan builder writes them for a restore step."""
+    definition, facts = restore_inputs(
+        spec_name=SPEC,
+        component="users",
+        database="users",
+        bin_dir=bin_dir,
+        targets=[target],
+        step={"name": "restore-clean", **step},
+        **(overrides or {}),
+    )
+    return {"step": definition, "plan": facts}
 
 
 @pytest.fixture
@@ -69,7 +76,6 @@ def run_key(pg_host: Host, pg_bin_dir: Path) -> Iterator[str]:
 def test_before_incident_restores_the_newest_backup_finished_before_it_and_a_retry_starts_clean(
     pg_primary: LocalCluster, local_target: dict[str, Any], run_key: str
 ) -> None:
-    plan = plan_for(local_target, pg_primary.bin_dir)
     with psycopg.connect(**pg_primary.conninfo().libpq_kwargs(), autocommit=True) as conn:
         conn.execute("create database users")
     with psycopg.connect(**pg_primary.conninfo("users").libpq_kwargs(), autocommit=True) as conn:
@@ -80,31 +86,33 @@ def test_before_incident_restores_the_newest_backup_finished_before_it_and_a_ret
         conn.execute("insert into accounts select generate_series(101, 150)")  # the attacker's rows
         backup(pg_primary, local_target, "20260101T0100Z-daily-full-bbbbbb")
 
-    step = {"name": "restore-clean", "component": "users", "before_incident": True, "point_in_time": False}
+    step = inputs(local_target, pg_primary.bin_dir, before_incident=True)
     params = {"incident_started_at": incident.isoformat()}
-    first = restore_component(step=step, plan=plan, params=params, run_key=run_key)
+    first = restore_component(**step, params=params, run_key=run_key)
     assert first["backup_id"] == "20260101T0000Z-daily-full-aaaaaa"
     assert count(first["restored"]["port"]) == 100
 
-    again = restore_component(step=step, plan=plan, params=params, run_key=run_key)  # a retry of the same run
+    again = restore_component(**step, params=params, run_key=run_key)  # a retry of the same run
     assert again["restored"]["data_directory"] == first["restored"]["data_directory"]
     assert count(again["restored"]["port"]) == 100
 
-    newest = restore_component(step={**step, "before_incident": False}, plan=plan, params={}, run_key=run_key)
+    newest = restore_component(**inputs(local_target, pg_primary.bin_dir), params={}, run_key=run_key)
     assert newest["backup_id"] == "20260101T0100Z-daily-full-bbbbbb" and count(newest["restored"]["port"]) == 150
 
 
 def test_refusals_say_what_would_unblock_them(local_target: dict[str, Any], pg_bin_dir: Path, run_key: str) -> None:
-    plan = plan_for(local_target, pg_bin_dir)
-    step = {"name": "restore", "component": "users", "before_incident": True}
+    before = inputs(local_target, pg_bin_dir, before_incident=True)
     with pytest.raises(RestoreRefused, match="no incident_started_at; to proceed: trigger the plan again"):
-        restore_component(step=step, plan=plan, params={}, run_key=run_key)
+        restore_component(**before, params={}, run_key=run_key)
     with pytest.raises(RestoreRefused, match="no complete backup finished before the incident"):
-        restore_component(step=step, plan=plan, params={"incident_started_at": "2020-01-01T00:00:00Z"}, run_key=run_key)
+        restore_component(**before, params={"incident_started_at": "2020-01-01T00:00:00Z"}, run_key=run_key)
     with pytest.raises(RestoreRefused, match="no complete pg_basebackup backup"):
-        restore_component(step={**step, "before_incident": False}, plan=plan, params={}, run_key=run_key)
-    pitr = {**step, "before_incident": False, "point_in_time": True}
+        restore_component(**inputs(local_target, pg_bin_dir), params={}, run_key=run_key)
+    # Validation asks for a WAL policy first; without archived WAL the operator refuses too.
+    pitr = inputs(local_target, pg_bin_dir, overrides={"point_in_time": True})
     with pytest.raises(RestoreRefused, match=re.escape(PITR_NEEDS_WAL)):
-        restore_component(step=pitr, plan=plan, params={"target_time": "2026-01-01T00:00:00Z"}, run_key=run_key)
+        restore_component(**pitr, params={"target_time": "2026-01-01T00:00:00Z"}, run_key=run_key)
+    # Validation refuses a target the component's policies do not use; the operator refuses it too.
+    elsewhere = inputs(local_target, pg_bin_dir, overrides={"target": "elsewhere"})
     with pytest.raises(RestoreRefused, match="storage target 'elsewhere' receives no backups"):
-        restore_component(step={**step, "target": "elsewhere"}, plan=plan, params={}, run_key=run_key)
+        restore_component(**elsewhere, params={}, run_key=run_key)

@@ -16,8 +16,12 @@ from drflow.devtools.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
 from drflow.operators.traffic import HttpCallOperator, SwitchDnsOperator, ValidateHttpOperator
 from tests.fixtures.s3 import MotoServer
 from tests.integration.http_receiver import HttpReceiver, http_conn, http_receiver  # noqa: F401
+from tests.plan_inputs import step_params
 
-PLAN: dict[str, Any] = {"spec": "traffic-test", "plan": "region-failover", "scenario": "infrastructure-failure"}
+
+def params(step: dict[str, Any]) -> dict[str, Any]:
+    """The step's task params as the plan builder writes them."""
+    return step_params(step, spec_name="traffic-test")
 
 
 @pytest.fixture
@@ -94,7 +98,7 @@ def _switch_step(conn_id: str, zone_id: str, record: str, value: str) -> dict[st
 def test_switch_dns_operator_moves_the_record_and_keeps_the_old_value(s3_conn_id: str, zone: str, route53: Any) -> None:
     name = _zone_name(route53, zone)
     step = _switch_step(s3_conn_id, zone, f"api.{name}", f"west.{name}")
-    result = SwitchDnsOperator(task_id="switch-dns", step=step, plan=PLAN).execute({})
+    result = SwitchDnsOperator(task_id="switch-dns", **params(step)).execute({})
 
     assert result["old_values"] == [f"east.{name}"]
     assert result["new_values"] == [f"west.{name}"]
@@ -111,7 +115,7 @@ def test_switch_dns_refuses_a_missing_record_or_zone(s3_conn_id: str, zone: str,
     name = _zone_name(route53, zone)
     missing = _switch_step(s3_conn_id, zone, f"www.{name}", f"west.{name}")
     with pytest.raises(AirflowFailException, match=r"refused: there is no record www\..*to proceed: create"):
-        SwitchDnsOperator(task_id="switch-dns", step=missing, plan=PLAN).execute({})
+        SwitchDnsOperator(task_id="switch-dns", **params(missing)).execute({})
 
     with pytest.raises(TrafficError, match="refused: hosted zone ZNOSUCHZONE does not exist") as info:
         switch_dns(s3_conn_id, "ZNOSUCHZONE", f"api.{name}", "CNAME", f"west.{name}", 60)
@@ -173,14 +177,14 @@ def test_http_call_operator_sends_the_step_body(http_receiver: HttpReceiver, lb_
         "expect_status": [200, 202],
         "timeout": "10s",
     }
-    result = HttpCallOperator(task_id="drain-east", step=step, plan=PLAN).execute({})
+    result = HttpCallOperator(task_id="drain-east", **params(step)).execute({})
     assert result["status"] == 202
     [received] = http_receiver.on("/pools/api/switch")
     assert received.method == "POST" and received.json() == {"active": "us-west-2"}
 
     http_receiver.statuses["/pools/api/switch"] = 409
     with pytest.raises(AirflowFailException, match=r"answered 409, expected 200 or 202"):
-        HttpCallOperator(task_id="drain-east", step=step, plan=PLAN).execute({})
+        HttpCallOperator(task_id="drain-east", **params(step)).execute({})
 
 
 def test_validate_http_passes_on_the_expected_status_and_fails_otherwise(
@@ -194,17 +198,17 @@ def test_validate_http_passes_on_the_expected_status_and_fails_otherwise(
         "endpoint": "/health",
         "expect_status": 200,
     }
-    assert ValidateHttpOperator(task_id="health", step=step, plan=PLAN).execute({})["passed"] is True
+    assert ValidateHttpOperator(task_id="health", **params(step)).execute({})["passed"] is True
 
     # 503 may clear up (a service still starting): a plain error, so Airflow's retries apply.
     http_receiver.statuses["/health"] = 503
     with pytest.raises(TrafficError, match=r"answered 503, expected 200.*unhealthy") as info:
-        ValidateHttpOperator(task_id="health", step=step, plan=PLAN).execute({})
+        ValidateHttpOperator(task_id="health", **params(step)).execute({})
     assert not info.value.refused
     # 404 will not: fail at once.
     http_receiver.statuses["/health"] = 404
     with pytest.raises(AirflowFailException, match="answered 404"):
-        ValidateHttpOperator(task_id="health", step=step, plan=PLAN).execute({})
+        ValidateHttpOperator(task_id="health", **params(step)).execute({})
 
 
 def test_http_without_an_answer_says_what_to_check(monkeypatch: pytest.MonkeyPatch) -> None:

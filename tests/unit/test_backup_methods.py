@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from drflow.contracts import BackupRun
 from drflow.engines.postgres.pgbackrest_config import (
     PgBackRestError,
     S3Access,
@@ -209,7 +210,7 @@ def test_plans_of_both_methods() -> None:
     ]
     backup = diff.task("pgbackrest_backup")
     assert backup.params["backup_type"] == "differential"
-    assert [t["name"] for t in backup.params["targets"]] == ["s3-west"]
+    assert [t["name"] for t in BackupRun.from_params(backup.params["run"]).targets] == ["s3-west"]
     assert backup.params["pgbackrest"]["stanza"] == "shop-orders"
     assert [r["index"] for r in backup.params["pgbackrest"]["repos"]] == [1, 2]
     assert "repo2" in backup.doc
@@ -219,7 +220,7 @@ def test_plans_of_both_methods() -> None:
         ("take_backup", "postgres.logical_dump"),
         ("verify_backup", "store.verify_backup"),
     ]
-    assert dump.task("take_backup").params["database"] == "orders"
+    assert BackupRun.from_params(dump.task("take_backup").params["run"]).database == "orders"
     from drflow.render.actions import ACTIONS
 
     assert all(t.action in ACTIONS for p in plans.values() for t in p.tasks)

@@ -92,15 +92,13 @@ def test_a_rebuild_refuses_a_source_without_a_replication_connection() -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
     from drflow.operators.failover import RebuildReplicaOperator
+    from tests.plan_inputs import SHOP, task_params
 
-    node = {"conn_id": "pg", "region": "r", "host": "local", "data_directory": "/x", "slot": None}
-    plan = {
-        "plan": "failback",
-        "components": {"db": {"nodes": {"primary": node, "replica1": {**node, "replication_conn_id": None}}}},
-    }
-    step = {"name": "rebuild", "component": "db", "node": "primary", "source": "replica1"}
-    op = RebuildReplicaOperator(task_id="rebuild", step=step, plan=plan)
+    # Validation refuses such a spec; a DAG built before that check still must not stream as the admin.
+    params = task_params(SHOP, ".plan.failover", "rebuild")
+    params["plan"]["components"]["orders"]["nodes"]["replica-1"]["replication_conn_id"] = None
+    op = RebuildReplicaOperator(task_id="rebuild", **params)
     with pytest.raises(AirflowFailException) as raised:
-        op.replication_conn("replica1")
-    assert str(raised.value).startswith("refused: node replica1 of db names no replication connection")
-    assert "set replication_conn_id on node replica1 in the spec" in str(raised.value)
+        op.replication_conn("replica-1")
+    assert str(raised.value).startswith("refused: node replica-1 of orders names no replication connection")
+    assert "set replication_conn_id on node replica-1 in the spec" in str(raised.value)

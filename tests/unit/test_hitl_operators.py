@@ -18,20 +18,11 @@ from drflow.operators.hitl import (
     ManualStepOperator,
     format_assessment,
 )
+from tests.plan_inputs import SHOP, task_params
 
-PLAN = {"spec": "shop", "plan": "failover", "scenario": "infrastructure-failure", "rto_s": 900, "rpo_s": 300}
-DECLARE = {
-    "name": "declare",
-    "type": "approval",
-    "approvers": ["alice", "bob"],
-    "four_eyes": True,
-    "timeout": "15m",
-    "assess_tasks": ["assess"],
-    "plan_steps": [
-        {"name": "fence", "type": "automated", "action": "fence", "description": "Stop writes on the primary."},
-        {"name": "tell", "type": "manual", "action": None, "description": ""},
-    ],
-}
+
+def params(task_id: str, **step: Any) -> dict[str, Any]:
+    return task_params(SHOP, ".plan.failover", task_id, **step)
 
 
 class XComs:
@@ -62,7 +53,7 @@ def event(option: str, by: str | None, **params_input: Any) -> dict[str, Any]:
 
 
 def declaration(**step: Any) -> DeclarationOperator:
-    return DeclarationOperator(task_id="declare", step={**DECLARE, **step}, plan=PLAN)
+    return DeclarationOperator(task_id="declare", **params("declare", **step))
 
 
 def test_four_eyes_removes_the_triggering_user_from_the_approvers() -> None:
@@ -87,7 +78,7 @@ def test_the_body_shows_the_run_the_assessment_and_every_step() -> None:
     assert "**Notes**: pager 123" in body and "Safety override requested" in body
     assert "**replica-1** lags 2s (RPO 5m)" in body and "lag_s" not in body  # the summary stands for the rest
     assert "1. `fence` (automated: fence) — Stop writes on the primary." in body
-    assert "2. `tell` (manual)" in body and "Who may answer: bob." in body
+    assert "3. `tell` (manual)" in body and "Who may answer: bob." in body
 
 
 def test_an_assessment_without_a_summary_lists_its_fields() -> None:
@@ -139,16 +130,15 @@ def test_a_run_whose_triggering_user_is_unknown_cannot_be_declared_with_four_eye
 
 
 def test_an_approval_step_with_four_eyes_refuses_the_triggering_user() -> None:
-    step = {"name": "go-live", "type": "approval", "approvers": ["alice", "bob"], "four_eyes": True}
-    op = ApprovalStepOperator(task_id="go-live", step=step, plan=PLAN)
+    op = ApprovalStepOperator(task_id="go-live", **params("go-live"))
     assert op.eligible_approvers(context("alice")) == ["bob"]
     with pytest.raises(AirflowFailException, match=r"alice answered step 'go-live' of a run they triggered"):
         op.execute_complete(context("alice"), event("Approve", "alice"))
     assert op.execute_complete(context("alice"), event("Approve", "bob"))["approved"] is True
-    alone = ApprovalStepOperator(task_id="go-live", step={**step, "approvers": ["alice"]}, plan=PLAN)
+    alone = ApprovalStepOperator(task_id="go-live", **params("go-live", approvers=["alice"]))
     with pytest.raises(AirflowFailException, match="nobody may answer step 'go-live': its only approver, alice"):
         alone.execute(context("alice"))
-    without = ApprovalStepOperator(task_id="go-live", step={**step, "four_eyes": False}, plan=PLAN)
+    without = ApprovalStepOperator(task_id="go-live", **params("go-live", four_eyes=False))
     assert without.eligible_approvers(context("alice")) == ["alice", "bob"]
     assert without.execute_complete(context("alice"), event("Approve", "alice"))["approved"] is True
 
@@ -160,8 +150,7 @@ def test_an_approval_returns_who_declared() -> None:
 
 
 def manual() -> ManualStepOperator:
-    step = {"name": "tell", "type": "manual", "assignees": ["carol"], "instructions": "Post it.", "timeout": "1h"}
-    return ManualStepOperator(task_id="tell", step=step, plan=PLAN)
+    return ManualStepOperator(task_id="tell", **params("tell"))
 
 
 def test_a_manual_step_reported_failed_names_the_person_and_the_comment() -> None:
@@ -174,8 +163,7 @@ def test_a_manual_step_reported_failed_names_the_person_and_the_comment() -> Non
 
 
 def test_a_no_go_stops_the_plan() -> None:
-    step = {"name": "go-live", "type": "approval", "approvers": ["bob"], "instructions": "Check it."}
-    op = ApprovalStepOperator(task_id="go-live", step=step, plan=PLAN)
+    op = ApprovalStepOperator(task_id="go-live", **params("go-live", approvers=["bob"]))
     with pytest.raises(AirflowFailException, match="no-go at step 'go-live' by bob: the plan stops here"):
         op.execute_complete(context("alice"), event("Reject", "bob"))
     assert op.execute_complete(context("alice"), event("Approve", "bob"))["approved"] is True

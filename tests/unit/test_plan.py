@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from drflow.contracts import BackupRun
 from drflow.plan.build import build_plans, error_plan
 from drflow.plan.compile import compile_specs
 from drflow.plan.diff import diff_plans
@@ -44,9 +45,10 @@ def test_tags_owner_and_retries_come_from_the_spec(plans: list[DagPlan]) -> None
 
 def test_backup_task_records_the_drill_queries_and_never_a_secret(plans: list[DagPlan]) -> None:
     take = next(p for p in plans if p.dag_id == "dr.api-marketplace.billing.backup.daily-full").task("take_backup")
-    assert {q["name"] for q in take.params["validation"]} >= {"invoices-count"}
-    assert take.params["conn_id"] == "drflow_pg_primary"
-    assert [t["name"] for t in take.params["targets"]] == ["s3-primary", "s3-secondary"]
+    run = BackupRun.from_params(take.params["run"])
+    assert {q["name"] for q in run.validation} >= {"invoices-count"}
+    assert run.conn_id == "drflow_pg_primary"
+    assert [t["name"] for t in run.targets] == ["s3-primary", "s3-secondary"]
     assert "password" not in str(take.params).lower()
 
 

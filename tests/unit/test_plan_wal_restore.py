@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drflow.contracts import BackupRun
 from drflow.plan.build import build_plans
 from drflow.render.actions import ACTIONS
 from drflow.spec.load import load_spec_text
@@ -66,9 +67,10 @@ def test_the_database_preset_gives_an_hourly_wal_dag_that_archives_then_checks_t
         }
     ]
     assert slots.params["slot_watch"]["orphan_prefixes"] == ["drflow_wal_8d9001_"]
-    assert archive.params["policy"] == "hourly-wal" and archive.params["compression"] == "zstd"
-    assert archive.params["conn_id"] == "pg_primary" and archive.params["database"] == "users"
-    assert [t["name"] for t in archive.params["targets"]] == ["local-a"]
+    run = BackupRun.from_params(archive.params["run"])
+    assert run.policy == "hourly-wal" and run.compression == "zstd" and run.validation == ()
+    assert run.conn_id == "pg_primary" and run.database == "users"
+    assert [t["name"] for t in run.targets] == ["local-a"]
     assert chain.params["expected_interval_s"] == 3600 and chain.params["rpo_s"] == 300
     assert all(t.action in ACTIONS for t in wal.tasks)
 
@@ -81,7 +83,7 @@ def test_a_wal_policy_can_name_its_slot_and_schedule() -> None:
     plans = {p.dag_id: p for p in build_plans(_spec(backups), "shop.yaml")}
     wal = plans["dr.shop.user-database.backup.wal"]
     archive = wal.task("archive_wal")
-    assert (archive.params["slot"], archive.params["compression"]) == ("users_wal", "none")
+    assert (archive.params["slot"], archive.params["run"]["compression"]) == ("users_wal", "none")
     assert wal.task("check_wal_chain").params["expected_interval_s"] == 300
     assert "dr.shop.user-database.restore" not in plans  # WAL alone has no base backup to restore
 

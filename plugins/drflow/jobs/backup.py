@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from drflow.engines.postgres.basebackup import run_basebackup
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.queries import run_validation_queries
-from drflow.retention import RetentionPolicy
+from drflow.jobs.request import PolicyBackupRequest
 from drflow.store.factory import target_catalogs
 from drflow.store.fanout import Fanout
 from drflow.store.manifest import BackupManifest
@@ -21,20 +19,10 @@ from drflow.workdir import scratch_dir
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FullBackupRequest:
-    spec_name: str
-    component: str
-    policy: str
-    backup_id: str
+@dataclass(frozen=True, kw_only=True)
+class FullBackupRequest(PolicyBackupRequest):
     conn: PgConnInfo
     bin_dir: Path
-    targets: Sequence[Mapping[str, Any]]
-    compression: str
-    retention_days: int
-    retention_policy: RetentionPolicy
-    validation: Sequence[Mapping[str, Any]]
-    work_dir: str | None = None
     max_rate: str | None = None
     """Throttle of pg_basebackup (its --max-rate), e.g. 32M; None streams at full speed."""
     timeout_s: float | None = None

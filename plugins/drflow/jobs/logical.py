@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.pgdump import (
@@ -17,7 +15,7 @@ from drflow.engines.postgres.pgdump import (
     dump_database,
     restore_table_from_dump,
 )
-from drflow.retention import RetentionPolicy
+from drflow.jobs.request import PolicyBackupRequest
 from drflow.store.catalog import Catalog
 from drflow.store.factory import target_catalogs
 from drflow.store.fanout import Fanout
@@ -27,21 +25,11 @@ from drflow.workdir import scratch_dir
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LogicalBackupRequest:
-    spec_name: str
-    component: str
-    policy: str
-    backup_id: str
+@dataclass(frozen=True, kw_only=True)
+class LogicalBackupRequest(PolicyBackupRequest):
     conn: PgConnInfo
     """The primary, connected to the component's database."""
     bin_dir: Path
-    targets: Sequence[Mapping[str, Any]]
-    compression: str
-    retention_days: int
-    retention_policy: RetentionPolicy
-    validation: Sequence[Mapping[str, Any]] = ()
-    work_dir: str | None = None
     timeout: float | None = None
 
 

@@ -38,7 +38,7 @@ from drflow.engines.postgres.pgbackrest_config import (
 from drflow.engines.postgres.queries import run_validation_queries
 from drflow.engines.postgres.restore import start_restored
 from drflow.hosts import Host
-from drflow.retention import RetentionPolicy
+from drflow.jobs.request import PolicyBackupRequest
 from drflow.store.catalog import Catalog
 from drflow.store.factory import target_catalogs
 from drflow.store.manifest import BackupManifest
@@ -109,21 +109,12 @@ def check_stanza(access: StanzaAccess, *, host: Host, work_dir: str | None = Non
     }
 
 
-@dataclass(frozen=True)
-class PgBackRestBackupRequest:
-    spec_name: str
-    component: str
-    policy: str
-    backup_id: str
+@dataclass(frozen=True, kw_only=True)
+class PgBackRestBackupRequest(PolicyBackupRequest):
+    """``targets``: the policy's targets; each is one repository of the stanza."""
+
     backup_type: Literal["full", "differential", "incremental"]
     access: StanzaAccess
-    targets: Sequence[Mapping[str, Any]]
-    """The policy's targets; each is one repository of the stanza."""
-    compression: str
-    retention_days: int
-    retention_policy: RetentionPolicy
-    validation: Sequence[Mapping[str, Any]] = ()
-    work_dir: str | None = None
 
 
 def take_pgbackrest_backup(request: PgBackRestBackupRequest, *, host: Host) -> list[BackupManifest]:

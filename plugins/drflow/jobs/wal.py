@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 
@@ -33,7 +31,7 @@ from drflow.engines.postgres.wal import (
     ensure_slot,
     receive_wal,
 )
-from drflow.retention import RetentionPolicy
+from drflow.jobs.request import PolicyBackupRequest
 from drflow.spec.slots import legacy_wal_slot_name
 from drflow.store.base import StoreError
 from drflow.store.factory import target_catalogs
@@ -55,20 +53,11 @@ def default_slot(component: str) -> str:
     return legacy_wal_slot_name(component)
 
 
-@dataclass(frozen=True)
-class WalArchiveRequest:
-    spec_name: str
-    component: str
-    policy: str
-    backup_id: str
+@dataclass(frozen=True, kw_only=True)
+class WalArchiveRequest(PolicyBackupRequest):
     conn: PgConnInfo
     bin_dir: Path
-    targets: Sequence[Mapping[str, Any]]
     slot: str
-    retention_days: int
-    retention_policy: RetentionPolicy = "standard"
-    compression: str = "zstd"
-    work_dir: str | None = None
     timeout_s: float | None = None
 
 

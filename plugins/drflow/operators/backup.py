@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator
@@ -34,35 +33,16 @@ class PostgresFullBackupOperator(BackupPolicyOperator):
 
     ui_color = "#aed6f1"
 
-    def __init__(
-        self,
-        *,
-        pg_major: int,
-        validation: Sequence[Mapping[str, Any]],
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, pg_major: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.pg_major = pg_major
-        self.validation = [dict(v) for v in validation]
 
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.jobs.backup import FullBackupRequest, take_full_backup
         from drflow.operators.common import manifest_summary
 
         request = FullBackupRequest(
-            spec_name=self.spec_name,
-            component=self.component,
-            policy=self.policy,
-            backup_id=self.backup_id(context),
-            conn=self.source_conn(),
-            bin_dir=self.binaries,
-            targets=self.targets,
-            compression=self.compression,
-            retention_days=self.retention_days,
-            retention_policy=self.retention_policy,
-            validation=self.validation,
-            work_dir=self.work_dir,
-            timeout_s=self.execution_timeout.total_seconds() if self.execution_timeout else None,
+            **self.request_fields(context), conn=self.source_conn(), bin_dir=self.binaries, timeout_s=self.timeout_s
         )
         manifest = take_full_backup(request)
         self.log.info(

@@ -15,12 +15,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from drflow.operators.step_base import PlanStepOperator, refuse
+from drflow.spec.plans import (
+    AssessAction,
+    FenceAction,
+    LagGateAction,
+    PromoteAction,
+    RebuildReplicaAction,
+    ValidateSqlAction,
+)
 
 if TYPE_CHECKING:
+    from drflow.contracts import ComponentFacts, PlanFacts
     from drflow.engines.postgres.conninfo import PgConnInfo
     from drflow.engines.postgres.node import Node
     from drflow.engines.postgres.refusal import Refused
@@ -30,21 +40,14 @@ OVERRIDE_PARAM = "override_safety"
 BANNER = "!" * 72
 
 
-def component_facts(plan: Mapping[str, Any], component: str, *, need_nodes: bool = True) -> dict[str, Any]:
-    try:
-        facts: dict[str, Any] = plan["components"][component]
-    except KeyError:
-        known = ", ".join(sorted(plan.get("components", {}))) or "none"
-        raise ValueError(
-            f"component {component!r} is not affected by plan {plan.get('plan')!r} (affected: {known}); "
-            "add it to the plan's components in the spec"
-        ) from None
-    if need_nodes and not facts.get("nodes"):
+def component_facts(plan: PlanFacts, component: str, *, need_nodes: bool = True) -> ComponentFacts:
+    facts = plan.component(component)
+    if need_nodes and not facts.nodes:
         raise ValueError(f"component {component!r} has no datastore nodes; declare its datastore in the spec")
     return facts
 
 
-def node_from_plan(plan: Mapping[str, Any], component: str, name: str, *, dbname: str | None = None) -> Node:
+def node_from_plan(plan: PlanFacts, component: str, name: str, *, dbname: str | None = None) -> Node:
     """The :class:`Node` called ``name`` (``primary`` or a replica) of ``component``, from Airflow connections."""
     from drflow.engines.postgres.bindir import find_bin_dir
     from drflow.engines.postgres.conninfo import PgConnInfo
@@ -53,30 +56,29 @@ def node_from_plan(plan: Mapping[str, Any], component: str, name: str, *, dbname
 
     facts = component_facts(plan, component)
     try:
-        node = facts["nodes"][name]
+        node = facts.nodes[name]
     except KeyError:
         raise ValueError(
-            f"component {component!r} has no node {name!r}; its nodes are {', '.join(sorted(facts['nodes']))}"
+            f"component {component!r} has no node {name!r}; its nodes are {', '.join(sorted(facts.nodes))}"
         ) from None
-    if node.get("host", "local") != "local":
+    if node.host != "local":
         raise ValueError(
-            f"node {name!r} of {component!r} lives on host {node['host']!r}; only host 'local' (the worker is "
+            f"node {name!r} of {component!r} lives on host {node.host!r}; only host 'local' (the worker is "
             "the database host) is supported so far"
         )
-    data_dir = node.get("data_directory")
     return Node(
         name=name,
-        conn=PgConnInfo.from_airflow_conn(str(node["conn_id"]), dbname=dbname),
-        data_dir=Path(data_dir) if data_dir else None,
+        conn=PgConnInfo.from_airflow_conn(node.conn_id, dbname=dbname),
+        data_dir=Path(node.data_directory) if node.data_directory else None,
         host=LocalHost(),
-        bin_dir=Path(facts["bin_dir"]) if facts.get("bin_dir") else find_bin_dir(),
+        bin_dir=Path(facts.bin_dir) if facts.bin_dir else find_bin_dir(),
     )
 
 
-def other_nodes(plan: Mapping[str, Any], component: str, exclude: str) -> dict[str, Node]:
+def other_nodes(plan: PlanFacts, component: str, exclude: str) -> dict[str, Node]:
     """The component's nodes but ``exclude``; one that cannot be addressed (no Airflow connection) is left out."""
     nodes = {}
-    for name in component_facts(plan, component)["nodes"]:
+    for name in component_facts(plan, component).nodes:
         if name == exclude:
             continue
         try:
@@ -106,16 +108,16 @@ def override_requested(context: Mapping[str, Any]) -> bool:
     return bool(params.get(OVERRIDE_PARAM))
 
 
-def override_allowed(step: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+def override_allowed(step: LagGateAction | FenceAction | PromoteAction, context: Mapping[str, Any]) -> bool:
     """The run asked for the override AND this step allows one; says so when only the run asked."""
     if not override_requested(context):
         return False
-    if step.get("allow_override"):
+    if step.allow_override:
         return True
     log.warning(
         "override_safety is set for this run, but step %s does not allow an override (allow_override: false): "
         "its safety checks apply",
-        step.get("name"),
+        step.name,
     )
     return False
 
@@ -135,10 +137,14 @@ class FailoverStepOperator(PlanStepOperator):
 
     @property
     def component(self) -> str:
-        return str(self.step["component"])
+        if self.definition.component is None:
+            raise ValueError(
+                f"step {self.definition.name!r} names no component; give it `component:` in the spec's plan"
+            )
+        return self.definition.component
 
     def node(self, name: str) -> Node:
-        return node_from_plan(self.plan, self.component, name)
+        return node_from_plan(self.facts, self.component, name)
 
     def refused(self, exc: Refused) -> NoReturn:
         self.log.error("%s", exc)
@@ -156,7 +162,7 @@ class FailoverStepOperator(PlanStepOperator):
             BANNER,
         )
         return {
-            "step": self.step["name"],
+            "step": self.definition.name,
             "overridden": True,
             "passed": False,
             "refusal": str(exc),
@@ -165,27 +171,30 @@ class FailoverStepOperator(PlanStepOperator):
 
 
 class AssessOperator(FailoverStepOperator):
-    """Health of every node, lag per replica against the RPO, the newest backup; ``summary`` is Markdown."""
+    """Health of every node, lag per replica against the RPO, the newest backup, the plan's steps; ``summary``
+    is Markdown."""
+
+    step_model = AssessAction
 
     ui_color = "#aed6f1"
 
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.engines.postgres.assess import assess, without_datastore
 
-        facts = component_facts(self.plan, self.component, need_nodes=False)
-        if not facts.get("nodes"):
-            result = without_datastore(self.component, newest_backup(self.plan, self.component))
+        facts = component_facts(self.facts, self.component, need_nodes=False)
+        if not facts.nodes:
+            result = without_datastore(self.component, newest_backup(self.facts, self.component))
             self.log.info("%s", result["summary"])
             return result
-        nodes = {name: self.node_or_error(name) for name in facts["nodes"]}
+        nodes = {name: self.node_or_error(name) for name in facts.nodes}
         replicas = {name: node for name, node in nodes.items() if name != "primary"}
         result = assess(
             nodes.get("primary", "the component has no primary node"),
             replicas,
-            float(self.plan["rpo_s"]),
-            newest_backup(self.plan, self.component),
+            float(self.facts.rpo_s),
+            newest_backup(self.facts, self.component),
             component=self.component,
-            plan_steps=self.step.get("plan_steps") or self.plan.get("plan_steps"),
+            plan_steps=[step.to_params() for step in self.facts.steps],
         )
         self.log.info("%s", result["summary"])
         return result
@@ -198,16 +207,16 @@ class AssessOperator(FailoverStepOperator):
             return f"{type(exc).__name__}: {str(exc).strip()[:300]}"
 
 
-def newest_backup(plan: Mapping[str, Any], component: str) -> dict[str, Any] | None:
+def newest_backup(plan: PlanFacts, component: str) -> dict[str, Any] | None:
     """The newest backup in the component's first storage target; ``{"error": …}`` if the store can't be read."""
     from drflow.store.factory import target_catalogs
 
-    targets = component_facts(plan, component, need_nodes=False).get("targets") or []
+    targets = component_facts(plan, component, need_nodes=False).targets
     if not targets:
         return None
     target = targets[0]
     try:
-        [(name, catalog)] = target_catalogs(str(plan["spec"]), [target])
+        [(name, catalog)] = target_catalogs(plan.spec, [target])
         manifest = catalog.latest(component)
     except Exception as exc:  # an unreachable store must not stop the assessment
         return {"target": target.get("name"), "error": f"{type(exc).__name__}: {str(exc).strip()[:300]}"}
@@ -227,62 +236,67 @@ def newest_backup(plan: Mapping[str, Any], component: str) -> dict[str, Any] | N
 class LagGateOperator(FailoverStepOperator):
     """Refuse while the node is unreachable, not in recovery, paused, or lags more than max_lag (default: RPO)."""
 
+    step_model = LagGateAction
+
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.engines.postgres.failover import gate_lag
         from drflow.engines.postgres.refusal import Refused
 
-        name = str(self.step["node"])
-        max_lag_s = max_lag_seconds(self.step, self.plan)
-        reference = current_primary(other_nodes(self.plan, self.component, name))
+        step = self.definition.spec_step(LagGateAction)
+        name = step.node
+        max_lag_s = max_lag_seconds(step.max_lag, self.facts)
+        reference = current_primary(other_nodes(self.facts, self.component, name))
         try:
             result = gate_lag(reference, self.node(name), max_lag_s)
         except Refused as exc:
-            if override_allowed(self.step, context):
+            if override_allowed(step, context):
                 return self.overridden(context, f"the lag gate on {name}", exc)
             self.refused(exc)
         self.log.info("lag gate on %s passed: lag %s s (%s)", name, result["lag_s"], result["method"])
-        return {"step": self.step["name"], "passed": True, "overridden": False, **result}
+        return {"step": step.name, "passed": True, "overridden": False, **result}
 
 
-def max_lag_seconds(step: Mapping[str, Any], plan: Mapping[str, Any]) -> float:
-    from drflow.spec.types import parse_duration
-
-    value = step.get("max_lag")
-    return parse_duration(value).total_seconds() if value else float(plan["rpo_s"])
+def max_lag_seconds(max_lag: timedelta | None, plan: PlanFacts) -> float:
+    """The step's max_lag, else the plan's RPO."""
+    return max_lag.total_seconds() if max_lag else float(plan.rpo_s)
 
 
 class FenceOperator(FailoverStepOperator):
     """Make a node refuse writes (read-only) or stop it, and prove it."""
 
+    step_model = FenceAction
+
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.engines.postgres.fence import fence
         from drflow.engines.postgres.refusal import Refused
 
-        name = str(self.step.get("node") or "primary")
-        method = str(self.step.get("method") or "read-only")
+        step = self.definition.spec_step(FenceAction)
+        name, method = step.node, step.method
         try:
-            result = fence(self.node(name), method)  # type: ignore[arg-type]
+            result = fence(self.node(name), method)
         except Refused as exc:
-            if override_allowed(self.step, context):
+            if override_allowed(step, context):
                 return self.overridden(context, f"fencing {name}", exc)
             self.refused(exc)
         self.log.info("fenced %s (%s) in %.2fs: %s", name, method, result["seconds"], result["state"]["detail"])
-        return {"step": self.step["name"], "overridden": False, **result}
+        return {"step": step.name, "overridden": False, **result}
 
 
 class PromoteOperator(FailoverStepOperator):
     """Promote a standby after the lag gate and the split-brain guard; wait until it takes writes."""
 
+    step_model = PromoteAction
+
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.engines.postgres.failover import promote
         from drflow.engines.postgres.refusal import Refused
 
-        name = str(self.step["node"])
-        fence_name = self.step.get("fence")
-        override = override_allowed(self.step, context)
-        others = other_nodes(self.plan, self.component, name)
+        step = self.definition.spec_step(PromoteAction)
+        name, fence_name = step.node, step.fence
+        override = override_allowed(step, context)
+        others = other_nodes(self.facts, self.component, name)
         reference = current_primary(others)
-        fence_node = self.node(str(fence_name)) if fence_name else None
+        fence_node = self.node(fence_name) if fence_name else None
         if override:
             self.log.warning(
                 "%s\nSAFETY OVERRIDE: promoting %s WITHOUT the lag gate and the split-brain guard, as approved "
@@ -297,7 +311,7 @@ class PromoteOperator(FailoverStepOperator):
                 self.node(name),
                 fence_node=fence_node,
                 primary=reference or fence_node,
-                max_lag_s=max_lag_seconds(self.step, self.plan),
+                max_lag_s=max_lag_seconds(None, self.facts),
                 override=override,
                 timeout=self.step_timeout_s() or 120.0,
             )
@@ -313,26 +327,29 @@ class PromoteOperator(FailoverStepOperator):
             result["guard_s"],
             result["timeline"],
         )
-        return {"step": self.step["name"], **result}
+        return {"step": step.name, **result}
 
 
 class RebuildReplicaOperator(FailoverStepOperator):
     """Make ``node`` a streaming replica of ``source`` (pg_rewind, else a fresh clone) and wait for catch-up."""
 
+    step_model = RebuildReplicaAction
+
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.engines.postgres.rebuild import rebuild_replica, slot_name_for
         from drflow.engines.postgres.refusal import Refused
 
-        name, source_name = str(self.step["node"]), str(self.step["source"])
-        nodes = component_facts(self.plan, self.component)["nodes"]
-        slot = nodes[name].get("slot") or slot_name_for(name)
+        step = self.definition.spec_step(RebuildReplicaAction)
+        name, source_name = step.node, step.source
+        nodes = component_facts(self.facts, self.component).nodes
+        slot = nodes[name].slot or slot_name_for(name)
         try:
             result = rebuild_replica(
                 self.node(name),
                 self.node(source_name).conn,
                 replication=self.replication_conn(source_name),
                 slot=slot,
-                catch_up=bool(self.step.get("wait_caught_up", True)),
+                catch_up=step.wait_caught_up,
                 timeout=self.step_timeout_s() or 600.0,
             )
         except Refused as exc:
@@ -353,13 +370,13 @@ class RebuildReplicaOperator(FailoverStepOperator):
                 name,
                 ", ".join(result["inactive_slots"]),
             )
-        return {"step": self.step["name"], **result}
+        return {"step": step.name, **result}
 
     def replication_conn(self, source_name: str) -> PgConnInfo:
         """How the rebuilt standby reaches ``source_name``: the spec's replication role, never drflow's admin."""
         from drflow.engines.postgres.conninfo import PgConnInfo
 
-        conn_id = component_facts(self.plan, self.component)["nodes"][source_name].get("replication_conn_id")
+        conn_id = component_facts(self.facts, self.component).nodes[source_name].replication_conn_id
         if not conn_id:
             refuse(
                 f"node {source_name} of {self.component} names no replication connection, and a rebuilt standby "
@@ -374,14 +391,16 @@ class ValidateSqlOperator(FailoverStepOperator):
     """Run the step's SQL checks on a node (or on the server a restore step started); fail listing mismatches."""
 
     ui_color = "#abebc6"
+    step_model = ValidateSqlAction
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from drflow.engines.postgres.checks import mismatch_lines, run_sql_checks
 
-        conn = self.target_conn(context)
-        report = run_sql_checks(conn, self.step["checks"], statement_timeout=self.step.get("statement_timeout"))
+        step = self.definition.spec_step(ValidateSqlAction)
+        conn = self.target_conn(context, step.node)
+        report = run_sql_checks(conn, step.checks, statement_timeout=step.statement_timeout)
         for check in report["checks"]:
             self.log.info("%s %s: %s", "PASS" if check["passed"] else "FAIL", check["name"], check.get("actual"))
         if not report["passed"]:
@@ -390,19 +409,18 @@ class ValidateSqlOperator(FailoverStepOperator):
                 + "; ".join(mismatch_lines(report))
                 + ". Find out why the data differs before sending traffic to it, or fix the check in the spec"
             )
-        return {"step": self.step["name"], **report}
+        return {"step": step.name, **report}
 
-    def target_conn(self, context: Any) -> PgConnInfo:
+    def target_conn(self, context: Any, node: str) -> PgConnInfo:
         from airflow.sdk.exceptions import AirflowFailException
 
         from drflow.engines.postgres.conninfo import PgConnInfo
 
-        facts = component_facts(self.plan, self.component)
-        database = str(facts.get("database") or "postgres")
-        node = str(self.step["node"])
+        facts = component_facts(self.facts, self.component)
+        database = facts.database or "postgres"
         if node != "restored":
-            return node_from_plan(self.plan, self.component, node, dbname=database).conn
-        task_id = self.step.get("restored_by")
+            return node_from_plan(self.facts, self.component, node, dbname=database).conn
+        task_id = self.definition.restored_by
         if not task_id:
             raise AirflowFailException(
                 "validate_sql on `restored` needs an earlier restore step of the same component in the plan; "

@@ -16,6 +16,8 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
 from airflow.sdk.execution_time.hitl import HITLUser
 
+from drflow.contracts import PlanFacts, StepDefinition
+
 BODY_LIMIT = 60_000
 
 
@@ -24,11 +26,10 @@ def _users(names: Sequence[str]) -> list[HITLUser]:
     return [HITLUser(id=name, name=name) for name in names]
 
 
-def _timeout(step: Mapping[str, Any]) -> timedelta | None:
+def _timeout(step: StepDefinition) -> timedelta | None:
     from drflow.spec.types import parse_duration
 
-    value = step.get("timeout")
-    return parse_duration(value) if value else None
+    return parse_duration(step.timeout) if step.timeout else None
 
 
 def _notifiers(plan: Mapping[str, Any]) -> list[Any]:
@@ -65,25 +66,25 @@ def triggering_user(context: Mapping[str, Any]) -> str | None:
 AUTHENTICATED_TRIGGERS = frozenset({"ui", "rest_api"})
 
 
-def triggered_via(context: Mapping[str, Any], plan: Mapping[str, Any]) -> str:
+def triggered_via(context: Mapping[str, Any], plan: PlanFacts) -> str:
     """How the run was started (Airflow's ``triggered_by``), read through the REST API.
 
     The task's own dag run does not carry it. The same connection as the recovery record's is used.
     """
-    from drflow.audit.api import DEFAULT_CONN_ID, AirflowApi, q
+    from drflow.audit.api import AirflowApi, q
 
     dag_run = context["dag_run"]
-    api = AirflowApi.from_connection(str(plan.get("audit_conn_id") or DEFAULT_CONN_ID))
+    api = AirflowApi.from_connection(plan.audit_conn_id)
     run = api.get(f"/api/v2/dags/{q(dag_run.dag_id)}/dagRuns/{q(dag_run.run_id)}")
     return str(run.get("triggered_by") or "unknown")
 
 
-def unknown_trigger_refusal(plan: Mapping[str, Any], what: str, user: str | None, via: str) -> str:
+def unknown_trigger_refusal(plan: PlanFacts, what: str, user: str | None, via: str) -> str:
     """Why a four-eyes question cannot be asked when drflow cannot tell who triggered the run, and what to do."""
     who = f"as {user!r} " if user else ""
     return (
         f"refused: run was started {who}through {via}, not by a person logged in to Airflow, so drflow cannot "
-        f"tell whether whoever answers {what} also triggered it, and plan '{plan.get('plan')}' requires four "
+        f"tell whether whoever answers {what} also triggered it, and plan '{plan.plan}' requires four "
         "eyes (one answer cannot prove two people); to proceed: trigger the plan from the Airflow UI or REST "
         "API as a named user (not `airflow dags trigger`, a schedule or a service account), or, after a "
         "review, set four_eyes: false for this step in the spec"
@@ -97,17 +98,17 @@ class FourEyes:
     eyes); with four eyes the triggering user must be someone Airflow authenticated (UI or REST API).
     """
 
-    step: dict[str, Any]
-    plan: dict[str, Any]
+    definition: StepDefinition
+    facts: PlanFacts
 
     def four_eyes(self) -> bool:
-        return bool(self.step.get("four_eyes", True))
+        return True if self.definition.four_eyes is None else self.definition.four_eyes
 
     def what(self) -> str:
-        return f"step '{self.step['name']}'"
+        return f"step '{self.definition.name}'"
 
     def eligible_approvers(self, context: Mapping[str, Any]) -> list[str]:
-        approvers = list(self.step["approvers"])
+        approvers = list(self.definition.approvers)
         trigger = triggering_user(context)
         if self.four_eyes() and trigger:
             approvers = [name for name in approvers if name != trigger]
@@ -121,20 +122,20 @@ class FourEyes:
             return
         user = triggering_user(context)
         if user is None:
-            raise AirflowFailException(unknown_trigger_refusal(self.plan, self.what(), None, "an unknown way"))
+            raise AirflowFailException(unknown_trigger_refusal(self.facts, self.what(), None, "an unknown way"))
         try:
             via = self.triggered_via(context)
         except Exception as exc:  # without it, four eyes cannot be proven: refuse, and say how to fix it
             raise AirflowFailException(
                 f"refused: drflow could not read how this run was started ({exc}), so it cannot prove four eyes "
-                f"for {self.what()} of plan '{self.plan.get('plan')}'; to proceed: fix the Airflow API "
-                "connection the recovery record uses (drflow_airflow_api) and clear this task"
+                f"for {self.what()} of plan '{self.facts.plan}'; to proceed: fix the Airflow API "
+                f"connection the recovery record uses ({self.facts.audit_conn_id}) and clear this task"
             ) from exc
         if via not in AUTHENTICATED_TRIGGERS:
-            raise AirflowFailException(unknown_trigger_refusal(self.plan, self.what(), user, via))
+            raise AirflowFailException(unknown_trigger_refusal(self.facts, self.what(), user, via))
 
     def triggered_via(self, context: Mapping[str, Any]) -> str:
-        return triggered_via(context, self.plan)
+        return triggered_via(context, self.facts)
 
     def check_responder(self, context: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
         """Fail the step, naming both users, when the answer came from someone the spec does not allow."""
@@ -143,7 +144,7 @@ class FourEyes:
         if answer["timed_out"]:
             return  # nobody answered: the default (reject / no-go) applies
         by, trigger = answer["by"], triggering_user(context)
-        plan = self.plan.get("plan")
+        plan = self.facts.plan
         if self.four_eyes() and by and by == trigger:
             raise AirflowFailException(
                 f"refused: {by} answered {self.what()} of a run they triggered (triggered by {trigger}, answered "
@@ -161,12 +162,12 @@ class FourEyes:
             )
 
 
-def run_header(context: Mapping[str, Any], plan: Mapping[str, Any]) -> list[str]:
+def run_header(context: Mapping[str, Any], plan: PlanFacts) -> list[str]:
     """Who triggered the run and why, as Markdown lines shown above every question."""
     params = context.get("params") or {}
     lines = [
-        f"**Plan** `{plan.get('plan')}` ({plan.get('scenario')}) · **triggered by** "
-        f"{triggering_user(context) or 'unknown'} · **RTO** {plan.get('rto_s')}s · **RPO** {plan.get('rpo_s')}s",
+        f"**Plan** `{plan.plan}` ({plan.scenario}) · **triggered by** "
+        f"{triggering_user(context) or 'unknown'} · **RTO** {plan.rto_s}s · **RPO** {plan.rpo_s}s",
         "",
         f"**Reason**: {params.get('reason') or '(none given)'}",
     ]
@@ -221,14 +222,15 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
     ui_color = "#f5b7b1"
 
     def __init__(self, *, step: Mapping[str, Any], plan: Mapping[str, Any], **kwargs: Any) -> None:
-        self.step = dict(step)
+        self.definition = StepDefinition.from_params(step)
+        self.facts = PlanFacts.from_params(plan)
         self.plan = dict(plan)
         super().__init__(
-            subject=f"Declare disaster: {self.plan['plan']}",
+            subject=f"Declare disaster: {self.facts.plan}",
             body="The assessment is filled in when the run reaches this task.",
-            assigned_users=_users(self.step["approvers"]),
+            assigned_users=_users(self.definition.approvers),
             defaults=ApprovalOperator.REJECT,
-            response_timeout=_timeout(self.step),
+            response_timeout=_timeout(self.definition),
             ignore_downstream_trigger_rules=True,
             notifiers=_notifiers(self.plan),
             **kwargs,
@@ -245,7 +247,7 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
             trigger = triggering_user(context)
             raise AirflowFailException(
                 f"refused: nobody may declare this disaster: the only approver, {trigger}, triggered the run and "
-                f"plan '{self.plan['plan']}' requires four eyes (the approver must not be the person who "
+                f"plan '{self.facts.plan}' requires four eyes (the approver must not be the person who "
                 "triggered it); to proceed: have another person trigger the plan, or add a second approver "
                 "to approval.approvers in the spec"
             )
@@ -256,14 +258,14 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
 
     def build_body(self, context: Mapping[str, Any], approvers: list[str]) -> str:
         ti = context["ti"]
-        lines = [*run_header(context, self.plan), "", "### Assessment", ""]
-        for task_id in self.step.get("assess_tasks", []):
+        lines = [*run_header(context, self.facts), "", "### Assessment", ""]
+        for task_id in self.definition.assess_tasks:
             lines += [*format_assessment(task_id, ti.xcom_pull(task_ids=task_id)), ""]
         lines += ["### What the plan will do if you approve", ""]
-        for number, step in enumerate(self.step.get("plan_steps", []), start=1):
-            kind = f"automated: {step['action']}" if step.get("action") else step.get("type")
-            description = f" — {step['description']}" if step.get("description") else ""
-            lines.append(f"{number}. `{step['name']}` ({kind}){description}")
+        for number, step in enumerate(self.facts.steps, start=1):
+            kind = f"automated: {step.action}" if step.action else step.type
+            description = f" — {step.description}" if step.description else ""
+            lines.append(f"{number}. `{step.name}` ({kind}){description}")
         lines += [
             "",
             "**Approve** starts these steps now. **Reject** skips them all and changes nothing. "
@@ -297,24 +299,25 @@ class ManualStepOperator(HITLOperator):
         from airflow.sdk import Param
         from airflow.sdk.definitions.param import ParamsDict
 
-        self.step = dict(step)
+        self.definition = StepDefinition.from_params(step)
+        self.facts = PlanFacts.from_params(plan)
         self.plan = dict(plan)
         # The DAG's params arrive merged in here; the form's own field must be marked as the task's.
         params = ParamsDict(kwargs.pop("params", None) or {})
         params["comment"] = Param("", type="string", description="What you did, or why it failed.", source="task")
         super().__init__(
-            subject=f"{self.plan['plan']}: {self.step.get('description') or self.step['name']}",
+            subject=f"{self.facts.plan}: {self.definition.description or self.definition.name}",
             options=[self.DONE, self.FAILED],
-            body=self.step["instructions"],
+            body=self.definition.instructions,
             params=params,
-            assigned_users=_users(self.step["assignees"]),
-            response_timeout=_timeout(self.step),
+            assigned_users=_users(self.definition.assignees),
+            response_timeout=_timeout(self.definition),
             notifiers=_notifiers(self.plan),
             **kwargs,
         )
 
     def execute(self, context: Any) -> Any:
-        self.body = "\n".join([self.step["instructions"], "", "---", "", *run_header(context, self.plan)])
+        self.body = "\n".join([self.definition.instructions, "", "---", "", *run_header(context, self.facts)])
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
@@ -325,10 +328,10 @@ class ManualStepOperator(HITLOperator):
         if self.FAILED in answer["chosen"]:
             comment = f": {answer['comment']}" if answer["comment"] else ""
             raise AirflowFailException(
-                f"manual step '{self.step['name']}' was reported failed by {answer['by'] or 'nobody'}{comment}; "
+                f"manual step '{self.definition.name}' was reported failed by {answer['by'] or 'nobody'}{comment}; "
                 "to proceed: resolve it by hand, then clear this task and answer Done (later steps are waiting)"
             )
-        return {"step": self.step["name"], **answer}
+        return {"step": self.definition.name, **answer}
 
 
 class ApprovalStepOperator(FourEyes, ApprovalOperator):
@@ -342,19 +345,20 @@ class ApprovalStepOperator(FourEyes, ApprovalOperator):
     ui_color = "#f5cba7"
 
     def __init__(self, *, step: Mapping[str, Any], plan: Mapping[str, Any], **kwargs: Any) -> None:
-        self.step = dict(step)
+        self.definition = StepDefinition.from_params(step)
+        self.facts = PlanFacts.from_params(plan)
         self.plan = dict(plan)
         super().__init__(
-            subject=f"{self.plan['plan']}: go / no-go — {self.step.get('description') or self.step['name']}",
-            body=self.step.get("instructions") or "Approve to go on with the plan, Reject to stop it here.",
-            assigned_users=_users(self.step["approvers"]),
-            response_timeout=_timeout(self.step),
+            subject=f"{self.facts.plan}: go / no-go — {self.definition.description or self.definition.name}",
+            body=self.definition.instructions or "Approve to go on with the plan, Reject to stop it here.",
+            assigned_users=_users(self.definition.approvers),
+            response_timeout=_timeout(self.definition),
             notifiers=_notifiers(self.plan),
             **kwargs,
         )
 
     def four_eyes(self) -> bool:
-        return bool(self.step.get("four_eyes", False))
+        return bool(self.definition.four_eyes)
 
     def execute(self, context: Any) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
@@ -362,20 +366,20 @@ class ApprovalStepOperator(FourEyes, ApprovalOperator):
         approvers = self.eligible_approvers(context)
         if not approvers:
             raise AirflowFailException(
-                f"refused: nobody may answer step '{self.step['name']}': its only approver, "
+                f"refused: nobody may answer step '{self.definition.name}': its only approver, "
                 f"{triggering_user(context)}, triggered the run and the step requires four eyes; to proceed: have "
                 "another person trigger the plan, or add a second approver to the step in the spec"
             )
         self.require_known_trigger(context)
         self.assigned_users = _users(approvers)
-        instructions = self.step.get("instructions") or "Approve to go on with the plan, Reject to stop it here."
+        instructions = self.definition.instructions or "Approve to go on with the plan, Reject to stop it here."
         self.body = "\n".join(
             [
                 instructions,
                 "",
                 "---",
                 "",
-                *run_header(context, self.plan),
+                *run_header(context, self.facts),
                 "",
                 f"Who may answer: {', '.join(approvers)}.",
             ]
@@ -389,9 +393,9 @@ class ApprovalStepOperator(FourEyes, ApprovalOperator):
         self.check_responder(context, answer)
         if self.APPROVE not in answer["chosen"]:
             raise AirflowFailException(
-                f"no-go at step '{self.step['name']}' by {answer['by'] or 'nobody (timed out)'}: the plan stops "
+                f"no-go at step '{self.definition.name}' by {answer['by'] or 'nobody (timed out)'}: the plan stops "
                 "here and the steps after it do not run; to proceed: do what the no-go asks, then clear this task "
                 "to ask again"
             )
         super().execute_complete(context, event)
-        return {"step": self.step["name"], "approved": True, **answer}
+        return {"step": self.definition.name, "approved": True, **answer}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,40 +35,19 @@ class PostgresLogicalDumpOperator(BackupPolicyOperator):
 
     ui_color = "#aed6f1"
 
-    def __init__(
-        self,
-        *,
-        validation: Sequence[Mapping[str, Any]],
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.validation = [dict(v) for v in validation]
-
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.jobs.logical import LogicalBackupRequest, take_logical_backup
         from drflow.operators.common import manifest_summary
 
         manifest = take_logical_backup(
             LogicalBackupRequest(
-                spec_name=self.spec_name,
-                component=self.component,
-                policy=self.policy,
-                backup_id=self.backup_id(context),
-                conn=self.source_conn(),
-                bin_dir=self.binaries,
-                targets=self.targets,
-                compression=self.compression,
-                retention_days=self.retention_days,
-                retention_policy=self.retention_policy,
-                validation=self.validation,
-                work_dir=self.work_dir,
-                timeout=self.timeout_s,
+                **self.request_fields(context), conn=self.source_conn(), bin_dir=self.binaries, timeout=self.timeout_s
             )
         )
         self.log.info(
             "backup %s: pg_dump of %s, %d bytes of database stored as %d bytes (%s) in %.1fs",
             manifest.backup_id,
-            self.database,
+            self.run.database,
             manifest.database_size_bytes or 0,
             manifest.stored_bytes,
             manifest.compression,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from drflow.operators.step_base import PlanStepOperator, refuse
+from drflow.spec.plans import NotifyAction
 
 
 class NotifyOperator(PlanStepOperator):
-    """Send ``step["message"]`` (with the run's plan, reason and link) to ``step["channels"]``.
+    """Send the step's ``message`` (with the run's plan, reason and link) to its ``channels``.
 
     A notification never blocks a recovery: a channel that cannot be reached is logged, reported on the
     plan's other channels and kept for the recovery record (XCom ``drflow_notification_failures``), and
@@ -17,25 +18,26 @@ class NotifyOperator(PlanStepOperator):
     """
 
     ui_color = "#f9e79f"
+    step_model = NotifyAction
 
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.notifiers import channel_notifier
         from drflow.notifiers.base import remember_failures, report_elsewhere
 
-        channels = self.plan.get("notifications") or {}
-        names = list(self.step.get("channels") or [])
+        step = self.definition.spec_step(NotifyAction)
+        channels = self.facts.notifications
+        names = list(step.channels)
         unknown = [name for name in names if name not in channels]
         if unknown:
             refuse(
-                f"step {self.step['name']} names notification channels {', '.join(unknown)} that the spec "
-                f"does not define",
+                f"step {step.name} names notification channels {', '.join(unknown)} that the spec does not define",
                 f"add them under notifications: in the spec, or fix the step's channels "
                 f"(defined: {', '.join(channels) or 'none'})",
             )
         sent: list[str] = []
         failed: dict[str, str] = {}
         for name in names:
-            notifier = channel_notifier(name, channels[name], "message", self.plan, message=self.step["message"])
+            notifier = channel_notifier(name, channels[name].to_params(), "message", self.plan, message=step.message)
             try:
                 notifier.notify(context)
                 sent.append(name)
@@ -44,9 +46,9 @@ class NotifyOperator(PlanStepOperator):
                 failed[name] = str(exc)
         if failed:
             failures = [
-                {"event": "message", "channel": name, "conn_id": str(channels[name].get("conn_id")), "error": why}
+                {"event": "message", "channel": name, "conn_id": channels[name].conn_id, "error": why}
                 for name, why in failed.items()
             ]
             report_elsewhere(self.plan, failures, context)
             remember_failures(context, failures)
-        return {"step": self.step["name"], "sent": sent, "failed": failed}
+        return {"step": step.name, "sent": sent, "failed": failed}

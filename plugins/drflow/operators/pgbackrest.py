@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseOperator
 
+from drflow.contracts import BackupRun
+
 if TYPE_CHECKING:
     from drflow.jobs.pgbackrest import StanzaAccess
-    from drflow.retention import RetentionPolicy
 
 
 class _StanzaOperator(BaseOperator):
@@ -64,43 +65,36 @@ class PgBackRestBackupOperator(_StanzaOperator):
     def __init__(
         self,
         *,
-        policy: str,
+        run: Mapping[str, Any],
+        pgbackrest: Mapping[str, Any],
         backup_type: Literal["full", "differential", "incremental"],
-        targets: Sequence[Mapping[str, Any]],
-        compression: str,
-        retention_days: int,
-        retention_policy: RetentionPolicy,
-        validation: Sequence[Mapping[str, Any]],
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.policy = policy
+        policy_run = BackupRun.from_params(run)
+        super().__init__(
+            spec_name=policy_run.spec_name,
+            component=policy_run.component,
+            conn_id=policy_run.conn_id,
+            database=policy_run.database,
+            pgbackrest=pgbackrest,
+            work_dir=policy_run.work_dir,
+            **kwargs,
+        )
+        self.run = policy_run
         self.backup_type = backup_type
-        self.targets = [dict(t) for t in targets]
-        self.compression = compression
-        self.retention_days = retention_days
-        self.retention_policy = retention_policy
-        self.validation = [dict(v) for v in validation]
 
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.hosts import LocalHost
         from drflow.jobs.pgbackrest import PgBackRestBackupRequest, take_pgbackrest_backup
         from drflow.operators.common import backup_id_for_run, manifest_summary
+        from drflow.operators.policy import request_fields
 
         dag_run = context["dag_run"]
+        run = self.run
         request = PgBackRestBackupRequest(
-            spec_name=self.spec_name,
-            component=self.component,
-            policy=self.policy,
-            backup_id=backup_id_for_run(self.policy, dag_run.run_id, dag_run.run_after),
+            **request_fields(run, backup_id_for_run(run.policy, dag_run.run_id, dag_run.run_after)),
             backup_type=self.backup_type,
             access=self.stanza_access(),
-            targets=self.targets,
-            compression=self.compression,
-            retention_days=self.retention_days,
-            retention_policy=self.retention_policy,
-            validation=self.validation,
-            work_dir=self.work_dir,
         )
         manifests = take_pgbackrest_backup(request, host=LocalHost())
         for manifest in manifests:
@@ -115,8 +109,8 @@ class PgBackRestBackupOperator(_StanzaOperator):
                 manifest.end_lsn,
             )
         summary = manifest_summary(manifests[0])
-        summary["labels"] = {t["name"]: m.extra["label"] for t, m in zip(self.targets, manifests, strict=True)}
-        summary["types"] = {t["name"]: m.backup_type for t, m in zip(self.targets, manifests, strict=True)}
+        summary["labels"] = {t["name"]: m.extra["label"] for t, m in zip(run.targets, manifests, strict=True)}
+        summary["types"] = {t["name"]: m.backup_type for t, m in zip(run.targets, manifests, strict=True)}
         return summary
 
 

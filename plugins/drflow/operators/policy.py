@@ -2,66 +2,61 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from drflow.retention import RetentionPolicy
+from drflow.contracts import BackupRun
 
 if TYPE_CHECKING:
     from drflow.engines.postgres.conninfo import PgConnInfo
 
 
 class BackupPolicyOperator(BaseOperator):
-    """Holds what every policy's backup task is given by the plan; subclasses add their method's own."""
+    """Takes ``run`` (:class:`BackupRun` as its params) from the plan; subclasses add their method's own."""
 
-    def __init__(
-        self,
-        *,
-        spec_name: str,
-        component: str,
-        policy: str,
-        conn_id: str,
-        database: str,
-        bin_dir: str,
-        targets: Sequence[Mapping[str, Any]],
-        compression: str,
-        retention_days: int,
-        retention_policy: RetentionPolicy,
-        work_dir: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, run: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.spec_name = spec_name
-        self.component = component
-        self.policy = policy
-        self.conn_id = conn_id
-        self.database = database
-        self.bin_dir = bin_dir
-        self.targets = [dict(t) for t in targets]
-        self.compression = compression
-        self.retention_days = retention_days
-        self.retention_policy = retention_policy
-        self.work_dir = work_dir
+        self.run = BackupRun.from_params(run)
 
     def source_conn(self) -> PgConnInfo:
         from drflow.engines.postgres.conninfo import PgConnInfo
 
-        return PgConnInfo.from_airflow_conn(self.conn_id, dbname=self.database)
+        return PgConnInfo.from_airflow_conn(self.run.conn_id, dbname=self.run.database)
 
     def backup_id(self, context: Any) -> str:
         """Stable across the retries of one DAG run (see operators.common.backup_id_for_run)."""
         from drflow.operators.common import backup_id_for_run
 
         dag_run = context["dag_run"]
-        return backup_id_for_run(self.policy, dag_run.run_id, dag_run.run_after)
+        return backup_id_for_run(self.run.policy, dag_run.run_id, dag_run.run_after)
+
+    def request_fields(self, context: Any) -> dict[str, Any]:
+        """The fields every method's request shares, for this DAG run's backup id."""
+        return request_fields(self.run, self.backup_id(context))
 
     @property
     def binaries(self) -> Path:
-        return Path(self.bin_dir)
+        return Path(self.run.bin_dir)
 
     @property
     def timeout_s(self) -> float | None:
         return self.execution_timeout.total_seconds() if self.execution_timeout else None
+
+
+def request_fields(run: BackupRun, backup_id: str) -> dict[str, Any]:
+    """A policy run as the keyword arguments of ``jobs.request.PolicyBackupRequest`` (every method's request)."""
+    return {
+        "spec_name": run.spec_name,
+        "component": run.component,
+        "policy": run.policy,
+        "backup_id": backup_id,
+        "targets": run.targets,
+        "retention_days": run.retention_days,
+        "retention_policy": run.retention_policy,
+        "compression": run.compression,
+        "validation": run.validation,
+        "work_dir": run.work_dir,
+    }

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from drflow.contracts import StepDefinition
 from drflow.operators.step_base import PlanStepOperator
 
 REPORT_KIND = "recovery"
@@ -25,13 +25,13 @@ class RecoveryRecordOperator(PlanStepOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-        from drflow.audit.api import DEFAULT_CONN_ID, AirflowApi, AuditError
+        from drflow.audit.api import AirflowApi, AuditError
         from drflow.audit.gather import gather_run
         from drflow.audit.record import build_partial_record, build_record
 
         dag_run = context["dag_run"]
         try:
-            api = AirflowApi.from_connection(str(self.plan.get("audit_conn_id") or DEFAULT_CONN_ID))
+            api = AirflowApi.from_connection(self.facts.audit_conn_id)
             facts = gather_run(api, dag_run.dag_id, dag_run.run_id)
         except AuditError as exc:
             # Keep what this task knows, so the store never lacks a record of the run, then fail visibly.
@@ -75,13 +75,11 @@ class RecoveryRecordOperator(PlanStepOperator):
     def _store(self, record: dict[str, Any], dag_run: Any) -> str | None:
         from drflow.store.factory import target_catalogs
 
-        components: Mapping[str, Any] = self.plan.get("components") or {}
-        for component, facts in components.items():
-            targets = facts.get("targets") or []
-            if not targets:
+        for component, facts in self.facts.components.items():
+            if not facts.targets:
                 continue
-            [(_, catalog)] = target_catalogs(str(self.plan["spec"]), targets[:1])
-            return catalog.write_report(component, REPORT_KIND, record_name(self.plan, dag_run), record)
+            [(_, catalog)] = target_catalogs(self.facts.spec, facts.targets[:1])
+            return catalog.write_report(component, REPORT_KIND, record_name(self.facts.plan, dag_run), record)
         self.log.warning(
             "no storage target among the plan's components: the record is kept in XCom only; give a component "
             "a backup policy with a target to keep records in the store"
@@ -89,11 +87,11 @@ class RecoveryRecordOperator(PlanStepOperator):
         return None
 
 
-def record_name(plan: Mapping[str, Any], dag_run: Any) -> str:
+def record_name(plan: str, dag_run: Any) -> str:
     """Stable for every try of the record task of one run, sortable by time, distinct between runs."""
     when = getattr(dag_run, "start_date", None) or getattr(dag_run, "run_after", None) or datetime.now(UTC)
     digest = hashlib.sha1(str(dag_run.run_id).encode()).hexdigest()[:6]
-    return f"{when.astimezone(UTC):%Y%m%dT%H%M%SZ}-{plan.get('plan')}-{digest}"
+    return f"{when.astimezone(UTC):%Y%m%dT%H%M%SZ}-{plan}-{digest}"
 
 
 def _run_fields(dag_run: Any) -> dict[str, Any]:
@@ -121,12 +119,12 @@ def steps_meta(dag: Any) -> dict[str, dict[str, Any]]:
     """What the DAG knows of each plan step (type, action, verification) that the API does not show."""
     meta: dict[str, dict[str, Any]] = {}
     for task in getattr(dag, "tasks", None) or []:
-        step = getattr(task, "step", None)
-        if isinstance(step, Mapping):
+        step = getattr(task, "definition", None)
+        if isinstance(step, StepDefinition):
             meta[task.task_id] = {
-                "type": step.get("type"),
-                "action": step.get("action"),
-                "verification": bool(step.get("verification")),
-                "description": step.get("description") or "",
+                "type": step.type,
+                "action": step.action,
+                "verification": step.verification,
+                "description": step.description,
             }
     return meta

@@ -24,8 +24,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseOperator
-
+from drflow.contracts import PlanFacts, StepDefinition
+from drflow.operators.step_base import PlanStepOperator
+from drflow.spec.plans import RestoreAction
 from drflow.store.manifest import BackupManifest
 
 PITR_NEEDS_WAL = "point-in-time restore needs WAL archiving (policy method pg_receivewal)"
@@ -71,16 +72,14 @@ def pick_backup(manifests: Sequence[BackupManifest], *, before: datetime | None 
     return max(candidates, key=lambda m: (m.finished_at, m.backup_id))
 
 
-def choose_targets(
-    step: Mapping[str, Any], targets: Sequence[Mapping[str, Any]], component: str
-) -> list[dict[str, Any]]:
+def choose_targets(step: RestoreAction, targets: Sequence[Mapping[str, Any]], component: str) -> list[dict[str, Any]]:
     """The targets to restore from, in order: the step's `target`, or every target (the first intact copy wins)."""
     if not targets:
         raise RestoreRefused(
             f"refused: component '{component}' has no backup policy, so there is nothing to restore from; "
             "to proceed: add a backup policy with a storage target to the spec"
         )
-    wanted = step.get("target")
+    wanted = step.target
     if not wanted:
         return [dict(t) for t in targets]
     for target in targets:
@@ -128,8 +127,8 @@ def clear_earlier_try(path: Path, host: Any, bin_dir: Path) -> None:
 
 def restore_component(
     *,
-    step: Mapping[str, Any],
-    plan: Mapping[str, Any],
+    step: StepDefinition,
+    plan: PlanFacts,
     params: Mapping[str, Any],
     run_key: str,
 ) -> dict[str, Any]:
@@ -140,20 +139,26 @@ def restore_component(
     from drflow.jobs.restore import NoBackupError, find_copies, restore_intact_copy
     from drflow.store.factory import target_catalogs
 
-    component = str(step["component"])
-    facts = plan["components"][component]
-    catalogs = target_catalogs(str(plan["spec"]), choose_targets(step, facts.get("targets") or [], component))
+    restore, work_dir = step.spec_step(RestoreAction), step.work_dir
+    component = restore.component
+    facts = plan.component(component)
+    catalogs = target_catalogs(plan.spec, choose_targets(restore, facts.targets, component))
     skipped: list[str] = []
-    bin_dir = Path(facts["bin_dir"])
+    if facts.bin_dir is None:
+        raise RestoreRefused(
+            f"refused: component '{component}' has no datastore in the spec, so there is no server to restore; "
+            "to proceed: declare its datastore"
+        )
+    bin_dir = Path(facts.bin_dir)
     host = LocalHost()
     started = time.monotonic()
-    root = restore_root(step.get("work_dir"), str(plan["spec"]), component, run_key)
+    root = restore_root(work_dir, plan.spec, component, run_key)
     clear_earlier_try(root, host, bin_dir)
     data_dir, socket_dir = root / "data", root / "socket"
 
     try:
         point: datetime | None = None
-        if step.get("point_in_time"):
+        if restore.point_in_time:
             if not params.get("target_time"):
                 raise RestoreRefused(
                     "refused: this step restores to a point in time but the run has no target_time; to proceed: "
@@ -168,12 +173,12 @@ def restore_component(
                 socket_dir,
                 host=host,
                 bin_dir=bin_dir,
-                step=step,
+                work_dir=work_dir,
                 say=skipped.append,
             )
         else:
             before = None
-            if step.get("before_incident"):
+            if restore.before_incident:
                 if not params.get("incident_started_at"):
                     raise RestoreRefused(
                         "refused: this step restores the newest backup taken before the incident, but the run has "
@@ -188,7 +193,7 @@ def restore_component(
                     data_dir,
                     host=host,
                     bin_dir=bin_dir,
-                    work_dir=step.get("work_dir"),
+                    work_dir=work_dir,
                     say=skipped.append,
                 )
             except NoBackupError as exc:
@@ -214,7 +219,7 @@ def restore_component(
         raise
     port = int(result.pop("port"))
     return {
-        "step": step["name"],
+        "step": restore.name,
         "component": component,
         "skipped_copies": skipped,
         "point_in_time": point.isoformat() if point else None,
@@ -223,7 +228,7 @@ def restore_component(
             "host": "127.0.0.1",
             "port": port,
             "user": "postgres",
-            "dbname": facts["database"],
+            "dbname": facts.database,
             "data_directory": str(data_dir),
         },
         "restore_s": round(time.monotonic() - started, 3),
@@ -239,7 +244,7 @@ def _restore_to_point(
     *,
     host: Any,
     bin_dir: Path,
-    step: Mapping[str, Any],
+    work_dir: str | None,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
     """Point-in-time restore: the full backup before `point` plus the archived WAL, replayed up to it,
@@ -259,7 +264,7 @@ def _restore_to_point(
             data_dir,
             host=host,
             bin_dir=bin_dir,
-            work_dir=step.get("work_dir"),
+            work_dir=work_dir,
             socket_dir=socket_dir,
             say=say,
         )
@@ -285,13 +290,9 @@ def run_key(dag_id: str, run_id: str, task_id: str) -> str:
     return hashlib.sha1(f"{dag_id}/{run_id}/{task_id}".encode()).hexdigest()[:12]
 
 
-class RestoreStepOperator(BaseOperator):
+class RestoreStepOperator(PlanStepOperator):
     ui_color = "#fad7a0"
-
-    def __init__(self, *, step: Mapping[str, Any], plan: Mapping[str, Any], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.step = dict(step)
-        self.plan = dict(plan)
+    step_model = RestoreAction
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
@@ -299,8 +300,8 @@ class RestoreStepOperator(BaseOperator):
         ti = context["ti"]
         try:
             result = restore_component(
-                step=self.step,
-                plan=self.plan,
+                step=self.definition,
+                plan=self.facts,
                 params=context.get("params") or {},
                 run_key=run_key(ti.dag_id, ti.run_id, ti.task_id),
             )

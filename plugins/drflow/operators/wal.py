@@ -34,18 +34,10 @@ class WalArchiveOperator(BackupPolicyOperator):
         from drflow.store.wal import WalGapError
 
         request = WalArchiveRequest(
-            spec_name=self.spec_name,
-            component=self.component,
-            policy=self.policy,
-            backup_id=self.backup_id(context),
+            **self.request_fields(context),
             conn=self.source_conn(),
             bin_dir=self.binaries,
-            targets=self.targets,
             slot=self.slot,
-            retention_days=self.retention_days,
-            retention_policy=self.retention_policy,
-            compression=self.compression,
-            work_dir=self.work_dir,
             timeout_s=self.timeout_s,
         )
         try:

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from drflow.plan.backup_logical import logical_tasks
 from drflow.plan.backup_pgbackrest import pgbackrest_tasks
-from drflow.plan.common import common_fields, dag_id, objectives, validation_queries
+from drflow.plan.common import common_fields, dag_id, objectives
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.policy import PolicyContext, TaskBuilder
 from drflow.plan.wal import wal_tasks
@@ -36,16 +36,7 @@ def basebackup_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
         doc=f"`pg_basebackup` of the primary ({policy.compression}, WAL included) into "
         + ", ".join(t["name"] for t in targets)
         + "; every object checksummed; the manifest is written last.",
-        params={
-            **base,
-            "policy": policy.name,
-            "targets": targets,
-            "compression": policy.compression,
-            "retention_days": policy.retention.days,
-            "retention_policy": policy.retention.policy,
-            "validation": validation_queries(component),
-            "work_dir": spec.defaults.work_dir,
-        },
+        params={"run": ctx.run().to_params(), "pg_major": base["pg_major"]},
         upstream=("check_source",),
         retries=retries,
         retry_delay_s=int(retry_delay.total_seconds()),

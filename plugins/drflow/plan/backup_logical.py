@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from drflow.plan.common import validation_queries
 from drflow.plan.graph import TaskPlan
 
 if TYPE_CHECKING:
@@ -12,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def logical_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
-    spec, component, policy = ctx.spec, ctx.component, ctx.policy
+    spec, component = ctx.spec, ctx.component
     base = ctx.datastore
     targets = ctx.targets
     check = ctx.task(
@@ -28,16 +27,7 @@ def logical_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
         f"`pg_dump -Fc` of database `{base['database']}` in a snapshot drflow exports (validation values read "
         "in the same snapshot) into " + ", ".join(t["name"] for t in targets) + "; the dump is checksummed and "
         "the manifest written last. One table of it restores with `drflow restore-table`.",
-        {
-            **{k: v for k, v in base.items() if k != "pg_major"},
-            "policy": policy.name,
-            "targets": targets,
-            "compression": policy.compression,
-            "retention_days": policy.retention.days,
-            "retention_policy": policy.retention.policy,
-            "validation": validation_queries(component),
-            "work_dir": spec.defaults.work_dir,
-        },
+        {"run": ctx.run().to_params()},
         "check_source",
     )
     verify = ctx.task(

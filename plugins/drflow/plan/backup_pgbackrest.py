@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from drflow.engines.postgres.pgbackrest_config import stanza_settings
-from drflow.plan.common import validation_queries
 from drflow.plan.graph import TaskPlan
 
 if TYPE_CHECKING:
@@ -37,16 +36,7 @@ def pgbackrest_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
         "pgbackrest.backup",
         f"`pgbackrest backup --type {policy.type}` into {repos}; each backup carries the run's backup id as "
         "an annotation (a retry never backs up twice) and is recorded in the target's drflow catalog.",
-        {
-            **stanza,
-            "policy": policy.name,
-            "backup_type": policy.type,
-            "targets": ctx.targets,
-            "compression": policy.compression,
-            "retention_days": policy.retention.days,
-            "retention_policy": policy.retention.policy,
-            "validation": validation_queries(component),
-        },
+        {"run": ctx.run().to_params(), "pgbackrest": stanza["pgbackrest"], "backup_type": policy.type},
         "check_source",
     )
     verify = ctx.task(

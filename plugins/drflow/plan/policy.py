@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from drflow.plan.common import datastore_params, targets_params
+from drflow.contracts import BackupRun
+from drflow.engines.postgres.bindir import datastore_bin_dir
+from drflow.plan.common import datastore_params, targets_params, validation_queries
 from drflow.plan.graph import TaskPlan
 from drflow.spec.model import BackupPolicy, Component, Spec
 
@@ -30,6 +32,26 @@ class PolicyContext:
     @property
     def datastore(self) -> dict[str, Any]:
         return datastore_params(self.spec, self.component)
+
+    def run(self, *, validation: bool = True) -> BackupRun:
+        """What the policy's backup task of every method is given (``run=``)."""
+        datastore = self.component.datastore
+        assert datastore is not None, "checks reject backups on a component without a datastore"
+        policy = self.policy
+        return BackupRun(
+            spec_name=self.spec.metadata.name,
+            component=self.component.name,
+            policy=policy.name,
+            conn_id=datastore.primary.conn_id,
+            database=datastore.database,
+            bin_dir=str(datastore_bin_dir(datastore.bin_dir, datastore.version)),
+            targets=tuple(self.targets),
+            compression=policy.compression,
+            retention_days=policy.retention.days,
+            retention_policy=policy.retention.policy,
+            validation=tuple(validation_queries(self.component)) if validation else (),
+            work_dir=self.spec.defaults.work_dir,
+        )
 
     def task(self, task_id: str, action: str, doc: str, params: dict[str, Any], *upstream: str) -> TaskPlan:
         return TaskPlan(

@@ -2,7 +2,8 @@
 
 Only `approved` plans become triggerable DAGs; a draft or retired plan becomes a paused placeholder
 whose only task fails and says why. Operators get two JSON dicts: the step as written in the spec
-(`model_dump(mode="json", by_alias=True)`) and the plan facts of :func:`plan_facts`.
+(`model_dump(mode="json", by_alias=True)`, read back as `contracts.StepDefinition`) and the plan facts of
+:func:`plan_facts` (`contracts.PlanFacts.to_params()`).
 """
 
 from __future__ import annotations
@@ -10,9 +11,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from drflow.contracts import (
+    DEFAULT_AUDIT_CONN_ID,
+    ChannelFacts,
+    ComponentFacts,
+    NodeFacts,
+    PlanFacts,
+    StepSummary,
+)
 from drflow.engines.postgres.bindir import datastore_bin_dir
 from drflow.plan.graph import DagPlan, TaskPlan
-from drflow.spec.model import Component, Spec
+from drflow.spec.model import Component, PrimaryNode, ReplicaNode, Spec
 from drflow.spec.plans import ALL_EVENTS, ApprovalStep, RecoveryPlan, RestoreAction, Step
 from drflow.spec.types import format_duration
 
@@ -42,73 +51,65 @@ def plan_objectives(spec: Spec, plan: RecoveryPlan) -> tuple[int, int]:
     return int(rto.total_seconds()), int(rpo.total_seconds())
 
 
-def plan_facts(spec: Spec, plan: RecoveryPlan) -> dict[str, Any]:
+def plan_facts(spec: Spec, plan: RecoveryPlan) -> PlanFacts:
     """What every step operator needs to know about the plan: JSON only, never a secret."""
     rto_s, rpo_s = plan_objectives(spec, plan)
-    return {
-        "spec": spec.metadata.name,
-        "plan": plan.name,
-        "scenario": plan.scenario,
-        "rto_s": rto_s,
-        "rpo_s": rpo_s,
-        "primary_region": plan.primary_region,
-        "recovery_region": plan.recovery_region,
-        "components": {name: _component_facts(spec, spec.component(name)) for name in plan.components},
-        "notifications": {
-            channel.name: {"type": channel.type, "conn_id": channel.conn_id, "to": channel.to, "events": channel.events}
+    return PlanFacts(
+        spec=spec.metadata.name,
+        plan=plan.name,
+        scenario=plan.scenario,
+        rto_s=rto_s,
+        rpo_s=rpo_s,
+        primary_region=plan.primary_region,
+        recovery_region=plan.recovery_region,
+        components={name: _component_facts(spec, spec.component(name)) for name in plan.components},
+        notifications={
+            channel.name: ChannelFacts(
+                type=channel.type, conn_id=channel.conn_id, to=tuple(channel.to), events=tuple(channel.events)
+            )
             for channel in spec.notifications
         },
-        "notify": list(plan.notify),
-    }
+        notify=tuple(plan.notify),
+        steps=tuple(_step_summary(step) for step in plan.steps),
+        audit_conn_id=spec.defaults.audit_conn_id or DEFAULT_AUDIT_CONN_ID,
+    )
 
 
-def _component_facts(spec: Spec, component: Component) -> dict[str, Any]:
-    facts: dict[str, Any] = {
-        "database": None,
-        "bin_dir": None,
-        "rpo_s": int(component.rpo.total_seconds()),
-        "rto_s": int(component.rto.total_seconds()),
-        "nodes": {},
-        "targets": [],
-    }
+def _component_facts(spec: Spec, component: Component) -> ComponentFacts:
+    rpo_s, rto_s = int(component.rpo.total_seconds()), int(component.rto.total_seconds())
     datastore = component.datastore
     if datastore is None:
-        return facts
-    primary = datastore.primary
-    nodes = {
-        "primary": {
-            "conn_id": primary.conn_id,
-            "region": primary.region,
-            "host": primary.host,
-            "data_directory": primary.data_directory,
-            "slot": None,
-            "replication_conn_id": primary.replication_conn_id,
-        }
-    }
+        return ComponentFacts(rpo_s=rpo_s, rto_s=rto_s)
+    nodes = {"primary": _node_facts(datastore.primary, slot=None)}
     for replica in datastore.replicas:
-        nodes[replica.name] = {
-            "conn_id": replica.conn_id,
-            "region": replica.region,
-            "host": replica.host,
-            "data_directory": replica.data_directory,
-            "slot": replica.slot,
-            "replication_conn_id": replica.replication_conn_id,
-        }
+        nodes[replica.name] = _node_facts(replica, slot=replica.slot)
     target_names = list(dict.fromkeys(name for policy in component.backup_policies for name in policy.targets))
-    facts.update(
+    return ComponentFacts(
+        rpo_s=rpo_s,
+        rto_s=rto_s,
         database=datastore.database,
         bin_dir=str(datastore_bin_dir(datastore.bin_dir, datastore.version)),
         nodes=nodes,
-        targets=[spec.target(name).model_dump(mode="json") for name in target_names],
+        targets=tuple(spec.target(name).model_dump(mode="json") for name in target_names),
     )
-    return facts
+
+
+def _node_facts(node: PrimaryNode | ReplicaNode, *, slot: str | None) -> NodeFacts:
+    return NodeFacts(
+        conn_id=node.conn_id,
+        region=node.region,
+        host=node.host,
+        data_directory=node.data_directory,
+        slot=slot,
+        replication_conn_id=node.replication_conn_id,
+    )
 
 
 def recovery_plan(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
     """The DAG of one plan: triggerable when approved, a failing paused placeholder otherwise."""
     if plan.status != "approved":
         return _not_approved_plan(spec, plan, source)
-    facts = plan_facts(spec, plan)
+    facts = plan_facts(spec, plan).to_params()
     rto_s, _ = plan_objectives(spec, plan)
     tasks = [*_assess_tasks(plan, facts), _declare_task(spec, plan, facts)]
     steps = _step_tasks(spec, plan, facts)
@@ -213,7 +214,7 @@ def _assess_tasks(plan: RecoveryPlan, facts: dict[str, Any]) -> list[TaskPlan]:
             "depends_on": [],
             "timeout": None,
             "verification": False,
-        }
+        }  # the plan's steps, which the assessment lists, are in the plan facts (PlanFacts.steps)
         tasks.append(
             TaskPlan(
                 task_id=task_id,
@@ -236,7 +237,6 @@ def _declare_task(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> Task
         "four_eyes": approval.four_eyes,
         "timeout": format_duration(approval.timeout),
         "assess_tasks": assess_task_ids(plan),
-        "plan_steps": [_step_summary(step) for step in plan.steps],
     }
     who = ", ".join(approval.approvers)
     return TaskPlan(
@@ -253,13 +253,10 @@ def _declare_task(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> Task
     )
 
 
-def _step_summary(step: Step) -> dict[str, Any]:
-    return {
-        "name": step.name,
-        "type": step.type,
-        "action": getattr(step, "action", None),
-        "description": step.description,
-    }
+def _step_summary(step: Step) -> StepSummary:
+    return StepSummary(
+        name=step.name, type=step.type, action=getattr(step, "action", None), description=step.description
+    )
 
 
 def _step_tasks(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> list[TaskPlan]:

@@ -34,16 +34,7 @@ def wal_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
         f"(replication slot `{slot}` keeps them until stored), {policy.compression}-compress them into "
         + ", ".join(t["name"] for t in targets)
         + " as one catalog entry (manifest last), then advance the slot.",
-        {
-            **base,
-            "policy": policy.name,
-            "targets": targets,
-            "slot": slot,
-            "compression": policy.compression,
-            "retention_days": policy.retention.days,
-            "retention_policy": policy.retention.policy,
-            "work_dir": ctx.spec.defaults.work_dir,
-        },
+        {"run": ctx.run(validation=False).to_params(), "pg_major": base["pg_major"], "slot": slot},
         "check_source",
     )
     chain = ctx.task(

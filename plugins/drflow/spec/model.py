@@ -70,6 +70,11 @@ class Defaults(SpecModel):
         description="Scratch directory on the worker for staging and drill instances "
         "(default: $DRFLOW_WORK_DIR or /var/tmp/drflow).",
     )
+    audit_conn_id: ConnId | None = Field(
+        default=None,
+        description="Airflow http connection to Airflow's REST API (a read-only user) that recovery plans' "
+        "record and four-eyes check read (default: drflow_airflow_api).",
+    )
 
 
 class Region(SpecModel):
