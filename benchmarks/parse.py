@@ -86,17 +86,12 @@ class Literals:
         return cls.__name__
 
     def notifier(self, notifier: Any, plan_var: str, plan: dict[str, Any]) -> str:
-        """``SlackNotifier(channel='...', conn_id='...', event='...', plan=PLAN_0, ...)``."""
-        from drflow.notifiers import ChannelNotifier
+        """``PlanEventNotifier(event='...', plan_json='...', outcome=...)``: one event to every channel of the plan."""
+        from drflow.notifiers.base import PlanEventNotifier
 
-        if not isinstance(notifier, ChannelNotifier) or notifier.plan != plan:
+        if not isinstance(notifier, PlanEventNotifier):
             raise SystemExit(f"the baseline cannot write {notifier!r} as literals: update benchmarks/parse.py")
-        kwargs = [f"channel={notifier.channel!r}", f"conn_id={notifier.conn_id!r}", f"event={notifier.event!r}"]
-        kwargs.append(f"plan={plan_var}")
-        if notifier.to:
-            kwargs.append(f"to={notifier.to!r}")
-        if notifier.message is not None:
-            kwargs.append(f"message={notifier.message!r}")
+        kwargs = [f"event={notifier.event!r}", f"plan_json={notifier.plan_json!r}"]
         if notifier.outcome is not None:
             kwargs.append(f"outcome={notifier.outcome!r}")
         return f"{self.name(type(notifier))}({', '.join(kwargs)})"
