@@ -5,14 +5,15 @@ an entry with a ``parent_id`` depends on its parent; WAL entries (pg_receivewal)
 LSN range they cover, not on ``parent_id``. Per policy, an entry older than its ``days`` expires,
 except:
 
-- a pinned entry (``drflow backups pin``);
+- a pinned entry (``drflow backups pin``) and its parent chain; a pin does not keep the WAL after a
+  pinned base (a base backup restores on its own; pin the WAL entries too to keep its PITR range);
 - an entry under a compliance/governance lock (manifest ``extra.object_lock`` or, without one, its
   retention policy) before its retain-until: skipped and reported;
 - the newest valid full of its policy, and the newest ``min_copies`` valid fulls;
-- the parent chain of every kept entry;
-- WAL a kept full backup needs: every WAL entry that ends after the start of the oldest kept
-  PITR base. WAL that ends before it is expired with it (nothing can replay it), even when younger
-  than ``days``;
+- the parent chain of every kept entry, and the base a WAL entry kept for its age replays from;
+- WAL the kept full backups need: every WAL entry that ends after the start of the oldest PITR
+  base kept by the rules above (not by a pin or a lock alone). Older WAL that ends before it is
+  expired with it (nothing can replay it);
 - pgBackRest entries: pgBackRest's own ``expire`` decides; their catalog records go only when
   pgBackRest no longer lists their label.
 
@@ -120,9 +121,6 @@ def decide(
         return now - m.finished_at > timedelta(days=rules_for(m, rules).days)
 
     for m in manifests:
-        if m.backup_id in pins:
-            keep.add(m.backup_id, pins[m.backup_id].describe())
-    for m in manifests:
         if m.method == PGBACKREST:
             label = m.extra.get("label")
             if pgbackrest_labels is None or label in pgbackrest_labels:
@@ -143,14 +141,23 @@ def decide(
                 keep.add(m.backup_id, f"newest valid full backup of policy {policy}")
             else:
                 keep.add(m.backup_id, f"one of the {wanted} newest valid full backups of policy {policy} (min_copies)")
-    # Locks: an entry a lock still protects is kept whatever else would happen to it.
+    # Locks: an entry a lock still protects is kept whatever else would happen to it (skipped, reported).
+    locked: dict[str, str] = {}
     for m in manifests:
         lock = lock_until(m)
-        if lock and lock[1] > now and m.backup_id not in keep.reasons:
-            keep.add(m.backup_id, f"under {lock[0]} lock until {lock[1]:%Y-%m-%dT%H:%MZ}: expiry cannot delete it")
-            keep.locked.add(m.backup_id)
-    # WAL floor: WAL ending after the start of the oldest kept PITR base stays; older WAL goes with it.
-    bases = [m for m in manifests if is_pitr_base(m) and m.backup_id in keep.reasons]
+        if lock and lock[1] > now:
+            locked[m.backup_id] = f"under {lock[0]} lock until {lock[1]:%Y-%m-%dT%H:%MZ}: expiry cannot delete it"
+    # A WAL entry kept for its age keeps the base its range replays from (the newest base ending before it ends).
+    all_bases = sorted(
+        (m for m in manifests if is_pitr_base(m)), key=lambda m: (parse_lsn(m.end_lsn or "0/0"), m.backup_id)
+    )
+    for m in manifests:
+        if is_wal_entry(m) and m.end_lsn and m.backup_id in keep.reasons:
+            before = [b for b in all_bases if parse_lsn(b.end_lsn or "0/0") <= parse_lsn(m.end_lsn)]
+            if before:
+                keep.add(before[-1].backup_id, f"base backup the kept WAL {m.backup_id} replays from")
+    # WAL floor: WAL ending after the start of the oldest PITR base the rules keep stays; older WAL goes with it.
+    bases = [m for m in all_bases if m.backup_id in keep.reasons]
     floor_base = min(bases, key=lambda m: parse_lsn(m.start_lsn or m.end_lsn or "0/0"), default=None)
     floor = parse_lsn(floor_base.start_lsn or floor_base.end_lsn or "0/0") if floor_base else None
     below_floor: set[str] = set()
@@ -159,9 +166,15 @@ def decide(
             continue
         if parse_lsn(m.end_lsn) > floor:
             keep.add(m.backup_id, f"WAL needed to replay from kept full backup {floor_base.backup_id}")
-        elif m.backup_id not in pins and m.backup_id not in keep.locked:
+        elif m.backup_id not in keep.reasons and m.backup_id not in pins and m.backup_id not in locked:
             below_floor.add(m.backup_id)
-            keep.reasons.pop(m.backup_id, None)
+    for backup_id, reason in locked.items():
+        if keep.add(backup_id, reason):
+            keep.locked.add(backup_id)
+    # Pins keep their entry (and its parent chain), not the WAL after it: a base backup restores on its own.
+    for m in manifests:
+        if m.backup_id in pins:
+            keep.reasons[m.backup_id] = pins[m.backup_id].describe()
     # Parent chains of kept non-WAL entries.
     for m in manifests:
         if m.backup_id not in keep.reasons or is_wal_entry(m):
