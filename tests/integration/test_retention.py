@@ -187,8 +187,8 @@ def test_expiry_keeps_min_copies_a_pin_and_every_retained_restore_point(chain: C
     ]
     assert pairs, "the writer should have committed between the second full backup and its WAL"
     (last_id, last_commit), (next_id, next_commit) = pairs[0]
-    target = last_commit + (next_commit - last_commit) / 2
-    plan = plan_point_in_time(s3, COMPONENT, target)
+    point = last_commit + (next_commit - last_commit) / 2
+    plan = plan_point_in_time(s3, COMPONENT, point)
     assert plan.base.backup_id == f2
     data_dir = chain.workdir / "pitr-after-expiry"
     restored = restore_to_point(s3, plan, data_dir, host=pg_host, bin_dir=chain.primary.bin_dir)
@@ -197,7 +197,7 @@ def test_expiry_keeps_min_copies_a_pin_and_every_retained_restore_point(chain: C
         ids = _restored_ids(restored.port)
     finally:
         LocalCluster(data_dir, restored.port, data_dir.parent / "socket", chain.primary.bin_dir, pg_host).stop()
-    assert ids == {row_id for row_id, committed in chain.commits if committed <= target}
+    assert ids == {row_id for row_id, committed in chain.commits if committed <= point}
     assert last_id in ids and next_id not in ids
 
     # Unpinned, the first full goes at the next expiry; min_copies still holds two fulls.

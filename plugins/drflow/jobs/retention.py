@@ -63,9 +63,13 @@ def expire_component(
     now: datetime,
     *,
     dry_run: bool,
-    pgbackrest_labels: Collection[str] | None = None,
+    pgbackrest_labels: Mapping[str, Collection[str]] | None = None,
 ) -> ComponentExpiry:
-    """Judge (and unless ``dry_run`` expire) the component's entries in every target."""
+    """Judge (and unless ``dry_run`` expire) the component's entries in every target.
+
+    ``pgbackrest_labels``: by target, the labels pgBackRest still lists after its expire; a target
+    missing from it (or None) keeps every pgBackRest record.
+    """
     catalogs = target_catalogs(spec_name, targets)
     pins: dict[str, Pin] = {}
     unreadable: dict[str, str] = {}
@@ -82,7 +86,9 @@ def expire_component(
             continue
         try:
             manifests = catalog.list_backups(component)
-            result.verdicts = decide(manifests, rules, pins, now, objects_present(catalog), pgbackrest_labels)
+            result.verdicts = decide(
+                manifests, rules, pins, now, objects_present(catalog), (pgbackrest_labels or {}).get(name)
+            )
             if not dry_run:
                 result.deleted = apply(catalog, result.verdicts)
         except StoreError as exc:

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from drflow.engines.postgres.lsn import parse_lsn
+from drflow.retention import RETENTION_POLICIES
 from drflow.store.base import MissingKeyError
 from drflow.store.catalog import Catalog
 from drflow.store.manifest import BackupManifest
@@ -40,7 +41,7 @@ from drflow.store.wal import is_pitr_base, is_wal_entry
 log = logging.getLogger(__name__)
 
 FULL_TYPES = frozenset({"full", "snapshot"})
-LOCKING_POLICIES = frozenset({"compliance", "governance"})
+LOCKING_POLICIES = frozenset(p for p in RETENTION_POLICIES if p != "standard")
 PGBACKREST = "pgbackrest"
 DEFAULT_MIN_COPIES = 2
 
