@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
+from typer.testing import CliRunner
+
+from drflow.cli import app
+from drflow.contracts import RetentionRun
+from drflow.plan.build import build_plans
+from drflow.spec.diagnostics import SpecError
+from drflow.spec.load import load_spec_text
 from drflow.store.expiry import PolicyRules, Verdict, decide, deletion_order
 from drflow.store.manifest import BackupManifest
 from drflow.store.pins import Pin
@@ -142,3 +151,34 @@ def test_pgbackrest_records_go_only_when_pgbackrest_no_longer_lists_them() -> No
     now = T0 + timedelta(days=90)
     assert not deleted(verdicts(records, now))  # labels unknown: every record stays
     assert deleted(verdicts(records, now, pgbackrest_labels={"L1", "L2"})) == {"p0"}
+
+
+API_SPEC = Path(__file__).resolve().parents[2] / "plan_specs" / "api-marketplace.yaml"
+
+
+def test_min_copies_defaults_to_2_and_0_is_refused_at_its_line(tmp_path: Path) -> None:
+    text = API_SPEC.read_text()
+    spec = load_spec_text(text, API_SPEC).spec
+    assert {p.retention.min_copies for c in spec.components for p in c.backup_policies} == {2}
+    broken = text.replace("          policy: standard\n", "          policy: standard\n          min_copies: 0\n", 1)
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(broken, tmp_path / "spec.yaml")
+    [error] = [d for d in caught.value.diagnostics if "min_copies" in str(d)]
+    assert "must be at least 1, not 0" in str(error) and error.line == 1 + broken[: broken.index("min_copies")].count(
+        "\n"
+    )
+
+
+def test_one_retention_dag_per_spec_with_a_task_per_component_with_backups() -> None:
+    spec = load_spec_text(API_SPEC.read_text(), API_SPEC).spec
+    [plan] = [p for p in build_plans(spec, API_SPEC) if p.kind == "retention"]
+    assert plan.dag_id == "dr.api-marketplace.retention" and plan.schedule == "30 4 * * *"
+    assert [t.task_id for t in plan.tasks] == [f"expire_{c.name}" for c in spec.components if c.backup_policies]
+    run = RetentionRun.from_params(plan.tasks[0].params["retention"])
+    assert run.policies[0].min_copies == 2 and run.pgbackrest is None
+    assert [t["name"] for t in run.targets] == ["s3-primary", "s3-secondary"]
+
+
+def test_expire_refuses_a_now_without_timezone() -> None:
+    result = CliRunner().invoke(app, ["expire", "--spec", str(API_SPEC), "--now", "2026-12-01T10:00:00"])
+    assert result.exit_code == 1 and "has no timezone; write it as 2026-12-01T10:00:00+00:00" in result.output
