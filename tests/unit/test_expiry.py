@@ -182,3 +182,12 @@ def test_one_retention_dag_per_spec_with_a_task_per_component_with_backups() -> 
 def test_expire_refuses_a_now_without_timezone() -> None:
     result = CliRunner().invoke(app, ["expire", "--spec", str(API_SPEC), "--now", "2026-12-01T10:00:00"])
     assert result.exit_code == 1 and "has no timezone; write it as 2026-12-01T10:00:00+00:00" in result.output
+
+
+def test_dumps_and_snapshots_are_fulls_of_their_own_policy_and_never_pitr_bases() -> None:
+    dumps = [entry(f"d{n}", n, policy="nightly-dump", method="pg_dump") for n in range(4)]
+    snaps = [entry(f"s{n}", n, policy="snap", backup_type="snapshot", method="ebs") for n in range(3)]
+    rules = {**RULES, "nightly-dump": PolicyRules(days=7, min_copies=3), "snap": PolicyRules(days=1, min_copies=1)}
+    result = verdicts([*chain(), *dumps, *snaps], T0 + timedelta(days=40), rules=rules)
+    assert deleted(result) == {"f0", "w0a", "w0b", "f1", "w1a", "w1b", "d0", "s0", "s1"}
+    assert "replay from kept full backup f2" in result["w2a"].reason  # a dump does not move the WAL floor

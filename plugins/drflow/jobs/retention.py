@@ -90,7 +90,8 @@ def expire_component(
                 manifests, rules, pins, now, objects_present(catalog), (pgbackrest_labels or {}).get(name)
             )
             if not dry_run:
-                result.deleted = apply(catalog, result.verdicts)
+                for row in apply(catalog, result.verdicts):
+                    result.deleted.append(row)
         except StoreError as exc:
             result.error = f"{exc}; the other targets were expired on their own, rerun when it is fixed"
     return ComponentExpiry(component, dry_run, results)

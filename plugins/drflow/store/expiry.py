@@ -25,7 +25,7 @@ first, then its data (``Catalog.discard``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -231,12 +231,11 @@ def objects_present(catalog: Catalog) -> Callable[[BackupManifest], bool]:
     return check
 
 
-def apply(catalog: Catalog, verdicts: Sequence[Verdict]) -> list[dict[str, Any]]:
-    """Delete what the verdicts say, in :func:`deletion_order`; returns one row per deleted entry."""
+def apply(catalog: Catalog, verdicts: Sequence[Verdict]) -> Iterator[dict[str, Any]]:
+    """Delete what the verdicts say, in :func:`deletion_order`, yielding one row per deleted entry (so a
+    caller knows what went before a failure stopped it)."""
     reasons = {v.backup_id: v.reason for v in verdicts}
-    deleted = []
     for m in deletion_order(verdicts):
         count = catalog.discard(m.component, m.backup_id)
         log.info("expired %s of %s (%d objects): %s", m.backup_id, m.component, count, reasons[m.backup_id])
-        deleted.append({"backup_id": m.backup_id, "objects": count, "reason": reasons[m.backup_id]})
-    return deleted
+        yield {"backup_id": m.backup_id, "objects": count, "reason": reasons[m.backup_id]}
