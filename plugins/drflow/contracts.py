@@ -368,3 +368,61 @@ class BackupRun:
             validation=tuple(dict(v) for v in params.get("validation") or ()),
             work_dir=_optional_str(params.get("work_dir")),
         )
+
+
+@dataclass(frozen=True)
+class PolicyRetention:
+    """One backup policy's retention as the spec writes it: what expiry applies to its entries."""
+
+    name: str
+    days: int
+    min_copies: int
+
+
+@dataclass(frozen=True)
+class RetentionRun:
+    """One component's expiry in the retention DAG: its targets (each expired on its own), its policies'
+    retention, and, when it has pgBackRest policies, the stanza whose ``pgbackrest expire`` runs first."""
+
+    spec_name: str
+    component: str
+    targets: Sequence[Mapping[str, Any]]
+    """Storage targets as the spec writes them (``model_dump(mode="json")``)."""
+    policies: tuple[PolicyRetention, ...]
+    pgbackrest: Mapping[str, Any] | None = None
+    """``StanzaSettings.to_params()`` of the component's stanza; None without pgBackRest policies."""
+    conn_id: str | None = None
+    """The primary's Airflow connection (pgBackRest only)."""
+    database: str | None = None
+    work_dir: str | None = None
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "spec_name": self.spec_name,
+            "component": self.component,
+            "targets": [dict(t) for t in self.targets],
+            "policies": [{"name": p.name, "days": p.days, "min_copies": p.min_copies} for p in self.policies],
+            "pgbackrest": dict(self.pgbackrest) if self.pgbackrest is not None else None,
+            "conn_id": self.conn_id,
+            "database": self.database,
+            "work_dir": self.work_dir,
+        }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> RetentionRun:
+        what = "retention run"
+        policies = []
+        for policy in _need(params, "policies", what):
+            values = {key: _need(policy, key, f"{what} policy") for key in ("name", "days", "min_copies")}
+            policies.append(PolicyRetention(str(values["name"]), int(values["days"]), int(values["min_copies"])))
+        stanza = params.get("pgbackrest")
+        return cls(
+            spec_name=str(_need(params, "spec_name", what)),
+            component=str(_need(params, "component", what)),
+            targets=tuple(dict(t) for t in _need(params, "targets", what)),
+            policies=tuple(policies),
+            pgbackrest=dict(stanza) if stanza is not None else None,
+            conn_id=_optional_str(params.get("conn_id")),
+            database=_optional_str(params.get("database")),
+            work_dir=_optional_str(params.get("work_dir")),
+        )

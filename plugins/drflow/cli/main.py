@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from drflow.cli.backups import backups_app
-from drflow.cli.common import friendly_errors
+from drflow.cli.common import DEFAULT_SPECS, friendly_errors
 from drflow.cli.sandbox import sandbox_app
 from drflow.cli.slots import slots_app
 
@@ -134,6 +134,59 @@ def restore_table(
     from drflow.cli.methods import restore_table as run
 
     run(spec, component, table, schema, conn_id, dsn, backup, target, replace)
+
+
+@app.command()
+@friendly_errors
+def expire(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file whose backups to expire.")],
+    component: Annotated[str | None, typer.Option("--component", help="Only this component.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be deleted and why the rest stays.")
+    ] = False,
+    now: Annotated[
+        str | None, typer.Option("--now", help="Judge ages at this time (ISO 8601 with timezone) instead of now.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Delete backups their retention no longer keeps, in every storage target on its own (no Airflow needed)."""
+    from drflow.cli.expire import expire as run
+
+    run(spec, component, dry_run, now, as_json)
+
+
+@backups_app.command("pin")
+@friendly_errors
+def backups_pin(
+    backup_id: Annotated[str, typer.Argument(help="Backup id to keep past its retention.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it must be kept (recorded with who and when).")],
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file whose storage targets hold it.")] = (
+        DEFAULT_SPECS / "api-marketplace.yaml"
+    ),
+    component: Annotated[str | None, typer.Option("--component", help="Its component (default: found).")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who pins it (default: the login name).")] = None,
+) -> None:
+    """Keep a backup past its retention in every target holding it, until unpinned."""
+    from drflow.cli.expire import pin
+
+    pin(spec, component, backup_id, reason, by)
+
+
+@backups_app.command("unpin")
+@friendly_errors
+def backups_unpin(
+    backup_id: Annotated[str, typer.Argument(help="Backup id to release to its retention again.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it may expire now (recorded with who and when).")],
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file whose storage targets hold it.")] = (
+        DEFAULT_SPECS / "api-marketplace.yaml"
+    ),
+    component: Annotated[str | None, typer.Option("--component", help="Its component (default: found).")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who unpins it (default: the login name).")] = None,
+) -> None:
+    """Remove a pin; the backup then expires with its policy's retention."""
+    from drflow.cli.expire import unpin
+
+    unpin(spec, component, backup_id, reason, by)
 
 
 @app.command()

@@ -13,6 +13,7 @@ from drflow.plan.recovery import recovery_plan
 from drflow.plan.replication import replication_watch_plan
 from drflow.plan.report import rpo_report_plan
 from drflow.plan.restore import restore_plan
+from drflow.plan.retention import retention_plan
 from drflow.spec.model import Spec
 
 KIND_SPEC_ERROR = "spec-error"
@@ -30,6 +31,7 @@ def build_plans(spec: Spec, source: Path | str) -> list[DagPlan]:
         plans.extend(p for p in [restore_plan(spec, component, str(source))] if p)
     plans.extend(recovery_plan(spec, plan, str(source)) for plan in spec.recovery_plans)
     plans.extend(p for p in [rpo_report_plan(spec, str(source))] if p)
+    plans.extend(p for p in [retention_plan(spec, str(source))] if p)
     return plans
 
 

@@ -45,6 +45,7 @@ ACTIONS: dict[str, str] = {
     "pgbackrest.verify": "drflow.operators.pgbackrest.PgBackRestVerifyOperator",
     "postgres.check_dump_source": "drflow.operators.logical.PostgresCheckDumpSourceOperator",
     "postgres.logical_dump": "drflow.operators.logical.PostgresLogicalDumpOperator",
+    "store.expire": "drflow.operators.retention.ExpireOperator",
 }
 
 

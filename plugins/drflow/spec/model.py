@@ -214,6 +214,13 @@ class Retention(SpecModel):
         description="standard: deleted after `days`; governance: deletion needs an override; "
         "compliance: nobody can delete before `days` (object lock where the store supports it).",
     )
+    min_copies: int = Field(
+        2,
+        ge=1,
+        le=1000,
+        description="Retention never expires a full backup of this policy while fewer than this many valid ones "
+        "would remain (the newest valid full is always kept).",
+    )
 
 
 class BackupPolicy(SpecModel):
