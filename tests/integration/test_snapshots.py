@@ -1,0 +1,172 @@
+"""EBS and RDS snapshot backups against a moto server over HTTP: taken, tagged, copied cross-region, recorded in
+every storage target, restored (a volume in a given zone, an RDS instance) and drilled."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from drflow.devtools.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY
+from drflow.engines.aws.clients import Waiting
+from drflow.jobs.rpo import store_sources
+from drflow.jobs.snapshot import (
+    RECORD_NAME,
+    SnapshotBackupRequest,
+    SnapshotSource,
+    restore_snapshot,
+    snapshot_drill,
+    take_snapshot_backup,
+)
+from drflow.store.factory import target_catalogs
+from tests.fixtures.s3 import MotoServer
+
+PRIMARY, SECONDARY = "us-east-1", "us-west-2"
+FAST = Waiting(poll_s=1, timeout_s=30)
+
+
+def client(server: MotoServer, service: str, region: str) -> Any:
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=server.endpoint_url,
+        aws_access_key_id=DUMMY_ACCESS_KEY,
+        aws_secret_access_key=DUMMY_SECRET_KEY,
+    )
+
+
+@pytest.fixture
+def tagged_volume(moto_server: MotoServer) -> Iterator[tuple[str, str]]:
+    """A volume in the primary region carrying a tag no other test uses: (volume id, tag value)."""
+    ec2 = client(moto_server, "ec2", PRIMARY)
+    value = f"analytics-{uuid.uuid4().hex[:8]}"
+    volume = ec2.create_volume(
+        AvailabilityZone=f"{PRIMARY}a",
+        Size=8,
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "app", "Value": value}]}],
+    )
+    yield volume["VolumeId"], value
+    ec2.delete_volume(VolumeId=volume["VolumeId"])
+
+
+@pytest.fixture
+def db_instance(moto_server: MotoServer) -> Iterator[str]:
+    rds = client(moto_server, "rds", PRIMARY)
+    name = f"analytics-{uuid.uuid4().hex[:8]}"
+    rds.create_db_instance(
+        DBInstanceIdentifier=name,
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="analytics",
+        MasterUserPassword="not-a-secret-1",
+        AllocatedStorage=20,
+    )
+    yield name
+    rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
+
+
+def request_for(
+    source: SnapshotSource, targets: list[dict[str, Any]], backup_id: str, component: str = "analytics"
+) -> SnapshotBackupRequest:
+    return SnapshotBackupRequest(
+        spec_name="snapshots-test",
+        component=component,
+        policy="weekly-snapshot",
+        backup_id=backup_id,
+        targets=targets,
+        retention_days=35,
+        source=source,
+    )
+
+
+def test_ebs_snapshot_by_tag_copied_recorded_restored_and_drilled(
+    moto_server: MotoServer,
+    s3_conn_id: str,
+    tagged_volume: tuple[str, str],
+    local_target: dict[str, Any],
+    s3_target: dict[str, Any],
+) -> None:
+    volume_id, tag = tagged_volume
+    source = SnapshotSource(
+        kind="ebs", conn_id=s3_conn_id, region=PRIMARY, copy_to=(SECONDARY,), volume_tags={"app": tag}, waiting=FAST
+    )
+    backup_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-weekly-snapshot"
+    manifest = take_snapshot_backup(request_for(source, [local_target, s3_target], backup_id))
+
+    # Recorded in both targets, manifest last with the record's sha256.
+    for name, catalog in target_catalogs("snapshots-test", [local_target, s3_target]):
+        stored = catalog.get("analytics", backup_id)
+        assert stored.backup_type == "snapshot", name
+        assert [o.name for o in stored.objects] == [RECORD_NAME]
+    [snap] = manifest.extra["snapshots"]
+    assert snap["source"] == volume_id and snap["size_gib"] == 8
+    original, copy = snap["regions"][PRIMARY]["snapshot_id"], snap["regions"][SECONDARY]["snapshot_id"]
+    assert original != copy and snap["regions"][SECONDARY]["state"] == "completed"
+
+    # Tagged with drflow's metadata in both regions; the copy really is in the secondary region.
+    in_secondary = client(moto_server, "ec2", SECONDARY).describe_snapshots(SnapshotIds=[copy])["Snapshots"][0]
+    tags = {t["Key"]: t["Value"] for t in in_secondary["Tags"]}
+    assert tags["drflow:backup-id"] == backup_id and tags["drflow:component"] == "analytics"
+    assert tags["drflow:source-snapshot"] == f"{PRIMARY}/{original}"
+    primary_tags = client(moto_server, "ec2", PRIMARY).describe_snapshots(SnapshotIds=[original])["Snapshots"][0]
+    assert {t["Key"]: t["Value"] for t in primary_tags["Tags"]}["drflow:spec"] == "snapshots-test"
+
+    # A retry of the same backup id takes no new snapshot and makes no new copy.
+    again = take_snapshot_backup(request_for(source, [local_target, s3_target], backup_id))
+    assert again.extra == manifest.extra
+    owned = client(moto_server, "ec2", SECONDARY).describe_snapshots(
+        OwnerIds=["self"], Filters=[{"Name": "tag:drflow:backup-id", "Values": [backup_id]}]
+    )["Snapshots"]
+    assert [s["SnapshotId"] for s in owned] == [copy]
+
+    # Restore: a volume from the copy, in the zone asked for, available.
+    [restored] = restore_snapshot(manifest, source, region=SECONDARY, zone=f"{SECONDARY}b")
+    ec2_b = client(moto_server, "ec2", SECONDARY)
+    volume = ec2_b.describe_volumes(VolumeIds=[restored.resource_id])["Volumes"][0]
+    assert (volume["State"], volume["SnapshotId"], volume["AvailabilityZone"]) == (
+        "available",
+        copy,
+        f"{SECONDARY}b",
+    )
+    ec2_b.delete_volume(VolumeId=restored.resource_id)
+
+    # Drill: created, available, deleted again.
+    result = snapshot_drill(manifest, source, region=SECONDARY)
+    [drilled] = result["restored"]
+    assert result["passed"] and drilled["state"] == "available"
+    left = ec2_b.describe_volumes(Filters=[{"Name": "volume-id", "Values": [drilled["resource_id"]]}])["Volumes"]
+    assert left == []
+
+    # RPO compliance counts the snapshot's age.
+    component = {"name": "analytics", "targets": [local_target], "rpo_s": 3600}
+    sources, problems = store_sources("snapshots-test", component, datetime.now(UTC) + timedelta(minutes=10))
+    assert problems == [] and sources[0]["backup_id"] == backup_id and 600 <= sources[0]["lag_s"] < 700
+
+
+def test_rds_snapshot_copied_and_restored_to_an_available_instance(
+    moto_server: MotoServer, s3_conn_id: str, db_instance: str, local_target: dict[str, Any]
+) -> None:
+    source = SnapshotSource(
+        kind="rds", conn_id=s3_conn_id, region=PRIMARY, copy_to=(SECONDARY,), db_instance=db_instance, waiting=FAST
+    )
+    backup_id = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-weekly-snapshot"
+    manifest = take_snapshot_backup(request_for(source, [local_target], backup_id, component=db_instance))
+    [snap] = manifest.extra["snapshots"]
+    assert snap["source"] == db_instance and snap["size_gib"] == 20
+    copy = snap["regions"][SECONDARY]
+    assert copy["state"] == "available" and copy["arn"].startswith(f"arn:aws:rds:{SECONDARY}:")
+    rds_b = client(moto_server, "rds", SECONDARY)
+    tags = {t["Key"]: t["Value"] for t in rds_b.list_tags_for_resource(ResourceName=copy["arn"])["TagList"]}
+    assert tags["drflow:backup-id"] == backup_id
+
+    [restored] = restore_snapshot(manifest, source, region=SECONDARY, name=f"{db_instance}-restored")
+    instance = rds_b.describe_db_instances(DBInstanceIdentifier=restored.resource_id)["DBInstances"][0]
+    assert instance["DBInstanceStatus"] == "available" and restored.state == "available"
+    rds_b.delete_db_instance(DBInstanceIdentifier=restored.resource_id, SkipFinalSnapshot=True)
+
+    with pytest.raises(Exception, match="no snapshot copy in region eu-west-1; its copies are in us-east-1, us-west-2"):
+        restore_snapshot(manifest, source, region="eu-west-1")
