@@ -83,6 +83,7 @@ def request_for(
     )
 
 
+@pytest.mark.slow
 def test_ebs_snapshot_by_tag_copied_recorded_restored_and_drilled(
     moto_server: MotoServer,
     s3_conn_id: str,

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from drflow.contracts import BackupRun, ContractError, StepDefinition
+from drflow.contracts_snapshot import SnapshotRun
 from drflow.operators.policy import BackupPolicyOperator
 from drflow.operators.step_base import PlanStepOperator
 from drflow.plan.compile import compile_specs
@@ -53,6 +54,8 @@ def test_every_task_builds_its_contract(plan: DagPlan, task: TaskPlan) -> None:
             assert typed.name == task.task_id
     if isinstance(operator, BackupPolicyOperator) or "run" in task.params:
         assert BackupRun.from_params(task.params["run"]).to_params() == task.params["run"]
+    if "snapshot" in task.params:
+        assert SnapshotRun.from_params(task.params["snapshot"]).to_params() == task.params["snapshot"]
 
 
 def test_every_dag_renders() -> None:

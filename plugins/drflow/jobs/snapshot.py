@@ -20,6 +20,8 @@ from typing import Any, Literal
 from drflow.engines.aws import ebs, rds
 from drflow.engines.aws.clients import AwsSnapshotError, Waiting, open_client
 from drflow.jobs.request import PolicyBackupRequest
+from drflow.store.base import StoreError
+from drflow.store.catalog import Catalog
 from drflow.store.factory import target_catalogs
 from drflow.store.fanout import Fanout
 from drflow.store.manifest import BackupManifest
@@ -284,3 +286,31 @@ def snapshot_drill(
         "total_s": round(time.monotonic() - began, 3),
         "passed": True,
     }
+
+
+def latest_snapshot_backup(
+    spec_name: str,
+    component: str,
+    policy: str | None,
+    targets: Sequence[Mapping[str, Any]],
+    backup_id: str | None = None,
+) -> tuple[Catalog, BackupManifest]:
+    """The requested (or newest) snapshot backup, from the first target that can be read."""
+    problems = []
+    for name, catalog in target_catalogs(spec_name, targets):
+        try:
+            found = [
+                m
+                for m in catalog.list_backups(component)
+                if m.backup_type == "snapshot" and policy in (None, m.policy) and backup_id in (None, m.backup_id)
+            ]
+        except StoreError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        if found:
+            return catalog, found[-1]
+        problems.append(f"{name}: no snapshot backup{f' {backup_id}' if backup_id else ''} of {component}")
+    raise AwsSnapshotError(
+        "no snapshot backup to restore: " + "; ".join(problems) + ". Run the snapshot backup DAG first, or pick "
+        "a backup id that `drflow backups list` shows"
+    )

@@ -9,6 +9,7 @@ from drflow.plan.backup_pgbackrest import pgbackrest_tasks
 from drflow.plan.common import common_fields, dag_id, objectives
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.policy import PolicyContext, TaskBuilder
+from drflow.plan.snapshot import snapshot_tasks
 from drflow.plan.wal import wal_tasks
 from drflow.spec.model import BackupPolicy, Component, Spec
 from drflow.spec.types import airflow_schedule
@@ -60,6 +61,7 @@ TASK_BUILDERS: dict[str, TaskBuilder] = {
     "pg_receivewal": wal_tasks,
     "pgbackrest": pgbackrest_tasks,
     "pg_dump": logical_tasks,
+    "snapshot": snapshot_tasks,
 }
 
 

@@ -45,6 +45,8 @@ ACTIONS: dict[str, str] = {
     "pgbackrest.verify": "drflow.operators.pgbackrest.PgBackRestVerifyOperator",
     "postgres.check_dump_source": "drflow.operators.logical.PostgresCheckDumpSourceOperator",
     "postgres.logical_dump": "drflow.operators.logical.PostgresLogicalDumpOperator",
+    "snapshot.backup": "drflow.operators.snapshot.SnapshotBackupOperator",
+    "snapshot.drill": "drflow.operators.snapshot.SnapshotDrillOperator",
 }
 
 
