@@ -3,9 +3,13 @@ every storage target, restored (a volume in a given zone, an RDS instance) and d
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -171,3 +175,61 @@ def test_rds_snapshot_copied_and_restored_to_an_available_instance(
 
     with pytest.raises(Exception, match="no snapshot copy in region eu-west-1; its copies are in us-east-1, us-west-2"):
         restore_snapshot(manifest, source, region="eu-west-1")
+
+
+@pytest.mark.slow
+def test_cli_restores_a_snapshot_backup_into_a_zone_without_airflow(
+    moto_server: MotoServer, s3_conn_id: str, tagged_volume: tuple[str, str], tmp_path: Path
+) -> None:
+    volume_id, _ = tagged_volume
+    store = tmp_path / "store"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"""version: 1
+metadata: {{name: snapshots-test, owner: ops}}
+regions: [{{name: {PRIMARY}, role: primary}}, {{name: {SECONDARY}}}]
+storage: [{{name: local, type: local, path: {store}, region: {PRIMARY}}}]
+components:
+  - name: analytics
+    criticality: medium
+    rto: 2h
+    rpo: 8d
+    snapshots: {{conn_id: {s3_conn_id}, region: {PRIMARY}, ebs: {{volume_id: {volume_id}}}, poll_interval: 1s}}
+    backups: [{{preset: system-image, targets: [local], retention: {{days: 35}}}}]
+"""
+    )
+    target = {"name": "local", "type": "local", "path": str(store)}
+    source = SnapshotSource(
+        kind="ebs", conn_id=s3_conn_id, region=PRIMARY, copy_to=(SECONDARY,), volume_id=volume_id, waiting=FAST
+    )
+    manifest = take_snapshot_backup(request_for(source, [target], "20261201T000000Z-weekly-snapshot"))
+    copy = manifest.extra["snapshots"][0]["regions"][SECONDARY]["snapshot_id"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    done = subprocess.run(
+        [sys.executable, "-m", "drflow.cli", "restore", "--spec", str(spec), "--component", "analytics"]
+        + ["--to", SECONDARY, "--zone", f"{SECONDARY}c"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"from snapshot {copy}: available" in done.stdout
+    new_volume = done.stdout.split(" as volume ")[1].split()[0]
+    ec2_b = client(moto_server, "ec2", SECONDARY)
+    volume = ec2_b.describe_volumes(VolumeIds=[new_volume])["Volumes"][0]
+    assert (volume["AvailabilityZone"], volume["SnapshotId"]) == (f"{SECONDARY}c", copy)
+    ec2_b.delete_volume(VolumeId=new_volume)
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "drflow.cli", "restore", "--spec", str(spec), "--component", "analytics"]
+        + ["--to", "eu-west-1", "--zone", "eu-west-1a"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "no snapshot copy in region eu-west-1" in refused.stderr

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from drflow.engines.aws import ebs, rds
 from drflow.engines.aws.clients import AwsSnapshotError, Waiting, open_client
@@ -46,6 +46,54 @@ class SnapshotSource:
     db_instance: str | None = None
     instance_class: str = "db.t3.micro"
     waiting: Waiting = Waiting()
+
+
+class SnapshotFacts(Protocol):
+    """What a plan knows of a snapshot source (``contracts_snapshot.SnapshotRun`` has these)."""
+
+    @property
+    def kind(self) -> Literal["ebs", "rds"]: ...
+
+    @property
+    def conn_id(self) -> str: ...
+
+    @property
+    def region(self) -> str: ...
+
+    @property
+    def copy_to(self) -> tuple[str, ...]: ...
+
+    @property
+    def volume_id(self) -> str | None: ...
+
+    @property
+    def volume_tags(self) -> Mapping[str, str]: ...
+
+    @property
+    def db_instance(self) -> str | None: ...
+
+    @property
+    def instance_class(self) -> str: ...
+
+    @property
+    def poll_s(self) -> float: ...
+
+    @property
+    def timeout_s(self) -> float: ...
+
+
+def source_from(facts: SnapshotFacts) -> SnapshotSource:
+    return SnapshotSource(
+        kind=facts.kind,
+        conn_id=facts.conn_id,
+        region=facts.region,
+        copy_to=facts.copy_to,
+        volume_id=facts.volume_id,
+        volume_tags=dict(facts.volume_tags),
+        db_instance=facts.db_instance,
+        instance_class=facts.instance_class,
+        waiting=Waiting(poll_s=facts.poll_s, timeout_s=facts.timeout_s),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

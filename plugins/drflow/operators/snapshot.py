@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.sdk import BaseOperator
 
 from drflow.contracts_snapshot import SnapshotRun
-
-if TYPE_CHECKING:
-    from drflow.jobs.snapshot import SnapshotSource
-
-
-def source_of(run: SnapshotRun) -> SnapshotSource:
-    """The job's view of the run's source."""
-    from drflow.engines.aws.clients import Waiting
-    from drflow.jobs.snapshot import SnapshotSource
-
-    return SnapshotSource(
-        kind=run.kind,
-        conn_id=run.conn_id,
-        region=run.region,
-        copy_to=run.copy_to,
-        volume_id=run.volume_id,
-        volume_tags=dict(run.volume_tags),
-        db_instance=run.db_instance,
-        instance_class=run.instance_class,
-        waiting=Waiting(poll_s=run.poll_s, timeout_s=run.timeout_s),
-    )
 
 
 class SnapshotBackupOperator(BaseOperator):
@@ -41,7 +20,7 @@ class SnapshotBackupOperator(BaseOperator):
         self.snapshot = SnapshotRun.from_params(snapshot)
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from drflow.jobs.snapshot import SnapshotBackupRequest, take_snapshot_backup
+        from drflow.jobs.snapshot import SnapshotBackupRequest, source_from, take_snapshot_backup
         from drflow.operators.common import backup_id_for_run, manifest_summary
 
         run = self.snapshot
@@ -56,7 +35,7 @@ class SnapshotBackupOperator(BaseOperator):
                 retention_days=run.retention_days,
                 retention_policy=run.retention_policy,
                 work_dir=run.work_dir,
-                source=source_of(run),
+                source=source_from(run),
             )
         )
         for snap in manifest.extra.get("snapshots", []):
@@ -80,11 +59,11 @@ class SnapshotDrillOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from datetime import UTC, datetime
 
-        from drflow.jobs.snapshot import latest_snapshot_backup, snapshot_drill
+        from drflow.jobs.snapshot import latest_snapshot_backup, snapshot_drill, source_from
 
         run = self.snapshot
         catalog, manifest = latest_snapshot_backup(run.spec_name, run.component, run.policy, run.targets)
-        result = snapshot_drill(manifest, source_of(run), region=self.region, zone=run.zone)
+        result = snapshot_drill(manifest, source_from(run), region=self.region, zone=run.zone)
         result["rto_s"] = self.rto_s
         result["rto_met"] = result["total_s"] <= self.rto_s
         stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
