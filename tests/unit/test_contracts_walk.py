@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from drflow.contracts import BackupRun, ContractError, StepDefinition
-from drflow.contracts_snapshot import SnapshotRun
+from drflow.contracts import BackupRun, ContractError, SnapshotRun, StepDefinition
 from drflow.operators.policy import BackupPolicyOperator
 from drflow.operators.step_base import PlanStepOperator
 from drflow.plan.compile import compile_specs

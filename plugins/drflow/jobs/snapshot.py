@@ -49,7 +49,7 @@ class SnapshotSource:
 
 
 class SnapshotFacts(Protocol):
-    """What a plan knows of a snapshot source (``contracts_snapshot.SnapshotRun`` has these)."""
+    """What a plan knows of a snapshot source (``contracts.SnapshotRun`` has these)."""
 
     @property
     def kind(self) -> Literal["ebs", "rds"]: ...

@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from drflow.contracts_snapshot import SnapshotRun
+from drflow.contracts import SnapshotRun
 
 
 class SnapshotBackupOperator(BaseOperator):

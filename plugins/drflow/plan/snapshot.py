@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from drflow.contracts_snapshot import SnapshotRun
+from drflow.contracts import SnapshotRun
 from drflow.plan.common import targets_params
 from drflow.plan.graph import TaskPlan
 from drflow.spec.model import BackupPolicy, Component, Spec

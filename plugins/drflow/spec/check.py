@@ -266,7 +266,7 @@ def _check_drill(
     if isinstance(policy, dict) and "preset" not in policy and policy.get("method") not in DRILLABLE_METHODS:
         message = (
             f"drill '{drill_name}' restores policy '{policy_ref}' (method {policy.get('method')}), but drills restore "
-            "pg_basebackup backups and snapshots only"
+            "snapshots and pg_basebackup backups only"
         )
         hint = _choices(str(policy_ref), [str(n) for n in restorable], "pg_basebackup or snapshot policies", "")
         found.append(source.diagnostic((*loc, "policy"), message, hint or "add a pg_basebackup policy"))
