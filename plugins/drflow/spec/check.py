@@ -192,8 +192,11 @@ def check_references(source: Source) -> list[Diagnostic]:
         snapshots = component.get("snapshots")
         if datastore is None:
             for key, items in (("backups", backups), ("drills", drills)):
-                if snapshots is not None:  # snapshot policies (and their drills) need no database
-                    items = [(i, p) for i, p in items if key == "backups" and not takes_snapshots(p)]
+                # Snapshot policies (and drills of them) need no database: check_snapshot_policy checks them.
+                if key == "backups":
+                    items = [(i, p) for i, p in items if not takes_snapshots(p)]
+                elif any(takes_snapshots(p) for _, p in backups):
+                    items = []
                 if items:
                     message = f"component '{name}' has {key} but no datastore to take them from"
                     hint = f"add a 'datastore:' (type: postgres, database, primary) or remove its {key}"
