@@ -233,3 +233,46 @@ components:
     )
     assert refused.returncode != 0 and "Traceback" not in refused.stderr
     assert "no snapshot copy in region eu-west-1" in refused.stderr
+
+
+def test_operators_built_by_the_plan_take_and_drill_an_rds_snapshot(
+    moto_server: MotoServer, s3_conn_id: str, db_instance: str, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    from drflow.plan.build import build_plans
+    from drflow.render.actions import operator_class
+    from drflow.spec.load import load_spec_text
+
+    store = tmp_path / "store"
+    text = f"""version: 1
+metadata: {{name: snapshots-ops, owner: ops}}
+regions: [{{name: {PRIMARY}, role: primary}}, {{name: {SECONDARY}}}]
+storage: [{{name: local, type: local, path: {store}, region: {PRIMARY}}}]
+components:
+  - name: reports
+    criticality: high
+    rto: 2h
+    rpo: 8d
+    snapshots: {{conn_id: {s3_conn_id}, region: {PRIMARY}, rds: {{db_instance: {db_instance}}}, poll_interval: 1s}}
+    backups: [{{preset: system-image, targets: [local], retention: {{days: 35}}}}]
+    drills: [{{name: instance, type: restore, schedule: "@weekly"}}]
+"""
+    spec = load_spec_text(text, tmp_path / "spec.yaml").spec
+    plans = {p.dag_id: p for p in build_plans(spec, "spec.yaml")}
+    take = plans["dr.snapshots-ops.reports.backup.weekly-snapshot"].tasks[0]
+    backup = operator_class(take.action)(task_id=take.task_id, **take.params)
+    dag_run = SimpleNamespace(run_id="manual__1", run_after=datetime(2026, 12, 6, 3, tzinfo=UTC))
+    summary = backup.execute({"dag_run": dag_run})
+    assert summary["backup_id"].startswith("20261206T030000Z-weekly-snapshot-")
+    assert set(summary["snapshots"][0]["regions"]) == {PRIMARY, SECONDARY}
+
+    [task] = plans["dr.snapshots-ops.reports.drill.instance"].tasks
+    drill = operator_class(task.action)(task_id=task.task_id, **task.params)
+    result = drill.execute({})
+    assert result["passed"] and result["rto_met"] and result["region"] == SECONDARY
+    assert client(moto_server, "rds", SECONDARY).describe_db_instances()["DBInstances"] == []
+    [report] = target_catalogs("snapshots-ops", [{"name": "local", "type": "local", "path": str(store)}])[0][
+        1
+    ].read_reports("reports", "drill")
+    assert report["backup_id"] == summary["backup_id"]
