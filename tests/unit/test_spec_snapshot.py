@@ -119,3 +119,10 @@ def test_the_json_schema_takes_snapshot_sources() -> None:
     assert list(validator.iter_errors(data)) == []
     data["components"][0]["snapshots"]["ebs"]["volume"] = "vol-1"
     assert list(validator.iter_errors(data))
+
+
+def test_the_rpo_report_covers_a_component_with_snapshots_only(tmp_path: Path) -> None:
+    plans = {plan.dag_id: plan for plan in build_plans(load(SPEC, tmp_path).spec, "spec.yaml")}
+    [task] = plans["dr.images.rpo-compliance"].tasks
+    [facts] = task.params["components"]
+    assert (facts["name"], facts["replicas"], facts["targets"][0]["name"]) == ("analytics", [], "vault")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -248,11 +248,13 @@ def restore_snapshot(
     region: str,
     zone: str | None = None,
     name: str | None = None,
+    on_created: Callable[[str], None] = lambda _: None,
 ) -> list[Restored]:
     """Create a volume (per snapshotted volume) or a DB instance from the backup's copy in ``region``.
 
     Waits until each is available. ``zone`` is the availability zone (default: the region + 'a' for volumes,
-    AWS's choice for instances); ``name`` the new instance's identifier (RDS).
+    AWS's choice for instances); ``name`` the new instance's identifier (RDS). ``on_created`` is told each
+    new volume or instance id as soon as AWS has it, before the wait.
     """
     if manifest.backup_type != "snapshot":
         raise AwsSnapshotError(
@@ -275,7 +277,12 @@ def restore_snapshot(
         if kind == "ebs":
             ec2 = open_client("ec2", source.conn_id, region)
             volume = ebs.create_volume(
-                ec2, snapshot_id=snapshot_id, zone=zone or f"{region}a", tags=tags, waiting=source.waiting
+                ec2,
+                snapshot_id=snapshot_id,
+                zone=zone or f"{region}a",
+                tags=tags,
+                waiting=source.waiting,
+                on_created=on_created,
             )
             resource_id, state = str(volume["VolumeId"]), str(volume["State"])
         else:
@@ -289,6 +296,7 @@ def restore_snapshot(
                 zone=zone,
                 tags=tags,
                 waiting=source.waiting,
+                on_created=on_created,
             )
             state = str(instance["DBInstanceStatus"])
         created.append(
@@ -308,12 +316,17 @@ def restore_snapshot(
 def snapshot_drill(
     manifest: BackupManifest, source: SnapshotSource, *, region: str, zone: str | None = None
 ) -> dict[str, Any]:
-    """Restore the backup in ``region``, check every resource is available, then delete what was created."""
+    """Restore the backup in ``region``, check every resource is available, then delete what was created.
+
+    Whatever the drill created is deleted, also when a create or a wait failed half-way.
+    """
     began = time.monotonic()
+    kind = str(manifest.extra.get("kind"))
     name = rds.rds_identifier("drflow-drill", manifest.component, manifest.backup_id[:16])
-    created = restore_snapshot(manifest, source, region=region, zone=zone, name=name)
-    restore_s = time.monotonic() - began
+    created_ids: list[str] = []
     try:
+        created = restore_snapshot(manifest, source, region=region, zone=zone, name=name, on_created=created_ids.append)
+        restore_s = time.monotonic() - began
         unavailable = [r for r in created if r.state != "available"]
         if unavailable:
             raise AwsSnapshotError(
@@ -321,11 +334,11 @@ def snapshot_drill(
                 "after the wait; look at them in the AWS console"
             )
     finally:
-        for resource in created:
-            if resource.kind == "ebs":
-                ebs.delete_volume(open_client("ec2", source.conn_id, region), resource.resource_id, source.waiting)
+        for resource_id in created_ids:
+            if kind == "ebs":
+                ebs.delete_volume(open_client("ec2", source.conn_id, region), resource_id, source.waiting)
             else:
-                rds.delete_instance(open_client("rds", source.conn_id, region), resource.resource_id, source.waiting)
+                rds.delete_instance(open_client("rds", source.conn_id, region), resource_id, source.waiting)
     return {
         "backup_id": manifest.backup_id,
         "region": region,

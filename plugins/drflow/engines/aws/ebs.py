@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from drflow.engines.aws.clients import AwsSnapshotError, Waiting, aws_error, tag_list, wait_for
@@ -97,9 +97,18 @@ def _wait_completed(ec2: Any, snapshot_id: str, what: str, waiting: Waiting) -> 
 
 
 def create_volume(
-    ec2: Any, *, snapshot_id: str, zone: str, tags: Mapping[str, str], waiting: Waiting
+    ec2: Any,
+    *,
+    snapshot_id: str,
+    zone: str,
+    tags: Mapping[str, str],
+    waiting: Waiting,
+    on_created: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """A new volume from the snapshot in availability zone ``zone``, once it is available."""
+    """A new volume from the snapshot in availability zone ``zone``, once it is available.
+
+    ``on_created`` is told the volume id as soon as AWS has it, before the wait (so a caller can remove it).
+    """
     from botocore.exceptions import ClientError
 
     try:
@@ -110,6 +119,7 @@ def create_volume(
         )["VolumeId"]
     except ClientError as exc:
         raise aws_error(f"creating a volume from snapshot {snapshot_id} in {zone}", exc) from None
+    on_created(volume_id)
     wait_for(ec2, "volume_available", f"volume {volume_id} from snapshot {snapshot_id}", waiting, VolumeIds=[volume_id])
     volume: dict[str, Any] = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
     return volume

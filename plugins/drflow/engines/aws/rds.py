@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from drflow.engines.aws.clients import Waiting, aws_error, tag_list, wait_for
@@ -85,8 +85,9 @@ def restore_instance(
     zone: str | None,
     tags: Mapping[str, str],
     waiting: Waiting,
+    on_created: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """A new DB instance from the snapshot, once it is available."""
+    """A new DB instance from the snapshot, once it is available (``on_created``: told before the wait)."""
     from botocore.exceptions import ClientError
 
     args: dict[str, Any] = {
@@ -101,6 +102,7 @@ def restore_instance(
         rds.restore_db_instance_from_db_snapshot(**args)
     except ClientError as exc:
         raise aws_error(f"restoring DB instance {instance_id} from snapshot {snapshot_id}", exc) from None
+    on_created(instance_id)
     what = f"DB instance {instance_id} from snapshot {snapshot_id}"
     wait_for(rds, "db_instance_available", what, waiting, DBInstanceIdentifier=instance_id)
     instance: dict[str, Any] = rds.describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"][0]
