@@ -276,3 +276,32 @@ components:
         1
     ].read_reports("reports", "drill")
     assert report["backup_id"] == summary["backup_id"]
+
+
+def test_cli_restore_of_a_snapshot_source_into_a_directory_says_what_to_give(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"""version: 1
+metadata: {{name: snapshots-test, owner: ops}}
+regions: [{{name: {PRIMARY}, role: primary}}]
+storage: [{{name: local, type: local, path: {tmp_path / "store"}, region: {PRIMARY}}}]
+components:
+  - name: analytics
+    criticality: medium
+    rto: 2h
+    rpo: 8d
+    snapshots: {{conn_id: aws_nowhere, region: {PRIMARY}, rds: {{db_instance: analytics-db}}}}
+    backups: [{{preset: system-image, targets: [local], retention: {{days: 35}}}}]
+"""
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "drflow.cli", "restore", "--spec", str(spec), "--component", "analytics"]
+        + ["--to", str(tmp_path / "restored")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "--to names the AWS region to create the volume or instance in, e.g. --to us-west-2" in done.stderr
+    assert not (tmp_path / "restored").exists()

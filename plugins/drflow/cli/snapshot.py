@@ -15,6 +15,11 @@ def restore_snapshot_backup(
     from drflow.jobs.snapshot import latest_snapshot_backup, restore_snapshot, source_from
     from drflow.plan.snapshot import snapshot_run
 
+    if "/" in region or not region.strip():
+        raise fail(
+            f"--to {region!r}: for the snapshot source of {component.name!r}, --to names the AWS region to create "
+            "the volume or instance in, e.g. --to us-west-2 (--zone picks the availability zone); nothing was changed"
+        )
     policies = [p for p in component.backup_policies if p.method == "snapshot"]
     if not policies:
         raise fail(f"component {component.name!r} has no snapshot backup policy; add one (preset: system-image)")

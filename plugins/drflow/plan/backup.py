@@ -76,7 +76,8 @@ def backup_plan(spec: Spec, component: Component, policy: BackupPolicy, source: 
         f"- targets: {', '.join(policy.targets)}; retention {policy.retention.days} days "
         f"({policy.retention.policy})\n\n"
         f"Spec: `{source}`. Restore without Airflow: "
-        f"`drflow restore --spec {source} --component {component.name} --to DIR`."
+        f"`drflow restore --spec {source} --component {component.name} "
+        + ("--to REGION [--zone AZ]`." if policy.method == "snapshot" else "--to DIR`.")
     )
     return DagPlan(
         dag_id=dag_id(spec, component, "backup", policy.name),
