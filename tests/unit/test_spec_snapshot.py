@@ -126,3 +126,8 @@ def test_the_rpo_report_covers_a_component_with_snapshots_only(tmp_path: Path) -
     [task] = plans["dr.images.rpo-compliance"].tasks
     [facts] = task.params["components"]
     assert (facts["name"], facts["replicas"], facts["targets"][0]["name"]) == ("analytics", [], "vault")
+
+
+def test_weekly_snapshots_cannot_meet_an_hourly_rpo(tmp_path: Path) -> None:
+    [warning] = load(SPEC.replace("rpo: 8d", "rpo: 1h"), tmp_path).warnings
+    assert warning.path.endswith("rpo") and "RPO of 1h cannot be met: backups are up to 1w apart" in warning.message
