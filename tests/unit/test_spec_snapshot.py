@@ -69,7 +69,7 @@ def test_backup_and_drill_dags_copy_to_every_secondary_region(tmp_path: Path) ->
     loaded = load(SPEC, tmp_path)
     plans = {plan.dag_id: plan for plan in build_plans(loaded.spec, "spec.yaml")}
     backup = plans["dr.images.analytics.backup.weekly-snapshot"]
-    assert [t.task_id for t in backup.tasks] == ["take_snapshot", "verify_backup"]
+    assert [t.task_id for t in backup.tasks] == ["take_backup", "verify_backup"]
     run = SnapshotRun.from_params(backup.tasks[0].params["snapshot"])
     assert run.copy_to == ("us-west-2", "eu-west-1") and run.volume_tags == {"app": "analytics"}
     drill = plans["dr.images.analytics.drill.volume"]

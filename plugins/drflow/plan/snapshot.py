@@ -56,7 +56,7 @@ def snapshot_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
     )
     copies = ", ".join(run.copy_to) or "no other region"
     take = ctx.task(
-        "take_snapshot",
+        "take_backup",
         "snapshot.backup",
         f"Snapshot the {what} in {run.region} (tagged with drflow's metadata), copy every snapshot to {copies} and "
         "wait until each is ready; record the snapshot ids per region, state, size and source in "
@@ -69,7 +69,7 @@ def snapshot_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
         "store.verify_backup",
         "Read the snapshot record back from every target and check its size and sha256.",
         {"spec_name": ctx.spec.metadata.name, "component": ctx.component.name, "targets": run.targets},
-        "take_snapshot",
+        "take_backup",
     )
     return (take, verify)
 
