@@ -81,7 +81,7 @@ class SnapshotDatastore(_Model):
         if (self.ebs is None) == (self.rds is None):
             raise ValueError(
                 "give exactly one of ebs: {volume_id | tags} or rds: {db_instance}; "
-                "a component with both snapshots EBS volumes in one component and RDS in another"
+                "to snapshot both, put the RDS instance in a component of its own"
             )
         return self
 
