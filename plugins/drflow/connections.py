@@ -183,3 +183,39 @@ def _from_airflow(conn_id: str) -> ConnectionDef:
         port=conn.port,
         extra=dict(extra),
     )
+
+
+AWS_PLAIN_EXTRA_KEYS = frozenset(
+    {
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "region_name",
+        "endpoint_url",
+        "service_config",
+        "verify",
+        "config_kwargs",
+        "profile_name",
+    }
+)
+"""Extra keys of an aws connection whose meaning plain boto3 reproduces exactly (any other: use the hook)."""
+
+
+def aws_session_kwargs(conn: ConnectionDef | None, region: str | None) -> dict[str, Any]:
+    """boto3 ``Session`` arguments of an aws connection, with the amazon provider's precedence.
+
+    Login and password, else the extra's key pair, else boto3's own chain; the region given, else the extra's.
+    """
+    extra = conn.extra if conn is not None else {}
+    key_id, secret = None, None
+    if conn is not None and conn.login and conn.password:
+        key_id, secret = conn.login, conn.password
+    elif extra.get("aws_access_key_id") and extra.get("aws_secret_access_key"):
+        key_id, secret = extra["aws_access_key_id"], extra["aws_secret_access_key"]
+    return {
+        "aws_access_key_id": key_id,
+        "aws_secret_access_key": secret,
+        "aws_session_token": extra.get("aws_session_token"),
+        "region_name": region or extra.get("region_name"),
+        "profile_name": extra.get("profile_name"),
+    }

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from drflow.contracts import BackupRun, ContractError, RetentionRun, StepDefinition
+from drflow.contracts import BackupRun, ContractError, RetentionRun, SnapshotRun, StepDefinition
 from drflow.operators.policy import BackupPolicyOperator
 from drflow.operators.step_base import PlanStepOperator
 from drflow.plan.compile import compile_specs
@@ -55,6 +55,8 @@ def test_every_task_builds_its_contract(plan: DagPlan, task: TaskPlan) -> None:
         assert BackupRun.from_params(task.params["run"]).to_params() == task.params["run"]
     if "retention" in task.params:
         assert RetentionRun.from_params(task.params["retention"]).to_params() == task.params["retention"]
+    if "snapshot" in task.params:
+        assert SnapshotRun.from_params(task.params["snapshot"]).to_params() == task.params["snapshot"]
 
 
 def test_every_dag_renders() -> None:

@@ -93,15 +93,22 @@ def restore(
         bool,
         typer.Option("--clean-incomplete", help="First empty --to if it holds a restore a killed run left incomplete."),
     ] = False,
+    zone: Annotated[
+        str | None,
+        typer.Option(
+            "--zone", help="Snapshot sources: availability zone of the new volume or instance (--to: region)."
+        ),
+    ] = None,
 ) -> None:
     """Restore a component's backup from the store into a directory, without Airflow.
 
     With --target-time or --target-lsn: point-in-time recovery from a full backup plus archived WAL;
     a target the store cannot reach is refused with the recoverable range, before anything is written.
+    A snapshot source (EBS, RDS) is restored into AWS instead: --to names the region, --zone the zone.
     """
     from drflow.cli.restore import restore as run
 
-    run(spec, component, to, backup, target, start, target_time, target_lsn, clean_incomplete)
+    run(spec, component, to, backup, target, start, target_time, target_lsn, clean_incomplete, zone)
 
 
 @app.command("pgbackrest-config")

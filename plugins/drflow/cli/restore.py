@@ -17,6 +17,7 @@ def restore(
     target_time: str | None,
     target_lsn: str | None,
     clean_incomplete: bool,
+    zone: str | None = None,
 ) -> None:
     """Restore from the first intact copy (or, with a target time or LSN, recover to it); see `drflow restore`."""
     from drflow.engines.postgres.bindir import datastore_bin_dir
@@ -31,11 +32,16 @@ def restore(
         raise fail(
             f"no component {component!r} in {spec}; known: {', '.join(c.name for c in loaded.spec.components)}"
         ) from None
-    if chosen.datastore is None:
-        raise fail(f"component {component!r} has no datastore to restore")
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
         raise fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
+    if chosen.snapshots is not None and (chosen.datastore is None or zone is not None):
+        from drflow.cli.snapshot import restore_snapshot_backup
+
+        # A snapshot source restores into AWS: --to names the region, --zone the availability zone.
+        return restore_snapshot_backup(loaded.spec, chosen, str(to), zone, backup, targets)
+    if chosen.datastore is None:
+        raise fail(f"component {component!r} has no datastore to restore")
     if to.exists() and not to.is_dir():
         raise fail(f"--to {to} is a file, not a directory; give a new or empty directory (nothing was changed)")
     if to.is_dir():

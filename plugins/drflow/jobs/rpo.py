@@ -55,7 +55,8 @@ def store_sources(
         except StoreError as exc:
             problems.append(f"{name}: {exc}")
             continue
-        bases = [m for m in manifests if is_base_backup(m)]
+        # A snapshot (EBS volumes, an RDS instance) is a recovery point of its own.
+        bases = [m for m in manifests if is_base_backup(m) or m.backup_type == "snapshot"]
         if bases:
             newest = max(bases, key=lambda m: m.finished_at)
             sources.append(

@@ -9,6 +9,7 @@ from drflow.plan.backup_pgbackrest import pgbackrest_tasks
 from drflow.plan.common import common_fields, dag_id, objectives
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.policy import PolicyContext, TaskBuilder
+from drflow.plan.snapshot import snapshot_tasks
 from drflow.plan.wal import wal_tasks
 from drflow.spec.model import BackupPolicy, Component, Spec
 from drflow.spec.types import airflow_schedule
@@ -60,6 +61,7 @@ TASK_BUILDERS: dict[str, TaskBuilder] = {
     "pg_receivewal": wal_tasks,
     "pgbackrest": pgbackrest_tasks,
     "pg_dump": logical_tasks,
+    "snapshot": snapshot_tasks,
 }
 
 
@@ -74,7 +76,8 @@ def backup_plan(spec: Spec, component: Component, policy: BackupPolicy, source: 
         f"- targets: {', '.join(policy.targets)}; retention {policy.retention.days} days "
         f"({policy.retention.policy})\n\n"
         f"Spec: `{source}`. Restore without Airflow: "
-        f"`drflow restore --spec {source} --component {component.name} --to DIR`."
+        f"`drflow restore --spec {source} --component {component.name} "
+        + ("--to REGION [--zone AZ]`." if policy.method == "snapshot" else "--to DIR`.")
     )
     return DagPlan(
         dag_id=dag_id(spec, component, "backup", policy.name),

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from drflow.plan.common import common_fields, dag_id, datastore_params, objectives
 from drflow.plan.graph import DagPlan, TaskPlan
-from drflow.spec.model import Component, Drill, Spec
+from drflow.plan.snapshot import snapshot_drill_tasks
+from drflow.spec.model import BackupPolicy, Component, Drill, Spec
 from drflow.spec.types import airflow_schedule
 
 KIND_RESTORE_DRILL = "restore-drill"
 
 
 def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> DagPlan:
+    drilled = [p for p in component.backup_policies if drill.policy in (None, p.name)]
+    if drilled and drilled[0].method == "snapshot" and (drill.policy or component.datastore is None):
+        return snapshot_drill_plan(spec, component, drill, drilled[0], source)
     base = datastore_params(spec, component)
     policy_name = drill.policy
     target_name = drill.target
@@ -87,5 +91,23 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
                 "description": "Backup to restore; empty means the newest complete one.",
             }
         },
+        **common_fields(spec, component, source),
+    )
+
+
+def snapshot_drill_plan(spec: Spec, component: Component, drill: Drill, policy: BackupPolicy, source: str) -> DagPlan:
+    """A drill of snapshot backups: create the volume or instance from the newest one, check it, delete it."""
+    doc = (
+        f"# Snapshot drill `{drill.name}` of {component.title}\n\n{objectives(component)}\n\n"
+        f"Creates the volume or DB instance from the newest snapshot backup of `{policy.name}`, checks it becomes "
+        f"available, deletes it and records the time against the RTO.\n\nSchedule `{drill.schedule}`. Spec: `{source}`."
+    )
+    return DagPlan(
+        dag_id=dag_id(spec, component, "drill", drill.name),
+        kind=KIND_RESTORE_DRILL,
+        schedule=airflow_schedule(drill.schedule),
+        description=f"snapshot drill of {component.title} ({drill.schedule})",
+        doc_md=doc,
+        tasks=snapshot_drill_tasks(spec, component, policy, int(component.rto.total_seconds())),
         **common_fields(spec, component, source),
     )

@@ -46,6 +46,8 @@ ACTIONS: dict[str, str] = {
     "postgres.check_dump_source": "drflow.operators.logical.PostgresCheckDumpSourceOperator",
     "postgres.logical_dump": "drflow.operators.logical.PostgresLogicalDumpOperator",
     "store.expire": "drflow.operators.retention.ExpireOperator",
+    "snapshot.backup": "drflow.operators.snapshot.SnapshotBackupOperator",
+    "snapshot.drill": "drflow.operators.snapshot.SnapshotDrillOperator",
 }
 
 

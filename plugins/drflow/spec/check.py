@@ -18,6 +18,7 @@ from drflow.spec.check_helpers import choices as _choices
 from drflow.spec.check_helpers import duplicates as _duplicates
 from drflow.spec.check_helpers import items as _items
 from drflow.spec.check_helpers import names as _names
+from drflow.spec.check_snapshot import DRILLABLE_METHODS, check_snapshot_policy, takes_snapshots
 from drflow.spec.diagnostics import Diagnostic, quoted
 from drflow.spec.model import BackupPreset, Spec
 from drflow.spec.source import Loc, Source
@@ -181,9 +182,21 @@ def check_references(source: Source) -> list[Diagnostic]:
         for replica_index, replica in replicas:
             loc = (*base, "datastore", "replicas", replica_index, "region")
             region_ref(loc, f"replica '{replica.get('name')}' of component '{name}'")
+        region_ref((*base, "snapshots", "region"), f"the snapshot source of component '{name}'")
+        copy_to = (
+            component.get("snapshots", {}).get("copy_to") if isinstance(component.get("snapshots"), dict) else None
+        )
+        for copy_index, _ in enumerate(copy_to if isinstance(copy_to, list) else []):
+            region_ref((*base, "snapshots", "copy_to", copy_index), f"a snapshot copy of component '{name}'")
 
+        snapshots = component.get("snapshots")
         if datastore is None:
             for key, items in (("backups", backups), ("drills", drills)):
+                # Snapshot policies (and drills of them) need no database: check_snapshot_policy checks them.
+                if key == "backups":
+                    items = [(i, p) for i, p in items if not takes_snapshots(p)]
+                elif any(takes_snapshots(p) for _, p in backups):
+                    items = []
                 if items:
                     message = f"component '{name}' has {key} but no datastore to take them from"
                     hint = f"add a 'datastore:' (type: postgres, database, primary) or remove its {key}"
@@ -194,6 +207,7 @@ def check_references(source: Source) -> list[Diagnostic]:
             policy_name = policy.get("name")  # a list or mapping here is the model's error to report
             policies.setdefault(policy_name if isinstance(policy_name, str) else None, policy)
             found += _check_pgbackrest_host(source, (*base, "backups", policy_index), policy, datastore)
+            found += check_snapshot_policy(source, (*base, "backups", policy_index), policy, snapshots)
             targets = policy.get("targets")
             for target_index, ref in enumerate(targets if isinstance(targets, list) else []):
                 if isinstance(ref, str) and target_names is not None and ref not in target_names:
@@ -250,14 +264,14 @@ def _check_drill(
     restorable = [
         name
         for name, p in policies.items()
-        if isinstance(p, dict) and ("preset" in p or p.get("method") == "pg_basebackup")
+        if isinstance(p, dict) and ("preset" in p or p.get("method") in DRILLABLE_METHODS)
     ]
-    if isinstance(policy, dict) and "preset" not in policy and policy.get("method") != "pg_basebackup":
+    if isinstance(policy, dict) and "preset" not in policy and policy.get("method") not in DRILLABLE_METHODS:
         message = (
             f"drill '{drill_name}' restores policy '{policy_ref}' (method {policy.get('method')}), but drills restore "
-            "pg_basebackup backups only"
+            "snapshots and pg_basebackup backups only"
         )
-        hint = _choices(str(policy_ref), [str(n) for n in restorable], "pg_basebackup policies", "")
+        hint = _choices(str(policy_ref), [str(n) for n in restorable], "pg_basebackup or snapshot policies", "")
         found.append(source.diagnostic((*loc, "policy"), message, hint or "add a pg_basebackup policy"))
     elif policy_ref is None and not restorable:
         message = (
@@ -302,14 +316,13 @@ def check_feasibility(spec: Spec, source: Source) -> list[Diagnostic]:
                 )
                 hint = f"keep them at least {math.ceil(interval / timedelta(days=1))} days"
                 found.append(source.diagnostic(loc, message, hint, severity="warning"))
-        if component.datastore is not None:
+        if component.datastore is not None or component.snapshots is not None:
             found += _check_rpo(spec, index, source)
     return found
 
 
 def _check_rpo(spec: Spec, index: int, source: Source) -> list[Diagnostic]:
     component = spec.components[index]
-    assert component.datastore is not None
     loc: Loc = ("components", index, "rpo")
     rpo = format_duration(component.rpo)
     if not component.backup_policies:
@@ -320,7 +333,7 @@ def _check_rpo(spec: Spec, index: int, source: Source) -> list[Diagnostic]:
     if interval <= component.rpo:
         return []
     gap = f"backups are up to {format_duration(interval)} apart (policy '{policy}')"
-    replicas = [replica.name for replica in component.datastore.replicas]
+    replicas = [replica.name for replica in component.datastore.replicas] if component.datastore else []
     if replicas:
         message = (
             f"RPO of {rpo} is met only by replication to {quoted(replicas)}: {gap}, "

@@ -23,19 +23,21 @@ from pydantic import (
 
 from drflow.retention import RetentionPolicy
 from drflow.spec.plans import Notification, RecoveryPlan
+from drflow.spec.snapshot import SnapshotDatastore
 from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
 # Numbers are accepted and compared as text, the way PostgreSQL prints them (1000, 12.5, true).
 Criticality = Literal["critical", "high", "medium", "low"]
-BackupType = Literal["full", "incremental", "differential"]
-BackupMethod = Literal["pg_basebackup", "pg_receivewal", "pgbackrest", "pg_dump"]
+BackupType = Literal["full", "incremental", "differential", "snapshot"]
+BackupMethod = Literal["pg_basebackup", "pg_receivewal", "pgbackrest", "pg_dump", "snapshot"]
 METHOD_TYPES: dict[str, frozenset[str]] = {
     "pg_basebackup": frozenset({"full"}),
     "pg_receivewal": frozenset({"incremental"}),
     "pgbackrest": frozenset({"full", "differential", "incremental"}),
     "pg_dump": frozenset({"full"}),
+    "snapshot": frozenset({"snapshot"}),
 }
 # The seed's "Database: daily full backup, hourly incremental".
 PRESETS: dict[str, list[dict[str, str]]] = {
@@ -43,6 +45,8 @@ PRESETS: dict[str, list[dict[str, str]]] = {
         {"name": "daily-full", "type": "full", "method": "pg_basebackup", "schedule": "0 2 * * *"},
         {"name": "hourly-wal", "type": "incremental", "method": "pg_receivewal", "schedule": "@hourly"},
     ],
+    # "System images: weekly full": an AWS snapshot of the component's `snapshots` source, Sundays 03:00.
+    "system-image": [{"name": "weekly-snapshot", "type": "snapshot", "method": "snapshot", "schedule": "0 3 * * 0"}],
 }
 
 
@@ -229,11 +233,13 @@ class BackupPolicy(SpecModel):
     name: Name = Field(description="Policy name, unique within the component; part of the DAG id.")
     type: BackupType = Field(
         description="full: everything; incremental: changes since the previous backup of any type "
-        "(WAL for pg_receivewal); differential: changes since the last full."
+        "(WAL for pg_receivewal); differential: changes since the last full; snapshot: an AWS snapshot "
+        "(method snapshot) of the component's `snapshots` source."
     )
     method: BackupMethod = Field(
         description="pg_basebackup (full), pg_receivewal (incremental: the WAL since the previous backup), "
-        "pgbackrest (full, differential, incremental), pg_dump (full logical dump of the component's database)."
+        "pgbackrest (full, differential, incremental), pg_dump (full logical dump of the component's database), "
+        "snapshot (EBS or RDS snapshots of the component's `snapshots` source, copied to the other regions)."
     )
     schedule: Schedule
     targets: list[Name] = Field(min_length=1, description="Storage targets that receive every backup.")
@@ -267,8 +273,9 @@ class BackupPolicy(SpecModel):
 class BackupPreset(SpecModel):
     """The seed's schedules in one line: expands into the policies of PRESETS[preset]."""
 
-    preset: Literal["database"] = Field(
-        description="database: daily full (pg_basebackup at 02:00) plus hourly incremental (WAL via pg_receivewal)."
+    preset: Literal["database", "system-image"] = Field(
+        description="database: daily full (pg_basebackup at 02:00) plus hourly incremental (WAL via pg_receivewal); "
+        "system-image: weekly snapshot (Sundays 03:00) of the component's `snapshots` source."
     )
     targets: list[Name] = Field(min_length=1, description="Storage targets that receive every backup.")
     retention: Retention
@@ -327,6 +334,9 @@ class Component(SpecModel):
     rto: PositiveDuration = Field(description="Recovery time objective.")
     rpo: PositiveDuration = Field(description="Recovery point objective.")
     datastore: PostgresDatastore | None = Field(None, description="Where the component's data lives.")
+    snapshots: SnapshotDatastore | None = Field(
+        None, description="EBS volumes (a system image) or an RDS instance that backups of method snapshot take."
+    )
     backups: list[BackupEntry] = Field([], description="Backup policies (or presets) of the datastore.")
     drills: list[Drill] = Field([], description="Restore drills that prove the backups work.")
 

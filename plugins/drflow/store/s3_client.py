@@ -15,25 +15,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from drflow.connections import ConnectionDef, get_connection, not_defined, reading_without_airflow
+from drflow.connections import (
+    AWS_PLAIN_EXTRA_KEYS,
+    ConnectionDef,
+    aws_session_kwargs,
+    get_connection,
+    not_defined,
+    reading_without_airflow,
+)
 
 if TYPE_CHECKING:
     from boto3.s3.transfer import TransferConfig
 
 # Extra keys whose meaning the boto3 path reproduces exactly; any other key sends the connection to the hook.
-PLAIN_EXTRA_KEYS = frozenset(
-    {
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-        "region_name",
-        "endpoint_url",
-        "service_config",
-        "verify",
-        "config_kwargs",
-        "profile_name",
-    }
-)
+PLAIN_EXTRA_KEYS = AWS_PLAIN_EXTRA_KEYS
 
 
 def open_s3_client(
@@ -57,19 +52,7 @@ def _plain(conn: ConnectionDef | None, region: str | None, transfer_args: dict[s
 
     extra = conn.extra if conn is not None else {}
     s3_config = dict((extra.get("service_config") or {}).get("s3") or {})
-    # The provider's precedence: login and password, else the extra's pair, else boto3's own chain.
-    key_id, secret = None, None
-    if conn is not None and conn.login and conn.password:
-        key_id, secret = conn.login, conn.password
-    elif extra.get("aws_access_key_id") and extra.get("aws_secret_access_key"):
-        key_id, secret = extra["aws_access_key_id"], extra["aws_secret_access_key"]
-    session = boto3.session.Session(
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-        aws_session_token=extra.get("aws_session_token"),
-        region_name=region or extra.get("region_name"),
-        profile_name=extra.get("profile_name"),
-    )
+    session = boto3.session.Session(**aws_session_kwargs(conn, region))
     config_kwargs = dict(extra.get("config_kwargs") or {})
     if config_kwargs.get("signature_version") == "unsigned":
         config_kwargs["signature_version"] = UNSIGNED

@@ -1,19 +1,13 @@
-"""The typed hand-off from plan builders to operators: frozen dataclasses, no Airflow, no operators.
-
-Plan builders build these and put ``to_params()`` (plain JSON) into ``TaskPlan.params``, so
-``drflow plan --json`` and the Airflow serializer see only JSON; operators rebuild them with
-``from_params()``. A key an operator needs that the builder did not write raises :class:`ContractError`
-naming it, instead of reading ``None`` out of a dict at run time.
-"""
+"""Plan facts and step definitions: what every plan-step operator of a recovery plan is given."""
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from drflow.retention import RETENTION_POLICIES, RetentionPolicy
+from drflow.contracts.base import ContractError, need, optional_str
 
 if TYPE_CHECKING:
     from drflow.spec.plans import StepBase
@@ -22,24 +16,6 @@ S = TypeVar("S", bound="StepBase")
 
 DEFAULT_AUDIT_CONN_ID = "drflow_airflow_api"
 """The http connection to Airflow's REST API the record and the four-eyes check read (same as audit.api)."""
-
-
-class ContractError(ValueError):
-    """Params that do not hold what the operator needs: a drflow defect between a builder and an operator."""
-
-
-def _need(params: Mapping[str, Any], key: str, what: str) -> Any:
-    try:
-        return params[key]
-    except KeyError:
-        raise ContractError(
-            f"{what}: the plan gave no {key!r} (it has {', '.join(sorted(params)) or 'nothing'}); "
-            "this is a drflow defect: rebuild the DAG with this drflow version, or report it"
-        ) from None
-
-
-def _optional_str(value: Any) -> str | None:
-    return None if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -66,12 +42,12 @@ class NodeFacts:
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> NodeFacts:
         return cls(
-            conn_id=str(_need(params, "conn_id", "node facts")),
-            region=_optional_str(params.get("region")),
+            conn_id=str(need(params, "conn_id", "node facts")),
+            region=optional_str(params.get("region")),
             host=str(params.get("host") or "local"),
-            data_directory=_optional_str(params.get("data_directory")),
-            slot=_optional_str(params.get("slot")),
-            replication_conn_id=_optional_str(params.get("replication_conn_id")),
+            data_directory=optional_str(params.get("data_directory")),
+            slot=optional_str(params.get("slot")),
+            replication_conn_id=optional_str(params.get("replication_conn_id")),
         )
 
 
@@ -100,10 +76,10 @@ class ComponentFacts:
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ComponentFacts:
         return cls(
-            rpo_s=int(_need(params, "rpo_s", "component facts")),
-            rto_s=int(_need(params, "rto_s", "component facts")),
-            database=_optional_str(params.get("database")),
-            bin_dir=_optional_str(params.get("bin_dir")),
+            rpo_s=int(need(params, "rpo_s", "component facts")),
+            rto_s=int(need(params, "rto_s", "component facts")),
+            database=optional_str(params.get("database")),
+            bin_dir=optional_str(params.get("bin_dir")),
             nodes={str(n): NodeFacts.from_params(v) for n, v in (params.get("nodes") or {}).items()},
             targets=tuple(dict(t) for t in params.get("targets") or ()),
         )
@@ -124,8 +100,8 @@ class ChannelFacts:
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ChannelFacts:
         return cls(
-            type=str(_need(params, "type", "notification channel")),
-            conn_id=str(_need(params, "conn_id", "notification channel")),
+            type=str(need(params, "type", "notification channel")),
+            conn_id=str(need(params, "conn_id", "notification channel")),
             to=tuple(params.get("to") or ()),
             events=tuple(params.get("events") or ()),
         )
@@ -146,9 +122,9 @@ class StepSummary:
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> StepSummary:
         return cls(
-            name=str(_need(params, "name", "plan step")),
-            type=str(_need(params, "type", "plan step")),
-            action=_optional_str(params.get("action")),
+            name=str(need(params, "name", "plan step")),
+            type=str(need(params, "type", "plan step")),
+            action=optional_str(params.get("action")),
             description=str(params.get("description") or ""),
         )
 
@@ -192,18 +168,18 @@ class PlanFacts:
     def from_params(cls, params: Mapping[str, Any]) -> PlanFacts:
         what = "plan facts"
         return cls(
-            spec=str(_need(params, "spec", what)),
-            plan=str(_need(params, "plan", what)),
-            scenario=str(_need(params, "scenario", what)),
-            rto_s=int(_need(params, "rto_s", what)),
-            rpo_s=int(_need(params, "rpo_s", what)),
-            components={str(n): ComponentFacts.from_params(v) for n, v in _need(params, "components", what).items()},
-            primary_region=_optional_str(params.get("primary_region")),
-            recovery_region=_optional_str(params.get("recovery_region")),
+            spec=str(need(params, "spec", what)),
+            plan=str(need(params, "plan", what)),
+            scenario=str(need(params, "scenario", what)),
+            rto_s=int(need(params, "rto_s", what)),
+            rpo_s=int(need(params, "rpo_s", what)),
+            components={str(n): ComponentFacts.from_params(v) for n, v in need(params, "components", what).items()},
+            primary_region=optional_str(params.get("primary_region")),
+            recovery_region=optional_str(params.get("recovery_region")),
             notifications={str(n): ChannelFacts.from_params(v) for n, v in (params.get("notifications") or {}).items()},
             notify=tuple(params.get("notify") or ()),
-            steps=tuple(StepSummary.from_params(s) for s in _need(params, "steps", what)),
-            audit_conn_id=str(_need(params, "audit_conn_id", what)),
+            steps=tuple(StepSummary.from_params(s) for s in need(params, "steps", what)),
+            audit_conn_id=str(need(params, "audit_conn_id", what)),
         )
 
     def component(self, name: str) -> ComponentFacts:
@@ -261,21 +237,21 @@ class StepDefinition:
     def from_params(cls, params: Mapping[str, Any]) -> StepDefinition:
         four_eyes = params.get("four_eyes")
         return cls(
-            name=str(_need(params, "name", "plan step")),
+            name=str(need(params, "name", "plan step")),
             type=str(params.get("type") or "record"),
             fields=dict(params),
-            action=_optional_str(params.get("action")),
-            component=_optional_str(params.get("component")),
+            action=optional_str(params.get("action")),
+            component=optional_str(params.get("component")),
             description=str(params.get("description") or ""),
-            timeout=_optional_str(params.get("timeout")),
+            timeout=optional_str(params.get("timeout")),
             approvers=tuple(str(a) for a in params.get("approvers") or ()),
             assignees=tuple(str(a) for a in params.get("assignees") or ()),
             four_eyes=None if four_eyes is None else bool(four_eyes),
             instructions=str(params.get("instructions") or ""),
             assess_tasks=tuple(str(t) for t in params.get("assess_tasks") or ()),
             verification=bool(params.get("verification")),
-            work_dir=_optional_str(params.get("work_dir")),
-            restored_by=_optional_str(params.get("restored_by")),
+            work_dir=optional_str(params.get("work_dir")),
+            restored_by=optional_str(params.get("restored_by")),
         )
 
     def spec_step(self, kind: builtins.type[S]) -> S:
@@ -291,138 +267,3 @@ class StepDefinition:
                 f"plan step {self.name!r} is not a valid {kind.__name__}: {problems}; this is a drflow defect: "
                 "rebuild the DAG with this drflow version, or report it"
             ) from None
-
-
-@dataclass(frozen=True)
-class BackupRun:
-    """One backup policy of a component run into its storage targets: what every backup method shares.
-
-    The backup tasks of every method (pg_basebackup, pg_dump, pg_receivewal, pgBackRest) get it as
-    ``run=``; each method adds only its own keyword arguments beside it.
-    """
-
-    spec_name: str
-    component: str
-    policy: str
-    conn_id: str
-    """The primary's Airflow connection."""
-    database: str
-    bin_dir: str
-    """The PostgreSQL binaries of the datastore."""
-    targets: Sequence[Mapping[str, Any]]
-    """Storage targets as the spec writes them (``model_dump(mode="json")``)."""
-    compression: str
-    retention_days: int
-    retention_policy: RetentionPolicy
-    validation: Sequence[Mapping[str, Any]] = ()
-    """Validation queries of the component's drills, recorded at backup time (not for WAL)."""
-    work_dir: str | None = None
-
-    FIELDS: ClassVar[tuple[str, ...]] = (
-        "spec_name",
-        "component",
-        "policy",
-        "conn_id",
-        "database",
-        "bin_dir",
-        "targets",
-        "compression",
-        "retention_days",
-        "retention_policy",
-    )
-
-    def to_params(self) -> dict[str, Any]:
-        return {
-            "spec_name": self.spec_name,
-            "component": self.component,
-            "policy": self.policy,
-            "conn_id": self.conn_id,
-            "database": self.database,
-            "bin_dir": self.bin_dir,
-            "targets": [dict(t) for t in self.targets],
-            "compression": self.compression,
-            "retention_days": self.retention_days,
-            "retention_policy": self.retention_policy,
-            "validation": [dict(v) for v in self.validation],
-            "work_dir": self.work_dir,
-        }
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> BackupRun:
-        what = "backup policy run"
-        values = {key: _need(params, key, what) for key in cls.FIELDS}
-        policy = str(values["retention_policy"])
-        if policy not in RETENTION_POLICIES:
-            raise ContractError(f"{what}: retention_policy {policy!r} is not one of {', '.join(RETENTION_POLICIES)}")
-        return cls(
-            spec_name=str(values["spec_name"]),
-            component=str(values["component"]),
-            policy=str(values["policy"]),
-            conn_id=str(values["conn_id"]),
-            database=str(values["database"]),
-            bin_dir=str(values["bin_dir"]),
-            targets=tuple(dict(t) for t in values["targets"]),
-            compression=str(values["compression"]),
-            retention_days=int(values["retention_days"]),
-            retention_policy=cast(RetentionPolicy, policy),
-            validation=tuple(dict(v) for v in params.get("validation") or ()),
-            work_dir=_optional_str(params.get("work_dir")),
-        )
-
-
-@dataclass(frozen=True)
-class PolicyRetention:
-    """One backup policy's retention as the spec writes it: what expiry applies to its entries."""
-
-    name: str
-    days: int
-    min_copies: int
-
-
-@dataclass(frozen=True)
-class RetentionRun:
-    """One component's expiry in the retention DAG: its targets (each expired on its own), its policies'
-    retention, and, when it has pgBackRest policies, the stanza whose ``pgbackrest expire`` runs first."""
-
-    spec_name: str
-    component: str
-    targets: Sequence[Mapping[str, Any]]
-    """Storage targets as the spec writes them (``model_dump(mode="json")``)."""
-    policies: tuple[PolicyRetention, ...]
-    pgbackrest: Mapping[str, Any] | None = None
-    """``StanzaSettings.to_params()`` of the component's stanza; None without pgBackRest policies."""
-    conn_id: str | None = None
-    """The primary's Airflow connection (pgBackRest only)."""
-    database: str | None = None
-    work_dir: str | None = None
-
-    def to_params(self) -> dict[str, Any]:
-        return {
-            "spec_name": self.spec_name,
-            "component": self.component,
-            "targets": [dict(t) for t in self.targets],
-            "policies": [{"name": p.name, "days": p.days, "min_copies": p.min_copies} for p in self.policies],
-            "pgbackrest": dict(self.pgbackrest) if self.pgbackrest is not None else None,
-            "conn_id": self.conn_id,
-            "database": self.database,
-            "work_dir": self.work_dir,
-        }
-
-    @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> RetentionRun:
-        what = "retention run"
-        policies = []
-        for policy in _need(params, "policies", what):
-            values = {key: _need(policy, key, f"{what} policy") for key in ("name", "days", "min_copies")}
-            policies.append(PolicyRetention(str(values["name"]), int(values["days"]), int(values["min_copies"])))
-        stanza = params.get("pgbackrest")
-        return cls(
-            spec_name=str(_need(params, "spec_name", what)),
-            component=str(_need(params, "component", what)),
-            targets=tuple(dict(t) for t in _need(params, "targets", what)),
-            policies=tuple(policies),
-            pgbackrest=dict(stanza) if stanza is not None else None,
-            conn_id=_optional_str(params.get("conn_id")),
-            database=_optional_str(params.get("database")),
-            work_dir=_optional_str(params.get("work_dir")),
-        )

@@ -1,0 +1,34 @@
+"""The typed hand-off from plan builders to operators: frozen dataclasses, no Airflow, no operators.
+
+Plan builders build these and put ``to_params()`` (plain JSON) into ``TaskPlan.params``, so
+``drflow plan --json`` and the Airflow serializer see only JSON; operators rebuild them with
+``from_params()``. A key an operator needs that the builder did not write raises :class:`ContractError`
+naming it, instead of reading ``None`` out of a dict at run time.
+"""
+
+from drflow.contracts.base import ContractError
+from drflow.contracts.plan import (
+    DEFAULT_AUDIT_CONN_ID,
+    ChannelFacts,
+    ComponentFacts,
+    NodeFacts,
+    PlanFacts,
+    StepDefinition,
+    StepSummary,
+)
+from drflow.contracts.runs import BackupRun, PolicyRetention, RetentionRun, SnapshotRun
+
+__all__ = [
+    "DEFAULT_AUDIT_CONN_ID",
+    "BackupRun",
+    "ChannelFacts",
+    "ComponentFacts",
+    "ContractError",
+    "NodeFacts",
+    "PlanFacts",
+    "PolicyRetention",
+    "RetentionRun",
+    "SnapshotRun",
+    "StepDefinition",
+    "StepSummary",
+]
