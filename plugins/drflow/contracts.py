@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from drflow.retention import RETENTION_POLICIES, RetentionPolicy
+from drflow.spec.config import ConfigSource
 
 if TYPE_CHECKING:
     from drflow.spec.plans import StepBase
@@ -367,4 +368,37 @@ class BackupRun:
             retention_policy=cast(RetentionPolicy, policy),
             validation=tuple(dict(v) for v in params.get("validation") or ()),
             work_dir=_optional_str(params.get("work_dir")),
+        )
+
+
+@dataclass(frozen=True)
+class ConfigRun:
+    """What a configuration backup or drill is given: its source and where its versions live."""
+
+    spec_name: str
+    component: str
+    source: ConfigSource
+    targets: tuple[Mapping[str, Any], ...]
+    poll_interval_s: float = 60.0
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "spec_name": self.spec_name,
+            "component": self.component,
+            "source": self.source.to_params(),
+            "targets": [dict(t) for t in self.targets],
+            "poll_interval_s": self.poll_interval_s,
+        }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ConfigRun:
+        missing = [key for key in ("spec_name", "component", "source", "targets") if key not in params]
+        if missing:
+            raise ContractError(f"config run params lack {', '.join(missing)}; the plan builder writes them")
+        return cls(
+            spec_name=str(params["spec_name"]),
+            component=str(params["component"]),
+            source=ConfigSource.from_params(params["source"]),
+            targets=tuple(params["targets"]),
+            poll_interval_s=float(params.get("poll_interval_s") or 60.0),
         )

@@ -45,6 +45,8 @@ ACTIONS: dict[str, str] = {
     "pgbackrest.verify": "drflow.operators.pgbackrest.PgBackRestVerifyOperator",
     "postgres.check_dump_source": "drflow.operators.logical.PostgresCheckDumpSourceOperator",
     "postgres.logical_dump": "drflow.operators.logical.PostgresLogicalDumpOperator",
+    "config.backup": "drflow.operators.config.ConfigBackupOperator",
+    "config.drill": "drflow.operators.config.ConfigDrillOperator",
 }
 
 
