@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -183,9 +185,57 @@ def test_trigger_fires_on_first_sight_and_on_each_change_only(routes: Path) -> N
         assert not waiting.done()
         (routes / "v2.yaml").write_text("path: /v2\n")
         events.append((await asyncio.wait_for(waiting, 1)).payload)
-        await stream.aclose()
+        waiting.cancel()
         return events
 
     first, changed = asyncio.run(watch())
     assert first["previous_sha256"] is None
     assert changed["previous_sha256"] == first["sha256"] and changed["sha256"] == read_directory(routes).sha256
+
+
+class _ConfigHandler(BaseHTTPRequestHandler):
+    body = b'{"routes": ["/v1/users"]}'
+    status = 200
+    seen_auth: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        type(self).seen_auth.append(self.headers.get("Authorization", ""))
+        payload = self.body if self.path == "/admin/config" else b"not here"
+        self.send_response(self.status if self.path == "/admin/config" else 404)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_http_source_reads_the_running_config_through_its_connection(
+    local_target: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drflow.connections import read_without_airflow, reading_without_airflow
+    from drflow.engines.config.source import ConfigSourceError, read_config
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ConfigHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    conn = {"conn_type": "http", "host": "127.0.0.1", "port": server.server_address[1], "login": "ops"}
+    monkeypatch.setenv("AIRFLOW_CONN_GW_ADMIN", json.dumps({**conn, "password": "pw"}))
+    before = reading_without_airflow()
+    read_without_airflow(True)
+    try:
+        source = ConfigSource(kind="http", conn_id="gw_admin", endpoint="/admin/config")
+        first = back_up_config("api", "catalog", source, [local_target])
+        assert _ConfigHandler.seen_auth[-1].startswith("Basic ")
+        _ConfigHandler.body = b'{"routes": ["/v1/users", "/v1/orders"]}'
+        back_up_config("api", "catalog", source, [local_target])
+        versions = component_versions("api", "catalog", local_target)
+        old, new = versions.versions()
+        assert old.sha256 == first.sha256 and [f.path for f in new.files] == ["config"]
+        assert '+{"routes": ["/v1/users", "/v1/orders"]}' in diff_versions(versions, old, new)
+
+        _ConfigHandler.status = 503
+        with pytest.raises(ConfigSourceError, match="answered HTTP 503.*check config.endpoint"):
+            read_config(source)
+    finally:
+        read_without_airflow(before)
+        server.shutdown()

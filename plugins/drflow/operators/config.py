@@ -15,10 +15,10 @@ class ConfigBackupOperator(BaseOperator):
 
     ui_color = "#d5f5e3"
 
-    def __init__(self, *, run: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(self, *, config: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.run = run
-        self.config_run = ConfigRun.from_params(run)
+        self.config = config
+        self.config_run = ConfigRun.from_params(config)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.jobs.config import back_up_config
@@ -43,15 +43,15 @@ class ConfigDrillOperator(BaseOperator):
     def __init__(
         self,
         *,
-        run: dict[str, Any],
+        config: dict[str, Any],
         validate_command: str | None = None,
         command_timeout_s: float = 300.0,
         work_dir: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.run = run
-        self.config_run = ConfigRun.from_params(run)
+        self.config = config
+        self.config_run = ConfigRun.from_params(config)
         self.validate_command = validate_command
         self.command_timeout_s = command_timeout_s
         self.work_dir = work_dir

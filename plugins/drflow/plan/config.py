@@ -43,7 +43,7 @@ def config_plans(spec: Spec, component: Component, source: str) -> list[DagPlan]
         doc=f"Read {where}, hash it and store it as a new version in "
         + ", ".join(settings.targets)
         + " unless a target's newest version has the same hash (identical content is never stored twice).",
-        params={"run": run.to_params()},
+        params={"config": run.to_params()},
     )
     plans = [
         DagPlan(
@@ -73,7 +73,7 @@ def config_plans(spec: Spec, component: Component, source: str) -> list[DagPlan]
             + (f", run `{drill.validate_command}` on it" if drill.validate_command else "")
             + ".",
             params={
-                "run": run.to_params(),
+                "config": run.to_params(),
                 "validate_command": drill.validate_command,
                 "command_timeout_s": drill.timeout.total_seconds(),
                 "work_dir": spec.defaults.work_dir,

@@ -23,6 +23,8 @@ class _Model(BaseModel):
 
 
 class ConfigRetention(_Model):
+    """How long config versions are kept."""
+
     days: int = Field(ge=1, le=36500, description="Keep each config version at least this many days.")
 
 

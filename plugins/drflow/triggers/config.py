@@ -17,8 +17,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from drflow.engines.config.source import ConfigSourceError, read_config
-from drflow.spec.config import ConfigSource
+from drflow.engines.config.source import ConfigSourceError, read_source
 
 log = logging.getLogger(__name__)
 STATE_KEY = "drflow_config_sha256"
@@ -37,17 +36,17 @@ class ConfigChangeTrigger(BaseEventTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        source = ConfigSource.from_params(self.source)
+        where = self.source.get("path") or f"{self.source.get('conn_id')}{self.source.get('endpoint', '')}"
         last = await self._load()
         while True:
             try:
-                snapshot = await asyncio.to_thread(read_config, source)
+                snapshot = await asyncio.to_thread(read_source, self.source)
             except ConfigSourceError as exc:
-                log.warning("config of %s not readable, polling again: %s", source.describe(), exc)
+                log.warning("config of %s not readable, polling again: %s", where, exc)
             else:
                 digest = snapshot.sha256
                 if digest != last:
-                    log.info("config of %s changed: %s -> %s", source.describe(), last, digest)
+                    log.info("config of %s changed: %s -> %s", where, last, digest)
                     yield TriggerEvent(
                         {"sha256": digest, "previous_sha256": last, "size": snapshot.size, "files": len(snapshot.files)}
                     )

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from drflow.spec.config import ConfigSource
 
@@ -54,6 +55,11 @@ def snapshot_sha256(entries: Iterable[tuple[str, int, str]]) -> str:
     """The hash of a snapshot from its ``(path, mode, sha256 of the content)`` entries."""
     lines = "".join(f"{sha} {mode:o} {path}\n" for path, mode, sha in sorted(entries))
     return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def read_source(params: Mapping[str, Any]) -> ConfigSnapshot:
+    """Read the source a plan wrote as ``ConfigSource.to_params()`` (what the trigger holds)."""
+    return read_config(ConfigSource.from_params(params))
 
 
 def read_config(source: ConfigSource) -> ConfigSnapshot:
