@@ -7,9 +7,12 @@ intervals and store a new version; a config left unchanged must start no run at 
 
 from __future__ import annotations
 
+import json
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +44,36 @@ components:
       poll_interval: {poll}s
       targets: [local-store]
       retention: {{days: 30}}
+  - name: catalog
+    criticality: low
+    rto: 1h
+    rpo: 1h
+    config:
+      type: http
+      conn_id: watch_catalog_admin
+      endpoint: /admin/config
+      poll_interval: {poll}s
+      targets: [local-store]
+      retention: {{days: 30}}
 """
+HTTP_DAG_ID = "dr.watch.catalog.backup.config"
+
+
+class _Admin(BaseHTTPRequestHandler):
+    """The catalog's admin API: GET /admin/config returns the running config."""
+
+    body = b'{"apis": ["users"]}'
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        found = self.path == "/admin/config"
+        payload = self.body if found else b"not found"
+        self.send_response(200 if found else 404)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: Any) -> None:
+        pass
 
 
 class Watched:
@@ -49,26 +81,26 @@ class Watched:
         self.stack, self.config, self.store = stack, config, store
         self.client: AirflowClient = stack.client("alice")
 
-    def runs(self) -> list[dict[str, Any]]:
-        found = self.client.get(f"/api/v2/dags/{DAG_ID}/dagRuns", order_by="run_after", limit=100)
+    def runs(self, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
+        found = self.client.get(f"/api/v2/dags/{dag_id}/dagRuns", order_by="run_after", limit=100)
         return list(found["dag_runs"])
 
-    def wait_runs(self, count: int, timeout: float) -> list[dict[str, Any]]:
+    def wait_runs(self, count: int, timeout: float, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            runs = self.runs()
+            runs = self.runs(dag_id)
             if len(runs) >= count:
                 return runs
             self.stack.check_alive()
             time.sleep(0.25)
         raise AssertionError(
-            f"{len(self.runs())} runs of {DAG_ID} after {timeout}s, expected {count}\n"
+            f"{len(self.runs(dag_id))} runs of {dag_id} after {timeout}s, expected {count}\n"
             f"{self.stack.log_tail('triggerer')}\n{self.stack.log_tail('scheduler')}"
         )
 
-    def versions(self) -> list[str]:
+    def versions(self, component: str = "gateway") -> list[str]:
         target = {"name": "local-store", "type": "local", "path": str(self.store)}
-        return [v.sha256 for v in component_versions("watch", "gateway", target).versions()]
+        return [v.sha256 for v in component_versions("watch", component, target).versions()]
 
 
 @pytest.fixture(scope="module")
@@ -81,11 +113,18 @@ def watched() -> Iterator[Watched]:
         (config / "v1" / "users.yaml").write_text("path: /v1/users\nupstream: users:8080\n")
         (config / "gateway.yaml").write_text("listen: 8443\n")
         (specs / "watch.yaml").write_text(SPEC.format(store=store, config=config, poll=POLL_S))
-        with airflow_stack(specs) as stack:
-            client = stack.client("alice")
-            client.wait_for_dag(DAG_ID)
-            client.unpause(DAG_ID)
-            yield Watched(stack, config, store)
+        admin = ThreadingHTTPServer(("127.0.0.1", 0), _Admin)
+        threading.Thread(target=admin.serve_forever, daemon=True).start()
+        conn = {"conn_type": "http", "host": "127.0.0.1", "port": admin.server_address[1]}
+        try:
+            with airflow_stack(specs, {"AIRFLOW_CONN_WATCH_CATALOG_ADMIN": json.dumps(conn)}) as stack:
+                client = stack.client("alice")
+                for dag_id in (DAG_ID, HTTP_DAG_ID):
+                    client.wait_for_dag(dag_id)
+                    client.unpause(dag_id)
+                yield Watched(stack, config, store)
+        finally:
+            admin.shutdown()
 
 
 def test_first_version_then_nothing_while_unchanged_then_a_backup_per_change(watched: Watched) -> None:
@@ -113,3 +152,13 @@ def test_first_version_then_nothing_while_unchanged_then_a_backup_per_change(wat
     # And nothing again while it stays so.
     time.sleep(3 * POLL_S)
     assert len(watched.runs()) == 2
+
+
+def test_an_http_source_is_watched_through_its_airflow_connection(watched: Watched) -> None:
+    first = watched.wait_runs(1, timeout=60, dag_id=HTTP_DAG_ID)
+    watched.client.wait_run(HTTP_DAG_ID, first[0]["dag_run_id"])
+    assert len(watched.versions("catalog")) == 1
+    _Admin.body = b'{"apis": ["users", "orders"]}'
+    runs = watched.wait_runs(2, timeout=2 * POLL_S, dag_id=HTTP_DAG_ID)
+    assert watched.client.wait_run(HTTP_DAG_ID, runs[-1]["dag_run_id"])["state"] == "success"
+    assert len(watched.versions("catalog")) == 2
