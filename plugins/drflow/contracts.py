@@ -380,6 +380,7 @@ class ConfigRun:
     source: ConfigSource
     targets: tuple[Mapping[str, Any], ...]
     poll_interval_s: float = 60.0
+    retention_days: int | None = None
 
     def to_params(self) -> dict[str, Any]:
         return {
@@ -388,6 +389,7 @@ class ConfigRun:
             "source": self.source.to_params(),
             "targets": [dict(t) for t in self.targets],
             "poll_interval_s": self.poll_interval_s,
+            "retention_days": self.retention_days,
         }
 
     @classmethod
@@ -401,4 +403,5 @@ class ConfigRun:
             source=ConfigSource.from_params(params["source"]),
             targets=tuple(params["targets"]),
             poll_interval_s=float(params.get("poll_interval_s") or 60.0),
+            retention_days=int(params["retention_days"]) if params.get("retention_days") else None,
         )

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import threading
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ def test_every_change_is_a_version_and_identical_content_is_never_stored_twice(
     routes: Path, local_target: dict[str, Any], s3_target: dict[str, Any]
 ) -> None:
     targets = [local_target, s3_target]
-    first = back_up_config("api", "gateway", source_of(routes), targets)
+    first = back_up_config("api", "gateway", source_of(routes), targets, retention_days=90)
     assert set(first.stored) == {"test-local", "test-s3"} and first.blobs_uploaded == 4
 
     again = back_up_config("api", "gateway", source_of(routes), targets)
@@ -71,6 +72,8 @@ def test_every_change_is_a_version_and_identical_content_is_never_stored_twice(
         history = versions.versions()
         assert [v.sha256 for v in history] == [first.sha256, changed.sha256, first.sha256]
         assert all(v.size > 0 and v.taken_at for v in history)
+        kept = datetime.fromisoformat(str(history[0].expires_at)) - datetime.fromisoformat(history[0].taken_at)
+        assert timedelta(days=90) - timedelta(seconds=1) < kept <= timedelta(days=90)
         blobs = versions.store.list_keys(f"{versions.prefix}/blobs/")
         assert len(blobs) == 3
 

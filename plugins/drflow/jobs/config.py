@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,15 +62,18 @@ def back_up_config(
     source: ConfigSource,
     targets: Sequence[Mapping[str, Any]],
     snapshot: ConfigSnapshot | None = None,
+    retention_days: int | None = None,
 ) -> BackupOutcome:
     """Store the source's current content as a new version in every target where it differs from the newest."""
     snap = snapshot if snapshot is not None else read_config(source)
     files = tuple(VersionFile(f.path, f.mode, f.sha256, len(f.data)) for f in snap.files)
     outcome = BackupOutcome(sha256=snap.sha256, size=snap.size)
+    now = datetime.now(UTC)
     version = ConfigVersion(
-        version_id=new_version_id(snap.sha256),
+        version_id=new_version_id(snap.sha256, now),
         sha256=snap.sha256,
-        taken_at=_now_iso(),
+        taken_at=now.isoformat(timespec="milliseconds"),
+        expires_at=(now + timedelta(days=retention_days)).isoformat(timespec="seconds") if retention_days else None,
         size=snap.size,
         files=files,
         source=source.describe(),
@@ -215,12 +219,6 @@ def _remove_tree(path: Path) -> None:
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
-
-
-def _now_iso() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def config_drill(

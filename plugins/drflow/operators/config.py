@@ -24,7 +24,9 @@ class ConfigBackupOperator(BaseOperator):
         from drflow.jobs.config import back_up_config
 
         run = self.config_run
-        outcome = back_up_config(run.spec_name, run.component, run.source, run.targets)
+        outcome = back_up_config(
+            run.spec_name, run.component, run.source, run.targets, retention_days=run.retention_days
+        )
         self.log.info(
             "config %s (%d bytes): stored in %s, unchanged in %s",
             outcome.sha256,

@@ -23,6 +23,7 @@ def config_run(spec: Spec, component: Component) -> ConfigRun:
         source=settings.source(),
         targets=tuple(targets_params(spec, settings.targets)),
         poll_interval_s=settings.poll_interval.total_seconds(),
+        retention_days=settings.retention.days,
     )
 
 

@@ -44,10 +44,13 @@ class ConfigVersion:
     size: int
     files: tuple[VersionFile, ...]
     source: str = ""
+    expires_at: str | None = None
+    """When retention allows deleting it (``taken_at`` + the spec's ``retention.days``); recorded, not enforced."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "format": 1,
+            "expires_at": self.expires_at,
             "version_id": self.version_id,
             "sha256": self.sha256,
             "taken_at": self.taken_at,
@@ -64,6 +67,7 @@ class ConfigVersion:
             taken_at=str(data["taken_at"]),
             size=int(data["size"]),
             source=str(data.get("source", "")),
+            expires_at=data.get("expires_at"),
             files=tuple(
                 VersionFile(str(f["path"]), int(f["mode"]), str(f["sha256"]), int(f["size"])) for f in data["files"]
             ),
