@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from drflow.contracts import BackupRun, ContractError, RetentionRun, SnapshotRun, StepDefinition
+from drflow.contracts import BackupRun, ConfigRun, ContractError, RetentionRun, SnapshotRun, StepDefinition
 from drflow.operators.policy import BackupPolicyOperator
 from drflow.operators.step_base import PlanStepOperator
 from drflow.plan.compile import compile_specs
@@ -57,6 +57,9 @@ def test_every_task_builds_its_contract(plan: DagPlan, task: TaskPlan) -> None:
         assert RetentionRun.from_params(task.params["retention"]).to_params() == task.params["retention"]
     if "snapshot" in task.params:
         assert SnapshotRun.from_params(task.params["snapshot"]).to_params() == task.params["snapshot"]
+    if "config" in task.params:  # configuration backups and drills (issue 9)
+        assert ConfigRun.from_params(task.params["config"]).to_params() == task.params["config"]
+        assert getattr(operator, "config_run", None) == ConfigRun.from_params(task.params["config"])
 
 
 def test_every_dag_renders() -> None:

@@ -52,8 +52,10 @@ def test_every_api_marketplace_component_gets_a_watch_with_its_rpo_as_max_lag() 
     watch = settings.pop("slot_watch")
     # The spec's other slots on this primary are watched too: WAL archiving slots and orphans.
     assert watch["orphan_limit_bytes"] == 10 * 1024**3 and "billing" in watch["components"]
+    # Billing archives WAL too (issue 9 item 6: PostgreSQL with replica and WAL), through its own slot.
     assert {(c["kind"], c["slot"]) for c in watch["claims"] if c["component"] == "billing"} == {
-        ("replica", "drflow_sandbox_replica")
+        ("replica", "drflow_sandbox_replica"),
+        ("wal", "drflow_wal_6ad8a6_billing_wal_every_10m"),
     }
     assert settings == {
         "primary_conn_id": "drflow_pg_primary",

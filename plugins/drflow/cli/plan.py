@@ -41,6 +41,8 @@ def show_plan(paths: list[Path], as_json: bool, base: Path | None) -> None:
     for p in plans:
         style = "red" if p.error else None
         schedule = p.schedule or (f"every {p.schedule_every_s}s" if p.schedule_every_s else "manual")
+        if p.watch is not None:
+            schedule = f"on change of asset {p.watch.asset}"
         table.add_row(p.dag_id, p.kind, schedule, " → ".join(t.task_id for t in p.tasks), style=style)
     out.print(table)
     errors = [p for p in plans if p.error]

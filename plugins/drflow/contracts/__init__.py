@@ -7,6 +7,7 @@ naming it, instead of reading ``None`` out of a dict at run time.
 """
 
 from drflow.contracts.base import ContractError
+from drflow.contracts.config import ConfigRun
 from drflow.contracts.plan import (
     DEFAULT_AUDIT_CONN_ID,
     ChannelFacts,
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_AUDIT_CONN_ID",
     "BackupRun",
     "ChannelFacts",
+    "ConfigRun",
     "ComponentFacts",
     "ContractError",
     "NodeFacts",

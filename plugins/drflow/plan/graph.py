@@ -30,6 +30,16 @@ class TaskPlan:
 
 
 @dataclass(frozen=True)
+class AssetWatch:
+    """Schedule a DAG on an asset that a triggerer's event trigger updates (event-driven scheduling)."""
+
+    asset: str
+    trigger: str
+    """Import path of a BaseEventTrigger subclass."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DagPlan:
     dag_id: str
     kind: str
@@ -59,6 +69,8 @@ class DagPlan:
     """Plan facts for notifications (channels, plan name …): what tasks' `notify_on` and the deadline send."""
     paused: bool | None = None
     """Paused when Airflow first sees the DAG (None: Airflow's default)."""
+    watch: AssetWatch | None = None
+    """Scheduled on this watched asset instead of `schedule`."""
 
     @property
     def tags(self) -> list[str]:

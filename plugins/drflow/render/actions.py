@@ -48,6 +48,8 @@ ACTIONS: dict[str, str] = {
     "store.expire": "drflow.operators.retention.ExpireOperator",
     "snapshot.backup": "drflow.operators.snapshot.SnapshotBackupOperator",
     "snapshot.drill": "drflow.operators.snapshot.SnapshotDrillOperator",
+    "config.backup": "drflow.operators.config.ConfigBackupOperator",
+    "config.drill": "drflow.operators.config.ConfigDrillOperator",
 }
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, BaseOperator, Param
+from airflow.sdk import DAG, Asset, AssetWatcher, BaseOperator, Param
 
 from drflow.plan.build import failed_plan
 from drflow.plan.compile import compile_specs
-from drflow.plan.graph import DagPlan
+from drflow.plan.graph import AssetWatch, DagPlan
 from drflow.render.actions import operator_class
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,12 @@ def render_dag(plan: DagPlan) -> DAG:
         dag_extras.update(completion_callbacks(plan.notify))
         if plan.deadline_s and deadlines_enabled():
             dag_extras["deadline"] = deadline_alert(plan.notify, plan.deadline_s)
+    schedule: Any = timedelta(seconds=plan.schedule_every_s) if plan.schedule_every_s else plan.schedule
+    if plan.watch is not None:
+        schedule = [watched_asset(plan.watch)]
     dag = DAG(
         dag_id=plan.dag_id,
-        schedule=timedelta(seconds=plan.schedule_every_s) if plan.schedule_every_s else plan.schedule,
+        schedule=schedule,
         start_date=START_DATE,
         catchup=False,
         max_active_runs=plan.max_active_runs,
@@ -74,6 +78,13 @@ def render_dag(plan: DagPlan) -> DAG:
             for upstream in task.upstream:
                 operators[upstream] >> operators[task.task_id]
     return dag
+
+
+def watched_asset(watch: AssetWatch) -> Asset:
+    """The asset a DAG is scheduled on, with the watcher whose event trigger updates it."""
+    module, _, name = watch.trigger.rpartition(".")
+    trigger = getattr(importlib.import_module(module), name)(**watch.kwargs)
+    return Asset(name=watch.asset, watchers=[AssetWatcher(name=f"{watch.asset}.watcher", trigger=trigger)])
 
 
 def render_specs(paths: Iterable[Path | str], last_good: Path | None = None) -> dict[str, DAG]:

@@ -217,6 +217,8 @@ def check_references(source: Source) -> list[Diagnostic]:
                     hint = _choices(ref, target_names, "defined storage targets", "define it under 'storage:'")
                     found.append(source.diagnostic(loc, message, hint))
 
+        found += check_config_targets(source, base, component, target_names)
+
         for drill_index, drill in drills:
             loc = (*base, "drills", drill_index)
             queries, within_drill = _items(drill, "validation"), f" in drill '{drill.get('name')}'"
@@ -292,11 +294,25 @@ def _check_drill(
     return found
 
 
+def check_config_targets(source: Source, base: Loc, component: Any, target_names: Any) -> list[Diagnostic]:
+    """Every target of a component's `config:` is a defined storage target."""
+    config = component.get("config") if isinstance(component, dict) else None
+    targets = config.get("targets") if isinstance(config, dict) else None
+    found = []
+    for index, ref in enumerate(targets if isinstance(targets, list) else []):
+        if isinstance(ref, str) and target_names is not None and ref not in target_names:
+            message = f"config of component '{component.get('name')}' is stored in '{ref}', which is not defined"
+            hint = _choices(ref, target_names, "defined storage targets", "define it under 'storage:'")
+            found.append(source.diagnostic((*base, "config", "targets", index), message, hint))
+    return found
+
+
 def check_feasibility(spec: Spec, source: Source) -> list[Diagnostic]:
     found = []
     for index, component in enumerate(spec.components):
         base: Loc = ("components", index)
-        if component.criticality in ("critical", "high") and not component.drills:
+        config_drill = component.config is not None and component.config.drill is not None
+        if component.criticality in ("critical", "high") and not component.drills and not config_drill:
             message = f"{component.criticality} component '{component.name}' has no restore drill"
             hint = (
                 "add a drill under 'drills:' (type: restore) that proves its backups restore "

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from drflow.retention import RetentionPolicy
+from drflow.spec.config import ConfigSettings
 from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.snapshot import SnapshotDatastore
 from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
@@ -339,6 +340,9 @@ class Component(SpecModel):
     )
     backups: list[BackupEntry] = Field([], description="Backup policies (or presets) of the datastore.")
     drills: list[Drill] = Field([], description="Restore drills that prove the backups work.")
+    config: ConfigSettings | None = Field(
+        None, description="The component's configuration, backed up after each change (every version kept)."
+    )
 
     @property
     def backup_policies(self) -> list[BackupPolicy]:

@@ -98,6 +98,9 @@ def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
 
     dns_records = ensure_records(endpoint_url, switch_dns_steps(load_spec(spec_path).spec))
     seeded = seed_demo_data(f"host=127.0.0.1 port={PRIMARY_PORT} user=postgres dbname=postgres")
+    from drflow.devtools.sandbox.demo_config import seed_demo_config
+
+    seeded_config = seed_demo_config(load_spec(spec_path).spec)
     region = buckets[0][1] if buckets else "us-east-1"
     return {
         "root": str(root),
@@ -105,6 +108,7 @@ def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
         "s3": {"endpoint_url": endpoint_url, "buckets": [b for b, _ in buckets]},
         "route53": dns_records,
         "demo_data": seeded,
+        "demo_config": seeded_config,
         "webhook": {"url": f"http://127.0.0.1:{WEBHOOK_PORT}", "received": str(root / "received.jsonl")},
         "connections": connections(endpoint_url, region, spec_path),
     }

@@ -1,0 +1,1 @@
+"""Configuration sources: a directory of config files or an HTTP endpoint returning the running config."""

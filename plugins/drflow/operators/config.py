@@ -1,0 +1,96 @@
+"""Configuration operators: store a new version after a change; drill the newest version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from drflow.contracts import ConfigRun
+
+
+class ConfigBackupOperator(BaseOperator):
+    """Read the config, store it as a version where it differs from the newest (every target on its own)."""
+
+    ui_color = "#d5f5e3"
+
+    def __init__(self, *, config: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.config_run = ConfigRun.from_params(config)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from drflow.jobs.config import back_up_config
+
+        run = self.config_run
+        outcome = back_up_config(
+            run.spec_name, run.component, run.source, run.targets, retention_days=run.retention_days
+        )
+        self.log.info(
+            "config %s (%d bytes): stored in %s, unchanged in %s",
+            outcome.sha256,
+            outcome.size,
+            ", ".join(outcome.stored) or "none",
+            ", ".join(outcome.unchanged) or "none",
+        )
+        return outcome.to_json()
+
+
+class ConfigDrillOperator(BaseOperator):
+    """Restore the newest version into scratch, compare its hash, run the spec's validation command."""
+
+    ui_color = "#fdebd0"
+
+    def __init__(
+        self,
+        *,
+        config: dict[str, Any],
+        validate_command: str | None = None,
+        command_timeout_s: float = 300.0,
+        work_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.config_run = ConfigRun.from_params(config)
+        self.validate_command = validate_command
+        self.command_timeout_s = command_timeout_s
+        self.work_dir = work_dir
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from drflow.actions.command import CommandError
+        from drflow.jobs.config import config_drill
+
+        run = self.config_run
+        try:
+            result = config_drill(
+                run.spec_name,
+                run.component,
+                run.targets,
+                work_dir=self.work_dir,
+                validate=self._validator(),
+            )
+        except CommandError as exc:
+            raise AirflowFailException(f"config drill of {run.component}: validation command failed: {exc}") from None
+        if not result["passed"]:
+            raise AirflowFailException(
+                f"config drill of {run.component}: version {result['version_id']} restored with hash "
+                f"{result['restored_sha256']}, not the recorded {result['expected_sha256']}: the stored copy is "
+                "corrupt; run the config backup again and check the store"
+            )
+        return result
+
+    def _validator(self) -> Any:
+        if not self.validate_command:
+            return None
+        from drflow.actions.command import run_reviewed_command
+
+        command, timeout = self.validate_command, self.command_timeout_s
+
+        def validate(restored: Path) -> dict[str, Any]:
+            return run_reviewed_command([command, str(restored)], timeout_s=timeout).to_json()
+
+        return validate
