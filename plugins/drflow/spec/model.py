@@ -85,6 +85,29 @@ class Region(SpecModel):
     description: str = ""
 
 
+class ClientEncryption(SpecModel):
+    """Client-side AES-256-GCM of every backup object, before it leaves the worker. The key is never in the spec."""
+
+    key_conn_id: ConnId | None = Field(
+        None, description="Airflow connection whose password is the key (32 random bytes, base64 or 64 hex digits)."
+    )
+    key_variable: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")] | None = Field(
+        None,
+        validate_default=True,
+        description="Airflow variable whose value is the key (32 random bytes, base64 or 64 hex digits)."
+    )
+
+    @field_validator("key_variable")
+    @classmethod
+    def _one_key_source(cls, variable: str | None, info: ValidationInfo) -> str | None:
+        if (variable is None) == (info.data.get("key_conn_id") is None):
+            raise ValueError(
+                "give exactly one of key_conn_id (an Airflow connection holding the key as its password) "
+                "or key_variable (an Airflow variable holding the key)"
+            )
+        return variable
+
+
 class LocalTarget(SpecModel):
     """A backup store in a directory (tests, the sandbox, a mounted volume)."""
 
@@ -92,6 +115,9 @@ class LocalTarget(SpecModel):
     type: Literal["local"]
     path: str = Field(min_length=1, description="Directory of the store; relative paths are relative to the spec.")
     region: str | None = Field(None, description="Region of the directory, one of `regions`.")
+    client_encryption: ClientEncryption | None = Field(
+        None, description="Encrypt every backup object on the worker (AES-256-GCM) with a key from Airflow."
+    )
 
 
 class S3Target(SpecModel):
@@ -105,6 +131,23 @@ class S3Target(SpecModel):
     conn_id: ConnId = Field(description="Airflow connection of type aws (an endpoint_url in extra for MinIO/moto).")
     region: str = Field(description="Region of the bucket, one of `regions`.")
     prefix: str = Field("", description="Key prefix of every object drflow writes in the bucket.")
+    server_side_encryption: Literal["AES256", "aws:kms"] | None = Field(
+        None, description="S3 server-side encryption of every object: AES256 (SSE-S3) or aws:kms (SSE-KMS)."
+    )
+    kms_key_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = Field(
+        None,
+        description="SSE-KMS key id or ARN (server_side_encryption: aws:kms; default: the bucket's AWS managed key).",
+    )
+    client_encryption: ClientEncryption | None = Field(
+        None, description="Encrypt every backup object on the worker (AES-256-GCM) with a key from Airflow."
+    )
+
+    @field_validator("kms_key_id")
+    @classmethod
+    def _kms_needs_sse_kms(cls, key_id: str | None, info: ValidationInfo) -> str | None:
+        if key_id is not None and info.data.get("server_side_encryption") != "aws:kms":
+            raise ValueError("kms_key_id is the key of SSE-KMS: set server_side_encryption: aws:kms, or remove it")
+        return key_id
 
 
 StorageTarget = Annotated[LocalTarget | S3Target, Field(discriminator="type")]

@@ -102,5 +102,13 @@ class BackupStore(ABC):
     def size(self, key: str) -> int:
         """Size of the object in bytes. MissingKeyError if absent."""
 
+    def client_key_id(self) -> str | None:
+        """The id of the key this store encrypts backup objects with client-side (None: not encrypted)."""
+        return None
+
+    def encryption_records(self) -> list[dict[str, str]]:
+        """How objects written now are encrypted (layer, algorithm, key id), for the manifest; never a key."""
+        return []
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.describe()!r})"

@@ -36,6 +36,7 @@ from drflow.store.manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
     BackupManifest,
+    EncryptionRecord,
     StoredObject,
     check_name,
     check_object_name,
@@ -185,7 +186,9 @@ class Catalog:
                 f"{self.store.url_for(self.prefix_for(manifest.component, manifest.backup_id))}: "
                 f"{'; '.join(problems)}. Store every object with put_object() before commit()"
             )
-        self.store.put_bytes(key, manifest.model_dump_json(indent=2).encode())
+        records = [EncryptionRecord(**r) for r in self.store.encryption_records()]  # this copy's, never a key
+        stored_manifest = manifest.model_copy(update={"encryption": records}) if records else manifest
+        self.store.put_bytes(key, stored_manifest.model_dump_json(indent=2).encode())
         return key
 
     # -- reading ---------------------------------------------------------
@@ -221,6 +224,7 @@ class Catalog:
         removes everything it downloaded and raises CorruptBackupError.
         """
         self._check_spec(manifest)
+        self._check_key(manifest)
         dest_dir = Path(dest_dir)
         made_dirs = _mkdirs(dest_dir)
         written: list[Path] = []
@@ -265,6 +269,7 @@ class Catalog:
     def verify(self, manifest: BackupManifest) -> list[str]:
         """Re-hash every stored object of a backup; return the problems found (empty when sound)."""
         self._check_spec(manifest)
+        self._check_key(manifest)
         problems = []
         for obj in manifest.objects:
             key = self.object_key(manifest.component, manifest.backup_id, obj.name)
@@ -361,6 +366,25 @@ class Catalog:
             raise CatalogError(
                 f"backup {manifest.backup_id} belongs to spec {manifest.spec!r}, "
                 f"not to this catalog's spec {self.spec!r}"
+            )
+
+    def _check_key(self, manifest: BackupManifest) -> None:
+        """Refuse, before anything is read, a backup encrypted client-side with a key this store lacks."""
+        recorded = manifest.client_key_id()
+        if recorded is None:
+            return  # not encrypted, or an in-memory manifest: each object's header still names its key
+        have = self.store.client_key_id()
+        if have is None:
+            raise CatalogError(
+                f"backup {manifest.backup_id} of {manifest.spec}/{manifest.component} in {self.store.describe()} "
+                f"is encrypted client-side with key {recorded}, but this storage target has no client_encryption; "
+                f"add client_encryption naming that key to the target in the spec"
+            )
+        if have.rpartition("#")[2] != recorded.rpartition("#")[2]:
+            raise CatalogError(
+                f"backup {manifest.backup_id} of {manifest.spec}/{manifest.component} in {self.store.describe()} "
+                f"was encrypted with key {recorded}, but the key configured is {have} (another key); nothing was "
+                f"read or written. Put the key the backup was taken with into {have.partition('#')[0]} and retry"
             )
 
     def _what_to_do(self, manifest: BackupManifest) -> str:

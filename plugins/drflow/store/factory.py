@@ -28,15 +28,20 @@ def open_store(target: Mapping[str, Any]) -> BackupStore:
             )
         from drflow.store.local import LocalStore
 
-        return LocalStore(Path(path))
+        return _encrypted(target, LocalStore(Path(path)))
     if kind == "s3":
         from drflow.store.s3 import S3Store
 
-        return S3Store(
-            bucket=_required(target, "bucket", name),
-            prefix=str(target.get("prefix") or ""),
-            aws_conn_id=target.get("conn_id") or "aws_default",
-            region=target.get("region") or None,
+        return _encrypted(
+            target,
+            S3Store(
+                bucket=_required(target, "bucket", name),
+                prefix=str(target.get("prefix") or ""),
+                aws_conn_id=target.get("conn_id") or "aws_default",
+                region=target.get("region") or None,
+                server_side_encryption=target.get("server_side_encryption") or None,
+                kms_key_id=target.get("kms_key_id") or None,
+            ),
         )
     raise StoreError(f"backup target {name!r}: unknown type {kind!r}; use one of {', '.join(STORE_TYPES)}")
 
@@ -44,6 +49,18 @@ def open_store(target: Mapping[str, Any]) -> BackupStore:
 def target_catalogs(spec_name: str, targets: Sequence[Mapping[str, Any]]) -> list[tuple[str, Catalog]]:
     """``(target name, its catalog of spec_name's backups)`` for every target, in the order given."""
     return [(str(target["name"]), Catalog(open_store(target), spec_name)) for target in targets]
+
+
+def _encrypted(target: Mapping[str, Any], store: BackupStore) -> BackupStore:
+    """The store itself, or wrapped in client-side encryption when the target asks for it."""
+    from drflow.store.keys import KeyRef
+
+    key_ref = KeyRef.from_target(target)
+    if key_ref is None:
+        return store
+    from drflow.store.encrypted import EncryptedStore
+
+    return EncryptedStore(store, key_ref)
 
 
 def _required(target: Mapping[str, Any], key: str, name: str) -> str:

@@ -92,6 +92,16 @@ def _expiry(fields: dict[str, Any]) -> datetime:
     return finished + timedelta(days=fields.get("retention_days") or 0)
 
 
+class EncryptionRecord(BaseModel):
+    """How a copy's objects are encrypted: ``client`` (drflow, before upload) or ``server`` (S3 SSE); no key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    layer: Literal["client", "server"]
+    algorithm: str
+    key_id: str | None = None
+
+
 class BackupManifest(BaseModel):
     """Everything needed to trust and restore one backup, written as manifest.json.
 
@@ -126,6 +136,7 @@ class BackupManifest(BaseModel):
     expires_at: AwareDatetime = Field(default_factory=_expiry)
     validation_values: dict[str, str] = Field(default_factory=dict)
     targets: list[str] = Field(default_factory=list)
+    encryption: list[EncryptionRecord] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("backup_id", "spec", "component", "policy", "parent_id")
@@ -149,3 +160,7 @@ class BackupManifest(BaseModel):
                 return obj
         names = [o.name for o in self.objects]
         raise KeyError(f"backup {self.backup_id} has no object {name!r}; it has {names}")
+
+    def client_key_id(self) -> str | None:
+        """The id of the key the objects were encrypted with client-side, None when they were not."""
+        return next((r.key_id for r in self.encryption if r.layer == "client"), None)

@@ -43,6 +43,8 @@ class S3Store(BackupStore):
         multipart_threshold: int = 8 * MiB,
         multipart_chunksize: int = 16 * MiB,
         max_concurrency: int = 8,
+        server_side_encryption: str | None = None,
+        kms_key_id: str | None = None,
     ) -> None:
         if not bucket or "/" in bucket:
             raise StoreError(f"invalid S3 bucket name {bucket!r}: give the bare bucket name, e.g. 'my-backups'")
@@ -57,6 +59,14 @@ class S3Store(BackupStore):
             "multipart_chunksize": multipart_chunksize,
             "max_concurrency": max_concurrency,
         }
+        self.server_side_encryption = server_side_encryption
+        self.kms_key_id = kms_key_id
+        self.upload_args: dict[str, str] = {}
+        """ExtraArgs of every upload (server-side encryption …)."""
+        if server_side_encryption:
+            self.upload_args["ServerSideEncryption"] = server_side_encryption
+            if kms_key_id:
+                self.upload_args["SSEKMSKeyId"] = kms_key_id
         self._client: Any = None
         self._transfer_config: TransferConfig | None = None
 
@@ -83,17 +93,25 @@ class S3Store(BackupStore):
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
 
+    def encryption_records(self) -> list[dict[str, str]]:
+        if not self.server_side_encryption:
+            return []
+        record = {"layer": "server", "algorithm": self.server_side_encryption}
+        return [{**record, "key_id": self.kms_key_id}] if self.kms_key_id else [record]
+
     def put_file(self, key: str, path: Path) -> None:
         full = self._full_key(key)
         if not Path(path).is_file():
             raise StoreError(f"cannot store {path} as {self.url_for(key)}: the source file does not exist")
         with self._errors("upload to", key):
-            self.client.upload_file(str(path), self.bucket, full, Config=self.transfer_config)
+            self.client.upload_file(
+                str(path), self.bucket, full, ExtraArgs=dict(self.upload_args), Config=self.transfer_config
+            )
 
     def put_bytes(self, key: str, data: bytes) -> None:
         full = self._full_key(key)
         with self._errors("upload to", key):
-            self.client.put_object(Bucket=self.bucket, Key=full, Body=data)
+            self.client.put_object(Bucket=self.bucket, Key=full, Body=data, **self.upload_args)
 
     def get_file(self, key: str, path: Path) -> None:
         full = self._full_key(key)
