@@ -19,6 +19,7 @@ from pydantic import (
     Tag,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from drflow.retention import RetentionPolicy
@@ -92,20 +93,17 @@ class ClientEncryption(SpecModel):
         None, description="Airflow connection whose password is the key (32 random bytes, base64 or 64 hex digits)."
     )
     key_variable: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")] | None = Field(
-        None,
-        validate_default=True,
-        description="Airflow variable whose value is the key (32 random bytes, base64 or 64 hex digits)."
+        None, description="Airflow variable whose value is the key (32 random bytes, base64 or 64 hex digits)."
     )
 
-    @field_validator("key_variable")
-    @classmethod
-    def _one_key_source(cls, variable: str | None, info: ValidationInfo) -> str | None:
-        if (variable is None) == (info.data.get("key_conn_id") is None):
+    @model_validator(mode="after")
+    def _one_key_source(self) -> ClientEncryption:
+        if (self.key_variable is None) == (self.key_conn_id is None):
             raise ValueError(
                 "give exactly one of key_conn_id (an Airflow connection holding the key as its password) "
                 "or key_variable (an Airflow variable holding the key)"
             )
-        return variable
+        return self
 
 
 class LocalTarget(SpecModel):

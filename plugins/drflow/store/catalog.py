@@ -186,7 +186,8 @@ class Catalog:
                 f"{self.store.url_for(self.prefix_for(manifest.component, manifest.backup_id))}: "
                 f"{'; '.join(problems)}. Store every object with put_object() before commit()"
             )
-        records = [EncryptionRecord(**r) for r in self.store.encryption_records()]  # this copy's, never a key
+        # How this copy is encrypted (algorithm and key id, never a key).
+        records = [EncryptionRecord.model_validate(r) for r in self.store.encryption_records()]
         stored_manifest = manifest.model_copy(update={"encryption": records}) if records else manifest
         self.store.put_bytes(key, stored_manifest.model_dump_json(indent=2).encode())
         return key

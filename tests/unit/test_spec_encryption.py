@@ -1,0 +1,32 @@
+"""Spec fields of encryption: where each mistake is reported and what it says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.unit.test_spec_load import VALID, only_error
+
+LOCAL = "    type: local\n    path: backups\n"
+S3 = "    type: s3\n    bucket: shop-backups\n    conn_id: aws_s3\n    region: us-east-1\n"
+
+
+def test_a_client_key_needs_exactly_one_source(tmp_path: Path) -> None:
+    both = LOCAL + "    client_encryption: {key_conn_id: k, key_variable: v}\n"
+    error = only_error(VALID.replace(LOCAL, both), tmp_path)
+    assert (error.line, error.path) == (12, "storage[local-store].client_encryption")
+    assert "exactly one of key_conn_id" in error.message
+    neither = LOCAL + "    client_encryption: {}\n"
+    error = only_error(VALID.replace(LOCAL, neither), tmp_path)
+    assert error.line == 12 and "exactly one of key_conn_id" in error.message
+
+
+def test_the_key_itself_is_not_a_spec_field(tmp_path: Path) -> None:
+    error = only_error(VALID.replace(LOCAL, LOCAL + "    client_encryption: {key: c2VjcmV0}\n"), tmp_path)
+    assert "unknown key 'key'" in error.message
+
+
+def test_a_kms_key_without_sse_kms_says_what_to_set(tmp_path: Path) -> None:
+    text = VALID.replace(LOCAL, S3 + "    server_side_encryption: AES256\n    kms_key_id: alias/backups\n")
+    error = only_error(text, tmp_path)
+    assert (error.line, error.path) == (15, "storage[local-store].kms_key_id")
+    assert "server_side_encryption: aws:kms" in error.message
