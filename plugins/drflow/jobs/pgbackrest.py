@@ -138,7 +138,7 @@ def take_pgbackrest_backup(request: PgBackRestBackupRequest, *, host: Host) -> l
     Returns one manifest per target (the pgBackRest label, and even the type, can differ between
     repositories: an incremental into a repository without a full becomes a full).
     """
-    catalogs = target_catalogs(request.spec_name, request.targets)
+    catalogs = target_catalogs(request.spec_name, request.targets, lock=request.object_lock())
     committed = [catalog.begin(request.component, request.backup_id) for _, catalog in catalogs]
     if all(manifest is not None for manifest in committed):
         log.info("backup %s is already recorded in every target; nothing to do", request.backup_id)

@@ -211,6 +211,9 @@ def check_references(source: Source) -> list[Diagnostic]:
     from drflow.spec.check_plans import check_plans  # imported here: it reuses nothing of this module's state
 
     found += check_plans(source)
+    from drflow.spec.check_storage import check_storage
+
+    found += check_storage(source)
     return found
 
 

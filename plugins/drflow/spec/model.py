@@ -252,8 +252,9 @@ class Retention(SpecModel):
     days: int = Field(ge=1, le=36500, description="Keep each backup at least this many days.")
     policy: RetentionPolicy = Field(
         "standard",
-        description="standard: deleted after `days`; governance: deletion needs an override; "
-        "compliance: nobody can delete before `days` (object lock where the store supports it).",
+        description="standard: deleted after `days`; governance: every object under S3 Object Lock in governance "
+        "mode for `days` (deletion needs the bypass permission); compliance: under compliance-mode Object Lock, "
+        "nobody can delete before `days` (S3 targets whose bucket has Object Lock; not local targets).",
     )
 
 

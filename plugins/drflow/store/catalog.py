@@ -31,12 +31,13 @@ from pydantic import (
     ValidationError,
 )
 
-from drflow.store.base import BackupStore, MissingKeyError, StoreError
+from drflow.store.base import BackupStore, LockedObjectError, MissingKeyError, StoreError
 from drflow.store.manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
     BackupManifest,
     EncryptionRecord,
+    LockRecord,
     StoredObject,
     check_name,
     check_object_name,
@@ -105,11 +106,17 @@ class Catalog:
         try left under the backup's prefix and returns None.
         """
         key = self.manifest_key(component, backup_id)
+        self.store.preflight()
         if self.store.exists(key):
             manifest = self._load_manifest(key)
             log.info("backup %s already committed at %s", backup_id, self.store.url_for(key))
             return manifest
-        removed = self.store.delete_prefix(self.prefix_for(component, backup_id))
+        try:
+            removed = self.store.delete_prefix(self.prefix_for(component, backup_id))
+        except LockedObjectError as exc:
+            # Locked leftovers stay until their lock expires; this try writes new versions over them.
+            log.warning("an unfinished earlier try of %s stays under its lock: %s", backup_id, exc)
+            removed = 0
         if removed:
             log.info(
                 "removed %d object(s) of an unfinished earlier try under %s",
@@ -188,7 +195,11 @@ class Catalog:
             )
         # How this copy is encrypted (algorithm and key id, never a key).
         records = [EncryptionRecord.model_validate(r) for r in self.store.encryption_records()]
-        stored_manifest = manifest.model_copy(update={"encryption": records}) if records else manifest
+        lock = self.store.lock_record()
+        update: dict[str, Any] = {"encryption": records} if records else {}
+        if lock is not None:
+            update["object_lock"] = LockRecord.model_validate(lock)
+        stored_manifest = manifest.model_copy(update=update) if update else manifest
         self.store.put_bytes(key, stored_manifest.model_dump_json(indent=2).encode())
         return key
 

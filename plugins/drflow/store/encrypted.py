@@ -165,11 +165,20 @@ class EncryptedStore(BackupStore):
     def describe(self) -> str:
         return self.inner.describe()
 
+    def preflight(self) -> None:
+        self.inner.preflight()
+
+    def lock_record(self) -> dict[str, str] | None:
+        return self.inner.lock_record()
+
     def client_key_id(self) -> str | None:
         return self.cipher.key.key_id
 
     def encryption_records(self) -> list[dict[str, str]]:
-        return [{"layer": "client", "algorithm": ALGORITHM, "key_id": self.cipher.key.key_id}]
+        return [
+            *self.inner.encryption_records(),
+            {"layer": "client", "algorithm": ALGORITHM, "key_id": self.cipher.key.key_id},
+        ]
 
     def put_file(self, key: str, path: Path) -> None:
         if not is_backup_object(key):

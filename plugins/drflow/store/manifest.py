@@ -102,6 +102,15 @@ class EncryptionRecord(BaseModel):
     key_id: str | None = None
 
 
+class LockRecord(BaseModel):
+    """The S3 Object Lock of a copy's objects: mode and until when nobody (compliance) can delete them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["governance", "compliance"]
+    retain_until: AwareDatetime
+
+
 class BackupManifest(BaseModel):
     """Everything needed to trust and restore one backup, written as manifest.json.
 
@@ -137,6 +146,7 @@ class BackupManifest(BaseModel):
     validation_values: dict[str, str] = Field(default_factory=dict)
     targets: list[str] = Field(default_factory=list)
     encryption: list[EncryptionRecord] = Field(default_factory=list)
+    object_lock: LockRecord | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("backup_id", "spec", "component", "policy", "parent_id")

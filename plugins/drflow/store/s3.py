@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drflow.connections import ConnectionDefinitionError
-from drflow.store.base import CHUNK_SIZE, BackupStore, MissingKeyError, StoreError, check_key, check_prefix
+from drflow.store.base import (
+    CHUNK_SIZE,
+    BackupStore,
+    LockedObjectError,
+    MissingKeyError,
+    StoreError,
+    check_key,
+    check_prefix,
+)
 
 if TYPE_CHECKING:
     from boto3.s3.transfer import TransferConfig
@@ -68,6 +76,7 @@ class S3Store(BackupStore):
             if kms_key_id:
                 self.upload_args["SSEKMSKeyId"] = kms_key_id
         self._client: Any = None
+        self._bucket_locks: bool | None = None
         self._transfer_config: TransferConfig | None = None
 
     @property
@@ -93,6 +102,67 @@ class S3Store(BackupStore):
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
 
+    def preflight(self) -> None:
+        """With a lock to apply: the bucket must have Object Lock enabled (S3 refuses locks otherwise)."""
+        if self.lock is None:
+            return
+        mode = self.lock.mode.lower()
+        if not self.bucket_locks():
+            raise StoreError(
+                f"bucket {self.bucket!r} ({self.describe()}) has no Object Lock, but the backup policy's retention "
+                f"({mode}) must lock every object so that it cannot be deleted early; enable Object Lock on the "
+                f"bucket (aws s3api put-object-lock-configuration --bucket {self.bucket} "
+                f"--object-lock-configuration ObjectLockEnabled=Enabled, versioning on) or send these backups to a "
+                f"bucket that has it"
+            )
+
+    def bucket_locks(self) -> bool:
+        """True when the bucket has Object Lock enabled (asked once)."""
+        if self._bucket_locks is None:
+            from botocore.exceptions import ClientError
+
+            with self._errors("check Object Lock of", ""):
+                try:
+                    config = self.client.get_object_lock_configuration(Bucket=self.bucket)["ObjectLockConfiguration"]
+                except ClientError as exc:
+                    code = str(exc.response.get("Error", {}).get("Code", ""))
+                    if code in _DENIED_CODES and self.lock is None:
+                        return True  # not allowed to ask: deletes check each object's lock instead
+                    if code != "ObjectLockConfigurationNotFoundError":
+                        raise
+                    config = {}
+            self._bucket_locks = config.get("ObjectLockEnabled") == "Enabled"
+        return self._bucket_locks
+
+    def _refuse_locked(self, heads: list[tuple[str, dict[str, Any]]], what: str) -> None:
+        """Raise LockedObjectError when any object is under a lock that has not expired."""
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        locked = [
+            (key, head["ObjectLockMode"], head["ObjectLockRetainUntilDate"])
+            for key, head in heads
+            if head.get("ObjectLockMode")
+            and head.get("ObjectLockRetainUntilDate")
+            and head["ObjectLockRetainUntilDate"] > now
+        ]
+        if locked:
+            key, mode, until = locked[0]
+            raise LockedObjectError(
+                f"refusing to delete {len(locked)} object(s) under {self.url_for(what)}: they are under "
+                f"{str(mode).lower()}-mode Object Lock, e.g. {key} until {until.isoformat()}; drflow never deletes a "
+                f"locked object. Wait until the lock expires (expiry then removes it)"
+            )
+
+    def _upload_args(self, key: str) -> dict[str, Any]:
+        from drflow.store.lock import is_locked_key
+
+        args: dict[str, Any] = dict(self.upload_args)
+        if self.lock is not None and is_locked_key(key):
+            args["ObjectLockMode"] = self.lock.mode
+            args["ObjectLockRetainUntilDate"] = self.lock.retain_until
+        return args
+
     def encryption_records(self) -> list[dict[str, str]]:
         if not self.server_side_encryption:
             return []
@@ -105,13 +175,13 @@ class S3Store(BackupStore):
             raise StoreError(f"cannot store {path} as {self.url_for(key)}: the source file does not exist")
         with self._errors("upload to", key):
             self.client.upload_file(
-                str(path), self.bucket, full, ExtraArgs=dict(self.upload_args), Config=self.transfer_config
+                str(path), self.bucket, full, ExtraArgs=self._upload_args(key), Config=self.transfer_config
             )
 
     def put_bytes(self, key: str, data: bytes) -> None:
         full = self._full_key(key)
         with self._errors("upload to", key):
-            self.client.put_object(Bucket=self.bucket, Key=full, Body=data, **self.upload_args)
+            self.client.put_object(Bucket=self.bucket, Key=full, Body=data, **self._upload_args(key))
 
     def get_file(self, key: str, path: Path) -> None:
         full = self._full_key(key)
@@ -154,8 +224,10 @@ class S3Store(BackupStore):
 
     def delete(self, key: str) -> bool:
         full = self._full_key(key)
-        existed = self._head(full, key) is not None
-        if existed:
+        head = self._head(full, key)
+        existed = head is not None
+        if head is not None:
+            self._refuse_locked([(key, head)], key)
             with self._errors("delete", key):
                 self.client.delete_object(Bucket=self.bucket, Key=full)
         return existed
@@ -165,6 +237,10 @@ class S3Store(BackupStore):
             raise StoreError(f"refusing to delete everything in {self.describe()}: an empty prefix was given")
         check_prefix(prefix)
         keys = self._list_full(prefix)
+        if keys and self.bucket_locks():
+            cut = len(self.prefix) + 1 if self.prefix else 0
+            heads = [(k[cut:], self._head(k, k[cut:])) for k in keys]
+            self._refuse_locked([(k, h) for k, h in heads if h is not None], prefix)
         client = self.client
         for start in range(0, len(keys), 1000):  # the DeleteObjects limit per request
             batch = keys[start : start + 1000]

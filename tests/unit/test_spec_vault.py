@@ -1,4 +1,4 @@
-"""Spec fields of encryption: where each mistake is reported and what it says."""
+"""Spec fields of the vault (encryption, object lock): where each mistake is reported and what it says."""
 
 from __future__ import annotations
 
@@ -30,3 +30,17 @@ def test_a_kms_key_without_sse_kms_says_what_to_set(tmp_path: Path) -> None:
     error = only_error(text, tmp_path)
     assert (error.line, error.path) == (15, "storage[local-store].kms_key_id")
     assert "server_side_encryption: aws:kms" in error.message
+
+
+def test_compliance_retention_on_a_local_target_is_refused_at_the_target(tmp_path: Path) -> None:
+    text = VALID.replace(
+        "        retention:\n          days: 7\n",
+        "        retention:\n          days: 7\n          policy: compliance\n",
+    )
+    error = only_error(text, tmp_path)
+    assert error.path == "components[orders].backups[daily-full].targets[0]"
+    assert "cannot lock" in error.message and "Object Lock enabled" in error.hint
+    governance = text.replace("policy: compliance", "policy: governance")
+    from drflow.spec.load import load_spec_text
+
+    load_spec_text(governance, tmp_path / "spec.yaml")  # drflow's own approval guards governance deletes
