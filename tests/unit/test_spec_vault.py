@@ -44,3 +44,32 @@ def test_compliance_retention_on_a_local_target_is_refused_at_the_target(tmp_pat
     from drflow.spec.load import load_spec_text
 
     load_spec_text(governance, tmp_path / "spec.yaml")  # drflow's own approval guards governance deletes
+
+
+COPY = "        targets: [local-store]\n"
+
+
+def test_copy_to_must_name_a_defined_target_not_already_written(tmp_path: Path) -> None:
+    error = only_error(VALID.replace(COPY, COPY + "        copy_to: [local-stor]\n"), tmp_path)
+    assert error.path == "components[orders].backups[daily-full].copy_to[0]" and "not defined" in error.message
+    assert "did you mean 'local-store'?" in error.hint
+    error = only_error(VALID.replace(COPY, COPY + "        copy_to: [local-store]\n"), tmp_path)
+    assert "both written by backup policy 'daily-full' and a copy target" in error.message
+
+
+def test_a_copy_task_follows_verify_in_the_backup_dag(tmp_path: Path) -> None:
+    from drflow.plan.backup import backup_plan
+    from drflow.spec.load import load_spec_text
+
+    text = VALID.replace(
+        "    path: backups\n", "    path: backups\n  - name: west\n    type: local\n    path: west\n"
+    ).replace(COPY, COPY + "        copy_to: [west]\n")
+    spec = load_spec_text(text, tmp_path / "spec.yaml").spec
+    component = spec.component("orders")
+    plan = backup_plan(spec, component, component.backup_policies[0], "spec.yaml")
+    copy = plan.tasks[-1]
+    assert (copy.task_id, copy.action, copy.upstream) == ("copy_backup", "store.copy_backup", ("verify_backup",))
+    assert [t["name"] for t in copy.params["sources"]] == ["local-store"]
+    assert [t["name"] for t in copy.params["destinations"]] == ["west"]
+    take = next(t for t in plan.tasks if t.task_id == "take_backup")
+    assert [t["name"] for t in take.params["run"]["targets"]] == ["local-store"]  # the backup never writes west

@@ -19,7 +19,7 @@ def _component_facts(spec: Spec) -> list[dict[str, Any]]:
         if datastore is None:
             continue
         policies = component.backup_policies
-        target_names = list(dict.fromkeys(t for p in policies for t in p.targets))
+        target_names = list(dict.fromkeys(t for p in policies for t in [*p.targets, *p.copy_to]))
         wal = [p for p in policies if p.method == "pg_receivewal"]
         facts.append(
             {
@@ -29,6 +29,7 @@ def _component_facts(spec: Spec) -> list[dict[str, Any]]:
                 "replicas": [{"name": r.name, "conn_id": r.conn_id, "slot": r.slot} for r in datastore.replicas],
                 "max_slot_retained_bytes": datastore.replication.max_slot_retained,
                 "targets": targets_params(spec, target_names),
+                "copy_targets": list(dict.fromkeys(t for p in policies for t in p.copy_to)),
                 "wal_interval_s": int(schedule_interval(wal[0].schedule).total_seconds()) if wal else None,
             }
         )

@@ -6,9 +6,13 @@ Like the other reference checks these read the raw YAML values. Called from drfl
 
 from __future__ import annotations
 
+from typing import Any
+
+from drflow.spec.check_helpers import choices as _choices
 from drflow.spec.check_helpers import items as _items
+from drflow.spec.check_helpers import names as _names
 from drflow.spec.diagnostics import Diagnostic
-from drflow.spec.source import Source
+from drflow.spec.source import Loc, Source
 
 
 def check_storage(source: Source) -> list[Diagnostic]:
@@ -16,9 +20,11 @@ def check_storage(source: Source) -> list[Diagnostic]:
     if not isinstance(data, dict):
         return []
     local = {t.get("name") for _, t in _items(data, "storage") if t.get("type") == "local"}
+    defined = _names(data, "storage")
     found: list[Diagnostic] = []
     for c_index, component in _items(data, "components"):
         for p_index, policy in _items(component, "backups"):
+            found += _check_copy_to(source, ("components", c_index, "backups", p_index), policy, defined)
             retention = policy.get("retention")
             if not isinstance(retention, dict) or retention.get("policy") != "compliance":
                 continue
@@ -37,4 +43,29 @@ def check_storage(source: Source) -> list[Diagnostic]:
                     )
                     loc = ("components", c_index, "backups", p_index, "targets", t_index)
                     found.append(source.diagnostic(loc, message, hint))
+    return found
+
+
+def _check_copy_to(source: Source, loc: Loc, policy: dict[str, Any], defined: list[str] | None) -> list[Diagnostic]:
+    """copy_to names defined targets, none that the backup already writes, and not for pgBackRest's repositories."""
+    copy_to = policy.get("copy_to")
+    if not isinstance(copy_to, list):
+        return []
+    name, targets = policy.get("name"), policy.get("targets")
+    found = []
+    if copy_to and policy.get("method") == "pgbackrest":
+        message = f"backup policy '{name}' uses pgBackRest, whose repositories drflow does not copy"
+        hint = "list the secondary-region target under targets (pgBackRest writes every repository itself)"
+        found.append(source.diagnostic((*loc, "copy_to"), message, hint, key=True))
+    for index, ref in enumerate(copy_to):
+        if not isinstance(ref, str):
+            continue
+        if defined is not None and ref not in defined:
+            message = f"backup policy '{name}' copies backups to storage target '{ref}', which is not defined"
+            hint = _choices(ref, defined, "defined storage targets", "define it under 'storage:'")
+            found.append(source.diagnostic((*loc, "copy_to", index), message, hint))
+        elif isinstance(targets, list) and ref in targets:
+            message = f"storage target '{ref}' is both written by backup policy '{name}' and a copy target of it"
+            hint = "keep it in one list: targets (written at backup time) or copy_to (copied after verify)"
+            found.append(source.diagnostic((*loc, "copy_to", index), message, hint))
     return found

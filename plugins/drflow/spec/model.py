@@ -272,6 +272,11 @@ class BackupPolicy(SpecModel):
     )
     schedule: Schedule
     targets: list[Name] = Field(min_length=1, description="Storage targets that receive every backup.")
+    copy_to: list[Name] = Field(
+        [],
+        description="Storage targets (secondary region, offline) that only the backup DAG's copy task writes, "
+        "after verify: each new backup copied from `targets` and its every object checked at the destination.",
+    )
     retention: Retention
     compression: Literal["zstd", "gzip", "none"] = Field("zstd", description="Compression of the backup.")
     retries: int | None = Field(None, ge=0, le=20, description="Airflow retries (default: defaults.retries).")
