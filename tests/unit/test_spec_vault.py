@@ -73,3 +73,17 @@ def test_a_copy_task_follows_verify_in_the_backup_dag(tmp_path: Path) -> None:
     assert [t["name"] for t in copy.params["destinations"]] == ["west"]
     take = next(t for t in plan.tasks if t.task_id == "take_backup")
     assert [t["name"] for t in take.params["run"]["targets"]] == ["local-store"]  # the backup never writes west
+
+
+def test_an_rto_shorter_than_the_retrieval_of_every_copy_is_a_warning(tmp_path: Path) -> None:
+    from drflow.spec.load import load_spec_text
+
+    cold = VALID.replace(LOCAL, S3 + "    storage_class: GLACIER\n")
+    loaded = load_spec_text(cold, tmp_path / "spec.yaml")
+    [warning] = [d for d in loaded.warnings if "archive storage class" in d.message]
+    assert warning.path == "components[orders].rto" and not warning.is_error
+    assert "up to 5h" in warning.message and "RTO of 1h" in warning.message and "transition" in warning.hint
+    warm = cold.replace("storage_class: GLACIER", "storage_class: GLACIER_IR")
+    assert not [d for d in load_spec_text(warm, tmp_path / "spec.yaml").warnings if "archive" in d.message]
+    error = only_error(cold.replace("storage_class: GLACIER", "storage_class: GLACER"), tmp_path)
+    assert "GLACIER" in error.message + error.hint

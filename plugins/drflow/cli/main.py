@@ -10,6 +10,7 @@ import typer
 
 from drflow.cli.backups import backups_app
 from drflow.cli.common import friendly_errors
+from drflow.cli.lifecycle import lifecycle
 from drflow.cli.sandbox import sandbox_app
 from drflow.cli.slots import slots_app
 
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.add_typer(backups_app, name="backups")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(slots_app, name="slots")
+app.command("lifecycle")(lifecycle)
 
 
 @app.callback()

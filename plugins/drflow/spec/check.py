@@ -307,7 +307,9 @@ def check_feasibility(spec: Spec, source: Source) -> list[Diagnostic]:
                 found.append(source.diagnostic(loc, message, hint, severity="warning"))
         if component.datastore is not None:
             found += _check_rpo(spec, index, source)
-    return found
+    from drflow.spec.check_storage import check_tiers
+
+    return found + check_tiers(spec, source)
 
 
 def _check_rpo(spec: Spec, index: int, source: Source) -> list[Diagnostic]:

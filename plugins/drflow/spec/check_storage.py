@@ -6,13 +6,18 @@ Like the other reference checks these read the raw YAML values. Called from drfl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drflow.spec.check_helpers import choices as _choices
 from drflow.spec.check_helpers import items as _items
 from drflow.spec.check_helpers import names as _names
 from drflow.spec.diagnostics import Diagnostic
 from drflow.spec.source import Loc, Source
+from drflow.spec.types import format_duration
+from drflow.storage_classes import RETRIEVAL
+
+if TYPE_CHECKING:
+    from drflow.spec.model import Spec
 
 
 def check_storage(source: Source) -> list[Diagnostic]:
@@ -68,4 +73,29 @@ def _check_copy_to(source: Source, loc: Loc, policy: dict[str, Any], defined: li
             message = f"storage target '{ref}' is both written by backup policy '{name}' and a copy target of it"
             hint = "keep it in one list: targets (written at backup time) or copy_to (copied after verify)"
             found.append(source.diagnostic((*loc, "copy_to", index), message, hint))
+    return found
+
+
+def check_tiers(spec: Spec, source: Source) -> list[Diagnostic]:
+    """Warn when every target holding a component's backups is so cold that reading one back alone takes
+    longer than the component's RTO (an S3 restore request of GLACIER or DEEP_ARCHIVE data)."""
+    found = []
+    for index, component in enumerate(spec.components):
+        defined = {t.name for t in spec.storage}
+        names = {n for p in component.backup_policies for n in [*p.targets, *p.copy_to] if n in defined}
+        if not names:
+            continue
+        waits = {name: RETRIEVAL[str(getattr(spec.target(name), "storage_class", "STANDARD"))] for name in names}
+        fastest = min(waits.values())
+        if fastest > component.rto:
+            message = (
+                f"every copy of component '{component.name}' is in an archive storage class: reading one back "
+                f"takes up to {format_duration(fastest)} before the restore starts, longer than its RTO of "
+                f"{format_duration(component.rto)}"
+            )
+            hint = (
+                "keep one target in STANDARD, STANDARD_IA or GLACIER_IR (move older backups with `transition:` "
+                "instead), or raise the RTO"
+            )
+            found.append(source.diagnostic(("components", index, "rto"), message, hint, severity="warning"))
     return found

@@ -25,6 +25,7 @@ from pydantic import (
 from drflow.retention import RetentionPolicy
 from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
+from drflow.storage_classes import StorageClass
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
@@ -118,6 +119,17 @@ class LocalTarget(SpecModel):
     )
 
 
+class Transition(SpecModel):
+    """A bucket lifecycle rule: backup data moves to a colder class after a while (manifests stay STANDARD)."""
+
+    after: PositiveDuration = Field(description="Age at which backup data moves, in days, e.g. 30d.")
+    storage_class: StorageClass = Field(description="The colder class: STANDARD_IA, GLACIER_IR, GLACIER, DEEP_ARCHIVE.")
+
+    @property
+    def after_days(self) -> int:
+        return max(1, round(self.after.total_seconds() / 86400))
+
+
 class S3Target(SpecModel):
     """A backup store in an S3 bucket (or an S3-compatible service)."""
 
@@ -138,6 +150,14 @@ class S3Target(SpecModel):
     )
     client_encryption: ClientEncryption | None = Field(
         None, description="Encrypt every backup object on the worker (AES-256-GCM) with a key from Airflow."
+    )
+    storage_class: StorageClass = Field(
+        "STANDARD",
+        description="S3 storage class of backup data at upload (manifests stay STANDARD); GLACIER and DEEP_ARCHIVE "
+        "need a restore request (hours) before a restore can read them.",
+    )
+    transition: Transition | None = Field(
+        None, description="Bucket lifecycle rule moving backup data to a colder class; see `drflow lifecycle`."
     )
 
     @field_validator("kms_key_id")

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from drflow.store.base import CHUNK_SIZE, BackupStore, StoreError
 from drflow.store.keys import EncryptionKey, KeyRef, load_key
-from drflow.store.manifest import MANIFEST_NAME
+from drflow.store.manifest import is_backup_object
 
 ALGORITHM = "AES-256-GCM"
 MAGIC = b"DRFLOWE1"
@@ -43,12 +43,6 @@ _MAX_CHUNK = 64 * 1024 * 1024
 
 class DecryptionError(StoreError):
     """An object cannot be decrypted: another key, or the object was altered; the message says which."""
-
-
-def is_backup_object(key: str) -> bool:
-    """True for the data objects of a backup (encrypted); False for manifests, reports and anything else."""
-    parts = key.split("/")
-    return len(parts) >= 5 and parts[2] == "backups" and parts[-1] != MANIFEST_NAME
 
 
 class ChunkCipher:

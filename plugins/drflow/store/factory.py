@@ -45,6 +45,7 @@ def open_store(target: Mapping[str, Any], lock: ObjectLock | None = None) -> Bac
             region=target.get("region") or None,
             server_side_encryption=target.get("server_side_encryption") or None,
             kms_key_id=target.get("kms_key_id") or None,
+            storage_class=target.get("storage_class") or None,
         )
         s3.lock = lock
         return _encrypted(target, s3)

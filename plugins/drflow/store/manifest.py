@@ -30,6 +30,12 @@ _SHA256_RE = r"^[0-9a-f]{64}$"
 BackupType = Literal["full", "incremental", "differential", "snapshot", "logical"]
 
 
+def is_backup_object(key: str) -> bool:
+    """True for a backup's data objects (``<spec>/<component>/backups/<id>/<name>``), not its manifest."""
+    parts = key.split("/")
+    return len(parts) >= 5 and parts[2] == "backups" and parts[-1] != MANIFEST_NAME
+
+
 def check_name(value: str, what: str) -> str:
     """A single path segment usable in keys: letters, digits, '.', '_', '-', not starting with '.'."""
     if not isinstance(value, str) or not _NAME_RE.match(value):

@@ -8,6 +8,7 @@ import this module and parsing them must stay cheap.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -29,8 +30,13 @@ if TYPE_CHECKING:
     from boto3.s3.transfer import TransferConfig
 
 MiB = 1024 * 1024
+log = logging.getLogger(__name__)
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
 _DENIED_CODES = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+
+
+class ArchivedObjectError(StoreError):
+    """The object is in an archive class and must be restored (an S3 restore request) before it can be read."""
 
 
 class S3Store(BackupStore):
@@ -53,6 +59,9 @@ class S3Store(BackupStore):
         max_concurrency: int = 8,
         server_side_encryption: str | None = None,
         kms_key_id: str | None = None,
+        storage_class: str | None = None,
+        thaw_timeout_s: float = 48 * 3600,
+        thaw_poll_s: float = 60,
     ) -> None:
         if not bucket or "/" in bucket:
             raise StoreError(f"invalid S3 bucket name {bucket!r}: give the bare bucket name, e.g. 'my-backups'")
@@ -75,6 +84,9 @@ class S3Store(BackupStore):
             self.upload_args["ServerSideEncryption"] = server_side_encryption
             if kms_key_id:
                 self.upload_args["SSEKMSKeyId"] = kms_key_id
+        self.storage_class = storage_class
+        self.thaw_timeout_s = thaw_timeout_s
+        self.thaw_poll_s = thaw_poll_s
         self._client: Any = None
         self._bucket_locks: bool | None = None
         self._transfer_config: TransferConfig | None = None
@@ -116,6 +128,59 @@ class S3Store(BackupStore):
                 f"bucket that has it"
             )
 
+    def _get_object(self, full: str, key: str) -> dict[str, Any]:
+        """GetObject; an archived object is thawed (restore request, wait) and read then."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return dict(self.client.get_object(Bucket=self.bucket, Key=full))
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) != "InvalidObjectState":
+                raise
+        self._thaw(full, key)
+        return dict(self.client.get_object(Bucket=self.bucket, Key=full))
+
+    def _thaw(self, full: str, key: str) -> None:
+        """Issue the S3 restore request of an archived object (GLACIER, DEEP_ARCHIVE) and wait until it can be read."""
+        import time
+
+        from drflow.store.tiers import ARCHIVE_CLASSES, RETRIEVAL
+
+        head = self._head(full, key) or {}
+        storage_class = str(head.get("StorageClass") or "STANDARD")
+        if storage_class not in ARCHIVE_CLASSES or 'ongoing-request="false"' in str(head.get("Restore") or ""):
+            return
+        if "Restore" not in head:
+            from botocore.exceptions import ClientError
+
+            with self._errors("request the restore of", key):
+                try:
+                    self.client.restore_object(
+                        Bucket=self.bucket,
+                        Key=full,
+                        RestoreRequest={"Days": 2, "GlacierJobParameters": {"Tier": "Standard"}},
+                    )
+                except ClientError as exc:
+                    if str(exc.response.get("Error", {}).get("Code", "")) != "RestoreAlreadyInProgress":
+                        raise
+            log.info(
+                "requested the restore of %s from %s (up to %s); waiting",
+                self.url_for(key),
+                storage_class,
+                RETRIEVAL[storage_class],
+            )
+        deadline = time.monotonic() + self.thaw_timeout_s
+        while True:
+            now = self._head(full, key) or {}
+            if 'ongoing-request="false"' in str(now.get("Restore") or ""):
+                return
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"{self.url_for(key)} is in {storage_class} and its restore request has not completed after "
+                    f"{self.thaw_timeout_s / 3600:.1f}h; retry later (the request stays), or restore another copy"
+                )
+            time.sleep(self.thaw_poll_s)
+
     def bucket_locks(self) -> bool:
         """True when the bucket has Object Lock enabled (asked once)."""
         if self._bucket_locks is None:
@@ -156,8 +221,14 @@ class S3Store(BackupStore):
 
     def _upload_args(self, key: str) -> dict[str, Any]:
         from drflow.store.lock import is_locked_key
+        from drflow.store.manifest import is_backup_object
+        from drflow.store.tiers import DATA_TAG
 
         args: dict[str, Any] = dict(self.upload_args)
+        if is_backup_object(key):  # manifests and reports stay STANDARD and untagged: the catalog reads them at once
+            args["Tagging"] = f"{DATA_TAG[0]}={DATA_TAG[1]}"
+            if self.storage_class and self.storage_class != "STANDARD":
+                args["StorageClass"] = self.storage_class
         if self.lock is not None and is_locked_key(key):
             args["ObjectLockMode"] = self.lock.mode
             args["ObjectLockRetainUntilDate"] = self.lock.retain_until
@@ -190,8 +261,17 @@ class S3Store(BackupStore):
         fd, tmp_name = tempfile.mkstemp(prefix=".drflow-tmp-", dir=path.parent)
         os.close(fd)
         try:
-            with self._errors("download", key):
-                self.client.download_file(Bucket=self.bucket, Key=full, Filename=tmp_name, Config=self.transfer_config)
+            for attempt in (1, 2):
+                try:
+                    with self._errors("download", key):
+                        self.client.download_file(
+                            Bucket=self.bucket, Key=full, Filename=tmp_name, Config=self.transfer_config
+                        )
+                    break
+                except ArchivedObjectError:
+                    if attempt == 2:
+                        raise
+                    self._thaw(full, key)
             os.replace(tmp_name, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -201,13 +281,13 @@ class S3Store(BackupStore):
     def get_bytes(self, key: str) -> bytes:
         full = self._full_key(key)
         with self._errors("download", key):
-            body = self.client.get_object(Bucket=self.bucket, Key=full)["Body"]
+            body = self._get_object(full, key)["Body"]
             return bytes(body.read())
 
     def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         full = self._full_key(key)
         with self._errors("download", key):
-            body = self.client.get_object(Bucket=self.bucket, Key=full)["Body"]
+            body = self._get_object(full, key)["Body"]
             try:
                 yield from body.iter_chunks(chunk_size)
             finally:
@@ -311,6 +391,11 @@ class S3Store(BackupStore):
             code = str(error.get("Code", ""))
             if code in _NOT_FOUND_CODES:
                 raise self._missing(key) from exc
+            if code == "InvalidObjectState":
+                raise ArchivedObjectError(
+                    f"cannot {action} {where}: it is archived (GLACIER/DEEP_ARCHIVE) and not restored; "
+                    f"drflow requests its restore and waits: retry"
+                ) from exc
             if code == "NoSuchBucket":
                 raise StoreError(
                     f"cannot {action} {where}: bucket {self.bucket!r} does not exist; create it "
