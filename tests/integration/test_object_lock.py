@@ -97,3 +97,12 @@ def test_standard_retention_locks_nothing_and_deletes_as_before(
     assert catalog.discard(manifest.component, manifest.backup_id) == 3
     with pytest.raises(StoreError):
         catalog.get(manifest.component, manifest.backup_id)
+
+
+def test_governance_on_a_local_target_is_drflow_s_own_rule_not_a_refusal(
+    local_target: dict[str, Any], tmp_path: Path
+) -> None:
+    lock = ObjectLock.for_retention("governance", 30)
+    [(_, catalog)] = target_catalogs("lock-spec", [local_target], lock=lock)
+    manifest = take_backup(catalog, tmp_path)
+    assert catalog.get(manifest.component, manifest.backup_id).object_lock is None  # nothing locked it

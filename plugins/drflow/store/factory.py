@@ -33,7 +33,8 @@ def open_store(target: Mapping[str, Any], lock: ObjectLock | None = None) -> Bac
         from drflow.store.local import LocalStore
 
         local = LocalStore(Path(path))
-        local.lock = lock
+        # A directory cannot lock: compliance is refused by its preflight; governance on it is drflow's own rule.
+        local.lock = lock if lock is not None and lock.mode == "COMPLIANCE" else None
         return _encrypted(target, local)
     if kind == "s3":
         from drflow.store.s3 import S3Store
