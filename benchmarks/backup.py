@@ -5,10 +5,12 @@ fills it with ``pgbench -i -s SCALE`` (scale 30 is about 450 MB), CHECKPOINTs, t
 
   plain   pg_basebackup -D DIR -Ft -X stream --compress=client-zstd -c fast   into a fresh directory
   drflow  drflow.jobs.backup.take_full_backup(...)   zstd, one local target, no validation queries
+  encrypted  the same into a target with client_encryption (AES-256-GCM, key from AIRFLOW_VAR_*)
 
 ``--rounds`` rounds (the order flips every round), best and median of each, the ratio drflow/plain
-(target <= 1.3) and where drflow's time goes: its functions are wrapped with timers in this process
-only (pg_basebackup, the zstd pass over pg_wal.tar, sha256, the copy into the store, fsync).
+(target <= 1.3), the ratio encrypted/drflow (target <= 1.15) and where drflow's time goes: its
+functions are wrapped with timers in this process only (pg_basebackup, the zstd pass over pg_wal.tar,
+sha256, encryption, the copy into the store, fsync).
 The cluster is stopped (-m immediate) and every directory removed at the end, even on failure,
 unless --keep is given.
 Usage: .venv/bin/python benchmarks/backup.py [--scale 30] [--rounds 4] [--keep]
@@ -33,15 +35,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from drflow.connections import read_without_airflow
 from drflow.engines.postgres import basebackup
-from drflow.engines.postgres.cluster import DEFAULT_BIN_DIR, ClusterError, LocalCluster, free_port
+from drflow.engines.postgres.bindir import find_bin_dir
+from drflow.engines.postgres.cluster import ClusterError, LocalCluster, free_port
 from drflow.hosts import LocalHost
 from drflow.jobs.backup import FullBackupRequest, take_full_backup
-from drflow.store import catalog, local
+from drflow.store import catalog, encrypted, local
 from drflow.store.catalog import Catalog
 
 BENCH_ROOT = Path("/var/tmp/drflow-bench")
 TARGET_RATIO = 1.3
+TARGET_ENCRYPTED_RATIO = 1.15
+KEY_VARIABLE = "drflow_bench_key"
 MiB = 1024 * 1024
 
 
@@ -89,6 +95,7 @@ PHASES = (
     (catalog, "_hash_file", "sha256 of staged files"),
     (local.LocalStore, "put_file", "store put_file (copy+fsync+rename)"),
     (local, "_fsync_file", "  of which fsync of the copies"),
+    (encrypted.EncryptedStore, "put_file", "encrypted put_file (AES-GCM + store)"),
     (Catalog, "begin", "catalog begin"),
     (Catalog, "commit", "catalog commit (manifest)"),
 )
@@ -168,8 +175,11 @@ def plain_backup(cluster: LocalCluster, out: Path) -> tuple[float, int]:
     return seconds, size
 
 
-def drflow_backup(cluster: LocalCluster, root: Path, round_no: int) -> tuple[float, int, int]:
+def drflow_backup(cluster: LocalCluster, root: Path, round_no: int, encrypt: bool = False) -> tuple[float, int, int]:
     store = root / "store"
+    target: dict[str, Any] = {"name": "bench", "type": "local", "path": str(store)}
+    if encrypt:
+        target["client_encryption"] = {"key_variable": KEY_VARIABLE}
     request = FullBackupRequest(
         spec_name="bench",
         component="db",
@@ -177,7 +187,7 @@ def drflow_backup(cluster: LocalCluster, root: Path, round_no: int) -> tuple[flo
         backup_id=f"bench-{round_no:02d}-{uuid.uuid4().hex[:6]}",
         conn=cluster.conninfo(),
         bin_dir=cluster.bin_dir,
-        targets=[{"name": "bench", "type": "local", "path": str(store)}],
+        targets=[target],
         compression="zstd",
         retention_days=1,
         retention_policy="standard",
@@ -199,7 +209,7 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def summary(label: str, values: list[float]) -> str:
-    return f"{label:<8} best {min(values):7.2f}s  median {statistics.median(values):7.2f}s  ({len(values)} rounds)"
+    return f"{label:<9} best {min(values):7.2f}s  median {statistics.median(values):7.2f}s  ({len(values)} rounds)"
 
 
 def main() -> int:
@@ -207,7 +217,7 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=30, help="pgbench scale factor (30: about 450 MB)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of each side, alternating (4)")
     parser.add_argument("--keep", action="store_true", help="leave the stopped cluster and its directory")
-    parser.add_argument("--bin-dir", type=Path, default=DEFAULT_BIN_DIR, help="PostgreSQL binaries")
+    parser.add_argument("--bin-dir", type=Path, default=None, help="PostgreSQL binaries (default: found)")
     args = parser.parse_args()
     if args.rounds < 1 or args.scale < 1:
         parser.error("--rounds and --scale must be at least 1")
@@ -215,6 +225,8 @@ def main() -> int:
         print("zstd is not on PATH: drflow would leave pg_wal.tar uncompressed; install zstd first")
         return 1
     signal.signal(signal.SIGTERM, _terminate)
+    read_without_airflow()  # the key comes from the environment, as on the incident CLI
+    os.environ[f"AIRFLOW_VAR_{KEY_VARIABLE.upper()}"] = os.urandom(32).hex()
 
     BENCH_ROOT.mkdir(mode=0o755, exist_ok=True)
     BENCH_ROOT.chmod(0o755)  # the postgres user must traverse it
@@ -226,10 +238,12 @@ def main() -> int:
         timer.wrap(owner, name, label)
     plain_s: list[float] = []
     drflow_s: list[float] = []
+    encrypted_s: list[float] = []
+    encrypted_overheads: list[float] = []
     phases: list[dict[str, float]] = []
     sizes: dict[str, int] = {}
     try:
-        with bench_cluster(root, args.scale, args.bin_dir, args.keep) as cluster:
+        with bench_cluster(root, args.scale, args.bin_dir or find_bin_dir(), args.keep) as cluster:
             for r in range(args.rounds):
 
                 def plain(r: int = r) -> None:
@@ -245,7 +259,24 @@ def main() -> int:
                     inner = phases[-1].get("pg_basebackup", 0.0)
                     print(f"round {r}: drflow {seconds:6.2f}s  (pg_basebackup {inner:.2f}s + {seconds - inner:.2f}s)")
 
-                sides: list[Callable[[], None]] = [plain, ours] if r % 2 == 0 else [ours, plain]
+                def ours_encrypted(r: int = r) -> None:
+                    timer.take()
+                    seconds, sizes["encrypted"], _ = drflow_backup(cluster, root, r, encrypt=True)
+                    encrypted_s.append(seconds)
+                    took = timer.take()
+                    inner, stored = (
+                        took.get("pg_basebackup", 0.0),
+                        took.get("encrypted put_file (AES-GCM + store)", 0.0),
+                    )
+                    encrypted_overheads.append(seconds - inner)
+                    print(
+                        f"round {r}: encrypted {seconds:6.2f}s  (pg_basebackup {inner:.2f}s, encrypting and "
+                        f"storing {stored:.2f}s, rest {seconds - inner - stored:.2f}s)"
+                    )
+
+                sides: list[Callable[[], None]] = [plain, ours, ours_encrypted]
+                if r % 2:
+                    sides.reverse()
                 for side in sides:
                     side()
     finally:
@@ -257,13 +288,27 @@ def main() -> int:
     )
     print(summary("plain", plain_s))
     print(summary("drflow", drflow_s))
+    print(summary("encrypted", encrypted_s))
     ratio = min(drflow_s) / min(plain_s)
     median_ratio = statistics.median(drflow_s) / statistics.median(plain_s)
     verdict = "OK" if ratio <= TARGET_RATIO else "ABOVE TARGET"
     print(f"ratio drflow/plain: {ratio:.2f} best, {median_ratio:.2f} median (target <= {TARGET_RATIO}: {verdict})")
 
+    enc_ratio = min(encrypted_s) / min(drflow_s)
+    enc_median = statistics.median(encrypted_s) / statistics.median(drflow_s)
+    enc_verdict = "OK" if enc_ratio <= TARGET_ENCRYPTED_RATIO else "ABOVE TARGET"
+    print(
+        f"ratio encrypted/drflow: {enc_ratio:.2f} best, {enc_median:.2f} median "
+        f"(target <= {TARGET_ENCRYPTED_RATIO}: {enc_verdict})"
+    )
+
     overheads = [p["total"] - p.get("pg_basebackup", 0.0) for p in phases]
     overhead = statistics.median(overheads)
+    extra = statistics.median(encrypted_overheads) - overhead
+    print(
+        f"encryption beyond drflow's own work (medians, pg_basebackup's noise removed): {extra:.2f}s "
+        f"-> less noisy estimate (drflow best + that) / drflow best = {(min(drflow_s) + extra) / min(drflow_s):.2f}"
+    )
     print(
         f"drflow beyond its own pg_basebackup run: median {overhead:.2f}s, best {min(overheads):.2f}s "
         f"-> less noisy estimate (plain best + median overhead) / plain best = "

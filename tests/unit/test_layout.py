@@ -70,11 +70,12 @@ ALLOWED: dict[str, set[str]] = {
     "units": set(),
     "contracts": {"spec"},
     "retention": set(),
+    "storage_classes": set(),
 }
 
 
 # Leaf vocabularies with no drflow import of their own, which every layer may use.
-LEAVES = {"units", "retention"}
+LEAVES = {"units", "retention", "storage_classes"}
 
 
 def _modules() -> dict[str, Path]:

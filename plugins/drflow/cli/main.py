@@ -11,6 +11,7 @@ import typer
 from drflow.cli.backups import backups_app
 from drflow.cli.common import DEFAULT_SPECS, friendly_errors
 from drflow.cli.config import config_app
+from drflow.cli.lifecycle import lifecycle
 from drflow.cli.sandbox import sandbox_app
 from drflow.cli.slots import slots_app
 
@@ -26,6 +27,7 @@ app.add_typer(backups_app, name="backups")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(slots_app, name="slots")
 app.add_typer(config_app, name="config")
+app.command("lifecycle")(lifecycle)
 
 
 @app.callback()

@@ -35,7 +35,7 @@ def take_full_backup(request: FullBackupRequest) -> BackupManifest:
     A retry returns the committed backup once every target holds it, and copies it into the targets
     an earlier try could not reach (see :mod:`drflow.store.fanout`); it never takes it again then.
     """
-    catalogs = target_catalogs(request.spec_name, request.targets)
+    catalogs = target_catalogs(request.spec_name, request.targets, lock=request.object_lock())
     fanout = Fanout.begin(catalogs, request.component, request.backup_id)
     if (recorded := fanout.recorded) is not None:
         fanout.fill_missing(request.work_dir)

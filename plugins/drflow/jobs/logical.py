@@ -43,7 +43,7 @@ def take_logical_backup(request: LogicalBackupRequest) -> BackupManifest:
     Idempotent for one backup id, like the base backup: each target commits on its own, a retry
     copies a committed dump into the targets that miss it, and dumps again only when no target has it.
     """
-    catalogs = target_catalogs(request.spec_name, request.targets)
+    catalogs = target_catalogs(request.spec_name, request.targets, lock=request.object_lock())
     fanout = Fanout.begin(catalogs, request.component, request.backup_id)
     if (recorded := fanout.recorded) is not None:
         fanout.fill_missing(request.work_dir)

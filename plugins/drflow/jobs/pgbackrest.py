@@ -31,6 +31,7 @@ from drflow.engines.postgres.pgbackrest_config import (
     S3Access,
     StanzaSettings,
     archive_get_command,
+    cipher_env,
     config_file,
     render_config,
     secret_env,
@@ -41,6 +42,7 @@ from drflow.hosts import Host
 from drflow.jobs.request import PolicyBackupRequest
 from drflow.store.catalog import Catalog
 from drflow.store.factory import target_catalogs
+from drflow.store.keys import KeyRef, load_key
 from drflow.store.manifest import BackupManifest
 from drflow.workdir import scratch_dir
 
@@ -64,9 +66,20 @@ class StanzaAccess:
 
     def env(self) -> dict[str, str]:
         env = secret_env(self.settings, self.s3)
+        env.update(cipher_env(self.settings, cipher_passphrases(self.settings)))
         if self.conn.password is not None:
             env["PGPASSWORD"] = self.conn.password
         return env
+
+
+def cipher_passphrases(settings: StanzaSettings) -> dict[str, str]:
+    """The repository cipher passphrase of every encrypted repository: its target's key, from Airflow."""
+    passphrases = {}
+    for repo in settings.repos:
+        key_ref = KeyRef.from_target(repo.target)
+        if key_ref is not None:
+            passphrases[repo.name] = load_key(key_ref).passphrase
+    return passphrases
 
 
 def resolve_s3(settings: StanzaSettings) -> dict[str, S3Access]:
@@ -125,7 +138,7 @@ def take_pgbackrest_backup(request: PgBackRestBackupRequest, *, host: Host) -> l
     Returns one manifest per target (the pgBackRest label, and even the type, can differ between
     repositories: an incremental into a repository without a full becomes a full).
     """
-    catalogs = target_catalogs(request.spec_name, request.targets)
+    catalogs = target_catalogs(request.spec_name, request.targets, lock=request.object_lock())
     committed = [catalog.begin(request.component, request.backup_id) for _, catalog in catalogs]
     if all(manifest is not None for manifest in committed):
         log.info("backup %s is already recorded in every target; nothing to do", request.backup_id)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drflow.retention import RetentionPolicy
+from drflow.store.lock import ObjectLock
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,3 +25,7 @@ class PolicyBackupRequest:
     validation: Sequence[Mapping[str, Any]] = ()
     """Validation queries recorded at backup time (methods that take a snapshot of the data)."""
     work_dir: str | None = None
+
+    def object_lock(self) -> ObjectLock | None:
+        """The Object Lock the retention policy puts on every object of this backup (None for standard)."""
+        return ObjectLock.for_retention(self.retention_policy, self.retention_days)

@@ -76,9 +76,26 @@ def store_sources(
     return sources, problems
 
 
+def stale_copies(component: Mapping[str, Any], stored: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A copy target (secondary region, offline) whose newest backup is older than the RPO, or that has none."""
+    problems = []
+    ages = {s["source"].removeprefix("backup:"): s["lag_s"] for s in stored if s["source"].startswith("backup:")}
+    for name in component.get("copy_targets") or []:
+        age = ages.get(name)
+        if age is None:
+            problems.append(f"copy target {name} holds no backup yet: check the backup DAG's copy_backup task")
+        elif age > component["rpo_s"]:
+            problems.append(
+                f"copy target {name} lags: its newest backup is {age:.0f}s old, older than the RPO "
+                f"({component['rpo_s']}s); check the backup DAG's copy_backup task and the target"
+            )
+    return problems
+
+
 def component_compliance(spec_name: str, component: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     replica, replica_problems = replica_sources(component)
     stored, store_problems = store_sources(spec_name, component, now)
+    store_problems += stale_copies(component, stored)
     sources = replica + stored
     best = min(sources, key=lambda s: s["lag_s"]) if sources else None
     best_stored = min(stored, key=lambda s: s["lag_s"]) if stored else None

@@ -68,7 +68,7 @@ def archive_wal(request: WalArchiveRequest) -> BackupManifest:
     entry into the targets that miss it, and the run fails naming the failed targets. The slot
     advances only once no target that needs this WAL lacks it (see :func:`_advance`).
     """
-    catalogs = target_catalogs(request.spec_name, request.targets)
+    catalogs = target_catalogs(request.spec_name, request.targets, lock=request.object_lock())
     fanout = Fanout.begin(catalogs, request.component, request.backup_id)
     if (recorded := fanout.recorded) is not None:
         fanout.fill_missing(request.work_dir)

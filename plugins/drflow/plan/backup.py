@@ -7,6 +7,7 @@ from datetime import timedelta
 from drflow.plan.backup_logical import logical_tasks
 from drflow.plan.backup_pgbackrest import pgbackrest_tasks
 from drflow.plan.common import common_fields, dag_id, objectives
+from drflow.plan.copy import copy_task
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.policy import PolicyContext, TaskBuilder
 from drflow.plan.snapshot import snapshot_tasks
@@ -70,6 +71,8 @@ def backup_plan(spec: Spec, component: Component, policy: BackupPolicy, source: 
     retry_delay = policy.retry_delay or spec.defaults.retry_delay
     ctx = PolicyContext(spec, component, policy, retries, int(retry_delay.total_seconds()), source)
     tasks = TASK_BUILDERS[policy.method](ctx)
+    if policy.copy_to:
+        tasks = (*tasks, copy_task(ctx, tasks[-1].task_id))
     doc = (
         f"# Backup `{policy.name}` of {component.title}\n\n{objectives(component)}\n\n"
         f"- type `{policy.type}`, method `{policy.method}`, schedule `{policy.schedule}`\n"

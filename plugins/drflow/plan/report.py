@@ -19,7 +19,7 @@ def _component_facts(spec: Spec) -> list[dict[str, Any]]:
         if datastore is None and component.snapshots is None:
             continue  # nothing of it is backed up
         policies = component.backup_policies
-        target_names = list(dict.fromkeys(t for p in policies for t in p.targets))
+        target_names = list(dict.fromkeys(t for p in policies for t in [*p.targets, *p.copy_to]))
         wal = [p for p in policies if p.method == "pg_receivewal"]
         facts.append(
             {
@@ -31,6 +31,7 @@ def _component_facts(spec: Spec) -> list[dict[str, Any]]:
                 else [],
                 "max_slot_retained_bytes": datastore.replication.max_slot_retained if datastore else 1024**3,
                 "targets": targets_params(spec, target_names),
+                "copy_targets": list(dict.fromkeys(t for p in policies for t in p.copy_to)),
                 "wal_interval_s": int(schedule_interval(wal[0].schedule).total_seconds()) if wal else None,
             }
         )

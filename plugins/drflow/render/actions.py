@@ -12,6 +12,7 @@ ACTIONS: dict[str, str] = {
     "postgres.check_source": "drflow.operators.backup.PostgresCheckSourceOperator",
     "postgres.full_backup": "drflow.operators.backup.PostgresFullBackupOperator",
     "store.verify_backup": "drflow.operators.store.VerifyBackupOperator",
+    "store.copy_backup": "drflow.operators.copy.CopyBackupOperator",
     "store.select_backup": "drflow.operators.store.SelectBackupOperator",
     "postgres.restore_drill": "drflow.operators.drill.RestoreDrillOperator",
     "report.drill": "drflow.operators.drill.DrillReportOperator",

@@ -227,6 +227,9 @@ def check_references(source: Source) -> list[Diagnostic]:
     from drflow.spec.check_plans import check_plans  # imported here: it reuses nothing of this module's state
 
     found += check_plans(source)
+    from drflow.spec.check_storage import check_storage
+
+    found += check_storage(source)
     return found
 
 
@@ -334,7 +337,9 @@ def check_feasibility(spec: Spec, source: Source) -> list[Diagnostic]:
                 found.append(source.diagnostic(loc, message, hint, severity="warning"))
         if component.datastore is not None or component.snapshots is not None:
             found += _check_rpo(spec, index, source)
-    return found
+    from drflow.spec.check_storage import check_tiers
+
+    return found + check_tiers(spec, source)
 
 
 def _check_rpo(spec: Spec, index: int, source: Source) -> list[Diagnostic]:

@@ -19,6 +19,7 @@ from pydantic import (
     Tag,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from drflow.retention import RetentionPolicy
@@ -26,6 +27,7 @@ from drflow.spec.config import ConfigSettings
 from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.snapshot import SnapshotDatastore
 from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
+from drflow.storage_classes import StorageClass
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
@@ -90,6 +92,26 @@ class Region(SpecModel):
     description: str = ""
 
 
+class ClientEncryption(SpecModel):
+    """Client-side AES-256-GCM of every backup object, before it leaves the worker. The key is never in the spec."""
+
+    key_conn_id: ConnId | None = Field(
+        None, description="Airflow connection whose password is the key (32 random bytes, base64 or 64 hex digits)."
+    )
+    key_variable: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")] | None = Field(
+        None, description="Airflow variable whose value is the key (32 random bytes, base64 or 64 hex digits)."
+    )
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> ClientEncryption:
+        if (self.key_variable is None) == (self.key_conn_id is None):
+            raise ValueError(
+                "give exactly one of key_conn_id (an Airflow connection holding the key as its password) "
+                "or key_variable (an Airflow variable holding the key)"
+            )
+        return self
+
+
 class LocalTarget(SpecModel):
     """A backup store in a directory (tests, the sandbox, a mounted volume)."""
 
@@ -97,6 +119,20 @@ class LocalTarget(SpecModel):
     type: Literal["local"]
     path: str = Field(min_length=1, description="Directory of the store; relative paths are relative to the spec.")
     region: str | None = Field(None, description="Region of the directory, one of `regions`.")
+    client_encryption: ClientEncryption | None = Field(
+        None, description="Encrypt every backup object on the worker (AES-256-GCM) with a key from Airflow."
+    )
+
+
+class Transition(SpecModel):
+    """A bucket lifecycle rule: backup data moves to a colder class after a while (manifests stay STANDARD)."""
+
+    after: PositiveDuration = Field(description="Age at which backup data moves, in days, e.g. 30d.")
+    storage_class: StorageClass = Field(description="The colder class: STANDARD_IA, GLACIER_IR, GLACIER, DEEP_ARCHIVE.")
+
+    @property
+    def after_days(self) -> int:
+        return max(1, round(self.after.total_seconds() / 86400))
 
 
 class S3Target(SpecModel):
@@ -110,6 +146,31 @@ class S3Target(SpecModel):
     conn_id: ConnId = Field(description="Airflow connection of type aws (an endpoint_url in extra for MinIO/moto).")
     region: str = Field(description="Region of the bucket, one of `regions`.")
     prefix: str = Field("", description="Key prefix of every object drflow writes in the bucket.")
+    server_side_encryption: Literal["AES256", "aws:kms"] | None = Field(
+        None, description="S3 server-side encryption of every object: AES256 (SSE-S3) or aws:kms (SSE-KMS)."
+    )
+    kms_key_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = Field(
+        None,
+        description="SSE-KMS key id or ARN (server_side_encryption: aws:kms; default: the bucket's AWS managed key).",
+    )
+    client_encryption: ClientEncryption | None = Field(
+        None, description="Encrypt every backup object on the worker (AES-256-GCM) with a key from Airflow."
+    )
+    storage_class: StorageClass = Field(
+        "STANDARD",
+        description="S3 storage class of backup data at upload (manifests stay STANDARD); GLACIER and DEEP_ARCHIVE "
+        "need a restore request (hours) before a restore can read them.",
+    )
+    transition: Transition | None = Field(
+        None, description="Bucket lifecycle rule moving backup data to a colder class; see `drflow lifecycle`."
+    )
+
+    @field_validator("kms_key_id")
+    @classmethod
+    def _kms_needs_sse_kms(cls, key_id: str | None, info: ValidationInfo) -> str | None:
+        if key_id is not None and info.data.get("server_side_encryption") != "aws:kms":
+            raise ValueError("kms_key_id is the key of SSE-KMS: set server_side_encryption: aws:kms, or remove it")
+        return key_id
 
 
 StorageTarget = Annotated[LocalTarget | S3Target, Field(discriminator="type")]
@@ -216,8 +277,9 @@ class Retention(SpecModel):
     days: int = Field(ge=1, le=36500, description="Keep each backup at least this many days.")
     policy: RetentionPolicy = Field(
         "standard",
-        description="standard: deleted after `days`; governance: deletion needs an override; "
-        "compliance: nobody can delete before `days` (object lock where the store supports it).",
+        description="standard: deleted after `days`; governance: every object under S3 Object Lock in governance "
+        "mode for `days` (deletion needs the bypass permission); compliance: under compliance-mode Object Lock, "
+        "nobody can delete before `days` (S3 targets whose bucket has Object Lock; not local targets).",
     )
     min_copies: int = Field(
         2,
@@ -244,6 +306,11 @@ class BackupPolicy(SpecModel):
     )
     schedule: Schedule
     targets: list[Name] = Field(min_length=1, description="Storage targets that receive every backup.")
+    copy_to: list[Name] = Field(
+        [],
+        description="Storage targets (secondary region, offline) that only the backup DAG's copy task writes, "
+        "after verify: each new backup copied from `targets` and its every object checked at the destination.",
+    )
     retention: Retention
     compression: Literal["zstd", "gzip", "none"] = Field("zstd", description="Compression of the backup.")
     retries: int | None = Field(None, ge=0, le=20, description="Airflow retries (default: defaults.retries).")

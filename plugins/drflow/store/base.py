@@ -10,6 +10,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from drflow.store.lock import ObjectLock
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -20,6 +24,10 @@ class StoreError(Exception):
 
 class MissingKeyError(StoreError):
     """The key does not exist in the store."""
+
+
+class LockedObjectError(StoreError):
+    """Objects are under an unexpired Object Lock: drflow never deletes them (S3 would refuse, or hide them)."""
 
 
 def check_key(key: str) -> str:
@@ -101,6 +109,30 @@ class BackupStore(ABC):
     @abstractmethod
     def size(self, key: str) -> int:
         """Size of the object in bytes. MissingKeyError if absent."""
+
+    lock: ObjectLock | None = None
+    """The Object Lock every backup object written now gets (set by the factory from the retention policy)."""
+
+    def preflight(self) -> None:
+        """Refuse, before a backup is taken, what this store cannot do; a store without Object Lock refuses a lock."""
+        if self.lock is not None:
+            raise StoreError(
+                f"{self.describe()} cannot lock objects, but the backup policy's retention ({self.lock.mode.lower()}) "
+                f"asks for {self.lock.mode.lower()}-mode Object Lock; send such backups to an S3 target whose bucket "
+                f"has Object Lock enabled, or use retention policy standard"
+            )
+
+    def lock_record(self) -> dict[str, str] | None:
+        """The lock of objects written now (mode, retain-until), for the manifest."""
+        return self.lock.record() if self.lock is not None else None
+
+    def client_key_id(self) -> str | None:
+        """The id of the key this store encrypts backup objects with client-side (None: not encrypted)."""
+        return None
+
+    def encryption_records(self) -> list[dict[str, str]]:
+        """How objects written now are encrypted (layer, algorithm, key id), for the manifest; never a key."""
+        return []
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.describe()!r})"

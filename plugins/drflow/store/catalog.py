@@ -31,11 +31,13 @@ from pydantic import (
     ValidationError,
 )
 
-from drflow.store.base import BackupStore, MissingKeyError, StoreError
+from drflow.store.base import BackupStore, LockedObjectError, MissingKeyError, StoreError
 from drflow.store.manifest import (
     FORMAT_VERSION,
     MANIFEST_NAME,
     BackupManifest,
+    EncryptionRecord,
+    LockRecord,
     StoredObject,
     check_name,
     check_object_name,
@@ -104,11 +106,17 @@ class Catalog:
         try left under the backup's prefix and returns None.
         """
         key = self.manifest_key(component, backup_id)
+        self.store.preflight()
         if self.store.exists(key):
             manifest = self._load_manifest(key)
             log.info("backup %s already committed at %s", backup_id, self.store.url_for(key))
             return manifest
-        removed = self.store.delete_prefix(self.prefix_for(component, backup_id))
+        try:
+            removed = self.store.delete_prefix(self.prefix_for(component, backup_id))
+        except LockedObjectError as exc:
+            # Locked leftovers stay until their lock expires; this try writes new versions over them.
+            log.warning("an unfinished earlier try of %s stays under its lock: %s", backup_id, exc)
+            removed = 0
         if removed:
             log.info(
                 "removed %d object(s) of an unfinished earlier try under %s",
@@ -185,7 +193,14 @@ class Catalog:
                 f"{self.store.url_for(self.prefix_for(manifest.component, manifest.backup_id))}: "
                 f"{'; '.join(problems)}. Store every object with put_object() before commit()"
             )
-        self.store.put_bytes(key, manifest.model_dump_json(indent=2).encode())
+        # How this copy is encrypted (algorithm and key id, never a key).
+        records = [EncryptionRecord.model_validate(r) for r in self.store.encryption_records()]
+        lock = self.store.lock_record()
+        update: dict[str, Any] = {"encryption": records} if records else {}
+        if lock is not None:
+            update["object_lock"] = LockRecord.model_validate(lock)
+        stored_manifest = manifest.model_copy(update=update) if update else manifest
+        self.store.put_bytes(key, stored_manifest.model_dump_json(indent=2).encode())
         return key
 
     # -- reading ---------------------------------------------------------
@@ -221,6 +236,7 @@ class Catalog:
         removes everything it downloaded and raises CorruptBackupError.
         """
         self._check_spec(manifest)
+        self._check_key(manifest)
         dest_dir = Path(dest_dir)
         made_dirs = _mkdirs(dest_dir)
         written: list[Path] = []
@@ -265,6 +281,7 @@ class Catalog:
     def verify(self, manifest: BackupManifest) -> list[str]:
         """Re-hash every stored object of a backup; return the problems found (empty when sound)."""
         self._check_spec(manifest)
+        self._check_key(manifest)
         problems = []
         for obj in manifest.objects:
             key = self.object_key(manifest.component, manifest.backup_id, obj.name)
@@ -361,6 +378,25 @@ class Catalog:
             raise CatalogError(
                 f"backup {manifest.backup_id} belongs to spec {manifest.spec!r}, "
                 f"not to this catalog's spec {self.spec!r}"
+            )
+
+    def _check_key(self, manifest: BackupManifest) -> None:
+        """Refuse, before anything is read, a backup encrypted client-side with a key this store lacks."""
+        recorded = manifest.client_key_id()
+        if recorded is None:
+            return  # not encrypted, or an in-memory manifest: each object's header still names its key
+        have = self.store.client_key_id()
+        if have is None:
+            raise CatalogError(
+                f"backup {manifest.backup_id} of {manifest.spec}/{manifest.component} in {self.store.describe()} "
+                f"is encrypted client-side with key {recorded}, but this storage target has no client_encryption; "
+                f"add client_encryption naming that key to the target in the spec"
+            )
+        if have.rpartition("#")[2] != recorded.rpartition("#")[2]:
+            raise CatalogError(
+                f"backup {manifest.backup_id} of {manifest.spec}/{manifest.component} in {self.store.describe()} "
+                f"was encrypted with key {recorded}, but the key configured is {have} (another key); nothing was "
+                f"read or written. Put the key the backup was taken with into {have.partition('#')[0]} and retry"
             )
 
     def _what_to_do(self, manifest: BackupManifest) -> str:

@@ -30,6 +30,12 @@ _SHA256_RE = r"^[0-9a-f]{64}$"
 BackupType = Literal["full", "incremental", "differential", "snapshot", "logical"]
 
 
+def is_backup_object(key: str) -> bool:
+    """True for a backup's data objects (``<spec>/<component>/backups/<id>/<name>``), not its manifest."""
+    parts = key.split("/")
+    return len(parts) >= 5 and parts[2] == "backups" and parts[-1] != MANIFEST_NAME
+
+
 def check_name(value: str, what: str) -> str:
     """A single path segment usable in keys: letters, digits, '.', '_', '-', not starting with '.'."""
     if not isinstance(value, str) or not _NAME_RE.match(value):
@@ -92,6 +98,25 @@ def _expiry(fields: dict[str, Any]) -> datetime:
     return finished + timedelta(days=fields.get("retention_days") or 0)
 
 
+class EncryptionRecord(BaseModel):
+    """How a copy's objects are encrypted: ``client`` (drflow, before upload) or ``server`` (S3 SSE); no key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    layer: Literal["client", "server"]
+    algorithm: str
+    key_id: str | None = None
+
+
+class LockRecord(BaseModel):
+    """The S3 Object Lock of a copy's objects: mode and until when nobody (compliance) can delete them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["governance", "compliance"]
+    retain_until: AwareDatetime
+
+
 class BackupManifest(BaseModel):
     """Everything needed to trust and restore one backup, written as manifest.json.
 
@@ -126,6 +151,8 @@ class BackupManifest(BaseModel):
     expires_at: AwareDatetime = Field(default_factory=_expiry)
     validation_values: dict[str, str] = Field(default_factory=dict)
     targets: list[str] = Field(default_factory=list)
+    encryption: list[EncryptionRecord] = Field(default_factory=list)
+    object_lock: LockRecord | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("backup_id", "spec", "component", "policy", "parent_id")
@@ -149,3 +176,7 @@ class BackupManifest(BaseModel):
                 return obj
         names = [o.name for o in self.objects]
         raise KeyError(f"backup {self.backup_id} has no object {name!r}; it has {names}")
+
+    def client_key_id(self) -> str | None:
+        """The id of the key the objects were encrypted with client-side, None when they were not."""
+        return next((r.key_id for r in self.encryption if r.layer == "client"), None)

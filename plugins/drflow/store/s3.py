@@ -8,6 +8,7 @@ import this module and parsing them must stay cheap.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -15,14 +16,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drflow.connections import ConnectionDefinitionError
-from drflow.store.base import CHUNK_SIZE, BackupStore, MissingKeyError, StoreError, check_key, check_prefix
+from drflow.store.base import (
+    CHUNK_SIZE,
+    BackupStore,
+    LockedObjectError,
+    MissingKeyError,
+    StoreError,
+    check_key,
+    check_prefix,
+)
 
 if TYPE_CHECKING:
     from boto3.s3.transfer import TransferConfig
 
 MiB = 1024 * 1024
+log = logging.getLogger(__name__)
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
 _DENIED_CODES = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+
+
+class ArchivedObjectError(StoreError):
+    """The object is in an archive class and must be restored (an S3 restore request) before it can be read."""
 
 
 class S3Store(BackupStore):
@@ -43,6 +57,11 @@ class S3Store(BackupStore):
         multipart_threshold: int = 8 * MiB,
         multipart_chunksize: int = 16 * MiB,
         max_concurrency: int = 8,
+        server_side_encryption: str | None = None,
+        kms_key_id: str | None = None,
+        storage_class: str | None = None,
+        thaw_timeout_s: float = 48 * 3600,
+        thaw_poll_s: float = 60,
     ) -> None:
         if not bucket or "/" in bucket:
             raise StoreError(f"invalid S3 bucket name {bucket!r}: give the bare bucket name, e.g. 'my-backups'")
@@ -57,7 +76,19 @@ class S3Store(BackupStore):
             "multipart_chunksize": multipart_chunksize,
             "max_concurrency": max_concurrency,
         }
+        self.server_side_encryption = server_side_encryption
+        self.kms_key_id = kms_key_id
+        self.upload_args: dict[str, str] = {}
+        """ExtraArgs of every upload (server-side encryption …)."""
+        if server_side_encryption:
+            self.upload_args["ServerSideEncryption"] = server_side_encryption
+            if kms_key_id:
+                self.upload_args["SSEKMSKeyId"] = kms_key_id
+        self.storage_class = storage_class
+        self.thaw_timeout_s = thaw_timeout_s
+        self.thaw_poll_s = thaw_poll_s
         self._client: Any = None
+        self._bucket_locks: bool | None = None
         self._transfer_config: TransferConfig | None = None
 
     @property
@@ -83,17 +114,145 @@ class S3Store(BackupStore):
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
 
+    def preflight(self) -> None:
+        """With a lock to apply: the bucket must have Object Lock enabled (S3 refuses locks otherwise)."""
+        if self.lock is None:
+            return
+        mode = self.lock.mode.lower()
+        if not self.bucket_locks():
+            raise StoreError(
+                f"bucket {self.bucket!r} ({self.describe()}) has no Object Lock, but the backup policy's retention "
+                f"({mode}) must lock every object so that it cannot be deleted early; enable Object Lock on the "
+                f"bucket (aws s3api put-object-lock-configuration --bucket {self.bucket} "
+                f"--object-lock-configuration ObjectLockEnabled=Enabled, versioning on) or send these backups to a "
+                f"bucket that has it"
+            )
+
+    def _get_object(self, full: str, key: str) -> dict[str, Any]:
+        """GetObject; an archived object is thawed (restore request, wait) and read then."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return dict(self.client.get_object(Bucket=self.bucket, Key=full))
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) != "InvalidObjectState":
+                raise
+        self._thaw(full, key)
+        return dict(self.client.get_object(Bucket=self.bucket, Key=full))
+
+    def _thaw(self, full: str, key: str) -> None:
+        """Issue the S3 restore request of an archived object (GLACIER, DEEP_ARCHIVE) and wait until it can be read."""
+        import time
+
+        from drflow.store.tiers import ARCHIVE_CLASSES, RETRIEVAL
+
+        head = self._head(full, key) or {}
+        storage_class = str(head.get("StorageClass") or "STANDARD")
+        if storage_class not in ARCHIVE_CLASSES or 'ongoing-request="false"' in str(head.get("Restore") or ""):
+            return
+        if "Restore" not in head:
+            from botocore.exceptions import ClientError
+
+            with self._errors("request the restore of", key):
+                try:
+                    self.client.restore_object(
+                        Bucket=self.bucket,
+                        Key=full,
+                        RestoreRequest={"Days": 2, "GlacierJobParameters": {"Tier": "Standard"}},
+                    )
+                except ClientError as exc:
+                    if str(exc.response.get("Error", {}).get("Code", "")) != "RestoreAlreadyInProgress":
+                        raise
+            log.info(
+                "requested the restore of %s from %s (up to %s); waiting",
+                self.url_for(key),
+                storage_class,
+                RETRIEVAL[storage_class],
+            )
+        deadline = time.monotonic() + self.thaw_timeout_s
+        while True:
+            now = self._head(full, key) or {}
+            if 'ongoing-request="false"' in str(now.get("Restore") or ""):
+                return
+            if time.monotonic() >= deadline:
+                raise StoreError(
+                    f"{self.url_for(key)} is in {storage_class} and its restore request has not completed after "
+                    f"{self.thaw_timeout_s / 3600:.1f}h; retry later (the request stays), or restore another copy"
+                )
+            time.sleep(self.thaw_poll_s)
+
+    def bucket_locks(self) -> bool:
+        """True when the bucket has Object Lock enabled (asked once)."""
+        if self._bucket_locks is None:
+            from botocore.exceptions import ClientError
+
+            with self._errors("check Object Lock of", ""):
+                try:
+                    config = self.client.get_object_lock_configuration(Bucket=self.bucket)["ObjectLockConfiguration"]
+                except ClientError as exc:
+                    code = str(exc.response.get("Error", {}).get("Code", ""))
+                    if code in _DENIED_CODES and self.lock is None:
+                        return True  # not allowed to ask: deletes check each object's lock instead
+                    if code != "ObjectLockConfigurationNotFoundError":
+                        raise
+                    config = {}
+            self._bucket_locks = config.get("ObjectLockEnabled") == "Enabled"
+        return self._bucket_locks
+
+    def _refuse_locked(self, heads: list[tuple[str, dict[str, Any]]], what: str) -> None:
+        """Raise LockedObjectError when any object is under a lock that has not expired."""
+        from datetime import UTC, datetime
+
+        now = datetime.now(UTC)
+        locked = [
+            (key, head["ObjectLockMode"], head["ObjectLockRetainUntilDate"])
+            for key, head in heads
+            if head.get("ObjectLockMode")
+            and head.get("ObjectLockRetainUntilDate")
+            and head["ObjectLockRetainUntilDate"] > now
+        ]
+        if locked:
+            key, mode, until = locked[0]
+            raise LockedObjectError(
+                f"refusing to delete {len(locked)} object(s) under {self.url_for(what)}: they are under "
+                f"{str(mode).lower()}-mode Object Lock, e.g. {key} until {until.isoformat()}; drflow never deletes a "
+                f"locked object. Wait until the lock expires (expiry then removes it)"
+            )
+
+    def _upload_args(self, key: str) -> dict[str, Any]:
+        from drflow.store.lock import is_locked_key
+        from drflow.store.manifest import is_backup_object
+        from drflow.store.tiers import DATA_TAG
+
+        args: dict[str, Any] = dict(self.upload_args)
+        if is_backup_object(key):  # manifests and reports stay STANDARD and untagged: the catalog reads them at once
+            args["Tagging"] = f"{DATA_TAG[0]}={DATA_TAG[1]}"
+            if self.storage_class and self.storage_class != "STANDARD":
+                args["StorageClass"] = self.storage_class
+        if self.lock is not None and is_locked_key(key):
+            args["ObjectLockMode"] = self.lock.mode
+            args["ObjectLockRetainUntilDate"] = self.lock.retain_until
+        return args
+
+    def encryption_records(self) -> list[dict[str, str]]:
+        if not self.server_side_encryption:
+            return []
+        record = {"layer": "server", "algorithm": self.server_side_encryption}
+        return [{**record, "key_id": self.kms_key_id}] if self.kms_key_id else [record]
+
     def put_file(self, key: str, path: Path) -> None:
         full = self._full_key(key)
         if not Path(path).is_file():
             raise StoreError(f"cannot store {path} as {self.url_for(key)}: the source file does not exist")
         with self._errors("upload to", key):
-            self.client.upload_file(str(path), self.bucket, full, Config=self.transfer_config)
+            self.client.upload_file(
+                str(path), self.bucket, full, ExtraArgs=self._upload_args(key), Config=self.transfer_config
+            )
 
     def put_bytes(self, key: str, data: bytes) -> None:
         full = self._full_key(key)
         with self._errors("upload to", key):
-            self.client.put_object(Bucket=self.bucket, Key=full, Body=data)
+            self.client.put_object(Bucket=self.bucket, Key=full, Body=data, **self._upload_args(key))
 
     def get_file(self, key: str, path: Path) -> None:
         full = self._full_key(key)
@@ -102,8 +261,17 @@ class S3Store(BackupStore):
         fd, tmp_name = tempfile.mkstemp(prefix=".drflow-tmp-", dir=path.parent)
         os.close(fd)
         try:
-            with self._errors("download", key):
-                self.client.download_file(Bucket=self.bucket, Key=full, Filename=tmp_name, Config=self.transfer_config)
+            for attempt in (1, 2):
+                try:
+                    with self._errors("download", key):
+                        self.client.download_file(
+                            Bucket=self.bucket, Key=full, Filename=tmp_name, Config=self.transfer_config
+                        )
+                    break
+                except ArchivedObjectError:
+                    if attempt == 2:
+                        raise
+                    self._thaw(full, key)
             os.replace(tmp_name, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -113,13 +281,13 @@ class S3Store(BackupStore):
     def get_bytes(self, key: str) -> bytes:
         full = self._full_key(key)
         with self._errors("download", key):
-            body = self.client.get_object(Bucket=self.bucket, Key=full)["Body"]
+            body = self._get_object(full, key)["Body"]
             return bytes(body.read())
 
     def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         full = self._full_key(key)
         with self._errors("download", key):
-            body = self.client.get_object(Bucket=self.bucket, Key=full)["Body"]
+            body = self._get_object(full, key)["Body"]
             try:
                 yield from body.iter_chunks(chunk_size)
             finally:
@@ -136,8 +304,10 @@ class S3Store(BackupStore):
 
     def delete(self, key: str) -> bool:
         full = self._full_key(key)
-        existed = self._head(full, key) is not None
-        if existed:
+        head = self._head(full, key)
+        existed = head is not None
+        if head is not None:
+            self._refuse_locked([(key, head)], key)
             with self._errors("delete", key):
                 self.client.delete_object(Bucket=self.bucket, Key=full)
         return existed
@@ -147,6 +317,10 @@ class S3Store(BackupStore):
             raise StoreError(f"refusing to delete everything in {self.describe()}: an empty prefix was given")
         check_prefix(prefix)
         keys = self._list_full(prefix)
+        if keys and self.bucket_locks():
+            cut = len(self.prefix) + 1 if self.prefix else 0
+            heads = [(k[cut:], self._head(k, k[cut:])) for k in keys]
+            self._refuse_locked([(k, h) for k, h in heads if h is not None], prefix)
         client = self.client
         for start in range(0, len(keys), 1000):  # the DeleteObjects limit per request
             batch = keys[start : start + 1000]
@@ -217,6 +391,11 @@ class S3Store(BackupStore):
             code = str(error.get("Code", ""))
             if code in _NOT_FOUND_CODES:
                 raise self._missing(key) from exc
+            if code == "InvalidObjectState":
+                raise ArchivedObjectError(
+                    f"cannot {action} {where}: it is archived (GLACIER/DEEP_ARCHIVE) and not restored; "
+                    f"drflow requests its restore and waits: retry"
+                ) from exc
             if code == "NoSuchBucket":
                 raise StoreError(
                     f"cannot {action} {where}: bucket {self.bucket!r} does not exist; create it "

@@ -92,7 +92,7 @@ def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
     _start_webhook_receiver(root)
     buckets = _buckets(spec_path)
     for bucket, region in buckets:
-        sandbox_s3.create_buckets(endpoint_url, [bucket], region)
+        sandbox_s3.create_buckets(endpoint_url, [bucket], region, object_lock=True)  # the spec's compliance retention
     from drflow.devtools.sandbox.dns import ensure_records, switch_dns_steps
     from drflow.spec.load import load_spec
 

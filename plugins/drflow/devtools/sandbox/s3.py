@@ -94,8 +94,11 @@ def stop_moto_server(pid: int, timeout: float = 10.0) -> None:
     _wait_gone(pid, proc, timeout)
 
 
-def create_buckets(endpoint_url: str, names: Iterable[str], region: str = "us-east-1") -> None:
-    """Create buckets (idempotently) on a moto endpoint with dummy credentials."""
+def create_buckets(
+    endpoint_url: str, names: Iterable[str], region: str = "us-east-1", *, object_lock: bool = False
+) -> None:
+    """Create buckets (idempotently) on a moto endpoint with dummy credentials; ``object_lock``: with S3 Object
+    Lock enabled (and so versioning), as compliance and governance retention need."""
     import boto3
 
     client = boto3.client(
@@ -107,10 +110,11 @@ def create_buckets(endpoint_url: str, names: Iterable[str], region: str = "us-ea
     )
     for name in names:
         try:
+            lock = {"ObjectLockEnabledForBucket": True} if object_lock else {}
             if region == "us-east-1":
-                client.create_bucket(Bucket=name)
+                client.create_bucket(Bucket=name, **lock)
             else:
-                client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region})
+                client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": region}, **lock)
         except client.exceptions.BucketAlreadyOwnedByYou:
             pass
 

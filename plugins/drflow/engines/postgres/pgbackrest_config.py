@@ -50,6 +50,11 @@ class Repo:
         return str(self.target["type"])
 
     @property
+    def encrypted(self) -> bool:
+        """The target asks for client-side encryption: pgBackRest encrypts the repository itself."""
+        return bool(self.target.get("client_encryption"))
+
+    @property
     def path(self) -> str:
         """The repository path: a directory for local targets, the key prefix (with a leading /) in S3."""
         if self.type == "local":
@@ -212,7 +217,7 @@ def keys_dir(settings: StanzaSettings) -> str:
 def _config_options(settings: StanzaSettings) -> list[str]:
     """``--config`` (and ``--config-include-path`` when S3 keys live in conf.d): the host's installed configuration."""
     options = [f"--config={settings.config_path}"]
-    if any(r.type == "s3" for r in settings.repos):
+    if any(r.type == "s3" or r.encrypted for r in settings.repos):
         # An explicit --config makes pgBackRest skip the include directory unless it is named too.
         options.append(f"--config-include-path={keys_dir(settings)}")
     return options
@@ -282,6 +287,16 @@ def render_config(
                 for repo in s3_repos
             ),
         ]
+    encrypted = [repo for repo in settings.repos if repo.encrypted]
+    if encrypted:
+        lines += [
+            "# Cipher passphrases are not written here either: drflow's commands take them from the target's",
+            f"# key in Airflow; for archive-push put them into a *.conf file of {keys_dir(settings)} (mode 600):",
+            *(
+                f"#   repo{repo.index}-cipher-pass=<the key, base64>  (storage target {repo.name})"
+                for repo in encrypted
+            ),
+        ]
     lines += [
         "",
         "[global]",
@@ -318,6 +333,9 @@ def _repo_options(repo: Repo, access: S3Access | None) -> list[str]:
             options.append(f"{n}-storage-verify-tls=n")
         if access is not None and access.ca_file:
             options.append(f"{n}-storage-ca-file={access.ca_file}")
+    if repo.encrypted:
+        # pgBackRest's only cipher; the passphrase travels in PGBACKREST_REPO<n>_CIPHER_PASS (cipher_env).
+        options.append(f"{n}-cipher-type=aes-256-cbc")
     # Time-based: pgBackRest keeps every full backup (with its diffs, incrs and WAL) needed to recover
     # to any point of the last N days, so retention never expires what that window needs.
     options += [f"{n}-retention-full-type=time", f"{n}-retention-full={repo.retention_days}"]
@@ -336,6 +354,15 @@ def secret_env(settings: StanzaSettings, s3: Mapping[str, S3Access]) -> dict[str
             if value:
                 env[prefix + suffix] = value
     return env
+
+
+def cipher_env(settings: StanzaSettings, passphrases: Mapping[str, str]) -> dict[str, str]:
+    """``PGBACKREST_REPO<n>_CIPHER_PASS`` of every encrypted repository (passphrases by target name)."""
+    return {
+        f"PGBACKREST_REPO{repo.index}_CIPHER_PASS": passphrases[repo.name]
+        for repo in settings.repos
+        if repo.encrypted and repo.name in passphrases
+    }
 
 
 @contextmanager
