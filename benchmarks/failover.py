@@ -37,7 +37,9 @@ from typing import Any
 
 import psycopg
 
-from drflow.engines.postgres.cluster import DEFAULT_BIN_DIR, ClusterError, LocalCluster, create_replica, free_port
+from drflow.engines.postgres.bindir import find_bin_dir
+from drflow.engines.postgres.cluster import ClusterError, LocalCluster, create_replica, free_port
+from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.failover import gate_lag, promote
 from drflow.engines.postgres.fence import fence, unfence
 from drflow.engines.postgres.node import Node, connect
@@ -45,6 +47,7 @@ from drflow.engines.postgres.rebuild import rebuild_replica, wait_caught_up
 from drflow.hosts import LocalHost
 
 BENCH_ROOT = Path("/var/tmp/drflow-bench")
+REPLICATOR = "drflow_bench_replicator"
 SLOT = "bench_replica"
 MAX_LAG_S = 60.0
 
@@ -60,10 +63,10 @@ class Pair:
 
 
 @contextmanager
-def bench_pair(root: Path, bin_dir: Path = DEFAULT_BIN_DIR, keep: bool = False) -> Iterator[Pair]:
+def bench_pair(root: Path, bin_dir: Path | None = None, keep: bool = False) -> Iterator[Pair]:
     """A started primary with a table ``bench`` and a caught-up streaming replica; stopped afterwards."""
     host = LocalHost()
-    primary = LocalCluster(root / "primary", free_port(), root / "run", bin_dir=bin_dir, host=host)
+    primary = LocalCluster(root / "primary", free_port(), root / "run", bin_dir=bin_dir or find_bin_dir(), host=host)
     replica: LocalCluster | None = None
     try:
         primary.init(no_sync=True)
@@ -77,6 +80,7 @@ def bench_pair(root: Path, bin_dir: Path = DEFAULT_BIN_DIR, keep: bool = False) 
                 primary.port = free_port()
         with psycopg.connect(**primary.conninfo().libpq_kwargs(), autocommit=True) as db:
             db.execute("create table bench (id bigserial primary key, payload text, at timestamptz default now())")
+            db.execute(f"create role {REPLICATOR} with login replication")  # what a rebuilt replica streams as
         replica = create_replica(primary, root / "replica", free_port(), SLOT, socket_dir=root / "run")
         yield Pair(primary, replica)
     finally:
@@ -143,7 +147,10 @@ def reset_pair(pair: Pair) -> dict[str, Any]:
     started = time.perf_counter()
     fence(pair.node("replica"), "read-only")
     unfence(pair.node("primary"))
-    result = rebuild_replica(pair.node("replica"), pair.primary.conninfo(), slot=SLOT, timeout=120)
+    replication = PgConnInfo(host="127.0.0.1", port=pair.primary.port, user=REPLICATOR)
+    result = rebuild_replica(
+        pair.node("replica"), pair.primary.conninfo(), replication=replication, slot=SLOT, timeout=120
+    )
     return {"path": result["path"], "seconds": time.perf_counter() - started}
 
 
@@ -200,7 +207,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds of each side, alternating (5)")
     parser.add_argument("--rows", type=int, default=10000, help="rows written before each promotion (10000)")
     parser.add_argument("--keep", action="store_true", help="leave the stopped clusters and their directory")
-    parser.add_argument("--bin-dir", type=Path, default=DEFAULT_BIN_DIR, help="PostgreSQL binaries")
+    parser.add_argument("--bin-dir", type=Path, default=find_bin_dir(), help="PostgreSQL binaries")
     parser.add_argument(
         "--airflow",
         action="store_true",

@@ -38,7 +38,8 @@ from backup import BENCH_ROOT, MiB, bench_cluster, dir_bytes
 
 from drflow.connections import read_without_airflow
 from drflow.devtools.sandbox.s3 import aws_conn_uri_json, create_buckets, start_moto_server, stop_moto_server
-from drflow.engines.postgres.cluster import DEFAULT_BIN_DIR, LocalCluster, free_port
+from drflow.engines.postgres.bindir import find_bin_dir
+from drflow.engines.postgres.cluster import LocalCluster, free_port
 from drflow.jobs.backup import FullBackupRequest, take_full_backup, target_catalogs
 from drflow.store.catalog import Catalog
 from drflow.store.manifest import BackupManifest
@@ -130,7 +131,7 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=15, help="pgbench scale factor (15: about 230 MB)")
     parser.add_argument("--random-mib", type=int, default=200, help="MiB of incompressible data to add (200)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of each side, alternating (5)")
-    parser.add_argument("--bin-dir", type=Path, default=DEFAULT_BIN_DIR, help="PostgreSQL binaries")
+    parser.add_argument("--bin-dir", type=Path, default=find_bin_dir(), help="PostgreSQL binaries")
     args = parser.parse_args()
     if args.rounds < 1 or args.scale < 1:
         parser.error("--rounds and --scale must be at least 1")

@@ -34,7 +34,8 @@ from typing import Any
 
 import psycopg
 
-from drflow.engines.postgres.cluster import DEFAULT_BIN_DIR, ClusterError, LocalCluster, create_replica, free_port
+from drflow.engines.postgres.bindir import find_bin_dir
+from drflow.engines.postgres.cluster import ClusterError, LocalCluster, create_replica, free_port
 from drflow.hosts import LocalHost
 from drflow.jobs.backup import FullBackupRequest, take_full_backup, target_catalogs
 from drflow.jobs.pitr import plan_point_in_time, restore_to_point
@@ -261,7 +262,7 @@ def main() -> int:
     parser.add_argument("--archive-every", type=float, default=10.0, help="seconds between WAL archive runs (N)")
     parser.add_argument("--duration", type=float, default=None, help="seconds of load before the kill (3.5 x N)")
     parser.add_argument("--rate", type=float, default=300.0, help="target transactions per second")
-    parser.add_argument("--bin-dir", default=str(DEFAULT_BIN_DIR))
+    parser.add_argument("--bin-dir", default=str(find_bin_dir()))
     parser.add_argument("--keep", action="store_true", help="keep the directories (servers are stopped anyway)")
     args = parser.parse_args()
     if args.duration is None:

@@ -20,7 +20,7 @@ from drflow.engines.postgres.incomplete import MARKER
 from drflow.hosts import Host
 from drflow.jobs.backup import FullBackupRequest, take_full_backup
 from drflow.jobs.restore import start_scratch_instance
-from tests.fixtures.procs import pids_in_group, pids_with_arg, process_group, wait_until_gone
+from tests.fixtures.procs import command_name, pids_in_group, pids_with_arg, process_group, wait_until_gone
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +85,7 @@ def test_killed_restore_leaves_no_child_and_is_cleaned_on_request(
         deadline = time.monotonic() + 120
         while tar_group is None and drflow.poll() is None and time.monotonic() < deadline:
             for pid in pids_with_arg(str(dest)):
-                if Path(f"/proc/{pid}/comm").read_text().strip() == "tar":
+                if command_name(pid) == "tar":
                     tar_group = process_group(pid)
                     break
             else:
