@@ -15,7 +15,7 @@ KIND_REPORT = "report"
 def _component_facts(spec: Spec) -> list[dict[str, Any]]:
     facts = []
     for component in spec.components:
-        datastore = component.datastore
+        datastore = component.postgres
         if datastore is None:
             continue
         policies = component.backup_policies
@@ -50,7 +50,7 @@ def rpo_report_plan(spec: Spec, source: str) -> DagPlan | None:
         retries=0,
     )
     objectives = "\n".join(
-        f"- `{c.name}`: RPO {format_duration(c.rpo)}" for c in spec.components if c.datastore is not None
+        f"- `{c.name}`: RPO {format_duration(c.rpo)}" for c in spec.components if c.postgres is not None
     )
     return DagPlan(
         dag_id=f"dr.{spec.metadata.name}.rpo-compliance",

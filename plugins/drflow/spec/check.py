@@ -19,6 +19,7 @@ from drflow.spec.check_helpers import duplicates as _duplicates
 from drflow.spec.check_helpers import items as _items
 from drflow.spec.check_helpers import names as _names
 from drflow.spec.diagnostics import Diagnostic, quoted
+from drflow.spec.files import check_method_fits_datastore
 from drflow.spec.model import BackupPreset, Spec
 from drflow.spec.source import Loc, Source
 from drflow.spec.types import format_duration, schedule_interval
@@ -194,6 +195,7 @@ def check_references(source: Source) -> list[Diagnostic]:
             policy_name = policy.get("name")  # a list or mapping here is the model's error to report
             policies.setdefault(policy_name if isinstance(policy_name, str) else None, policy)
             found += _check_pgbackrest_host(source, (*base, "backups", policy_index), policy, datastore)
+            found += check_method_fits_datastore(source, (*base, "backups", policy_index), policy, datastore)
             targets = policy.get("targets")
             for target_index, ref in enumerate(targets if isinstance(targets, list) else []):
                 if isinstance(ref, str) and target_names is not None and ref not in target_names:
@@ -302,14 +304,14 @@ def check_feasibility(spec: Spec, source: Source) -> list[Diagnostic]:
                 )
                 hint = f"keep them at least {math.ceil(interval / timedelta(days=1))} days"
                 found.append(source.diagnostic(loc, message, hint, severity="warning"))
-        if component.datastore is not None:
+        if component.postgres is not None:
             found += _check_rpo(spec, index, source)
     return found
 
 
 def _check_rpo(spec: Spec, index: int, source: Source) -> list[Diagnostic]:
     component = spec.components[index]
-    assert component.datastore is not None
+    assert component.postgres is not None
     loc: Loc = ("components", index, "rpo")
     rpo = format_duration(component.rpo)
     if not component.backup_policies:
@@ -320,7 +322,7 @@ def _check_rpo(spec: Spec, index: int, source: Source) -> list[Diagnostic]:
     if interval <= component.rpo:
         return []
     gap = f"backups are up to {format_duration(interval)} apart (policy '{policy}')"
-    replicas = [replica.name for replica in component.datastore.replicas]
+    replicas = [replica.name for replica in component.postgres.replicas]
     if replicas:
         message = (
             f"RPO of {rpo} is met only by replication to {quoted(replicas)}: {gap}, "

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from drflow.retention import RetentionPolicy
+from drflow.spec.files import FILES_PRESET, FilesDatastore, S3PrefixDatastore
 from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
 
@@ -30,12 +31,13 @@ ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
 # Numbers are accepted and compared as text, the way PostgreSQL prints them (1000, 12.5, true).
 Criticality = Literal["critical", "high", "medium", "low"]
 BackupType = Literal["full", "incremental", "differential"]
-BackupMethod = Literal["pg_basebackup", "pg_receivewal", "pgbackrest", "pg_dump"]
+BackupMethod = Literal["pg_basebackup", "pg_receivewal", "pgbackrest", "pg_dump", "files"]
 METHOD_TYPES: dict[str, frozenset[str]] = {
     "pg_basebackup": frozenset({"full"}),
     "pg_receivewal": frozenset({"incremental"}),
     "pgbackrest": frozenset({"full", "differential", "incremental"}),
     "pg_dump": frozenset({"full"}),
+    "files": frozenset({"full", "differential", "incremental"}),
 }
 # The seed's "Database: daily full backup, hourly incremental".
 PRESETS: dict[str, list[dict[str, str]]] = {
@@ -43,6 +45,7 @@ PRESETS: dict[str, list[dict[str, str]]] = {
         {"name": "daily-full", "type": "full", "method": "pg_basebackup", "schedule": "0 2 * * *"},
         {"name": "hourly-wal", "type": "incremental", "method": "pg_receivewal", "schedule": "@hourly"},
     ],
+    "files": FILES_PRESET,
 }
 
 
@@ -226,7 +229,8 @@ class BackupPolicy(SpecModel):
     )
     method: BackupMethod = Field(
         description="pg_basebackup (full), pg_receivewal (incremental: the WAL since the previous backup), "
-        "pgbackrest (full, differential, incremental), pg_dump (full logical dump of the component's database)."
+        "pgbackrest (full, differential, incremental), pg_dump (full logical dump of the component's database), "
+        "files (a files or s3-prefix datastore: full, differential, incremental)."
     )
     schedule: Schedule
     targets: list[Name] = Field(min_length=1, description="Storage targets that receive every backup.")
@@ -249,7 +253,7 @@ class BackupPolicy(SpecModel):
         kind = info.data.get("type")
         allowed = METHOD_TYPES[method]
         if kind is not None and kind not in allowed:
-            able = sorted(m for m, types in METHOD_TYPES.items() if kind in types)
+            able = sorted(m for m, types in METHOD_TYPES.items() if kind in types and m != "files")
             raise ValueError(
                 f"method '{method}' cannot take {kind} backups (it takes: {', '.join(sorted(allowed))}); "
                 f"for {kind} backups use method {' or '.join(able)}, or set type: {' or '.join(sorted(allowed))}"
@@ -260,8 +264,9 @@ class BackupPolicy(SpecModel):
 class BackupPreset(SpecModel):
     """The seed's schedules in one line: expands into the policies of PRESETS[preset]."""
 
-    preset: Literal["database"] = Field(
-        description="database: daily full (pg_basebackup at 02:00) plus hourly incremental (WAL via pg_receivewal)."
+    preset: Literal["database", "files"] = Field(
+        description="database: daily full (pg_basebackup at 02:00) plus hourly incremental (WAL via pg_receivewal); "
+        "files (a files or s3-prefix datastore): daily full at 02:00 plus hourly incremental."
     )
     targets: list[Name] = Field(min_length=1, description="Storage targets that receive every backup.")
     retention: Retention
@@ -319,7 +324,9 @@ class Component(SpecModel):
     criticality: Criticality = Field(description="Business criticality: critical, high, medium or low.")
     rto: PositiveDuration = Field(description="Recovery time objective.")
     rpo: PositiveDuration = Field(description="Recovery point objective.")
-    datastore: PostgresDatastore | None = Field(None, description="Where the component's data lives.")
+    datastore: Annotated[PostgresDatastore | FilesDatastore | S3PrefixDatastore, Field(discriminator="type")] | None = (
+        Field(None, description="Where the component's data lives.")
+    )
     backups: list[BackupEntry] = Field([], description="Backup policies (or presets) of the datastore.")
     drills: list[Drill] = Field([], description="Restore drills that prove the backups work.")
 
@@ -330,6 +337,11 @@ class Component(SpecModel):
         for entry in self.backups:
             policies.extend(entry.expand() if isinstance(entry, BackupPreset) else [entry])
         return policies
+
+    @property
+    def postgres(self) -> PostgresDatastore | None:
+        """The datastore when it is a PostgreSQL database (what the database policies, replicas and plans use)."""
+        return self.datastore if isinstance(self.datastore, PostgresDatastore) else None
 
     @property
     def title(self) -> str:
