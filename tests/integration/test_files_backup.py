@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,39 @@ def test_s3_prefix_chain_copies_changed_objects_and_restores_each_point(
         out = tmp_path / "restored" / backup_id
         restore_files(SPEC, "portal-assets", targets, out, backup_id=backup_id, work_dir=str(work))
         assert _files(out) == files
+
+
+def test_cli_restore_replays_the_chain_without_airflow(tree: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"version: 1\nmetadata: {{name: {SPEC}, owner: web}}\nregions: [{{name: eu, role: primary}}]\n"
+        f"storage: [{{name: vault, type: local, path: {store}}}]\n"
+        "components:\n  - {name: portal-assets, criticality: high, rto: 2h, rpo: 1h, "
+        f"datastore: {{type: files, path: {tree}}}, "
+        "backups: [{preset: files, targets: [vault], retention: {days: 7}}]}\n"
+    )
+    targets = [{"name": "vault", "type": "local", "path": str(store)}]
+    work = tmp_path / "work"
+    full = take_files_backup(_request(targets, {"type": "files", "path": str(tree)}, "full", 0, work))
+    snapshot = tmp_path / "at-full"
+    subprocess.run(["cp", "-a", str(tree), str(snapshot)], check=True)
+    (tree / "index.html").unlink()
+    inc = take_files_backup(_request(targets, {"type": "files", "path": str(tree)}, "incremental", 1, work))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        run = [sys.executable, "-X", "importtime", "-m", "drflow.cli", "restore", "--spec", str(spec)]
+        env = {**os.environ, "DRFLOW_WORK_DIR": str(work)}
+        return subprocess.run([*run, "--component", "portal-assets", *args], env=env, capture_output=True, text=True)
+
+    latest = cli("--to", str(tmp_path / "latest"))
+    assert latest.returncode == 0, latest.stderr[-2000:]
+    assert f"{full.backup_id} → {inc.backup_id}" in latest.stdout and "tree digest equal" in latest.stdout
+    assert "import time:" in latest.stderr and " airflow" not in latest.stderr  # no Airflow imported
+    _same_tree(tmp_path / "latest", tree)
+    by_time = cli("--to", str(tmp_path / "by-time"), "--at", full.finished_at.isoformat())
+    assert by_time.returncode == 0, by_time.stderr[-2000:]
+    _same_tree(tmp_path / "by-time", snapshot)
+    missing = cli("--to", str(tmp_path / "none"), "--backup", "20200101T000000Z-nope")
+    assert missing.returncode != 0 and "no file backup '20200101T000000Z-nope'" in missing.stderr
+    assert inc.backup_id in missing.stderr and "Traceback" not in missing.stderr

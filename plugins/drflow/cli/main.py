@@ -93,6 +93,10 @@ def restore(
         bool,
         typer.Option("--clean-incomplete", help="First empty --to if it holds a restore a killed run left incomplete."),
     ] = False,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Files datastores: the newest backup finished at or before this time (ISO 8601)."),
+    ] = None,
 ) -> None:
     """Restore a component's backup from the store into a directory, without Airflow.
 
@@ -101,7 +105,7 @@ def restore(
     """
     from drflow.cli.restore import restore as run
 
-    run(spec, component, to, backup, target, start, target_time, target_lsn, clean_incomplete)
+    run(spec, component, to, backup, target, start, target_time, target_lsn, clean_incomplete, at)
 
 
 @app.command("pgbackrest-config")

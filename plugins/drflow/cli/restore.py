@@ -17,6 +17,7 @@ def restore(
     target_time: str | None,
     target_lsn: str | None,
     clean_incomplete: bool,
+    at: str | None = None,
 ) -> None:
     """Restore from the first intact copy (or, with a target time or LSN, recover to it); see `drflow restore`."""
     from drflow.engines.postgres.bindir import datastore_bin_dir
@@ -36,6 +37,10 @@ def restore(
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
         raise fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
+    if chosen.postgres is None:  # a files or s3-prefix datastore
+        from drflow.cli.restore_files import restore_files_component
+
+        return restore_files_component(loaded.spec.metadata.name, component, targets, to, backup, at or target_time)
     if to.exists() and not to.is_dir():
         raise fail(f"--to {to} is a file, not a directory; give a new or empty directory (nothing was changed)")
     if to.is_dir():
@@ -55,7 +60,7 @@ def restore(
                 component,
                 targets,
                 to,
-                bin_dir=datastore_bin_dir(chosen.datastore.bin_dir, chosen.datastore.version),
+                bin_dir=datastore_bin_dir(chosen.postgres.bin_dir, chosen.postgres.version),
                 backup=backup,
                 target_time=target_time,
                 target_lsn=target_lsn,
@@ -66,7 +71,7 @@ def restore(
         for line in lines:
             out.print(line, highlight=False, markup=False)
         return
-    bin_dir = datastore_bin_dir(chosen.datastore.bin_dir, chosen.datastore.version)
+    bin_dir = datastore_bin_dir(chosen.postgres.bin_dir, chosen.postgres.version)
     host = LocalHost()
     choice = find_copies(target_catalogs(loaded.spec.metadata.name, targets), component, backup)
     for name, why in choice.unreadable:
