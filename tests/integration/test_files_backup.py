@@ -20,8 +20,11 @@ import pytest
 
 from drflow.devtools.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, create_buckets
 from drflow.engines.files.digest import tree_digest
+from drflow.jobs.drill import drill_verdict
 from drflow.jobs.files import FilesBackupRequest, check_tree, restore_files, take_files_backup
 from drflow.jobs.files_chain import FilesChainError, gaps, gather
+from drflow.jobs.files_drill import run_files_drill
+from drflow.jobs.rpo import component_compliance
 from drflow.store.catalog import Catalog
 from drflow.store.factory import open_store
 from drflow.store.manifest import BackupManifest, make_backup_id
@@ -55,7 +58,7 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def _same_tree(a: Path, b: Path) -> None:
-    assert tree_digest(a) == tree_digest(b)
+    assert tree_digest(a, content=True) == tree_digest(b, content=True)
     diff = subprocess.run(["diff", "-r", "--no-dereference", str(a), str(b)], capture_output=True, text=True)
     assert diff.returncode == 0, diff.stdout + diff.stderr
 
@@ -250,3 +253,46 @@ def test_cli_restore_replays_the_chain_without_airflow(tree: Path, tmp_path: Pat
     missing = cli("--to", str(tmp_path / "none"), "--backup", "20200101T000000Z-nope")
     assert missing.returncode != 0 and "no file backup '20200101T000000Z-nope'" in missing.stderr
     assert inc.backup_id in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_files_drill_passes_on_a_sound_chain_and_fails_when_the_tree_differs(tree: Path, tmp_path: Path) -> None:
+    targets = [{"name": "local-a", "type": "local", "path": str(tmp_path / "store-a")}]
+    ds = {"type": "files", "path": str(tree)}
+    work = tmp_path / "work"
+    take_files_backup(_request(targets, ds, "full", 0, work))
+    _write(tree / "a.txt", "a")
+    inc = take_files_backup(_request(targets, ds, "incremental", 1, work))
+
+    result = run_files_drill(SPEC, "portal-assets", targets, work_dir=str(work))
+    verdict = drill_verdict(result, rto_s=3600, rpo_s=10**9)
+    assert verdict["passed"], verdict["problems"]
+    assert result["backup_id"] == inc.backup_id and len(result["chain"]) == 2
+    assert not list((work).glob("*/restored"))  # the scratch directory is gone
+
+    # A manifest whose recorded tree is not what the chain gives: the drill fails, naming the digests.
+    catalog = Catalog(open_store(targets[0]), SPEC)
+    manifest_key = catalog.manifest_key("portal-assets", inc.backup_id)
+    tampered = inc.model_copy(update={"extra": {**inc.extra, "tree_digest": "0" * 64}})
+    catalog.store.put_bytes(manifest_key, tampered.model_dump_json().encode())
+    failed = drill_verdict(run_files_drill(SPEC, "portal-assets", targets, work_dir=str(work)), 3600, 10**9)
+    assert not failed["passed"] and "tree_digest" in failed["problems"][0]
+    assert "0" * 64 in str(failed["checks"][0]["problem"])
+
+
+def test_rpo_compliance_counts_the_newest_restorable_file_backup(tree: Path, tmp_path: Path) -> None:
+    targets = [{"name": "local-a", "type": "local", "path": str(tmp_path / "store-a")}]
+    ds = {"type": "files", "path": str(tree)}
+    work = tmp_path / "work"
+    take_files_backup(_request(targets, ds, "full", 0, work))
+    first = take_files_backup(_request(targets, ds, "incremental", 1, work))
+    second = take_files_backup(_request(targets, ds, "incremental", 2, work))
+    component = {"name": "portal-assets", "rpo_s": 3600, "replicas": [], "targets": targets}
+    now = second.finished_at + timedelta(minutes=10)
+    report = component_compliance(SPEC, component, now)
+    assert report["compliant"] and report["best_source"] == "files:local-a"
+    assert report["achievable_rpo_s"] == pytest.approx(600, abs=1)
+
+    Catalog(open_store(targets[0]), SPEC).discard("portal-assets", first.backup_id)  # a gap cuts `second` off
+    report = component_compliance(SPEC, component, now)
+    assert report["sources"][0]["backup_id"].endswith("daily-full")  # the full is the newest whole chain
+    assert any("gap in the chain" in p for p in report["problems"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from drflow.store.base import StoreError
 from drflow.store.catalog import Catalog
@@ -124,3 +125,32 @@ def choose(entries: FileEntries, backup_id: str | None, at: datetime | None) -> 
 
 def _names(manifests: Iterable[BackupManifest]) -> str:
     return ", ".join(m.backup_id for m in manifests) or "none"
+
+
+def files_sources(
+    target: str, manifests: Sequence[BackupManifest], now: datetime, problems: list[str]
+) -> list[dict[str, Any]]:
+    """RPO compliance: the age of the newest file backup in one target whose chain is whole (in that target).
+
+    A gap is a problem of the report, and the entries it cuts off do not count.
+    """
+    entries = FileEntries()
+    for manifest in manifests:
+        if manifest.method in FILES_METHODS:
+            entries.by_id.setdefault(manifest.backup_id, manifest)
+            entries.where.setdefault(manifest.backup_id, []).append(target)
+    found = gaps(entries)
+    problems.extend(f"{target}: {gap}" for gap in found[-1:])  # the newest gap says it all
+    for manifest in reversed(entries.ordered()):
+        try:
+            chain_of(entries, manifest.backup_id)
+        except FilesChainError:
+            continue
+        return [
+            {
+                "source": f"files:{target}",
+                "lag_s": round((now - manifest.finished_at).total_seconds(), 3),
+                "backup_id": manifest.backup_id,
+            }
+        ]
+    return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drflow.plan.common import common_fields, dag_id, datastore_params, objectives
+from drflow.plan.drill_files import files_drill_plan
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Component, Drill, Spec
 from drflow.spec.types import airflow_schedule
@@ -11,6 +12,8 @@ KIND_RESTORE_DRILL = "restore-drill"
 
 
 def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> DagPlan:
+    if component.postgres is None:  # a files or s3-prefix datastore
+        return files_drill_plan(spec, component, drill, source, KIND_RESTORE_DRILL)
     base = datastore_params(spec, component)
     policy_name = drill.policy
     target_name = drill.target

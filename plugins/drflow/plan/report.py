@@ -15,8 +15,8 @@ KIND_REPORT = "report"
 def _component_facts(spec: Spec) -> list[dict[str, Any]]:
     facts = []
     for component in spec.components:
-        datastore = component.postgres
-        if datastore is None:
+        datastore = component.postgres  # None for files and s3-prefix: their newest entry counts
+        if component.datastore is None:
             continue
         policies = component.backup_policies
         target_names = list(dict.fromkeys(t for p in policies for t in p.targets))
@@ -25,9 +25,11 @@ def _component_facts(spec: Spec) -> list[dict[str, Any]]:
             {
                 "name": component.name,
                 "rpo_s": int(component.rpo.total_seconds()),
-                "primary_conn_id": datastore.primary.conn_id,
-                "replicas": [{"name": r.name, "conn_id": r.conn_id, "slot": r.slot} for r in datastore.replicas],
-                "max_slot_retained_bytes": datastore.replication.max_slot_retained,
+                "primary_conn_id": datastore.primary.conn_id if datastore else None,
+                "replicas": [{"name": r.name, "conn_id": r.conn_id, "slot": r.slot} for r in datastore.replicas]
+                if datastore
+                else [],
+                "max_slot_retained_bytes": datastore.replication.max_slot_retained if datastore else 0,
                 "targets": targets_params(spec, target_names),
                 "wal_interval_s": int(schedule_interval(wal[0].schedule).total_seconds()) if wal else None,
             }
@@ -50,7 +52,7 @@ def rpo_report_plan(spec: Spec, source: str) -> DagPlan | None:
         retries=0,
     )
     objectives = "\n".join(
-        f"- `{c.name}`: RPO {format_duration(c.rpo)}" for c in spec.components if c.postgres is not None
+        f"- `{c.name}`: RPO {format_duration(c.rpo)}" for c in spec.components if c.datastore is not None
     )
     return DagPlan(
         dag_id=f"dr.{spec.metadata.name}.rpo-compliance",

@@ -69,7 +69,6 @@ def backup_tree(
                 "zstd",
                 f"--listed-incremental={snapshot}",
                 "--numeric-owner",
-                "--sparse",
                 "--directory",
                 str(source),
                 ".",
