@@ -60,3 +60,13 @@ def test_a_method_that_cannot_back_up_the_datastore_is_an_error_at_its_line(
     found = [d for d in caught.value.diagnostics if needle in d.message]
     assert found, [d.message for d in caught.value.diagnostics]
     assert found[0].line == line and "use " in found[0].hint
+
+
+def test_a_files_policy_with_another_compression_is_an_error() -> None:
+    text = SPEC.format(preset="files", method="files").replace(
+        'schedule: "@weekly",', 'schedule: "@weekly", compression: gzip,'
+    )
+    with pytest.raises(SpecError) as caught:
+        load_spec_text(text, "files.yaml")
+    [error] = [d for d in caught.value.diagnostics if d.severity == "error"]
+    assert error.line == 19 and "always compressed with zstd" in error.message and "zstd" in error.hint

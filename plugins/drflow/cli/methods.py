@@ -134,7 +134,8 @@ def _component(loaded: Any, spec_path: Path, name: str) -> Any:
         known = ", ".join(c.name for c in loaded.spec.components)
         raise fail(f"no component {name!r} in {spec_path}; known: {known}") from None
     if component.postgres is None:
-        raise fail(f"component {name!r} has no datastore")
+        kind = f"a {component.datastore.type} datastore" if component.datastore is not None else "no datastore"
+        raise fail(f"component {name!r} has {kind}; this command needs a postgres one (name a database component)")
     return component
 
 

@@ -304,14 +304,13 @@ def check_feasibility(spec: Spec, source: Source) -> list[Diagnostic]:
                 )
                 hint = f"keep them at least {math.ceil(interval / timedelta(days=1))} days"
                 found.append(source.diagnostic(loc, message, hint, severity="warning"))
-        if component.postgres is not None:
+        if component.datastore is not None:
             found += _check_rpo(spec, index, source)
     return found
 
 
 def _check_rpo(spec: Spec, index: int, source: Source) -> list[Diagnostic]:
     component = spec.components[index]
-    assert component.postgres is not None
     loc: Loc = ("components", index, "rpo")
     rpo = format_duration(component.rpo)
     if not component.backup_policies:
@@ -322,7 +321,7 @@ def _check_rpo(spec: Spec, index: int, source: Source) -> list[Diagnostic]:
     if interval <= component.rpo:
         return []
     gap = f"backups are up to {format_duration(interval)} apart (policy '{policy}')"
-    replicas = [replica.name for replica in component.postgres.replicas]
+    replicas = [replica.name for replica in component.postgres.replicas] if component.postgres else []
     if replicas:
         message = (
             f"RPO of {rpo} is met only by replication to {quoted(replicas)}: {gap}, "

@@ -63,6 +63,11 @@ def check_method_fits_datastore(source: Source, loc: Loc, policy: dict[str, Any]
             "method: files" if files_store else "a database method (pg_basebackup, pg_receivewal, pgbackrest, pg_dump)"
         )
     if fits:
+        compression = policy.get("compression")
+        if key == "method" and files_store and compression not in (None, "zstd"):
+            message = f"backup policy '{policy.get('name')}' asks for compression '{compression}'"
+            message += ", but file backups are always compressed with zstd (tar archives) or stored as copied"
+            return [source.diagnostic((*loc, "compression"), message, "remove 'compression' or set it to zstd")]
         return []
     message = (
         f"backup policy '{policy.get('name', preset)}' uses {key} '{preset}', which cannot back up a {kind} datastore"
