@@ -85,7 +85,7 @@ components:
 
 def test_bin_dir_of_the_spec_is_used_and_checked() -> None:
     loaded = load_spec_text(SPEC.format(extra="bin_dir: /opt/pg/16/bin"), "shop.yaml")
-    datastore = loaded.spec.components[0].datastore
+    datastore = loaded.spec.components[0].postgres
     assert datastore is not None
     assert datastore_bin_dir(datastore.bin_dir, datastore.version) == Path("/opt/pg/16/bin")
     with pytest.raises(SpecError, match="bin_dir.*absolute"):

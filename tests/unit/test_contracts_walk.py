@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from drflow.contracts import BackupRun, ConfigRun, ContractError, RetentionRun, SnapshotRun, StepDefinition
+from drflow.contracts import (
+    BackupRun,
+    ConfigRun,
+    ContractError,
+    FilesBackupRun,
+    RetentionRun,
+    SnapshotRun,
+    StepDefinition,
+)
+from drflow.operators.files import FilesBackupOperator
 from drflow.operators.policy import BackupPolicyOperator
 from drflow.operators.step_base import PlanStepOperator
 from drflow.plan.compile import compile_specs
@@ -52,7 +61,8 @@ def test_every_task_builds_its_contract(plan: DagPlan, task: TaskPlan) -> None:
             typed = definition.spec_step(operator.step_model)  # what its execute() reads
             assert typed.name == task.task_id
     if isinstance(operator, BackupPolicyOperator) or "run" in task.params:
-        assert BackupRun.from_params(task.params["run"]).to_params() == task.params["run"]
+        contract = FilesBackupRun if isinstance(operator, FilesBackupOperator) else BackupRun
+        assert contract.from_params(task.params["run"]).to_params() == task.params["run"]
     if "retention" in task.params:
         assert RetentionRun.from_params(task.params["retention"]).to_params() == task.params["retention"]
     if "snapshot" in task.params:

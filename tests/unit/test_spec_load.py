@@ -107,7 +107,7 @@ def test_api_marketplace_spec_has_the_seed_numbers() -> None:
         assert component.rto == parse_duration_text(rto)
         assert component.rpo == parse_duration_text(rpo)
         assert component.criticality == criticality
-        datastore = component.datastore
+        datastore = component.postgres
         assert datastore is not None
         assert (datastore.database, datastore.primary.conn_id, datastore.primary.region) == (
             database,

@@ -187,7 +187,7 @@ def test_a_pgbackrest_config_path_must_be_a_plain_absolute_path(tmp_path: Path, 
 
 def test_a_pgbackrest_config_path_with_spaces_is_fine(tmp_path: Path) -> None:
     spec = load_spec_text(_with_pgbackrest("/srv/pg backrest/pgbackrest.conf"), tmp_path / "spec.yaml").spec
-    datastore = spec.component("orders").datastore
+    datastore = spec.component("orders").postgres
     assert datastore is not None and datastore.pgbackrest.config == "/srv/pg backrest/pgbackrest.conf"
 
 

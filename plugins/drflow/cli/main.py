@@ -103,6 +103,10 @@ def restore(
             "--zone", help="Snapshot sources: availability zone of the new volume or instance (--to: region)."
         ),
     ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Files datastores: the newest backup finished at or before this time (ISO 8601)."),
+    ] = None,
 ) -> None:
     """Restore a component's backup from the store into a directory, without Airflow.
 
@@ -112,7 +116,7 @@ def restore(
     """
     from drflow.cli.restore import restore as run
 
-    run(spec, component, to, backup, target, start, target_time, target_lsn, clean_incomplete, zone)
+    run(spec, component, to, backup, target, start, target_time, target_lsn, clean_incomplete, zone, at)
 
 
 @app.command("pgbackrest-config")

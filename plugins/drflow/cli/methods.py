@@ -23,7 +23,7 @@ def pgbackrest_config(
     except PgBackRestError as exc:
         raise fail(str(exc)) from None
     if pg_port is None or pg_user is None:
-        conn = _primary_conn(chosen.datastore.primary.conn_id, chosen.datastore.database)
+        conn = _primary_conn(chosen.postgres.primary.conn_id, chosen.postgres.database)
         pg_port = pg_port or conn.port
         pg_user = pg_user or conn.user
     s3: dict[str, S3Access] = {}
@@ -85,7 +85,7 @@ def restore_table(
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
         raise fail(f"no storage target {target!r} in {spec_path}; known: {[t.name for t in loaded.spec.storage]}")
-    database = chosen.datastore.database
+    database = chosen.postgres.database
     conn = _primary_conn(conn_id, database) if conn_id else _dsn_conn(str(dsn), database)
     problems = []
     for name, catalog in target_catalogs(loaded.spec.metadata.name, targets):
@@ -100,7 +100,7 @@ def restore_table(
                 manifest,
                 table,
                 conn,
-                bin_dir=datastore_bin_dir(chosen.datastore.bin_dir, chosen.datastore.version),
+                bin_dir=datastore_bin_dir(chosen.postgres.bin_dir, chosen.postgres.version),
                 schema=schema,
                 replace=replace,
             )
@@ -133,8 +133,9 @@ def _component(loaded: Any, spec_path: Path, name: str) -> Any:
     except KeyError:
         known = ", ".join(c.name for c in loaded.spec.components)
         raise fail(f"no component {name!r} in {spec_path}; known: {known}") from None
-    if component.datastore is None:
-        raise fail(f"component {name!r} has no datastore")
+    if component.postgres is None:
+        kind = f"a {component.datastore.type} datastore" if component.datastore is not None else "no datastore"
+        raise fail(f"component {name!r} has {kind}; this command needs a postgres one (name a database component)")
     return component
 
 

@@ -18,6 +18,7 @@ def restore(
     target_lsn: str | None,
     clean_incomplete: bool,
     zone: str | None = None,
+    at: str | None = None,
 ) -> None:
     """Restore from the first intact copy (or, with a target time or LSN, recover to it); see `drflow restore`."""
     from drflow.engines.postgres.bindir import datastore_bin_dir
@@ -42,6 +43,10 @@ def restore(
         return restore_snapshot_backup(loaded.spec, chosen, str(to), zone, backup, targets)
     if chosen.datastore is None:
         raise fail(f"component {component!r} has no datastore to restore")
+    if chosen.postgres is None:  # a files or s3-prefix datastore
+        from drflow.cli.restore_files import restore_files_component
+
+        return restore_files_component(loaded.spec.metadata.name, component, targets, to, backup, at or target_time)
     if to.exists() and not to.is_dir():
         raise fail(f"--to {to} is a file, not a directory; give a new or empty directory (nothing was changed)")
     if to.is_dir():
@@ -61,7 +66,7 @@ def restore(
                 component,
                 targets,
                 to,
-                bin_dir=datastore_bin_dir(chosen.datastore.bin_dir, chosen.datastore.version),
+                bin_dir=datastore_bin_dir(chosen.postgres.bin_dir, chosen.postgres.version),
                 backup=backup,
                 target_time=target_time,
                 target_lsn=target_lsn,
@@ -72,7 +77,7 @@ def restore(
         for line in lines:
             out.print(line, highlight=False, markup=False)
         return
-    bin_dir = datastore_bin_dir(chosen.datastore.bin_dir, chosen.datastore.version)
+    bin_dir = datastore_bin_dir(chosen.postgres.bin_dir, chosen.postgres.version)
     host = LocalHost()
     choice = find_copies(target_catalogs(loaded.spec.metadata.name, targets), component, backup)
     for name, why in choice.unreadable:

@@ -34,11 +34,11 @@ def slots_list(
     result: list[dict[str, Any]] = []
     for conn_id, members in clusters.items():
         loaded, chosen = members[0]
-        conn = _conn(conn_id, chosen.datastore.database)
+        conn = _conn(conn_id, chosen.postgres.database)
         reports = assess_slots(
             read_slots(conn),
             _claims_on(specs, conn_id),
-            orphan_limit_bytes=min(c.datastore.slot_retention_limit for _, c in members),
+            orphan_limit_bytes=min(c.postgres.slot_retention_limit for _, c in members),
             components=[c.name for _, c in members],
             command=f"drflow slots drop --spec {loaded.path} --component {chosen.name} --slot {{slot}}",
         )
@@ -73,7 +73,7 @@ def slots_drop(
 
     specs = [load_one(path) for path in spec]
     [(conn_id, members)] = _clusters(specs, component).items()
-    conn = _conn(conn_id, members[0][1].datastore.database)
+    conn = _conn(conn_id, members[0][1].postgres.database)
     claims = _claims_on(specs, conn_id)
     owned = [c for c in claims if c.slot == slot]
     if owned and not force:
@@ -110,8 +110,8 @@ def _clusters(specs: list[Any], component: str | None) -> dict[str, list[tuple[A
     clusters: dict[str, list[tuple[Any, Any]]] = {}
     for loaded in specs:
         for c in loaded.spec.components:
-            if c.datastore is not None:
-                clusters.setdefault(c.datastore.primary.conn_id, []).append((loaded, c))
+            if c.postgres is not None:
+                clusters.setdefault(c.postgres.primary.conn_id, []).append((loaded, c))
     if component is None:
         return clusters
     for conn_id, members in clusters.items():

@@ -17,7 +17,7 @@ from drflow.contracts.plan import (
     StepDefinition,
     StepSummary,
 )
-from drflow.contracts.runs import BackupRun, PolicyRetention, RetentionRun, SnapshotRun
+from drflow.contracts.runs import BackupRun, FilesBackupRun, PolicyRetention, RetentionRun, SnapshotRun
 
 __all__ = [
     "DEFAULT_AUDIT_CONN_ID",
@@ -26,6 +26,7 @@ __all__ = [
     "ConfigRun",
     "ComponentFacts",
     "ContractError",
+    "FilesBackupRun",
     "NodeFacts",
     "PlanFacts",
     "PolicyRetention",

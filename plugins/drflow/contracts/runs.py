@@ -240,3 +240,67 @@ class SnapshotRun:
             timeout_s=float(values["timeout_s"]),
             work_dir=optional_str(params.get("work_dir")),
         )
+
+
+@dataclass(frozen=True)
+class FilesBackupRun:
+    """One backup policy of a files or s3-prefix component: the datastore as the spec names it, the level."""
+
+    spec_name: str
+    component: str
+    policy: str
+    level: str
+    """full, incremental (since the previous backup of any level) or differential (since the last full)."""
+    datastore: Mapping[str, Any]
+    """The component's datastore as the spec writes it (``model_dump(mode="json")``): type files or s3-prefix."""
+    targets: Sequence[Mapping[str, Any]]
+    retention_days: int
+    retention_policy: RetentionPolicy
+    work_dir: str | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "spec_name",
+        "component",
+        "policy",
+        "level",
+        "datastore",
+        "targets",
+        "retention_days",
+        "retention_policy",
+    )
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "spec_name": self.spec_name,
+            "component": self.component,
+            "policy": self.policy,
+            "level": self.level,
+            "datastore": dict(self.datastore),
+            "targets": [dict(t) for t in self.targets],
+            "retention_days": self.retention_days,
+            "retention_policy": self.retention_policy,
+            "work_dir": self.work_dir,
+        }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> FilesBackupRun:
+        what = "files backup run"
+        values = {key: need(params, key, what) for key in cls.FIELDS}
+        policy, level = str(values["retention_policy"]), str(values["level"])
+        if policy not in RETENTION_POLICIES:
+            raise ContractError(f"{what}: retention_policy {policy!r} is not one of {', '.join(RETENTION_POLICIES)}")
+        if level not in ("full", "incremental", "differential"):
+            raise ContractError(f"{what}: level {level!r} is not full, incremental or differential")
+        if dict(values["datastore"]).get("type") not in ("files", "s3-prefix"):
+            raise ContractError(f"{what}: datastore {values['datastore']!r} is not of type files or s3-prefix")
+        return cls(
+            spec_name=str(values["spec_name"]),
+            component=str(values["component"]),
+            policy=str(values["policy"]),
+            level=level,
+            datastore=dict(values["datastore"]),
+            targets=tuple(dict(t) for t in values["targets"]),
+            retention_days=int(values["retention_days"]),
+            retention_policy=cast(RetentionPolicy, policy),
+            work_dir=optional_str(params.get("work_dir")),
+        )

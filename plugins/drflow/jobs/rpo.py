@@ -16,6 +16,7 @@ from typing import Any
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.replication import measure_replication
 from drflow.engines.postgres.replication_report import ReplicaTarget
+from drflow.jobs.files_chain import files_sources
 from drflow.store.base import StoreError
 from drflow.store.factory import target_catalogs
 from drflow.store.wal import is_base_backup, status_from
@@ -66,6 +67,7 @@ def store_sources(
                     "backup_id": newest.backup_id,
                 }
             )
+        sources.extend(files_sources(name, manifests, now, problems))
         if component.get("wal_interval_s"):
             archive = status_from(manifests, component["name"], now, component["wal_interval_s"], component["rpo_s"])
             if archive["archive_lag_s"] is not None and not any(

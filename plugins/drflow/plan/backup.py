@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from drflow.plan.backup_files import files_tasks
 from drflow.plan.backup_logical import logical_tasks
 from drflow.plan.backup_pgbackrest import pgbackrest_tasks
 from drflow.plan.common import common_fields, dag_id, objectives
@@ -63,6 +64,7 @@ TASK_BUILDERS: dict[str, TaskBuilder] = {
     "pgbackrest": pgbackrest_tasks,
     "pg_dump": logical_tasks,
     "snapshot": snapshot_tasks,
+    "files": files_tasks,
 }
 
 

@@ -18,7 +18,7 @@ def targets_params(spec: Spec, names: list[str]) -> list[dict[str, Any]]:
 
 
 def datastore_params(spec: Spec, component: Component) -> dict[str, Any]:
-    datastore = component.datastore
+    datastore = component.postgres
     assert datastore is not None, "checks reject backups on a component without a datastore"
     return {
         "spec_name": spec.metadata.name,

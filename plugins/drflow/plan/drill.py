@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drflow.plan.common import common_fields, dag_id, datastore_params, objectives
+from drflow.plan.drill_files import files_drill_plan
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.snapshot import snapshot_drill_tasks
 from drflow.spec.model import BackupPolicy, Component, Drill, Spec
@@ -15,6 +16,8 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
     drilled = [p for p in component.backup_policies if drill.policy in (None, p.name)]
     if drilled and drilled[0].method == "snapshot" and (drill.policy or component.datastore is None):
         return snapshot_drill_plan(spec, component, drill, drilled[0], source)
+    if component.postgres is None:  # a files or s3-prefix datastore
+        return files_drill_plan(spec, component, drill, source, KIND_RESTORE_DRILL)
     base = datastore_params(spec, component)
     policy_name = drill.policy
     target_name = drill.target

@@ -35,7 +35,7 @@ class PolicyContext:
 
     def run(self, *, validation: bool = True) -> BackupRun:
         """What the policy's backup task of every method is given (``run=``)."""
-        datastore = self.component.datastore
+        datastore = self.component.postgres
         assert datastore is not None, "checks reject backups on a component without a datastore"
         policy = self.policy
         return BackupRun(

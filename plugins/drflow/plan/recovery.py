@@ -77,7 +77,7 @@ def plan_facts(spec: Spec, plan: RecoveryPlan) -> PlanFacts:
 
 def _component_facts(spec: Spec, component: Component) -> ComponentFacts:
     rpo_s, rto_s = int(component.rpo.total_seconds()), int(component.rto.total_seconds())
-    datastore = component.datastore
+    datastore = component.postgres
     if datastore is None:
         return ComponentFacts(rpo_s=rpo_s, rto_s=rto_s)
     nodes = {"primary": _node_facts(datastore.primary, slot=None)}

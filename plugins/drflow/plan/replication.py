@@ -18,7 +18,7 @@ def poke_interval_s(interval_s: int) -> int:
 
 
 def replication_watch_plan(spec: Spec, component: Component, source: str) -> DagPlan | None:
-    datastore = component.datastore
+    datastore = component.postgres
     if datastore is None or not datastore.replicas or not datastore.replication.enabled:
         return None
     watch = datastore.replication

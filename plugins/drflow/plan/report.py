@@ -15,8 +15,8 @@ KIND_REPORT = "report"
 def _component_facts(spec: Spec) -> list[dict[str, Any]]:
     facts = []
     for component in spec.components:
-        datastore = component.datastore
-        if datastore is None and component.snapshots is None:
+        datastore = component.postgres  # None for files, s3-prefix and snapshot-only: their newest entry counts
+        if component.datastore is None and component.snapshots is None:
             continue  # nothing of it is backed up
         policies = component.backup_policies
         target_names = list(dict.fromkeys(t for p in policies for t in [*p.targets, *p.copy_to]))

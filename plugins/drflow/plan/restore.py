@@ -29,7 +29,7 @@ def restore_target_names(component: Component) -> list[str]:
 
 def restore_plan(spec: Spec, component: Component, source: str) -> DagPlan | None:
     """The restore DAG of a component with pg_basebackup backups; None for any other component."""
-    if component.datastore is None or not any(p.method == "pg_basebackup" for p in component.backup_policies):
+    if component.postgres is None or not any(p.method == "pg_basebackup" for p in component.backup_policies):
         return None
     base = datastore_params(spec, component)
     names = restore_target_names(component)

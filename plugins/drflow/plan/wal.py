@@ -55,8 +55,8 @@ def wal_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
 def _check_slots(ctx: PolicyContext, slot: str) -> TaskPlan:
     """Beside the archive (never blocking it): the WAL the spec's slots on this primary hold back."""
     component = ctx.component
-    assert component.datastore is not None
-    limit = component.datastore.slot_retention_limit
+    assert component.postgres is not None
+    limit = component.postgres.slot_retention_limit
     task = ctx.task(
         "check_slots",
         "postgres.check_slots",
@@ -66,8 +66,8 @@ def _check_slots(ctx: PolicyContext, slot: str) -> TaskPlan:
         "whose policy was removed, or an old-style `drflow_wal_<component>` slot) with the command that drops them. "
         "Runs beside archive_wal and never blocks it.",
         {
-            "conn_id": component.datastore.primary.conn_id,
-            "database": component.datastore.database,
+            "conn_id": component.postgres.primary.conn_id,
+            "database": component.postgres.database,
             "spec_name": ctx.spec.metadata.name,
             "slot_watch": slot_watch(ctx.spec, component, ctx.source),
         },

@@ -16,6 +16,8 @@ ACTIONS: dict[str, str] = {
     "store.select_backup": "drflow.operators.store.SelectBackupOperator",
     "postgres.restore_drill": "drflow.operators.drill.RestoreDrillOperator",
     "report.drill": "drflow.operators.drill.DrillReportOperator",
+    "files.backup": "drflow.operators.files.FilesBackupOperator",
+    "files.restore_drill": "drflow.operators.files.FilesDrillOperator",
     "postgres.wal_archive": "drflow.operators.wal.WalArchiveOperator",
     "store.check_wal_chain": "drflow.operators.wal.CheckWalChainOperator",
     "postgres.check_slots": "drflow.operators.slots.CheckSlotsOperator",

@@ -20,6 +20,7 @@ from drflow.spec.check_helpers import items as _items
 from drflow.spec.check_helpers import names as _names
 from drflow.spec.check_snapshot import DRILLABLE_METHODS, check_snapshot_policy, takes_snapshots
 from drflow.spec.diagnostics import Diagnostic, quoted
+from drflow.spec.files import check_method_fits_datastore
 from drflow.spec.model import BackupPreset, Spec
 from drflow.spec.source import Loc, Source
 from drflow.spec.types import format_duration, schedule_interval
@@ -208,6 +209,7 @@ def check_references(source: Source) -> list[Diagnostic]:
             policies.setdefault(policy_name if isinstance(policy_name, str) else None, policy)
             found += _check_pgbackrest_host(source, (*base, "backups", policy_index), policy, datastore)
             found += check_snapshot_policy(source, (*base, "backups", policy_index), policy, snapshots)
+            found += check_method_fits_datastore(source, (*base, "backups", policy_index), policy, datastore)
             targets = policy.get("targets")
             for target_index, ref in enumerate(targets if isinstance(targets, list) else []):
                 if isinstance(ref, str) and target_names is not None and ref not in target_names:
@@ -354,7 +356,7 @@ def _check_rpo(spec: Spec, index: int, source: Source) -> list[Diagnostic]:
     if interval <= component.rpo:
         return []
     gap = f"backups are up to {format_duration(interval)} apart (policy '{policy}')"
-    replicas = [replica.name for replica in component.datastore.replicas] if component.datastore else []
+    replicas = [replica.name for replica in component.postgres.replicas] if component.postgres else []
     if replicas:
         message = (
             f"RPO of {rpo} is met only by replication to {quoted(replicas)}: {gap}, "

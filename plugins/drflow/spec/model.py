@@ -24,6 +24,7 @@ from pydantic import (
 
 from drflow.retention import RetentionPolicy
 from drflow.spec.config import ConfigSettings
+from drflow.spec.files import FILES_PRESET, FilesDatastore, S3PrefixDatastore
 from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.snapshot import SnapshotDatastore
 from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
@@ -34,13 +35,14 @@ ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
 # Numbers are accepted and compared as text, the way PostgreSQL prints them (1000, 12.5, true).
 Criticality = Literal["critical", "high", "medium", "low"]
 BackupType = Literal["full", "incremental", "differential", "snapshot"]
-BackupMethod = Literal["pg_basebackup", "pg_receivewal", "pgbackrest", "pg_dump", "snapshot"]
+BackupMethod = Literal["pg_basebackup", "pg_receivewal", "pgbackrest", "pg_dump", "snapshot", "files"]
 METHOD_TYPES: dict[str, frozenset[str]] = {
     "pg_basebackup": frozenset({"full"}),
     "pg_receivewal": frozenset({"incremental"}),
     "pgbackrest": frozenset({"full", "differential", "incremental"}),
     "pg_dump": frozenset({"full"}),
     "snapshot": frozenset({"snapshot"}),
+    "files": frozenset({"full", "differential", "incremental"}),
 }
 # The seed's "Database: daily full backup, hourly incremental".
 PRESETS: dict[str, list[dict[str, str]]] = {
@@ -50,6 +52,7 @@ PRESETS: dict[str, list[dict[str, str]]] = {
     ],
     # "System images: weekly full": an AWS snapshot of the component's `snapshots` source, Sundays 03:00.
     "system-image": [{"name": "weekly-snapshot", "type": "snapshot", "method": "snapshot", "schedule": "0 3 * * 0"}],
+    "files": FILES_PRESET,
 }
 
 
@@ -302,7 +305,8 @@ class BackupPolicy(SpecModel):
     method: BackupMethod = Field(
         description="pg_basebackup (full), pg_receivewal (incremental: the WAL since the previous backup), "
         "pgbackrest (full, differential, incremental), pg_dump (full logical dump of the component's database), "
-        "snapshot (EBS or RDS snapshots of the component's `snapshots` source, copied to the other regions)."
+        "snapshot (EBS or RDS snapshots of the component's `snapshots` source, copied to the other regions), "
+        "files (a files or s3-prefix datastore: full, differential, incremental)."
     )
     schedule: Schedule
     targets: list[Name] = Field(min_length=1, description="Storage targets that receive every backup.")
@@ -330,7 +334,7 @@ class BackupPolicy(SpecModel):
         kind = info.data.get("type")
         allowed = METHOD_TYPES[method]
         if kind is not None and kind not in allowed:
-            able = sorted(m for m, types in METHOD_TYPES.items() if kind in types)
+            able = sorted(m for m, types in METHOD_TYPES.items() if kind in types and m != "files")
             raise ValueError(
                 f"method '{method}' cannot take {kind} backups (it takes: {', '.join(sorted(allowed))}); "
                 f"for {kind} backups use method {' or '.join(able)}, or set type: {' or '.join(sorted(allowed))}"
@@ -341,9 +345,10 @@ class BackupPolicy(SpecModel):
 class BackupPreset(SpecModel):
     """The seed's schedules in one line: expands into the policies of PRESETS[preset]."""
 
-    preset: Literal["database", "system-image"] = Field(
+    preset: Literal["database", "system-image", "files"] = Field(
         description="database: daily full (pg_basebackup at 02:00) plus hourly incremental (WAL via pg_receivewal); "
-        "system-image: weekly snapshot (Sundays 03:00) of the component's `snapshots` source."
+        "system-image: weekly snapshot (Sundays 03:00) of the component's `snapshots` source; "
+        "files (a files or s3-prefix datastore): daily full at 02:00 plus hourly incremental."
     )
     targets: list[Name] = Field(min_length=1, description="Storage targets that receive every backup.")
     retention: Retention
@@ -401,7 +406,9 @@ class Component(SpecModel):
     criticality: Criticality = Field(description="Business criticality: critical, high, medium or low.")
     rto: PositiveDuration = Field(description="Recovery time objective.")
     rpo: PositiveDuration = Field(description="Recovery point objective.")
-    datastore: PostgresDatastore | None = Field(None, description="Where the component's data lives.")
+    datastore: Annotated[PostgresDatastore | FilesDatastore | S3PrefixDatastore, Field(discriminator="type")] | None = (
+        Field(None, description="Where the component's data lives.")
+    )
     snapshots: SnapshotDatastore | None = Field(
         None, description="EBS volumes (a system image) or an RDS instance that backups of method snapshot take."
     )
@@ -418,6 +425,11 @@ class Component(SpecModel):
         for entry in self.backups:
             policies.extend(entry.expand() if isinstance(entry, BackupPreset) else [entry])
         return policies
+
+    @property
+    def postgres(self) -> PostgresDatastore | None:
+        """The datastore when it is a PostgreSQL database (what the database policies, replicas and plans use)."""
+        return self.datastore if isinstance(self.datastore, PostgresDatastore) else None
 
     @property
     def title(self) -> str:

@@ -109,7 +109,7 @@ class SlotClaim:
 
 def component_claims(spec: Spec, component: Component, index: int = 0) -> list[SlotClaim]:
     """The slots one component owns on its primary (none without a datastore)."""
-    datastore = component.datastore
+    datastore = component.postgres
     if datastore is None:
         return []
     conn_id = datastore.primary.conn_id
@@ -206,14 +206,14 @@ def slot_watch(spec: Spec, component: Component, source: str) -> dict[str, Any]:
     """What a slot check of ``component``'s primary needs (plain JSON): the spec's slots there, the components
     whose old-style WAL slot names count as orphans, this spec's own name prefix, the limit for orphans, and
     the command that drops a slot."""
-    assert component.datastore is not None
-    conn_id = component.datastore.primary.conn_id
+    assert component.postgres is not None
+    conn_id = component.postgres.primary.conn_id
     return {
         "claims": [c.to_params() for c in spec_claims(spec) if c.conn_id == conn_id],
         "components": [
-            c.name for c in spec.components if c.datastore is not None and c.datastore.primary.conn_id == conn_id
+            c.name for c in spec.components if c.postgres is not None and c.postgres.primary.conn_id == conn_id
         ],
         "orphan_prefixes": [f"{WAL_PREFIX}{spec_tag(spec.metadata.name)}_"],
-        "orphan_limit_bytes": component.datastore.slot_retention_limit,
+        "orphan_limit_bytes": component.postgres.slot_retention_limit,
         "command": f"drflow slots drop --spec {source or '<spec file>'} --component {component.name} --slot {{slot}}",
     }

@@ -126,7 +126,7 @@ def stanza_settings(spec: Spec, component: Component) -> StanzaSettings:
             f"component {component.name!r} has no backup policy of method pgbackrest; "
             "add one (method: pgbackrest, type: full|differential|incremental) to give it a stanza"
         )
-    datastore = component.datastore
+    datastore = component.postgres
     if datastore is None or not datastore.primary.data_directory:
         raise PgBackRestError(
             f"component {component.name!r} needs datastore.primary.data_directory for pgBackRest; "
