@@ -138,6 +138,20 @@ def restore_table(
 
 @app.command()
 @friendly_errors
+def runbook(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file of the plan.")],
+    plan: Annotated[str, typer.Option("--plan", help="Recovery plan name.")],
+    fmt: Annotated[str, typer.Option("--format", help="md or html.")] = "md",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """The plan's runbook, written from the task graph its DAG runs (the same text as the DAG's docs)."""
+    from drflow.cli.runbook import show_runbook
+
+    show_runbook(spec, plan, fmt, output)
+
+
+@app.command()
+@friendly_errors
 def demo() -> None:
     """Run the demo: sandbox, demo data, backup and restore drill through Airflow, and a report."""
     from drflow.devtools.demo import run_demo
