@@ -34,7 +34,8 @@ from types import FrameType
 from typing import Any
 
 from drflow.engines.postgres import basebackup
-from drflow.engines.postgres.cluster import DEFAULT_BIN_DIR, ClusterError, LocalCluster, free_port
+from drflow.engines.postgres.bindir import find_bin_dir
+from drflow.engines.postgres.cluster import ClusterError, LocalCluster, free_port
 from drflow.hosts import LocalHost
 from drflow.jobs.backup import FullBackupRequest, take_full_backup
 from drflow.store import catalog, local
@@ -207,7 +208,7 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=30, help="pgbench scale factor (30: about 450 MB)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of each side, alternating (4)")
     parser.add_argument("--keep", action="store_true", help="leave the stopped cluster and its directory")
-    parser.add_argument("--bin-dir", type=Path, default=DEFAULT_BIN_DIR, help="PostgreSQL binaries")
+    parser.add_argument("--bin-dir", type=Path, default=find_bin_dir(), help="PostgreSQL binaries")
     args = parser.parse_args()
     if args.rounds < 1 or args.scale < 1:
         parser.error("--rounds and --scale must be at least 1")
