@@ -101,18 +101,10 @@ def _plan_params(spec: Any, plan: Any, dag_id: str) -> tuple[dict[str, Any], dic
     if spec is None or plan is None:
         _, spec_name, _, plan_name = dag_id.split(".", 3)
         return {"spec": spec_name, "plan": plan_name}, {}
-    from drflow.contracts import StepDefinition
     from drflow.plan.recovery import plan_facts, plan_graph
+    from drflow.plan.runbook import steps_meta
 
-    meta = {}
-    for task in plan_graph(spec, plan, "spec").tasks:
-        step = StepDefinition.from_params(task.params.get("step") or {"name": task.task_id})
-        meta[task.task_id] = {
-            "type": step.type,
-            "action": step.action,
-            "verification": step.verification,
-            "description": step.description,
-        }
+    meta = steps_meta(plan_graph(spec, plan, "spec"))
     return plan_facts(spec, plan).to_params(), meta
 
 

@@ -62,6 +62,19 @@ def plan_steps(dag: DagPlan) -> list[RunbookStep]:
     return steps
 
 
+def steps_meta(dag: DagPlan) -> dict[str, dict[str, Any]]:
+    """Each task's type, action, verification and description: what the recovery record needs of the plan."""
+    return {
+        step.task.task_id: {
+            "type": step.definition.type,
+            "action": step.definition.action,
+            "verification": step.definition.verification,
+            "description": step.definition.description,
+        }
+        for step in plan_steps(dag)
+    }
+
+
 def _topological(tasks: Sequence[TaskPlan]) -> list[TaskPlan]:
     done: set[str] = set()
     left = list(tasks)
