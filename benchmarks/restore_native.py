@@ -45,6 +45,7 @@ PITR_TARGET = 1.2
 DRFLOW = Path(sys.executable).with_name("drflow")
 STANZA = "bench"
 HOST = LocalHost()
+PHASES: list[str] = []
 
 
 def _as_db(argv: list[str], timeout: float = 3600) -> None:
@@ -127,6 +128,9 @@ def timed(argv: list[str], env: dict[str, str] | None = None, *, as_db: bool = F
         result = subprocess.run(argv, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise SystemExit(f"{' '.join(argv[:3])} failed:\n{result.stdout}{result.stderr}")
+        if "--target-time" in argv:  # drflow's own phases: where the time goes
+            said = " ".join(result.stdout.split())
+            PHASES.append(said.split("(fetch ", 1)[-1].split(")", 1)[0] if "(fetch " in said else "?")
     return time.perf_counter() - t0
 
 
@@ -302,6 +306,7 @@ def run(args: argparse.Namespace) -> int:
             cluster.stop("immediate")
         HOST.run(["rm", "-rf", str(root)], check=False, timeout=600)
     print(f"data directory {data_mib:.0f} MiB (pgbench scale {args.scale})")
+    print("drflow PITR phases per round: " + "; ".join(f"fetch {p}" for p in PHASES))
     for label, values in times.items():
         print(summary(label, values))
     best = {k: min(v) for k, v in times.items()}
