@@ -204,3 +204,12 @@ def test_the_record_task_stores_the_report_beside_the_record(tmp_path: Path) -> 
     assert stored["run_id"] == RUN_APPROVED and stored["text"] == incident_markdown(
         record, sources=["the recovery record"]
     )
+
+
+def test_the_command_loads_no_airflow(tmp_path: Path) -> None:
+    from tests.integration.test_cli_without_airflow import _cli, _imported
+
+    spec = _spec(tmp_path)
+    result = _cli(["incident-report", "--run", "manual__nope", "--spec", str(spec)], {})
+    assert result.returncode == 1 and "no recovery record of run 'manual__nope'" in result.stderr
+    assert not {m for m in _imported(result.stderr) if m == "airflow" or m.startswith("airflow.")}
