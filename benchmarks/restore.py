@@ -1,4 +1,8 @@
-"""Restore benchmark: `drflow restore` (the CLI, start-up included) against the same restore done by hand.
+"""Restore benchmark. By default: `drflow restore` against `pgbackrest restore` and `tar -I zstd -xf` by hand,
+and a point-in-time restore against a native floor, all in one run (see ``restore_native.py``;
+``--scale 30 --rounds 3 --load-s 20`` by default). With ``--s3``, the earlier comparison below.
+
+``--s3``: `drflow restore` (the CLI, start-up included) against the same restore done by hand.
 
 Creates a throwaway PostgreSQL 15 cluster under /var/tmp/drflow-bench (as root it runs as postgres), fills
 it with ``pgbench -i -s SCALE`` (scale 15 is about 230 MB) plus ``--random-mib`` MiB of incompressible
@@ -14,7 +18,8 @@ and takes one drflow full backup into a bucket there (zstd). Then alternates:
 ``--rounds`` rounds (the order flips every round), best and median of each side and the ratio
 drflow/by-hand (target <= 1.3) on the wall clock, and on CPU time (process + children), which other load
 disturbs less. Everything is removed at the end, even on failure.
-Usage: .venv/bin/python benchmarks/restore.py [--scale 15] [--random-mib 200] [--rounds 5]
+Usage: .venv/bin/python benchmarks/restore.py [--scale 30] [--rounds 3] [--load-s 20]
+       .venv/bin/python benchmarks/restore.py --s3 [--scale 15] [--random-mib 200] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -128,17 +133,25 @@ def summary(label: str, values: list[float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=int, default=15, help="pgbench scale factor (15: about 230 MB)")
-    parser.add_argument("--random-mib", type=int, default=200, help="MiB of incompressible data to add (200)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of each side, alternating (5)")
+    parser.add_argument("--s3", action="store_true", help="the S3 comparison: drflow restore against by hand")
+    parser.add_argument("--scale", type=int, default=None, help="pgbench scale (default 30; 15 with --s3)")
+    parser.add_argument("--random-mib", type=int, default=200, help="--s3: MiB of incompressible data (200)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds of each side, alternating (3; 5 with --s3)")
+    parser.add_argument("--load-s", type=int, default=20, help="seconds of pgbench writes on each side of the target")
     parser.add_argument("--bin-dir", type=Path, default=find_bin_dir(), help="PostgreSQL binaries")
     args = parser.parse_args()
+    args.scale = args.scale or (15 if args.s3 else 30)
+    args.rounds = args.rounds or (5 if args.s3 else 3)
     if args.rounds < 1 or args.scale < 1:
         parser.error("--rounds and --scale must be at least 1")
+    signal.signal(signal.SIGTERM, _terminate)
+    if not args.s3:
+        from restore_native import run
+
+        return run(args)
     if not DRFLOW.exists():
         print(f"{DRFLOW} is missing: run this with the project's venv (.venv/bin/python benchmarks/restore.py)")
         return 1
-    signal.signal(signal.SIGTERM, _terminate)
     read_without_airflow()  # this process reads the store as the CLI does
 
     BENCH_ROOT.mkdir(mode=0o755, exist_ok=True)

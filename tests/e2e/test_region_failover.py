@@ -355,6 +355,12 @@ def test_bob_approves_alices_failover_and_the_replica_takes_over(
     assert record["triggered_by"]["user"] == "alice" and record["reason"] == "e2e: us-east-1 is unreachable"
     decisions = {(a["task_id"], a["by"], a["decision"]) for a in record["approvals"]}
     assert ("declare", "bob", "approved") in decisions
+    # The record task leaves the post-incident report beside the record; data lost = the lag at promotion.
+    assert record["data_loss"]["rpo_met"] is True and record["data_loss"]["sources"][0]["step"] == "promote-replica"
+    reports = Catalog(LocalStore(store_dir), "e2e").read_reports("user-database", "incident")
+    [incident] = [r["text"] for r in reports if r["run_id"] == run_id]
+    assert "`declare` approved by bob" in incident and "“status page updated”" in incident
+    assert "| RPO (data lost) |" in incident and "triggered by alice via rest_api" in incident
 
     webhook.wait_for(run_id, "completion")
     events = webhook.events(run_id)

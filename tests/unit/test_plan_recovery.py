@@ -132,7 +132,7 @@ def test_trigger_form_requires_a_reason(spec: Any) -> None:
 def test_runbook_names_objectives_approvers_and_every_step(spec: Any) -> None:
     doc = recovery_plan(spec, spec.recovery_plans[0], "specs/shop.yaml").doc_md
     assert "**RTO** 1h · **RPO** 10m" in doc
-    assert "bob, carol — four eyes" in doc
+    assert "approvers bob, carol, four eyes" in doc and "(not the person who triggered the run)" in doc
     for step in ("`gate` (automated: `gate_lag`", "`tell` (manual; after `promote`", "assigned to alice"):
         assert step in doc
     assert "> Tell the customers." in doc

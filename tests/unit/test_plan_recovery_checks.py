@@ -162,7 +162,7 @@ def test_overrides_are_allowed_per_step(tmp_path: Path) -> None:
     plan = recovery_plan(loaded, loaded.recovery_plans[0], "s.yaml")
     assert plan.task("gate").params["step"]["allow_override"] is True
     assert plan.task("fence").params["step"]["allow_override"] is False
-    assert "`gate` (automated: `gate_lag`; after `declare`; override allowed)" in plan.doc_md
+    assert "`gate` (automated: `gate_lag`; after `declare`; retries 2; override allowed)" in plan.doc_md
 
 
 def test_promote_without_fence_or_gate_before_it_warns(tmp_path: Path) -> None:

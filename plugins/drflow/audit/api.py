@@ -68,6 +68,11 @@ class AirflowApi:
                 f"connection {conn_id!r} with the api-server's base URL as host and a read-only user's "
                 f"login and password (or set audit_conn_id to another connection)"
             ) from exc
+        return cls.from_fields(conn_id, conn)
+
+    @classmethod
+    def from_fields(cls, conn_id: str, conn: Any) -> AirflowApi:
+        """From a connection's fields (an Airflow ``Connection`` or drflow's ``ConnectionDef`` on the CLI)."""
         host = conn.host or ""
         if not host or not conn.login:
             raise AuditError(

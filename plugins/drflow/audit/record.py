@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from drflow.audit.data_loss import data_loss
+
 FORMAT_VERSION = 1
 _FAR = datetime.max.replace(tzinfo=UTC)
 APPROVE = "Approve"
@@ -129,6 +131,7 @@ def build_record(
         },
         "steps": steps,
         "recovery": recovery,
+        "data_loss": data_loss(plan, conf, dag_run, step_results or {}),
         "problems": problems,
         "events": [_event(e) for e in facts.get("event_logs") or []],
         "trigger_event": _event(trigger_event) if trigger_event else None,

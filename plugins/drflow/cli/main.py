@@ -206,6 +206,35 @@ def backups_unpin(
 
 @app.command()
 @friendly_errors
+def runbook(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file of the plan.")],
+    plan: Annotated[str, typer.Option("--plan", help="Recovery plan name.")],
+    fmt: Annotated[str, typer.Option("--format", help="md or html.")] = "md",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """The plan's runbook, written from the task graph its DAG runs (the same text as the DAG's docs)."""
+    from drflow.cli.runbook import show_runbook
+
+    show_runbook(spec, plan, fmt, output)
+
+
+@app.command("incident-report")
+@friendly_errors
+def incident_report(
+    run: Annotated[str, typer.Option("--run", help="Run id of the plan's DAG run.")],
+    spec: Annotated[Path | None, typer.Option("--spec", help="Spec file of the plan (to read its store).")] = None,
+    plan: Annotated[str | None, typer.Option("--plan", help="Recovery plan name.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md or html.")] = "md",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Post-incident report of one plan run: timeline, decisions, RTO/RPO against the objectives, slowest steps."""
+    from drflow.cli.incident import incident_report as run_report
+
+    run_report(run, spec, plan, fmt, output)
+
+
+@app.command()
+@friendly_errors
 def demo() -> None:
     """Run the demo: sandbox, demo data, backup and restore drill through Airflow, and a report."""
     from drflow.devtools.demo import run_demo

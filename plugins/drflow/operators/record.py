@@ -10,6 +10,7 @@ from drflow.contracts import StepDefinition
 from drflow.operators.step_base import PlanStepOperator
 
 REPORT_KIND = "recovery"
+INCIDENT_KIND = "incident"
 
 
 class RecoveryRecordOperator(PlanStepOperator):
@@ -52,6 +53,7 @@ class RecoveryRecordOperator(PlanStepOperator):
             notification_failures=failures,
         )
         record["report_key"] = self._store(record, dag_run)
+        self._incident_report(record, dag_run)
         self.log.info(
             "recovery record of %s: %s; recovery %ss (RTO %ss, met: %s); stored at %s",
             record["run_id"],
@@ -72,14 +74,23 @@ class RecoveryRecordOperator(PlanStepOperator):
             )
         return record
 
-    def _store(self, record: dict[str, Any], dag_run: Any) -> str | None:
+    def _incident_report(self, record: dict[str, Any], dag_run: Any) -> None:
+        """The post-incident report (Markdown) beside the record: `drflow incident-report` prints the same."""
+        from drflow.audit.incident import incident_markdown
+
+        text = incident_markdown(record, sources=["the recovery record"])
+        self.log.info("post-incident report:\n%s", text)
+        report = {"run_id": record["run_id"], "plan": record["plan"], "format": "markdown", "text": text}
+        record["incident_report_key"] = self._store(report, dag_run, kind=INCIDENT_KIND)
+
+    def _store(self, record: dict[str, Any], dag_run: Any, kind: str = REPORT_KIND) -> str | None:
         from drflow.store.factory import target_catalogs
 
         for component, facts in self.facts.components.items():
             if not facts.targets:
                 continue
             [(_, catalog)] = target_catalogs(self.facts.spec, facts.targets[:1])
-            return catalog.write_report(component, REPORT_KIND, record_name(self.facts.plan, dag_run), record)
+            return catalog.write_report(component, kind, record_name(self.facts.plan, dag_run), record)
         self.log.warning(
             "no storage target among the plan's components: the record is kept in XCom only; give a component "
             "a backup policy with a target to keep records in the store"

@@ -8,7 +8,7 @@ whose only task fails and says why. Operators get two JSON dicts: the step as wr
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
 from typing import Any
 
 from drflow.contracts import (
@@ -21,8 +21,9 @@ from drflow.contracts import (
 )
 from drflow.engines.postgres.bindir import datastore_bin_dir
 from drflow.plan.graph import DagPlan, TaskPlan
+from drflow.plan.runbook import runbook_markdown
 from drflow.spec.model import Component, PrimaryNode, ReplicaNode, Spec
-from drflow.spec.plans import ALL_EVENTS, ApprovalStep, RecoveryPlan, RestoreAction, Step
+from drflow.spec.plans import ApprovalStep, RecoveryPlan, RestoreAction, Step
 from drflow.spec.types import format_duration
 
 KIND_RECOVERY_PLAN = "recovery-plan"
@@ -109,18 +110,23 @@ def recovery_plan(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
     """The DAG of one plan: triggerable when approved, a failing paused placeholder otherwise."""
     if plan.status != "approved":
         return _not_approved_plan(spec, plan, source)
+    return plan_graph(spec, plan, source)
+
+
+def plan_graph(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
+    """The plan's task graph as Airflow runs it once approved, its docs the runbook written from it."""
     facts = plan_facts(spec, plan).to_params()
     rto_s, _ = plan_objectives(spec, plan)
     tasks = [*_assess_tasks(plan, facts), _declare_task(spec, plan, facts)]
     steps = _step_tasks(spec, plan, facts)
     tasks += [*steps, _record_task(steps, facts)]
     names = ", ".join(spec.component(name).title for name in plan.components)
-    return DagPlan(
+    dag = DagPlan(
         dag_id=plan_dag_id(spec, plan),
         kind=KIND_RECOVERY_PLAN,
         schedule=None,
         description=f"{plan.scenario} recovery of {names}: {plan.description or plan.name}"[:200],
-        doc_md=runbook(spec, plan, source),
+        doc_md="",
         tasks=tuple(tasks),
         params=trigger_form(spec),
         deadline_s=rto_s,
@@ -128,6 +134,8 @@ def recovery_plan(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
         extra_tags=_tags(plan),
         **_common(spec, plan, source),
     )
+    # The DAG's docs are its runbook, written from the task graph just built (plan/runbook.py).
+    return replace(dag, doc_md=runbook_markdown(dag))
 
 
 def _common(spec: Spec, plan: RecoveryPlan, source: str) -> dict[str, Any]:
@@ -345,78 +353,9 @@ def _not_approved_plan(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
         kind=KIND_RECOVERY_PLAN,
         schedule=None,
         description=f"{status.upper()} — not triggerable: {why}"[:200],
-        doc_md=banner + runbook(spec, plan, source),
+        doc_md=banner + plan_graph(spec, plan, source).doc_md,
         tasks=(task,),
         extra_tags=_tags(plan),
         paused=True,
         **{**_common(spec, plan, source), "retries": 0},
     )
-
-
-def runbook(spec: Spec, plan: RecoveryPlan, source: str) -> str:
-    """The plan as a person reads it in the DAG's docs: scenario, objectives, approvers, every step."""
-    rto_s, rpo_s = plan_objectives(spec, plan)
-    components = ", ".join(f"{spec.component(n).title} (`{n}`)" for n in plan.components)
-    approval = plan.approval
-    lines = [
-        f"# Recovery plan `{plan.name}` — {plan.scenario}",
-        "",
-        *([plan.description, ""] if plan.description else []),
-        f"- **Status**: {plan.status}",
-        f"- **Components**: {components}",
-        f"- **RTO** {_seconds(rto_s)} · **RPO** {_seconds(rpo_s)}"
-        + ("" if plan.rto or plan.rpo else " (the strictest affected component's)"),
-    ]
-    if plan.primary_region or plan.recovery_region:
-        lines.append(f"- **Regions**: {plan.primary_region or '?'} → {plan.recovery_region or '?'}")
-    lines.append(
-        f"- **Approvers**: {', '.join(approval.approvers)}"
-        + (" — four eyes: nobody approves a run they triggered" if approval.four_eyes else "")
-        + f"; no answer within {format_duration(approval.timeout)} refuses the run"
-    )
-    if plan.notify:
-        lines.append(f"- **Notifies**: {', '.join(plan.notify)} ({', '.join(ALL_EVENTS)} as each channel chooses)")
-    lines += [
-        "",
-        "## Running it",
-        "",
-        "Trigger the DAG with a **reason** (required). The run assesses the components, then asks the "
-        "approvers to declare the disaster; a refusal skips every step and changes nothing. A deadline equal to "
-        "the RTO starts when the run is queued; missing it notifies the plan's channels. The `record` task "
-        "writes the recovery record (who triggered, who approved, every step's timing and outcome) whatever "
-        "happened.",
-        "",
-        "## Steps",
-        "",
-    ]
-    assess = " + ".join(f"`{task_id}`" for task_id in assess_task_ids(plan))
-    lines.append(f"1. {assess} — automated assessment (changes nothing).")
-    lines.append(f"2. `{DECLARE}` — approval by {', '.join(approval.approvers)}.")
-    previous = DECLARE
-    for number, step in enumerate(plan.steps, start=3):
-        kind = f"automated: `{getattr(step, 'action', '')}`" if step.type == "automated" else step.type
-        extra = [f"after {', '.join(f'`{d}`' for d in step.depends_on or [previous])}"]
-        if step.timeout:
-            extra.append(f"timeout {format_duration(step.timeout)}")
-        if step.verification:
-            extra.append("verification")
-        if step.type == "manual":
-            extra.append(f"assigned to {', '.join(step.assignees)}")
-        elif step.type == "approval":
-            four_eyes = approval.four_eyes if step.four_eyes is None else step.four_eyes
-            extra.append(f"approvers {', '.join(step.approvers)}" + (", four eyes" if four_eyes else ""))
-        if getattr(step, "allow_override", False):
-            extra.append("override allowed")
-        head = f"{number}. `{step.name}` ({kind}; {'; '.join(extra)})"
-        lines.append(head + (f" — {step.description}" if step.description else ""))
-        instructions = getattr(step, "instructions", "")
-        if instructions:
-            lines += ["", *(f"   > {line}" if line else "   >" for line in instructions.strip().splitlines()), ""]
-        previous = step.name
-    lines.append(f"{len(plan.steps) + 3}. `{RECORD}` — the recovery record, whatever happened.")
-    lines += ["", f"Spec: `{source}`."]
-    return "\n".join(lines)
-
-
-def _seconds(value: int) -> str:
-    return format_duration(timedelta(seconds=value))
