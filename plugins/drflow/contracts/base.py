@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
+
+from drflow.retention import RETENTION_POLICIES, RetentionPolicy
 
 
 class ContractError(ValueError):
@@ -22,3 +24,11 @@ def need(params: Mapping[str, Any], key: str, what: str) -> Any:
 
 def optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def retention_policy(params: Mapping[str, Any], what: str) -> RetentionPolicy:
+    """The run's ``retention_policy``, refused unless drflow knows it."""
+    policy = str(need(params, "retention_policy", what))
+    if policy not in RETENTION_POLICIES:
+        raise ContractError(f"{what}: retention_policy {policy!r} is not one of {', '.join(RETENTION_POLICIES)}")
+    return cast(RetentionPolicy, policy)

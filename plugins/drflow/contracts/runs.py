@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, cast
 
-from drflow.contracts.base import ContractError, need, optional_str
-from drflow.retention import RETENTION_POLICIES, RetentionPolicy
+from drflow.contracts.base import ContractError, need, optional_str, retention_policy
+from drflow.retention import RetentionPolicy
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,6 @@ class BackupRun:
     def from_params(cls, params: Mapping[str, Any]) -> BackupRun:
         what = "backup policy run"
         values = {key: need(params, key, what) for key in cls.FIELDS}
-        policy = str(values["retention_policy"])
-        if policy not in RETENTION_POLICIES:
-            raise ContractError(f"{what}: retention_policy {policy!r} is not one of {', '.join(RETENTION_POLICIES)}")
         return cls(
             spec_name=str(values["spec_name"]),
             component=str(values["component"]),
@@ -81,7 +78,7 @@ class BackupRun:
             targets=tuple(dict(t) for t in values["targets"]),
             compression=str(values["compression"]),
             retention_days=int(values["retention_days"]),
-            retention_policy=cast(RetentionPolicy, policy),
+            retention_policy=retention_policy(values, what),
             validation=tuple(dict(v) for v in params.get("validation") or ()),
             work_dir=optional_str(params.get("work_dir")),
         )
@@ -215,9 +212,7 @@ class SnapshotRun:
     def from_params(cls, params: Mapping[str, Any]) -> SnapshotRun:
         what = "snapshot policy run"
         values = {key: need(params, key, what) for key in cls.FIELDS}
-        policy, kind = str(values["retention_policy"]), str(values["kind"])
-        if policy not in RETENTION_POLICIES:
-            raise ContractError(f"{what}: retention_policy {policy!r} is not one of {', '.join(RETENTION_POLICIES)}")
+        kind = str(values["kind"])
         if kind not in ("ebs", "rds"):
             raise ContractError(f"{what}: kind {kind!r} is not ebs or rds")
         return cls(
@@ -226,7 +221,7 @@ class SnapshotRun:
             policy=str(values["policy"]),
             targets=tuple(dict(t) for t in values["targets"]),
             retention_days=int(values["retention_days"]),
-            retention_policy=cast(RetentionPolicy, policy),
+            retention_policy=retention_policy(values, what),
             kind=cast(Literal["ebs", "rds"], kind),
             conn_id=str(values["conn_id"]),
             region=str(values["region"]),
@@ -286,9 +281,7 @@ class FilesBackupRun:
     def from_params(cls, params: Mapping[str, Any]) -> FilesBackupRun:
         what = "files backup run"
         values = {key: need(params, key, what) for key in cls.FIELDS}
-        policy, level = str(values["retention_policy"]), str(values["level"])
-        if policy not in RETENTION_POLICIES:
-            raise ContractError(f"{what}: retention_policy {policy!r} is not one of {', '.join(RETENTION_POLICIES)}")
+        level = str(values["level"])
         if level not in ("full", "incremental", "differential"):
             raise ContractError(f"{what}: level {level!r} is not full, incremental or differential")
         if dict(values["datastore"]).get("type") not in ("files", "s3-prefix"):
@@ -301,6 +294,6 @@ class FilesBackupRun:
             datastore=dict(values["datastore"]),
             targets=tuple(dict(t) for t in values["targets"]),
             retention_days=int(values["retention_days"]),
-            retention_policy=cast(RetentionPolicy, policy),
+            retention_policy=retention_policy(values, what),
             work_dir=optional_str(params.get("work_dir")),
         )
