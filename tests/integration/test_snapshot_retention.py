@@ -108,8 +108,8 @@ def test_expired_ebs_snapshots_go_in_every_region_keeping_min_copies_pins_and_lo
     assert not _ebs_exists(moto_server, SECONDARY, secondary_copy)
     want = {pinned.backup_id, locked.backup_id, *(m.backup_id for m in newest)}
     assert _recorded(targets) == {"test-local": want, "test-s3": want}
-    for kept in (pinned, locked, *newest):
-        assert all(_ebs_exists(moto_server, r, i) for r, ids in _ids(kept).items() for i in ids), kept.backup_id
+    for entry in (pinned, locked, *newest):
+        assert all(_ebs_exists(moto_server, r, i) for r, ids in _ids(entry).items() for i in ids), entry.backup_id
 
 
 @pytest.mark.slow
