@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from drflow.connections import ConnectionDefinitionError
 from drflow.engines.aws import ebs, rds
 from drflow.engines.aws.clients import AwsSnapshotError, open_client
 from drflow.store.manifest import BackupManifest
@@ -92,7 +91,7 @@ def delete_entry_snapshots(manifest: BackupManifest, conn_id: str | None) -> Sna
             for snapshot_id in ids:
                 gone = delete(client, snapshot_id, manifest.backup_id)
                 (result.deleted if gone else result.already_gone).setdefault(region, []).append(snapshot_id)
-        except (AwsSnapshotError, ConnectionDefinitionError) as exc:
+        except (AwsSnapshotError, LookupError) as exc:  # LookupError: the connection is not defined
             result.errors[region] = str(exc)
         except (BotoCoreError, ClientError) as exc:  # unreachable endpoint, bad credentials: this region only
             result.errors[region] = (
