@@ -4,12 +4,18 @@ version names it; every target on its own. Real versions of a real directory; on
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner
+
+from drflow.cli.main import app
+from drflow.contracts import RetentionRun
 from drflow.jobs.config import back_up_config, component_versions, restore_version
 from drflow.jobs.config_retention import expire_config
+from drflow.plan.compile import compile_specs
 from drflow.spec.config import ConfigSource
 from drflow.store.config_versions import ConfigVersion
 from tests.integration.test_config_versions import write_routes
@@ -84,3 +90,40 @@ def test_old_config_versions_are_pruned_keeping_the_newest_min_copies_and_every_
         assert target.deleted == [v3] and target.error is None
     for target in targets:
         assert [v.version_id for v in component_versions("api", "gateway", target).versions()] == [v4]
+
+
+def test_drflow_expire_and_the_retention_dag_prune_config_versions(tmp_path: Path) -> None:
+    routes, store = tmp_path / "routes", tmp_path / "store"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "version: 1\nmetadata: {name: api, owner: t}\nregions: [{name: r1, role: primary}]\n"
+        f"storage: [{{name: local-store, type: local, path: {store}, region: r1}}]\n"
+        "components:\n  - name: gateway\n    criticality: low\n    rto: 1h\n    rpo: 1h\n"
+        f"    config: {{type: directory, path: {routes}, targets: [local-store], "
+        "retention: {days: 1, min_copies: 2}}\n"
+    )
+    target = {"name": "local-store", "type": "local", "path": str(store)}
+    v1, v2, v3, v4 = _versions(routes, [target])
+    later = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    runner = CliRunner()
+    base = ["expire", "--spec", str(spec), "--now", later]
+
+    dry = runner.invoke(app, [*base, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert f"gateway config in local-store: would delete version {v1}: older than 1 days" in dry.output
+    assert f"gateway config in local-store: keep version {v4}: newest version" in dry.output
+    assert "would delete 2 blobs no kept version names" in dry.output
+    assert len(component_versions("api", "gateway", target).versions()) == 4
+
+    done = runner.invoke(app, [*base, "--json"])
+    assert done.exit_code == 0, done.output
+    [report] = json.loads(done.output)
+    assert report["config"]["targets"][0]["deleted"] == [v1, v2]
+    assert [v.version_id for v in component_versions("api", "gateway", target).versions()] == [v3, v4]
+
+    # The retention DAG has a task for the config-only component, its contract carrying the config retention.
+    [plan] = [p for p in compile_specs([spec]) if p.kind == "retention"]
+    [task] = plan.tasks
+    run = RetentionRun.from_params(task.params["retention"])
+    assert run.config is not None and (run.config.days, run.config.min_copies) == (1, 2)
+    assert [t["name"] for t in run.config.targets] == ["local-store"] and run.policies == ()
