@@ -7,11 +7,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from typer.testing import CliRunner
 
+from drflow.cli.main import app
 from drflow.jobs.retention import expire_component
 from drflow.jobs.snapshot import SnapshotSource, take_snapshot_backup
 from drflow.retention import RetentionPolicy
@@ -151,3 +154,43 @@ def test_snapshots_kept_by_one_target_stay_and_rds_snapshots_go_in_every_region(
             client(moto_server, "rds", region).describe_db_snapshots(DBSnapshotIdentifier=_ids(old)[region][0])
     want = {newest[0].backup_id, fresh.backup_id}
     assert _recorded(targets) == {"test-local": want, "test-s3": want}
+
+
+@pytest.mark.slow
+def test_drflow_expire_lists_the_snapshot_ids_per_region_then_deletes_them(
+    moto_server: MotoServer,
+    s3_conn_id: str,
+    tagged_volume: tuple[str, str],  # noqa: F811
+    local_target: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    _, tag = tagged_volume
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"version: 1\nmetadata: {{name: {SPEC}, owner: ops}}\n"
+        f"regions: [{{name: {PRIMARY}, role: primary}}, {{name: {SECONDARY}}}]\n"
+        f"storage: [{{name: test-local, type: local, path: {local_target['path']}, region: {PRIMARY}}}]\n"
+        f"components:\n  - name: {COMPONENT}\n    criticality: high\n    rto: 2h\n    rpo: 8d\n"
+        f"    snapshots: {{type: snapshot, conn_id: {s3_conn_id}, region: {PRIMARY}, copy_to: [{SECONDARY}], "
+        f"ebs: {{tags: {{app: {tag}}}}}}}\n"
+        "    backups: [{preset: system-image, targets: [test-local], retention: {days: 1, min_copies: 2}}]\n"
+    )
+    source = SnapshotSource(
+        kind="ebs", conn_id=s3_conn_id, region=PRIMARY, copy_to=(SECONDARY,), volume_tags={"app": tag}, waiting=FAST
+    )
+    old, *_ = [_take(source, [local_target], n) for n in range(3)]
+    ids = _ids(old)
+    base = ["expire", "--spec", str(spec), "--now", (datetime.now(UTC) + timedelta(days=3)).isoformat()]
+
+    dry = CliRunner().invoke(app, [*base, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    listing = f"{PRIMARY} {ids[PRIMARY][0]}; {SECONDARY} {ids[SECONDARY][0]}"
+    printed = " ".join(dry.output.split())  # the console wraps long lines
+    assert f"would delete {old.backup_id}: older than 1 days" in printed and f"(snapshots: {listing})" in printed
+    assert all(_ebs_exists(moto_server, r, i[0]) for r, i in ids.items())
+
+    done = CliRunner().invoke(app, base)
+    assert done.exit_code == 0, done.output
+    assert f"deleted {old.backup_id}" in done.output
+    assert not any(_ebs_exists(moto_server, r, i[0]) for r, i in ids.items())
+    assert old.backup_id not in _recorded([local_target])["test-local"]
