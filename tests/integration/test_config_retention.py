@@ -5,6 +5,7 @@ version names it; every target on its own. Real versions of a real directory; on
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,10 @@ from drflow.cli.main import app
 from drflow.contracts import RetentionRun
 from drflow.jobs.config import back_up_config, component_versions, restore_version
 from drflow.jobs.config_retention import expire_config
+from drflow.operators.retention import ExpireOperator
 from drflow.plan.compile import compile_specs
 from drflow.spec.config import ConfigSource
-from drflow.store.config_versions import ConfigVersion
+from drflow.store.config_versions import ConfigVersion, new_version_id
 from tests.integration.test_config_versions import write_routes
 
 
@@ -127,3 +129,13 @@ def test_drflow_expire_and_the_retention_dag_prune_config_versions(tmp_path: Pat
     run = RetentionRun.from_params(task.params["retention"])
     assert run.config is not None and (run.config.days, run.config.min_copies) == (1, 2)
     assert [t["name"] for t in run.config.targets] == ["local-store"] and run.policies == ()
+
+    # The retention task prunes with the real clock: a version taken ten days ago goes, the two newest stay.
+    versions = component_versions("api", "gateway", target)
+    old_time = datetime.now(UTC) - timedelta(days=10)
+    kept3 = versions.get(v3)
+    old = replace(kept3, version_id=new_version_id(kept3.sha256, old_time), taken_at=old_time.isoformat())
+    versions.commit(old)
+    result = ExpireOperator(task_id=task.task_id, **task.params).execute({})
+    assert result["config"]["targets"][0]["deleted"] == [old.version_id]
+    assert [v.version_id for v in versions.versions()] == [v3, v4]

@@ -15,8 +15,10 @@ from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
 from drflow.cli.main import app
+from drflow.contracts import RetentionRun
 from drflow.jobs.retention import expire_component
 from drflow.jobs.snapshot import SnapshotSource, take_snapshot_backup
+from drflow.plan.compile import compile_specs
 from drflow.retention import RetentionPolicy
 from drflow.store.expiry import PolicyRules
 from drflow.store.factory import target_catalogs
@@ -194,3 +196,8 @@ def test_drflow_expire_lists_the_snapshot_ids_per_region_then_deletes_them(
     assert f"deleted {old.backup_id}" in done.output
     assert not any(_ebs_exists(moto_server, r, i[0]) for r, i in ids.items())
     assert old.backup_id not in _recorded([local_target])["test-local"]
+
+    # The retention DAG's task carries the snapshot source's connection in its typed contract.
+    [plan] = [p for p in compile_specs([spec]) if p.kind == "retention"]
+    [task] = plan.tasks
+    assert RetentionRun.from_params(task.params["retention"]).snapshot_conn_id == s3_conn_id
