@@ -24,6 +24,7 @@ def _now(text: str | None) -> datetime:
 
 
 def expire(spec_path: Path, component: str | None, dry_run: bool, now_text: str | None, as_json: bool) -> None:
+    from drflow.jobs.config_retention import expire_config
     from drflow.jobs.retention import component_rules, component_target_names, expire_component
 
     now = _now(now_text)
@@ -36,14 +37,36 @@ def expire(spec_path: Path, component: str | None, dry_run: bool, now_text: str 
     problems: list[str] = []
     for chosen in spec.components:
         policies = chosen.backup_policies
-        if component not in (None, chosen.name) or not policies:
+        if component not in (None, chosen.name) or not (policies or chosen.config):
             continue
         targets = [spec.target(name).model_dump(mode="json") for name in component_target_names(policies)]
+        snapshot_conn_id = chosen.snapshots.conn_id if chosen.snapshots is not None else None
         result = expire_component(
-            spec.metadata.name, chosen.name, targets, component_rules(policies), now, dry_run=dry_run
+            spec.metadata.name,
+            chosen.name,
+            targets,
+            component_rules(policies),
+            now,
+            dry_run=dry_run,
+            snapshot_conn_id=snapshot_conn_id,
         )
-        reports.append(result.to_dict())
+        report = result.to_dict()
         problems += [f"{chosen.name}: {line}" for line in result.problems]
+        if chosen.config is not None:
+            retention = chosen.config.retention
+            config_targets = [spec.target(name).model_dump(mode="json") for name in chosen.config.targets]
+            config = expire_config(
+                spec.metadata.name,
+                chosen.name,
+                config_targets,
+                retention.days,
+                retention.min_copies,
+                now,
+                dry_run=dry_run,
+            )
+            report["config"] = config.to_dict()
+            problems += [f"{chosen.name}: {line}" for line in config.problems]
+        reports.append(report)
     if as_json:
         out.print_json(json.dumps(reports))
     else:
@@ -57,6 +80,8 @@ def expire(spec_path: Path, component: str | None, dry_run: bool, now_text: str 
 
 
 def _print(reports: list[dict[str, Any]], dry_run: bool) -> None:
+    from drflow.jobs.snapshot_expiry import describe_regions
+
     verb = "would delete" if dry_run else "deleted"
     for report in reports:
         for target in report["targets"]:
@@ -65,12 +90,42 @@ def _print(reports: list[dict[str, Any]], dry_run: bool) -> None:
                 err.print(f"{where}: cannot expire: {target['error']}", markup=False, highlight=False)
                 continue
             for row in target["delete"]:
-                out.print(f"{where}: {verb} {row['backup_id']}: {row['reason']}", markup=False, highlight=False)
+                snapshots = f" (snapshots: {describe_regions(row['snapshots'])})" if "snapshots" in row else ""
+                line = f"{where}: {verb} {row['backup_id']}: {row['reason']}{snapshots}"
+                out.print(line, markup=False, highlight=False)
             for row in target["keep"]:
                 tag = "skip (locked)" if row["locked"] else "keep"
                 out.print(f"{where}: {tag} {row['backup_id']}: {row['reason']}", markup=False, highlight=False)
             if not target["delete"] and not target["keep"]:
                 out.print(f"{where}: no backups", markup=False, highlight=False)
+        for deletion in report.get("snapshots", []):
+            for region, error in deletion["errors"].items():
+                err.print(
+                    f"{report['component']}: snapshots of {deletion['backup_id']} in {region}: {error}",
+                    markup=False,
+                    highlight=False,
+                )
+        if report.get("config"):
+            _print_config(report["component"], report["config"], dry_run)
+
+
+def _print_config(component: str, config: dict[str, Any], dry_run: bool) -> None:
+    verb = "would delete" if dry_run else "deleted"
+    for target in config["targets"]:
+        where = f"{component} config in {target['target']}"
+        if target["error"]:
+            err.print(f"{where}: cannot prune: {target['error']}", markup=False, highlight=False)
+            continue
+        for row in target["delete"]:
+            out.print(f"{where}: {verb} version {row['version_id']}: {row['reason']}", markup=False, highlight=False)
+        for row in target["keep"]:
+            out.print(f"{where}: keep version {row['version_id']}: {row['reason']}", markup=False, highlight=False)
+        if target["blobs"]:
+            blobs = ", ".join(sha[:12] for sha in target["blobs"])
+            line = f"{where}: {verb} {len(target['blobs'])} blobs no kept version names: {blobs}"
+            out.print(line, markup=False, highlight=False)
+        if not target["delete"] and not target["keep"]:
+            out.print(f"{where}: no versions", markup=False, highlight=False)
 
 
 def _catalogs_holding(spec_path: Path, component: str | None, backup_id: str) -> tuple[str, list[tuple[str, Any]]]:

@@ -7,7 +7,7 @@ naming it, instead of reading ``None`` out of a dict at run time.
 """
 
 from drflow.contracts.base import ContractError
-from drflow.contracts.config import ConfigRun
+from drflow.contracts.config import ConfigRetentionRun, ConfigRun
 from drflow.contracts.plan import (
     DEFAULT_AUDIT_CONN_ID,
     ChannelFacts,
@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_AUDIT_CONN_ID",
     "BackupRun",
     "ChannelFacts",
+    "ConfigRetentionRun",
     "ConfigRun",
     "ComponentFacts",
     "ContractError",

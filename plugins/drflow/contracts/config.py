@@ -44,3 +44,27 @@ class ConfigRun:
             poll_interval_s=float(params.get("poll_interval_s") or 60.0),
             retention_days=int(params["retention_days"]) if params.get("retention_days") else None,
         )
+
+
+@dataclass(frozen=True)
+class ConfigRetentionRun:
+    """A component's config retention in the retention DAG: the config targets (each pruned on its own),
+    the config section's ``retention.days`` and ``retention.min_copies``."""
+
+    targets: tuple[Mapping[str, Any], ...]
+    days: int
+    min_copies: int
+
+    def to_params(self) -> dict[str, Any]:
+        return {"targets": [dict(t) for t in self.targets], "days": self.days, "min_copies": self.min_copies}
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ConfigRetentionRun:
+        missing = [key for key in ("targets", "days", "min_copies") if key not in params]
+        if missing:
+            raise ContractError(f"config retention params lack {', '.join(missing)}; the plan builder writes them")
+        return cls(
+            targets=tuple(dict(t) for t in params["targets"]),
+            days=int(params["days"]),
+            min_copies=int(params["min_copies"]),
+        )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, cast
 
 from drflow.contracts.base import ContractError, need, optional_str, retention_policy
+from drflow.contracts.config import ConfigRetentionRun
 from drflow.retention import RetentionPolicy
 
 
@@ -109,6 +110,10 @@ class RetentionRun:
     """The primary's Airflow connection (pgBackRest only)."""
     database: str | None = None
     work_dir: str | None = None
+    snapshot_conn_id: str | None = None
+    """The AWS connection of the component's snapshot source: deletes expired entries' snapshots."""
+    config: ConfigRetentionRun | None = None
+    """The component's config versions' retention; None without a ``config`` section."""
 
     def to_params(self) -> dict[str, Any]:
         return {
@@ -120,6 +125,8 @@ class RetentionRun:
             "conn_id": self.conn_id,
             "database": self.database,
             "work_dir": self.work_dir,
+            "snapshot_conn_id": self.snapshot_conn_id,
+            "config": self.config.to_params() if self.config is not None else None,
         }
 
     @classmethod
@@ -130,6 +137,7 @@ class RetentionRun:
             values = {key: need(policy, key, f"{what} policy") for key in ("name", "days", "min_copies")}
             policies.append(PolicyRetention(str(values["name"]), int(values["days"]), int(values["min_copies"])))
         stanza = params.get("pgbackrest")
+        config = params.get("config")
         return cls(
             spec_name=str(need(params, "spec_name", what)),
             component=str(need(params, "component", what)),
@@ -139,6 +147,8 @@ class RetentionRun:
             conn_id=optional_str(params.get("conn_id")),
             database=optional_str(params.get("database")),
             work_dir=optional_str(params.get("work_dir")),
+            snapshot_conn_id=optional_str(params.get("snapshot_conn_id")),
+            config=ConfigRetentionRun.from_params(config) if config is not None else None,
         )
 
 

@@ -21,15 +21,44 @@ class ExpireOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from drflow.jobs.config_retention import expire_config
         from drflow.jobs.retention import expire_component
         from drflow.store.expiry import PolicyRules
 
         run = self.retention
         labels, problems = self._pgbackrest_expire()
         rules = {p.name: PolicyRules(days=p.days, min_copies=p.min_copies) for p in run.policies}
+        now = datetime.now(UTC)
         result = expire_component(
-            run.spec_name, run.component, run.targets, rules, datetime.now(UTC), dry_run=False, pgbackrest_labels=labels
+            run.spec_name,
+            run.component,
+            run.targets,
+            rules,
+            now,
+            dry_run=False,
+            pgbackrest_labels=labels,
+            snapshot_conn_id=run.snapshot_conn_id,
         )
+        for deletion in result.snapshots:
+            for region, ids in deletion.deleted.items():
+                self.log.info("%s: deleted snapshots %s in %s", deletion.backup_id, ", ".join(ids), region)
+        config = None
+        if run.config is not None:
+            config = expire_config(
+                run.spec_name,
+                run.component,
+                run.config.targets,
+                run.config.days,
+                run.config.min_copies,
+                now,
+                dry_run=False,
+            )
+            for each in config.targets:
+                for version_id in each.deleted:
+                    self.log.info("%s: pruned config version %s", each.target, version_id)
+                if each.blobs:
+                    self.log.info("%s: deleted %d config blobs no kept version names", each.target, len(each.blobs))
+            problems += config.problems
         for target in result.targets:
             for row in target.deleted:
                 self.log.info("%s: deleted %s: %s", target.target, row["backup_id"], row["reason"])
@@ -50,7 +79,7 @@ class ExpireOperator(BaseOperator):
                 + "; ".join(problems)
                 + ". The other targets were expired on their own; fix these and rerun the task"
             )
-        return result.to_dict()
+        return {**result.to_dict(), "config": config.to_dict() if config is not None else None}
 
     def _pgbackrest_expire(self) -> tuple[dict[str, set[str]] | None, list[str]]:
         run = self.retention

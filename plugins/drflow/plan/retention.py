@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drflow.contracts import PolicyRetention, RetentionRun
+from drflow.contracts import ConfigRetentionRun, PolicyRetention, RetentionRun
 from drflow.engines.postgres.pgbackrest_config import stanza_settings
 from drflow.plan.common import datastore_params, targets_params
 from drflow.plan.graph import DagPlan, TaskPlan
@@ -18,6 +18,7 @@ def retention_run(spec: Spec, component: Component) -> RetentionRun:
     targets = list(dict.fromkeys(t for p in policies for t in p.targets))
     uses_pgbackrest = any(p.method == "pgbackrest" for p in policies)
     datastore = datastore_params(spec, component) if uses_pgbackrest else None
+    config = component.config
     return RetentionRun(
         spec_name=spec.metadata.name,
         component=component.name,
@@ -27,11 +28,17 @@ def retention_run(spec: Spec, component: Component) -> RetentionRun:
         conn_id=datastore["conn_id"] if datastore else None,
         database=datastore["database"] if datastore else None,
         work_dir=spec.defaults.work_dir,
+        snapshot_conn_id=component.snapshots.conn_id if component.snapshots is not None else None,
+        config=ConfigRetentionRun(
+            tuple(targets_params(spec, config.targets)), config.retention.days, config.retention.min_copies
+        )
+        if config is not None
+        else None,
     )
 
 
 def retention_plan(spec: Spec, source: str) -> DagPlan | None:
-    components = [c for c in spec.components if c.backup_policies]
+    components = [c for c in spec.components if c.backup_policies or c.config is not None]
     if not components:
         return None
     tasks = []
@@ -39,6 +46,10 @@ def retention_plan(spec: Spec, source: str) -> DagPlan | None:
         run = retention_run(spec, component)
         lines = ", ".join(f"{p.name} {p.days}d (min {p.min_copies} fulls)" for p in run.policies)
         stanza = "`pgbackrest expire` of every repository (each on its own), then " if run.pgbackrest else ""
+        if run.snapshot_conn_id:
+            lines += "; expired snapshot entries' AWS snapshots deleted in every region first"
+        if run.config is not None:
+            lines += f"; config versions older than {run.config.days}d pruned (min {run.config.min_copies})"
         tasks.append(
             TaskPlan(
                 task_id=f"expire_{component.name}",

@@ -26,6 +26,12 @@ class ConfigRetention(_Model):
     """How long config versions are kept."""
 
     days: int = Field(ge=1, le=36500, description="Keep each config version at least this many days.")
+    min_copies: int = Field(
+        2,
+        ge=1,
+        le=1000,
+        description="Retention never prunes below this many versions (the newest version is always kept).",
+    )
 
 
 class ConfigDrill(_Model):

@@ -133,3 +133,42 @@ def delete_volume(ec2: Any, volume_id: str, waiting: Waiting) -> None:
     except ClientError as exc:
         raise aws_error(f"deleting drill volume {volume_id} (delete it by hand)", exc) from None
     wait_for(ec2, "volume_deleted", f"deletion of drill volume {volume_id}", waiting, VolumeIds=[volume_id])
+
+
+def delete_backup_snapshot(ec2: Any, snapshot_id: str, backup_id: str) -> bool:
+    """Delete a snapshot of backup ``backup_id``; False when it is already gone.
+
+    Refused (AwsSnapshotError) when the snapshot does not carry ``drflow:backup-id = backup_id``: retention
+    deletes only what drflow took for that backup.
+    """
+    from botocore.exceptions import ClientError
+
+    region = ec2.meta.region_name
+    try:
+        found = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"]
+    except ClientError as exc:
+        if _not_found(exc):
+            return False
+        raise aws_error(f"looking up snapshot {snapshot_id} in {region}", exc) from None
+    if not found:
+        return False
+    tags = {t["Key"]: t["Value"] for t in found[0].get("Tags") or []}
+    if tags.get(BACKUP_TAG) != backup_id:
+        raise AwsSnapshotError(
+            f"snapshot {snapshot_id} in {region} is tagged {BACKUP_TAG}={tags.get(BACKUP_TAG)!r}, not {backup_id!r}: "
+            "retention deletes only the snapshots drflow took for the entry; check the catalog record and delete it "
+            "by hand if it is really this backup's"
+        )
+    try:
+        ec2.delete_snapshot(SnapshotId=snapshot_id)
+    except ClientError as exc:
+        if _not_found(exc):
+            return False
+        raise aws_error(f"deleting snapshot {snapshot_id} in {region}", exc) from None
+    log.info("deleted snapshot %s of backup %s in %s", snapshot_id, backup_id, region)
+    return True
+
+
+def _not_found(exc: Exception) -> bool:
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    return code in {"InvalidSnapshot.NotFound", "InvalidSnapshotID.NotFound"}

@@ -7,7 +7,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from drflow.engines.aws.clients import Waiting, aws_error, tag_list, wait_for
+from drflow.engines.aws.clients import AwsSnapshotError, Waiting, aws_error, tag_list, wait_for
+from drflow.engines.aws.ebs import BACKUP_TAG
 
 log = logging.getLogger(__name__)
 
@@ -123,3 +124,35 @@ def delete_instance(rds: Any, instance_id: str, waiting: Waiting) -> None:
         waiting,
         DBInstanceIdentifier=instance_id,
     )
+
+
+def delete_backup_snapshot(rds: Any, snapshot_id: str, backup_id: str) -> bool:
+    """Delete DB snapshot ``snapshot_id`` of backup ``backup_id``; False when it is already gone.
+
+    Refused (AwsSnapshotError) when the snapshot does not carry ``drflow:backup-id = backup_id``.
+    """
+    from botocore.exceptions import ClientError
+
+    region = rds.meta.region_name
+    found = _existing(rds, snapshot_id)
+    if found is None:
+        return False
+    try:
+        listed = rds.list_tags_for_resource(ResourceName=found["DBSnapshotArn"])["TagList"]
+    except ClientError as exc:
+        raise aws_error(f"reading the tags of DB snapshot {snapshot_id} in {region}", exc) from None
+    tags = {t["Key"]: t["Value"] for t in listed}
+    if tags.get(BACKUP_TAG) != backup_id:
+        raise AwsSnapshotError(
+            f"DB snapshot {snapshot_id} in {region} is tagged {BACKUP_TAG}={tags.get(BACKUP_TAG)!r}, not "
+            f"{backup_id!r}: retention deletes only the snapshots drflow took for the entry; check the catalog "
+            "record and delete it by hand if it is really this backup's"
+        )
+    try:
+        rds.delete_db_snapshot(DBSnapshotIdentifier=snapshot_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "DBSnapshotNotFound":
+            return False
+        raise aws_error(f"deleting DB snapshot {snapshot_id} in {region}", exc) from None
+    log.info("deleted DB snapshot %s of backup %s in %s", snapshot_id, backup_id, region)
+    return True
