@@ -67,6 +67,7 @@ bench: install
 	$(BIN)/python benchmarks/rpo.py
 	$(BIN)/python benchmarks/failover.py
 	$(BIN)/python benchmarks/restore.py
+	$(BIN)/python benchmarks/files.py
 
 clean:
 	-$(BIN)/drflow sandbox down --purge
