@@ -87,7 +87,7 @@ def lines(result: DemoResult) -> list[str]:
             f"{manifest.backup_type} of {manifest.extra.get('tree_files')} files "
             f"({human_size(int(manifest.extra.get('tree_bytes') or 0))}) stored as {stored} {into}"
         )
-        drill = f"  files drill (tree digest against the backup's, from {report.get('storage_target')})"
+        drill = "  files drill (tree digest against the backup's)"
     else:
         what = f"{human_size(manifest.database_size_bytes or 0)} of data stored as {stored} {into}"
         drill = "  restore drill"
