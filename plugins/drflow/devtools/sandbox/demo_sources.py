@@ -23,7 +23,7 @@ VOLUME_SIZE_GIB = 8
 def seed_files_tree(root: Path, files_per_dir: int = FILES_PER_DIR) -> int:
     """A few thousand small files (deterministic content), an empty folder and a symlink; only when root is empty."""
     if root.is_dir() and any(root.iterdir()):
-        return sum(1 for p in root.rglob("*") if p.is_file())
+        return sum(1 for p in root.rglob("*") if p.is_file() and not p.is_symlink())
     count = 0
     for top in ASSET_DIRS:
         for sub in range(4):
