@@ -51,6 +51,7 @@ def test_a_config_backed_up_as_it_is_complies_whatever_the_age_of_its_version(ro
     facts = _facts(routes, target, [])
     never = component_compliance(SPEC, facts, datetime.now(UTC))
     assert not never["compliant"] and any("holds no config version" in p for p in never["problems"])
+    assert any("no version stored in any target" in n for n in never["notes"])
 
     back_up_config(SPEC, "api-gateway", ConfigSource(kind="directory", path=str(routes)), [target])
     later = datetime.now(UTC) + timedelta(hours=2)

@@ -144,6 +144,8 @@ def component_compliance(spec_name: str, component: Mapping[str, Any], now: date
             )
     if best is None:
         notes.append("no source of recovery points: no reachable replica, no backup, no archived WAL")
+    if config is not None and config[1] is None:
+        notes.append("config: no version stored in any target, so the component cannot comply whatever its data")
     if config is not None and config[1] is not None:
         unsaved = config[1]
         notes.append(f"config: {unsaved:.0f}s of changes not backed up" if unsaved else "config: backed up as it is")
