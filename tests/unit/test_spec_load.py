@@ -101,8 +101,16 @@ def test_api_marketplace_spec_has_the_seed_numbers() -> None:
         "drflow-backups-us-west-2",
         "us-west-2",
     )
-    assert [c.name for c in spec.components] == list(SEED)
-    for component in spec.components:
+    # The seed's six services are databases; the portal's assets tree is file storage of its own.
+    assert [c.name for c in spec.components if c.postgres] == list(SEED)
+    assets = spec.component("portal-assets")
+    assert assets.datastore is not None and assets.datastore.type == "files"
+    assert (assets.rto, assets.rpo, assets.criticality) == (timedelta(minutes=30), timedelta(hours=1), "high")
+    assert [(p.name, p.method) for p in assets.backup_policies] == [
+        ("daily-full", "files"),
+        ("hourly-incremental", "files"),
+    ]
+    for component in (c for c in spec.components if c.postgres):
         rto, rpo, criticality, database = SEED[component.name]
         assert component.rto == parse_duration_text(rto)
         assert component.rpo == parse_duration_text(rpo)
@@ -122,15 +130,22 @@ def test_api_marketplace_spec_has_the_seed_numbers() -> None:
         # The data-corruption plan replays archived WAL of the user database.
         # Billing archives WAL too (issue 9 item 6: PostgreSQL with replica and WAL).
         assert [p.name for p in more if isinstance(p, BackupPolicy)] == (
-            {"user-database": ["wal-every-4m"], "billing": ["wal-every-10m"]}.get(component.name, [])
+            {"user-database": ["wal-every-4m"], "billing": ["wal-every-10m"], "analytics": ["weekly-snapshot"]}.get(
+                component.name, []
+            )
         )
         assert all(isinstance(p, BackupPolicy) for p in more)
         assert (policy.name, policy.method, policy.schedule) == ("daily-full", "pg_basebackup", "0 2 * * *")
         assert policy.targets == ["s3-primary", "s3-secondary"]
         expected_retention = (400, "compliance") if component.name == "billing" else (30, "standard")
         assert (policy.retention.days, policy.retention.policy) == expected_retention
-        (drill,) = component.drills
+        drill, *image_drills = component.drills
         assert drill.type == "restore" and drill.policy == "daily-full" and drill.validation
+        # Analytics is a system image too: a weekly EBS snapshot (by tag) and its volume drill.
+        assert [d.policy for d in image_drills] == (["weekly-snapshot"] if component.name == "analytics" else [])
+    image = spec.component("analytics").snapshots
+    assert image is not None and image.ebs is not None and image.ebs.tags == {"app": "analytics"}
+    assert (image.conn_id, image.region) == ("drflow_aws", "us-east-1")
     users = spec.component("user-database").drills[0].validation
     assert [q.query for q in users] == [
         "select count(*) from accounts",

@@ -64,6 +64,11 @@ def _print_sandbox(state: dict[str, Any], as_json: bool) -> None:
         highlight=False,
         markup=False,
     )
+    if state.get("demo_files") or state.get("ebs_volumes"):
+        files = ", ".join(f"{c} {n} files" for c, n in state.get("demo_files", {}).items())
+        volumes = ", ".join(f"{c} {' '.join(v)}" for c, v in state.get("ebs_volumes", {}).items())
+        line = f"  demo file trees: {files or '-'}; EBS volumes (moto): {volumes or '-'}"
+        err.print(line, highlight=False, markup=False)
     if not postgres.get("primary", {}).get("running"):
         err.print("  start it with: drflow sandbox up", highlight=False, markup=False)
         return

@@ -14,9 +14,17 @@ from rich.console import Console
 
 from drflow.devtools.airflow_env import PROJECT_ROOT, local_airflow_env, migrate
 from drflow.devtools.dag_runs import RESULT_PREFIX
+from drflow.devtools.demo_report import DemoRun, lines, read_result
 
 SPEC = PROJECT_ROOT / "plan_specs" / "api-marketplace.yaml"
-DEMO_COMPONENTS = ("user-database", "billing")
+# One backup and its drill per component, at least one of each source type (issue 9): databases, file
+# storage (the portal's assets tree) and a system image (analytics' EBS volume).
+DEMO_RUNS = (
+    DemoRun("user-database", "daily-full", "weekly-restore"),
+    DemoRun("billing", "daily-full", "weekly-restore"),
+    DemoRun("portal-assets", "daily-full", "weekly-tree"),
+    DemoRun("analytics", "weekly-snapshot", "weekly-volume"),
+)
 # Configuration after each change (issue 9): one config backup and its drill, through Airflow too.
 DEMO_CONFIG_COMPONENTS = ("api-gateway",)
 
@@ -76,9 +84,6 @@ class DemoError(RuntimeError):
 def run_demo() -> int:
     from drflow.devtools.sandbox.control import sandbox_root, sandbox_up
     from drflow.spec.load import load_spec
-    from drflow.spec.types import format_duration
-    from drflow.store.factory import target_catalogs
-    from drflow.units import human_duration, human_size
 
     console.rule("drflow demo: sandbox")
     state = sandbox_up(SPEC)
@@ -88,53 +93,28 @@ def run_demo() -> int:
         f"S3 {state['s3']['endpoint_url']} buckets {', '.join(state['s3']['buckets'])}"
     )
     console.print(f"demo rows: {state['demo_data']}")
+    console.print(f"demo files: {state['demo_files']}; EBS volumes: {state['ebs_volumes']}")
 
     env = {**local_airflow_env(sandbox_root() / "airflow"), **state["connections"]}
     migrate(env)
 
     spec = load_spec(SPEC).spec
-    components = [spec.component(name) for name in DEMO_COMPONENTS]
-    console.rule("drflow demo: backup and restore drill of " + ", ".join(c.title for c in components))
-    dag_ids = []
-    for component in components:
-        dag_ids.append(f"dr.{spec.metadata.name}.{component.name}.backup.{component.backup_policies[0].name}")
-        dag_ids.append(f"dr.{spec.metadata.name}.{component.name}.drill.{component.drills[0].name}")
+    titles = ", ".join(spec.component(run.component).title for run in DEMO_RUNS)
+    console.rule(f"drflow demo: backup and drill of {titles}")
+    dag_ids = [dag_id for run in DEMO_RUNS for dag_id in run.dag_ids(spec.metadata.name)]
     for name in DEMO_CONFIG_COMPONENTS:
         dag_ids += [f"dr.{spec.metadata.name}.{name}.backup.config", f"dr.{spec.metadata.name}.{name}.drill.config"]
     _run_dags(dag_ids, env)
 
-    rows = []
-    for component in components:
-        name = component.name
-        policy = component.backup_policies[0]
-        drill = component.drills[0]
-        target = spec.target(drill.target or policy.targets[0]).model_dump(mode="json")
-        [(_, catalog)] = target_catalogs(spec.metadata.name, [target])
-        report = catalog.read_reports(name, "drill")[-1]
-        manifest = catalog.get(name, report["backup_id"])
-        rows.append((component, manifest, report))
-
+    results = [read_result(spec, run) for run in DEMO_RUNS]
     console.rule("drflow demo: report")
-    for component, manifest, report in rows:
-        checks = report["checks"]
-        mark = {True: "[green]✔[/green]", False: "[red]✘[/red]"}
-        console.print(
-            f"[bold]{component.title}[/bold] ({component.criticality}): backup {manifest.backup_id}, "
-            f"{human_size(manifest.database_size_bytes or 0)} of data stored as "
-            f"{human_size(manifest.stored_bytes)} in {human_duration(manifest.duration_s)} "
-            f"into {', '.join(manifest.targets)}"
-        )
-        console.print(
-            f"  restore drill: {report['restore_s']:.1f}s against an RTO of {format_duration(component.rto)} "
-            f"{mark[report['rto_met']]}; backup age {report['backup_age_s']:.0f}s against an RPO of "
-            f"{format_duration(component.rpo)} {mark[report['rpo_met']]}; checks "
-            f"{sum(c['passed'] for c in checks)}/{len(checks)} passed → "
-            + ("[green]PASSED[/green]" if report["passed"] else "[red]FAILED[/red]")
-        )
+    for result in results:
+        for line in lines(result):
+            console.print(line)
     for name in DEMO_CONFIG_COMPONENTS:
         _config_report(spec, name)
     console.print(
         "Catalog: drflow backups list --spec plan_specs/api-marketplace.yaml "
         "(with the exports of `drflow sandbox up`). Airflow UI: make airflow"
     )
-    return 0 if all(r[2]["passed"] for r in rows) else 1
+    return 0 if all(r.passed for r in results) else 1

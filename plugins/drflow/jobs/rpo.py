@@ -17,6 +17,8 @@ from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.replication import measure_replication
 from drflow.engines.postgres.replication_report import ReplicaTarget
 from drflow.jobs.files_chain import files_sources
+from drflow.jobs.rpo_config import config_exposure
+from drflow.spec.config import ConfigSource
 from drflow.store.base import StoreError
 from drflow.store.factory import target_catalogs
 from drflow.store.wal import is_base_backup, status_from
@@ -94,6 +96,16 @@ def stale_copies(component: Mapping[str, Any], stored: Sequence[Mapping[str, Any
     return problems
 
 
+def config_compliance(
+    spec_name: str, component: Mapping[str, Any], now: datetime
+) -> tuple[list[dict[str, Any]], float | None, list[str]] | None:
+    """The config's sources, exposure and problems (see `jobs/rpo_config.py`); None without a `config:`."""
+    if not component.get("config_source"):
+        return None
+    source = ConfigSource.from_params(component["config_source"])
+    return config_exposure(spec_name, component["name"], source, component["config_targets"], now)
+
+
 def component_compliance(spec_name: str, component: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     replica, replica_problems = replica_sources(component)
     stored, store_problems = store_sources(spec_name, component, now)
@@ -103,6 +115,21 @@ def component_compliance(spec_name: str, component: Mapping[str, Any], now: date
     best_stored = min(stored, key=lambda s: s["lag_s"]) if stored else None
     rpo_s = component["rpo_s"]
     compliant = best is not None and best["lag_s"] <= rpo_s
+    # The config is data of its own (no backup of the database holds it): the component complies only when
+    # its data and its config both do, so the achievable RPO is the worse of the two.
+    config = config_compliance(spec_name, component, now)
+    if config is not None:
+        config_sources, exposure, config_problems = config
+        store_problems += config_problems
+        sources += config_sources
+        if exposure is None:
+            compliant = False
+        elif best is None and not component.get("targets"):
+            best = {"source": "config", "lag_s": exposure}  # a component whose only data is its config
+            compliant = exposure <= rpo_s
+        elif best is not None and exposure > best["lag_s"]:
+            best = {"source": "config", "lag_s": exposure}
+            compliant = exposure <= rpo_s
     notes = []
     if compliant and best is not None and best["source"].startswith("replica:"):
         if best_stored is None:
@@ -117,6 +144,11 @@ def component_compliance(spec_name: str, component: Mapping[str, Any], now: date
             )
     if best is None:
         notes.append("no source of recovery points: no reachable replica, no backup, no archived WAL")
+    if config is not None and config[1] is None:
+        notes.append("config: no version stored in any target, so the component cannot comply whatever its data")
+    if config is not None and config[1] is not None:
+        unsaved = config[1]
+        notes.append(f"config: {unsaved:.0f}s of changes not backed up" if unsaved else "config: backed up as it is")
     return {
         "component": component["name"],
         "rpo_s": rpo_s,

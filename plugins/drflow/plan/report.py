@@ -16,7 +16,7 @@ def _component_facts(spec: Spec) -> list[dict[str, Any]]:
     facts = []
     for component in spec.components:
         datastore = component.postgres  # None for files, s3-prefix and snapshot-only: their newest entry counts
-        if component.datastore is None and component.snapshots is None:
+        if component.datastore is None and component.snapshots is None and component.config is None:
             continue  # nothing of it is backed up
         policies = component.backup_policies
         target_names = list(dict.fromkeys(t for p in policies for t in [*p.targets, *p.copy_to]))
@@ -33,6 +33,9 @@ def _component_facts(spec: Spec) -> list[dict[str, Any]]:
                 "targets": targets_params(spec, target_names),
                 "copy_targets": list(dict.fromkeys(t for p in policies for t in p.copy_to)),
                 "wal_interval_s": int(schedule_interval(wal[0].schedule).total_seconds()) if wal else None,
+                # Configuration after each change: the newest version per target against the live config.
+                "config_source": component.config.source().to_params() if component.config else None,
+                "config_targets": targets_params(spec, component.config.targets) if component.config else [],
             }
         )
     return facts
@@ -48,12 +51,13 @@ def rpo_report_plan(spec: Spec, source: str) -> DagPlan | None:
         task_id="compute_rpo_compliance",
         action="report.rpo_compliance",
         doc="Measure, per component, the best recovery point available now (replica lag, newest archived WAL, "
-        "newest backup), write the report to the store, and fail when a component is out of compliance.",
+        "newest backup; for a config, changes not stored yet), write the report to the store, and fail when a "
+        "component is out of compliance.",
         params={"spec_name": spec.metadata.name, "components": facts, "target": target.model_dump(mode="json")},
         retries=0,
     )
     objectives = "\n".join(
-        f"- `{c.name}`: RPO {format_duration(c.rpo)}" for c in spec.components if c.datastore or c.snapshots
+        f"- `{c.name}`: RPO {format_duration(c.rpo)}" for c in spec.components if c.datastore or c.snapshots or c.config
     )
     return DagPlan(
         dag_id=f"dr.{spec.metadata.name}.rpo-compliance",

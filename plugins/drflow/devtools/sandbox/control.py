@@ -96,11 +96,16 @@ def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
     from drflow.devtools.sandbox.dns import ensure_records, switch_dns_steps
     from drflow.spec.load import load_spec
 
-    dns_records = ensure_records(endpoint_url, switch_dns_steps(load_spec(spec_path).spec))
+    spec = load_spec(spec_path).spec
+    dns_records = ensure_records(endpoint_url, switch_dns_steps(spec))
     seeded = seed_demo_data(f"host=127.0.0.1 port={PRIMARY_PORT} user=postgres dbname=postgres")
     from drflow.devtools.sandbox.demo_config import seed_demo_config
 
-    seeded_config = seed_demo_config(load_spec(spec_path).spec)
+    seeded_config = seed_demo_config(spec)
+    from drflow.devtools.sandbox.demo_sources import ensure_volumes, seed_demo_files
+
+    seeded_files = seed_demo_files(spec)
+    volumes = ensure_volumes(endpoint_url, spec)
     region = buckets[0][1] if buckets else "us-east-1"
     return {
         "root": str(root),
@@ -109,6 +114,8 @@ def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
         "route53": dns_records,
         "demo_data": seeded,
         "demo_config": seeded_config,
+        "demo_files": seeded_files,
+        "ebs_volumes": volumes,
         "webhook": {"url": f"http://127.0.0.1:{WEBHOOK_PORT}", "received": str(root / "received.jsonl")},
         "connections": connections(endpoint_url, region, spec_path),
     }
