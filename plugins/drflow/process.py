@@ -146,9 +146,10 @@ def run_to_file(argv: Sequence[str | Path], dest: Path, *, timeout: float | None
     """Run ``argv`` (no shell) with its binary stdout written to ``dest`` and hashed in the same pass.
 
     One read of the output instead of two (write, then hash the file): the sha256 is of exactly the
-    bytes written. ``dest`` is fsynced before returning. Never raises on a non-zero exit; on a timeout
-    (default :data:`DEFAULT_TIMEOUT_S`) the group is killed and :class:`subprocess.TimeoutExpired`
-    raised; on any error ``dest`` is removed. Raises ``FileNotFoundError`` when the program does not exist.
+    bytes written. ``dest`` is not fsynced (a scratch file: whoever keeps it syncs it). Never raises
+    on a non-zero exit; on a timeout (default :data:`DEFAULT_TIMEOUT_S`) the group is killed and
+    :class:`subprocess.TimeoutExpired` raised; on any error ``dest`` is removed. Raises
+    ``FileNotFoundError`` when the program does not exist.
     """
     args = [str(a) for a in argv]
     limit = DEFAULT_TIMEOUT_S if timeout is None else timeout
@@ -180,8 +181,6 @@ def run_to_file(argv: Sequence[str | Path], dest: Path, *, timeout: float | None
                 digest.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
         proc.wait(timeout=_KILL_WAIT_S if timed_out.is_set() else None)
         drain.join()
     except BaseException:
