@@ -155,7 +155,12 @@ def test_a_link_missing_in_one_target_is_read_from_another(tree: Path, tmp_path:
     ]
     ds = {"type": "files", "path": str(tree)}
     work = tmp_path / "work"
-    take_files_backup(_request(targets, ds, "full", 0, work))
+    full = take_files_backup(_request(targets, ds, "full", 0, work))
+    # The archive is hashed while tar writes it, copied into local-a and renamed into local-b: both copies
+    # hold exactly the bytes the manifest records, and no staged file is left.
+    for target in targets:
+        assert Catalog(open_store(target), SPEC).verify(full) == []
+    assert not any(p.is_file() for p in work.rglob("*"))
     _write(tree / "a.txt", "a")
     inc = take_files_backup(_request(targets, ds, "incremental", 1, work))
     Catalog(open_store(targets[0]), SPEC).discard("portal-assets", inc.parent_id or "")

@@ -27,7 +27,7 @@ from drflow.store.base import StoreError
 from drflow.store.catalog import Catalog
 from drflow.store.factory import target_catalogs
 from drflow.store.fanout import Fanout
-from drflow.store.manifest import BackupManifest
+from drflow.store.manifest import BackupManifest, StoredObject
 from drflow.store.s3_client import open_s3_client
 from drflow.workdir import scratch_dir
 
@@ -111,7 +111,10 @@ def _tree_backup(
     out.mkdir()
     source = Path(str(request.datastore["path"]))
     result = backup_tree(request.host or LocalHost(), source, out, base_snapshot=snapshot, timeout=request.timeout)
-    stored = fanout.put_objects({ARCHIVE_NAME: result.archive, SNAPSHOT_NAME: result.snapshot})
+    written = StoredObject(name=ARCHIVE_NAME, size=result.archive_size, sha256=result.archive_sha256)
+    stored = fanout.put_objects(
+        {ARCHIVE_NAME: result.archive, SNAPSHOT_NAME: result.snapshot}, known={ARCHIVE_NAME: written}, move=True
+    )
     extra: dict[str, Any] = {
         "datastore": "files",
         "path": str(source),

@@ -74,6 +74,13 @@ class BackupStore(ABC):
     def put_file(self, key: str, path: Path) -> None:
         """Store the file at path under key (replacing any object there), atomically."""
 
+    def adopt_file(self, key: str, path: Path) -> bool:
+        """Move ``path`` in as ``key`` without copying it, when this store can (a rename on one filesystem).
+
+        Returns False, with ``path`` untouched, when it cannot; the caller then uses :meth:`put_file`.
+        """
+        return False
+
     @abstractmethod
     def put_bytes(self, key: str, data: bytes) -> None:
         """Store data under key (replacing any object there), atomically."""

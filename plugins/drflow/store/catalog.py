@@ -134,15 +134,34 @@ class Catalog:
         had_manifest = self.store.delete(self.manifest_key(component, backup_id))
         return int(had_manifest) + self.store.delete_prefix(self.prefix_for(component, backup_id))
 
-    def put_object(self, component: str, backup_id: str, name: str, path: Path) -> StoredObject:
+    def put_object(
+        self,
+        component: str,
+        backup_id: str,
+        name: str,
+        path: Path,
+        *,
+        known: StoredObject | None = None,
+        move: bool = False,
+    ) -> StoredObject:
         """Upload a file as one object of a backup; return its size and sha256.
 
+        ``known``: the size and sha256 its writer computed while writing it (not read again; the size is
+        still checked). ``move``: the store may take the file by a rename (it is gone afterwards).
         The stored size is checked after the upload (CatalogError if it differs;
         the backup then cannot be committed, and the retry's begin() clears it).
         """
         key = self.object_key(component, backup_id, name)
         path = Path(path)
-        size, digest = _hash_file(path)
+        size, digest = (known.size, known.sha256) if known is not None else _hash_file(path)
+        if known is not None and path.stat().st_size != size:
+            raise CatalogError(
+                f"{path} has {path.stat().st_size} bytes but {size} were written; make sure the file is "
+                "complete before storing it, then retry"
+            )
+        if move and self.store.adopt_file(key, path):
+            self._check_stored_size(key, size)
+            return StoredObject(name=name, size=size, sha256=digest)
         self.store.put_file(key, path)
         if path.stat().st_size != size:
             raise CatalogError(

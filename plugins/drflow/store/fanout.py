@@ -109,17 +109,30 @@ class Fanout:
         if not self.pending and not self.committed:
             raise self._error()
 
-    def put_objects(self, files: Mapping[str, Path]) -> list[StoredObject]:
+    def put_objects(
+        self, files: Mapping[str, Path], *, known: Mapping[str, StoredObject] | None = None, move: bool = False
+    ) -> list[StoredObject]:
         """Store the files in every pending target; a target that fails is dropped from this run.
 
+        ``known``: size and sha256 of files hashed while they were written. ``move``: the files are
+        scratch copies the last target may take by a rename (after every other target has its copy).
         Returns the stored objects (the same in every target); raises when no target took them.
         """
         objects: list[StoredObject] | None = None
-        for copy in self.pending:
+        pending = self.pending
+        for copy in pending:
             log.info("storing %d objects in %s (%s)", len(files), copy.name, copy.catalog.store.describe())
+            last = copy is pending[-1]
             try:
                 stored = [
-                    copy.catalog.put_object(self.component, self.backup_id, name, path)
+                    copy.catalog.put_object(
+                        self.component,
+                        self.backup_id,
+                        name,
+                        path,
+                        known=(known or {}).get(name),
+                        move=move and last,
+                    )
                     for name, path in sorted(files.items())
                 ]
             except StoreError as exc:

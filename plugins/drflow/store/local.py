@@ -43,6 +43,22 @@ class LocalStore(BackupStore):
         except OSError as exc:
             raise self._write_error(key, exc) from exc
 
+    def adopt_file(self, key: str, path: Path) -> bool:
+        """Rename ``path`` in as ``key`` when it is on this store's filesystem: fsynced, then renamed atomically."""
+        dest = self._path(key)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if os.stat(path).st_dev != os.stat(dest.parent).st_dev:
+                return False
+            if self.fsync:
+                _fsync_file(Path(path))
+            os.replace(path, dest)
+            if self.fsync:
+                _fsync_dir(dest.parent)
+        except OSError as exc:
+            raise self._write_error(key, exc) from exc
+        return True
+
     def put_bytes(self, key: str, data: bytes) -> None:
         dest = self._path(key)
         try:

@@ -10,11 +10,13 @@ contents, so tar deletes what was gone at that backup; owners (numeric) and mode
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from drflow import process
 from drflow.engines.files.digest import TreeDigest, TreeError, tree_digest
 from drflow.hosts import Host, HostError, tail
 
@@ -23,6 +25,8 @@ SNAPSHOT_NAME = "tree.snar"
 # Exit status 1 of GNU tar on create: some files changed while being read (a live tree); the archive is
 # still a complete one of the tree as tar read it.
 _TAR_SOME_CHANGED = 1
+# Multithreaded zstd (one worker per core): the same zstd format, read by any zstd (a restore runs plain zstd).
+_ZSTD_CREATE = "zstd -T0"
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,9 @@ class TreeBackup:
     started_at: float
     finished_at: float
     warnings: str = ""
+    archive_size: int = 0
+    archive_sha256: str = ""
+    """Of the archive as written (hashed while tar wrote it, so it is not read again to store it)."""
 
 
 def backup_tree(
@@ -47,7 +54,8 @@ def backup_tree(
     """Archive ``source`` into ``staging`` (archive + the snapshot file tar leaves).
 
     ``base_snapshot`` None takes a full backup; otherwise the changes since the backup that left it.
-    The tree's digest is computed in a thread while tar runs.
+    The tree's digest is computed in a thread while tar runs. tar runs on this worker as its user (what
+    ``host.run`` without ``as_db_user`` does): its output is read here, hashed and written in one pass.
     """
     if not source.is_dir():
         raise TreeError(
@@ -59,23 +67,32 @@ def backup_tree(
     started = time.time()
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(tree_digest, source) if digest else None
-        result = host.run(
-            [
-                "tar",
-                "--create",
-                "--file",
-                str(archive),
-                "--use-compress-program",
-                "zstd",
-                f"--listed-incremental={snapshot}",
-                "--numeric-owner",
-                "--directory",
-                str(source),
-                ".",
-            ],
-            timeout=timeout,
-            check=False,
-        )
+        argv = [
+            "tar",
+            "--create",
+            "--file",
+            "-",
+            "--use-compress-program",
+            _ZSTD_CREATE,
+            f"--listed-incremental={snapshot}",
+            "--numeric-owner",
+            "--directory",
+            str(source),
+            ".",
+        ]
+        try:
+            result = process.run_to_file(argv, archive, timeout=timeout)
+        except FileNotFoundError as exc:
+            raise HostError(
+                f"cannot run tar: {exc.strerror}; install GNU tar and zstd on the worker", argv=argv
+            ) from exc
+        except subprocess.TimeoutExpired as exc:
+            raise HostError(
+                f"tar did not finish archiving {source} within {exc.timeout:.0f}s; raise the policy's timeout "
+                "or find out why it hangs",
+                argv=argv,
+                stderr=str(exc.stderr or ""),
+            ) from exc
         tree = pending.result() if pending is not None else TreeDigest("", 0, 0, 0)
     if result.returncode not in (0, _TAR_SOME_CHANGED):
         raise HostError(
@@ -84,7 +101,16 @@ def backup_tree(
             returncode=result.returncode,
             stderr=result.stderr,
         )
-    return TreeBackup(archive, snapshot, tree, started, time.time(), tail(result.stderr) if result.returncode else "")
+    return TreeBackup(
+        archive,
+        snapshot,
+        tree,
+        started,
+        time.time(),
+        tail(result.stderr) if result.returncode else "",
+        archive_size=result.size,
+        archive_sha256=result.sha256,
+    )
 
 
 def extract_archive(host: Host, archive: Path, dest: Path, *, timeout: float | None = None) -> None:
