@@ -7,17 +7,14 @@ it themselves.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
+
+from drflow.devtools.sandbox.servers import start_server, stop_server
 
 DUMMY_ACCESS_KEY = "testing"
 DUMMY_SECRET_KEY = "testing"
@@ -25,11 +22,6 @@ DUMMY_SECRET_KEY = "testing"
 
 class MotoError(RuntimeError):
     """The sandbox's moto server cannot be started or used; the message says what to do."""
-
-
-# Popen objects of servers started by this process, kept so that stopping one
-# reaps it (no zombie) and Python does not warn about a still-running child.
-_children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def endpoint_url_for(port: int) -> str:
@@ -50,48 +42,19 @@ def start_moto_server(port: int, log_path: Path, timeout: float = 60.0) -> int:
     """Start ``python -m moto.server`` on 127.0.0.1:port and return its pid once it answers."""
     if is_moto_running(port):
         raise MotoError(f"a moto server already answers on port {port}; stop it first or choose another port")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    _children[proc.pid] = proc
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            _children.pop(proc.pid, None)
-            raise MotoError(
-                f"moto server on port {port} exited with code {proc.returncode} before answering; "
-                f"see {log_path}:\n{_tail(log_path)}"
-            )
-        if is_moto_running(port):
-            return proc.pid
-        time.sleep(0.1)
-    stop_moto_server(proc.pid)
-    raise MotoError(
-        f"moto server on port {port} did not answer within {timeout:.0f}s; see {log_path}:\n{_tail(log_path)}"
+    return start_server(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        log_path=log_path,
+        answers=lambda: is_moto_running(port),
+        timeout=timeout,
+        what=f"moto server on port {port}",
+        error=MotoError,
     )
 
 
 def stop_moto_server(pid: int, timeout: float = 10.0) -> None:
     """Stop a moto server started by start_moto_server (SIGTERM, then SIGKILL). Missing pid is fine."""
-    proc = _children.pop(pid, None)
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        if proc is not None:
-            proc.wait()
-        return
-    if _wait_gone(pid, proc, timeout):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    _wait_gone(pid, proc, timeout)
+    stop_server(pid, timeout)
 
 
 def create_buckets(
@@ -129,28 +92,3 @@ def aws_conn_uri_json(endpoint_url: str, region: str = "us-east-1") -> str:
             "extra": {"endpoint_url": endpoint_url, "region_name": region},
         }
     )
-
-
-def _wait_gone(pid: int, proc: subprocess.Popen[bytes] | None, timeout: float) -> bool:
-    if proc is not None:
-        try:
-            proc.wait(timeout)
-            return True
-        except subprocess.TimeoutExpired:
-            return False
-    # Not our child (started by an earlier command): poll until it is gone.
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"

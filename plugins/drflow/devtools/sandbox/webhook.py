@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from drflow.devtools.sandbox.servers import start_server, stop_server
 
 HEALTH_PATH = "/-/health"
 CHANNEL_TYPES = ("slack", "webhook")
@@ -53,36 +53,18 @@ def start_receiver(port: int, out: Path, log_path: Path, timeout: float = 30.0) 
     if is_running(port):
         raise RuntimeError(f"a webhook receiver already answers on port {port}; stop it first or choose another port")
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "drflow.devtools.sandbox.webhook", "--port", str(port), "--out", str(out)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    from drflow.devtools.sandbox.s3 import _children, stop_moto_server
-
-    _children[proc.pid] = proc
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            _children.pop(proc.pid, None)
-            raise RuntimeError(
-                f"the webhook receiver on port {port} exited with code {proc.returncode}; see {log_path}"
-            )
-        if is_running(port):
-            return proc.pid
-        time.sleep(0.1)
-    stop_moto_server(proc.pid)  # the generic SIGTERM-then-SIGKILL stop of a detached sandbox server
-    raise RuntimeError(f"the webhook receiver on port {port} did not answer within {timeout:.0f}s; see {log_path}")
+    return start_server(
+        [sys.executable, "-m", "drflow.devtools.sandbox.webhook", "--port", str(port), "--out", str(out)],
+        log_path=log_path,
+        answers=lambda: is_running(port),
+        timeout=timeout,
+        what=f"the webhook receiver on port {port}",
+        error=RuntimeError,
+    )
 
 
 def stop_receiver(pid: int) -> None:
-    from drflow.devtools.sandbox.s3 import stop_moto_server
-
-    stop_moto_server(pid)
+    stop_server(pid)
 
 
 def read_received(out: Path) -> list[dict[str, Any]]:
