@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml Makefile
 install: system-deps $(STAMP)
 	@$(BIN)/python -m compileall -q plugins dags
 
-# Debian packages the engines and tests run: PostgreSQL 15, zstd, pgBackRest, and nginx (a TLS proxy in
-# front of moto for pgBackRest's S3 tests). Installed only when missing (needs root); services the
+# Debian packages the engines and tests run: PostgreSQL 15, zstd, pgBackRest, nginx (a TLS proxy in
+# front of moto for pgBackRest's S3 tests) and Chromium (the browser tests drive it headless through
+# Playwright; Playwright's own browser download cannot work offline). Installed only when missing (needs root); services the
 # packages would start are held off with a temporary policy-rc.d, since tests start their own.
 system-deps:
 	@missing=""; \
@@ -27,6 +28,7 @@ system-deps:
 	command -v zstd >/dev/null || missing="$$missing zstd"; \
 	command -v pgbackrest >/dev/null || missing="$$missing pgbackrest"; \
 	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx-light"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  ours=""; if [ ! -e /usr/sbin/policy-rc.d ]; then \
