@@ -147,12 +147,21 @@ def test_api_marketplace_spec_has_the_seed_numbers() -> None:
     assert image is not None and image.ebs is not None and image.ebs.tags == {"app": "analytics"}
     assert (image.conn_id, image.region) == ("drflow_aws", "us-east-1")
     users = spec.component("user-database").drills[0].validation
-    assert [q.query for q in users] == [
+    assert [getattr(q, "query", q.type) for q in users] == [
         "select count(*) from accounts",
         "select md5(string_agg(id::text || email, ',' order by id)) from accounts",
+        "checksum",
+        "row-count",
+        "constraints",
+        "amcheck",
+        "pgbench",
     ]
     billing = spec.component("billing").drills[0].validation
-    assert [q.query for q in billing] == ["select count(*) from invoices", "select sum(amount_cents) from invoices"]
+    assert [q.type for q in billing] == ["sql", "sql", "orphans", "constraints"]
+    assert [getattr(q, "query", None) for q in billing[:2]] == [
+        "select count(*) from invoices",
+        "select sum(amount_cents) from invoices",
+    ]
 
 
 def test_api_marketplace_warnings_are_only_the_expected_rpo_gaps() -> None:

@@ -225,7 +225,7 @@ class StepDefinition:
     work_dir: str | None = None
     """Restore steps: the spec's scratch directory (defaults.work_dir), added by the builder."""
     restored_by: str | None = None
-    """validate_sql on `restored`: the earlier restore step whose XCom names the server, added by the builder."""
+    """validate_sql/validate on `restored`: the earlier restore step whose XCom names the server (builder)."""
 
     BUILDER_KEYS: ClassVar[tuple[str, ...]] = ("work_dir", "restored_by")
     """Keys the builder adds to the spec's step; everything else is the step as the spec wrote it."""

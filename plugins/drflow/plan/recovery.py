@@ -276,7 +276,7 @@ def _step_tasks(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> list[T
             data["work_dir"] = spec.defaults.work_dir
         if isinstance(step, ApprovalStep) and step.four_eyes is None:
             data["four_eyes"] = plan.approval.four_eyes
-        if data.get("action") == "validate_sql" and data.get("node") == "restored":
+        if data.get("action") in ("validate_sql", "validate") and data.get("node") == "restored":
             data["restored_by"] = _restoring_step(plan, index, data["component"])
         human = step.type in ("manual", "approval")
         tasks.append(

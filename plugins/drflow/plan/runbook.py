@@ -27,10 +27,12 @@ from drflow.spec.plans import (
     RestoreAction,
     Step,
     SwitchDnsAction,
+    ValidateAction,
     ValidateHttpAction,
     ValidateSqlAction,
 )
 from drflow.spec.types import format_duration
+from drflow.spec.validation import describe
 
 FORMATS = ("md", "html")
 _STEP = TypeAdapter(Step)
@@ -288,6 +290,14 @@ def _prerequisites(action: str, typed: Any, facts: PlanFacts) -> str:
     if isinstance(typed, ValidateSqlAction):
         node = f"the server restored by `{typed.node}`" if typed.node == "restored" else f"`{typed.node}`"
         return f"{node} of `{typed.component}` reachable"
+    if isinstance(typed, ValidateAction):
+        needs = []
+        if typed.node is not None:
+            node = "the server an earlier restore step started" if typed.node == "restored" else f"`{typed.node}`"
+            needs.append(f"{node} of `{typed.component}` reachable")
+        if any(check.type in ("http", "integration", "http-latency") for check in typed.suite):
+            needs.append("the endpoints the checks name reachable from the worker")
+        return "; ".join(needs)
     if isinstance(typed, NotifyAction):
         return f"the connections of {', '.join(typed.channels)}"
     if isinstance(typed, CommandAction):
@@ -296,6 +306,8 @@ def _prerequisites(action: str, typed: Any, facts: PlanFacts) -> str:
 
 
 def _validation(typed: Any) -> str:
+    if isinstance(typed, ValidateAction):
+        return "; ".join(describe(check) for check in typed.suite)
     if isinstance(typed, ValidateSqlAction):
         return "; ".join(f"{c.get('name')} = {c.get('expected', 'as recorded')}" for c in typed.checks)
     if isinstance(typed, ValidateHttpAction):
@@ -336,7 +348,12 @@ def _rollback(action: str, typed: Any) -> str:
         return (
             "a failed restore removes what it wrote; to drop a restored copy, stop its server and remove its directory"
         )
-    if isinstance(typed, ValidateSqlAction | ValidateHttpAction):
+    if isinstance(typed, ValidateAction) and typed.node == "restored":
+        return (
+            "nothing to undo (it reads; the amcheck extension or pgbench tables it created on the restored copy are "
+            "gone again); the recovery is not verified: do not announce it, find the cause"
+        )
+    if isinstance(typed, ValidateSqlAction | ValidateHttpAction | ValidateAction):
         return "nothing to undo (it only reads); the recovery is not verified: do not announce it, find the cause"
     if isinstance(typed, HttpCallAction):
         return f"call the inverse of {typed.method} {typed.endpoint or '/'} by hand"

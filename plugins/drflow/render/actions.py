@@ -37,6 +37,7 @@ ACTIONS: dict[str, str] = {
     "plan.promote": "drflow.operators.failover.PromoteOperator",
     "plan.rebuild_replica": "drflow.operators.failover.RebuildReplicaOperator",
     "plan.validate_sql": "drflow.operators.failover.ValidateSqlOperator",
+    "plan.validate": "drflow.operators.validation.ValidateSuiteOperator",
     "plan.switch_dns": "drflow.operators.traffic.SwitchDnsOperator",
     "plan.http_call": "drflow.operators.traffic.HttpCallOperator",
     "plan.validate_http": "drflow.operators.traffic.ValidateHttpOperator",

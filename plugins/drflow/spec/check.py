@@ -230,8 +230,9 @@ def check_references(source: Source) -> list[Diagnostic]:
 
     found += check_plans(source)
     from drflow.spec.check_storage import check_storage
+    from drflow.spec.check_validation import check_validation
 
-    found += check_storage(source)
+    found += check_storage(source) + check_validation(source)
     return found
 
 

@@ -27,7 +27,8 @@ from drflow.spec.config import ConfigSettings
 from drflow.spec.files import FILES_PRESET, FilesDatastore, S3PrefixDatastore
 from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.snapshot import SnapshotDatastore
-from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
+from drflow.spec.types import NAME_PATTERN, Duration, PlainPath, PositiveDuration, Schedule, Size
+from drflow.spec.validation import ValidationEntry
 from drflow.storage_classes import StorageClass
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -370,20 +371,6 @@ BackupEntry = Annotated[
 ]
 
 
-class ValidationQuery(SpecModel):
-    """A check run against the restored database."""
-
-    name: Name = Field(description="Check name, unique within the drill.")
-    query: str = Field(min_length=1, description="SQL returning one value, e.g. select count(*) from users.")
-    expected: ExpectedValue | None = Field(
-        None,
-        description="Value the query must return (compared as text); when omitted, the value recorded at backup time.",
-    )
-    statement_timeout: Duration | None = Field(
-        None, description="Cancel the query after this long, at backup time and in the drill (default 60s)."
-    )
-
-
 class Drill(SpecModel):
     """A scheduled rehearsal: restore a backup, validate it, record how long it took."""
 
@@ -392,7 +379,12 @@ class Drill(SpecModel):
     schedule: Schedule
     policy: Name | None = Field(None, description="Backup policy whose newest backup is restored (default: any).")
     target: Name | None = Field(None, description="Storage target to restore from (default: the policy's first).")
-    validation: list[ValidationQuery] = Field([], description="Queries the restored data must pass.")
+    validation: list[ValidationEntry] = Field(
+        [],
+        description="The validation suite the restored copy must pass: SQL checks (`{name, query, expected}`) and "
+        "typed checks (`type:` http, integration, checksum, constraints, amcheck, row-count, orphans, http-latency, "
+        "pgbench).",
+    )
     timeout: PositiveDuration | None = Field(None, description="Fail the drill after this long.")
 
 

@@ -131,6 +131,8 @@ def _diagnostic(detail: ErrorDetails, source: Source) -> Diagnostic:
         what = _parent_key(loc)
         # The key that chooses the branch: `type` for storage targets, `action` for automated plan steps.
         field = str(ctx.get("discriminator", "'type'")).strip("'\"")
+        if field.endswith("()"):  # a callable discriminator (validation checks: `type`, `sql` when left out)
+            field = "type"
         if kind == "union_tag_not_found":
             message = f"this {what} entry has no '{field}'"
             return source.diagnostic(loc, message, f"add '{field}:' with one of {quoted(tags)}")
