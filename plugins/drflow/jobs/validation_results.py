@@ -119,7 +119,8 @@ def within(subject: str, recorded: int, got: int, tolerance: str) -> Measure:
     allowed = tolerance_rows(recorded, tolerance)
     low, high = math.ceil(recorded - allowed), math.floor(recorded + allowed)
     diff = got - recorded
-    pct = f", {diff / recorded * 100:+.1f}%" if recorded else ""
+    share = diff / recorded * 100 if recorded else 0.0
+    pct = f", {share:+.1f}%" if abs(share) >= 0.05 else f", {share:+.2g}%" if share else ""
     expected = f"{recorded}" if allowed == 0 else f"{recorded} ± {tolerance} ({low}..{high})"
     passed = low <= got <= high
     by = f"{diff:+d} rows{pct}" + ("" if passed or allowed == 0 else f", {abs(diff) - allowed:g} beyond the tolerance")

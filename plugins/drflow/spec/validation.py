@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -35,15 +35,17 @@ from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PositiveDur
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
+TABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?$"
+URL_PATTERN = r"^https?://[^\s/]+(/\S*)?$"
 TableName = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?$"),
+    StringConstraints(pattern=TABLE_PATTERN),
     Field(
         description="A table as PostgreSQL stores its name (unquoted names are lowercase): `accounts` (schema "
         "public) or `billing.invoices`."
     ),
 ]
-Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+Url = Annotated[str, StringConstraints(pattern=URL_PATTERN)]
 
 _LATENCY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*$")
 _TOLERANCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%?)\s*$")
@@ -105,6 +107,18 @@ Tolerance = Annotated[
 ]
 
 
+Statuses = Annotated[
+    list[int],
+    BeforeValidator(lambda value: [value] if isinstance(value, int) and not isinstance(value, bool) else value),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}, "minItems": 1}],
+            "description": "An HTTP status (200) or a list of them ([200, 204]).",
+        }
+    ),
+]
+
+
 class CheckModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -152,16 +166,11 @@ class HttpCheck(CheckModel, HttpAddress):
 
     type: Literal["http"]
     method: Literal["GET", "HEAD", "POST"] = "GET"
-    expect_status: list[int] = Field([200], min_length=1, description="Statuses that pass (default 200).")
+    expect_status: Statuses = Field([200], min_length=1, description="Statuses that pass (default 200).")
     body_contains: str | None = Field(None, min_length=1, description="Text the body must contain.")
     body_matches: str | None = Field(None, min_length=1, description="Regular expression the body must match.")
     max_latency: Latency | None = Field(None, description="The answer must come within this long, e.g. 500ms.")
     timeout: Latency = Field(10.0, description="Give up waiting after this long (default 10s).")
-
-    @field_validator("expect_status", mode="before")
-    @classmethod
-    def _status_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, int) else value
 
     @field_validator("body_matches")
     @classmethod
@@ -179,7 +188,7 @@ class IntegrationPoint(HttpAddress):
     """A dependency of the service: an HTTP endpoint (url, or an http connection) or a TCP service (a connection)."""
 
     name: Name = Field(description="The dependency, e.g. payment-provider.")
-    expect_status: list[int] | None = Field(
+    expect_status: Statuses | None = Field(
         None, description="HTTP statuses that count as reachable (default: any answer below 500)."
     )
 
@@ -240,13 +249,8 @@ class HttpLatencyCheck(CheckModel, HttpAddress):
     percentiles: dict[str, Latency] = Field(
         min_length=1, description="Limit per percentile, e.g. {p50: 100ms, p95: 300ms, p99: 1s}."
     )
-    expect_status: list[int] = Field([200], min_length=1, description="Every request must answer one of these.")
+    expect_status: Statuses = Field([200], min_length=1, description="Every request must answer one of these.")
     timeout: Latency = Field(10.0, description="Per request (default 10s).")
-
-    @field_validator("expect_status", mode="before")
-    @classmethod
-    def _status_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, int) else value
 
     @field_validator("percentiles")
     @classmethod
