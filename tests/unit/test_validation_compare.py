@@ -25,11 +25,17 @@ from drflow.jobs.validation_results import (
         (5000, 5000, "0", True, "t: expected 5000, got 5000"),
         (5000, 4999, "0", False, "t: expected 5000, got 4999 (-1 rows, -0.02%)"),
         (5000, 5050, "1%", True, "t: expected 5000 ± 1% (4950..5050), got 5050"),
-        (5000, 4900, "1%", False, "t: expected 5000 ± 1% (4950..5050), got 4900 (-100 rows, -2.0%, 50 beyond the tolerance)"),
+        (
+            5000,
+            4900,
+            "1%",
+            False,
+            "t: expected 5000 ± 1% (4950..5050), got 4900 (-100 rows, -2.0%, 50 beyond the tolerance)",
+        ),
         (100, 111, "10", False, "t: expected 100 ± 10 (90..110), got 111 (+11 rows, +11.0%, 1 beyond the tolerance)"),
         (0, 3, "0", False, "t: expected 0, got 3 (+3 rows)"),
     ],
-)  # fmt: skip
+)
 def test_counts_within_a_tolerance_say_by_how_much(
     recorded: int, got: int, tolerance: str, passed: bool, line: str
 ) -> None:

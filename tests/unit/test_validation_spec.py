@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from drflow.plan.common import validation_queries
-from drflow.spec.load import load_spec_text
 from drflow.spec.schema import json_schema
 from drflow.spec.validation import (
     ChecksumCheck,
@@ -95,17 +94,49 @@ def test_todays_entries_still_work_and_typed_ones_parse(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("entry", "where", "message"),
     [
-        ("{name: a, type: checksun, tables: [orders]}", "checksun", "there is no validation type 'checksun'; did you mean 'checksum'?"),
-        ("{name: a, type: http, endpoint: /x}", "{name", "give exactly one of conn_id (an Airflow http connection) or url"),
-        ("{name: a, type: http, url: 'https://x', max_latency: 300}", "300", "300 has no unit; write it with one, e.g. 300ms"),
+        (
+            "{name: a, type: checksun, tables: [orders]}",
+            "checksun",
+            "there is no validation type 'checksun'; did you mean 'checksum'?",
+        ),
+        (
+            "{name: a, type: http, endpoint: /x}",
+            "{name",
+            "give exactly one of conn_id (an Airflow http connection) or url",
+        ),
+        (
+            "{name: a, type: http, url: 'https://x', max_latency: 300}",
+            "300",
+            "300 has no unit; write it with one, e.g. 300ms",
+        ),
         ("{name: a, type: row-count, tables: [orders], tolerance: lots}", "lots", "'lots' is not a tolerance"),
-        ("{name: a, type: pgbench}", "{name", "the built-in select-only run has no baseline from the source; give min_tps"),
-        ("{name: a, type: http-latency, url: 'https://x', percentiles: {q95: 1s}}", "{q95", "'q95' is not a percentile"),
-        ("{name: a, type: checksum, tables: ['orders; drop table x']}", "'orders", "'orders; drop table x' is not a valid table name"),
-        ("{name: a, type: pgbench, min_tps: 5, script: 'update orders set id = id;'}", "'update", "a pgbench check never writes: the check starts with 'update'"),
-        ("{name: a, type: orphans, query: 'delete from orders'}", "'delete", "checks never write: the check starts with 'delete'"),
+        (
+            "{name: a, type: pgbench}",
+            "{name",
+            "the built-in select-only run has no baseline from the source; give min_tps",
+        ),
+        (
+            "{name: a, type: http-latency, url: 'https://x', percentiles: {q95: 1s}}",
+            "{q95",
+            "'q95' is not a percentile",
+        ),
+        (
+            "{name: a, type: checksum, tables: ['orders; drop table x']}",
+            "'orders",
+            "'orders; drop table x' is not a valid table name",
+        ),
+        (
+            "{name: a, type: pgbench, min_tps: 5, script: 'update orders set id = id;'}",
+            "'update",
+            "a pgbench check never writes: the check starts with 'update'",
+        ),
+        (
+            "{name: a, type: orphans, query: 'delete from orders'}",
+            "'delete",
+            "checks never write: the check starts with 'delete'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_entry_is_an_error_at_its_line_and_column(tmp_path: Path, entry: str, where: str, message: str) -> None:
     line = f"          - {entry}\n"
     text = with_suite(line)
@@ -137,13 +168,33 @@ def test_a_validate_step_runs_a_suite_on_the_restored_copy(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("suite", "node", "restore", "message"),
     [
-        ("          - {name: c, type: row-count, tables: [orders]}\n", "primary", "", "compares with values recorded when the backup was taken"),
-        ("          - {name: c, type: checksum, tables: [orders]}\n", "restored", ", point_in_time: true", "replays WAL to a point in time"),
+        (
+            "          - {name: c, type: row-count, tables: [orders]}\n",
+            "primary",
+            "",
+            "compares with values recorded when the backup was taken",
+        ),
+        (
+            "          - {name: c, type: checksum, tables: [orders]}\n",
+            "restored",
+            ", point_in_time: true",
+            "replays WAL to a point in time",
+        ),
         ("          - {name: c, type: pgbench, min_tps: 10}\n", "primary", "", "creates pgbench's tables"),
-        ("          - {name: c, query: select 1}\n", "restored", "", "check 'c' of step 'check-clean' gives no expected value"),
-        ("          - {name: c, type: http, url: 'https://x'}\n          - {name: c, type: amcheck}\n", "restored", "", "check name 'c' is used twice in step 'check-clean'"),
+        (
+            "          - {name: c, query: select 1}\n",
+            "restored",
+            "",
+            "check 'c' of step 'check-clean' gives no expected value",
+        ),
+        (
+            "          - {name: c, type: http, url: 'https://x'}\n          - {name: c, type: amcheck}\n",
+            "restored",
+            "",
+            "check name 'c' is used twice in step 'check-clean'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_plan_steps_compare_only_what_they_can(
     tmp_path: Path, suite: str, node: str, restore: str, message: str
 ) -> None:
