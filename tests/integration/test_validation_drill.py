@@ -25,7 +25,7 @@ from drflow.operators.validation import suite_target
 from drflow.spec.plans import ValidateAction
 from drflow.store.factory import target_catalogs
 from tests.fixtures.pg import create_database
-from tests.plan_inputs import task_params
+from tests.plan_inputs import postgres_component, spec_head, task_params
 
 pytestmark = pytest.mark.slow
 
@@ -53,56 +53,24 @@ PLAN_SUITE = [
 
 
 def spec_text(target: dict[str, Any], bin_dir: Path) -> str:
+    drills = [{"name": "weekly", "type": "restore", "schedule": "@weekly", "validation": DRILL_SUITE}]
+    steps = [
+        {"name": "restore-clean", "action": "restore", "component": "shop"},
+        {"name": "check-clean", "action": "validate", "component": "shop", "node": "restored", "suite": PLAN_SUITE},
+    ]
+    plan = {
+        "name": "clean-copy",
+        "scenario": "security-incident",
+        "status": "approved",
+        "components": ["shop"],
+        "approval": {"approvers": ["alice", "bob"]},
+        "steps": steps,
+    }
     return json.dumps(
         {
-            "version": 1,
-            "metadata": {"name": SPEC, "owner": "test"},
-            "regions": [{"name": "us-east-1"}],
-            "storage": [target],
-            "components": [
-                {
-                    "name": "shop",
-                    "criticality": "low",
-                    "rto": "1h",
-                    "rpo": "1d",
-                    "datastore": {
-                        "type": "postgres",
-                        "database": "shop",
-                        "bin_dir": str(bin_dir),
-                        "primary": {"conn_id": "pg_primary", "region": "us-east-1"},
-                    },
-                    "backups": [
-                        {
-                            "name": "daily-full",
-                            "type": "full",
-                            "method": "pg_basebackup",
-                            "schedule": "@daily",
-                            "targets": [target["name"]],
-                            "retention": {"days": 7},
-                        }
-                    ],
-                    "drills": [{"name": "weekly", "type": "restore", "schedule": "@weekly", "validation": DRILL_SUITE}],
-                }
-            ],
-            "recovery_plans": [
-                {
-                    "name": "clean-copy",
-                    "scenario": "security-incident",
-                    "status": "approved",
-                    "components": ["shop"],
-                    "approval": {"approvers": ["alice", "bob"]},
-                    "steps": [
-                        {"name": "restore-clean", "action": "restore", "component": "shop"},
-                        {
-                            "name": "check-clean",
-                            "action": "validate",
-                            "component": "shop",
-                            "node": "restored",
-                            "suite": PLAN_SUITE,
-                        },
-                    ],
-                }
-            ],
+            **spec_head(SPEC, [target]),
+            "components": [postgres_component("shop", "shop", bin_dir, [target], drills=drills)],
+            "recovery_plans": [plan],
         }
     )
 

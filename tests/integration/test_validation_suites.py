@@ -16,8 +16,10 @@ from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.hosts import LocalHost
 from drflow.jobs.validation import SuiteTarget, record_at_backup, run_suite
 from drflow.jobs.validation_results import SuiteResult
+from drflow.operators.validation import ValidateSuiteOperator
 from drflow.spec.validation import parse_checks
-from tests.fixtures.pg import PG_BIN_DIR, create_database, pg_workdir_context, running_cluster
+from tests.fixtures.pg import PG_BIN_DIR, airflow_conn_json, create_database, pg_workdir_context, running_cluster
+from tests.plan_inputs import step_params
 
 pytestmark = pytest.mark.slow
 
@@ -143,6 +145,42 @@ def test_a_suite_never_writes_to_a_source(cluster: LocalCluster) -> None:
     assert value(conn, "select count(*) from pg_extension where extname = 'amcheck'") == 0
     assert value(conn, "select count(*) from pg_database where datname = 'drflow_pgbench'") == 0
     assert value(conn, "select count(*) from payments") == 1000
+
+
+def test_the_plan_step_fails_naming_each_check_and_by_how_much(
+    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    create_database(
+        cluster,
+        "orders",
+        "create table orders (id int primary key, total int not null)",
+        "create table lines (id int primary key, order_id int not null)",
+        "insert into orders select n, n from generate_series(1, 10) n",
+        "insert into lines select n, n from generate_series(1, 12) n",  # lines 11 and 12 have no order
+    )
+    monkeypatch.setenv("AIRFLOW_CONN_PG_PRIMARY", airflow_conn_json(cluster))
+    orphans = "select l.id from lines l left join orders o on o.id = l.order_id where o.id is null"
+    step = {
+        "name": "check",
+        "action": "validate",
+        "component": "orders",
+        "node": "primary",
+        "suite": [
+            {"name": "consistent", "type": "constraints"},
+            {"name": "whole-orders", "type": "orphans", "query": orphans, "max": 1},
+            {"name": "totals", "query": "select sum(total) from orders", "expected": 55},
+        ],
+    }
+    operator = ValidateSuiteOperator(task_id="check", **step_params(step))
+    with pytest.raises(AirflowFailException) as failed:
+        operator.execute({"params": {"reason": "test"}})
+    assert str(failed.value) == (
+        f"validation suite check on postgres@127.0.0.1:{cluster.port}/orders: 2/3 passed (data 2/3); "
+        "whole-orders (orphans): orphans: expected at most 1 row, got 2 (1 too many). Find out why before sending "
+        "traffic to it, or fix the check in the spec"
+    )
 
 
 def test_pgbench_against_the_baseline_recorded_on_the_source(cluster: LocalCluster) -> None:

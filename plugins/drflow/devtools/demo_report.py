@@ -82,6 +82,8 @@ def lines(result: DemoResult) -> list[str]:
     checks = report["checks"]
     rpo = f"backup age {report['backup_age_s']:.0f}s against an RPO of {format_duration(component.rpo)}"
     passed = f"checks {sum(c['passed'] for c in checks)}/{len(checks)} passed"
+    if report.get("suite_summary"):
+        passed += f", validation suite {report['suite_summary']}"
     if manifest.method == "tar":
         what = (
             f"{manifest.backup_type} of {manifest.extra.get('tree_files')} files "

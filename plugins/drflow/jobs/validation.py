@@ -9,11 +9,11 @@ pgbench's tables in a database of their own — and removes both again afterward
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 
@@ -160,52 +160,56 @@ def _sql(check: SqlCheck, db: psycopg.Connection[Any], target: SuiteTarget, time
     return _result(check, [Measure("value", str(expected), as_text(value), passed, None if passed else "differs")])
 
 
-def _baseline(target: SuiteTarget) -> ValidationBaseline:
-    if target.baseline is None:
-        raise LookupError(f"nothing to compare with: no values were recorded at backup time ({target.baseline_note})")
-    return target.baseline
-
-
 def _checksum(check: ChecksumCheck, db: psycopg.Connection[Any], target: SuiteTarget, timeout_s: float) -> CheckResult:
-    baseline = _baseline(target)
-    measures = []
-    for table in check.tables:
-        schema, name = qualified(table)
-        key = f"{schema}.{name}"
-        rows, checksum = table_checksum(db, schema, name, timeout_s=timeout_s)
-        recorded = baseline.checksums.get(key)
-        if recorded is None:
-            measures.append(
-                Measure(key, "a checksum recorded at backup time", checksum, False, "none recorded: take a new backup")
-            )
-            continue
+    def judge(key: str, recorded: TableChecksum, got: tuple[int, str]) -> Measure:
+        rows, checksum = got
         same = recorded.checksum == checksum and recorded.rows == rows
-        by = (
-            None
-            if same
-            else f"{rows - recorded.rows:+d} rows" + ("" if rows != recorded.rows else ", same count, other content")
-        )
-        measures.append(
-            Measure(key, f"{recorded.checksum} over {recorded.rows} rows", f"{checksum} over {rows} rows", same, by)
-        )
-    return _result(check, measures, recorded_lsn=baseline.lsn)
+        by = f"{rows - recorded.rows:+d} rows" + ("" if rows != recorded.rows else ", same count, other content")
+        expected = f"{recorded.checksum} over {recorded.rows} rows"
+        return Measure(key, expected, f"{checksum} over {rows} rows", same, None if same else by)
+
+    def read(schema: str, name: str) -> tuple[int, str]:
+        return table_checksum(db, schema, name, timeout_s=timeout_s)
+
+    return _against_backup(check, check.tables, target, "checksums", read, judge)
 
 
 def _row_count(check: RowCountCheck, db: psycopg.Connection[Any], target: SuiteTarget, timeout_s: float) -> CheckResult:
-    baseline = _baseline(target)
+    def read(schema: str, name: str) -> int:
+        return row_count(db, schema, name, timeout_s=timeout_s)
+
+    def judge(key: str, recorded: int, got: int) -> Measure:
+        return within(key, recorded, got, check.tolerance)
+
+    return _against_backup(check, check.tables, target, "row_counts", read, judge)
+
+
+def _against_backup(
+    check: ValidationEntry,
+    tables: Sequence[str],
+    target: SuiteTarget,
+    kind: Literal["checksums", "row_counts"],
+    read: Callable[[str, str], Any],
+    judge: Callable[[str, Any, Any], Measure],
+) -> CheckResult:
+    """Each table measured on the copy, judged against the value the backup recorded for it."""
+    if target.baseline is None:
+        raise LookupError(f"nothing to compare with: no values were recorded at backup time ({target.baseline_note})")
+    recorded_values: Mapping[str, Any] = getattr(target.baseline, kind)
     measures = []
-    for table in check.tables:
+    for table in tables:
         schema, name = qualified(table)
         key = f"{schema}.{name}"
-        got = row_count(db, schema, name, timeout_s=timeout_s)
-        recorded = baseline.row_counts.get(key)
+        got = read(schema, name)
+        recorded = recorded_values.get(key)
         if recorded is None:
+            shown = f"{got[1]} over {got[0]} rows" if isinstance(got, tuple) else str(got)
             measures.append(
-                Measure(key, "a count recorded at backup time", str(got), False, "none recorded: take a new backup")
+                Measure(key, "a value recorded at backup time", shown, False, "none recorded: take a new backup")
             )
         else:
-            measures.append(within(key, recorded, got, check.tolerance))
-    return _result(check, measures, recorded_lsn=baseline.lsn)
+            measures.append(judge(key, recorded, got))
+    return _result(check, measures, recorded_lsn=target.baseline.lsn)
 
 
 def _constraints(check: ConstraintsCheck, db: psycopg.Connection[Any], timeout_s: float) -> CheckResult:
@@ -256,6 +260,7 @@ def _pgbench(check: PgbenchCheck, conn: PgConnInfo, target: SuiteTarget) -> Chec
         raise ValueError("no PostgreSQL binaries known for pgbench; set the datastore's bin_dir")
     duration = int(check.duration.total_seconds())
     timeout_s = timeout_seconds(check.statement_timeout)
+    baseline_tps = None
     if check.script is not None:
         run = run_read_only(
             conn,
@@ -281,6 +286,7 @@ def _pgbench(check: PgbenchCheck, conn: PgConnInfo, target: SuiteTarget) -> Chec
             )
         else:
             measures.append(ratio_at_least("tps", recorded.tps, run.tps, check.min_ratio))
+            baseline_tps = recorded.tps
     else:
         if not target.scratch:
             raise ValueError(
@@ -297,6 +303,7 @@ def _pgbench(check: PgbenchCheck, conn: PgConnInfo, target: SuiteTarget) -> Chec
         check,
         measures,
         tps=run.tps,
+        baseline_tps=baseline_tps,
         latency_ms=run.latency_ms,
         transactions=run.transactions,
         clients=run.clients,

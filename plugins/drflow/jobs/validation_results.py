@@ -129,6 +129,7 @@ def within(subject: str, recorded: int, got: int, tolerance: str) -> Measure:
 
 def at_most(subject: str, limit: int, got: int, noun: str = "rows") -> Measure:
     passed = got <= limit
+    noun = noun.removesuffix("s") if limit == 1 else noun
     return Measure(subject, f"at most {limit} {noun}", f"{got}", passed, None if passed else f"{got - limit} too many")
 
 

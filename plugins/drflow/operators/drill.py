@@ -54,6 +54,8 @@ class RestoreDrillOperator(BaseOperator):
             work_dir=self.work_dir,
         )
         self.log.info("restored %s in %.1fs; checks: %s", backup_id, result["restore_s"], result["checks"])
+        if result.get("suite_summary"):
+            self.log.info("validation suite: %s", result["suite_summary"])
         return result
 
 
