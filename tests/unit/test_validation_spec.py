@@ -86,7 +86,9 @@ def test_todays_entries_still_work_and_typed_ones_parse(tmp_path: Path) -> None:
     assert isinstance(bench, PgbenchCheck) and bench.script and bench.script.startswith("\\set id")
     # What builders hand operators (model_dump) reads back as the same typed checks.
     assert parse_checks([c.model_dump(mode="json") for c in checks]) == checks
-    assert parse_checks([{"name": "a", "query": "select 1"}])[0] == SqlCheck(name="a", query="select 1")
+    assert parse_checks([{"name": "a", "query": "select 1"}])[0] == SqlCheck.model_validate(
+        {"name": "a", "query": "select 1"}
+    )
     assert describe(health) == "`health`: GET shop_api/health answers 200, matches /ok|ready/, within 300ms"
     assert describe(count) == "`complete`: row counts of orders within 0.5% of the counts at backup time"
 

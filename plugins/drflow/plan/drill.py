@@ -47,8 +47,8 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
         task_id="restore_and_validate",
         action="postgres.restore_drill",
         doc="Verify checksums, restore into a scratch instance on a free port, start it, run the validation "
-        "queries and compare them with the values recorded at backup time; the scratch instance is always "
-        "torn down.",
+        "queries and the validation suite's checks and compare them with the values recorded at backup time; "
+        "the scratch instance is always torn down.",
         params={
             **store_params,
             "database": base["database"],
@@ -77,7 +77,7 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
     doc = (
         f"# Restore drill `{drill.name}` of {component.title}\n\n{objectives(component)}\n\n"
         f"Restores the newest backup from `{target_name}` into a scratch PostgreSQL, runs "
-        f"{len(drill.validation)} validation queries and records the measured restore time against the RTO.\n\n"
+        f"{len(drill.validation)} validation checks and records the measured restore time against the RTO.\n\n"
         f"Schedule `{drill.schedule}`. Spec: `{source}`."
     )
     return DagPlan(
