@@ -5,14 +5,18 @@ shape, the result in every target on its own). The copies themselves: tests/inte
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from drflow.actions.traffic import simulation_record_name
+from drflow.cli import app
 from drflow.contracts import ContractError, SimulationRun
 from drflow.jobs.simulation import run_simulation, write_exercise_result
+from drflow.jobs.simulation_copies import RestoredPoint, SourceNow, data_loss
 from drflow.jobs.simulation_steps import copies_needed
 from drflow.plan.build import build_plans
 from drflow.plan.simulation import simulation_plan, simulation_run
@@ -150,3 +154,23 @@ def test_the_result_goes_into_every_target_on_its_own(tmp_path: Path) -> None:
     assert stored == result
     stamp = written[0].rsplit("/", 1)[-1]
     assert stamp.endswith("-simulation.json") and stamp[:8] == result["started_at"][:10].replace("-", "")
+
+
+def test_the_data_loss_is_nothing_when_the_copy_reaches_the_source_s_wal_position() -> None:
+    then = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
+    point = RestoredPoint(then, "0/A000000", "backup x")
+    idle = SourceNow(then + timedelta(minutes=3), "0/A000000", "")
+    assert data_loss(point, idle)[0] == 0.0 and "nothing lost" in data_loss(point, idle)[1]
+    busy = SourceNow(then + timedelta(minutes=3), "0/A000100", "")
+    lost, how = data_loss(point, busy)
+    assert lost == 180.0 and how.endswith("at most 3m lost, 256 bytes of WAL behind")
+    unknown = SourceNow(then + timedelta(seconds=90), None, " (the production primary could not be read)")
+    assert data_loss(point, unknown)[0] == 90.0
+
+
+def test_simulate_names_the_plans_a_spec_has(tmp_path: Path) -> None:
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(SPEC)
+    result = CliRunner().invoke(app, ["simulate", "--spec", str(spec), "--plan", "nope"])
+    assert result.exit_code == 1
+    assert "has no recovery plan 'nope' (its plans: failover); give one to --plan" in result.stderr

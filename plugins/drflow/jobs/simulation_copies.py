@@ -194,15 +194,22 @@ def source_now(health: Mapping[str, Any] | None) -> SourceNow:
 
 
 def data_loss(point: RestoredPoint, now: SourceNow) -> tuple[float, str]:
-    """Seconds of data a recovery to ``point`` would lose at ``now``, and how that was measured."""
-    lost = max(0.0, (now.time - point.time).total_seconds())
-    wal = ""
-    if now.lsn and point.lsn:
-        wal = f", {max(0, parse_lsn(now.lsn) - parse_lsn(point.lsn))} bytes of WAL"
-    return lost, (
-        f"last transaction {point.time.isoformat()} (LSN {point.lsn}) against the source's {now.time.isoformat()} "
-        f"(LSN {now.lsn}){now.note}: {human_duration(round(lost, 1))} lost{wal}"
+    """Seconds of data a recovery to ``point`` would lose at ``now``, and how that was measured.
+
+    As the lag gate does, the WAL positions decide first: a copy at or past the source's position lost
+    nothing, however old its last transaction. Otherwise the time from the copy's point to the source's
+    clock counts (what the incident report counts for a restore)."""
+    behind = parse_lsn(now.lsn) - parse_lsn(point.lsn) if now.lsn and point.lsn else None
+    where = (
+        f"the copy holds the data up to {point.time.isoformat()} (LSN {point.lsn}), the source was at "
+        f"{now.time.isoformat()} (LSN {now.lsn}){now.note}"
     )
+    if behind is not None and behind <= 0:
+        return 0.0, f"{where}: nothing lost (the copy reaches the source's WAL position)"
+    lost = max(0.0, (now.time - point.time).total_seconds())
+    wal = f", {behind} bytes of WAL behind" if behind is not None else ""
+    # An upper bound: the WAL since the copy's point may hold no transaction at all (a checkpoint, say).
+    return lost, f"{where}: at most {human_duration(round(lost, 1))} lost{wal}"
 
 
 def replication_conn(conn: PgConnInfo, copy: Node) -> PgConnInfo:
