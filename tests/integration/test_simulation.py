@@ -44,7 +44,7 @@ LATER_ROWS = 25
 RECORD = "db.sim-marketplace.internal."
 OLD_VALUE = "primary.us-east-1.sim-marketplace.internal."
 NEW_VALUE = "replica-1.us-west-2.sim-marketplace.internal."
-CONNS = {"primary": "sim_pg_primary", "replica": "sim_pg_replica"}
+CONNS = {"primary": "sim_pg_primary", "replica": "sim_pg_replica", "replication": "sim_pg_replication"}
 
 SPEC = """\
 version: 1
@@ -69,7 +69,8 @@ components:
       bin_dir: {bin_dir}
       primary: {{conn_id: sim_pg_primary, region: us-east-1}}
       replicas:
-        - {{name: replica-1, conn_id: sim_pg_replica, region: us-west-2, slot: sim_replica}}
+        - {{name: replica-1, conn_id: sim_pg_replica, region: us-west-2, slot: sim_replica,
+           replication_conn_id: sim_pg_replication}}
       replication: {{enabled: false}}
     backups:
       - {{name: daily-full, type: full, method: pg_basebackup, schedule: "0 2 * * *",
@@ -116,6 +117,8 @@ recovery_plans:
         assignees: [oncall]
         instructions: Post on the status page that the marketplace runs from us-west-2.
         timeout: 1h
+      - {{name: rebuild-old-primary, action: rebuild_replica, component: user-database, node: primary,
+         source: replica-1, depends_on: [validate-new-primary]}}
   - name: data-corruption
     scenario: data-corruption
     status: approved
@@ -219,9 +222,14 @@ def sandbox(
             f"insert into accounts select n, 'u' || n || '@example.com' from generate_series(1, {ROWS}) n",
         )
         create_database(primary, "billing", "create table invoices (id int)")
+        with psycopg.connect(**primary.conninfo().libpq_kwargs(), autocommit=True) as db:
+            db.execute("create role replicator with login replication")
         replica = create_replica(primary, workdir / "replica", free_port(), "sim_replica", socket_dir=workdir / "run")
         env = {f"AIRFLOW_CONN_{CONNS['primary'].upper()}": airflow_conn_json(primary)}
         env[f"AIRFLOW_CONN_{CONNS['replica'].upper()}"] = airflow_conn_json(replica)
+        env[f"AIRFLOW_CONN_{CONNS['replication'].upper()}"] = json.dumps(
+            {"conn_type": "postgres", "host": "127.0.0.1", "port": replica.port, "login": "replicator"}
+        )
         os.environ.update(env)
         try:
             common = {"spec_name": SPEC_NAME, "component": "user-database", "conn": primary.conninfo("users"),
@@ -311,6 +319,7 @@ def test_the_simulation_measures_rto_and_rpo_on_copies_and_leaves_production_unt
         "switch-dns",
         "validate-new-primary",
         "tell-customers",
+        "rebuild-old-primary",
         "cleanup",
         "rto",
         "rpo",
@@ -320,6 +329,7 @@ def test_the_simulation_measures_rto_and_rpo_on_copies_and_leaves_production_unt
     assert "would wait for oncall" in detail["tell-customers"]
     assert f"drflow-simulation.{RECORD}" in detail["switch-dns"] and NEW_VALUE in detail["switch-dns"]
     assert "1 WAL entries" in detail["copies of user-database"]
+    assert "rebuilt primary (copy)" in detail["rebuild-old-primary"] and "by rewind" in detail["rebuild-old-primary"]
 
     # The recovery time is the steps' wall clock (the copies are made before it starts); the data loss is the
     # copy's last transaction (the WAL archive's marker) against the primary's clock when the simulation began.
