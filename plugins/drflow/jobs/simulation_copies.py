@@ -220,4 +220,3 @@ def replication_conn(conn: PgConnInfo, copy: Node) -> PgConnInfo:
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-
