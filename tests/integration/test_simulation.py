@@ -232,18 +232,7 @@ def sandbox(
         )
         os.environ.update(env)
         try:
-            common = {"spec_name": SPEC_NAME, "component": "user-database", "conn": primary.conninfo("users"),
-                      "bin_dir": primary.bin_dir, "targets": targets, "retention_days": 7}  # fmt: skip
-            take_full_backup(
-                FullBackupRequest(
-                    **common, policy="daily-full", backup_id="20261201T020000Z-daily-full-aaaaaa", compression="zstd"
-                )
-            )
-            archive_wal(
-                WalArchiveRequest(
-                    **common, policy="wal", backup_id="20261201T020400Z-wal-aaaaaa", slot="drflow_wal_sim_test"
-                )
-            )
+            _back_up(primary, targets)
             archived_at = datetime.now(UTC)
             with psycopg.connect(**primary.conninfo("users").libpq_kwargs(), autocommit=True) as db:
                 late = f"generate_series({ROWS + 1}, {ROWS + LATER_ROWS})"
@@ -266,6 +255,23 @@ def sandbox(
             replica.stop("immediate")
             for key in env:
                 os.environ.pop(key, None)
+
+
+def _back_up(primary: LocalCluster, targets: list[dict[str, Any]]) -> None:
+    """A full backup, then one WAL archive run after it, into both targets."""
+    conn, component = primary.conninfo("users"), "user-database"
+    take_full_backup(
+        FullBackupRequest(
+            spec_name=SPEC_NAME, component=component, policy="daily-full", targets=targets, retention_days=7,
+            backup_id="20261201T020000Z-daily-full-aaaaaa", conn=conn, bin_dir=primary.bin_dir, compression="zstd",
+        )
+    )  # fmt: skip
+    archive_wal(
+        WalArchiveRequest(
+            spec_name=SPEC_NAME, component=component, policy="wal", targets=targets, retention_days=7,
+            backup_id="20261201T020400Z-wal-aaaaaa", conn=conn, bin_dir=primary.bin_dir, slot="drflow_wal_sim_test",
+        )
+    )  # fmt: skip
 
 
 def _check_untouched(
