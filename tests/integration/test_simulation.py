@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import psycopg
 import pytest
 from typer.testing import CliRunner
 
 from drflow.cli import app
-from drflow.devtools.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, create_buckets
+from drflow.devtools.sandbox.dns import route53 as sandbox_route53
+from drflow.devtools.sandbox.s3 import create_buckets
 from drflow.engines.postgres.cluster import LocalCluster, create_replica, free_port
 from drflow.hosts import Host
 from drflow.jobs.backup import FullBackupRequest, take_full_backup
@@ -177,13 +177,7 @@ def _primary_writable(cluster: LocalCluster) -> None:
 def sandbox(
     pg_host: Host, pg_bin_dir: Path, moto_server: MotoServer, s3_conn_id: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Sandbox]:
-    route53 = boto3.client(
-        "route53",
-        endpoint_url=moto_server.endpoint_url,
-        region_name=moto_server.region,
-        aws_access_key_id=DUMMY_ACCESS_KEY,
-        aws_secret_access_key=DUMMY_SECRET_KEY,
-    )
+    route53 = sandbox_route53(moto_server.endpoint_url)
     zone_id = route53.create_hosted_zone(Name="sim-marketplace.internal.", CallerReference=uuid.uuid4().hex)[
         "HostedZone"
     ]["Id"].rsplit("/", 1)[-1]
