@@ -101,7 +101,7 @@ def run_simulation(
         finally:
             problems = steps.remove_records() + copies.remove()
             what = f"stopped {len(copies.clusters)} scratch instances, deleted {len(steps.records)} test records"
-            note(Finding("cleanup", not problems, "; ".join(problems) or what + "; production was only read"))
+            note(Finding("cleanup", not problems, "; ".join(problems) or what))
     for name, point in steps.restored.items():
         component = str(run.step(name).component)
         lost, how = data_loss(point, now[component][1] if component in now else source_now(None))
