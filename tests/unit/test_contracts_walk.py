@@ -17,6 +17,7 @@ from drflow.contracts import (
     ContractError,
     FilesBackupRun,
     RetentionRun,
+    SimulationRun,
     SnapshotRun,
     StepDefinition,
 )
@@ -67,6 +68,9 @@ def test_every_task_builds_its_contract(plan: DagPlan, task: TaskPlan) -> None:
         assert RetentionRun.from_params(task.params["retention"]).to_params() == task.params["retention"]
     if "snapshot" in task.params:
         assert SnapshotRun.from_params(task.params["snapshot"]).to_params() == task.params["snapshot"]
+    if "simulation" in task.params:  # simulations of recovery plans (issue 11)
+        assert SimulationRun.from_params(task.params["simulation"]).to_params() == task.params["simulation"]
+        assert getattr(operator, "simulation", None) == SimulationRun.from_params(task.params["simulation"])
     if "config" in task.params:  # configuration backups and drills (issue 9)
         assert ConfigRun.from_params(task.params["config"]).to_params() == task.params["config"]
         assert getattr(operator, "config_run", None) == ConfigRun.from_params(task.params["config"])

@@ -55,7 +55,7 @@ ALLOWED: dict[str, set[str]] = {
     "sensors": {"engines", "triggers"},
     "triggers": {"engines"},
     "plan": {"contracts", "spec", "engines"},
-    "jobs": {"engines", "store", "spec", "hosts", "workdir", "when"},
+    "jobs": {"contracts", "actions", "engines", "store", "spec", "hosts", "workdir", "when"},
     "actions": {"hosts", "process"},
     "engines": {"spec", "hosts", "connections", "process", "workdir"},
     "store": {"connections", "workdir", "engines"},

@@ -218,6 +218,21 @@ def runbook(
     show_runbook(spec, plan, fmt, output)
 
 
+@app.command()
+@friendly_errors
+def simulate(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file of the plan.")],
+    plan: Annotated[str, typer.Option("--plan", help="Recovery plan to simulate.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the exercise result as JSON.")] = False,
+) -> None:
+    """Run a recovery plan against isolated copies (the newest backups in scratch instances, a test DNS record),
+    measure its recovery time and data loss, and store the result in every storage target; touches nothing
+    in production. Exit 1 when the simulation failed."""
+    from drflow.cli.simulate import simulate as run
+
+    run(spec, plan, as_json)
+
+
 @app.command("incident-report")
 @friendly_errors
 def incident_report(

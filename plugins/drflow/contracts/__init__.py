@@ -18,6 +18,7 @@ from drflow.contracts.plan import (
     StepSummary,
 )
 from drflow.contracts.runs import BackupRun, FilesBackupRun, PolicyRetention, RetentionRun, SnapshotRun
+from drflow.contracts.simulation import SimulationRun
 
 __all__ = [
     "DEFAULT_AUDIT_CONN_ID",
@@ -32,6 +33,7 @@ __all__ = [
     "PlanFacts",
     "PolicyRetention",
     "RetentionRun",
+    "SimulationRun",
     "SnapshotRun",
     "StepDefinition",
     "StepSummary",

@@ -15,6 +15,7 @@ from drflow.plan.replication import replication_watch_plan
 from drflow.plan.report import rpo_report_plan
 from drflow.plan.restore import restore_plan
 from drflow.plan.retention import retention_plan
+from drflow.plan.simulation import simulation_plan
 from drflow.spec.model import Spec
 
 KIND_SPEC_ERROR = "spec-error"
@@ -32,6 +33,8 @@ def build_plans(spec: Spec, source: Path | str) -> list[DagPlan]:
         plans.extend(p for p in [restore_plan(spec, component, str(source))] if p)
         plans.extend(config_plans(spec, component, str(source)))
     plans.extend(recovery_plan(spec, plan, str(source)) for plan in spec.recovery_plans)
+    # A draft can be simulated before it is approved: a simulation touches nothing in production.
+    plans.extend(simulation_plan(spec, plan, str(source)) for plan in spec.recovery_plans if plan.status != "retired")
     plans.extend(p for p in [rpo_report_plan(spec, str(source))] if p)
     plans.extend(p for p in [retention_plan(spec, str(source))] if p)
     return plans

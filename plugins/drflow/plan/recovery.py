@@ -131,14 +131,14 @@ def plan_graph(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
         params=trigger_form(spec),
         deadline_s=rto_s,
         notify=facts,
-        extra_tags=_tags(plan),
-        **_common(spec, plan, source),
+        extra_tags=plan_tags(plan),
+        **plan_dag_fields(spec, plan, source),
     )
     # The DAG's docs are its runbook, written from the task graph just built (plan/runbook.py).
     return replace(dag, doc_md=runbook_markdown(dag))
 
 
-def _common(spec: Spec, plan: RecoveryPlan, source: str) -> dict[str, Any]:
+def plan_dag_fields(spec: Spec, plan: RecoveryPlan, source: str) -> dict[str, Any]:
     components = [spec.component(name) for name in plan.components]
     return {
         "spec": spec.metadata.name,
@@ -152,7 +152,7 @@ def _common(spec: Spec, plan: RecoveryPlan, source: str) -> dict[str, Any]:
     }
 
 
-def _tags(plan: RecoveryPlan) -> tuple[str, ...]:
+def plan_tags(plan: RecoveryPlan) -> tuple[str, ...]:
     return (
         f"scenario:{plan.scenario}",
         *(f"component:{name}" for name in plan.components),
@@ -271,13 +271,7 @@ def _step_tasks(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> list[T
     tasks = []
     previous = DECLARE
     for index, step in enumerate(plan.steps):
-        data = step.model_dump(mode="json", by_alias=True)
-        if isinstance(step, RestoreAction):
-            data["work_dir"] = spec.defaults.work_dir
-        if isinstance(step, ApprovalStep) and step.four_eyes is None:
-            data["four_eyes"] = plan.approval.four_eyes
-        if data.get("action") in ("validate_sql", "validate") and data.get("node") == "restored":
-            data["restored_by"] = _restoring_step(plan, index, data["component"])
+        data = step_fields(spec, plan, index)
         human = step.type in ("manual", "approval")
         tasks.append(
             TaskPlan(
@@ -294,6 +288,19 @@ def _step_tasks(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> list[T
         )
         previous = step.name
     return tasks
+
+
+def step_fields(spec: Spec, plan: RecoveryPlan, index: int) -> dict[str, Any]:
+    """The plan's step ``index`` as its operator gets it: the spec's step plus what the builder adds."""
+    step = plan.steps[index]
+    data = step.model_dump(mode="json", by_alias=True)
+    if isinstance(step, RestoreAction):
+        data["work_dir"] = spec.defaults.work_dir
+    if isinstance(step, ApprovalStep) and step.four_eyes is None:
+        data["four_eyes"] = plan.approval.four_eyes
+    if data.get("action") in ("validate_sql", "validate") and data.get("node") == "restored":
+        data["restored_by"] = _restoring_step(plan, index, data["component"])
+    return data
 
 
 def _restoring_step(plan: RecoveryPlan, index: int, component: str) -> str | None:
@@ -355,7 +362,7 @@ def _not_approved_plan(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
         description=f"{status.upper()} — not triggerable: {why}"[:200],
         doc_md=banner + plan_graph(spec, plan, source).doc_md,
         tasks=(task,),
-        extra_tags=_tags(plan),
+        extra_tags=plan_tags(plan),
         paused=True,
-        **{**_common(spec, plan, source), "retries": 0},
+        **{**plan_dag_fields(spec, plan, source), "retries": 0},
     )

@@ -44,6 +44,8 @@ ACTIONS: dict[str, str] = {
     "plan.notify": "drflow.operators.notify.NotifyOperator",
     "plan.run_command": "drflow.operators.command.RunCommandOperator",
     "plan.record": "drflow.operators.record.RecoveryRecordOperator",
+    "simulation.run": "drflow.operators.simulation.SimulationOperator",
+    "simulation.record": "drflow.operators.simulation.ExerciseRecordOperator",
     "pgbackrest.check": "drflow.operators.pgbackrest.PgBackRestCheckOperator",
     "pgbackrest.backup": "drflow.operators.pgbackrest.PgBackRestBackupOperator",
     "pgbackrest.verify": "drflow.operators.pgbackrest.PgBackRestVerifyOperator",

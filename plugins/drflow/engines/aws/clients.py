@@ -1,9 +1,9 @@
-"""EC2 and RDS clients of an Airflow aws connection, and waiting for AWS resources.
+"""EC2, RDS and Route53 clients of an Airflow aws connection, and waiting for AWS resources.
 
-In Airflow, the amazon provider's ``EC2Hook`` / ``RdsHook`` build the client (every kind of aws connection
-works); on the incident CLI (:func:`drflow.connections.read_without_airflow`) plain boto3 does, from the
-connection's ``AIRFLOW_CONN_*`` read as the provider reads it — a connection using anything plain boto3 cannot
-reproduce (``role_arn`` …) still goes through the hook.
+In Airflow, the amazon provider's ``EC2Hook`` / ``RdsHook`` (``AwsBaseHook`` for Route53) build the client
+(every kind of aws connection works); on the incident CLI (:func:`drflow.connections.read_without_airflow`)
+plain boto3 does, from the connection's ``AIRFLOW_CONN_*`` read as the provider reads it — a connection using
+anything plain boto3 cannot reproduce (``role_arn`` …) still goes through the hook.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from drflow.connections import (
     reading_without_airflow,
 )
 
-Service = Literal["ec2", "rds"]
+Service = Literal["ec2", "rds", "route53"]
 
 
 class AwsSnapshotError(RuntimeError):
@@ -64,6 +64,10 @@ def _hook_client(service: Service, conn_id: str, region: str) -> Any:
         BaseHook.get_connection(conn_id)
     except Exception as exc:  # the SDK raises its own not-found type; any failure means "not usable"
         raise not_defined(conn_id, str(exc)) from exc
+    if service == "route53":
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        return AwsBaseHook(aws_conn_id=conn_id, region_name=region, client_type="route53").get_conn()
     if service == "ec2":
         from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
 
