@@ -13,31 +13,17 @@ import pytest
 
 from drflow.devtools.dag_runs import RESULT_PREFIX
 from tests.e2e.airflow_stack import airflow_stack
+from tests.integration.test_airflow_files import SPEC  # a files component, its backup into a local directory
 
 pytestmark = pytest.mark.slow
 
 DAG_ID = "dr.demo-logs.portal-assets.backup.daily-full"
-SPEC = """\
-version: 1
-metadata: {{name: demo-logs, owner: web-team}}
-defaults: {{retries: 0, work_dir: {root}/work}}
-regions: [{{name: eu, role: primary}}]
-storage: [{{name: vault, type: local, path: {root}/store}}]
-components:
-  - name: portal-assets
-    criticality: high
-    rto: 1h
-    rpo: 1h
-    datastore: {{type: files, path: {root}/assets}}
-    backups:
-      - {{name: daily-full, type: full, method: files, schedule: "@daily", targets: [vault], retention: {{days: 7}}}}
-"""
 
 
 def test_the_api_server_serves_the_task_logs_of_a_demo_run(tmp_path: Path) -> None:
     specs = tmp_path / "specs"
     specs.mkdir()
-    (specs / "demo-logs.yaml").write_text(SPEC.format(root=tmp_path))
+    (specs / "demo-logs.yaml").write_text(SPEC.format(name="demo-logs", root=tmp_path))
     (tmp_path / "assets").mkdir()
     (tmp_path / "assets" / "logo.svg").write_text("<svg/>")
 

@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from drflow.devtools.sandbox.postgres import FAST_RESTART
-from drflow.devtools.sandbox.roles import as_node, probe, problems
+from drflow.devtools.sandbox.roles import as_node, probe, problems, wait_for_layout
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.failover import promote
@@ -52,9 +52,9 @@ def reset_postgres(primary: LocalCluster, replica: LocalCluster, slot: str) -> d
         if cluster.is_initialized():
             cluster.configure(**FAST_RESTART)  # a sandbox made before this setting existed: from its next start
     _start(clusters)
-    before = {name: probe(name, cluster) for name, cluster in clusters.items()}
+    before = wait_for_layout(primary, replica, timeout=15.0)  # a standby just started needs a moment to stream
     steps: list[str] = []
-    if problems(before["primary"], before["replica"]):
+    if before.pop("problems"):
         keep = data_to_keep(before)
         if keep == "replica":
             _fail_back(primary, replica, slot, steps)
