@@ -110,9 +110,10 @@ def _print_sandbox(state: dict[str, Any], as_json: bool, *, exports_required: bo
     if roles:
         for name in ("primary", "replica"):
             say(f"  {name} (127.0.0.1:{roles[name]['port']}): {describe(roles[name])}")
-        for problem in roles.get("problems", []):
+        all_stopped = all(roles[name]["role"] == "stopped" for name in ("primary", "replica"))
+        for problem in [] if all_stopped else roles.get("problems", []):
             say(f"  ! {problem}")
-        if roles.get("problems"):
+        if roles.get("problems") and not all_stopped:
             say(f"  {RESET_HINT}")
     else:
         say("  primary: not running; replica: not running (no sandbox yet)")
@@ -127,7 +128,8 @@ def _print_sandbox(state: dict[str, Any], as_json: bool, *, exports_required: bo
     if not postgres.get("primary", {}).get("running"):
         if exports_required:  # `up` checked the servers: only when the primary stopped since
             raise fail(f"the sandbox's primary stopped while it was being set up; {RESET_HINT}")
-        say("  start it with: drflow sandbox up")
+        if not roles or all_stopped:
+            say("  start it with: drflow sandbox up")
         return
     for name, value in state.get("connections", {}).items():
         print(f"export {name}='{value}'")
