@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install system-deps demo test test-fast lint schema airflow sandbox-up sandbox-down bench clean
+.PHONY: install system-deps demo test test-fast lint schema airflow sandbox-up sandbox-status sandbox-reset sandbox-down bench clean
 
 # Bytecode is compiled at install (uv does not by default, and PYTHONDONTWRITEBYTECODE may keep Python from
 # caching it): importing Airflow and boto3 from source costs seconds on every command, task and DAG parse.
@@ -56,6 +56,13 @@ schema: install
 
 sandbox-up: install
 	$(BIN)/drflow sandbox up
+
+sandbox-status: install
+	$(BIN)/drflow sandbox status
+
+# After a failover drill: a writable primary with a streaming replica again (see README, "Getting started").
+sandbox-reset: install
+	$(BIN)/drflow sandbox reset
 
 sandbox-down: install
 	$(BIN)/drflow sandbox down

@@ -73,7 +73,7 @@ class AirflowStack:
             return "(no log)"
 
     def diagnostics(self) -> str:
-        return "\n".join(f"--- {c} ({self.log(c)}) ---\n{self.log_tail(c)}" for c in COMPONENTS)
+        return "\n".join(f"--- {c} ({self.log(c)}) ---\n{self.log_tail(c)}" for c in self.processes)
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():
@@ -236,8 +236,10 @@ def airflow_stack(
     users: Mapping[str, str] = USERS,
     extra_env: Mapping[str, str] | None = None,
     startup_timeout: float = 120,
+    components: Iterable[str] = COMPONENTS,
 ) -> Iterator[AirflowStack]:
-    """Start the four components over `specs_dir` with `connections` (AIRFLOW_CONN_* values); stop them after."""
+    """Start the components (default: all four) over `specs_dir` with `connections` (AIRFLOW_CONN_* values);
+    stop them after."""
     home = Path(tempfile.mkdtemp(prefix="drflow-e2e-airflow-"))
     port = free_port()
     passwords = {user: f"{user}-e2e-password" for user in users}
@@ -262,7 +264,7 @@ def airflow_stack(
         migrated = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
         if migrated.returncode != 0:
             raise StackError(f"airflow db migrate failed:\n{migrated.stderr[-3000:]}")
-        for component in COMPONENTS:
+        for component in components:
             with stack.log(component).open("wb") as log:
                 stack.processes[component] = subprocess.Popen(
                     [airflow, component],

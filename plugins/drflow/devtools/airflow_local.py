@@ -35,8 +35,13 @@ def main(port: int = 8080) -> int:
     signal.signal(signal.SIGTERM, _stop_on_signal)
     signal.signal(signal.SIGHUP, _stop_on_signal)
     from drflow.devtools.sandbox.control import sandbox_root, sandbox_up
+    from drflow.devtools.sandbox.postgres import SandboxError
 
-    state = sandbox_up()
+    try:
+        state = sandbox_up()
+    except SandboxError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # e.g. after a failover drill: says to run drflow sandbox reset
+        return 1
     home = sandbox_root() / "airflow"
     env = {**os.environ, **local_airflow_env(home, port=port), **state["connections"]}
     passwords = home / "passwords.json"
