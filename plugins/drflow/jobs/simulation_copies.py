@@ -26,6 +26,7 @@ from drflow.jobs.restore import find_copies, restore_intact_copy, start_scratch_
 from drflow.store.base import StoreError
 from drflow.store.catalog import Catalog
 from drflow.store.factory import target_catalogs
+from drflow.store.manifest import BackupManifest
 from drflow.store.wal import RecoveryPoint, ranges_from
 from drflow.units import human_duration
 
@@ -39,6 +40,8 @@ class RestoredPoint:
     time: datetime
     lsn: str | None
     how: str
+    manifest: BackupManifest | None = None
+    """The backup restored as it was (no WAL replayed after it): what a validation suite compares with."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +160,7 @@ def restore_newest(
     cluster = start_scratch_instance(data_dir, host=host, bin_dir=bin_dir)
     manifest = copy.manifest
     how = f"backup {manifest.backup_id} from {copy.target}" + ("" if with_wal else " (WAL not replayed)")
-    return cluster, RestoredPoint(manifest.finished_at, manifest.end_lsn, how)
+    return cluster, RestoredPoint(manifest.finished_at, manifest.end_lsn, how, manifest)
 
 
 def newest_wal_point(catalogs: Sequence[tuple[str, Catalog]], component: str) -> RecoveryPoint | None:

@@ -24,6 +24,7 @@ from drflow.engines.postgres.fence import fence
 from drflow.engines.postgres.node import Node, node_health
 from drflow.engines.postgres.rebuild import rebuild_replica, slot_name_for
 from drflow.jobs.simulation_copies import Copies, RestoredPoint, replication_conn
+from drflow.jobs.validation import SuiteTarget, run_suite
 from drflow.spec.plans import (
     AssessAction,
     CommandAction,
@@ -35,6 +36,7 @@ from drflow.spec.plans import (
     RebuildReplicaAction,
     RestoreAction,
     SwitchDnsAction,
+    ValidateAction,
     ValidateHttpAction,
     ValidateSqlAction,
 )
@@ -168,6 +170,27 @@ class StepSimulator:
             )
         return f"{len(report['checks'])} checks passed on the copy ({', '.join(c['name'] for c in report['checks'])})"
 
+    def _validate(self, step: StepDefinition) -> str:
+        spec_step = step.spec_step(ValidateAction)
+        target = SuiteTarget(conn=None, baseline_note="the step reads no database")
+        if spec_step.node is not None:
+            node = self.copies.node(spec_step.component, spec_step.node)
+            database = self._component(spec_step.component).database or "postgres"
+            point = self.restored.get(step.restored_by or "") if spec_step.node == "restored" else None
+            manifest = point.manifest if point else None
+            target = SuiteTarget(
+                conn=node.conn.with_dbname(database),
+                scratch=True,
+                bin_dir=node.bin_dir,
+                recorded=manifest.validation_values if manifest else {},
+                baseline=manifest.validation_baseline if manifest else None,
+                baseline_note=f"the copy {node.describe()} is not a whole backup as it was taken",
+            )
+        suite = run_suite(spec_step.suite, target)
+        if not suite.passed:
+            raise StepFailed(f"validation suite on the copy: {suite.summary()}; " + "; ".join(suite.problems()))
+        return f"validation suite on the copy: {suite.summary()}"
+
     # -- DNS: a test record -------------------------------------------------------------------------
 
     def _switch_dns(self, step: StepDefinition) -> str:
@@ -265,4 +288,4 @@ def copies_needed(plan: PlanFacts, steps: list[StepDefinition]) -> dict[str, set
     return needed
 
 
-DATABASE_ACTIONS = frozenset({"assess", "gate_lag", "fence", "promote", "rebuild_replica", "validate_sql"})
+DATABASE_ACTIONS = frozenset({"assess", "gate_lag", "fence", "promote", "rebuild_replica", "validate_sql", "validate"})
