@@ -315,3 +315,29 @@ def test_gauges_history_text_and_html(run: MetricsRun, tmp_path: Path) -> None:
     assert html.count("<svg") == 2  # billing has neither a backup nor a drill: its charts say so instead
     assert "measured recovery time: no data yet" in html
     assert series["orders"].restore[0][1] == 42.0 and series["orders"].backup_age[-1][1] == 3600
+
+
+def test_drflow_report_prints_text_json_and_html(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from drflow.cli import app
+
+    spec_file = tmp_path / "shop.yaml"
+    spec_file.write_text(SPEC.format(near=tmp_path / "near", far=tmp_path / "far"))
+    now = datetime.now(UTC)
+    for target in ("near", "far"):
+        backup(catalog(tmp_path, target), "orders", now - timedelta(hours=1))
+    drill(catalog(tmp_path, "far"), "orders", now - timedelta(minutes=5), passed=False)
+    runner = CliRunner()
+
+    text = runner.invoke(app, ["report", "--spec", str(spec_file)])
+    assert text.exit_code == 1, text.output  # red: scripts can alert on it
+    assert "# DR metrics of shop: RED" in text.output and "drill weekly-restore FAILED" in text.output
+    as_json = runner.invoke(app, ["report", "--spec", str(spec_file), "--json", "--period", "30d"])
+    data = json.loads(as_json.output)
+    assert data["period_s"] == 30 * 86400 and data["components"][0]["status"] == "red"
+    page = tmp_path / "report.html"
+    runner.invoke(app, ["report", "--spec", str(spec_file), "--html", "-o", str(page)])
+    assert 'data-component="orders" data-status="red"' in page.read_text()
+    wrong = runner.invoke(app, ["report", "--spec", str(spec_file), "--period", "soon"])
+    assert wrong.exit_code == 1 and "--period soon" in wrong.output
