@@ -55,6 +55,8 @@ class Live:
     ui_root: str
     open_runs: dict[str, list[RunLink]] = field(default_factory=dict)
     approvals: dict[str, list[RunLink]] = field(default_factory=dict)
+    failed_drills: dict[str, list[RunLink]] = field(default_factory=dict)
+    """The newest run of a drill DAG failed: it may have written no report (a restore that broke)."""
     error: str | None = None
 
     def url(self, dag_id: str, run_id: str | None = None) -> str:
