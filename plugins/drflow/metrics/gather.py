@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +18,7 @@ from drflow.contracts.metrics import MetricsComponent, MetricsRun
 from drflow.metrics.evidence import REPORT_KINDS, Evidence, from_report, stamp_time
 from drflow.store.base import StoreError
 from drflow.store.catalog import Catalog
-from drflow.store.config_versions import ConfigVersions
+from drflow.store.config_versions import ConfigVersion, ConfigVersions
 from drflow.store.factory import open_store
 from drflow.store.manifest import BackupManifest
 
@@ -41,10 +40,11 @@ class TargetRead:
     rpo_report: dict[str, Any] | None = None
 
 
-def report_names(catalog: Catalog, component: str, kind: str) -> list[str]:
+def report_names(catalog: Catalog, component: str, kind: str, keys: list[str] | None = None) -> list[str]:
     """The names of a component's reports of one kind in one store, sorted (so by time, for stamped names)."""
     prefix = f"{catalog.component_prefix(component)}reports/{kind}/"
-    names = [key[len(prefix) :].removesuffix(".json") for key in catalog.store.list_keys(prefix)]
+    listed = catalog.store.list_keys(prefix) if keys is None else [k for k in keys if k.startswith(prefix)]
+    names = [key[len(prefix) :].removesuffix(".json") for key in listed if key.endswith(".json")]
     return sorted(n for n in names if "/" not in n and n)
 
 
@@ -66,23 +66,28 @@ def _recent(names: list[str], since: datetime) -> list[str]:
     return kept
 
 
-def read_target(run: MetricsRun, component: MetricsComponent, target: Mapping[str, Any], since: datetime) -> TargetRead:
-    read = TargetRead(target=str(target["name"]))
+def read_target(catalog: Catalog, name: str, component: MetricsComponent, since: datetime) -> TargetRead:
+    """One listing of the component's prefix, then only the objects the metrics need."""
+    read = TargetRead(target=name)
     try:
-        catalog = Catalog(open_store(target), run.spec_name)
+        keys = catalog.store.list_keys(catalog.component_prefix(component.name))
         for kind in REPORT_KINDS:
-            for name in _recent(report_names(catalog, component.name, kind), since):
-                found = read_report(catalog, component.name, kind, name)
+            for report in _recent(report_names(catalog, component.name, kind, keys), since):
+                found = read_report(catalog, component.name, kind, report)
                 evidence = from_report(kind, *found) if found else None
                 if evidence is not None:
                     read.evidence.append(evidence)
-        read.backups = catalog.list_backups(component.name)
-        if any(s.kind == "config" and read.target in s.targets for s in component.sources):
-            newest = ConfigVersions(catalog.store, run.spec_name, component.name).newest()
-            if newest is not None:
-                read.config_version = newest.version_id
-                read.config_taken_at = datetime.fromisoformat(newest.taken_at)
-        rpo_names = report_names(catalog, component.name, RPO_REPORTS)
+        read.backups = catalog.list_backups(component.name, keys=keys)
+        versions = sorted(
+            k
+            for k in keys
+            if k.startswith(ConfigVersions(catalog.store, catalog.spec, component.name).prefix + "/versions/")
+        )
+        if versions and any(s.kind == "config" and name in s.targets for s in component.sources):
+            newest = ConfigVersion.from_json(json.loads(catalog.store.get_bytes(versions[-1])))
+            read.config_version = newest.version_id
+            read.config_taken_at = datetime.fromisoformat(newest.taken_at)
+        rpo_names = report_names(catalog, component.name, RPO_REPORTS, keys)
         if rpo_names:
             found = read_report(catalog, component.name, RPO_REPORTS, rpo_names[-1])
             read.rpo_report = found[1] if found else None
@@ -92,19 +97,28 @@ def read_target(run: MetricsRun, component: MetricsComponent, target: Mapping[st
 
 
 def gather(run: MetricsRun, since: datetime) -> dict[str, list[TargetRead]]:
-    """Every component's reads, one per target in spec order."""
+    """Every component's reads, one per target in spec order; each target's store is opened once."""
     jobs = [(c, name) for c in run.components for name in c.targets]
+    catalogs = {name: _catalog(run, name) for name in dict.fromkeys(name for _, name in jobs)}
     with ThreadPoolExecutor(max_workers=min(READERS, max(1, len(jobs)))) as pool:
-        reads = list(pool.map(lambda job: _read_one(run, job[0], job[1], since), jobs))
+        reads = list(pool.map(lambda job: _read_one(catalogs[job[1]], job[1], job[0], since), jobs))
     result: dict[str, list[TargetRead]] = {c.name: [] for c in run.components}
     for (component, _), read in zip(jobs, reads, strict=True):
         result[component.name].append(read)
     return result
 
 
-def _read_one(run: MetricsRun, component: MetricsComponent, name: str, since: datetime) -> TargetRead:
+def _catalog(run: MetricsRun, name: str) -> Catalog | str:
+    """The target's catalog, or why it cannot be opened."""
     try:
-        target = run.target(name)
+        return Catalog(open_store(run.target(name)), run.spec_name)
     except KeyError:
-        return TargetRead(target=name, error=f"storage target {name!r} is not in the spec")
-    return read_target(run, component, target, since)
+        return f"storage target {name!r} is not in the spec"
+    except StoreError as exc:
+        return str(exc)
+
+
+def _read_one(catalog: Catalog | str, name: str, component: MetricsComponent, since: datetime) -> TargetRead:
+    if isinstance(catalog, str):
+        return TargetRead(target=name, error=catalog)
+    return read_target(catalog, name, component, since)
