@@ -189,8 +189,12 @@ def test_a_failing_drill_turns_its_component_red(
         alice.page.reload()
         frame.locator("tr.component").first.wait_for(timeout=60_000)
         after = dashboard_rows(frame)
-        shot = alice.screenshot("dr-dashboard-failed-drill")
-        print(f"\ndashboard screenshot: {shot}")
+        shots = [alice.screenshot("dr-dashboard-in-airflow-failed-drill")]
+        alice.page.goto(f"{stack.url}/dr-dashboard/")  # the page alone, whole (the frame scrolls inside the UI)
+        shots.append(alice.screenshot("dr-dashboard-page-failed-drill"))
+        alice.page.go_back()
+        frame.locator("tr.component").first.wait_for(timeout=60_000)
+        print(f"\ndashboard screenshots: {', '.join(map(str, shots))}")
         assert after["user-database"] == "red", after
         reasons = frame.locator("tr.reasons[data-component='user-database']").inner_text()
         assert "drill weekly-restore failed" in reasons and damaged.rsplit("/", 1)[-1] in reasons

@@ -49,7 +49,7 @@ def _red(component: MetricsComponent, metrics: Mapping[str, Any]) -> list[str]:
         and not any(r["state"] in ("ok", "late") for r in rows)
         and not any(r["state"] == "unreadable" for r in rows)
     ):
-        reasons.append("no backup of any source in any storage target")
+        reasons.append(NOTHING_STORED)
     rpo = metrics.get("rpo_compliance")
     if rpo and not rpo["stale"] and not rpo["compliant"]:
         best = rpo.get("achievable_rpo_s")
@@ -101,8 +101,13 @@ def _amber(component: MetricsComponent, metrics: Mapping[str, Any], now: datetim
     return reasons
 
 
+NOTHING_STORED = "no backup of any source in any storage target"
+
+
 def judge(component: MetricsComponent, metrics: Mapping[str, Any], now: datetime) -> tuple[str, list[str]]:
     red, amber = _red(component, metrics), _amber(component, metrics, now)
+    if NOTHING_STORED in red:  # then every source misses in every target: one line says it
+        amber = [reason for reason in amber if not reason.endswith(": no backup yet")]
     if red:
         return "red", red + amber
     return ("amber", amber) if amber else ("green", [])
