@@ -210,6 +210,7 @@ def test_a_failing_drill_turns_its_component_red(
         alice.page.reload()
         frame.locator("tr.component").first.wait_for(timeout=60_000)
         after = dashboard_rows(frame)
+        frame.locator("tr.component[data-component='user-database']").scroll_into_view_if_needed()
         shots = [alice.screenshot("dr-dashboard-in-airflow-failed-drill")]
         alice.page.goto(f"{stack.url}/dr-dashboard/")  # the page alone, whole (the frame scrolls inside the UI)
         shots.append(alice.screenshot("dr-dashboard-page-failed-drill"))
