@@ -21,6 +21,7 @@ MAX_LINES = 500
 ALLOWED: dict[str, set[str]] = {
     "cli": {
         "devtools",
+        "metrics",
         "render",
         "operators",
         "plan",
@@ -41,6 +42,7 @@ ALLOWED: dict[str, set[str]] = {
     "render": {"plan", "notifiers"},
     "operators": {
         "contracts",
+        "metrics",
         "jobs",
         "engines",
         "actions",
@@ -56,6 +58,8 @@ ALLOWED: dict[str, set[str]] = {
     "triggers": {"engines"},
     "plan": {"contracts", "spec", "engines"},
     "jobs": {"contracts", "actions", "engines", "store", "spec", "hosts", "workdir", "when"},
+    "metrics": {"contracts", "store", "spec"},
+    "dashboard": {"metrics", "plan", "contracts", "spec", "store", "audit"},
     "actions": {"hosts", "process"},
     "engines": {"spec", "hosts", "connections", "process", "workdir"},
     "store": {"connections", "workdir", "engines"},

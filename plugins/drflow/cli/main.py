@@ -233,6 +233,23 @@ def simulate(
     run(spec, plan, as_json)
 
 
+@app.command()
+@friendly_errors
+def report(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file whose components to report on.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The metrics as JSON.")] = False,
+    as_html: Annotated[bool, typer.Option("--html", help="One HTML page with charts.")] = False,
+    period: Annotated[str, typer.Option("--period", help="Rates count this period before now.")] = "90d",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """DR metrics from the store: actual RTO/RPO against the objectives, success rates, MTTR, backup ages.
+
+    Exits 1 when a component is red (a failed drill or recovery, an objective missed, no backup)."""
+    from drflow.cli.report import show_report
+
+    raise typer.Exit(show_report(spec, as_json, as_html, period, output))
+
+
 @app.command("incident-report")
 @friendly_errors
 def incident_report(

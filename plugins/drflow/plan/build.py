@@ -10,6 +10,7 @@ from drflow.plan.backup import backup_plan
 from drflow.plan.config import config_plans
 from drflow.plan.drill import drill_plan
 from drflow.plan.graph import DagPlan, TaskPlan
+from drflow.plan.metrics import metrics_plan
 from drflow.plan.recovery import recovery_plan
 from drflow.plan.replication import replication_watch_plan
 from drflow.plan.report import rpo_report_plan
@@ -36,6 +37,7 @@ def build_plans(spec: Spec, source: Path | str) -> list[DagPlan]:
     # A draft can be simulated before it is approved: a simulation touches nothing in production.
     plans.extend(simulation_plan(spec, plan, str(source)) for plan in spec.recovery_plans if plan.status != "retired")
     plans.extend(p for p in [rpo_report_plan(spec, str(source))] if p)
+    plans.extend(p for p in [metrics_plan(spec, str(source))] if p)
     plans.extend(p for p in [retention_plan(spec, str(source))] if p)
     return plans
 

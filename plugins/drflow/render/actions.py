@@ -25,6 +25,7 @@ ACTIONS: dict[str, str] = {
     "postgres.restore": "drflow.operators.restore.RestoreOperator",
     "postgres.verify_restored": "drflow.operators.restore.VerifyRestoredOperator",
     "report.rpo_compliance": "drflow.operators.report.RpoComplianceOperator",
+    "report.metrics": "drflow.operators.metrics.MetricsOperator",
     "postgres.replication_lag": "drflow.sensors.replication.ReplicationLagSensor",
     "plan.declare": "drflow.operators.hitl.DeclarationOperator",
     "plan.manual": "drflow.operators.hitl.ManualStepOperator",

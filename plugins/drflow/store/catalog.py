@@ -224,11 +224,11 @@ class Catalog:
 
     # -- reading ---------------------------------------------------------
 
-    def list_backups(self, component: str | None = None) -> list[BackupManifest]:
-        """Committed backups, oldest first (by finished_at, then id)."""
+    def list_backups(self, component: str | None = None, *, keys: list[str] | None = None) -> list[BackupManifest]:
+        """Committed backups, oldest first (by finished_at, then id); ``keys``: a listing of them already made."""
         prefix = f"{self.component_prefix(component)}backups/" if component else f"{self.spec}/"
         manifests = []
-        for key in self.store.list_keys(prefix):
+        for key in self.store.list_keys(prefix) if keys is None else [k for k in keys if k.startswith(prefix)]:
             parts = key.split("/")
             if len(parts) == 5 and parts[2] == "backups" and parts[4] == MANIFEST_NAME:
                 manifests.append(self._load_manifest(key))
