@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetWatcher, BaseOperator, Param
+from airflow.sdk import DAG, Asset, AssetWatcher, BaseOperator, Param, get_parsing_context
 
 from drflow.plan.build import failed_plan
-from drflow.plan.compile import compile_specs
+from drflow.plan.cache import PlanCache, default_cache
+from drflow.plan.compile import compile_specs, plans_for_dag
 from drflow.plan.graph import AssetWatch, DagPlan
 from drflow.render.actions import operator_class
 
@@ -93,8 +94,27 @@ def render_specs(paths: Iterable[Path | str], last_good: Path | None = None) -> 
     With `last_good`, a spec that stops validating keeps the DAGs of its last good version, marked
     stale (see drflow.plan.compile.compile_specs).
     """
+    return render_plans(compile_specs(paths, last_good))
+
+
+def render_dag_file(
+    paths: Iterable[Path | str], last_good: Path | None = None, cache: PlanCache | None = None
+) -> dict[str, DAG]:
+    """What the DAG file defines: every DAG of the specs, or, when Airflow parses the file to run a task
+    (its parsing context names the DAG), only that DAG. Compiled spec files come from `cache`
+    (default: drflow.plan.cache.default_cache()), so an unchanged spec is not compiled again.
+    """
+    cache = default_cache() if cache is None else cache
+    wanted = get_parsing_context().dag_id
+    if wanted:
+        return render_plans(plans_for_dag(paths, wanted, last_good, cache))
+    return render_plans(compile_specs(paths, last_good, cache))
+
+
+def render_plans(plans: Iterable[DagPlan]) -> dict[str, DAG]:
+    """The DAGs of `plans`; one that cannot be built is replaced by a DAG of its id saying why."""
     dags: dict[str, DAG] = {}
-    for plan in compile_specs(paths, last_good):
+    for plan in plans:
         try:
             dags[plan.dag_id] = render_dag(plan)
         except Exception as exc:  # one bad DAG must never hide the others (an import error would)
