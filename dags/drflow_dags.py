@@ -12,8 +12,7 @@ import os
 from pathlib import Path
 
 from drflow.render.airflow import render_dag_file
-from drflow.spec.last_good import default_dir
 
 SPECS_DIR = Path(os.environ.get("DRFLOW_SPECS_DIR") or Path(__file__).resolve().parent.parent / "plan_specs")
 
-globals().update(render_dag_file([SPECS_DIR], last_good=default_dir()))
+globals().update(render_dag_file([SPECS_DIR]))

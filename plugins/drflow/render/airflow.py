@@ -16,6 +16,7 @@ from drflow.plan.cache import PlanCache, default_cache
 from drflow.plan.compile import compile_specs, plans_for_dag
 from drflow.plan.graph import AssetWatch, DagPlan
 from drflow.render.actions import operator_class
+from drflow.spec.last_good import default_dir
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +101,13 @@ def render_specs(paths: Iterable[Path | str], last_good: Path | None = None) -> 
 def render_dag_file(
     paths: Iterable[Path | str], last_good: Path | None = None, cache: PlanCache | None = None
 ) -> dict[str, DAG]:
-    """What the DAG file defines: every DAG of the specs, or, when Airflow parses the file to run a task
-    (its parsing context names the DAG), only that DAG. Compiled spec files come from `cache`
-    (default: drflow.plan.cache.default_cache()), so an unchanged spec is not compiled again.
+    """What a DAG file defines: every DAG of the specs, or, when Airflow parses the file to run a task
+    (its parsing context names the DAG), only that DAG.
+
+    `last_good` defaults to drflow.spec.last_good.default_dir() and `cache` to
+    drflow.plan.cache.default_cache(): an unchanged spec file is not compiled again.
     """
+    last_good = default_dir() if last_good is None else last_good
     cache = default_cache() if cache is None else cache
     wanted = get_parsing_context().dag_id
     if wanted:

@@ -81,6 +81,7 @@ def _buckets(spec_path: Path) -> list[tuple[str, str]]:
 
 
 def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
+    sandbox_s3.require_moto()
     root = sandbox_root()
     root.mkdir(parents=True, exist_ok=True)
     pg_state = sandbox_pg.up(root / "pg", PRIMARY_PORT, REPLICA_PORT)
