@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install system-deps demo test test-fast lint schema airflow sandbox-up sandbox-down bench clean
+.PHONY: install system-deps demo test test-fast lint schema airflow sandbox-up sandbox-down bench clean compose-env
 
 # The extras `make demo` and `make test` need: psycopg's bundled libpq, the sandbox's moto server, the test tools.
 # Bytecode is compiled at install (uv does not by default, and PYTHONDONTWRITEBYTECODE may keep Python from
@@ -75,6 +75,10 @@ bench: install
 	$(BIN)/python benchmarks/failover.py
 	$(BIN)/python benchmarks/restore.py
 	$(BIN)/python benchmarks/files.py
+
+# The .env of docker-compose.yaml: every secret random, written once (an existing .env is kept). Standard library only.
+compose-env:
+	@$(PYTHON) include/compose/make_env.py .env
 
 clean:
 	-$(BIN)/drflow sandbox down --purge
