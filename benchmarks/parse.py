@@ -359,7 +359,11 @@ def main() -> int:
     parser.add_argument("--no-scale", action="store_true", help="only the comparison with hand-written DAG files")
     parser.add_argument("--scale-only", action="store_true", help="only the scale measurements")
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "ROOT"), help=argparse.SUPPRESS)
+    parser.add_argument("--scale-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.scale_worker:
+        print(json.dumps(parse_scale.worker()))
+        return 0
     if args.worker:
         kind, root_dir = args.worker
         if kind == "check":

@@ -14,7 +14,7 @@ loads `dags/drflow_dags.py` through Airflow's DagBag, as the task runner and the
 
 Airflow's own import timeouts are switched off here (AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT=0): a full parse of
 1,000 specs takes longer than the default 30 s (see README, "Add drflow to your Airflow").
-Usage: .venv/bin/python benchmarks/parse.py --scale 1,100,1000 [--scale-repeat 5] (or --scale-only)
+Usage: .venv/bin/python benchmarks/parse.py --scale-only [--scale 1,100,1000] [--scale-repeat 5]
 """
 
 from __future__ import annotations
@@ -39,7 +39,12 @@ CONTEXT = "_AIRFLOW_PARSING_CONTEXT_DAG_ID"
 
 
 def write_specs(specs: Path, count: int) -> list[str]:
-    """`count` copies of the example spec, named s0000 …; returns their names."""
+    """`count` copies of the example spec, named s0000 …, each on its own primary; returns their names.
+
+    Own primaries (connection drflow_pg_primary_s0000 …), as 1,000 services would have: on one primary the
+    copies' default WAL slot names, which carry 6 hex digits of the spec name, may collide (about a 3 % chance
+    among 1,000 names), and validation then rightly refuses the later spec.
+    """
     text = SPEC_FILE.read_text(encoding="utf-8")
     pattern = re.compile(r"^(metadata:\n  name: )api-marketplace$", re.MULTILINE)
     if len(pattern.findall(text)) != 1:
@@ -47,7 +52,10 @@ def write_specs(specs: Path, count: int) -> list[str]:
     names = [f"s{i:04d}" for i in range(count)]
     specs.mkdir(parents=True)
     for name in names:
-        (specs / f"{name}.yaml").write_text(pattern.sub(rf"\g<1>{name}", text), encoding="utf-8")
+        copy = pattern.sub(rf"\g<1>{name}", text).replace(
+            "conn_id: drflow_pg_primary\n", f"conn_id: drflow_pg_primary_{name}\n"
+        )
+        (specs / f"{name}.yaml").write_text(copy, encoding="utf-8")
     return names
 
 
@@ -87,7 +95,7 @@ def worker() -> dict[str, Any]:
 
 
 def run_worker(root: Path, dag_id: str | None) -> dict[str, Any]:
-    argv = [sys.executable, __file__, "--worker"]
+    argv = [sys.executable, str(REPO / "benchmarks" / "parse.py"), "--scale-worker"]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, env=environment(root, dag_id), cwd=REPO)
     if proc.returncode != 0:
         raise SystemExit(f"parse worker failed:\n{proc.stderr[-3000:]}")
@@ -140,10 +148,3 @@ def measure(counts: list[int], repeat: int) -> None:
 
 def _best(runs: list[dict[str, Any]], clock: str) -> float:
     return min(run[clock] for run in runs)
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] == ["--worker"]:
-        print(json.dumps(worker()))
-        sys.exit(0)
-    raise SystemExit("run benchmarks/parse.py --scale-only (this module holds its scale measurements)")
