@@ -103,6 +103,15 @@ class Literals:
     def notifiers(self, notifiers: list[Any], plan_var: str, plan: dict[str, Any]) -> str:
         return "[" + ", ".join(self.notifier(n, plan_var, plan) for n in notifiers) + "]"
 
+    def asset(self, watch: Any) -> str:
+        """``[Asset(name=..., watchers=[AssetWatcher(name=..., trigger=Trigger(**kwargs))])]``: an event schedule."""
+        from airflow.sdk import Asset, AssetWatcher
+
+        module, _, trigger = watch.trigger.rpartition(".")
+        self.imports.add((module, trigger))
+        watcher = f"{self.name(AssetWatcher)}(name={watch.asset + '.watcher'!r}, trigger={trigger}(**{watch.kwargs!r}))"
+        return f"[{self.name(Asset)}(name={watch.asset!r}, watchers=[{watcher}])]"
+
     def deadline(self, alert: Any) -> str:
         """``DeadlineAlert(reference=DeadlineReference.X, interval=..., callback=AsyncCallback(...), name=...)``."""
         from airflow.sdk.definitions.deadline import DeadlineReference
@@ -137,6 +146,8 @@ def dag_source(plans: list[Any]) -> str:
         params = ", ".join(f"{name!r}: Param(**{spec!r})" for name, spec in plan.params.items())
         every_s = getattr(plan, "schedule_every_s", None)
         schedule = _td(every_s) if every_s else repr(plan.schedule)
+        if plan.watch is not None:
+            schedule = literals.asset(plan.watch)
         extras = []
         if plan.paused is not None:
             extras.append(f"is_paused_upon_creation={plan.paused!r}")
