@@ -8,9 +8,9 @@ Layout under the cache directory ($DRFLOW_PLAN_CACHE_DIR, default $AIRFLOW_HOME/
 
 An entry is found by the file's path and the sha256 of its bytes, so a changed file is compiled again,
 never served from an older entry. <build> is a hash of everything else a plan depends on: drflow's code
-(size and mtime of every module), the Python version, the host name, PATH and the PostgreSQL binaries
-root (plans carry the binaries directory found on this machine). A new drflow or another machine starts
-another <build> directory; one nobody used for a week is removed.
+(size and mtime of every module), the Python version, and what the PostgreSQL binaries lookup sees (plans
+carry the binaries directory found on the machine: engines/postgres/bindir.py). A new drflow or a machine
+with other binaries starts another <build> directory; one nobody used for a week is removed.
 
 Entries are pickles: the directory must be as trusted as the DAGs folder. A file not owned by this user,
 or writable by others, is ignored. Every error of the cache is logged and ignored: it never breaks a parse.
@@ -24,7 +24,6 @@ import logging
 import os
 import pickle
 import shutil
-import socket
 import stat
 import sys
 import time
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from drflow.engines.postgres.bindir import SUPPORTED_MAJORS, debian_bin_dir
 from drflow.plan.graph import DagPlan
 from drflow.spec.diagnostics import Diagnostic
 from drflow.spec.last_good import write_atomically
@@ -47,7 +47,6 @@ MEMORY_ENTRIES = 4096
 UNUSED_BUILD_S = 7 * 24 * 3600
 _NAMES = "names"
 _PACKAGE = Path(__file__).resolve().parents[1]
-_PG_ROOT = Path("/usr/lib/postgresql")
 
 
 @dataclass(frozen=True)
@@ -84,11 +83,9 @@ def default_cache() -> PlanCache:
 @cache
 def build_fingerprint() -> str:
     """What a plan depends on besides its spec file (see the module's text), as 16 hex digits."""
-    parts = [sys.version, socket.gethostname(), os.environ.get("PATH", "")]
-    try:
-        parts.append(str(_PG_ROOT.stat().st_mtime_ns))
-    except OSError:
-        parts.append("no-postgresql-root")
+    # What find_bin_dir looks at, without running anything: the Debian directories, pg_config and pg_ctl on PATH.
+    parts = [sys.version, str(shutil.which("pg_config")), str(shutil.which("pg_ctl"))]
+    parts += [str(os.access(debian_bin_dir(major) / "pg_ctl", os.X_OK)) for major in SUPPORTED_MAJORS]
     for root, dirs, files in os.walk(_PACKAGE):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(f for f in files if f.endswith(".py")):
