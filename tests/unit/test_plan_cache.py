@@ -72,6 +72,15 @@ def test_a_changed_file_is_compiled_again_and_its_old_entry_goes(tmp_path: Path)
     assert entry.stem == plan_cache.sha256(spec.read_bytes())
 
 
+def test_a_crlf_file_compiles_as_its_lf_twin(tmp_path: Path) -> None:
+    specs = tmp_path / "specs"
+    write_specs(specs, ["one"])
+    lf = compile_specs([specs])
+    spec = specs / "one.yaml"
+    spec.write_bytes(spec.read_bytes().replace(b"\n", b"\r\n"))
+    assert compile_specs([specs], cache=PlanCache(tmp_path / "cache")) == lf
+
+
 def test_cross_file_checks_still_run_on_cached_files(tmp_path: Path) -> None:
     specs = tmp_path / "specs"
     write_specs(specs, ["a-first", "b-second"])

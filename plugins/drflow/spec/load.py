@@ -62,7 +62,8 @@ def load_spec_bytes(data: bytes, path: str | os.PathLike[str]) -> LoadedSpec:
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         message = "the file is not UTF-8 text"
         raise SpecError([Diagnostic(str(path), line, col, "", message, "save it as UTF-8")]) from None
-    return load_spec_text(text, path)
+    # As path.read_text() reads it: universal newlines, so a CRLF file gives the same text (and marks).
+    return load_spec_text(text.replace("\r\n", "\n").replace("\r", "\n"), path)
 
 
 def load_spec_text(text: str, path: str | os.PathLike[str]) -> LoadedSpec:
