@@ -39,7 +39,7 @@ ALLOWED: dict[str, set[str]] = {
         "when",
     },
     "devtools": {"jobs", "engines", "store", "spec", "hosts"},
-    "render": {"plan", "notifiers"},
+    "render": {"plan", "notifiers", "spec"},
     "operators": {
         "contracts",
         "metrics",

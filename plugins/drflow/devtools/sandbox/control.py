@@ -82,6 +82,7 @@ def _buckets(spec_path: Path) -> list[tuple[str, str]]:
 
 def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
     """Start what is not running and check that the servers are what the exports say; raise otherwise."""
+    sandbox_s3.require_moto()
     root = sandbox_root()
     root.mkdir(parents=True, exist_ok=True)
     _refuse_a_promoted_replica(root)
