@@ -21,6 +21,7 @@ MAX_LINES = 500
 ALLOWED: dict[str, set[str]] = {
     "cli": {
         "devtools",
+        "exercises",
         "render",
         "operators",
         "plan",
@@ -38,9 +39,22 @@ ALLOWED: dict[str, set[str]] = {
         "when",
     },
     "devtools": {"jobs", "engines", "store", "spec", "hosts"},
+    "exercises": {
+        "contracts",
+        "jobs",
+        "engines",
+        "actions",
+        "store",
+        "spec",
+        "hosts",
+        "connections",
+        "workdir",
+        "when",
+    },
     "render": {"plan", "notifiers"},
     "operators": {
         "contracts",
+        "exercises",
         "jobs",
         "engines",
         "actions",

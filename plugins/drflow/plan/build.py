@@ -9,6 +9,7 @@ from pathlib import Path
 from drflow.plan.backup import backup_plan
 from drflow.plan.config import config_plans
 from drflow.plan.drill import drill_plan
+from drflow.plan.exercise import exercise_plans
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.recovery import recovery_plan
 from drflow.plan.replication import replication_watch_plan
@@ -32,6 +33,7 @@ def build_plans(spec: Spec, source: Path | str) -> list[DagPlan]:
         plans.extend(p for p in [restore_plan(spec, component, str(source))] if p)
         plans.extend(config_plans(spec, component, str(source)))
     plans.extend(recovery_plan(spec, plan, str(source)) for plan in spec.recovery_plans)
+    plans.extend(exercise_plans(spec, str(source)))
     plans.extend(p for p in [rpo_report_plan(spec, str(source))] if p)
     plans.extend(p for p in [retention_plan(spec, str(source))] if p)
     return plans

@@ -232,6 +232,9 @@ def check_references(source: Source) -> list[Diagnostic]:
     from drflow.spec.check_storage import check_storage
 
     found += check_storage(source)
+    from drflow.spec.check_exercises import check_exercises
+
+    found += check_exercises(source)
     return found
 
 
