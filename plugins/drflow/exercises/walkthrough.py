@@ -126,13 +126,17 @@ def _rebuild(step: StepDefinition, plan: PlanFacts, check: WalkthroughCheck) -> 
 
 def _switch_dns(step: StepDefinition, plan: PlanFacts, check: WalkthroughCheck) -> dict[str, Any]:
     from drflow.actions.traffic_ready import switch_dns_ready
+    from drflow.engines.aws.clients import open_client
 
     f = step.fields
-    if problem := connection_problem(str(f["conn_id"])):
+    conn_id = str(f["conn_id"])
+    if problem := connection_problem(conn_id):
         return {"ok": False, "detail": problem}
+    # Route53 is global; plain boto3 on the CLI (as the snapshot engines do), the amazon provider in tasks.
+    client = open_client("route53", conn_id, "us-east-1")
     record_type = str(f.get("record_type") or "CNAME")
     return switch_dns_ready(
-        str(f["conn_id"]), str(f["hosted_zone_id"]), str(f["record_name"]), record_type, str(f["value"])
+        conn_id, str(f["hosted_zone_id"]), str(f["record_name"]), record_type, str(f["value"]), client=client
     )
 
 

@@ -20,7 +20,7 @@ from drflow.connections import (
     reading_without_airflow,
 )
 
-Service = Literal["ec2", "rds"]
+Service = Literal["ec2", "rds", "route53"]
 
 
 class AwsSnapshotError(RuntimeError):
@@ -64,6 +64,10 @@ def _hook_client(service: Service, conn_id: str, region: str) -> Any:
         BaseHook.get_connection(conn_id)
     except Exception as exc:  # the SDK raises its own not-found type; any failure means "not usable"
         raise not_defined(conn_id, str(exc)) from exc
+    if service == "route53":
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        return AwsBaseHook(aws_conn_id=conn_id, client_type="route53", region_name=region).get_conn()
     if service == "ec2":
         from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
 
