@@ -40,7 +40,9 @@ def record_findings(record: Mapping[str, Any], facts: ExerciseFacts) -> tuple[st
     ]
     outcome = str(record.get("outcome"))
     findings.insert(0, {"step": "plan-run", "ok": outcome == "recovered", "detail": f"the plan run {outcome}"})
-    if rto_s is not None:
+    if rto_s is None and outcome == "recovered":
+        findings.append({"step": "rto", "ok": False, "detail": "the record measured no recovery time"})
+    elif rto_s is not None:
         ok = rto_s <= facts.rto_s
         findings.append({"step": "rto", "ok": ok, "detail": f"recovered in {rto_s:.1f}s, RTO {facts.rto_s}s"})
     if rpo_s is not None:
