@@ -70,7 +70,7 @@ class FullScaleTriggerOperator(TriggerDagRunOperator):
             trigger_dag_id=self.facts.plan_dag_id,
             wait_for_completion=True,
             deferrable=True,
-            poke_interval=15,
+            poke_interval=5,
             allowed_states=["success", "failed"],
             failed_states=[],
             **kwargs,
