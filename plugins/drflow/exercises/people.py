@@ -48,7 +48,7 @@ def channels_ready(plan: PlanFacts, channels: Sequence[str]) -> dict[str, Any]:
             continue
         problem = connection_problem(channel.conn_id)
         if problem:
-            problems.append(f"channel {name} ({channel.type}): {problem}")
+            problems.append(f"channel {name} ({channel.type}): {problem}; the plan goes on, but nobody is told there")
         else:
             fine.append(f"{name} ({channel.type}, connection {channel.conn_id})")
     if problems:

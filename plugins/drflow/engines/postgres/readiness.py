@@ -159,7 +159,9 @@ def fence_ready(
         if not data_dir:
             return {"ok": False, "detail": f"fencing {name} by stop needs its data_directory in the spec"}
         try:
-            status = host.run([str(bin_dir / "pg_ctl"), "status", "-D", data_dir], as_db_user=True, check=False)
+            status = host.run(
+                [str(bin_dir / "pg_ctl"), "status", "-D", data_dir], as_db_user=True, check=False, timeout=30
+            )
         except HostError as exc:
             return {"ok": False, "detail": f"the host of {name} cannot run pg_ctl: {exc}"}
         running = {0: "runs", 3: "is already stopped"}.get(status.returncode)
