@@ -73,6 +73,7 @@ class FullScaleTriggerOperator(TriggerDagRunOperator):
             poke_interval=5,
             allowed_states=["success", "failed"],
             failed_states=[],
+            fail_when_dag_is_paused=True,
             **kwargs,
         )
 
@@ -98,7 +99,16 @@ class FullScaleTriggerOperator(TriggerDagRunOperator):
         }
         self.note = f"EXERCISE {self.facts.exercise} ({self.facts.scenario}), started by {starter}"
         self.log.info("triggering %s as run %s", self.trigger_dag_id, self.trigger_run_id)
-        return super().execute(context)
+        from airflow.providers.standard.operators.trigger_dagrun import DagIsPaused
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            return super().execute(context)
+        except DagIsPaused:
+            raise AirflowFailException(
+                f"the plan's DAG {self.trigger_dag_id} is paused, so its run would never start; to proceed: unpause "
+                "it (it must be unpaused to run in an incident too), then clear this task"
+            ) from None
 
 
 class FullScaleResultOperator(BaseOperator):

@@ -13,6 +13,8 @@ from drflow.plan.exercise_common import exercise_params
 from drflow.plan.graph import DagPlan, TaskPlan
 
 START, TRIGGER, RESULT = "start", "trigger_plan", "record_result"
+WAIT_S = 24 * 3600
+"""How long trigger_plan waits for the plan run to end (its approvals and manual steps included)."""
 
 
 def fullscale_tasks(facts: ExerciseFacts, graph: DagPlan) -> list[TaskPlan]:
@@ -33,6 +35,7 @@ def fullscale_tasks(facts: ExerciseFacts, graph: DagPlan) -> list[TaskPlan]:
             params=exercise_params(facts),
             upstream=(START,),
             retries=0,
+            timeout_s=WAIT_S,
         ),
         TaskPlan(
             task_id=RESULT,
