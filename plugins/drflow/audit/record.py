@@ -62,6 +62,9 @@ def build_record(
     steps.sort(key=lambda s: (_parse(s["start"]) or _FAR, s["task_id"]))
     approvals = [_approval(h) for h in facts.get("hitl_details") or []]
     triggered_by = dag_run.get("triggering_user_name")
+    exercise = conf.get("exercise") if isinstance(conf.get("exercise"), Mapping) else None
+    if exercise and dag_run.get("triggered_by") == "operator" and exercise.get("started_by"):
+        triggered_by = exercise["started_by"]  # the participant who started the exercise (checked by the declaration)
     trigger_event = _trigger_event(facts.get("trigger_events") or [], dag_run, triggered_by)
 
     problems: list[str] = []
@@ -111,6 +114,8 @@ def build_record(
         "run_id": facts.get("run_id") or dag_run.get("dag_run_id"),
         "outcome": outcome,
         "reason": conf.get("reason"),
+        # A full-scale exercise marks its run (drflow.operators.exercise_fullscale): reports say "exercise".
+        "exercise": exercise,
         "notes": conf.get("notes") or None,
         "run_note": dag_run.get("note"),
         "inputs": {k: conf.get(k) for k in ("target_region", "target_time", "incident_started_at") if conf.get(k)},
@@ -185,6 +190,7 @@ def build_partial_record(
         "run_id": dag_run.get("run_id"),
         "outcome": "unknown",
         "reason": conf.get("reason"),
+        "exercise": conf.get("exercise") if isinstance(conf.get("exercise"), Mapping) else None,
         "notes": conf.get("notes") or None,
         "run_note": dag_run.get("note"),
         "triggered_by": {"user": dag_run.get("triggering_user_name"), "via": None, "at": None},

@@ -250,6 +250,22 @@ def report(
     raise typer.Exit(show_report(spec, as_json, as_html, period, output))
 
 
+@app.command("walkthrough")
+@friendly_errors
+def walkthrough_command(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file of the plan.")],
+    plan: Annotated[str, typer.Option("--plan", help="Recovery plan name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    record: Annotated[
+        str | None, typer.Option("--record", help="Store the result as this walkthrough exercise of the spec.")
+    ] = None,
+) -> None:
+    """Every step of a plan in check-only mode: which steps would fail today, and why. Changes nothing."""
+    from drflow.cli.walkthrough import walkthrough
+
+    walkthrough(spec, plan, as_json, record)
+
+
 @app.command("incident-report")
 @friendly_errors
 def incident_report(

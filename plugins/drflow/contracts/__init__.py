@@ -8,6 +8,7 @@ naming it, instead of reading ``None`` out of a dict at run time.
 
 from drflow.contracts.base import ContractError
 from drflow.contracts.config import ConfigRetentionRun, ConfigRun
+from drflow.contracts.exercise import ExerciseFacts, TabletopQuestion, WalkthroughCheck
 from drflow.contracts.plan import (
     DEFAULT_AUDIT_CONN_ID,
     ChannelFacts,
@@ -28,6 +29,7 @@ __all__ = [
     "ConfigRun",
     "ComponentFacts",
     "ContractError",
+    "ExerciseFacts",
     "FilesBackupRun",
     "NodeFacts",
     "PlanFacts",
@@ -37,4 +39,6 @@ __all__ = [
     "SnapshotRun",
     "StepDefinition",
     "StepSummary",
+    "TabletopQuestion",
+    "WalkthroughCheck",
 ]

@@ -16,14 +16,10 @@ import urllib.request
 from pathlib import Path
 
 from drflow.devtools.airflow_env import local_airflow_env, migrate
+from drflow.devtools.sandbox.airflow_users import USERS, audit_connection
 
-# admin and oncall are the approvers of the example plans (four eyes: one triggers, the other approves);
+# admin and oncall (USERS) are the approvers of the example plans (four eyes: one triggers, the other approves);
 # auditor is the read-only user the recovery record reads Airflow's REST API as.
-USERS = {
-    "admin": ("admin", "drflow-admin"),
-    "oncall": ("op", "drflow-oncall"),
-    "auditor": ("viewer", "drflow-auditor"),
-}
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
@@ -53,14 +49,7 @@ def main(port: int = 8080) -> int:
             ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, (r, _) in USERS.items()),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-            "AIRFLOW_CONN_DRFLOW_AIRFLOW_API": json.dumps(
-                {
-                    "conn_type": "http",
-                    "host": f"http://127.0.0.1:{port}",
-                    "login": "auditor",
-                    "password": USERS["auditor"][1],
-                }
-            ),
+            "AIRFLOW_CONN_DRFLOW_AIRFLOW_API": audit_connection(port),
         }
     )
     migrate(env)

@@ -107,9 +107,16 @@ class FourEyes:
     def what(self) -> str:
         return f"step '{self.definition.name}'"
 
+    def trigger_user(self, context: Mapping[str, Any]) -> str | None:
+        """Who triggered the run: the participant who started it, for a run a full-scale exercise triggered."""
+        from drflow.operators.exercise_chain import exercise_mark
+
+        mark = exercise_mark(context.get("dag_run"))
+        return str(mark["started_by"]) if mark and mark.get("started_by") else triggering_user(context)
+
     def eligible_approvers(self, context: Mapping[str, Any]) -> list[str]:
         approvers = list(self.definition.approvers)
-        trigger = triggering_user(context)
+        trigger = self.trigger_user(context)
         if self.four_eyes() and trigger:
             approvers = [name for name in approvers if name != trigger]
         return approvers
@@ -120,7 +127,7 @@ class FourEyes:
 
         if not self.four_eyes():
             return
-        user = triggering_user(context)
+        user = self.trigger_user(context)
         if user is None:
             raise AirflowFailException(unknown_trigger_refusal(self.facts, self.what(), None, "an unknown way"))
         try:
@@ -131,8 +138,30 @@ class FourEyes:
                 f"for {self.what()} of plan '{self.facts.plan}'; to proceed: fix the Airflow API "
                 f"connection the recovery record uses ({self.facts.audit_conn_id}) and clear this task"
             ) from exc
-        if via not in AUTHENTICATED_TRIGGERS:
+        from drflow.operators.exercise_chain import exercise_mark
+
+        if via == "operator" and exercise_mark(context.get("dag_run")) is not None:
+            self.require_exercise_start(context, user)
+        elif via not in AUTHENTICATED_TRIGGERS:
             raise AirflowFailException(unknown_trigger_refusal(self.facts, self.what(), user, via))
+
+    def require_exercise_start(self, context: Mapping[str, Any], user: str | None) -> None:
+        """A run a full-scale exercise triggered: prove that ``user`` approved the exercise's start."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from drflow.audit.api import AirflowApi
+        from drflow.operators.exercise_chain import verify_exercise_start
+
+        try:
+            verify_exercise_start(
+                AirflowApi.from_connection(self.facts.audit_conn_id), context["dag_run"], self.facts.spec
+            )
+        except Exception as exc:  # not proven is refused, whatever the reason
+            raise AirflowFailException(
+                f"refused: this run claims to be started by {user!r} through an exercise, but drflow cannot prove it "
+                f"({exc}), so four eyes cannot be proven for {self.what()} of plan '{self.facts.plan}'; to proceed: "
+                "start the exercise from its DAG's start question, or trigger the plan from the Airflow UI or REST API"
+            ) from exc
 
     def triggered_via(self, context: Mapping[str, Any]) -> str:
         return triggered_via(context, self.facts)
@@ -143,7 +172,7 @@ class FourEyes:
 
         if answer["timed_out"]:
             return  # nobody answered: the default (reject / no-go) applies
-        by, trigger = answer["by"], triggering_user(context)
+        by, trigger = answer["by"], self.trigger_user(context)
         plan = self.facts.plan
         if self.four_eyes() and by and by == trigger:
             raise AirflowFailException(
@@ -244,7 +273,7 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
 
         approvers = self.eligible_approvers(context)
         if not approvers:
-            trigger = triggering_user(context)
+            trigger = self.trigger_user(context)
             raise AirflowFailException(
                 f"refused: nobody may declare this disaster: the only approver, {trigger}, triggered the run and "
                 f"plan '{self.facts.plan}' requires four eyes (the approver must not be the person who "
@@ -275,7 +304,7 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         answer = _answer(event)
-        trigger = triggering_user(context)
+        trigger = self.trigger_user(context)
         self.check_responder(context, answer)
         super().execute_complete(context, event)
         declared = self.APPROVE in answer["chosen"]
@@ -367,7 +396,7 @@ class ApprovalStepOperator(FourEyes, ApprovalOperator):
         if not approvers:
             raise AirflowFailException(
                 f"refused: nobody may answer step '{self.definition.name}': its only approver, "
-                f"{triggering_user(context)}, triggered the run and the step requires four eyes; to proceed: have "
+                f"{self.trigger_user(context)}, triggered the run and the step requires four eyes; to proceed: have "
                 "another person trigger the plan, or add a second approver to the step in the spec"
             )
         self.require_known_trigger(context)

@@ -9,6 +9,7 @@ from pathlib import Path
 from drflow.plan.backup import backup_plan
 from drflow.plan.config import config_plans
 from drflow.plan.drill import drill_plan
+from drflow.plan.exercise import exercise_plans
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.metrics import metrics_plan
 from drflow.plan.recovery import recovery_plan
@@ -16,6 +17,7 @@ from drflow.plan.replication import replication_watch_plan
 from drflow.plan.report import rpo_report_plan
 from drflow.plan.restore import restore_plan
 from drflow.plan.retention import retention_plan
+from drflow.plan.exercise_common import exercise_dag_id
 from drflow.plan.simulation import simulation_plan
 from drflow.spec.model import Spec
 
@@ -36,6 +38,20 @@ def build_plans(spec: Spec, source: Path | str) -> list[DagPlan]:
     plans.extend(recovery_plan(spec, plan, str(source)) for plan in spec.recovery_plans)
     # A draft can be simulated before it is approved: a simulation touches nothing in production.
     plans.extend(simulation_plan(spec, plan, str(source)) for plan in spec.recovery_plans if plan.status != "retired")
+    plans.extend(exercise_plans(spec, str(source)))
+    plans.extend(
+        simulation_plan(
+            spec,
+            spec.recovery_plan(exercise.plan),
+            str(source),
+            schedule=exercise.effective_schedule,
+            exercise=exercise.name,
+            dag_id=exercise_dag_id(spec, exercise),
+            paused=exercise.effective_paused,
+        )
+        for exercise in spec.exercises
+        if exercise.type == "simulation"
+    )
     plans.extend(p for p in [rpo_report_plan(spec, str(source))] if p)
     plans.extend(p for p in [metrics_plan(spec, str(source))] if p)
     plans.extend(p for p in [retention_plan(spec, str(source))] if p)

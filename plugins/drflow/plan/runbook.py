@@ -181,27 +181,39 @@ def _contacts(facts: PlanFacts, steps: list[RunbookStep]) -> list[str]:
 def _decisions(steps: list[RunbookStep]) -> list[str]:
     lines = ["## Decision points", ""]
     for step in steps:
-        d, task = step.definition, step.task
-        if task.action in ("plan.declare", "plan.approval"):
-            eyes = " (not the person who triggered the run)" if d.four_eyes else ""
-            wait = f" within {d.timeout}" if d.timeout else ""
-            stop = "every step is skipped and nothing changes" if task.action == "plan.declare" else "the plan stops"
-            lines.append(
-                f"- step {step.number}, `{task.task_id}`: {', '.join(d.approvers)} answer **Approve** or **Reject**"
-                f"{wait}{eyes}. Reject or no answer: {stop}."
-            )
-        elif task.action == "plan.manual":
-            wait = f" within {d.timeout}" if d.timeout else ""
-            lines.append(
-                f"- step {step.number}, `{task.task_id}`: {', '.join(d.assignees)} do the work and answer **Done** "
-                f"or **Failed** (with a comment){wait}. Failed or no answer stops the plan."
-            )
-        elif getattr(step.typed, "allow_override", False):
-            lines.append(
-                f"- step {step.number}, `{task.task_id}`: a run triggered with **override safety** goes on when its "
-                "check refuses (recorded with who set it); otherwise the refusal stops the plan."
-            )
+        if (decision := decision_point(step)) is not None:
+            lines.append(f"- step {step.number}, `{step.task.task_id}`: {decision}")
     return lines
+
+
+def decision_point(step: RunbookStep) -> str | None:
+    """What people decide at this step and what follows, or None when it is no decision point."""
+    d, task = step.definition, step.task
+    if task.action in ("plan.declare", "plan.approval"):
+        eyes = " (not the person who triggered the run)" if d.four_eyes else ""
+        wait = f" within {d.timeout}" if d.timeout else ""
+        stop = "every step is skipped and nothing changes" if task.action == "plan.declare" else "the plan stops"
+        return f"{', '.join(d.approvers)} answer **Approve** or **Reject**{wait}{eyes}. Reject or no answer: {stop}."
+    if task.action == "plan.manual":
+        wait = f" within {d.timeout}" if d.timeout else ""
+        return (
+            f"{', '.join(d.assignees)} do the work and answer **Done** or **Failed** (with a comment){wait}. "
+            "Failed or no answer stops the plan."
+        )
+    if getattr(step.typed, "allow_override", False):
+        return (
+            "a run triggered with **override safety** goes on when its check refuses (recorded with who set it); "
+            "otherwise the refusal stops the plan."
+        )
+    return None
+
+
+def step_texts(dag: DagPlan) -> list[tuple[RunbookStep, list[str]]]:
+    """Every task of the plan DAG in runbook order with its runbook text (what a tabletop shows of it)."""
+    facts = plan_facts_of(dag)
+    steps = plan_steps(dag)
+    declare = next(s for s in steps if s.task.action == "plan.declare")
+    return [(step, _step_lines(step, facts, dag, declare)) for step in steps]
 
 
 def _step_lines(step: RunbookStep, facts: PlanFacts, dag: DagPlan, declare: RunbookStep) -> list[str]:

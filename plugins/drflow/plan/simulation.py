@@ -40,7 +40,9 @@ def simulation_dag_id(spec: Spec, plan: RecoveryPlan) -> str:
     return f"{plan_dag_id(spec, plan)}.simulation"
 
 
-def simulation_run(spec: Spec, plan: RecoveryPlan, *, exercise: str = DEFAULT_EXERCISE) -> SimulationRun:
+def simulation_run(
+    spec: Spec, plan: RecoveryPlan, *, exercise: str = DEFAULT_EXERCISE, dag_id: str | None = None
+) -> SimulationRun:
     """What the simulation of ``plan`` is given; the CLI and the DAG build it here alike."""
     steps = [StepDefinition.from_params(step_fields(spec, plan, index)) for index in range(len(plan.steps))]
     after = {
@@ -49,7 +51,7 @@ def simulation_run(spec: Spec, plan: RecoveryPlan, *, exercise: str = DEFAULT_EX
     }
     return SimulationRun(
         exercise=exercise,
-        dag_id=simulation_dag_id(spec, plan),
+        dag_id=dag_id or simulation_dag_id(spec, plan),
         plan=plan_facts(spec, plan),
         steps=tuple(_in_order(steps, after)),
         after=after,
@@ -78,9 +80,11 @@ def simulation_plan(
     *,
     schedule: str | None = None,
     exercise: str = DEFAULT_EXERCISE,
+    dag_id: str | None = None,
+    paused: bool | None = None,
 ) -> DagPlan:
-    """The simulation DAG of ``plan``: manual (``schedule`` None) or on an exercise's schedule."""
-    run = simulation_run(spec, plan, exercise=exercise)
+    """The simulation DAG of ``plan``: manual (``schedule`` None), or an exercise's DAG on its schedule."""
+    run = simulation_run(spec, plan, exercise=exercise, dag_id=dag_id)
     params = {"simulation": run.to_params()}
     simulate = TaskPlan(
         task_id=SIMULATE,
@@ -128,5 +132,5 @@ def simulation_plan(
         doc_md=doc,
         tasks=(simulate, record),
         extra_tags=(*plan_tags(plan), f"exercise:{exercise}"),
-        **plan_dag_fields(spec, plan, source),
+        **{**plan_dag_fields(spec, plan, source), **({"paused": paused} if paused is not None else {})},
     )

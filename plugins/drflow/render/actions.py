@@ -57,6 +57,13 @@ ACTIONS: dict[str, str] = {
     "snapshot.drill": "drflow.operators.snapshot.SnapshotDrillOperator",
     "config.backup": "drflow.operators.config.ConfigBackupOperator",
     "config.drill": "drflow.operators.config.ConfigDrillOperator",
+    "exercise.tabletop_question": "drflow.operators.exercise_tabletop.TabletopQuestionOperator",
+    "exercise.tabletop_result": "drflow.operators.exercise_tabletop.TabletopResultOperator",
+    "exercise.walkthrough_check": "drflow.operators.exercise_walkthrough.WalkthroughCheckOperator",
+    "exercise.walkthrough_report": "drflow.operators.exercise_walkthrough.WalkthroughReportOperator",
+    "exercise.fullscale_start": "drflow.operators.exercise_fullscale.FullScaleStartOperator",
+    "exercise.fullscale_trigger": "drflow.operators.exercise_fullscale.FullScaleTriggerOperator",
+    "exercise.fullscale_result": "drflow.operators.exercise_fullscale.FullScaleResultOperator",
 }
 
 

@@ -233,6 +233,9 @@ def check_references(source: Source) -> list[Diagnostic]:
     from drflow.spec.check_validation import check_validation
 
     found += check_storage(source) + check_validation(source)
+    from drflow.spec.check_exercises import check_exercises
+
+    found += check_exercises(source)
     return found
 
 

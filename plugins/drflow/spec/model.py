@@ -24,6 +24,7 @@ from pydantic import (
 
 from drflow.retention import RetentionPolicy
 from drflow.spec.config import ConfigSettings
+from drflow.spec.exercises import Exercise
 from drflow.spec.files import FILES_PRESET, FilesDatastore, S3PrefixDatastore
 from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.snapshot import SnapshotDatastore
@@ -456,11 +457,20 @@ class Spec(SpecModel):
     reports: Reports = Field(default_factory=Reports, description="Compliance reports.")
     notifications: list[Notification] = Field([], description="Channels recovery plans notify.")
     recovery_plans: list[RecoveryPlan] = Field([], description="Runbooks ops teams trigger during an incident.")
+    exercises: list[Exercise] = Field(
+        [], description="The exercise program: tabletop, walkthrough, simulation and full-scale tests of the plans."
+    )
 
     def target(self, name: str) -> LocalTarget | S3Target:
         for target in self.storage:
             if target.name == name:
                 return target
+        raise KeyError(name)
+
+    def recovery_plan(self, name: str) -> RecoveryPlan:
+        for plan in self.recovery_plans:
+            if plan.name == name:
+                return plan
         raise KeyError(name)
 
     def component(self, name: str) -> Component:

@@ -1,0 +1,20 @@
+"""The local Airflow's users (`make airflow`) and the read-only connection the recovery record reads its API with."""
+
+from __future__ import annotations
+
+import json
+
+AIRFLOW_PORT = 8080
+# user -> (role, password): development passwords of the sandbox's own Airflow, printed by `make airflow`.
+USERS = {
+    "admin": ("admin", "drflow-admin"),
+    "oncall": ("op", "drflow-oncall"),
+    "auditor": ("viewer", "drflow-auditor"),
+}
+
+
+def audit_connection(port: int = AIRFLOW_PORT) -> str:
+    """``AIRFLOW_CONN_DRFLOW_AIRFLOW_API``: the auditor on the local Airflow's REST API."""
+    return json.dumps(
+        {"conn_type": "http", "host": f"http://127.0.0.1:{port}", "login": "auditor", "password": USERS["auditor"][1]}
+    )
