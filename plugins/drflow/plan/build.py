@@ -10,6 +10,7 @@ from drflow.plan.backup import backup_plan
 from drflow.plan.config import config_plans
 from drflow.plan.drill import drill_plan
 from drflow.plan.exercise import exercise_plans
+from drflow.plan.exercise_common import exercise_dag_id
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.metrics import metrics_plan
 from drflow.plan.recovery import recovery_plan
@@ -17,7 +18,6 @@ from drflow.plan.replication import replication_watch_plan
 from drflow.plan.report import rpo_report_plan
 from drflow.plan.restore import restore_plan
 from drflow.plan.retention import retention_plan
-from drflow.plan.exercise_common import exercise_dag_id
 from drflow.plan.simulation import simulation_plan
 from drflow.spec.model import Spec
 
