@@ -202,6 +202,25 @@ def _validate_sql(step: StepDefinition, plan: PlanFacts, check: WalkthroughCheck
     return {**result, "detail": f"{result['detail']}; {count} read-only check(s) to run after the steps before it"}
 
 
+def _validate(step: StepDefinition, plan: PlanFacts, check: WalkthroughCheck) -> dict[str, Any]:
+    from drflow.engines.postgres.readiness import node_ready
+    from drflow.spec.plans import ValidateAction
+
+    spec_step = step.spec_step(ValidateAction)
+    count = f"{len(spec_step.suite)} check(s) ({', '.join(c.type for c in spec_step.suite)})"
+    if spec_step.node is None:
+        return {"ok": True, "detail": f"{count} over the network, run after the steps before it"}
+    if spec_step.node == "restored":
+        if not step.restored_by:
+            return {"ok": False, "detail": "no restore step of this component runs before it"}
+        return {"ok": True, "detail": f"{count} for the server that {step.restored_by} restores"}
+    component, node = spec_step.component, str(spec_step.node)
+    if problem := _connections(plan, component, node):
+        return {"ok": False, "detail": problem}
+    result = node_ready(*_pg(plan, component, node))
+    return {**result, "detail": f"{result['detail']}; {count} to run after the steps before it"}
+
+
 def _notify(step: StepDefinition, plan: PlanFacts, check: WalkthroughCheck) -> dict[str, Any]:
     return channels_ready(plan, [str(c) for c in step.fields.get("channels") or []])
 
@@ -226,6 +245,7 @@ CHECKS: dict[str, Check] = {
     "validate_http": _http,
     "restore": _restore,
     "validate_sql": _validate_sql,
+    "validate": _validate,
     "notify": _notify,
     "run_command": _command,
 }
