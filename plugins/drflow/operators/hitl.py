@@ -17,8 +17,10 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOper
 from airflow.sdk.execution_time.hitl import HITLUser
 
 from drflow.contracts import PlanFacts, StepDefinition
+from drflow.units import human_duration
 
 BODY_LIMIT = 60_000
+COMMENT = "comment"
 
 
 def _users(names: Sequence[str]) -> list[HITLUser]:
@@ -44,6 +46,11 @@ def _user_name(user: Any) -> str | None:
     return str(user) if user else None
 
 
+def timed_out(event: Mapping[str, Any]) -> bool:
+    """No answer in time: Airflow resumes the task with a timeout error (no defaults) or the defaults (timedout)."""
+    return event.get("error_type") == "timeout" or bool(event.get("timedout"))
+
+
 def _answer(event: Mapping[str, Any]) -> dict[str, Any]:
     """The parts of a HITL response the recovery record needs, as JSON."""
     at = event.get("responded_at")
@@ -51,9 +58,37 @@ def _answer(event: Mapping[str, Any]) -> dict[str, Any]:
         "chosen": list(event.get("chosen_options") or []),
         "by": _user_name(event.get("responded_by_user")),
         "at": at.isoformat() if isinstance(at, datetime) else at,
-        "timed_out": bool(event.get("timedout")),
-        "comment": (event.get("params_input") or {}).get("comment") or "",
+        "timed_out": timed_out(event),
+        "comment": str((event.get("params_input") or {}).get(COMMENT) or "").strip(),
     }
+
+
+def _comment_param(description: str) -> Any:
+    """An optional comment field: nullable, or Airflow's form keeps every button disabled until it is filled."""
+    from airflow.sdk import Param
+
+    return Param(None, type=["null", "string"], title="Comment", description=description, source="task")
+
+
+def _with_comment(kwargs: dict[str, Any], description: str) -> Any:
+    """The task's form: the DAG's params arrive merged in here, so the comment field is marked as the task's."""
+    from airflow.sdk.definitions.param import ParamsDict
+
+    params = ParamsDict(kwargs.pop("params", None) or {})
+    params[COMMENT] = _comment_param(description)
+    return params
+
+
+def four_eyes_notice(trigger: str | None, approvers: Sequence[str], four_eyes: bool) -> list[str]:
+    """Above the question: the triggering user sees why Airflow will answer their click with Access Denied."""
+    if not (four_eyes and trigger):
+        return []
+    who = ", ".join(approvers) or "nobody"
+    return [
+        f"> **{trigger}: you triggered this run, so you are not an approver of it** (four eyes). Airflow refuses "
+        f"an answer from {trigger} (*Access Denied*); {who} must answer.",
+        "",
+    ]
 
 
 def triggering_user(context: Mapping[str, Any]) -> str | None:
@@ -167,7 +202,8 @@ def run_header(context: Mapping[str, Any], plan: PlanFacts) -> list[str]:
     params = context.get("params") or {}
     lines = [
         f"**Plan** `{plan.plan}` ({plan.scenario}) · **triggered by** "
-        f"{triggering_user(context) or 'unknown'} · **RTO** {plan.rto_s}s · **RPO** {plan.rpo_s}s",
+        f"{triggering_user(context) or 'unknown'} · **RTO** {human_duration(plan.rto_s)} · "
+        f"**RPO** {human_duration(plan.rpo_s)}",
         "",
         f"**Reason**: {params.get('reason') or '(none given)'}",
     ]
@@ -225,11 +261,14 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
         self.definition = StepDefinition.from_params(step)
         self.facts = PlanFacts.from_params(plan)
         self.plan = dict(plan)
+        params = _with_comment(kwargs, "Optional: why you approve or refuse; shown in the run's note and the record.")
+        # No `defaults`: Airflow's form highlights the default option, and Approve is the approvers' action.
+        # No answer in time comes back as a timeout, which drflow takes as a refusal (execute_complete).
         super().__init__(
             subject=f"Declare disaster: {self.facts.plan}",
             body="The assessment is filled in when the run reaches this task.",
             assigned_users=_users(self.definition.approvers),
-            defaults=ApprovalOperator.REJECT,
+            params=params,
             response_timeout=_timeout(self.definition),
             ignore_downstream_trigger_rules=True,
             notifiers=_notifiers(self.plan),
@@ -258,7 +297,8 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
 
     def build_body(self, context: Mapping[str, Any], approvers: list[str]) -> str:
         ti = context["ti"]
-        lines = [*run_header(context, self.facts), "", "### Assessment", ""]
+        lines = four_eyes_notice(triggering_user(context), approvers, self.four_eyes())
+        lines += [*run_header(context, self.facts), "", "### Assessment", ""]
         for task_id in self.definition.assess_tasks:
             lines += [*format_assessment(task_id, ti.xcom_pull(task_ids=task_id)), ""]
         lines += ["### What the plan will do if you approve", ""]
@@ -266,26 +306,49 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
             kind = f"automated: {step.action}" if step.action else step.type
             description = f" — {step.description}" if step.description else ""
             lines.append(f"{number}. `{step.name}` ({kind}){description}")
+        wait = self.definition.timeout
         lines += [
             "",
-            "**Approve** starts these steps now. **Reject** skips them all and changes nothing. "
-            f"Who may answer: {', '.join(approvers)}.",
+            "**Approve** starts these steps now. **Reject** runs none of them and changes nothing: the run ends "
+            "*failed* with a note saying who refused and why"
+            + (f"; so does no answer within {wait}" if wait else "")
+            + f". Who may answer: {', '.join(approvers)}.",
         ]
         return "\n".join(lines)[:BODY_LIMIT]
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from airflow.providers.standard.operators.hitl import HITLOperator
+        from airflow.sdk.exceptions import AirflowFailException
+
+        if "error" in event and event.get("error_type") != "timeout":
+            return super().execute_complete(context, event)  # Airflow's own error, as Airflow reports it
         answer = _answer(event)
-        trigger = triggering_user(context)
         self.check_responder(context, answer)
-        super().execute_complete(context, event)
-        declared = self.APPROVE in answer["chosen"]
-        self.log.info(
-            "disaster %s by %s%s",
-            "declared" if declared else "NOT declared (steps skipped)",
-            answer["by"] or "nobody",
-            " (timed out)" if answer["timed_out"] else "",
+        declared = not answer["timed_out"] and self.APPROVE in answer["chosen"]
+        result = {"declared": declared, "triggered_by": triggering_user(context), **answer}
+        if declared:
+            super().execute_complete(context, event)
+            self.log.info("disaster declared by %s", answer["by"])
+            return result
+        if "error" not in event:
+            HITLOperator.execute_complete(self, context, event)  # checks the answer; skips nothing
+        # The record (a teardown) reads this result; the steps after a failed declaration never run.
+        context["ti"].xcom_push(key="return_value", value=result)
+        raise AirflowFailException(self.refusal(answer))
+
+    def refusal(self, answer: Mapping[str, Any]) -> str:
+        nothing = "Nothing was changed: no step of the plan ran. To recover anyway, trigger the plan again"
+        if answer["timed_out"]:
+            who = ", ".join(self.definition.approvers)
+            return (
+                f"REFUSED: nobody answered the disaster declaration of plan '{self.facts.plan}' within "
+                f"{self.definition.timeout} ({who} could have). {nothing}, with an approver at hand"
+            )
+        why = f" (“{answer['comment']}”)" if answer["comment"] else " (no reason given)"
+        return (
+            f"REFUSED by {answer['by']}: the disaster declaration of plan '{self.facts.plan}' was refused{why}. "
+            f"{nothing} with a new reason"
         )
-        return {"declared": declared, "triggered_by": trigger, **answer}
 
 
 class ManualStepOperator(HITLOperator):
@@ -296,15 +359,11 @@ class ManualStepOperator(HITLOperator):
     DONE, FAILED = "Done", "Failed"
 
     def __init__(self, *, step: Mapping[str, Any], plan: Mapping[str, Any], **kwargs: Any) -> None:
-        from airflow.sdk import Param
-        from airflow.sdk.definitions.param import ParamsDict
-
         self.definition = StepDefinition.from_params(step)
         self.facts = PlanFacts.from_params(plan)
         self.plan = dict(plan)
-        # The DAG's params arrive merged in here; the form's own field must be marked as the task's.
-        params = ParamsDict(kwargs.pop("params", None) or {})
-        params["comment"] = Param("", type="string", description="What you did, or why it failed.", source="task")
+        # Optional for Done; Failed needs one, which the form cannot express: execute_complete asks again.
+        params = _with_comment(kwargs, "What you did (optional), or what failed (needed to answer Failed).")
         super().__init__(
             subject=f"{self.facts.plan}: {self.definition.description or self.definition.name}",
             options=[self.DONE, self.FAILED],
@@ -317,14 +376,34 @@ class ManualStepOperator(HITLOperator):
         )
 
     def execute(self, context: Any) -> Any:
-        self.body = "\n".join([self.definition.instructions, "", "---", "", *run_header(context, self.facts)])
+        self.body = self.build_body(context)
         return super().execute(context)
+
+    def build_body(self, context: Mapping[str, Any]) -> str:
+        return "\n".join(
+            [
+                self.definition.instructions,
+                "",
+                f"**{self.DONE}** when it is done (a comment is welcome). **{self.FAILED}** needs a comment "
+                "saying what failed: an answer of Failed without one is asked again.",
+                "",
+                "---",
+                "",
+                *run_header(context, self.facts),
+            ]
+        )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
         super().execute_complete(context, event)
         answer = _answer(event)
+        if self.FAILED in answer["chosen"] and not answer["comment"] and not answer["timed_out"]:
+            self.log.warning(
+                "%s answered Failed without a comment; a failed step must say what failed: asking again",
+                answer["by"] or "somebody",
+            )
+            return self.execute(context)  # a new question (Airflow clears the answer) in the same try
         if self.FAILED in answer["chosen"]:
             comment = f": {answer['comment']}" if answer["comment"] else ""
             raise AirflowFailException(
@@ -375,6 +454,7 @@ class ApprovalStepOperator(FourEyes, ApprovalOperator):
         instructions = self.definition.instructions or "Approve to go on with the plan, Reject to stop it here."
         self.body = "\n".join(
             [
+                *four_eyes_notice(triggering_user(context), approvers, self.four_eyes()),
                 instructions,
                 "",
                 "---",
@@ -390,6 +470,12 @@ class ApprovalStepOperator(FourEyes, ApprovalOperator):
         from airflow.sdk.exceptions import AirflowFailException
 
         answer = _answer(event)
+        if answer["timed_out"]:
+            raise AirflowFailException(
+                f"no-go at step '{self.definition.name}': nobody answered within {self.definition.timeout} "
+                f"({', '.join(self.definition.approvers)} could have); the plan stops here and the steps after it do "
+                "not run; to proceed: clear this task to ask again"
+            )
         self.check_responder(context, answer)
         if self.APPROVE not in answer["chosen"]:
             raise AirflowFailException(
