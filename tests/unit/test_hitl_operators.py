@@ -156,8 +156,9 @@ def test_a_refusal_fails_the_declaration_saying_who_refused_and_why() -> None:
     refused = {**context("alice"), "ti": Ti()}
     with pytest.raises(AirflowFailException) as raised:
         declaration().execute_complete(refused, event("Reject", "bob", comment="false alarm"))
-    assert str(raised.value).startswith("REFUSED by bob: the disaster declaration of plan 'failover' was refused")
-    assert "(“false alarm”)" in str(raised.value) and "Nothing was changed: no step of the plan ran" in str(raised.value)
+    message = str(raised.value)
+    assert message.startswith("REFUSED by bob: the disaster declaration of plan 'failover' was refused")
+    assert "(“false alarm”)" in message and "Nothing was changed: no step of the plan ran" in message
     # The record (a teardown) still reads who refused from the task's result.
     assert refused["ti"].pushed["return_value"]["declared"] is False
     assert refused["ti"].pushed["return_value"]["comment"] == "false alarm"
@@ -208,7 +209,12 @@ def test_failed_without_a_comment_is_asked_again() -> None:
     # test shows Airflow parking the task anew); here, only that drflow does not take the answer.
     op = manual()
     asked: list[Any] = []
-    op.execute = lambda ctx: asked.append(ctx) or "asked again"  # type: ignore[method-assign]
+
+    def ask_again(ctx: Any) -> str:
+        asked.append(ctx)
+        return "asked again"
+
+    op.execute = ask_again  # type: ignore[method-assign,assignment]
     assert op.execute_complete(context("alice"), event("Failed", "carol", comment="  ")) == "asked again"
     assert len(asked) == 1
     assert "**Failed** needs a comment saying what failed" in op.build_body(context("alice"))

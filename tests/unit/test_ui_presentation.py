@@ -30,7 +30,7 @@ def shipped() -> dict[str, DagPlan]:
 
 
 def test_display_names_start_with_what_people_search_for(shipped: dict[str, DagPlan]) -> None:
-    names = {dag_id: plan.display_name for dag_id, plan in shipped.items()}
+    names = {dag_id: plan.display_name or "" for dag_id, plan in shipped.items()}
     prefix = "dr.api-marketplace."
     assert names[f"{prefix}user-database.backup.daily-full"] == "User Database · backup daily-full"
     assert names[f"{prefix}user-database.backup.wal-every-4m"] == "User Database · backup wal-every-4m"

@@ -58,15 +58,14 @@ def achievable_text(result: Mapping[str, Any]) -> str:
     best = result.get("achievable_rpo_s")
     if best is None:
         return "no recovery point at all (no reachable streaming replica, no backup, no archived WAL)"
-    return f"{duration_against(best, result['rpo_s'])} (from {result.get('best_source')})"
+    return f"achievable RPO {duration_against(best, result['rpo_s'])} (from {result.get('best_source')})"
 
 
 def compliance_line(result: Mapping[str, Any]) -> str:
     """One component, as logged and as listed in the note."""
     state = "compliant" if result["compliant"] else "OUT OF COMPLIANCE"
     return (
-        f"{result['component']}: {state}: achievable RPO {achievable_text(result)} against an RPO of "
-        f"{human_duration(result['rpo_s'])}"
+        f"{result['component']}: {state}: {achievable_text(result)} against an RPO of {human_duration(result['rpo_s'])}"
     )
 
 

@@ -57,7 +57,7 @@ class RpoComplianceOperator(BaseOperator):
             raise AirflowFailException(
                 "out of RPO compliance: "
                 + "; ".join(
-                    f"{r['component']} (RPO {human_duration(r['rpo_s'])}, achievable {achievable_text(r)}"
+                    f"{r['component']} (RPO {human_duration(r['rpo_s'])}, {achievable_text(r)}"
                     + (f": {r['problems'][0]}" if r["problems"] else "")
                     + ")"
                     for r in failing

@@ -18,6 +18,7 @@ from drflow.render.actions import operator_class
 
 log = logging.getLogger(__name__)
 
+
 def render_dag(plan: DagPlan) -> DAG:
     default_args: dict[str, Any] = {
         "owner": plan.owner,
