@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
+from drflow.units import human_duration
+
 DEFAULT_BASE_URL = "http://localhost:8080"
 ERROR_CHARS = 500
 
@@ -241,10 +243,7 @@ def _human(seconds: Any) -> str:
         total = round(float(seconds))
     except (TypeError, ValueError):
         return "an unknown time"
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours}h"] * bool(hours) + [f"{minutes}m"] * bool(minutes) + [f"{secs}s"] * bool(secs or not total)
-    return "".join(parts)
+    return human_duration(total)
 
 
 def _attr(obj: Any, name: str) -> Any:
@@ -282,10 +281,6 @@ def _user_name(user: Any) -> str:
 
 def _duration(seconds: Any) -> str:
     try:
-        total = int(seconds)
+        return human_duration(int(seconds))
     except (TypeError, ValueError):
         return "unknown"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if total and total % size == 0:
-            return f"{total // size}{unit}"
-    return f"{total}s"
