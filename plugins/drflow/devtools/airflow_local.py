@@ -18,12 +18,22 @@ from pathlib import Path
 from drflow.devtools.airflow_env import local_airflow_env, migrate
 
 # admin and oncall are the approvers of the example plans (four eyes: one triggers, the other approves);
-# auditor is the read-only user the recovery record reads Airflow's REST API as.
+# auditor is the read-only user the recovery record reads Airflow's REST API as; drflow is the user tasks
+# write run notes as (it may edit DAG runs).
 USERS = {
     "admin": ("admin", "drflow-admin"),
     "oncall": ("op", "drflow-oncall"),
     "auditor": ("viewer", "drflow-auditor"),
+    "drflow": ("user", "drflow-notes"),
 }
+
+
+def _api_conn(port: int, user: str) -> str:
+    return json.dumps(
+        {"conn_type": "http", "host": f"http://127.0.0.1:{port}", "login": user, "password": USERS[user][1]}
+    )
+
+
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
@@ -48,14 +58,8 @@ def main(port: int = 8080) -> int:
             ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, (r, _) in USERS.items()),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-            "AIRFLOW_CONN_DRFLOW_AIRFLOW_API": json.dumps(
-                {
-                    "conn_type": "http",
-                    "host": f"http://127.0.0.1:{port}",
-                    "login": "auditor",
-                    "password": USERS["auditor"][1],
-                }
-            ),
+            "AIRFLOW_CONN_DRFLOW_AIRFLOW_API": _api_conn(port, "auditor"),
+            "AIRFLOW_CONN_DRFLOW_AIRFLOW_NOTES": _api_conn(port, "drflow"),
         }
     )
     migrate(env)
