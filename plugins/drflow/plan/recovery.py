@@ -261,8 +261,8 @@ def _declare_task(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> Task
         action="plan.declare",
         doc=f"Disaster declaration: {who} approve or refuse, with the assessment in front of them"
         + (" (not the person who triggered the run)" if approval.four_eyes else "")
-        + f". A refusal skips every step and changes nothing; no answer within {format_duration(approval.timeout)} "
-        "refuses the run.",
+        + f". A refusal (or no answer within {format_duration(approval.timeout)}) fails this step: no step runs, "
+        "nothing changes, and the run ends failed with a note saying who refused and why.",
         params={"step": step, "plan": facts},
         upstream=tuple(assess_task_ids(plan)),
         retries=0,
