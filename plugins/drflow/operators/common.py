@@ -46,7 +46,9 @@ def publish_note(context: Mapping[str, Any], note: str, conn_id: str | None, log
     from drflow.audit.notes import notes_api, set_run_note
 
     log.info("run note:\n%s", note)
-    dag_run = context["dag_run"]
+    dag_run = context.get("dag_run")
+    if dag_run is None:  # run outside a DAG run (a test, a direct call): nothing to annotate
+        return False
     try:
         set_run_note(notes_api(conn_id), dag_run.dag_id, dag_run.run_id, note)
     except AuditError as exc:
