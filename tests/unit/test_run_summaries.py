@@ -13,7 +13,7 @@ from drflow.audit.notes import NOTE_LIMIT, fit_note
 from drflow.audit.record import build_record
 from drflow.audit.run_note import plan_run_note
 from drflow.jobs.drill import drill_verdict
-from drflow.jobs.summaries import compliance_line, drill_summary, rpo_summary
+from drflow.jobs.summaries import compliance_line, config_drill_summary, drill_summary, rpo_summary
 from drflow.operators.report import RpoComplianceOperator
 from drflow.units import duration_against
 from tests.plan_inputs import plans
@@ -44,6 +44,20 @@ def test_a_drill_summary_leads_with_the_verdict_and_marks_each_objective() -> No
     assert "- **problem**: validation failed: checksum" in lines
     passed = drill_summary({"drill": "d", "component": "c", **drill_verdict({**RESULT, "checks": []}, 1800, 9000)})
     assert passed.startswith("PASSED: ")
+
+
+def test_a_config_drill_summary_names_the_version_and_the_hash() -> None:
+    result = {"version_id": "v1", "target": "s3-primary", "files": 17, "hash_matches": True, "passed": True}
+    text = config_drill_summary("api-gateway", {**result, "validation": {"exit": 0}, "skipped_targets": ["t2: gone"]})
+    assert text.splitlines() == [
+        "PASSED: config drill of `api-gateway` restored version `v1` from `s3-primary`",
+        "",
+        "- 17 files, hash matches ✔",
+        "- validation command passed ✔",
+        "- skipped: t2: gone",
+    ]
+    failed = config_drill_summary("api-gateway", {**result, "hash_matches": False, "passed": False})
+    assert failed.startswith("FAILED: ") and "hash differs ✘" in failed
 
 
 def _compliance(component: str, best: float | None, rpo_s: int, compliant: bool, **extra: Any) -> dict[str, Any]:

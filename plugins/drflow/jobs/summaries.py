@@ -53,6 +53,21 @@ def snapshot_drill_summary(component: str, result: Mapping[str, Any]) -> str:
     )
 
 
+def config_drill_summary(component: str, result: Mapping[str, Any]) -> str:
+    """A config drill: the newest version restored from a target, its hash, the spec's validation command."""
+    verdict = "PASSED" if result["passed"] else "FAILED"
+    lines = [
+        f"{verdict}: config drill of `{component}` restored version `{result['version_id']}` from "
+        f"`{result.get('target')}`",
+        "",
+        f"- {result.get('files')} files, hash {'matches ✔' if result['hash_matches'] else 'differs ✘'}",
+    ]
+    if result.get("validation") is not None:
+        lines.append("- validation command passed ✔")
+    lines += [f"- skipped: {skipped}" for skipped in result.get("skipped_targets") or []]
+    return "\n".join(lines)
+
+
 def achievable_text(result: Mapping[str, Any]) -> str:
     """The achievable RPO in the unit of the objective, and what gives it; or what is missing when nothing does."""
     best = result.get("achievable_rpo_s")

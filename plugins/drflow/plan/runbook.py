@@ -183,7 +183,11 @@ def _decisions(steps: list[RunbookStep]) -> list[str]:
         if task.action in ("plan.declare", "plan.approval"):
             eyes = " (not the person who triggered the run)" if d.four_eyes else ""
             wait = f" within {d.timeout}" if d.timeout else ""
-            stop = "no step runs, nothing changes and the run ends failed (REFUSED)" if task.action == "plan.declare" else "the plan stops"
+            stop = (
+                "no step runs, nothing changes and the run ends failed (REFUSED)"
+                if task.action == "plan.declare"
+                else "the plan stops"
+            )
             lines.append(
                 f"- step {step.number}, `{task.task_id}`: {', '.join(d.approvers)} answer **Approve** or **Reject**"
                 f"{wait}{eyes}. Reject or no answer: {stop}."
