@@ -237,7 +237,7 @@ def test_empty_file_and_non_mapping_document(tmp_path: Path) -> None:
 def test_unknown_key_gets_a_did_you_mean_and_the_allowed_keys(tmp_path: Path) -> None:
     error = only_error(VALID.replace("  owner: platform-team", "  ownr: platform-team\n  owner: x"), tmp_path)
     assert (error.line, error.col, error.path) == (4, 3, "metadata.ownr")
-    assert error.hint == "did you mean 'owner'? metadata keys are: name, owner, description"
+    assert error.hint == "did you mean 'owner'? metadata keys are: name, owner, description, display_name"
 
 
 def test_missing_key_points_at_its_mapping(tmp_path: Path) -> None:

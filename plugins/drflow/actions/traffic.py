@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from drflow.units import human_duration
+
 RECORD_TYPES = ("A", "AAAA", "CNAME")
 DEFAULT_WAIT_S = 180.0
 BODY_TAIL_CHARS = 500
@@ -97,7 +99,7 @@ def switch_dns(
     while status == "PENDING":
         if time.monotonic() >= deadline:
             raise TrafficError(
-                f"Route53 change {change_id} for {where} is still PENDING after {wait_s:.0f}s; "
+                f"Route53 change {change_id} for {where} is still PENDING after {human_duration(wait_s)}; "
                 f"to proceed: check it with `aws route53 get-change --id {change_id}` and retry the task "
                 f"(the UPSERT is idempotent)"
             )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drflow.audit.data_loss import data_loss
+from drflow.units import human_duration
 
 FORMAT_VERSION = 1
 _FAR = datetime.max.replace(tzinfo=UTC)
@@ -69,9 +70,11 @@ def build_record(
 
     problems: list[str] = []
     refusal = next((a for a in approvals if a["decision"] == "refused"), None)
+    # A declaration nobody answered in time is a refusal too: its task says so in its result.
+    declined = any(isinstance(r, Mapping) and r.get("declared") is False for r in (step_results or {}).values())
     failed = [s["task_id"] for s in steps if s["state"] in FAILED_STATES]
     unfinished = [s["task_id"] for s in steps if s["state"] in UNFINISHED_STATES]
-    if refusal is not None:
+    if refusal is not None or declined:
         outcome = "refused"
     elif failed:
         outcome = "failed"
@@ -102,7 +105,9 @@ def build_record(
 
     recovery = _recovery_time(plan, dag_run, steps, approvals, outcome, now)
     if recovery["rto_met"] is False and outcome == "recovered":
-        problems.append(f"recovery took {recovery['measured_s']:.0f}s, over the RTO of {plan.get('rto_s')}s")
+        problems.append(
+            f"recovery took {human_duration(recovery['measured_s'])}, over the RTO of {human_duration(plan['rto_s'])}"
+        )
     return {
         "format_version": FORMAT_VERSION,
         "kind": "recovery-record",

@@ -147,6 +147,8 @@ class PlanFacts:
     """The plan's own steps in order (what the assessment and the declaration list)."""
     audit_conn_id: str = DEFAULT_AUDIT_CONN_ID
     """The http connection to Airflow's REST API that the record and the four-eyes check read."""
+    notes_conn_id: str | None = None
+    """The http connection the record writes the run's note through (None: drflow_airflow_notes)."""
 
     def to_params(self) -> dict[str, Any]:
         return {
@@ -162,6 +164,7 @@ class PlanFacts:
             "notify": list(self.notify),
             "steps": [step.to_params() for step in self.steps],
             "audit_conn_id": self.audit_conn_id,
+            "notes_conn_id": self.notes_conn_id,
         }
 
     @classmethod
@@ -180,6 +183,7 @@ class PlanFacts:
             notify=tuple(params.get("notify") or ()),
             steps=tuple(StepSummary.from_params(s) for s in need(params, "steps", what)),
             audit_conn_id=str(need(params, "audit_conn_id", what)),
+            notes_conn_id=optional_str(params.get("notes_conn_id")),
         )
 
     def component(self, name: str) -> ComponentFacts:

@@ -16,10 +16,11 @@ import urllib.request
 from pathlib import Path
 
 from drflow.devtools.airflow_env import local_airflow_env, migrate
-from drflow.devtools.sandbox.airflow_users import USERS, audit_connection
+from drflow.devtools.sandbox.airflow_users import USERS, audit_connection, notes_connection
 
 # admin and oncall (USERS) are the approvers of the example plans (four eyes: one triggers, the other approves);
-# auditor is the read-only user the recovery record reads Airflow's REST API as.
+# auditor is the read-only user the recovery record reads Airflow's REST API as; drflow is the user tasks
+# write run notes as (it may edit DAG runs).
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
@@ -50,6 +51,7 @@ def main(port: int = 8080) -> int:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, (r, _) in USERS.items()),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             "AIRFLOW_CONN_DRFLOW_AIRFLOW_API": audit_connection(port),
+            "AIRFLOW_CONN_DRFLOW_AIRFLOW_NOTES": notes_connection(port),
         }
     )
     migrate(env)

@@ -15,6 +15,7 @@ from drflow.hosts import Host
 from drflow.jobs.restore import CopyChoice, restore_intact_copy, start_scratch_instance
 from drflow.jobs.validation import SuiteTarget, run_suite
 from drflow.spec.validation import SqlCheck, parse_checks
+from drflow.units import human_duration
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)
@@ -133,11 +134,12 @@ def drill_verdict(result: Mapping[str, Any], rto_s: int, rpo_s: int) -> dict[str
             "(`drflow backups list` shows which targets hold the backup)"
         )
     if not rto_met:
-        problems.append(f"restore took {result['restore_s']:.0f}s, over the RTO of {rto_s}s")
+        problems.append(f"restore took {human_duration(result['restore_s'])}, over the RTO of {human_duration(rto_s)}")
     if not rpo_met:
         # Reported, not failed: the drill proves restorability; RPO compliance is judged from all sources.
         warnings.append(
-            f"the restored backup was {result['backup_age_s']:.0f}s old, over the RPO of {rpo_s}s: "
+            f"the restored backup was {human_duration(result['backup_age_s'])} old, over the RPO of "
+            f"{human_duration(rpo_s)}: "
             "a full backup alone does not meet this RPO; add WAL archiving or more frequent backups"
         )
     return {

@@ -49,6 +49,7 @@ class ConfigDrillOperator(BaseOperator):
         validate_command: str | None = None,
         command_timeout_s: float = 300.0,
         work_dir: str | None = None,
+        notes_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -57,12 +58,15 @@ class ConfigDrillOperator(BaseOperator):
         self.validate_command = validate_command
         self.command_timeout_s = command_timeout_s
         self.work_dir = work_dir
+        self.notes_conn_id = notes_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from drflow.actions.command import CommandError
         from drflow.jobs.config import config_drill
+        from drflow.jobs.summaries import config_drill_summary
+        from drflow.operators.common import publish_note
 
         run = self.config_run
         try:
@@ -74,7 +78,11 @@ class ConfigDrillOperator(BaseOperator):
                 validate=self._validator(),
             )
         except CommandError as exc:
+            note = f"FAILED: config drill of `{run.component}`: the validation command failed\n\n{exc}"
+            publish_note(context, note, self.notes_conn_id, self.log)
             raise AirflowFailException(f"config drill of {run.component}: validation command failed: {exc}") from None
+        result["summary"] = config_drill_summary(run.component, result)
+        publish_note(context, result["summary"], self.notes_conn_id, self.log)
         if not result["passed"]:
             raise AirflowFailException(
                 f"config drill of {run.component}: version {result['version_id']} restored with hash "

@@ -12,7 +12,7 @@ from airflow.sdk import BaseOperator
 
 from drflow.contracts import ExerciseFacts, PlanFacts
 from drflow.operators.exercise_chain import EXERCISE_CONF_KEY, START_TASK, plan_run_id
-from drflow.operators.hitl import _answer, _users
+from drflow.operators.hitl_text import answer_of, hitl_users
 
 TRIGGER_TASK = "trigger_plan"
 
@@ -39,7 +39,7 @@ class FullScaleStartOperator(ApprovalOperator):
         super().__init__(
             subject=f"Start full-scale exercise {self.facts.exercise} (runs plan {self.facts.plan} for real)?",
             body=body + (f"\n\n{self.facts.description}" if self.facts.description else ""),
-            assigned_users=_users(self.facts.participants),
+            assigned_users=hitl_users(self.facts.participants),
             response_timeout=parse_duration(timeout) if timeout else None,
             **kwargs,
         )
@@ -47,7 +47,7 @@ class FullScaleStartOperator(ApprovalOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
-        answer = _answer(event)
+        answer = answer_of(event)
         if answer["by"] not in self.facts.participants:
             raise AirflowFailException(
                 f"refused: {answer['by'] or 'an unknown user'} answered the start of full-scale exercise "

@@ -14,7 +14,7 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import BaseOperator
 
 from drflow.contracts import ExerciseFacts, TabletopQuestion
-from drflow.operators.hitl import _answer, _users
+from drflow.operators.hitl_text import answer_of, hitl_users
 
 FIELDS = {
     "brief": (),
@@ -52,7 +52,7 @@ class TabletopQuestionOperator(HITLOperator):
             options=list(self.question.options),
             body=self.question.body,
             params=params,
-            assigned_users=_users(self.facts.participants),
+            assigned_users=hitl_users(self.facts.participants),
             response_timeout=parse_duration(timeout) if timeout else None,
             **kwargs,
         )
@@ -60,7 +60,7 @@ class TabletopQuestionOperator(HITLOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
-        answer = _answer(event)
+        answer = answer_of(event)
         if not answer["timed_out"] and answer["by"] not in self.facts.participants:
             raise AirflowFailException(
                 f"refused: {answer['by'] or 'an unknown user'} answered {self.question.task_id} of tabletop "

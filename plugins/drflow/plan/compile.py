@@ -167,6 +167,7 @@ def _stale_plans(
             plan,
             doc_md=banner + plan.doc_md,
             description=f"STALE SPEC: {plan.description}"[:200],
+            display_name=f"{plan.display_name or plan.dag_id} · STALE SPEC",
             extra_tags=(*plan.extra_tags, STALE_TAG),
         )
         for plan in plans

@@ -70,6 +70,7 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
             "drill": drill.name,
             "rto_s": int(component.rto.total_seconds()),
             "rpo_s": int(component.rpo.total_seconds()),
+            "notes_conn_id": spec.defaults.notes_conn_id,
         },
         upstream=("restore_and_validate",),
         retries=1,
@@ -91,7 +92,8 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
             "backup_id": {
                 "default": None,
                 "type": ["null", "string"],
-                "description": "Backup to restore; empty means the newest complete one.",
+                "title": "Backup id",
+                "description": "Optional: backup to restore; empty means the newest complete one.",
             }
         },
         **common_fields(spec, component, source),

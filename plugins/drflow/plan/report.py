@@ -53,7 +53,12 @@ def rpo_report_plan(spec: Spec, source: str) -> DagPlan | None:
         doc="Measure, per component, the best recovery point available now (replica lag, newest archived WAL, "
         "newest backup; for a config, changes not stored yet), write the report to the store, and fail when a "
         "component is out of compliance.",
-        params={"spec_name": spec.metadata.name, "components": facts, "target": target.model_dump(mode="json")},
+        params={
+            "spec_name": spec.metadata.name,
+            "components": facts,
+            "target": target.model_dump(mode="json"),
+            "notes_conn_id": spec.defaults.notes_conn_id,
+        },
         retries=0,
     )
     objectives = "\n".join(

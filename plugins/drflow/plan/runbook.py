@@ -192,7 +192,11 @@ def decision_point(step: RunbookStep) -> str | None:
     if task.action in ("plan.declare", "plan.approval"):
         eyes = " (not the person who triggered the run)" if d.four_eyes else ""
         wait = f" within {d.timeout}" if d.timeout else ""
-        stop = "every step is skipped and nothing changes" if task.action == "plan.declare" else "the plan stops"
+        stop = (
+            "no step runs, nothing changes and the run ends failed (REFUSED)"
+            if task.action == "plan.declare"
+            else "the plan stops"
+        )
         return f"{', '.join(d.approvers)} answer **Approve** or **Reject**{wait}{eyes}. Reject or no answer: {stop}."
     if task.action == "plan.manual":
         wait = f" within {d.timeout}" if d.timeout else ""

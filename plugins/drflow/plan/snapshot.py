@@ -84,6 +84,11 @@ def snapshot_drill_tasks(spec: Spec, component: Component, policy: BackupPolicy,
             doc=f"Create the {'volume(s)' if run.kind == 'ebs' else 'DB instance'} from the newest snapshot backup "
             f"of policy `{policy.name}` in {region}, check it becomes available within the RTO, then delete it; "
             "the drill report goes to the store.",
-            params={"snapshot": run.to_params(), "region": region, "rto_s": rto_s},
+            params={
+                "snapshot": run.to_params(),
+                "region": region,
+                "rto_s": rto_s,
+                "notes_conn_id": spec.defaults.notes_conn_id,
+            },
         ),
     )

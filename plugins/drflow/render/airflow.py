@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,6 @@ from drflow.spec.last_good import default_dir
 
 log = logging.getLogger(__name__)
 
-# A fixed past start date: schedules begin from the next interval after the DAG is unpaused (catchup off).
-START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
-
 
 def render_dag(plan: DagPlan) -> DAG:
     default_args: dict[str, Any] = {
@@ -33,6 +30,8 @@ def render_dag(plan: DagPlan) -> DAG:
     dag_extras: dict[str, Any] = {}
     if plan.paused is not None:
         dag_extras["is_paused_upon_creation"] = plan.paused
+    if plan.display_name:
+        dag_extras["dag_display_name"] = plan.display_name
     if plan.notify is not None:
         from drflow.render.callbacks import completion_callbacks, deadline_alert, deadlines_enabled
 
@@ -42,10 +41,11 @@ def render_dag(plan: DagPlan) -> DAG:
     schedule: Any = timedelta(seconds=plan.schedule_every_s) if plan.schedule_every_s else plan.schedule
     if plan.watch is not None:
         schedule = [watched_asset(plan.watch)]
+    # No start date: a DAG that starts active first runs at its next slot (Airflow also runs a slot missed by
+    # less than a tenth of the interval), not at once for the slot before it appeared (what a past start does).
     dag = DAG(
         dag_id=plan.dag_id,
         schedule=schedule,
-        start_date=START_DATE,
         catchup=False,
         max_active_runs=plan.max_active_runs,
         tags=plan.tags,

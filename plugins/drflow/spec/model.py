@@ -36,6 +36,7 @@ Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
 # Numbers are accepted and compared as text, the way PostgreSQL prints them (1000, 12.5, true).
 Criticality = Literal["critical", "high", "medium", "low"]
+Paused = Annotated[bool | None, Field(description="Start paused when Airflow first sees it; unset: inherit.")]
 BackupType = Literal["full", "incremental", "differential", "snapshot"]
 BackupMethod = Literal["pg_basebackup", "pg_receivewal", "pgbackrest", "pg_dump", "snapshot", "files"]
 METHOD_TYPES: dict[str, frozenset[str]] = {
@@ -68,6 +69,9 @@ class Metadata(SpecModel):
     name: Name = Field(description="Spec name; the middle part of every DAG id (dr.<name>.…).")
     owner: str = Field(min_length=1, description="Team that owns the spec; the Airflow owner of its DAGs.")
     description: str = Field("", description="What the spec protects, for people reading the runbook.")
+    display_name: str | None = Field(
+        None, description="Human name of the service for the Airflow UI (`API Marketplace`); default: `name`."
+    )
 
 
 class Defaults(SpecModel):
@@ -86,6 +90,16 @@ class Defaults(SpecModel):
         default=None,
         description="Airflow http connection to Airflow's REST API (a read-only user) that recovery plans' "
         "record and four-eyes check read (default: drflow_airflow_api).",
+    )
+    notes_conn_id: ConnId | None = Field(
+        default=None,
+        description="Airflow http connection to Airflow's REST API as a user that may edit DAG runs, through which "
+        "drills, reports and plans write their outcome as the run's note (default: drflow_airflow_notes).",
+    )
+    paused: bool = Field(
+        default=False,
+        description="Start every DAG of the spec paused when Airflow first sees it (default: protection DAGs "
+        "start active; plans and restores have no schedule and run only when triggered).",
     )
 
 
@@ -328,6 +342,7 @@ class BackupPolicy(SpecModel):
         description="pg_receivewal: the physical replication slot that keeps WAL until it is stored "
         "(default drflow_wal_<6 hex of the spec name>_<component>_<policy>, unique per spec on a shared cluster).",
     )
+    paused: Paused = None
 
     @field_validator("method")
     @classmethod
@@ -354,12 +369,11 @@ class BackupPreset(SpecModel):
     )
     targets: list[Name] = Field(min_length=1, description="Storage targets that receive every backup.")
     retention: Retention
+    paused: Paused = None
 
     def expand(self) -> list[BackupPolicy]:
-        return [
-            BackupPolicy(targets=self.targets, retention=self.retention, **fields)  # type: ignore[arg-type]
-            for fields in PRESETS[self.preset]
-        ]
+        shared = {"targets": self.targets, "retention": self.retention, "paused": self.paused}
+        return [BackupPolicy(**shared, **fields) for fields in PRESETS[self.preset]]  # type: ignore[arg-type]
 
 
 def _backup_entry_kind(value: object) -> str:
@@ -387,6 +401,7 @@ class Drill(SpecModel):
         "pgbench).",
     )
     timeout: PositiveDuration | None = Field(None, description="Fail the drill after this long.")
+    paused: Paused = None
 
 
 class Component(SpecModel):
@@ -410,6 +425,7 @@ class Component(SpecModel):
     config: ConfigSettings | None = Field(
         None, description="The component's configuration, backed up after each change (every version kept)."
     )
+    paused: Paused = None
 
     @property
     def backup_policies(self) -> list[BackupPolicy]:

@@ -60,7 +60,7 @@ def notification_channels(spec_path: Path) -> dict[str, dict[str, Any]]:
 
 def connections(endpoint_url: str, region: str, spec_path: Path = DEFAULT_SPEC) -> dict[str, str]:
     """The Airflow connections the API Marketplace spec names, pointing at the sandbox."""
-    from drflow.devtools.sandbox.airflow_users import audit_connection
+    from drflow.devtools.sandbox.airflow_users import audit_connection, notes_connection
     from drflow.devtools.sandbox.webhook import channel_connections
 
     return {
@@ -73,6 +73,7 @@ def connections(endpoint_url: str, region: str, spec_path: Path = DEFAULT_SPEC) 
         "AIRFLOW_CONN_DRFLOW_AWS": sandbox_s3.aws_conn_uri_json(endpoint_url, region),
         # The recovery record's (and four eyes') read-only user on `make airflow`'s REST API.
         "AIRFLOW_CONN_DRFLOW_AIRFLOW_API": audit_connection(),
+        "AIRFLOW_CONN_DRFLOW_AIRFLOW_NOTES": notes_connection(),
     }
 
 

@@ -19,6 +19,7 @@ from drflow.connections import (
     not_defined,
     reading_without_airflow,
 )
+from drflow.units import human_duration
 
 Service = Literal["ec2", "rds", "route53"]
 
@@ -85,7 +86,8 @@ def wait_for(client: Any, waiter: str, what: str, waiting: Waiting, **ids: Any) 
         client.get_waiter(waiter).wait(**ids, WaiterConfig=waiting.config())
     except WaiterError as exc:
         raise AwsSnapshotError(
-            f"{what} did not become ready within {waiting.timeout_s:.0f}s ({exc}); look at it in the AWS console, "
+            f"{what} did not become ready within {human_duration(waiting.timeout_s)} ({exc}); look at it in the AWS "
+            "console, "
             "then retry the task (a retry resumes with the same snapshot) or raise snapshots.wait_timeout"
         ) from None
 

@@ -39,6 +39,7 @@ from drflow.engines.postgres.node import Node, connect, node_health, server_runn
 from drflow.engines.postgres.refusal import Refused
 from drflow.hosts import HostError, tail
 from drflow.spec.slots import node_slot_name
+from drflow.units import human_duration
 
 CONFIG_FILES = ("postgresql.conf", "postgresql.auto.conf", "pg_hba.conf", "pg_ident.conf")
 FENCE_SETTINGS = frozenset({"default_transaction_read_only"})
@@ -437,7 +438,7 @@ def wait_streaming(node: Node, source: PgConnInfo, timeout: float) -> float:
             log = _require_data_dir(node) / SERVER_LOG
             raise RebuildError(
                 f"{node.describe()} is not streaming from {source.describe()} on its timeline {timeline} after "
-                f"{timeout:.0f}s ({seen}).\nserver log {log}:\n{_log_tail(log)}\n"
+                f"{human_duration(timeout)} ({seen}).\nserver log {log}:\n{_log_tail(log)}\n"
                 'look for a missing slot, an authentication or pg_hba.conf error, or "forked off" (the node '
                 "holds WAL the source never had: rebuild it again, or move its data directory away to force a "
                 "fresh clone)"
@@ -466,7 +467,8 @@ def wait_caught_up(source: PgConnInfo, node: Node, timeout: float) -> dict[str, 
             if time.monotonic() - started > timeout:
                 raise RebuildError(
                     f"{node.describe()} streams from {source.describe()} but is still {target - replayed} bytes "
-                    f"of WAL behind after {timeout:.0f}s; check replay on it (long queries, a slow disk) and retry"
+                    f"of WAL behind after {human_duration(timeout)}; check replay on it (long queries, a slow disk) "
+                    "and retry"
                 )
             time.sleep(0.05)
 
