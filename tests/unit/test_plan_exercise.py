@@ -45,7 +45,7 @@ def test_every_exercise_but_the_simulation_is_a_dag_of_kind_exercise() -> None:
     }  # region-simulation is built by the simulation builder
     full = exercise_dag("region-full-scale")
     assert full.schedule == "0 10 15 11 *" and full.paused is True
-    assert "exercise-type:full-scale" in full.tags and "scenario:primary-region-failure" in full.tags
+    assert "type:full-scale" in full.tags and "scenario:primary-region-failure" in full.tags
     assert "component:billing" in full.tags and full.criticality == "critical"
     tabletop = exercise_dag("network-outage-tabletop")
     assert tabletop.schedule == "0 10 15 1,4,7,10 *" and "scenario:network-outage" in tabletop.tags

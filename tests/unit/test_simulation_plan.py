@@ -61,7 +61,7 @@ def test_every_plan_but_a_retired_one_gets_a_manual_simulation_dag(tmp_path: Pat
         ("record_exercise", "simulation.record", ("simulate",)),
     ]
     assert dag.task("simulate").retries == 0
-    assert {"kind:simulation", "scenario:infrastructure-failure", "component:orders", "exercise:simulation"} <= set(
+    assert {"kind:simulation", "scenario:infrastructure-failure", "component:orders", "program:simulation"} <= set(
         dag.tags
     )
     assert "- `promote`: promotes the copy of the standby" in dag.doc_md
@@ -73,7 +73,7 @@ def test_every_plan_but_a_retired_one_gets_a_manual_simulation_dag(tmp_path: Pat
 def test_an_exercise_gives_the_simulation_its_name_and_schedule(tmp_path: Path) -> None:
     spec = load(SPEC, tmp_path).spec
     dag = simulation_plan(spec, spec.recovery_plans[0], "shop.yaml", schedule="@quarterly", exercise="quarterly-sim")
-    assert dag.schedule == "0 0 1 */3 *" and "exercise:quarterly-sim" in dag.tags
+    assert dag.schedule == "0 0 1 */3 *" and "program:quarterly-sim" in dag.tags
     assert SimulationRun.from_params(dag.task("simulate").params["simulation"]).exercise == "quarterly-sim"
 
 

@@ -90,7 +90,7 @@ def _dag(
         retry_delay_s=int(spec.defaults.retry_delay.total_seconds()),
         tasks=tuple(tasks),
         extra_tags=(
-            f"exercise-type:{exercise.type}",
+            f"type:{exercise.type}",
             f"scenario:{facts.scenario}",
             f"plan:{facts.plan}",
             *(f"component:{name}" for name in facts.components),

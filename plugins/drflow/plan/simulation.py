@@ -131,6 +131,6 @@ def simulation_plan(
         description=f"simulation of {plan.name} ({plan.scenario}) on isolated copies"[:200],
         doc_md=doc,
         tasks=(simulate, record),
-        extra_tags=(*plan_tags(plan), f"exercise:{exercise}"),
+        extra_tags=(*plan_tags(plan), f"program:{exercise}"),
         **{**plan_dag_fields(spec, plan, source), **({"paused": paused} if paused is not None else {})},
     )
