@@ -50,7 +50,8 @@ def exports(stdout: str) -> dict[str, str]:
 def sandbox() -> Iterator[dict[str, str]]:
     """A sandbox of its own (directory and free ports), up, with its exports in the environment."""
     env = {
-        **os.environ,
+        # Connections other tests of this process set are not the sandbox's: `up` and `reset` print their own.
+        **{name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW_CONN_")},
         "DRFLOW_SANDBOX_DIR": f"/var/tmp/drflow-test-sandbox-{uuid.uuid4().hex[:10]}",
         "DRFLOW_SANDBOX_PRIMARY_PORT": str(free_port()),
         "DRFLOW_SANDBOX_REPLICA_PORT": str(free_port()),
