@@ -45,11 +45,16 @@ system-deps:
 demo: install
 	$(BIN)/drflow demo
 
+# Two workers, one test module each at a time (module fixtures stay shared): most tests wait on servers
+# (PostgreSQL, Airflow, moto), so the two cores overlap those waits. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+TEST_ARGS := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
+
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest $(TEST_ARGS)
 
 test-fast: install
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest $(TEST_ARGS) -m "not slow"
 
 lint: install
 	$(BIN)/ruff check plugins tests benchmarks dags
