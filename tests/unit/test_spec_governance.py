@@ -10,8 +10,7 @@ import pytest
 from drflow.engines.postgres.sync_replication import required_standbys, sync_faults
 from drflow.spec.check_currency import reviews
 from drflow.spec.currency import due_date, parse_review_period
-from drflow.spec.diagnostics import Diagnostic, SpecError
-from drflow.spec.load import LoadedSpec, load_spec_text
+from tests.unit.test_spec_check import errors_of, load
 
 SPEC = """\
 version: 1
@@ -46,16 +45,6 @@ components:
     drills:
       - {name: weekly, type: restore, schedule: "0 4 * * 0"}
 """
-
-
-def load(text: str, tmp_path: Path) -> LoadedSpec:
-    return load_spec_text(text, tmp_path / "shop.yaml")
-
-
-def errors_of(text: str, tmp_path: Path) -> list[Diagnostic]:
-    with pytest.raises(SpecError) as caught:
-        load(text, tmp_path)
-    return caught.value.errors
 
 
 def position(text: str, needle: str, occurrence: int = 1) -> tuple[int, int]:

@@ -281,8 +281,11 @@ def _html(report: Mapping[str, Any], blocks: Sequence[tuple[str, Any]]) -> str:
         head, rows = content
         cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
         lines = [f"<table><thead><tr>{cells}</tr></thead><tbody>"]
+        missed = head.index("missed") if "missed" in head else None
         for row in rows:
-            marked = ' class="bad"' if any(v in ("NO",) or "MISSED" in v or "FAILED" in v for v in row) else ""
+            gap = missed is not None and row[missed] not in ("0", "-")
+            bad = gap or any(v == "NO" or "MISSED" in v or "FAILED" in v for v in row)
+            marked = ' class="bad"' if bad else ""
             lines.append(f"<tr{marked}>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>")
         body.append("\n".join(lines) + "</tbody></table>")
     title = html.escape(f"Compliance evidence of {report['spec']}")
