@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from drflow.spec.check_currency import reviews
 from drflow.spec.diagnostics import Diagnostic, SpecError
 from drflow.spec.load import discover, load_spec, load_spec_text, load_specs
 from drflow.spec.model import BackupPolicy, LocalTarget, S3Target
@@ -168,9 +169,14 @@ def test_api_marketplace_warnings_are_only_the_expected_rpo_gaps() -> None:
     loaded = load_spec(MARKETPLACE)
     assert {w.severity for w in loaded.warnings} == {"warning"}
     # Every component but user-database and billing, whose WAL archives run more often than their RPOs.
-    assert [w.path for w in loaded.warnings] == [
+    assert [w.path for w in loaded.warnings if not w.path.endswith(".reviewed")] == [
         f"components[{name}].rpo" for name in SEED if name not in ("user-database", "billing")
     ]
+    # Its reviews are current until they are due: only then does validation warn, at each `reviewed:`.
+    today = datetime.now(UTC).date()
+    stale = {r.document for r in reviews(loaded.spec, today) if r.state == "stale" and not r.inherited}
+    expected = {"metadata.reviewed" if d == "spec" else f"recovery_plans[{d[5:]}].reviewed" for d in stale}
+    assert {w.path for w in loaded.warnings if w.path.endswith(".reviewed")} == expected
     report = validate_paths([ROOT / "plan_specs"])
     assert report.ok and report.files == [MARKETPLACE]
 
@@ -237,7 +243,9 @@ def test_empty_file_and_non_mapping_document(tmp_path: Path) -> None:
 def test_unknown_key_gets_a_did_you_mean_and_the_allowed_keys(tmp_path: Path) -> None:
     error = only_error(VALID.replace("  owner: platform-team", "  ownr: platform-team\n  owner: x"), tmp_path)
     assert (error.line, error.col, error.path) == (4, 3, "metadata.ownr")
-    assert error.hint == "did you mean 'owner'? metadata keys are: name, owner, description, display_name"
+    assert error.hint == (
+        "did you mean 'owner'? metadata keys are: name, owner, description, display_name, reviewed, review_every"
+    )
 
 
 def test_missing_key_points_at_its_mapping(tmp_path: Path) -> None:

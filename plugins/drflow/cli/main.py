@@ -281,6 +281,31 @@ def incident_report(
     run_report(run, spec, plan, fmt, output)
 
 
+@app.command("compliance-report")
+@friendly_errors
+def compliance_report(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file whose components to report on.")],
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="Start of the period: a date (2026-11-01) or a time with a timezone; default 30 days ago."
+        ),
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="End of the period: a date (that whole day) or a time; default now.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_html: Annotated[bool, typer.Option("--html", help="One HTML page.")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Compliance evidence per component and period: backups taken against their schedules, retention, locks and
+    encryption per copy, copies per region, drills and exercises done with their results, incidents with their
+    measured RTO and RPO, and stale documentation; read from the store alone."""
+    from drflow.cli.compliance import compliance_report as run
+
+    run(spec, from_, to, as_json, as_html, output)
+
+
 @app.command()
 @friendly_errors
 def demo() -> None:

@@ -115,7 +115,8 @@ def run_demo() -> int:
     for name in DEMO_CONFIG_COMPONENTS:
         _config_report(spec, name)
     console.print(
-        "Catalog: drflow backups list --spec plan_specs/api-marketplace.yaml "
+        "Catalog: drflow backups list --spec plan_specs/api-marketplace.yaml; compliance evidence: "
+        "drflow compliance-report --spec plan_specs/api-marketplace.yaml "
         "(with the exports of `drflow sandbox up`). Airflow UI: make airflow"
     )
     return 0 if all(r.passed for r in results) else 1

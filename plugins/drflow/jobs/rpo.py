@@ -97,6 +97,17 @@ def stale_copies(component: Mapping[str, Any], stored: Sequence[Mapping[str, Any
     return problems
 
 
+def copies_by_region(component: Mapping[str, Any], stored: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Region → the storage targets holding a recovery point of the component now (data sovereignty at a glance)."""
+    held = {s["source"].split(":", 1)[1] for s in stored if not s["source"].startswith("replica:")}
+    regions: dict[str, list[str]] = {}
+    targets = {str(t["name"]): t for t in [*(component.get("targets") or []), *(component.get("config_targets") or [])]}
+    for name, target in targets.items():
+        if name in held:
+            regions.setdefault(str(target.get("region") or "(no region)"), []).append(name)
+    return regions
+
+
 def config_compliance(
     spec_name: str, component: Mapping[str, Any], now: datetime
 ) -> tuple[list[dict[str, Any]], float | None, list[str]] | None:
@@ -154,6 +165,8 @@ def component_compliance(spec_name: str, component: Mapping[str, Any], now: date
         )
     return {
         "component": component["name"],
+        "copies_by_region": copies_by_region(component, sources),
+        "allowed_regions": component.get("allowed_regions"),
         "rpo_s": rpo_s,
         "achievable_rpo_s": best["lag_s"] if best else None,
         "best_source": best["source"] if best else None,

@@ -51,13 +51,21 @@ class SnapshotDrillOperator(BaseOperator):
     ui_color = "#fad7a0"
 
     def __init__(
-        self, *, snapshot: Mapping[str, Any], region: str, rto_s: int, notes_conn_id: str | None = None, **kwargs: Any
+        self,
+        *,
+        snapshot: Mapping[str, Any],
+        region: str,
+        rto_s: int,
+        drill: str | None = None,
+        notes_conn_id: str | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.snapshot = SnapshotRun.from_params(snapshot)
         self.region = region
         self.rto_s = rto_s
         self.notes_conn_id = notes_conn_id
+        self.drill = drill or self.task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from datetime import UTC, datetime
@@ -68,13 +76,14 @@ class SnapshotDrillOperator(BaseOperator):
         from drflow.units import human_duration
 
         run = self.snapshot
+        started = datetime.now(UTC)
         catalog, manifest = latest_snapshot_backup(run.spec_name, run.component, run.policy, run.targets)
         result = snapshot_drill(manifest, source_from(run), region=self.region, zone=run.zone)
         result["rto_s"] = self.rto_s
         result["rto_met"] = result["total_s"] <= self.rto_s
         result["summary"] = snapshot_drill_summary(run.component, result)
-        stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-        key = catalog.write_report(run.component, "drill", f"{stamp}-{self.task_id}", result)
+        result.update(drill=self.drill, started_at=started.isoformat(), finished_at=datetime.now(UTC).isoformat())
+        key = catalog.write_report(run.component, "drill", f"{started:%Y%m%dT%H%M%SZ}-{self.drill}", result)
         self.log.info("drill report written to %s", catalog.store.url_for(key))
         publish_note(context, f"{result['summary']}\n\nReport: `{key}`", self.notes_conn_id, self.log)
         if not result["rto_met"]:

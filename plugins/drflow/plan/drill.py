@@ -113,6 +113,6 @@ def snapshot_drill_plan(spec: Spec, component: Component, drill: Drill, policy: 
         schedule=airflow_schedule(drill.schedule),
         description=f"snapshot drill of {component.title} ({drill.schedule})",
         doc_md=doc,
-        tasks=snapshot_drill_tasks(spec, component, policy, int(component.rto.total_seconds())),
+        tasks=snapshot_drill_tasks(spec, component, policy, int(component.rto.total_seconds()), drill.name),
         **common_fields(spec, component, source),
     )

@@ -25,6 +25,7 @@ def _component_facts(spec: Spec) -> list[dict[str, Any]]:
             {
                 "name": component.name,
                 "rpo_s": int(component.rpo.total_seconds()),
+                "allowed_regions": component.allowed_regions,
                 "primary_conn_id": datastore.primary.conn_id if datastore else None,
                 "replicas": [{"name": r.name, "conn_id": r.conn_id, "slot": r.slot} for r in datastore.replicas]
                 if datastore

@@ -74,7 +74,9 @@ def snapshot_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
     return (take, verify)
 
 
-def snapshot_drill_tasks(spec: Spec, component: Component, policy: BackupPolicy, rto_s: int) -> tuple[TaskPlan, ...]:
+def snapshot_drill_tasks(
+    spec: Spec, component: Component, policy: BackupPolicy, rto_s: int, drill: str
+) -> tuple[TaskPlan, ...]:
     run = snapshot_run(spec, component, policy)
     region = run.copy_to[0] if run.copy_to else run.region
     return (
@@ -88,6 +90,7 @@ def snapshot_drill_tasks(spec: Spec, component: Component, policy: BackupPolicy,
                 "snapshot": run.to_params(),
                 "region": region,
                 "rto_s": rto_s,
+                "drill": drill,
                 "notes_conn_id": spec.defaults.notes_conn_id,
             },
         ),

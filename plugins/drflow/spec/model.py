@@ -24,9 +24,11 @@ from pydantic import (
 
 from drflow.retention import RetentionPolicy
 from drflow.spec.config import ConfigSettings
+from drflow.spec.currency import DEFAULT_REVIEW_EVERY, ReviewDate, ReviewPeriod
 from drflow.spec.exercises import Exercise
 from drflow.spec.files import FILES_PRESET, FilesDatastore, S3PrefixDatastore
 from drflow.spec.plans import Notification, RecoveryPlan
+from drflow.spec.replication import ReplicationMode, ReplicationWatch, replication_mode
 from drflow.spec.snapshot import SnapshotDatastore
 from drflow.spec.types import NAME_PATTERN, Duration, PlainPath, PositiveDuration, Schedule, Size
 from drflow.spec.validation import ValidationEntry
@@ -72,6 +74,8 @@ class Metadata(SpecModel):
     display_name: str | None = Field(
         None, description="Human name of the service for the Airflow UI (`API Marketplace`); default: `name`."
     )
+    reviewed: ReviewDate | None = Field(None, description="Day its owner last reviewed the spec (YYYY-MM-DD).")
+    review_every: ReviewPeriod = Field(DEFAULT_REVIEW_EVERY, description="How often it is reviewed (6mo, 1y, 90d).")
 
 
 class Defaults(SpecModel):
@@ -229,20 +233,6 @@ class ReplicaNode(SpecModel):
         None,
         description="Airflow postgres connection to this node as a replication role (LOGIN REPLICATION, not a "
         "superuser): what a standby rebuilt to follow this node (after a failover) streams with.",
-    )
-
-
-class ReplicationWatch(SpecModel):
-    """How the replication-watch DAG checks the replicas of a datastore."""
-
-    enabled: bool = Field(default=True, description="Generate the replication-watch DAG (needs at least one replica).")
-    interval: PositiveDuration = Field(default=timedelta(minutes=1), description="How often replication is checked.")
-    warn_lag: Duration = Field(default=timedelta(seconds=60), description="Lag that raises a warning.")
-    max_lag: Duration | None = Field(
-        default=None, description="Lag that fails the check (default: the component's RPO)."
-    )
-    max_slot_retained: Size = Field(
-        default=1024**3, description="WAL a replication slot may hold back on the primary before it is an alert."
     )
 
 
@@ -426,6 +416,11 @@ class Component(SpecModel):
         None, description="The component's configuration, backed up after each change (every version kept)."
     )
     paused: Paused = None
+    allowed_regions: list[str] | None = Field(
+        None,
+        description="Data sovereignty: the only regions its data, replicas, backups and copies may live in "
+        "(default: any region of the spec).",
+    )
 
     @property
     def backup_policies(self) -> list[BackupPolicy]:
@@ -439,6 +434,11 @@ class Component(SpecModel):
     def postgres(self) -> PostgresDatastore | None:
         """The datastore when it is a PostgreSQL database (what the database policies, replicas and plans use)."""
         return self.datastore if isinstance(self.datastore, PostgresDatastore) else None
+
+    @property
+    def replication_mode(self) -> ReplicationMode | None:
+        """What replication the spec requires of its PostgreSQL datastore (None without one)."""
+        return replication_mode(self.postgres.replication, self.criticality) if self.postgres else None
 
     @property
     def title(self) -> str:

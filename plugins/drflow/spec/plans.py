@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, model_validator
 
+from drflow.spec.currency import ReviewDate, ReviewPeriod
 from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PositiveDuration
 from drflow.spec.validation import DATABASE_TYPES, ValidationEntry
 
@@ -301,3 +302,6 @@ class RecoveryPlan(PlanModel):
     approval: Approval
     notify: list[Name] = Field(default=[], description="Notification channels.")
     steps: list[Step] = Field(min_length=1)
+    owner: str | None = Field(None, min_length=1, description="Who keeps the plan current (default: the spec's).")
+    reviewed: ReviewDate | None = Field(default=None, description="Day of its last review (default: the spec's).")
+    review_every: ReviewPeriod | None = Field(default=None, description="Review period (default: the spec's).")

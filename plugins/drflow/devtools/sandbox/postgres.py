@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,28 @@ def up(
             timeout=timeout,
             sync=False,
         )
+    _replicate_synchronously(primary)
     return status(root)
+
+
+def _replicate_synchronously(primary: LocalCluster) -> None:
+    """The example spec's critical components need synchronous replication: the primary waits for the replica.
+
+    Set on the primary only, after the replica was cloned, so a promoted replica does not wait for a standby
+    it does not have. With the replica down, commits on the primary wait until it is back (as in production).
+    """
+    setting = f"FIRST 1 ({SLOT_NAME})"
+    primary.configure(synchronous_standby_names=setting)
+    with psycopg.connect(**primary.conninfo().libpq_kwargs(connect_timeout=5), autocommit=True) as conn:
+        conn.execute("select pg_reload_conf()")
+        # The replica streams a moment after it starts; `up` returns once it is the synchronous standby.
+        deadline = time.monotonic() + 15
+        query = "select count(*) from pg_stat_replication where application_name = %s and sync_state = 'sync'"
+        while time.monotonic() < deadline:
+            row = conn.execute(query, (SLOT_NAME,)).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.1)
 
 
 def down(root: Path, *, purge: bool = False, host: Host | None = None) -> dict[str, Any]:
