@@ -36,16 +36,16 @@ class ExerciseSchedule:
 
 
 def exercise_schedules(spec: Spec) -> list[ExerciseSchedule]:
-    """The spec's `exercises:` (name, schedule, plan → its components), when the spec language has them."""
-    plans = {plan.name: tuple(plan.components) for plan in spec.recovery_plans}
-    found = []
-    for exercise in getattr(spec, "exercises", None) or []:
-        schedule = getattr(exercise, "schedule", None)
-        if schedule:
-            components = plans.get(str(getattr(exercise, "plan", "")), ())
-            paused = bool(getattr(exercise, "paused", False))
-            found.append(ExerciseSchedule(str(exercise.name), str(schedule), components, paused))
-    return found
+    """The spec's `exercises:` (name, cron — the type's default when none is written —, plan → its components)."""
+    return [
+        ExerciseSchedule(
+            exercise.name,
+            airflow_schedule(exercise.effective_schedule),
+            tuple(spec.recovery_plan(exercise.plan).components),
+            bool(exercise.paused),
+        )
+        for exercise in spec.exercises
+    ]
 
 
 def report_time(name: str, report: Mapping[str, Any], *keys: str) -> datetime | None:
