@@ -19,6 +19,7 @@ from typing import Any
 
 from drflow.jobs.compliance_period import Period, coverage
 from drflow.spec.model import Component, Spec
+from drflow.spec.types import airflow_schedule
 
 _STAMP = re.compile(r"^(\d{8}T\d{6}Z)-(.+)$")
 SNAPSHOT_DRILL_TASK = "restore_snapshot"
