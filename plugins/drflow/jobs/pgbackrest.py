@@ -94,10 +94,12 @@ def resolve_s3(settings: StanzaSettings) -> dict[str, S3Access]:
 @contextmanager
 def open_stanza(access: StanzaAccess, *, host: Host, work_dir: str | None = None) -> Iterator[PgBackRest]:
     """A :class:`PgBackRest` over a configuration rendered for this run (removed afterwards)."""
-    with scratch_dir(work_dir, f"pgbackrest-{access.settings.stanza}") as scratch:
-        host.chown_to_db_user(scratch)  # pgBackRest runs as the db user and reads its config here (0700)
-        with config_file(host, access.config_text(), scratch) as path:
-            yield PgBackRest(access.settings.stanza, path, host=host, env=access.env())
+    with (
+        scratch_dir(work_dir, f"pgbackrest-{access.settings.stanza}") as scratch,
+        host.staging_dir(scratch) as there,  # pgBackRest runs as the db user and reads its config here (0700)
+        config_file(host, access.config_text(), there) as path,
+    ):
+        yield PgBackRest(access.settings.stanza, path, host=host, env=access.env())
 
 
 def prepare_repositories(settings: StanzaSettings, host: Host) -> None:

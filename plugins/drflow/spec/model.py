@@ -25,6 +25,7 @@ from pydantic import (
 from drflow.retention import RetentionPolicy
 from drflow.spec.config import ConfigSettings
 from drflow.spec.files import FILES_PRESET, FilesDatastore, S3PrefixDatastore
+from drflow.spec.hosts import HOST_DESCRIPTION, HostSpec
 from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.snapshot import SnapshotDatastore
 from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
@@ -184,9 +185,7 @@ class PrimaryNode(SpecModel):
 
     conn_id: ConnId = Field(description="Airflow connection of type postgres to the primary.")
     region: str = Field(description="Region of the primary, one of `regions`.")
-    host: Literal["local"] = Field(
-        "local", description="Where host-side work runs: 'local' (the worker is the database host)."
-    )
+    host: HostSpec = Field("local", description=HOST_DESCRIPTION)
     data_directory: PlainPath | None = Field(None, description="Data directory on the host, for host-side steps.")
     replication_conn_id: ConnId | None = Field(
         None,
@@ -201,7 +200,7 @@ class ReplicaNode(SpecModel):
     name: Name = Field(description="Replica name, unique within the datastore.")
     conn_id: ConnId = Field(description="Airflow connection of type postgres to the replica.")
     region: str = Field(description="Region of the replica, one of `regions`.")
-    host: Literal["local"] = Field("local", description="Where host-side work runs (see primary.host).")
+    host: HostSpec = Field("local", description=HOST_DESCRIPTION)
     data_directory: PlainPath | None = Field(None, description="Data directory on the host, for host-side steps.")
     slot: str | None = Field(
         None,
@@ -325,6 +324,12 @@ class BackupPolicy(SpecModel):
         pattern=r"^[a-z0-9_]{1,63}$",
         description="pg_receivewal: the physical replication slot that keeps WAL until it is stored "
         "(default drflow_wal_<6 hex of the spec name>_<component>_<policy>, unique per spec on a shared cluster).",
+    )
+    from_node: Name | None = Field(
+        None,
+        alias="from",
+        description="pg_basebackup, pgbackrest: take the backup from this replica (pgBackRest: backup-standby), "
+        "so the primary carries no backup load; refused while the replica lags more than the component's RPO.",
     )
 
     @field_validator("method")

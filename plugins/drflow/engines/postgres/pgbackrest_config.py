@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from drflow.engines.postgres.cluster import format_setting
 from drflow.hosts import Host
+from drflow.spec.hosts import HostSpec, host_from_params, host_params
 
 if TYPE_CHECKING:
     from drflow.spec.model import Component, Spec
@@ -73,6 +74,8 @@ class StanzaSettings:
     config_path: str
     """Where the rendered configuration is installed on the database host (archive_command names it)."""
     repos: tuple[Repo, ...]
+    host: HostSpec = "local"
+    """The primary's host, where pgBackRest runs: the worker, or a host over SSH."""
 
     def repo(self, target_name: str) -> Repo:
         for repo in self.repos:
@@ -93,6 +96,7 @@ class StanzaSettings:
             "repos": [
                 {"index": r.index, "target": dict(r.target), "retention_days": r.retention_days} for r in self.repos
             ],
+            "host": host_params(self.host),
         }
 
     @classmethod
@@ -103,6 +107,7 @@ class StanzaSettings:
             socket_dir=str(params["socket_dir"]),
             config_path=str(params["config_path"]),
             repos=tuple(Repo(int(r["index"]), dict(r["target"]), int(r["retention_days"])) for r in params["repos"]),
+            host=host_from_params(params.get("host")),
         )
 
 
@@ -142,6 +147,7 @@ def stanza_settings(spec: Spec, component: Component) -> StanzaSettings:
         socket_dir=datastore.pgbackrest.socket_dir,
         config_path=datastore.pgbackrest.config,
         repos=repos,
+        host=datastore.primary.host,
     )
 
 
@@ -367,12 +373,11 @@ def cipher_env(settings: StanzaSettings, passphrases: Mapping[str, str]) -> dict
 
 @contextmanager
 def config_file(host: Host, text: str, directory: Path) -> Iterator[Path]:
-    """Write ``text`` as ``directory/pgbackrest.conf``, readable only by the database OS user; remove it after."""
+    """Write ``text`` as ``directory/pgbackrest.conf`` on ``host``, readable only by the database OS user;
+    remove it after."""
     path = directory / "pgbackrest.conf"
-    path.write_text(text)
+    host.write_text(path, text, as_db_user=True, mode=0o600)
     try:
-        path.chmod(0o600)
-        host.chown_to_db_user(path)
         yield path
     finally:
-        path.unlink(missing_ok=True)
+        host.run(["rm", "-f", "--", str(path)], as_db_user=True, check=False, timeout=60)
