@@ -355,4 +355,3 @@ def _others_can_enter(path: Path) -> bool:
         return bool(path.stat().st_mode & 0o001)
     except OSError:
         return False
-
