@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
 
 class SshHostSpec(BaseModel):
@@ -28,7 +28,24 @@ class SshHostSpec(BaseModel):
     )
 
 
-HostSpec = Literal["local"] | SshHostSpec
+def _host_kind(value: Any) -> str:
+    return "local" if isinstance(value, str) else "ssh"
+
+
+def _only_local(value: Any) -> Any:
+    if value != "local":
+        raise ValueError(
+            f"{value!r} is not a host; write 'local' (the worker is the host) or "
+            "{ssh_conn_id: CONN, db_user: postgres} (a host over SSH, CONN an Airflow ssh connection)"
+        )
+    return value
+
+
+# One branch is validated, picked by the value's shape, so a mistake gets one message, not one per branch.
+HostSpec = Annotated[
+    Annotated[Literal["local"], BeforeValidator(_only_local), Tag("local")] | Annotated[SshHostSpec, Tag("ssh")],
+    Discriminator(_host_kind),
+]
 HOST_DESCRIPTION = (
     "Where host-side work runs (pgBackRest, fence: stop, pg_rewind, tar of a tree): 'local' (the worker is the "
     "host) or {ssh_conn_id: CONN, db_user: postgres} (a host reached over SSH)."
