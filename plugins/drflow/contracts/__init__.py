@@ -17,7 +17,14 @@ from drflow.contracts.plan import (
     StepDefinition,
     StepSummary,
 )
-from drflow.contracts.runs import BackupRun, FilesBackupRun, PolicyRetention, RetentionRun, SnapshotRun
+from drflow.contracts.runs import (
+    BackupRun,
+    FilesBackupRun,
+    PolicyRetention,
+    RetentionRun,
+    SnapshotRun,
+    StandbyFacts,
+)
 
 __all__ = [
     "DEFAULT_AUDIT_CONN_ID",
@@ -33,6 +40,7 @@ __all__ = [
     "PolicyRetention",
     "RetentionRun",
     "SnapshotRun",
+    "StandbyFacts",
     "StepDefinition",
     "StepSummary",
 ]

@@ -10,6 +10,7 @@ from pathlib import Path
 from drflow.engines.postgres.basebackup import run_basebackup
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.queries import run_validation_queries
+from drflow.engines.postgres.standby import StandbySource, check_standby_source
 from drflow.jobs.request import PolicyBackupRequest
 from drflow.store.factory import target_catalogs
 from drflow.store.fanout import Fanout
@@ -27,6 +28,8 @@ class FullBackupRequest(PolicyBackupRequest):
     """Throttle of pg_basebackup (its --max-rate), e.g. 32M; None streams at full speed."""
     timeout_s: float | None = None
     """Stop pg_basebackup after this long (the policy's timeout); None: the runner's default."""
+    standby: StandbySource | None = None
+    """Take the backup from this replica (`from:`), refused when it lags more than the RPO; ``conn`` is the primary."""
 
 
 def take_full_backup(request: FullBackupRequest) -> BackupManifest:
@@ -41,10 +44,16 @@ def take_full_backup(request: FullBackupRequest) -> BackupManifest:
         fanout.fill_missing(request.work_dir)
         return fanout.finish(recorded)
     fanout.require_target()
+    source, extra = request.conn, {}
+    if request.standby is not None:
+        measured = check_standby_source(request.conn, request.standby, policy=request.policy)
+        measured = {key: measured[key] for key in ("replica", "lag_s", "method")}
+        log.info("backing up replica %s, %ss behind the primary (%s)", *measured.values())
+        source, extra = request.standby.conn, {"from": request.standby.name, "standby_lag_s": measured["lag_s"]}
 
     with scratch_dir(request.work_dir, f"backup-{request.backup_id}") as staging_root:
         result = run_basebackup(
-            request.conn,
+            source,
             staging_root / "data",
             bin_dir=request.bin_dir,
             compression=request.compression,
@@ -53,7 +62,7 @@ def take_full_backup(request: FullBackupRequest) -> BackupManifest:
             timeout=request.timeout_s,
         )
         # Recorded right after the backup ends, to compare with in restore drills (see README: drills).
-        validation_values = run_validation_queries(request.conn, request.validation)
+        validation_values = run_validation_queries(source, request.validation)
         objects = fanout.put_objects(result.files)
 
     finished = datetime.now(UTC)
@@ -82,7 +91,7 @@ def take_full_backup(request: FullBackupRequest) -> BackupManifest:
         expires_at=result.finished_at + timedelta(days=request.retention_days),
         validation_values=validation_values,
         targets=[name for name, _ in catalogs],
-        extra={"pg_basebackup_seconds": round(result.duration_s, 3)},
+        extra={"pg_basebackup_seconds": round(result.duration_s, 3), **extra},
     )
     fanout.commit(manifest)
     return fanout.finish(manifest)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -96,14 +97,14 @@ class PgBackRestBackupOperator(_StanzaOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.jobs.pgbackrest import PgBackRestBackupRequest, take_pgbackrest_backup
         from drflow.operators.common import backup_id_for_run, manifest_summary
-        from drflow.operators.policy import request_fields
+        from drflow.operators.policy import request_fields, standby_source
 
         dag_run = context["dag_run"]
         run = self.run
         request = PgBackRestBackupRequest(
             **request_fields(run, backup_id_for_run(run.policy, dag_run.run_id, dag_run.run_after)),
             backup_type=self.backup_type,
-            access=self.stanza_access(),
+            access=dataclasses.replace(self.stanza_access(), standby=standby_source(run)),
         )
         with self.stanza_host() as host:
             manifests = take_pgbackrest_backup(request, host=host)

@@ -12,6 +12,7 @@ from drflow.contracts import BackupRun
 
 if TYPE_CHECKING:
     from drflow.engines.postgres.conninfo import PgConnInfo
+    from drflow.engines.postgres.standby import StandbySource
 
 
 class BackupPolicyOperator(BaseOperator):
@@ -60,3 +61,15 @@ def request_fields(run: BackupRun, backup_id: str) -> dict[str, Any]:
         "validation": run.validation,
         "work_dir": run.work_dir,
     }
+
+
+def standby_source(run: BackupRun) -> StandbySource | None:
+    """The replica the policy backs up from (`from:`), from its Airflow connection; None for the primary."""
+    from drflow.engines.postgres.conninfo import PgConnInfo
+    from drflow.engines.postgres.standby import StandbySource
+
+    standby = run.standby
+    if standby is None:
+        return None
+    conn = PgConnInfo.from_airflow_conn(standby.conn_id, dbname=run.database)
+    return StandbySource(standby.name, conn, standby.max_lag_s, standby.data_directory)

@@ -65,6 +65,15 @@ class Repo:
 
 
 @dataclass(frozen=True)
+class StandbyPg:
+    """The replica pgBackRest copies the files of (backup-standby), on the primary's host."""
+
+    pg_path: str
+    port: int
+    user: str
+
+
+@dataclass(frozen=True)
 class StanzaSettings:
     """What the spec says about a component's stanza: plain JSON in plan parameters (:meth:`to_params`)."""
 
@@ -270,10 +279,12 @@ def render_config(
     pg_user: str,
     s3: Mapping[str, S3Access] | None = None,
     source: str | None = None,
+    standby: StandbyPg | None = None,
 ) -> str:
     """The pgbackrest.conf of one stanza. Never holds a key: see :func:`secret_env`.
 
-    ``s3`` (by target name) gives the endpoints of S3 repositories that are not AWS's.
+    ``s3`` (by target name) gives the endpoints of S3 repositories that are not AWS's. ``standby`` adds the
+    replica a backup is taken from as ``pg2`` (its socket in the same directory) with ``backup-standby=y``.
     """
     s3 = s3 or {}
     origin = f" from {source}" if source else ""
@@ -314,6 +325,14 @@ def render_config(
         f"pg1-socket-path={settings.socket_dir}",
         f"pg1-user={pg_user}",
     ]
+    if standby is not None:
+        lines += [
+            f"pg2-path={standby.pg_path}",
+            f"pg2-port={standby.port}",
+            f"pg2-socket-path={settings.socket_dir}",
+            f"pg2-user={standby.user}",
+            "backup-standby=y",
+        ]
     for repo in settings.repos:
         lines += ["", f"# storage target {repo.name}", *_repo_options(repo, s3.get(repo.name))]
     for line in lines:
