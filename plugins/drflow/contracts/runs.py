@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal, cast
 from drflow.contracts.base import ContractError, need, optional_str, retention_policy
 from drflow.contracts.config import ConfigRetentionRun
 from drflow.retention import RetentionPolicy
+from drflow.spec.clusters import ClusterShare
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ class BackupRun:
     work_dir: str | None = None
     standby: StandbyFacts | None = None
     """The replica the backup is taken from (`from:`); None: the primary."""
+    cluster: ClusterShare | None = None
+    """The components on the same cluster that share this policy's backups (pg_basebackup); None: not shared."""
 
     FIELDS: ClassVar[tuple[str, ...]] = (
         "spec_name",
@@ -95,6 +98,7 @@ class BackupRun:
             "validation": [dict(v) for v in self.validation],
             "work_dir": self.work_dir,
             "standby": self.standby.to_params() if self.standby is not None else None,
+            "cluster": self.cluster.to_params() if self.cluster is not None else None,
         }
 
     @classmethod
@@ -115,6 +119,7 @@ class BackupRun:
             validation=tuple(dict(v) for v in params.get("validation") or ()),
             work_dir=optional_str(params.get("work_dir")),
             standby=StandbyFacts.from_params(params["standby"]) if params.get("standby") else None,
+            cluster=ClusterShare.from_params(params["cluster"]) if params.get("cluster") else None,
         )
 
 

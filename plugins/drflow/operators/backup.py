@@ -47,6 +47,7 @@ class PostgresFullBackupOperator(BackupPolicyOperator):
             bin_dir=self.binaries,
             timeout_s=self.timeout_s,
             standby=standby_source(self.run),
+            cluster=self.run.cluster,
         )
         manifest = take_full_backup(request)
         self.log.info(

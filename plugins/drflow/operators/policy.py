@@ -32,6 +32,9 @@ class BackupPolicyOperator(BaseOperator):
         from drflow.operators.common import backup_id_for_run
 
         dag_run = context["dag_run"]
+        if self.run.cluster is not None and str(dag_run.run_id).startswith("scheduled__"):
+            # The same id in every component's run of this slot: the cluster backup is taken once for them all.
+            return backup_id_for_run(self.run.policy, f"cluster:{self.run.cluster.key}", dag_run.run_after)
         return backup_id_for_run(self.run.policy, dag_run.run_id, dag_run.run_after)
 
     def request_fields(self, context: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from drflow.contracts import BackupRun, StandbyFacts
 from drflow.engines.postgres.bindir import datastore_bin_dir
 from drflow.plan.common import datastore_params, targets_params, validation_queries
 from drflow.plan.graph import TaskPlan
+from drflow.spec.clusters import cluster_share
 from drflow.spec.model import BackupPolicy, Component, Spec
 
 
@@ -52,6 +53,11 @@ class PolicyContext:
             validation=tuple(validation_queries(self.component)) if validation else (),
             work_dir=self.spec.defaults.work_dir,
             standby=self.standby(),
+            cluster=cluster_share(
+                self.spec, self.component, policy, {c.name: validation_queries(c) for c in self.spec.components}
+            )
+            if validation
+            else None,
         )
 
     def standby(self) -> StandbyFacts | None:
