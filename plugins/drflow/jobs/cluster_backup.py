@@ -13,6 +13,7 @@ before. Retention deletes the objects only with the last entry that records them
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 
@@ -37,6 +38,8 @@ def take_shared(
 ) -> BackupManifest:
     """Record the cluster backup another component took for this backup id, or take it (``take(cluster)``)."""
     component, backup_id = fanout.component, fanout.backup_id
+    # Advisory locks are per database: every member locks in the first member's.
+    lock_conn = dataclasses.replace(lock_conn, dbname=share.members[0].database)
     with advisory_lock(lock_conn, f"drflow-backup:{spec_name}:{backup_id}", timeout_s=timeout_s) as sysid:
         cluster = f"{share.key}#{sysid}"
         held = _held(fanout, share, cluster)
