@@ -84,7 +84,7 @@ def test_diff_shows_added_removed_and_changed(tmp_path: Path) -> None:
     after = build_plans(load_spec(changed).spec, SPEC)
     diff = diff_plans(before, after)
     assert diff["added"] == diff["removed"] == []
-    moved = dict(diff["moved"])
+    moved = dict(diff["changed"])
     schedule, shared = moved.pop(before[0].dag_id)
     assert schedule == "schedule: '0 2 * * *' → '30 1 * * *'"
     # Another schedule: it no longer shares the cluster's daily base backup with the components on its cluster.
