@@ -53,11 +53,7 @@ class PolicyContext:
             validation=tuple(validation_queries(self.component)) if validation else (),
             work_dir=self.spec.defaults.work_dir,
             standby=self.standby(),
-            cluster=cluster_share(
-                self.spec, self.component, policy, {c.name: validation_queries(c) for c in self.spec.components}
-            )
-            if validation
-            else None,
+            cluster=cluster_share(self.spec, self.component, policy, validation_queries) if validation else None,
         )
 
     def standby(self) -> StandbyFacts | None:

@@ -9,7 +9,7 @@ same backup in their own catalogs (see :mod:`drflow.jobs.cluster_backup`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -84,21 +84,46 @@ def _shape(component: Component, policy: BackupPolicy) -> tuple[Any, ...] | None
 
 
 def cluster_share(
-    spec: Spec, component: Component, policy: BackupPolicy, validation: Mapping[str, Sequence[Mapping[str, Any]]]
+    spec: Spec,
+    component: Component,
+    policy: BackupPolicy,
+    validation: Callable[[Component], Sequence[Mapping[str, Any]]],
 ) -> ClusterShare | None:
     """The components sharing ``policy``'s backups with ``component`` (None when it shares with nobody).
 
-    ``validation`` gives each component's drill validation queries (by component name).
+    ``validation`` gives a component's drill validation queries.
     """
     shape = _shape(component, policy)
     if shape is None:
         return None
-    members = []
-    for other in spec.components:
-        if other.postgres is None:
-            continue
-        if any(_shape(other, theirs) == shape for theirs in other.backup_policies):
-            members.append(ClusterMember(other.name, other.postgres.database, tuple(validation.get(other.name, ()))))
-    if len(members) < 2:
+    group = _groups(spec).get(shape, [])
+    if len(group) < 2:
         return None
+    members = []
+    for other in group:
+        assert other.postgres is not None  # only database components have a shape
+        members.append(ClusterMember(other.name, other.postgres.database, tuple(validation(other))))
     return ClusterShare(key=str(shape[0]), members=tuple(members))
+
+
+# Every policy of a spec asks for its group: computed once per spec object (specs of thousands of components).
+_GROUPS: dict[int, tuple[Spec, dict[tuple[Any, ...], list[Component]]]] = {}
+_GROUPS_KEPT = 16
+
+
+def _groups(spec: Spec) -> dict[tuple[Any, ...], list[Component]]:
+    """Components (spec order) by the shape of their shareable policies."""
+    cached = _GROUPS.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    groups: dict[tuple[Any, ...], list[Component]] = {}
+    for component in spec.components:
+        for policy in component.backup_policies:
+            shape = _shape(component, policy)
+            group = groups.setdefault(shape, []) if shape is not None else None
+            if group is not None and (not group or group[-1] is not component):
+                group.append(component)
+    if len(_GROUPS) >= _GROUPS_KEPT:
+        _GROUPS.clear()
+    _GROUPS[id(spec)] = (spec, groups)
+    return groups
