@@ -20,7 +20,8 @@ install: system-deps $(STAMP)
 	@$(BIN)/python -m compileall -q plugins dags
 
 # Debian packages the engines and tests run: PostgreSQL 15, zstd, pgBackRest, nginx (a TLS proxy in
-# front of moto for pgBackRest's S3 tests) and Chromium (the browser tests drive it headless through
+# front of moto for pgBackRest's S3 tests), openssh-server (the SSH-host tests start their own sshd on a
+# loopback port, never the machine's service), Chromium (the browser tests drive it headless through
 # Playwright; Playwright's own browser download cannot work offline) and docker-compose (the compose test runs
 # `docker-compose config`: installed without its recommended Docker engine). Installed only when missing (needs root); services the
 # packages would start are held off with a temporary policy-rc.d, since tests start their own.
@@ -31,6 +32,7 @@ system-deps:
 	command -v pgbackrest >/dev/null || missing="$$missing pgbackrest"; \
 	command -v nginx >/dev/null || test -x /usr/sbin/nginx || missing="$$missing nginx-light"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	test -x /usr/sbin/sshd || missing="$$missing openssh-server"; \
 	command -v docker-compose >/dev/null || lean="docker-compose"; \
 	if [ -n "$$missing$$lean" ]; then \
 	  echo "installing Debian packages:$$missing $$lean"; \

@@ -74,6 +74,17 @@ def user_env(user: str) -> dict[str, str]:
     return {"HOME": entry.pw_dir, "USER": user, "LOGNAME": user}
 
 
+def _switch_user(env: Mapping[str, str] | None, user: str | None) -> tuple[dict[str, str] | None, dict[str, Any]]:
+    """The environment and the Popen arguments that run a child as ``user`` (None: as this process)."""
+    full_env = dict(env) if env is not None else None
+    if user is None:
+        return full_env, {}
+    entry = pwd.getpwnam(user)
+    groups = os.getgrouplist(user, entry.pw_gid)
+    switch = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": groups}
+    return {**(full_env if full_env is not None else os.environ), **user_env(user)}, switch
+
+
 def run(
     argv: Sequence[str | Path],
     *,
@@ -93,13 +104,7 @@ def run(
     """
     args = [str(a) for a in argv]
     limit = DEFAULT_TIMEOUT_S if timeout is None else timeout
-    full_env = dict(env) if env is not None else None
-    switch: dict[str, object] = {}
-    if user is not None:
-        entry = pwd.getpwnam(user)
-        groups = os.getgrouplist(user, entry.pw_gid)
-        switch = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": groups}
-        full_env = {**(full_env if full_env is not None else os.environ), **user_env(user)}
+    full_env, switch = _switch_user(env, user)
     proc = subprocess.Popen(
         args,
         env=full_env,
@@ -111,7 +116,7 @@ def run(
         errors="replace",
         start_new_session=True,
         preexec_fn=_preexec(),  # only prctl(): no locks taken between fork and exec
-        **switch,  # type: ignore[call-overload]
+        **switch,
     )
     try:
         stdout, stderr = proc.communicate(stdin_text, timeout=limit)
@@ -143,24 +148,35 @@ class Streamed:
     sha256: str
 
 
-def run_to_file(argv: Sequence[str | Path], dest: Path, *, timeout: float | None) -> Streamed:
+def run_to_file(
+    argv: Sequence[str | Path],
+    dest: Path,
+    *,
+    timeout: float | None,
+    env: Mapping[str, str] | None = None,
+    user: str | None = None,
+) -> Streamed:
     """Run ``argv`` (no shell) with its binary stdout written to ``dest`` and hashed in the same pass.
 
     One read of the output instead of two (write, then hash the file): the sha256 is of exactly the
     bytes written. ``dest`` is not fsynced (a scratch file: whoever keeps it syncs it). Never raises
     on a non-zero exit; on a timeout (default :data:`DEFAULT_TIMEOUT_S`) the group is killed and
     :class:`subprocess.TimeoutExpired` raised; on any error ``dest`` is removed. Raises
-    ``FileNotFoundError`` when the program does not exist.
+    ``FileNotFoundError`` when the program does not exist. ``env`` and ``user`` as in :func:`run`.
     """
     args = [str(a) for a in argv]
     limit = DEFAULT_TIMEOUT_S if timeout is None else timeout
+    full_env, switch = _switch_user(env, user)
     proc = subprocess.Popen(
         args,
+        env=full_env,
+        cwd="/" if user is not None else None,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
         preexec_fn=_preexec(),
+        **switch,
     )
     assert proc.stdout is not None and proc.stderr is not None
     with contextlib.suppress(OSError, AttributeError):  # fewer wake-ups per MiB: a 1 MiB pipe (Linux)

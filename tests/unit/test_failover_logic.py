@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from drflow.engines.postgres.assess import summary_markdown
 from drflow.engines.postgres.checks import as_text, matches, mismatch_lines
 from drflow.engines.postgres.lsn import format_lsn, parse_lsn
-from drflow.engines.postgres.rebuild import _remove_settings, slot_name_for
+from drflow.engines.postgres.rebuild import remove_settings, slot_name_for
 from drflow.engines.postgres.refusal import LagExceeded, Refused
 
 
@@ -29,13 +28,12 @@ def test_slot_names_are_valid_postgres_slot_names() -> None:
     assert len(slot_name_for("x" * 100)) == 63
 
 
-def test_removing_a_fence_setting_keeps_everything_else(tmp_path: Path) -> None:
-    conf = tmp_path / "postgresql.auto.conf"
-    conf.write_text("# keep\nport = 5433\ndefault_transaction_read_only = 'on'\n#default_transaction_read_only = on\n")
-    removed = _remove_settings(conf, frozenset({"default_transaction_read_only"}))
+def test_removing_a_fence_setting_keeps_everything_else() -> None:
+    conf = "# keep\nport = 5433\ndefault_transaction_read_only = 'on'\n#default_transaction_read_only = on\n"
+    text, removed = remove_settings(conf, frozenset({"default_transaction_read_only"}))
     assert removed == ["default_transaction_read_only = 'on'"]
-    assert conf.read_text() == "# keep\nport = 5433\n#default_transaction_read_only = on\n"
-    assert _remove_settings(conf, frozenset({"default_transaction_read_only"})) == []
+    assert text == "# keep\nport = 5433\n#default_transaction_read_only = on\n"
+    assert remove_settings(text, frozenset({"default_transaction_read_only"})) == (text, [])
 
 
 def test_check_values_compare_as_text_and_booleans_loosely() -> None:

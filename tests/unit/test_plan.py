@@ -84,7 +84,13 @@ def test_diff_shows_added_removed_and_changed(tmp_path: Path) -> None:
     after = build_plans(load_spec(changed).spec, SPEC)
     diff = diff_plans(before, after)
     assert diff["added"] == diff["removed"] == []
-    assert diff["changed"] == {before[0].dag_id: ["schedule: '0 2 * * *' → '30 1 * * *'"]}
+    moved = dict(diff["changed"])
+    schedule, shared = moved.pop(before[0].dag_id)
+    assert schedule == "schedule: '0 2 * * *' → '30 1 * * *'"
+    # Another schedule: it no longer shares the cluster's daily base backup with the components on its cluster.
+    assert shared.startswith("~ task take_backup.run.cluster: ") and shared.endswith(" → None")
+    members = "~ task take_backup.run.cluster.members"
+    assert moved and all([line.split(":")[0] for line in lines] == [members] for lines in moved.values())
     diff = diff_plans(before, after[1:])
     assert diff["removed"] == [before[0].dag_id]
 

@@ -18,7 +18,14 @@ from drflow.contracts.plan import (
     StepDefinition,
     StepSummary,
 )
-from drflow.contracts.runs import BackupRun, FilesBackupRun, PolicyRetention, RetentionRun, SnapshotRun
+from drflow.contracts.runs import (
+    BackupRun,
+    FilesBackupRun,
+    PolicyRetention,
+    RetentionRun,
+    SnapshotRun,
+    StandbyFacts,
+)
 from drflow.contracts.simulation import SimulationRun
 
 __all__ = [
@@ -37,6 +44,7 @@ __all__ = [
     "RetentionRun",
     "SimulationRun",
     "SnapshotRun",
+    "StandbyFacts",
     "StepDefinition",
     "StepSummary",
     "TabletopQuestion",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from drflow.contracts.base import ContractError, need, optional_str
+from drflow.spec.hosts import HostSpec, host_from_params, host_params
 
 if TYPE_CHECKING:
     from drflow.spec.plans import StepBase
@@ -24,7 +25,8 @@ class NodeFacts:
 
     conn_id: str
     region: str | None = None
-    host: str = "local"
+    host: HostSpec = "local"
+    """Where host-side work on the node runs: the worker, or a host over SSH."""
     data_directory: str | None = None
     slot: str | None = None
     replication_conn_id: str | None = None
@@ -33,7 +35,7 @@ class NodeFacts:
         return {
             "conn_id": self.conn_id,
             "region": self.region,
-            "host": self.host,
+            "host": host_params(self.host),
             "data_directory": self.data_directory,
             "slot": self.slot,
             "replication_conn_id": self.replication_conn_id,
@@ -44,7 +46,7 @@ class NodeFacts:
         return cls(
             conn_id=str(need(params, "conn_id", "node facts")),
             region=optional_str(params.get("region")),
-            host=str(params.get("host") or "local"),
+            host=host_from_params(params.get("host")),
             data_directory=optional_str(params.get("data_directory")),
             slot=optional_str(params.get("slot")),
             replication_conn_id=optional_str(params.get("replication_conn_id")),

@@ -9,6 +9,36 @@ from typing import Any, ClassVar, Literal, cast
 from drflow.contracts.base import ContractError, need, optional_str, retention_policy
 from drflow.contracts.config import ConfigRetentionRun
 from drflow.retention import RetentionPolicy
+from drflow.spec.clusters import ClusterShare
+
+
+@dataclass(frozen=True)
+class StandbyFacts:
+    """The replica a backup policy takes its backups from (`from:`), and the lag it may have."""
+
+    name: str
+    conn_id: str
+    max_lag_s: int
+    """The component's RPO: a replica further behind is refused as the source."""
+    data_directory: str | None = None
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "conn_id": self.conn_id,
+            "max_lag_s": self.max_lag_s,
+            "data_directory": self.data_directory,
+        }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> StandbyFacts:
+        what = "standby source"
+        return cls(
+            name=str(need(params, "name", what)),
+            conn_id=str(need(params, "conn_id", what)),
+            max_lag_s=int(need(params, "max_lag_s", what)),
+            data_directory=optional_str(params.get("data_directory")),
+        )
 
 
 @dataclass(frozen=True)
@@ -35,6 +65,10 @@ class BackupRun:
     validation: Sequence[Mapping[str, Any]] = ()
     """Validation queries of the component's drills, recorded at backup time (not for WAL)."""
     work_dir: str | None = None
+    standby: StandbyFacts | None = None
+    """The replica the backup is taken from (`from:`); None: the primary."""
+    cluster: ClusterShare | None = None
+    """The components on the same cluster that share this policy's backups (pg_basebackup); None: not shared."""
 
     FIELDS: ClassVar[tuple[str, ...]] = (
         "spec_name",
@@ -63,6 +97,8 @@ class BackupRun:
             "retention_policy": self.retention_policy,
             "validation": [dict(v) for v in self.validation],
             "work_dir": self.work_dir,
+            "standby": self.standby.to_params() if self.standby is not None else None,
+            "cluster": self.cluster.to_params() if self.cluster is not None else None,
         }
 
     @classmethod
@@ -82,6 +118,8 @@ class BackupRun:
             retention_policy=retention_policy(values, what),
             validation=tuple(dict(v) for v in params.get("validation") or ()),
             work_dir=optional_str(params.get("work_dir")),
+            standby=StandbyFacts.from_params(params["standby"]) if params.get("standby") else None,
+            cluster=ClusterShare.from_params(params["cluster"]) if params.get("cluster") else None,
         )
 
 

@@ -102,7 +102,8 @@ def _tree_backup(
     base: BackupManifest | None,
     staging: Path,
 ) -> BackupManifest:
-    from drflow.hosts import LocalHost
+    from drflow.hosts.open import open_host
+    from drflow.spec.hosts import host_from_params, ssh_conn_of
 
     snapshot = None
     if base is not None:
@@ -110,7 +111,12 @@ def _tree_backup(
     out = staging / "new"
     out.mkdir()
     source = Path(str(request.datastore["path"]))
-    result = backup_tree(request.host or LocalHost(), source, out, base_snapshot=snapshot, timeout=request.timeout)
+    host = request.host or open_host(*ssh_conn_of(host_from_params(request.datastore.get("host"))))
+    try:
+        result = backup_tree(host, source, out, base_snapshot=snapshot, timeout=request.timeout)
+    finally:
+        if request.host is None:
+            host.close()
     written = StoredObject(name=ARCHIVE_NAME, size=result.archive_size, sha256=result.archive_sha256)
     stored = fanout.put_objects(
         {ARCHIVE_NAME: result.archive, SNAPSHOT_NAME: result.snapshot}, known={ARCHIVE_NAME: written}, move=True

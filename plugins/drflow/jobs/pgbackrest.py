@@ -29,6 +29,7 @@ from drflow.engines.postgres.pgbackrest import (
 from drflow.engines.postgres.pgbackrest_config import (
     PgBackRestError,
     S3Access,
+    StandbyPg,
     StanzaSettings,
     archive_get_command,
     cipher_env,
@@ -38,6 +39,7 @@ from drflow.engines.postgres.pgbackrest_config import (
 )
 from drflow.engines.postgres.queries import run_validation_queries
 from drflow.engines.postgres.restore import start_restored
+from drflow.engines.postgres.standby import StandbySource, check_standby_source
 from drflow.hosts import Host
 from drflow.jobs.request import PolicyBackupRequest
 from drflow.store.catalog import Catalog
@@ -60,9 +62,15 @@ class StanzaAccess:
     """The primary: its port and role become pg1-port and pg1-user (over the host's socket)."""
     s3: Mapping[str, S3Access] = field(default_factory=dict)
     """By target name, for the S3 repositories."""
+    standby: StandbySource | None = None
+    """The replica to back up from (backup-standby); None: the primary."""
 
     def config_text(self) -> str:
-        return render_config(self.settings, pg_port=self.conn.port, pg_user=self.conn.user, s3=self.s3)
+        standby = None
+        if self.standby is not None and self.standby.data_directory:
+            conn = self.standby.conn
+            standby = StandbyPg(self.standby.data_directory, conn.port, conn.user)
+        return render_config(self.settings, pg_port=self.conn.port, pg_user=self.conn.user, s3=self.s3, standby=standby)
 
     def env(self) -> dict[str, str]:
         env = secret_env(self.settings, self.s3)
@@ -94,10 +102,12 @@ def resolve_s3(settings: StanzaSettings) -> dict[str, S3Access]:
 @contextmanager
 def open_stanza(access: StanzaAccess, *, host: Host, work_dir: str | None = None) -> Iterator[PgBackRest]:
     """A :class:`PgBackRest` over a configuration rendered for this run (removed afterwards)."""
-    with scratch_dir(work_dir, f"pgbackrest-{access.settings.stanza}") as scratch:
-        host.chown_to_db_user(scratch)  # pgBackRest runs as the db user and reads its config here (0700)
-        with config_file(host, access.config_text(), scratch) as path:
-            yield PgBackRest(access.settings.stanza, path, host=host, env=access.env())
+    with (
+        scratch_dir(work_dir, f"pgbackrest-{access.settings.stanza}") as scratch,
+        host.staging_dir(scratch) as there,  # pgBackRest runs as the db user and reads its config here (0700)
+        config_file(host, access.config_text(), there) as path,
+    ):
+        yield PgBackRest(access.settings.stanza, path, host=host, env=access.env())
 
 
 def prepare_repositories(settings: StanzaSettings, host: Host) -> None:
@@ -144,6 +154,11 @@ def take_pgbackrest_backup(request: PgBackRestBackupRequest, *, host: Host) -> l
         log.info("backup %s is already recorded in every target; nothing to do", request.backup_id)
         return [m for m in committed if m is not None]
     settings = request.access.settings
+    standby = None
+    if request.access.standby is not None:
+        standby = check_standby_source(
+            request.access.conn, request.access.standby, policy=request.policy, need_primary=True
+        )
     prepare_repositories(settings, host)
     annotations = {ANNOTATION_BACKUP_ID: request.backup_id, ANNOTATION_POLICY: request.policy}
     manifests: list[BackupManifest] = []
@@ -167,7 +182,8 @@ def take_pgbackrest_backup(request: PgBackRestBackupRequest, *, host: Host) -> l
                 log.info("repo%d (%s) already holds %s (%s)", repo.index, name, request.backup_id, entry["label"])
             entries[name] = entry
         # Recorded right after the backup, like pg_basebackup's (see README: drills).
-        validation_values = run_validation_queries(request.access.conn, request.validation)
+        source = request.access.standby.conn if request.access.standby is not None else request.access.conn
+        validation_values = run_validation_queries(source, request.validation)
         info = pgbackrest.info()
         config_text = request.access.config_text()
     for (name, catalog), existing in zip(catalogs, committed, strict=True):
@@ -175,6 +191,8 @@ def take_pgbackrest_backup(request: PgBackRestBackupRequest, *, host: Host) -> l
             manifests.append(existing)
             continue
         manifest = _record(request, catalog, name, entries[name], info, config_text, validation_values)
+        if standby is not None:
+            manifest.extra.update({"from": standby["replica"], "standby_lag_s": standby["lag_s"]})
         catalog.commit(manifest)
         manifests.append(manifest)
         log.info("recorded pgBackRest backup %s of repo%s in %s", manifest.extra["label"], manifest.extra["repo"], name)

@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from drflow.operators.policy import BackupPolicyOperator
+from drflow.operators.policy import BackupPolicyOperator, standby_source
 
 
 class PostgresCheckSourceOperator(BaseOperator):
@@ -42,7 +42,12 @@ class PostgresFullBackupOperator(BackupPolicyOperator):
         from drflow.operators.common import manifest_summary
 
         request = FullBackupRequest(
-            **self.request_fields(context), conn=self.source_conn(), bin_dir=self.binaries, timeout_s=self.timeout_s
+            **self.request_fields(context),
+            conn=self.source_conn(),
+            bin_dir=self.binaries,
+            timeout_s=self.timeout_s,
+            standby=standby_source(self.run),
+            cluster=self.run.cluster,
         )
         manifest = take_full_backup(request)
         self.log.info(

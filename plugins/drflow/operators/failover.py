@@ -52,7 +52,8 @@ def node_from_plan(plan: PlanFacts, component: str, name: str, *, dbname: str | 
     from drflow.engines.postgres.bindir import find_bin_dir
     from drflow.engines.postgres.conninfo import PgConnInfo
     from drflow.engines.postgres.node import Node
-    from drflow.hosts import LocalHost
+    from drflow.hosts.open import open_host
+    from drflow.spec.hosts import ssh_conn_of
 
     facts = component_facts(plan, component)
     try:
@@ -61,16 +62,11 @@ def node_from_plan(plan: PlanFacts, component: str, name: str, *, dbname: str | 
         raise ValueError(
             f"component {component!r} has no node {name!r}; its nodes are {', '.join(sorted(facts.nodes))}"
         ) from None
-    if node.host != "local":
-        raise ValueError(
-            f"node {name!r} of {component!r} lives on host {node.host!r}; only host 'local' (the worker is "
-            "the database host) is supported so far"
-        )
     return Node(
         name=name,
         conn=PgConnInfo.from_airflow_conn(node.conn_id, dbname=dbname),
         data_dir=Path(node.data_directory) if node.data_directory else None,
-        host=LocalHost(),
+        host=open_host(*ssh_conn_of(node.host)),
         bin_dir=Path(facts.bin_dir) if facts.bin_dir else find_bin_dir(),
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -10,6 +12,7 @@ from airflow.sdk import BaseOperator
 from drflow.contracts import BackupRun
 
 if TYPE_CHECKING:
+    from drflow.hosts import Host
     from drflow.jobs.pgbackrest import StanzaAccess
 
 
@@ -44,6 +47,14 @@ class _StanzaOperator(BaseOperator):
         conn = PgConnInfo.from_airflow_conn(self.conn_id, dbname=self.database)
         return StanzaAccess(settings, conn, resolve_s3(settings))
 
+    def stanza_host(self) -> contextlib.closing[Host]:
+        """The primary's host, where pgBackRest runs (closed after use)."""
+        from drflow.engines.postgres.pgbackrest_config import StanzaSettings
+        from drflow.hosts.open import open_host
+        from drflow.spec.hosts import ssh_conn_of
+
+        return contextlib.closing(open_host(*ssh_conn_of(StanzaSettings.from_params(self.pgbackrest).host)))
+
 
 class PgBackRestCheckOperator(_StanzaOperator):
     """stanza-create (where missing) and ``pgbackrest check``: fail early when archiving does not work."""
@@ -51,10 +62,10 @@ class PgBackRestCheckOperator(_StanzaOperator):
     ui_color = "#d6eaf8"
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from drflow.hosts import LocalHost
         from drflow.jobs.pgbackrest import check_stanza
 
-        return check_stanza(self.stanza_access(), host=LocalHost(), work_dir=self.work_dir)
+        with self.stanza_host() as host:
+            return check_stanza(self.stanza_access(), host=host, work_dir=self.work_dir)
 
 
 class PgBackRestBackupOperator(_StanzaOperator):
@@ -84,19 +95,19 @@ class PgBackRestBackupOperator(_StanzaOperator):
         self.backup_type = backup_type
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from drflow.hosts import LocalHost
         from drflow.jobs.pgbackrest import PgBackRestBackupRequest, take_pgbackrest_backup
         from drflow.operators.common import backup_id_for_run, manifest_summary
-        from drflow.operators.policy import request_fields
+        from drflow.operators.policy import request_fields, standby_source
 
         dag_run = context["dag_run"]
         run = self.run
         request = PgBackRestBackupRequest(
             **request_fields(run, backup_id_for_run(run.policy, dag_run.run_id, dag_run.run_after)),
             backup_type=self.backup_type,
-            access=self.stanza_access(),
+            access=dataclasses.replace(self.stanza_access(), standby=standby_source(run)),
         )
-        manifests = take_pgbackrest_backup(request, host=LocalHost())
+        with self.stanza_host() as host:
+            manifests = take_pgbackrest_backup(request, host=host)
         for manifest in manifests:
             self.log.info(
                 "backup %s: pgBackRest %s backup %s in repo%s, %d bytes stored, LSN %s..%s",
@@ -127,21 +138,21 @@ class PgBackRestVerifyOperator(_StanzaOperator):
         from airflow.sdk.exceptions import AirflowFailException
 
         from drflow.engines.postgres.pgbackrest_config import PgBackRestError
-        from drflow.hosts import LocalHost
         from drflow.jobs.pgbackrest import verify_pgbackrest_backup
         from drflow.operators.common import upstream_result
 
         backup_id = upstream_result(context, "pgbackrest_backup")["backup_id"]
         try:
-            return verify_pgbackrest_backup(
-                self.stanza_access(),
-                self.spec_name,
-                self.component,
-                backup_id,
-                self.targets,
-                host=LocalHost(),
-                work_dir=self.work_dir,
-            )
+            with self.stanza_host() as host:
+                return verify_pgbackrest_backup(
+                    self.stanza_access(),
+                    self.spec_name,
+                    self.component,
+                    backup_id,
+                    self.targets,
+                    host=host,
+                    work_dir=self.work_dir,
+                )
         except PgBackRestError as exc:
             # A damaged backup stays damaged: retrying the verification cannot help.
             raise AirflowFailException(str(exc)) from exc

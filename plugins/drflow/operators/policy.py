@@ -12,6 +12,7 @@ from drflow.contracts import BackupRun
 
 if TYPE_CHECKING:
     from drflow.engines.postgres.conninfo import PgConnInfo
+    from drflow.engines.postgres.standby import StandbySource
 
 
 class BackupPolicyOperator(BaseOperator):
@@ -31,6 +32,9 @@ class BackupPolicyOperator(BaseOperator):
         from drflow.operators.common import backup_id_for_run
 
         dag_run = context["dag_run"]
+        if self.run.cluster is not None and str(dag_run.run_id).startswith("scheduled__"):
+            # The same id in every component's run of this slot: the cluster backup is taken once for them all.
+            return backup_id_for_run(self.run.policy, f"cluster:{self.run.cluster.key}", dag_run.run_after)
         return backup_id_for_run(self.run.policy, dag_run.run_id, dag_run.run_after)
 
     def request_fields(self, context: Any) -> dict[str, Any]:
@@ -60,3 +64,15 @@ def request_fields(run: BackupRun, backup_id: str) -> dict[str, Any]:
         "validation": run.validation,
         "work_dir": run.work_dir,
     }
+
+
+def standby_source(run: BackupRun) -> StandbySource | None:
+    """The replica the policy backs up from (`from:`), from its Airflow connection; None for the primary."""
+    from drflow.engines.postgres.conninfo import PgConnInfo
+    from drflow.engines.postgres.standby import StandbySource
+
+    standby = run.standby
+    if standby is None:
+        return None
+    conn = PgConnInfo.from_airflow_conn(standby.conn_id, dbname=run.database)
+    return StandbySource(standby.name, conn, standby.max_lag_s, standby.data_directory)

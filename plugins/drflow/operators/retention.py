@@ -87,13 +87,18 @@ class ExpireOperator(BaseOperator):
             return None, []
         from drflow.engines.postgres.conninfo import PgConnInfo
         from drflow.engines.postgres.pgbackrest_config import StanzaSettings
-        from drflow.hosts import LocalHost
+        from drflow.hosts.open import open_host
         from drflow.jobs.pgbackrest import StanzaAccess, resolve_s3
         from drflow.jobs.pgbackrest_expire import expire_stanza
+        from drflow.spec.hosts import ssh_conn_of
 
         settings = StanzaSettings.from_params(run.pgbackrest)
         access = StanzaAccess(
             settings, PgConnInfo.from_airflow_conn(run.conn_id, dbname=run.database), resolve_s3(settings)
         )
-        expiry = expire_stanza(access, host=LocalHost(), work_dir=run.work_dir)
+        host = open_host(*ssh_conn_of(settings.host))
+        try:
+            expiry = expire_stanza(access, host=host, work_dir=run.work_dir)
+        finally:
+            host.close()
         return expiry.labels, [f"{name}: {error}" for name, error in expiry.errors.items()]

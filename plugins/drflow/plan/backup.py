@@ -14,7 +14,7 @@ from drflow.plan.policy import PolicyContext, TaskBuilder
 from drflow.plan.snapshot import snapshot_tasks
 from drflow.plan.wal import wal_tasks
 from drflow.spec.model import BackupPolicy, Component, Spec
-from drflow.spec.types import airflow_schedule
+from drflow.spec.types import airflow_schedule, format_duration
 
 KIND_BACKUP = "backup"
 
@@ -24,22 +24,33 @@ def basebackup_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
     base = ctx.datastore
     targets = ctx.targets
     retries, retry_delay = ctx.retries, timedelta(seconds=ctx.retry_delay_s)
+    run = ctx.run()
+    source = f"replica {run.standby.name}" if run.standby is not None else "the primary"
     check = TaskPlan(
         task_id="check_source",
         action="postgres.check_source",
-        doc="Connect to the primary and check it is reachable, of the expected major version and allowed "
+        doc=f"Connect to {source} and check it is reachable, of the expected major version and allowed "
         "to stream a base backup.",
-        params={"conn_id": base["conn_id"], "database": base["database"], "pg_major": base["pg_major"]},
+        params={
+            "conn_id": run.standby.conn_id if run.standby is not None else base["conn_id"],
+            "database": base["database"],
+            "pg_major": base["pg_major"],
+        },
         retries=retries,
         retry_delay_s=int(retry_delay.total_seconds()),
     )
     take = TaskPlan(
         task_id="take_backup",
         action="postgres.full_backup",
-        doc=f"`pg_basebackup` of the primary ({policy.compression}, WAL included) into "
+        doc=f"`pg_basebackup` of {source} ({policy.compression}, WAL included) into "
         + ", ".join(t["name"] for t in targets)
-        + "; every object checksummed; the manifest is written last.",
-        params={"run": ctx.run().to_params(), "pg_major": base["pg_major"]},
+        + "; every object checksummed; the manifest is written last."
+        + (
+            f" Refused while {source} lags more than the RPO ({format_duration(component.rpo)}) behind the primary."
+            if run.standby is not None
+            else ""
+        ),
+        params={"run": run.to_params(), "pg_major": base["pg_major"]},
         upstream=("check_source",),
         retries=retries,
         retry_delay_s=int(retry_delay.total_seconds()),

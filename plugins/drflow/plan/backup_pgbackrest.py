@@ -34,8 +34,15 @@ def pgbackrest_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
     backup = ctx.task(
         "pgbackrest_backup",
         "pgbackrest.backup",
-        f"`pgbackrest backup --type {policy.type}` into {repos}; each backup carries the run's backup id as "
-        "an annotation (a retry never backs up twice) and is recorded in the target's drflow catalog.",
+        f"`pgbackrest backup --type {policy.type}` into {repos}"
+        + (
+            f", copying the files of replica {policy.from_node} (backup-standby; refused while it lags more than "
+            "the RPO)"
+            if policy.from_node
+            else ""
+        )
+        + "; each backup carries the run's backup id as an annotation (a retry never backs up twice) and is "
+        "recorded in the target's drflow catalog.",
         {"run": ctx.run().to_params(), "pgbackrest": stanza["pgbackrest"], "backup_type": policy.type},
         "check_source",
     )

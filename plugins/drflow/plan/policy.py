@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from drflow.contracts import BackupRun
+from drflow.contracts import BackupRun, StandbyFacts
 from drflow.engines.postgres.bindir import datastore_bin_dir
 from drflow.plan.common import datastore_params, targets_params, validation_queries
 from drflow.plan.graph import TaskPlan
+from drflow.spec.clusters import cluster_share
 from drflow.spec.model import BackupPolicy, Component, Spec
 
 
@@ -51,6 +52,21 @@ class PolicyContext:
             retention_policy=policy.retention.policy,
             validation=tuple(validation_queries(self.component, self.spec)) if validation else (),
             work_dir=self.spec.defaults.work_dir,
+            standby=self.standby(),
+            cluster=cluster_share(self.spec, self.component, policy, validation_queries) if validation else None,
+        )
+
+    def standby(self) -> StandbyFacts | None:
+        """The replica named by the policy's `from:` (checks make sure it exists)."""
+        datastore = self.component.postgres
+        if self.policy.from_node is None or datastore is None:
+            return None
+        replica = next(r for r in datastore.replicas if r.name == self.policy.from_node)
+        return StandbyFacts(
+            name=replica.name,
+            conn_id=replica.conn_id,
+            max_lag_s=int(self.component.rpo.total_seconds()),
+            data_directory=replica.data_directory,
         )
 
     def task(self, task_id: str, action: str, doc: str, params: dict[str, Any], *upstream: str) -> TaskPlan:

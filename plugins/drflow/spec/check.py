@@ -19,6 +19,7 @@ from drflow.spec.check_helpers import duplicates as _duplicates
 from drflow.spec.check_helpers import items as _items
 from drflow.spec.check_helpers import names as _names
 from drflow.spec.check_snapshot import DRILLABLE_METHODS, check_snapshot_policy, takes_snapshots
+from drflow.spec.check_standby import check_standby_source
 from drflow.spec.diagnostics import Diagnostic, quoted
 from drflow.spec.files import check_method_fits_datastore
 from drflow.spec.model import BackupPreset, Spec
@@ -208,6 +209,7 @@ def check_references(source: Source) -> list[Diagnostic]:
             policy_name = policy.get("name")  # a list or mapping here is the model's error to report
             policies.setdefault(policy_name if isinstance(policy_name, str) else None, policy)
             found += _check_pgbackrest_host(source, (*base, "backups", policy_index), policy, datastore)
+            found += check_standby_source(source, (*base, "backups", policy_index), policy, datastore)
             found += check_snapshot_policy(source, (*base, "backups", policy_index), policy, snapshots)
             found += check_method_fits_datastore(source, (*base, "backups", policy_index), policy, datastore)
             targets = policy.get("targets")

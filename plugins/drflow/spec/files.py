@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from drflow.spec.diagnostics import Diagnostic
+from drflow.spec.hosts import HostSpec
 from drflow.spec.source import Loc, Source
 from drflow.spec.types import PlainPath
 
@@ -27,7 +28,9 @@ class FilesDatastore(_Model):
 
     type: Literal["files"]
     path: PlainPath = Field(description="The directory to back up, an absolute path on the host.")
-    host: Literal["local"] = Field("local", description="Where the directory is: 'local' (the worker's machine).")
+    host: HostSpec = Field(
+        "local", description="Where the directory is: 'local' (the worker's machine) or {ssh_conn_id: CONN} (over SSH)."
+    )
 
 
 class S3PrefixDatastore(_Model):

@@ -27,8 +27,10 @@ from drflow.spec.config import ConfigSettings
 from drflow.spec.currency import DEFAULT_REVIEW_EVERY, ReviewDate, ReviewPeriod
 from drflow.spec.exercises import Exercise
 from drflow.spec.files import FILES_PRESET, FilesDatastore, S3PrefixDatastore
+from drflow.spec.hosts import HOST_DESCRIPTION, HostSpec
 from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.replication import ReplicationMode, ReplicationWatch, replication_mode
+from drflow.spec.reports import Reports
 from drflow.spec.snapshot import SnapshotDatastore
 from drflow.spec.types import NAME_PATTERN, Duration, PlainPath, PositiveDuration, Schedule, Size
 from drflow.spec.validation import ValidationEntry
@@ -204,9 +206,7 @@ class PrimaryNode(SpecModel):
 
     conn_id: ConnId = Field(description="Airflow connection of type postgres to the primary.")
     region: str = Field(description="Region of the primary, one of `regions`.")
-    host: Literal["local"] = Field(
-        "local", description="Where host-side work runs: 'local' (the worker is the database host)."
-    )
+    host: HostSpec = Field("local", description=HOST_DESCRIPTION)
     data_directory: PlainPath | None = Field(None, description="Data directory on the host, for host-side steps.")
     replication_conn_id: ConnId | None = Field(
         None,
@@ -221,7 +221,7 @@ class ReplicaNode(SpecModel):
     name: Name = Field(description="Replica name, unique within the datastore.")
     conn_id: ConnId = Field(description="Airflow connection of type postgres to the replica.")
     region: str = Field(description="Region of the replica, one of `regions`.")
-    host: Literal["local"] = Field("local", description="Where host-side work runs (see primary.host).")
+    host: HostSpec = Field("local", description=HOST_DESCRIPTION)
     data_directory: PlainPath | None = Field(None, description="Data directory on the host, for host-side steps.")
     slot: str | None = Field(
         None,
@@ -333,6 +333,12 @@ class BackupPolicy(SpecModel):
         "(default drflow_wal_<6 hex of the spec name>_<component>_<policy>, unique per spec on a shared cluster).",
     )
     paused: Paused = None
+    from_node: Name | None = Field(
+        None,
+        alias="from",
+        description="pg_basebackup, pgbackrest: take the backup from this replica (pgBackRest: backup-standby), "
+        "so the primary carries no backup load; refused while the replica lags more than the component's RPO.",
+    )
 
     @field_validator("method")
     @classmethod
@@ -443,22 +449,6 @@ class Component(SpecModel):
     @property
     def title(self) -> str:
         return self.display_name or self.name
-
-
-class RpoComplianceReport(SpecModel):
-    """The RPO compliance DAG: the RPO each component could achieve right now, against its objective."""
-
-    enabled: bool = Field(default=True, description="Generate the rpo-compliance report DAG.")
-    schedule: Schedule = Field(default="*/15 * * * *", description="How often compliance is computed.")
-    target: Name | None = Field(
-        default=None, description="Storage target that receives the report (default: the first)."
-    )
-
-
-class Reports(SpecModel):
-    """Reports drflow computes from the store and the servers."""
-
-    rpo_compliance: RpoComplianceReport = Field(default_factory=RpoComplianceReport)
 
 
 class Spec(SpecModel):

@@ -38,6 +38,7 @@ from drflow.store.manifest import (
     BackupManifest,
     EncryptionRecord,
     LockRecord,
+    SharedBackup,
     StoredObject,
     check_name,
     check_object_name,
@@ -96,6 +97,10 @@ class Catalog:
     def manifest_key(self, component: str, backup_id: str) -> str:
         return self.prefix_for(component, backup_id) + MANIFEST_NAME
 
+    def data_key(self, manifest: BackupManifest, name: str) -> str:
+        """Where an object of ``manifest`` is stored: its own directory, or the holder's of a shared backup."""
+        return self.object_key(manifest.data_component, manifest.backup_id, name)
+
     # -- writing a backup ------------------------------------------------
 
     def begin(self, component: str, backup_id: str) -> BackupManifest | None:
@@ -129,10 +134,24 @@ class Catalog:
         """Delete a backup, committed or not; returns how many objects went (manifest included).
 
         The manifest goes first, so the backup stops being a catalog entry before
-        any of its data disappears. Destructive: callers gate it.
+        any of its data disappears. The objects of a shared cluster backup stay while another
+        component's entry still records it; the last entry to go takes them. Destructive: callers gate it.
         """
-        had_manifest = self.store.delete(self.manifest_key(component, backup_id))
-        return int(had_manifest) + self.store.delete_prefix(self.prefix_for(component, backup_id))
+        key = self.manifest_key(component, backup_id)
+        shared = None
+        with contextlib.suppress(StoreError):
+            if self.store.exists(key):
+                shared = self._load_manifest(key).shared
+        removed = int(self.store.delete(key))
+        if shared is None or component != shared.holder:
+            removed += self.store.delete_prefix(self.prefix_for(component, backup_id))
+        if shared is not None and not self._still_shared(shared, backup_id):
+            removed += self.store.delete_prefix(self.prefix_for(shared.holder, backup_id))
+        return removed
+
+    def _still_shared(self, shared: SharedBackup, backup_id: str) -> bool:
+        """Whether a component's entry (the holder's included) still records the shared backup."""
+        return any(self.store.exists(self.manifest_key(name, backup_id)) for name in shared.components)
 
     def put_object(
         self,
@@ -198,7 +217,7 @@ class Catalog:
             )
         problems = []
         for obj in manifest.objects:
-            obj_key = self.object_key(manifest.component, manifest.backup_id, obj.name)
+            obj_key = self.data_key(manifest, obj.name)
             try:
                 stored = self.store.size(obj_key)
             except MissingKeyError:
@@ -209,7 +228,7 @@ class Catalog:
         if problems:
             raise CatalogError(
                 f"refusing to commit backup {manifest.backup_id} at "
-                f"{self.store.url_for(self.prefix_for(manifest.component, manifest.backup_id))}: "
+                f"{self.store.url_for(self.prefix_for(manifest.data_component, manifest.backup_id))}: "
                 f"{'; '.join(problems)}. Store every object with put_object() before commit()"
             )
         # How this copy is encrypted (algorithm and key id, never a key).
@@ -262,7 +281,7 @@ class Catalog:
         result: dict[str, Path] = {}
         try:
             for obj in manifest.objects:
-                key = self.object_key(manifest.component, manifest.backup_id, obj.name)
+                key = self.data_key(manifest, obj.name)
                 target = dest_dir / obj.name
                 made_dirs += _mkdirs(target.parent)
                 try:
@@ -303,7 +322,7 @@ class Catalog:
         self._check_key(manifest)
         problems = []
         for obj in manifest.objects:
-            key = self.object_key(manifest.component, manifest.backup_id, obj.name)
+            key = self.data_key(manifest, obj.name)
             where = self.store.url_for(key)
             h = hashlib.sha256()
             size = 0

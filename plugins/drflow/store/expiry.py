@@ -222,7 +222,7 @@ def objects_present(catalog: Catalog) -> Callable[[BackupManifest], bool]:
     def check(manifest: BackupManifest) -> bool:
         for obj in manifest.objects:
             try:
-                if catalog.store.size(catalog.object_key(manifest.component, manifest.backup_id, obj.name)) != obj.size:
+                if catalog.store.size(catalog.data_key(manifest, obj.name)) != obj.size:
                     return False
             except MissingKeyError:
                 return False

@@ -155,6 +155,22 @@ class ValidationBaseline(BaseModel):
     pgbench: dict[str, PgbenchBaseline] = Field(default_factory=dict)
 
 
+class SharedBackup(BaseModel):
+    """A physical backup of a cluster shared by the components that live on it: its objects are stored once,
+    in the directory of the component that took it (``holder``), and each component's catalog records it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cluster: str
+    """The cluster: its primary's Airflow connection and system identifier (``conn_id#sysid``)."""
+    holder: str
+    """The component whose backup directory holds the objects."""
+    components: list[str]
+    """Every component on the cluster that shares the policy (plan time): the entries that may reference it."""
+    validation: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Each component's drill validation values, recorded right after the backup in its own database."""
+
+
 class BackupManifest(BaseModel):
     """Everything needed to trust and restore one backup, written as manifest.json.
 
@@ -192,6 +208,8 @@ class BackupManifest(BaseModel):
     targets: list[str] = Field(default_factory=list)
     encryption: list[EncryptionRecord] = Field(default_factory=list)
     object_lock: LockRecord | None = None
+    shared: SharedBackup | None = None
+    """Set on a cluster backup several components share (one object set, in the holder's directory)."""
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("backup_id", "spec", "component", "policy", "parent_id")
@@ -208,6 +226,11 @@ class BackupManifest(BaseModel):
             dupes = sorted({n for n in names if names.count(n) > 1})
             raise ValueError(f"objects listed twice: {dupes}")
         return self
+
+    @property
+    def data_component(self) -> str:
+        """The component whose backup directory holds the objects (the holder of a shared backup)."""
+        return self.shared.holder if self.shared is not None else self.component
 
     def object_named(self, name: str) -> StoredObject:
         for obj in self.objects:

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from drflow.hosts import Host
+
 _READ = 1024 * 1024
 
 
@@ -70,9 +72,58 @@ def tree_digest(root: Path, *, content: bool = False) -> TreeDigest:
         raise TreeError(
             f"cannot read {exc.filename or root}: {exc.strerror}; check that it exists and is readable"
         ) from exc
+    return _digest(lines, files, size)
+
+
+def _digest(lines: list[str], files: int, size: int) -> TreeDigest:
     lines.sort()
     total = hashlib.sha256("\n".join(lines).encode("utf-8", "surrogateescape"))
     return TreeDigest(total.hexdigest(), len(lines), files, size)
+
+
+# find's fields per entry, NUL-separated (any byte but NUL may be in a name): type, relative path, permission
+# bits, owner, size, mtime, symlink target.
+_FIND_FORMAT = "%y\\0%P\\0%m\\0%U:%G\\0%s\\0%T@\\0%l\\0"
+_FIND_FIELDS = 7
+_OTHER_KINDS = {"p": stat.S_IFIFO, "c": stat.S_IFCHR, "b": stat.S_IFBLK, "s": stat.S_IFSOCK, "D": 0o150000}
+
+
+def host_tree_digest(host: Host, root: Path, listing: Path, *, timeout: float | None = None) -> TreeDigest:
+    """:func:`tree_digest` of a tree on ``host`` (over SSH), from a ``find -printf`` listing run there.
+
+    The listing is streamed into the worker's file ``listing`` (removed afterwards). The digest equals
+    what :func:`tree_digest` computes over the same tree on this worker (owners included when the
+    worker runs as root, which is when a restore here reproduces them).
+    """
+    with_owner = os.geteuid() == 0
+    argv = ["find", str(root), "-printf", _FIND_FORMAT]
+    result = host.run_to_file(argv, listing, timeout=timeout)
+    if result.returncode != 0:
+        raise TreeError(
+            f"cannot list {root} on {host.describe()} (exit code {result.returncode}): {result.stderr.strip()[-500:]}; "
+            "check that the directory exists and the SSH login can read it"
+        )
+    lines: list[str] = []
+    files = size = 0
+    with open(listing, "rb") as handle:
+        fields = handle.read().split(b"\0")
+    listing.unlink(missing_ok=True)
+    for at in range(0, len(fields) - 1, _FIND_FIELDS):
+        kind, rel_b, mode, owner_ids, length, mtime, target = fields[at : at + _FIND_FIELDS]
+        rel = rel_b.decode("utf-8", "surrogateescape") or "."
+        owner = owner_ids.decode() if with_owner else "-"
+        perm = mode.decode()
+        if kind == b"f":
+            lines.append(f"f\t{rel}\t{perm}\t{owner}\t{int(length)}\t{int(float(mtime))}")
+            files += 1
+            size += int(length)
+        elif kind == b"l":
+            lines.append(f"l\t{rel}\t{owner}\t{target.decode('utf-8', 'surrogateescape')}")
+        elif kind == b"d":
+            lines.append(f"d\t{rel}\t{perm}\t{owner}")
+        else:
+            lines.append(f"o\t{rel}\t{perm}\t{owner}\t{_OTHER_KINDS.get(kind.decode(), 0):o}")
+    return _digest(lines, files, size)
 
 
 def _owner(st: os.stat_result, with_owner: bool) -> str:

@@ -9,17 +9,13 @@ contents, so tar deletes what was gone at that backup; owners (numeric) and mode
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from drflow import process
-from drflow.engines.files.digest import TreeDigest, TreeError, tree_digest
+from drflow.engines.files.digest import TreeDigest, TreeError, host_tree_digest, tree_digest
 from drflow.hosts import Host, HostError, tail
-from drflow.units import human_duration
 
 ARCHIVE_NAME = "tree.tar.zst"
 SNAPSHOT_NAME = "tree.snar"
@@ -52,22 +48,32 @@ def backup_tree(
     timeout: float | None = None,
     digest: bool = True,
 ) -> TreeBackup:
-    """Archive ``source`` into ``staging`` (archive + the snapshot file tar leaves).
+    """Archive ``source`` on ``host`` into the worker's ``staging`` (archive + the snapshot file tar leaves).
 
     ``base_snapshot`` None takes a full backup; otherwise the changes since the backup that left it.
-    The tree's digest is computed in a thread while tar runs. tar runs on this worker as its user (what
-    ``host.run`` without ``as_db_user`` does): its output is read here, hashed and written in one pass.
+    The tree's digest is computed in a thread while tar runs (on an SSH host from a ``find`` listing run
+    there). tar runs as the host's own user (the worker's, or the SSH login), not as the db user; its
+    output is streamed here, hashed and written in one pass. On an SSH host the snapshot file lives in a
+    private directory there while tar runs and is fetched back afterwards.
     """
-    if not source.is_dir():
+    if host.run(["test", "-d", str(source)], check=False).returncode != 0:
         raise TreeError(
-            f"the files datastore path {source} is not a directory on this host; fix datastore.path in the spec"
+            f"the files datastore path {source} is not a directory on {host.describe()}; fix datastore.path "
+            "(or datastore.host) in the spec"
         )
     archive, snapshot = staging / ARCHIVE_NAME, staging / SNAPSHOT_NAME
-    if base_snapshot is not None:
-        shutil.copyfile(base_snapshot, snapshot)
     started = time.time()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(tree_digest, source) if digest else None
+    with host.staging_dir(staging, as_db_user=False) as there, ThreadPoolExecutor(max_workers=1) as pool:
+        listed = there / SNAPSHOT_NAME
+        if base_snapshot is not None:
+            host.put_file(base_snapshot, listed)
+        pending = None
+        if digest:
+            pending = (
+                pool.submit(tree_digest, source)
+                if host.local
+                else pool.submit(host_tree_digest, host, source, staging / "tree.listing", timeout=timeout)
+            )
         argv = [
             "tar",
             "--create",
@@ -75,31 +81,28 @@ def backup_tree(
             "-",
             "--use-compress-program",
             _ZSTD_CREATE,
-            f"--listed-incremental={snapshot}",
+            f"--listed-incremental={listed}",
             "--numeric-owner",
             "--directory",
             str(source),
             ".",
         ]
         try:
-            result = process.run_to_file(argv, archive, timeout=timeout)
-        except FileNotFoundError as exc:
+            result = host.run_to_file(argv, archive, timeout=timeout)
+        except HostError as exc:
             raise HostError(
-                f"cannot run tar: {exc.strerror}; install GNU tar and zstd on the worker", argv=argv
-            ) from exc
-        except subprocess.TimeoutExpired as exc:
-            raise HostError(
-                f"tar did not finish archiving {source} within {human_duration(exc.timeout)}; raise the policy's "
-                "timeout "
-                "or find out why it hangs",
+                f"tar could not archive {source} on {host.describe()}: {exc}; install GNU tar and zstd there, "
+                "or raise the policy's timeout",
                 argv=argv,
-                stderr=str(exc.stderr or ""),
+                stderr=exc.stderr,
             ) from exc
         tree = pending.result() if pending is not None else TreeDigest("", 0, 0, 0)
+        if result.returncode in (0, _TAR_SOME_CHANGED):
+            host.fetch_file(listed, snapshot)
     if result.returncode not in (0, _TAR_SOME_CHANGED):
         raise HostError(
-            f"tar could not archive {source} (exit code {result.returncode}):\n{tail(result.stderr)}\n"
-            "check that the directory is readable by the worker and the scratch directory has space",
+            f"tar could not archive {source} on {host.describe()} (exit code {result.returncode}):\n"
+            f"{tail(result.stderr)}\ncheck that the directory is readable there and the scratch directory has space",
             returncode=result.returncode,
             stderr=result.stderr,
         )

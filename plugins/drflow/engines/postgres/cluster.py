@@ -56,16 +56,21 @@ def format_setting(value: SettingValue) -> str:
 
 def write_settings(conf_file: Path, settings: Mapping[str, SettingValue]) -> None:
     """Set ``settings`` in ``conf_file``, replacing earlier lines for the same names."""
+    text = with_settings(conf_file.read_text() if conf_file.exists() else "", settings)
+    # Truncating in place keeps the file's owner (the db user) when we run as root.
+    with conf_file.open("w") as fh:
+        fh.write(text)
+
+
+def with_settings(text: str, settings: Mapping[str, SettingValue]) -> str:
+    """The configuration ``text`` with ``settings`` set, earlier lines for the same names removed."""
     for name in settings:
         if not _GUC_NAME.match(name):
             raise ValueError(f"not a valid PostgreSQL setting name: {name!r}")
     names = {name.lower() for name in settings}
-    old_lines = conf_file.read_text().splitlines() if conf_file.exists() else []
-    kept = [line for line in old_lines if _assigned_name(line) not in names]
+    kept = [line for line in text.splitlines() if _assigned_name(line) not in names]
     new = [f"{name} = {format_setting(value)}" for name, value in settings.items()]
-    # Truncating in place keeps the file's owner (the db user) when we run as root.
-    with conf_file.open("w") as fh:
-        fh.write("\n".join([*kept, *new]) + "\n")
+    return "\n".join([*kept, *new]) + "\n"
 
 
 def _assigned_name(line: str) -> str | None:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from drflow.engines.postgres.cluster import format_setting
 from drflow.hosts import Host
+from drflow.spec.hosts import HostSpec, host_from_params, host_params
 
 if TYPE_CHECKING:
     from drflow.spec.model import Component, Spec
@@ -64,6 +65,15 @@ class Repo:
 
 
 @dataclass(frozen=True)
+class StandbyPg:
+    """The replica pgBackRest copies the files of (backup-standby), on the primary's host."""
+
+    pg_path: str
+    port: int
+    user: str
+
+
+@dataclass(frozen=True)
 class StanzaSettings:
     """What the spec says about a component's stanza: plain JSON in plan parameters (:meth:`to_params`)."""
 
@@ -73,6 +83,8 @@ class StanzaSettings:
     config_path: str
     """Where the rendered configuration is installed on the database host (archive_command names it)."""
     repos: tuple[Repo, ...]
+    host: HostSpec = "local"
+    """The primary's host, where pgBackRest runs: the worker, or a host over SSH."""
 
     def repo(self, target_name: str) -> Repo:
         for repo in self.repos:
@@ -93,6 +105,7 @@ class StanzaSettings:
             "repos": [
                 {"index": r.index, "target": dict(r.target), "retention_days": r.retention_days} for r in self.repos
             ],
+            "host": host_params(self.host),
         }
 
     @classmethod
@@ -103,6 +116,7 @@ class StanzaSettings:
             socket_dir=str(params["socket_dir"]),
             config_path=str(params["config_path"]),
             repos=tuple(Repo(int(r["index"]), dict(r["target"]), int(r["retention_days"])) for r in params["repos"]),
+            host=host_from_params(params.get("host")),
         )
 
 
@@ -142,6 +156,7 @@ def stanza_settings(spec: Spec, component: Component) -> StanzaSettings:
         socket_dir=datastore.pgbackrest.socket_dir,
         config_path=datastore.pgbackrest.config,
         repos=repos,
+        host=datastore.primary.host,
     )
 
 
@@ -264,10 +279,12 @@ def render_config(
     pg_user: str,
     s3: Mapping[str, S3Access] | None = None,
     source: str | None = None,
+    standby: StandbyPg | None = None,
 ) -> str:
     """The pgbackrest.conf of one stanza. Never holds a key: see :func:`secret_env`.
 
-    ``s3`` (by target name) gives the endpoints of S3 repositories that are not AWS's.
+    ``s3`` (by target name) gives the endpoints of S3 repositories that are not AWS's. ``standby`` adds the
+    replica a backup is taken from as ``pg2`` (its socket in the same directory) with ``backup-standby=y``.
     """
     s3 = s3 or {}
     origin = f" from {source}" if source else ""
@@ -308,6 +325,14 @@ def render_config(
         f"pg1-socket-path={settings.socket_dir}",
         f"pg1-user={pg_user}",
     ]
+    if standby is not None:
+        lines += [
+            f"pg2-path={standby.pg_path}",
+            f"pg2-port={standby.port}",
+            f"pg2-socket-path={settings.socket_dir}",
+            f"pg2-user={standby.user}",
+            "backup-standby=y",
+        ]
     for repo in settings.repos:
         lines += ["", f"# storage target {repo.name}", *_repo_options(repo, s3.get(repo.name))]
     for line in lines:
@@ -367,12 +392,11 @@ def cipher_env(settings: StanzaSettings, passphrases: Mapping[str, str]) -> dict
 
 @contextmanager
 def config_file(host: Host, text: str, directory: Path) -> Iterator[Path]:
-    """Write ``text`` as ``directory/pgbackrest.conf``, readable only by the database OS user; remove it after."""
+    """Write ``text`` as ``directory/pgbackrest.conf`` on ``host``, readable only by the database OS user;
+    remove it after."""
     path = directory / "pgbackrest.conf"
-    path.write_text(text)
+    host.write_text(path, text, as_db_user=True, mode=0o600)
     try:
-        path.chmod(0o600)
-        host.chown_to_db_user(path)
         yield path
     finally:
-        path.unlink(missing_ok=True)
+        host.run(["rm", "-f", "--", str(path)], as_db_user=True, check=False, timeout=60)

@@ -7,9 +7,9 @@ caught up, is what makes a switchover back possible.
 Both ``pg_rewind`` and ``pg_basebackup`` copy the source's configuration files, so the node's own
 ``postgresql.conf``, ``postgresql.auto.conf``, ``pg_hba.conf`` and ``pg_ident.conf`` are put back
 afterwards (its port, sockets and settings stay its own), without a read-only fence drflow left in
-it, plus ``primary_conninfo``, ``primary_slot_name`` and ``standby.signal``. Like
-:mod:`~drflow.engines.postgres.cluster`, these files are read and written locally: the data
-directory must be on the worker. The server log of a node drflow starts goes to
+it, plus ``primary_conninfo``, ``primary_slot_name`` and ``standby.signal``. Every command and
+file of the data directory goes through the node's :class:`~drflow.hosts.Host` (the worker, or the
+database host over SSH). The server log of a node drflow starts goes to
 ``<data_dir>/log/drflow-pg_ctl.log``.
 
 The standby streams as the spec's replication role (``replication``: the source node's
@@ -24,6 +24,7 @@ inspection: remove it once nothing in it is needed) and clones into an empty one
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from typing import Any
 
 from psycopg.conninfo import make_conninfo
 
-from drflow.engines.postgres.cluster import write_settings
+from drflow.engines.postgres.cluster import with_settings
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.lsn import format_lsn, parse_lsn
 from drflow.engines.postgres.node import Node, connect, node_health, server_running, write_state
@@ -98,7 +99,7 @@ def rebuild_replica(
         if slot:
             result["slot_created"] = ensure_slot(source, slot, node.name)
         result["stop"] = stop_server(node)
-        saved = save_config(data_dir)
+        saved = save_config(node)
         rebuilt_at = time.monotonic()
         if not saved:
             result.update(path="fresh-clone", rewind_error=f"no data directory in {data_dir} to rewind")
@@ -196,9 +197,16 @@ def _streams_from(health: dict[str, Any], source: PgConnInfo) -> bool:
 def _check_rebuildable(node: Node, data_dir: Path) -> None:
     with connect(node.conn) as db:
         row = db.execute("select current_setting('data_directory')").fetchone()
-    if row is not None and Path(str(row[0])).resolve() != data_dir.resolve():
+    running_from = Path(str(row[0])) if row is not None else data_dir
+    # A remote host's paths mean nothing on the worker: compare them as written there.
+    same = (
+        running_from.resolve() == data_dir.resolve()
+        if node.host.local
+        else os.path.normpath(running_from) == os.path.normpath(data_dir)
+    )
+    if not same:
         raise RebuildError(
-            f"{node.describe()} runs from {row[0]}, not from {data_dir} as the spec says; nothing was changed. "
+            f"{node.describe()} runs from {running_from}, not from {data_dir} as the spec says; nothing was changed. "
             "Correct data_directory of this node in the spec"
         )
     state = write_state(node)
@@ -265,11 +273,13 @@ def stop_server(node: Node, timeout: float = 60.0) -> str:
         return "immediate"
 
 
-def save_config(data_dir: Path) -> dict[str, str]:
-    """The node's own configuration files (name → text); empty when there is no cluster in ``data_dir``."""
-    if not (data_dir / "PG_VERSION").is_file():
+def save_config(node: Node) -> dict[str, str]:
+    """The node's own configuration files (name → text); empty when there is no cluster in its data directory."""
+    data_dir = _require_data_dir(node)
+    if node.host.read_text(data_dir / "PG_VERSION") is None:
         return {}
-    return {name: (data_dir / name).read_text() for name in CONFIG_FILES if (data_dir / name).is_file()}
+    saved = {name: node.host.read_text(data_dir / name) for name in CONFIG_FILES}
+    return {name: text for name, text in saved.items() if text is not None}
 
 
 def rewind(node: Node, source: PgConnInfo, timeout: float, *, sync: bool = True) -> str:
@@ -354,10 +364,11 @@ def configure_standby(node: Node, source: PgConnInfo, slot: str | None, saved: d
     ``source`` is the replication connection: the standby holds its credentials, not drflow's.
     """
     data_dir = _require_data_dir(node)
+    host = node.host
     for name, text in saved.items():
-        _write_owned(node, data_dir / name, text)
+        host.write_text(data_dir / name, text)
     auto = data_dir / "postgresql.auto.conf"
-    removed = _remove_settings(auto, FENCE_SETTINGS)
+    auto_text, removed = remove_settings(host.read_text(auto) or "", FENCE_SETTINGS)
     password = {"password": source.password} if source.password else {}
     settings: dict[str, str | int] = {
         # libpq parameters of the spec's replication connection: the standby streams as that role.
@@ -367,38 +378,23 @@ def configure_standby(node: Node, source: PgConnInfo, slot: str | None, saved: d
     if not saved:
         # The clone brought the source's configuration: at least listen on the node's own port.
         settings["port"] = node.conn.port
-    write_settings(auto, settings)
-    node.host.chown_to_db_user(auto)
-    (data_dir / "recovery.signal").unlink(missing_ok=True)
-    _write_owned(node, data_dir / "standby.signal", "")
-    node.host.make_private_dir(data_dir / SERVER_LOG.parent)
+    host.write_text(auto, with_settings(auto_text, settings))
+    host.run(["rm", "-f", "--", str(data_dir / "recovery.signal")], as_db_user=True, timeout=60)
+    host.write_text(data_dir / "standby.signal", "")
+    host.make_private_dir(data_dir / SERVER_LOG.parent)
     return {"restored_files": sorted(saved), "removed_settings": removed, "port_from_spec": not saved}
 
 
-def _write_owned(node: Node, path: Path, text: str) -> None:
-    existed = path.exists()
-    with path.open("w") as fh:  # truncating in place keeps the db user as owner
-        fh.write(text)
-    if not existed:
-        node.host.chown_to_db_user(path)
-        path.chmod(0o600)
-
-
-def _remove_settings(conf: Path, names: frozenset[str]) -> list[str]:
-    if not conf.exists():
-        return []
-    lines = conf.read_text().splitlines()
+def remove_settings(text: str, names: frozenset[str]) -> tuple[str, list[str]]:
+    """``text`` without the assignments of ``names``, and the lines removed."""
     kept, removed = [], []
-    for line in lines:
+    for line in text.splitlines():
         match = _ASSIGNMENT.match(line)
         if match and not line.lstrip().startswith("#") and match.group(1).lower() in names:
             removed.append(line.strip())
         else:
             kept.append(line)
-    if removed:
-        with conf.open("w") as fh:
-            fh.write("\n".join(kept) + "\n")
-    return removed
+    return ("\n".join(kept) + "\n" if removed else text), removed
 
 
 def start_server(node: Node, timeout: float) -> None:
@@ -409,7 +405,7 @@ def start_server(node: Node, timeout: float) -> None:
         node.host.run(argv, as_db_user=True, timeout=timeout + 15)
     except HostError as exc:
         raise RebuildError(
-            f"the rebuilt {node.describe()} did not start: {exc}\nserver log {log}:\n{_log_tail(log)}\n"
+            f"the rebuilt {node.describe()} did not start: {exc}\nserver log {log}:\n{_log_tail(node, log)}\n"
             "fix what the log names (a port in use, a setting the source's configuration brought) and retry"
         ) from exc
 
@@ -438,7 +434,7 @@ def wait_streaming(node: Node, source: PgConnInfo, timeout: float) -> float:
             log = _require_data_dir(node) / SERVER_LOG
             raise RebuildError(
                 f"{node.describe()} is not streaming from {source.describe()} on its timeline {timeline} after "
-                f"{human_duration(timeout)} ({seen}).\nserver log {log}:\n{_log_tail(log)}\n"
+                f"{human_duration(timeout)} ({seen}).\nserver log {log}:\n{_log_tail(node, log)}\n"
                 'look for a missing slot, an authentication or pg_hba.conf error, or "forked off" (the node '
                 "holds WAL the source never had: rebuild it again, or move its data directory away to force a "
                 "fresh clone)"
@@ -473,8 +469,9 @@ def wait_caught_up(source: PgConnInfo, node: Node, timeout: float) -> dict[str, 
             time.sleep(0.05)
 
 
-def _log_tail(log: Path) -> str:
+def _log_tail(node: Node, log: Path) -> str:
     try:
-        return tail(log.read_text(errors="replace"), 20)
-    except OSError:
-        return "(no server log)"
+        text = node.host.read_text(log)
+    except HostError:
+        text = None
+    return tail(text, 20) if text is not None else "(no server log)"

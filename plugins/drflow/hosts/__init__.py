@@ -1,26 +1,29 @@
-"""Where work must happen on a database host rather than over a connection.
+"""Where work must happen on a database or file host rather than over a connection.
 
-Laying out a restored data directory, running ``initdb`` or ``pg_ctl``, and
-``pg_rewind`` need a shell on the machine that holds the data directory. Every
-such step goes through a :class:`Host`, so nothing else assumes that the
-Airflow worker is the database host.
+Laying out a restored data directory, running ``initdb``, ``pg_ctl``, ``pg_rewind`` or pgBackRest, and
+archiving a file tree need a shell on the machine that holds the data. Every such step goes through a
+:class:`Host`, so nothing else assumes that the Airflow worker is that machine:
 
-Only :class:`LocalHost` (the worker is the host: the sandbox, drills on the
-worker, tests) exists today. An ``SshHost`` built on a ``conn_id`` through
-apache-airflow-providers-ssh is future work: it would implement the same
-protocol by running the argument list remotely (quoted with ``shlex.join``),
-prefixing ``sudo -u <db_user> --`` instead of ``runuser``; callers that hand it
-local paths (backup files to lay out) would first have to copy them over.
+* :class:`LocalHost`: the worker is the host (the sandbox, drills on the worker, ``host: local``);
+* :class:`~drflow.hosts.ssh.SshHost`: a host reached over SSH through the ssh provider's ``SSHHook``
+  (``host: {ssh_conn_id: …}`` in the spec). Files a command there reads or writes go through the
+  same host (:meth:`Host.write_text`, :meth:`Host.put_file`, :meth:`Host.fetch_file`), and output
+  is streamed into a local file (:meth:`Host.run_to_file`), never held whole in memory.
+
+:func:`drflow.hosts.open.open_host` picks one from the spec's host.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shlex
+import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from drflow import process
@@ -82,6 +85,56 @@ class Host(Protocol):
         """Create ``path`` (and parents), owned by the db user, mode 700; return it."""
         ...
 
+    @property
+    def local(self) -> bool:
+        """True when the host is the worker itself (its paths are this machine's)."""
+        ...
+
+    def describe(self) -> str:
+        """The host for messages: ``local`` or ``ssh user@host:port``."""
+        ...
+
+    def run_to_file(
+        self,
+        argv: Sequence[str],
+        dest: Path,
+        *,
+        as_db_user: bool = False,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> process.Streamed:
+        """Run ``argv`` with its stdout streamed into the worker's file ``dest``, hashed in the same pass.
+
+        Never raises on a non-zero exit; raises :class:`HostError` when it cannot run or times out.
+        """
+        ...
+
+    def read_text(self, path: Path, *, as_db_user: bool = True) -> str | None:
+        """The text of the host's file ``path``; None when it does not exist."""
+        ...
+
+    def write_text(self, path: Path, text: str, *, as_db_user: bool = True, mode: int = 0o600) -> None:
+        """Write the host's file ``path`` (owned by the db user with ``as_db_user``; ``mode`` when created)."""
+        ...
+
+    def put_file(self, src: Path, dest: Path, *, as_db_user: bool = False, mode: int = 0o600) -> None:
+        """Copy the worker's file ``src`` to the host's ``dest``, streamed."""
+        ...
+
+    def fetch_file(self, src: Path, dest: Path, *, as_db_user: bool = False) -> None:
+        """Copy the host's file ``src`` to the worker's ``dest``, streamed."""
+        ...
+
+    def staging_dir(self, scratch: Path, *, as_db_user: bool = True) -> contextlib.AbstractContextManager[Path]:
+        """A private directory on the host for files a command there reads (a configuration, a tar
+        snapshot file): the worker's ``scratch`` itself on a local host, a fresh one removed afterwards
+        on a remote host."""
+        ...
+
+    def close(self) -> None:
+        """Release the host's connection (nothing for a local host)."""
+        ...
+
 
 class LocalHost:
     """The worker itself is the database host.
@@ -114,6 +167,24 @@ class LocalHost:
 
     def __repr__(self) -> str:
         return f"LocalHost(db_user={self._db_user!r})"
+
+    def __enter__(self) -> LocalHost:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def local(self) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return "local"
+
+    def close(self) -> None:
+        return None
 
     @property
     def db_user(self) -> str:
@@ -172,6 +243,79 @@ class LocalHost:
                 stderr=result.stderr,
             )
         return result
+
+    def run_to_file(
+        self,
+        argv: Sequence[str],
+        dest: Path,
+        *,
+        as_db_user: bool = False,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> process.Streamed:
+        args = [str(a) for a in argv]
+        switch = as_db_user and self.switches_user
+        try:
+            return process.run_to_file(
+                args,
+                dest,
+                timeout=timeout,
+                env={**os.environ, **env} if env else None,
+                user=self._db_user if switch else None,
+            )
+        except FileNotFoundError as exc:
+            raise HostError(f"cannot run {args[0]!r}: {exc.strerror}; is it installed and on PATH?", argv=args) from exc
+        except subprocess.TimeoutExpired as exc:
+            raise HostError(
+                f"command timed out after {exc.timeout:.0f}s: {shlex.join(args)}\n{tail(str(exc.stderr or ''))}\n"
+                "raise the timeout or find out why it hangs",
+                argv=args,
+                stderr=str(exc.stderr or ""),
+            ) from exc
+
+    def read_text(self, path: Path, *, as_db_user: bool = True) -> str | None:
+        try:
+            return Path(path).read_text(errors="replace")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise HostError(f"cannot read {path}: {exc.strerror}") from exc
+
+    def write_text(self, path: Path, text: str, *, as_db_user: bool = True, mode: int = 0o600) -> None:
+        path = Path(path)
+        try:
+            existed = path.exists()
+            with path.open("w") as fh:  # truncating in place keeps the owner (the db user) when we run as root
+                fh.write(text)
+            if not existed:
+                path.chmod(mode)
+                if as_db_user:
+                    self.chown_to_db_user(path)
+        except OSError as exc:
+            raise HostError(f"cannot write {path}: {exc.strerror}") from exc
+
+    def put_file(self, src: Path, dest: Path, *, as_db_user: bool = False, mode: int = 0o600) -> None:
+        try:
+            shutil.copyfile(src, dest)
+            Path(dest).chmod(mode)
+        except OSError as exc:
+            raise HostError(f"cannot copy {src} to {dest}: {exc.strerror}") from exc
+        if as_db_user:
+            self.chown_to_db_user(Path(dest))
+
+    def fetch_file(self, src: Path, dest: Path, *, as_db_user: bool = False) -> None:
+        if Path(src).resolve() == Path(dest).resolve():
+            return
+        try:
+            shutil.copyfile(src, dest)
+        except OSError as exc:
+            raise HostError(f"cannot copy {src} to {dest}: {exc.strerror}") from exc
+
+    @contextlib.contextmanager
+    def staging_dir(self, scratch: Path, *, as_db_user: bool = True) -> Iterator[Path]:
+        if as_db_user:
+            self.chown_to_db_user(scratch)  # commands run as the db user and read files here (0700)
+        yield scratch
 
     def chown_to_db_user(self, path: Path, *, recursive: bool = False) -> None:
         if not self._is_root:
