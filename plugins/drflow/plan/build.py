@@ -10,6 +10,7 @@ from drflow.plan.backup import backup_plan
 from drflow.plan.config import config_plans
 from drflow.plan.drill import drill_plan
 from drflow.plan.graph import DagPlan, TaskPlan
+from drflow.plan.queues import route
 from drflow.plan.recovery import recovery_plan
 from drflow.plan.replication import replication_watch_plan
 from drflow.plan.report import rpo_report_plan
@@ -25,15 +26,15 @@ def build_plans(spec: Spec, source: Path | str) -> list[DagPlan]:
     plans: list[DagPlan] = []
     for component in spec.components:
         for policy in component.backup_policies:
-            plans.append(backup_plan(spec, component, policy, str(source)))
+            plans.append(route(backup_plan(spec, component, policy, str(source)), spec, policy.queue))
         for drill in component.drills:
-            plans.append(drill_plan(spec, component, drill, str(source)))
-        plans.extend(p for p in [replication_watch_plan(spec, component, str(source))] if p)
-        plans.extend(p for p in [restore_plan(spec, component, str(source))] if p)
-        plans.extend(config_plans(spec, component, str(source)))
-    plans.extend(recovery_plan(spec, plan, str(source)) for plan in spec.recovery_plans)
-    plans.extend(p for p in [rpo_report_plan(spec, str(source))] if p)
-    plans.extend(p for p in [retention_plan(spec, str(source))] if p)
+            plans.append(route(drill_plan(spec, component, drill, str(source)), spec, drill.queue))
+        plans.extend(route(p, spec) for p in [replication_watch_plan(spec, component, str(source))] if p)
+        plans.extend(route(p, spec) for p in [restore_plan(spec, component, str(source))] if p)
+        plans.extend(route(p, spec) for p in config_plans(spec, component, str(source)))
+    plans.extend(route(recovery_plan(spec, plan, str(source)), spec, plan.queue) for plan in spec.recovery_plans)
+    plans.extend(route(p, spec) for p in [rpo_report_plan(spec, str(source))] if p)
+    plans.extend(route(p, spec) for p in [retention_plan(spec, str(source))] if p)
     return plans
 
 

@@ -27,7 +27,16 @@ from drflow.spec.config import ConfigSettings
 from drflow.spec.files import FILES_PRESET, FilesDatastore, S3PrefixDatastore
 from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.snapshot import SnapshotDatastore
-from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
+from drflow.spec.types import (
+    NAME_PATTERN,
+    Duration,
+    ExpectedValue,
+    PlainPath,
+    PositiveDuration,
+    Queue,
+    Schedule,
+    Size,
+)
 from drflow.storage_classes import StorageClass
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -84,6 +93,14 @@ class Defaults(SpecModel):
         default=None,
         description="Airflow http connection to Airflow's REST API (a read-only user) that recovery plans' "
         "record and four-eyes check read (default: drflow_airflow_api).",
+    )
+    queue: Queue | None = Field(
+        default=None,
+        description="Celery queue of every task (README \"Run it on Celery\"); default: Airflow's [operators] default_queue.",
+    )
+    datastore_queue: Queue | None = Field(
+        default=None,
+        description="Celery queue of the tasks that must run near the datastores (backups streamed from a database, pgBackRest, tar of a file tree, failover steps) (README \"Run it on Celery\"); default: queue.",
     )
 
 
@@ -320,6 +337,10 @@ class BackupPolicy(SpecModel):
     retries: int | None = Field(None, ge=0, le=20, description="Airflow retries (default: defaults.retries).")
     retry_delay: Duration | None = Field(None, description="Delay between retries (default: defaults.retry_delay).")
     timeout: PositiveDuration | None = Field(None, description="Fail the backup task after this long.")
+    queue: Queue | None = Field(
+        default=None,
+        description="Celery queue of every task of this policy's DAG (README \"Run it on Celery\"); default: the component's and defaults' queues.",
+    )
     slot: str | None = Field(
         None,
         pattern=r"^[a-z0-9_]{1,63}$",
@@ -394,6 +415,10 @@ class Drill(SpecModel):
     target: Name | None = Field(None, description="Storage target to restore from (default: the policy's first).")
     validation: list[ValidationQuery] = Field([], description="Queries the restored data must pass.")
     timeout: PositiveDuration | None = Field(None, description="Fail the drill after this long.")
+    queue: Queue | None = Field(
+        default=None,
+        description="Celery queue of every task of this drill's DAG (README \"Run it on Celery\"); default: the component's and defaults' queues.",
+    )
 
 
 class Component(SpecModel):
@@ -416,6 +441,14 @@ class Component(SpecModel):
     drills: list[Drill] = Field([], description="Restore drills that prove the backups work.")
     config: ConfigSettings | None = Field(
         None, description="The component's configuration, backed up after each change (every version kept)."
+    )
+    queue: Queue | None = Field(
+        default=None,
+        description="Celery queue of the component's tasks (README \"Run it on Celery\"); default: defaults.queue.",
+    )
+    datastore_queue: Queue | None = Field(
+        default=None,
+        description="Celery queue of the component's tasks that must run near its datastore (README \"Run it on Celery\"); default: queue, then defaults.datastore_queue.",
     )
 
     @property

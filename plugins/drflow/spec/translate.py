@@ -17,6 +17,7 @@ from drflow.spec.model import Spec
 from drflow.spec.source import Loc, Source
 from drflow.spec.types import (
     NAME_PATTERN,
+    QUEUE_PATTERN,
     parse_duration,
     parse_plain_path,
     parse_positive_duration,
@@ -37,6 +38,10 @@ _PATTERN_HELP = {
     r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$": (
         "is not a valid S3 bucket name",
         "use 3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit",
+    ),
+    QUEUE_PATTERN: (
+        "is not a valid Celery queue name",
+        "use letters, digits, '_', '.', ':' and '-', starting with a letter or digit, e.g. drflow-db",
     ),
 }
 

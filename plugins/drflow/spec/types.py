@@ -6,7 +6,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, PlainSerializer, StringConstraints, WithJsonSchema
 
 # Re-exported: the spec's value types are parsed and written by drflow.units (Airflow- and pydantic-free).
 from drflow.units import (
@@ -22,6 +22,7 @@ SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@
 PRESET_CRON = {"@quarterly": "0 0 1 */3 *"}
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+QUEUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
 
 
 # A path drflow writes into commands and configuration files on a host: absolute, and nothing a
@@ -221,6 +222,19 @@ Schedule = Annotated[
             # Five fields or a preset: editors catch the common mistakes; croniter judges the rest.
             "pattern": r"^\s*(@(" + "|".join(p[1:] for p in SCHEDULE_PRESETS) + r")|\S+(\s+\S+){4})\s*$",
             "description": "A cron expression ('0 2 * * *') or a preset: " + ", ".join(SCHEDULE_PRESETS) + ".",
+        }
+    ),
+]
+
+# A Celery queue (Airflow's `queue` of an operator; `airflow celery worker -q NAME` serves it).
+Queue = Annotated[
+    str,
+    StringConstraints(pattern=QUEUE_PATTERN),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": QUEUE_PATTERN,
+            "description": "A Celery queue name, e.g. drflow-db: letters, digits and . _ : -.",
         }
     ),
 ]
