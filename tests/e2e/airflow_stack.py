@@ -1,11 +1,12 @@
 """A real Airflow 3.3 for end-to-end tests: api-server, scheduler, dag-processor and triggerer, driven over REST.
 
 `airflow_stack(specs_dir, connections)` starts every component in its own process group against a temp
-AIRFLOW_HOME (SQLite and the LocalExecutor, or with `celery=` a PostgreSQL metadata database, the
-CeleryExecutor on a Redis broker and `airflow celery worker`s (tests/e2e/celery_broker.py); SimpleAuthManager with the users alice and bob (admins) and a
+AIRFLOW_HOME (SQLite, LocalExecutor, SimpleAuthManager with the users alice and bob (admins) and a
 read-only `auditor` that the recovery record reads the API as), the project's `dags/` folder and
-`DRFLOW_SPECS_DIR=specs_dir`, on a free loopback port. It always stops them (SIGTERM to each group,
-SIGKILL after 30 s). `stack.client(user)` is a small REST client that acts as that user would.
+`DRFLOW_SPECS_DIR=specs_dir`, on a free loopback port. With `celery=`, Airflow runs the CeleryExecutor on a
+PostgreSQL metadata database and a Redis broker, with `airflow celery worker`s (tests/e2e/celery_broker.py).
+It always stops them (SIGTERM to each group, SIGKILL after 30 s). `stack.client(user)` is a small REST
+client that acts as that user would.
 
 Measured recipe and pitfalls: /work/shared/notes/airflow-e2e.md. The one that matters here: answering a
 human-in-the-loop task right after it parks in `awaiting_input` can fail it, because the scheduler has

@@ -36,6 +36,7 @@ from drflow.spec.types import (
     Queue,
     Schedule,
     Size,
+    queue_field,
 )
 from drflow.storage_classes import StorageClass
 
@@ -94,13 +95,9 @@ class Defaults(SpecModel):
         description="Airflow http connection to Airflow's REST API (a read-only user) that recovery plans' "
         "record and four-eyes check read (default: drflow_airflow_api).",
     )
-    queue: Queue | None = Field(
-        default=None,
-        description="Celery queue of every task (README \"Run it on Celery\"); default: Airflow's [operators] default_queue.",
-    )
-    datastore_queue: Queue | None = Field(
-        default=None,
-        description="Celery queue of the tasks that must run near the datastores (backups streamed from a database, pgBackRest, tar of a file tree, failover steps) (README \"Run it on Celery\"); default: queue.",
+    queue: Queue | None = queue_field("every task", "Airflow's [operators] default_queue")
+    datastore_queue: Queue | None = queue_field(
+        "the tasks that must run near a datastore (streaming backups, pgBackRest, tar, failover steps)", "queue"
     )
 
 
@@ -337,10 +334,7 @@ class BackupPolicy(SpecModel):
     retries: int | None = Field(None, ge=0, le=20, description="Airflow retries (default: defaults.retries).")
     retry_delay: Duration | None = Field(None, description="Delay between retries (default: defaults.retry_delay).")
     timeout: PositiveDuration | None = Field(None, description="Fail the backup task after this long.")
-    queue: Queue | None = Field(
-        default=None,
-        description="Celery queue of every task of this policy's DAG (README \"Run it on Celery\"); default: the component's and defaults' queues.",
-    )
+    queue: Queue | None = queue_field("every task of this policy's DAG", "the component's and defaults' queues")
     slot: str | None = Field(
         None,
         pattern=r"^[a-z0-9_]{1,63}$",
@@ -415,10 +409,7 @@ class Drill(SpecModel):
     target: Name | None = Field(None, description="Storage target to restore from (default: the policy's first).")
     validation: list[ValidationQuery] = Field([], description="Queries the restored data must pass.")
     timeout: PositiveDuration | None = Field(None, description="Fail the drill after this long.")
-    queue: Queue | None = Field(
-        default=None,
-        description="Celery queue of every task of this drill's DAG (README \"Run it on Celery\"); default: the component's and defaults' queues.",
-    )
+    queue: Queue | None = queue_field("every task of this drill's DAG", "the component's and defaults' queues")
 
 
 class Component(SpecModel):
@@ -442,13 +433,9 @@ class Component(SpecModel):
     config: ConfigSettings | None = Field(
         None, description="The component's configuration, backed up after each change (every version kept)."
     )
-    queue: Queue | None = Field(
-        default=None,
-        description="Celery queue of the component's tasks (README \"Run it on Celery\"); default: defaults.queue.",
-    )
-    datastore_queue: Queue | None = Field(
-        default=None,
-        description="Celery queue of the component's tasks that must run near its datastore (README \"Run it on Celery\"); default: queue, then defaults.datastore_queue.",
+    queue: Queue | None = queue_field("the component's tasks", "defaults.queue")
+    datastore_queue: Queue | None = queue_field(
+        "the component's tasks that must run near its datastore", "queue, then defaults.datastore_queue"
     )
 
     @property

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
-from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PositiveDuration, Queue
+from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PositiveDuration, Queue, queue_field
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
@@ -274,8 +274,6 @@ class RecoveryPlan(PlanModel):
     approval: Approval
     notify: list[Name] = Field(default=[], description="Notification channels.")
     steps: list[Step] = Field(min_length=1)
-    queue: Queue | None = Field(
-        default=None,
-        description="Celery queue of every task of the plan's DAG (README \"Run it on Celery\"); default: each "
-        "step's component's queues, then the defaults'.",
+    queue: Queue | None = queue_field(
+        "every task of the plan's DAG", "each step's component's queues, then the defaults'"
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, StringConstraints, WithJsonSchema
+from pydantic import BeforeValidator, Field, PlainSerializer, StringConstraints, WithJsonSchema
 
 # Re-exported: the spec's value types are parsed and written by drflow.units (Airflow- and pydantic-free).
 from drflow.units import (
@@ -238,6 +238,12 @@ Queue = Annotated[
         }
     ),
 ]
+
+
+def queue_field(what: str, default: str) -> Any:
+    """An optional `queue:` of the spec: the Celery queue of `what`, else of `default`."""
+    return Field(default=None, description=f'Celery queue of {what} (README "Run it on Celery"); default: {default}.')
+
 
 # A value a check must return, written as text, a number or a boolean (true -> "true").
 ExpectedValue = Annotated[
