@@ -324,14 +324,22 @@ def _wait_for_line(stack: AirflowStack, component: str, *parts: str, timeout: fl
 
 
 def _stop(stack: AirflowStack) -> None:
-    for process in stack.processes.values():
+    for name, process in stack.processes.items():
         if process.poll() is None:
             with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-    for process in stack.processes.values():
+                # A Celery worker's warm shutdown is its main process's to run: a SIGTERM to its pool children
+                # too leaves it waiting for them for good.
+                if name.startswith("worker-"):
+                    os.kill(process.pid, signal.SIGTERM)
+                else:
+                    os.killpg(process.pid, signal.SIGTERM)
+    for name, process in stack.processes.items():
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+        if name.startswith("worker-"):
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # a pool child its warm shutdown left behind
