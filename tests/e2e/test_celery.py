@@ -24,19 +24,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import psycopg
 import pytest
 
-from drflow.devtools.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, aws_conn_uri_json, create_buckets
+from drflow.devtools.sandbox.s3 import aws_conn_uri_json, create_buckets
 from drflow.engines.postgres.cluster import LocalCluster, create_replica, free_port
 from drflow.hosts import LocalHost
 from drflow.store.catalog import Catalog
 from drflow.store.s3 import S3Store
 from tests.e2e.airflow_stack import AirflowStack, airflow_stack
 from tests.e2e.celery_broker import CeleryExecutorOptions, CeleryWorker, claimed_broker
-from tests.fixtures.pg import PG_BIN_DIR, airflow_conn_json, pg_workdir_context, running_cluster
-from tests.fixtures.s3 import MotoServer, _drop_bucket
+from tests.fixtures.pg import (
+    PG_BIN_DIR,
+    airflow_conn_json,
+    create_database,
+    pg_workdir_context,
+    query_value,
+    running_cluster,
+)
+from tests.fixtures.procs import pids_in_session
+from tests.fixtures.s3 import MotoServer, drop_bucket, moto_s3_client
 from tests.fixtures.slow_link import slow_link
 
 pytestmark = pytest.mark.slow
@@ -103,13 +110,6 @@ recovery_plans:
 """
 
 
-def query(cluster: LocalCluster, sql: str, dbname: str = "users") -> Any:
-    with psycopg.connect(**cluster.conninfo(dbname).libpq_kwargs(connect_timeout=5), autocommit=True) as conn:
-        cursor = conn.execute(sql)  # test SQL, no input
-        row = cursor.fetchone() if cursor.description else None
-        return row[0] if row else None
-
-
 @pytest.fixture(scope="module")
 def clusters() -> Iterator[tuple[LocalCluster, LocalCluster, LocalCluster]]:
     """The data's primary and replica, and a cluster of its own for Airflow's metadata database."""
@@ -119,10 +119,13 @@ def clusters() -> Iterator[tuple[LocalCluster, LocalCluster, LocalCluster]]:
         running_cluster(workdir, "primary", host) as primary,
         running_cluster(workdir, "airflow-meta", host) as meta,
     ):
-        query(meta, "create database airflow", dbname="postgres")
-        query(primary, "create database users", dbname="postgres")
-        query(primary, "create table accounts (id bigint primary key, email text not null)")
-        query(primary, f"insert into accounts select n, 'u' || n || '@example.com' from generate_series(1, {ROWS}) n")
+        query_value(meta, "create database airflow")
+        create_database(
+            primary,
+            "users",
+            "create table accounts (id bigint primary key, email text not null)",
+            f"insert into accounts select n, 'u' || n || '@example.com' from generate_series(1, {ROWS}) n",
+        )
         replica = create_replica(primary, workdir / "replica", free_port(), "test_replica", socket_dir=workdir / "run")
         try:
             with psycopg.connect(**primary.conninfo("users").libpq_kwargs(), autocommit=True) as conn:
@@ -142,7 +145,7 @@ def buckets(moto_server: MotoServer) -> Iterator[tuple[str, str]]:
     create_buckets(moto_server.endpoint_url, names, moto_server.region)
     yield names
     for name in names:
-        _drop_bucket(moto_server, name)
+        drop_bucket(moto_server, name)
 
 
 @pytest.fixture(scope="module")
@@ -208,19 +211,12 @@ def stack(
 
 
 def backup_keys(moto: MotoServer, bucket: str) -> list[str]:
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto.endpoint_url,
-        region_name=moto.region,
-        aws_access_key_id=DUMMY_ACCESS_KEY,
-        aws_secret_access_key=DUMMY_SECRET_KEY,
-    )
-    page = client.list_objects_v2(Bucket=bucket, Prefix=f"{SPEC_NAME}/user-database/backups/")
+    page = moto_s3_client(moto).list_objects_v2(Bucket=bucket, Prefix=f"{SPEC_NAME}/user-database/backups/")
     return [str(o["Key"]) for o in page.get("Contents", [])]
 
 
-def catalogs(buckets: tuple[str, str], connections: dict[str, str]) -> list[Catalog]:
-    os.environ.update(connections)  # the catalog reads the S3 connection the way the CLI does
+def catalogs(buckets: tuple[str, str]) -> list[Catalog]:
+    """Both targets' catalogs, read directly (the test's own AIRFLOW_CONN_CELERY_S3), not through the slow link."""
     return [Catalog(S3Store(bucket, aws_conn_id=S3_CONN_ID, region="us-east-1"), SPEC_NAME) for bucket in buckets]
 
 
@@ -251,20 +247,6 @@ def unacked_workloads(broker_url: str) -> list[str]:
     return paths
 
 
-def session_members(sid: int) -> list[int]:
-    """Live pids of the session `sid` (a worker started with start_new_session leads its own)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if stat[0] != "Z" and int(stat[4]) == sid:
-                members.append(int(entry.name))
-    return members
-
-
 def kill_worker_of(stack: AirflowStack, ti: dict[str, Any]) -> str:
     """SIGKILL the worker running the task instance: its process group and its task's own group."""
     task_pid = int(ti["pid"])
@@ -275,9 +257,9 @@ def kill_worker_of(stack: AirflowStack, ti: dict[str, Any]) -> str:
     os.killpg(task_pid, signal.SIGKILL)  # the task runner: the supervisor put it in a group of its own
     stack.processes[name].wait(timeout=10)
     deadline = time.monotonic() + 10
-    while session_members(session) and time.monotonic() < deadline:
+    while pids_in_session(session) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not session_members(session), f"processes of {name} outlived SIGKILL: {session_members(session)}"
+    assert not pids_in_session(session), f"processes of {name} outlived SIGKILL: {pids_in_session(session)}"
     return name
 
 
@@ -287,7 +269,9 @@ def test_a_worker_killed_mid_backup_leaves_no_entry_and_the_other_worker_retries
     buckets: tuple[str, str],
     spec_file: Path,
     connections: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{S3_CONN_ID.upper()}", connections[f"AIRFLOW_CONN_{S3_CONN_ID.upper()}"])
     alice = stack.client("alice")
     # Unpaused, the DAG runs its latest scheduled backup at once (no catchup): the run this test follows.
     alice.unpause(BACKUP_DAG)
@@ -314,7 +298,7 @@ def test_a_worker_killed_mid_backup_leaves_no_entry_and_the_other_worker_retries
         f"not killed in the middle of the upload ({left}); raise BLOB_MIB or lower FAR_RATE"
     )
     # A backup directory without a manifest is not a catalog entry: neither the store nor the CLI shows it.
-    assert all(c.list_backups() == [] for c in catalogs(buckets, connections))
+    assert all(c.list_backups() == [] for c in catalogs(buckets))
     assert cli_backups(spec_file, connections) == []
 
     run = alice.wait_run(BACKUP_DAG, run_id, timeout=240)
@@ -341,7 +325,7 @@ def test_a_worker_killed_mid_backup_leaves_no_entry_and_the_other_worker_retries
     ]
 
     backup_id = partial[0].split("/")[3]
-    for catalog in catalogs(buckets, connections):
+    for catalog in catalogs(buckets):
         [entry] = catalog.list_backups()
         assert entry.backup_id == backup_id and (entry.database_size_bytes or 0) > BLOB_MIB << 20
     listed = cli_backups(spec_file, connections)
@@ -364,8 +348,8 @@ def test_the_region_failover_plan_runs_through_its_approval_on_celery(
     assert {task: ti["queue"] for task, ti in tis.items()} == {
         task: "drflow-db" if task in near_db else "default" for task in tis
     }
-    assert query(replica, "select pg_is_in_recovery()") is False
-    assert query(primary, "show default_transaction_read_only") == "on"
+    assert query_value(replica, "select pg_is_in_recovery()") is False
+    assert query_value(primary, "show default_transaction_read_only") == "on"
     assert alice.xcom(PLAN_DAG, run_id, "validate-new-primary")["passed"] is True
     record = alice.xcom(PLAN_DAG, run_id, "record")
     assert record["outcome"] == "recovered"
