@@ -84,7 +84,14 @@ def claimed_broker(base_url: str | None = None) -> Iterator[str]:
     token = uuid.uuid4().hex
     for db in BROKER_DBS:
         client = redis.Redis.from_url(f"{base}/{db}")
-        if not client.set(OWNER_KEY, token, nx=True, ex=CLAIM_TTL_S):
+        try:
+            claimed = client.set(OWNER_KEY, token, nx=True, ex=CLAIM_TTL_S)
+        except redis.ConnectionError as exc:
+            raise RuntimeError(
+                f"the Celery end-to-end test needs a Redis server at {base} ({exc}); start the machine's Redis "
+                f"(redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save ''), or set {REDIS_URL_ENV}"
+            ) from exc
+        if not claimed:
             client.close()
             continue
         try:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
+from drflow.operators.failover import ValidateSqlOperator
 from drflow.plan.diff import diff_plans
 from drflow.plan.graph import DagPlan
 from drflow.render.airflow import render_dag
 from drflow.spec.diagnostics import SpecError
 from drflow.spec.load import load_spec_text
-from tests.plan_inputs import plans
+from tests.plan_inputs import plans, task_params
 
 SPEC = """\
 version: 1
@@ -159,3 +163,53 @@ def test_a_malformed_queue_name_says_what_a_queue_name_is(value: str) -> None:
     [error] = caught.value.errors
     assert (error.line, error.path) == (3, "defaults.datastore_queue")
     assert "is not a valid Celery queue name" in str(error) and "e.g. drflow-db" in str(error)
+
+
+RESTORE_THEN_VALIDATE = """\
+version: 1
+metadata: {name: shop, owner: platform-team}
+regions: [{name: us-east-1, role: primary}]
+storage: [{name: store, type: local, path: /var/backups/shop}]
+components:
+  - name: orders
+    criticality: high
+    rto: 15m
+    rpo: 1h
+    datastore: {type: postgres, database: orders, primary: {conn_id: pg_primary, region: us-east-1}}
+    backups:
+      - {name: daily-full, type: full, method: pg_basebackup, schedule: "@hourly", targets: [store],
+         retention: {days: 7}}
+recovery_plans:
+  - name: rollback
+    scenario: data-corruption
+    status: approved
+    components: [orders]
+    approval: {approvers: [alice, bob]}
+    steps:
+      - {name: restore-copy, action: restore, component: orders}
+      - {name: check-copy, action: validate_sql, component: orders, node: restored,
+         checks: [{name: rows, query: select count(*) from orders, expected: "3"}]}
+"""
+
+
+class RestoreXCom:
+    def __init__(self, machine: str) -> None:
+        self.machine = machine
+
+    def xcom_pull(self, task_ids: str) -> Any:
+        assert task_ids == "restore-copy"
+        restored = {"host": "127.0.0.1", "machine": self.machine, "port": 55999, "dbname": "orders"}
+        return {"step": task_ids, "restored": restored}
+
+
+def test_validating_a_restored_server_on_another_machine_is_refused() -> None:
+    params = task_params(RESTORE_THEN_VALIDATE, ".plan.rollback", "check-copy")
+    operator = ValidateSqlOperator(task_id="check-copy", **params)
+    here = socket.gethostname()
+    assert operator.target_conn({"ti": RestoreXCom(here)}, "restored").port == 55999
+    with pytest.raises(AirflowFailException) as refused:
+        operator.target_conn({"ti": RestoreXCom("worker-b.example")}, "restored")
+    assert f"runs on {here}, but restore step 'restore-copy' started the restored server on worker-b" in str(
+        refused.value
+    )
+    assert "give the plan a `queue` that workers of one machine serve" in str(refused.value)
