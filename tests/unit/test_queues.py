@@ -213,3 +213,13 @@ def test_validating_a_restored_server_on_another_machine_is_refused() -> None:
         refused.value
     )
     assert "give the plan a `queue` that workers of one machine serve" in str(refused.value)
+
+
+def test_validating_a_restored_server_goes_where_the_restore_step_goes() -> None:
+    spec_text = RESTORE_THEN_VALIDATE.replace(
+        "metadata: {name: shop, owner: platform-team}",
+        "metadata: {name: shop, owner: platform-team}\ndefaults: {queue: drflow, datastore_queue: drflow-db}",
+    )
+    [dag] = [p for p in plans(spec_text) if p.dag_id == "dr.shop.plan.rollback"]
+    assert queues(dag)["restore-copy"] == queues(dag)["check-copy"] == "drflow"
+    assert queues(dag)["assess"] == "drflow-db"

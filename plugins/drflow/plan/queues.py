@@ -41,6 +41,9 @@ of a file tree, failover steps). Store-only work (verify, copy, select, drills' 
 
 
 def near_datastore(task: TaskPlan) -> bool:
+    step = task.params.get("step")
+    if task.action == "plan.validate_sql" and isinstance(step, dict) and step.get("node") == "restored":
+        return False  # it checks the server a restore step started on its own worker: go where that one went
     if task.action in DATASTORE_ACTIONS:
         return True
     # Retention of a pgBackRest component runs `pgbackrest expire` on the database host.
