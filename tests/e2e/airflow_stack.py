@@ -4,8 +4,10 @@
 AIRFLOW_HOME (SQLite, LocalExecutor, SimpleAuthManager with the users alice and bob (admins), a
 read-only `auditor` that the recovery record reads the API as, and `drflow` that run notes are written
 as), the project's `dags/` folder and
-`DRFLOW_SPECS_DIR=specs_dir`, on a free loopback port. It always stops them (SIGTERM to each group,
-SIGKILL after 30 s). `stack.client(user)` is a small REST client that acts as that user would.
+`DRFLOW_SPECS_DIR=specs_dir`, on a free loopback port. With `celery=`, Airflow runs the CeleryExecutor on a
+PostgreSQL metadata database and a Redis broker, with `airflow celery worker`s (tests/e2e/celery_broker.py).
+It always stops them (SIGTERM to each group, SIGKILL after 30 s). `stack.client(user)` is a small REST
+client that acts as that user would.
 
 Measured recipe and pitfalls: /work/shared/notes/airflow-e2e.md. The one that matters here: answering a
 human-in-the-loop task right after it parks in `awaiting_input` can fail it, because the scheduler has
@@ -33,6 +35,7 @@ import requests
 
 from drflow.devtools.airflow_env import local_airflow_env
 from drflow.engines.postgres.cluster import free_port
+from tests.e2e.celery_broker import CeleryExecutorOptions
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 USERS = {"alice": "admin", "bob": "admin", "auditor": "viewer", "drflow": "user"}
@@ -61,6 +64,8 @@ class AirflowStack:
     env: dict[str, str]
     passwords: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    killed: set[str] = field(default_factory=set)
+    """Processes a test killed on purpose (a Celery worker): check_alive does not count them."""
 
     @property
     def url(self) -> str:
@@ -76,11 +81,11 @@ class AirflowStack:
             return "(no log)"
 
     def diagnostics(self) -> str:
-        return "\n".join(f"--- {c} ({self.log(c)}) ---\n{self.log_tail(c)}" for c in self.processes)
+        return "\n".join(f"--- {c} ({self.log(c)}) ---\n{self.log_tail(c)}" for c in self.processes or COMPONENTS)
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():
-            if process.poll() is not None:
+            if process.poll() is not None and name not in self.killed:
                 raise StackError(f"airflow {name} exited with code {process.returncode}\n{self.diagnostics()}")
 
     def client(self, user: str) -> AirflowClient:
@@ -240,9 +245,14 @@ def airflow_stack(
     extra_env: Mapping[str, str] | None = None,
     startup_timeout: float = 120,
     components: Iterable[str] = COMPONENTS,
+    celery: CeleryExecutorOptions | None = None,
 ) -> Iterator[AirflowStack]:
     """Start the components (default: all four) over `specs_dir` with `connections` (AIRFLOW_CONN_* values);
-    stop them after."""
+    stop them after.
+
+    With `celery`, Airflow runs the CeleryExecutor on its metadata database and broker, and its workers are
+    started too (`stack.processes["worker-<name>"]`, each in its own process group).
+    """
     home = Path(tempfile.mkdtemp(prefix="drflow-e2e-airflow-"))
     port = free_port()
     passwords = {user: f"{user}-e2e-password" for user in users}
@@ -258,6 +268,7 @@ def airflow_stack(
     env = {
         **os.environ,
         **_stack_env(home, port, specs_dir, passwords_file, users),
+        **(celery.env() if celery else {}),
         "AIRFLOW_CONN_DRFLOW_AIRFLOW_API": json.dumps(audit_conn),
         "AIRFLOW_CONN_DRFLOW_AIRFLOW_NOTES": json.dumps(notes_conn),
         **(connections or {}),
@@ -269,10 +280,13 @@ def airflow_stack(
         migrated = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
         if migrated.returncode != 0:
             raise StackError(f"airflow db migrate failed:\n{migrated.stderr[-3000:]}")
-        for component in components:
+        commands = {component: [airflow, component] for component in components}
+        for worker in celery.workers if celery else ():
+            commands[worker.component] = worker.argv(airflow, home)
+        for component, argv in commands.items():
             with stack.log(component).open("wb") as log:
                 stack.processes[component] = subprocess.Popen(
-                    [airflow, component],
+                    argv,
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -280,6 +294,8 @@ def airflow_stack(
                     start_new_session=True,
                 )
         _wait_healthy(stack, startup_timeout)
+        for worker in celery.workers if celery else ():
+            _wait_for_line(stack, worker.component, f"{worker.name}@", " ready.", timeout=startup_timeout)
         yield stack
     finally:
         _stop(stack)
@@ -302,15 +318,35 @@ def _wait_healthy(stack: AirflowStack, timeout: float) -> None:
     raise StackError(f"the api-server did not answer within {timeout}s\n{stack.diagnostics()}")
 
 
+def _wait_for_line(stack: AirflowStack, component: str, *parts: str, timeout: float) -> None:
+    """Until a line of the component's log holds every one of `parts` (a Celery worker's `… ready.`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stack.check_alive()
+        lines = stack.log(component).read_text(errors="replace").splitlines()
+        if any(all(part in line for part in parts) for line in lines):
+            return
+        time.sleep(0.5)
+    raise StackError(f"{component} did not log {parts} within {timeout}s\n{stack.diagnostics()}")
+
+
 def _stop(stack: AirflowStack) -> None:
-    for process in stack.processes.values():
+    for name, process in stack.processes.items():
         if process.poll() is None:
             with suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-    for process in stack.processes.values():
+                # A Celery worker's warm shutdown is its main process's to run: a SIGTERM to its pool children
+                # too leaves it waiting for them for good.
+                if name.startswith("worker-"):
+                    os.kill(process.pid, signal.SIGTERM)
+                else:
+                    os.killpg(process.pid, signal.SIGTERM)
+    for name, process in stack.processes.items():
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             with suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+        if name.startswith("worker-"):
+            with suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # a pool child its warm shutdown left behind

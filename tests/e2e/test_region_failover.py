@@ -33,7 +33,7 @@ from drflow.store.local import LocalStore
 from tests.e2e import airflow_pages as ui
 from tests.e2e.airflow_stack import AirflowStack, airflow_stack
 from tests.e2e.browser import BrowserSession, browser
-from tests.fixtures.pg import PG_BIN_DIR, airflow_conn_json, pg_workdir_context, running_cluster
+from tests.fixtures.pg import PG_BIN_DIR, airflow_conn_json, pg_workdir_context, query_value, running_cluster
 from tests.fixtures.s3 import MotoServer
 
 pytestmark = pytest.mark.slow
@@ -126,11 +126,8 @@ def pg_conn(cluster: LocalCluster) -> str:
     return airflow_conn_json(cluster)
 
 
-def query(cluster: LocalCluster, sql: str, dbname: str = "users") -> Any:
-    with psycopg.connect(**cluster.conninfo(dbname).libpq_kwargs(connect_timeout=5), autocommit=True) as conn:
-        cursor = conn.execute(sql)  # test SQL, no input
-        row = cursor.fetchone() if cursor.description else None
-        return row[0] if row else None
+def query(cluster: LocalCluster, sql: str) -> Any:
+    return query_value(cluster, sql, "users")
 
 
 def route53(moto: MotoServer) -> Any:

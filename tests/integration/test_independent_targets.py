@@ -23,7 +23,7 @@ from drflow.jobs.wal import WalArchiveRequest, archive_wal, default_slot
 from drflow.store.factory import target_catalogs
 from drflow.store.fanout import TargetsFailedError
 from drflow.store.manifest import BackupManifest
-from tests.fixtures.s3 import S3_TEST_PREFIX, S3_TEST_REGION, MotoServer, _drop_bucket
+from tests.fixtures.s3 import S3_TEST_PREFIX, S3_TEST_REGION, MotoServer, drop_bucket
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def broken_s3(moto_server: MotoServer, s3_conn_id: str) -> Iterator[BrokenTarget
     broken = BrokenTarget(moto_server, target)
     yield broken
     if broken.fixed:
-        _drop_bucket(moto_server, bucket)
+        drop_bucket(moto_server, bucket)
 
 
 def _entries(targets: list[dict[str, Any]], component: str) -> dict[str, list[BackupManifest]]:
@@ -180,7 +180,7 @@ def test_wal_is_independent_per_target_and_the_slot_waits_for_the_failed_target(
     broken_s3.fix()
     take_full_backup(_full(pg_primary, targets, "20261127T000000Z-daily-full-walbase"))
     # The second target goes away (its bucket is dropped) after the full backup reached it.
-    _drop_bucket(broken_s3.server, broken_s3.target["bucket"])
+    drop_bucket(broken_s3.server, broken_s3.target["bucket"])
     broken_s3.fixed = False
     slot = default_slot("users")
 

@@ -14,6 +14,7 @@ result; the recovery record lists them.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -163,6 +164,14 @@ class FailoverStepOperator(PlanStepOperator):
         if not isinstance(restored, dict):
             raise AirflowFailException(
                 f"restore step {task_id!r} left no restored server in XCom; clear it and run it again"
+            )
+        machine, here = restored.get("machine"), socket.gethostname()
+        if machine is not None and machine != here:
+            # Its port on this machine's loopback is another server, or none: never check the wrong database.
+            raise AirflowFailException(
+                f"{self.definition.action} on `restored` runs on {here}, but restore step {task_id!r} started the "
+                f"restored server on {machine}, listening on that machine's loopback only; give the plan a `queue` "
+                'that workers of one machine serve (README "Run it on Celery"), then clear both steps'
             )
         return PgConnInfo(
             host=str(restored["host"]),

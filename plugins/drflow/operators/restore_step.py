@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import logging
 import shutil
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -226,6 +227,8 @@ def restore_component(
         **result,
         "restored": {
             "host": "127.0.0.1",
+            # The server listens on this machine's loopback only: later steps must run here (see validate_sql).
+            "machine": socket.gethostname(),
             "port": port,
             "user": "postgres",
             "dbname": facts.database,

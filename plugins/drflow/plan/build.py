@@ -14,6 +14,7 @@ from drflow.plan.exercise_common import exercise_dag_id
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.metrics import metrics_plan
 from drflow.plan.presentation import plan_title, presented
+from drflow.plan.queues import route
 from drflow.plan.recovery import recovery_plan
 from drflow.plan.replication import replication_watch_plan
 from drflow.plan.report import rpo_report_plan
@@ -31,13 +32,17 @@ def build_plans(spec: Spec, source: Path | str) -> list[DagPlan]:
     where = str(source)
     for component in spec.components:
         for policy in component.backup_policies:
-            plans.append(presented(backup_plan(spec, component, policy, where), spec, component, policy))
+            plan = backup_plan(spec, component, policy, where)
+            plans.append(route(presented(plan, spec, component, policy), spec, policy.queue))
         for drill in component.drills:
-            plans.append(presented(drill_plan(spec, component, drill, where), spec, component, drill))
+            plan = drill_plan(spec, component, drill, where)
+            plans.append(route(presented(plan, spec, component, drill), spec, drill.queue))
         whole = [replication_watch_plan(spec, component, where), restore_plan(spec, component, where)]
         whole += config_plans(spec, component, where)
-        plans.extend(presented(p, spec, component) for p in whole if p)
-    plans.extend(presented(recovery_plan(spec, plan, where), spec) for plan in spec.recovery_plans)
+        plans.extend(route(presented(p, spec, component), spec) for p in whole if p)
+    plans.extend(
+        route(presented(recovery_plan(spec, plan, where), spec), spec, plan.queue) for plan in spec.recovery_plans
+    )
     # A draft can be simulated before it is approved: a simulation touches nothing in production.
     simulations = [
         replace(simulation_plan(spec, plan, where), display_name=f"{plan_title(plan.name)} (simulation)")
@@ -60,7 +65,7 @@ def build_plans(spec: Spec, source: Path | str) -> list[DagPlan]:
     titles = {exercise_dag_id(spec, e): f"{plan_title(e.plan)} ({e.type} exercise {e.name})" for e in spec.exercises}
     exercises = [replace(p, display_name=p.display_name or titles.get(p.dag_id)) for p in exercises]
     reports = [rpo_report_plan(spec, where), metrics_plan(spec, where), retention_plan(spec, where)]
-    plans.extend(presented(p, spec) for p in [*simulations, *exercises, *reports] if p)
+    plans.extend(route(presented(p, spec), spec) for p in [*simulations, *exercises, *reports] if p)
     return plans
 
 

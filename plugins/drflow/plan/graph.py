@@ -30,6 +30,8 @@ class TaskPlan:
     """Runs whatever happened upstream and does not decide the DAG run's state (a recovery record)."""
     notify_on: dict[str, str] = field(default_factory=dict)
     """Task callback → notification event, e.g. {"failure": "step-failed"}; channels from DagPlan.notify."""
+    queue: str | None = None
+    """The Celery queue of the task (plan/queues.py); None: Airflow's default queue."""
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ def render_dag(plan: DagPlan) -> DAG:
                 overrides["retry_delay"] = timedelta(seconds=task.retry_delay_s)
             if task.timeout_s is not None:
                 overrides["execution_timeout"] = timedelta(seconds=task.timeout_s)
+            if task.queue is not None:
+                overrides["queue"] = task.queue
             if task.notify_on and plan.notify is not None:
                 from drflow.notifiers import notifiers_for
 

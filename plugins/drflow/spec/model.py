@@ -19,7 +19,6 @@ from pydantic import (
     Tag,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from drflow.retention import RetentionPolicy
@@ -32,8 +31,18 @@ from drflow.spec.plans import Notification, RecoveryPlan
 from drflow.spec.replication import ReplicationMode, ReplicationWatch, replication_mode
 from drflow.spec.reports import Reports
 from drflow.spec.snapshot import SnapshotDatastore
-from drflow.spec.types import NAME_PATTERN, Duration, PlainPath, PositiveDuration, Schedule, Size
+from drflow.spec.types import (
+    NAME_PATTERN,
+    Duration,
+    PlainPath,
+    PositiveDuration,
+    Queue,
+    Schedule,
+    Size,
+    queue_field,
+)
 from drflow.spec.validation import ValidationEntry
+from drflow.spec.vault import ClientEncryption, Transition
 from drflow.storage_classes import StorageClass
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -107,6 +116,10 @@ class Defaults(SpecModel):
         description="Start every DAG of the spec paused when Airflow first sees it (default: protection DAGs "
         "start active; plans and restores have no schedule and run only when triggered).",
     )
+    queue: Queue | None = queue_field("every task", "Airflow's [operators] default_queue")
+    datastore_queue: Queue | None = queue_field(
+        "the tasks that must run near a datastore (streaming backups, pgBackRest, tar, failover steps)", "queue"
+    )
 
 
 class Region(SpecModel):
@@ -115,26 +128,6 @@ class Region(SpecModel):
     name: str = Field(min_length=1, description="Region name, e.g. us-east-1.")
     role: Literal["primary", "secondary"] = Field("secondary", description="primary: where the service runs.")
     description: str = ""
-
-
-class ClientEncryption(SpecModel):
-    """Client-side AES-256-GCM of every backup object, before it leaves the worker. The key is never in the spec."""
-
-    key_conn_id: ConnId | None = Field(
-        None, description="Airflow connection whose password is the key (32 random bytes, base64 or 64 hex digits)."
-    )
-    key_variable: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")] | None = Field(
-        None, description="Airflow variable whose value is the key (32 random bytes, base64 or 64 hex digits)."
-    )
-
-    @model_validator(mode="after")
-    def _one_key_source(self) -> ClientEncryption:
-        if (self.key_variable is None) == (self.key_conn_id is None):
-            raise ValueError(
-                "give exactly one of key_conn_id (an Airflow connection holding the key as its password) "
-                "or key_variable (an Airflow variable holding the key)"
-            )
-        return self
 
 
 class LocalTarget(SpecModel):
@@ -147,17 +140,6 @@ class LocalTarget(SpecModel):
     client_encryption: ClientEncryption | None = Field(
         None, description="Encrypt every backup object on the worker (AES-256-GCM) with a key from Airflow."
     )
-
-
-class Transition(SpecModel):
-    """A bucket lifecycle rule: backup data moves to a colder class after a while (manifests stay STANDARD)."""
-
-    after: PositiveDuration = Field(description="Age at which backup data moves, in days, e.g. 30d.")
-    storage_class: StorageClass = Field(description="The colder class: STANDARD_IA, GLACIER_IR, GLACIER, DEEP_ARCHIVE.")
-
-    @property
-    def after_days(self) -> int:
-        return max(1, round(self.after.total_seconds() / 86400))
 
 
 class S3Target(SpecModel):
@@ -326,6 +308,7 @@ class BackupPolicy(SpecModel):
     retries: int | None = Field(None, ge=0, le=20, description="Airflow retries (default: defaults.retries).")
     retry_delay: Duration | None = Field(None, description="Delay between retries (default: defaults.retry_delay).")
     timeout: PositiveDuration | None = Field(None, description="Fail the backup task after this long.")
+    queue: Queue | None = queue_field("every task of this policy's DAG", "the component's and defaults' queues")
     slot: str | None = Field(
         None,
         pattern=r"^[a-z0-9_]{1,63}$",
@@ -398,6 +381,7 @@ class Drill(SpecModel):
     )
     timeout: PositiveDuration | None = Field(None, description="Fail the drill after this long.")
     paused: Paused = None
+    queue: Queue | None = queue_field("every task of this drill's DAG", "the component's and defaults' queues")
 
 
 class Component(SpecModel):
@@ -426,6 +410,10 @@ class Component(SpecModel):
         None,
         description="Data sovereignty: the only regions its data, replicas, backups and copies may live in "
         "(default: any region of the spec).",
+    )
+    queue: Queue | None = queue_field("the component's tasks", "defaults.queue")
+    datastore_queue: Queue | None = queue_field(
+        "the component's tasks that must run near its datastore", "queue, then defaults.datastore_queue"
     )
 
     @property

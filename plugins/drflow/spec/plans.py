@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, model_validator
 
 from drflow.spec.currency import ReviewDate, ReviewPeriod
-from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PositiveDuration
+from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PositiveDuration, Queue, queue_field
 from drflow.spec.validation import DATABASE_TYPES, ValidationEntry
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -305,3 +305,6 @@ class RecoveryPlan(PlanModel):
     owner: str | None = Field(None, min_length=1, description="Who keeps the plan current (default: the spec's).")
     reviewed: ReviewDate | None = Field(default=None, description="Day of its last review (default: the spec's).")
     review_every: ReviewPeriod | None = Field(default=None, description="Review period (default: the spec's).")
+    queue: Queue | None = queue_field(
+        "every task of the plan's DAG", "each step's component's queues, then the defaults'"
+    )

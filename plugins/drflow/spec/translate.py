@@ -17,6 +17,7 @@ from drflow.spec.model import Spec
 from drflow.spec.source import Loc, Source
 from drflow.spec.types import (
     NAME_PATTERN,
+    QUEUE_PATTERN,
     parse_duration,
     parse_plain_path,
     parse_positive_duration,
@@ -46,6 +47,10 @@ _PATTERN_HELP = {
     URL_PATTERN: (
         "is not a plain http(s) URL",
         "write http://host/path or https://host/path (credentials go into an Airflow connection: use conn_id)",
+    ),
+    QUEUE_PATTERN: (
+        "is not a valid Celery queue name",
+        "use letters, digits, '_', '.', ':' and '-', starting with a letter or digit, e.g. drflow-db",
     ),
 }
 

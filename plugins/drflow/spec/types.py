@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, Field, PlainSerializer, StringConstraints, WithJsonSchema
 
 # Re-exported: the spec's value types are parsed and written by drflow.units (Airflow- and pydantic-free).
 from drflow.units import (
@@ -22,6 +22,7 @@ SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@
 PRESET_CRON = {"@quarterly": "0 0 1 */3 *"}
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
+QUEUE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
 
 
 # A path drflow writes into commands and configuration files on a host: absolute, and nothing a
@@ -224,6 +225,25 @@ Schedule = Annotated[
         }
     ),
 ]
+
+# A Celery queue (Airflow's `queue` of an operator; `airflow celery worker -q NAME` serves it).
+Queue = Annotated[
+    str,
+    StringConstraints(pattern=QUEUE_PATTERN),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": QUEUE_PATTERN,
+            "description": "A Celery queue name, e.g. drflow-db: letters, digits and . _ : -.",
+        }
+    ),
+]
+
+
+def queue_field(what: str, default: str) -> Any:
+    """An optional `queue:` of the spec: the Celery queue of `what`, else of `default`."""
+    return Field(default=None, description=f'Celery queue of {what} (README "Run it on Celery"); default: {default}.')
+
 
 # A value a check must return, written as text, a number or a boolean (true -> "true").
 ExpectedValue = Annotated[
