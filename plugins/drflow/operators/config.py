@@ -38,7 +38,7 @@ class ConfigBackupOperator(BaseOperator):
 
 
 class ConfigDrillOperator(BaseOperator):
-    """Restore the newest version into scratch, compare its hash, run the spec's validation command."""
+    """Restore the newest version into scratch, compare its hash, run the spec's validation command, report."""
 
     ui_color = "#fdebd0"
 
@@ -46,6 +46,8 @@ class ConfigDrillOperator(BaseOperator):
         self,
         *,
         config: dict[str, Any],
+        rto_s: int,
+        rpo_s: int,
         validate_command: str | None = None,
         command_timeout_s: float = 300.0,
         work_dir: str | None = None,
@@ -57,40 +59,58 @@ class ConfigDrillOperator(BaseOperator):
         self.validate_command = validate_command
         self.command_timeout_s = command_timeout_s
         self.work_dir = work_dir
+        self.rto_s = rto_s
+        self.rpo_s = rpo_s
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
         from airflow.sdk.exceptions import AirflowFailException
 
-        from drflow.actions.command import CommandError
+        from drflow.engines.config.source import ConfigSourceError, read_config
         from drflow.jobs.config import config_drill
+        from drflow.jobs.config_verdict import judge_config_drill
+        from drflow.store.factory import target_catalogs
 
         run = self.config_run
+        result = config_drill(
+            run.spec_name, run.component, run.targets, work_dir=self.work_dir, validate=self._validator()
+        )
         try:
-            result = config_drill(
-                run.spec_name,
-                run.component,
-                run.targets,
-                work_dir=self.work_dir,
-                validate=self._validator(),
-            )
-        except CommandError as exc:
-            raise AirflowFailException(f"config drill of {run.component}: validation command failed: {exc}") from None
-        if not result["passed"]:
+            live: str | None = read_config(run.source).sha256
+        except (ConfigSourceError, OSError) as exc:
+            self.log.warning("the live config could not be read: %s", exc)
+            live = None
+        report = {
+            "spec": run.spec_name,
+            "component": run.component,
+            "drill": "config",
+            "dag_id": getattr(context.get("dag"), "dag_id", None),
+            "run_id": getattr(context.get("dag_run"), "run_id", None),
+            **judge_config_drill(result, live_sha256=live, rto_s=self.rto_s, rpo_s=self.rpo_s, now=datetime.now(UTC)),
+        }
+        [target] = [t for t in run.targets if t.get("name") == result["target"]]
+        [(_, catalog)] = target_catalogs(run.spec_name, [target])
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        report["report_key"] = catalog.write_report(run.component, "drill", f"{stamp}-config", report)
+        if not report["passed"]:
             raise AirflowFailException(
-                f"config drill of {run.component}: version {result['version_id']} restored with hash "
-                f"{result['restored_sha256']}, not the recorded {result['expected_sha256']}: the stored copy is "
-                "corrupt; run the config backup again and check the store"
+                f"config drill of {run.component} failed: {'; '.join(report['problems'])}. "
+                f"Report: {report['report_key']}"
             )
-        return result
+        return report
 
     def _validator(self) -> Any:
         if not self.validate_command:
             return None
-        from drflow.actions.command import run_reviewed_command
+        from drflow.actions.command import CommandError, run_reviewed_command
 
         command, timeout = self.validate_command, self.command_timeout_s
 
         def validate(restored: Path) -> dict[str, Any]:
-            return run_reviewed_command([command, str(restored)], timeout_s=timeout).to_json()
+            try:
+                return {**run_reviewed_command([command, str(restored)], timeout_s=timeout).to_json(), "passed": True}
+            except CommandError as exc:  # a failed check is the drill's verdict, recorded in its report
+                return {"argv": [command, str(restored)], "passed": False, "error": str(exc)}
 
         return validate

@@ -50,11 +50,22 @@ class SnapshotDrillOperator(BaseOperator):
 
     ui_color = "#fad7a0"
 
-    def __init__(self, *, snapshot: Mapping[str, Any], region: str, rto_s: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        snapshot: Mapping[str, Any],
+        region: str,
+        rto_s: int,
+        rpo_s: int | None = None,
+        drill: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.snapshot = SnapshotRun.from_params(snapshot)
         self.region = region
         self.rto_s = rto_s
+        self.rpo_s = rpo_s
+        self.drill = drill
 
     def execute(self, context: Any) -> dict[str, Any]:
         from datetime import UTC, datetime
@@ -64,10 +75,21 @@ class SnapshotDrillOperator(BaseOperator):
         run = self.snapshot
         catalog, manifest = latest_snapshot_backup(run.spec_name, run.component, run.policy, run.targets)
         result = snapshot_drill(manifest, source_from(run), region=self.region, zone=run.zone)
-        result["rto_s"] = self.rto_s
-        result["rto_met"] = result["total_s"] <= self.rto_s
+        drill = self.drill or self.task_id
+        result.update(
+            spec=run.spec_name,
+            component=run.component,
+            drill=drill,
+            dag_id=getattr(context.get("dag"), "dag_id", None),
+            run_id=getattr(context.get("dag_run"), "run_id", None),
+            rto_s=self.rto_s,
+            rto_met=result["total_s"] <= self.rto_s,
+        )
+        if self.rpo_s is not None:
+            # Recorded, not failed, as in a database drill: RPO compliance is judged from every source.
+            result.update(rpo_s=self.rpo_s, rpo_met=result["backup_age_s"] <= self.rpo_s)
         stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-        key = catalog.write_report(run.component, "drill", f"{stamp}-{self.task_id}", result)
+        key = catalog.write_report(run.component, "drill", f"{stamp}-{drill}", result)
         self.log.info("drill report written to %s", catalog.store.url_for(key))
         if not result["rto_met"]:
             raise RuntimeError(
