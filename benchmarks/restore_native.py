@@ -14,6 +14,8 @@ Then a pgbench write load, a target time noted in the middle of it, and drflow's
                  native floor: the same base tars extracted by hand, the stored WAL segments decompressed
                  with zstd by hand, recovery_target_time = T, restore_command = cp, start, replay, promote
                  (wait until writable), stop
+                 floor + syncfs: the same, with recovery_init_sync_method = syncfs, as drflow starts a restored
+                                 server (informational: drflow's overhead with the same startup sync)
 
 All sides read the same local disk (pgBackRest speaks only HTTPS to S3, so moto over HTTP is out here;
 ``--s3`` runs the earlier S3 comparison). Targets: drflow <= 1.0x pgBackRest, PITR <= 1.2x the floor.
@@ -144,8 +146,13 @@ def tar_by_hand(base: Path, out: Path) -> float:
     return time.perf_counter() - t0
 
 
-def native_pitr(base: Path, wal_dirs: list[Path], out: Path, target: str, bin_dir: Path, root: Path) -> float:
-    """Base extracted by hand, WAL decompressed by hand, recovery_target_time, replay, promote, stop."""
+def native_pitr(
+    base: Path, wal_dirs: list[Path], out: Path, target: str, bin_dir: Path, root: Path, *, syncfs: bool = False
+) -> float:
+    """Base extracted by hand, WAL decompressed by hand, recovery_target_time, replay, promote, stop.
+
+    ``syncfs``: the first start syncs the data directory as drflow's restores do (one syncfs() instead of an
+    fsync per file), to show drflow's own overhead apart from that setting."""
     t0 = time.perf_counter()
     HOST.make_private_dir(out)
     _as_db(["tar", "-I", "zstd", "-xf", str(base / "base.tar.zst"), "-C", str(out)])
@@ -158,6 +165,7 @@ def native_pitr(base: Path, wal_dirs: list[Path], out: Path, target: str, bin_di
         f"\nrestore_command = 'cp walsrc/%f %p'\nrecovery_target_time = '{target}'\n"
         f"recovery_target_action = 'promote'\narchive_mode = 'off'\nport = {port}\n"
         f"unix_socket_directories = '{sock}'\nlisten_addresses = ''\n"
+        + ("recovery_init_sync_method = 'syncfs'\n" if syncfs else "")
     )
     with (out / "postgresql.auto.conf").open("a") as conf:  # as root, owned by postgres: appended in place
         conf.write(settings)
@@ -295,10 +303,14 @@ def run(args: argparse.Namespace) -> int:
                 lambda r=r: record(
                     "native PITR floor", native_pitr(base_dir, wal_dirs, root / f"np-{r}", target_time, bin_dir, root)
                 ),
+                lambda r=r: record(
+                    "native floor + syncfs",
+                    native_pitr(base_dir, wal_dirs, root / f"ns-{r}", target_time, bin_dir, root, syncfs=True),
+                ),
             ]
             for side in sides if r % 2 == 0 else list(reversed(sides)):
                 side()
-            for name in ("d", "p", "t", "dp", "np"):
+            for name in ("d", "p", "t", "dp", "np", "ns"):
                 HOST.run(["rm", "-rf", str(root / f"{name}-{r}")], timeout=600)
             print(f"round {r}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), flush=True)
     finally:
@@ -316,6 +328,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"drflow / pgbackrest restore: {vs_pgbr:.2f} (target <= {PGBACKREST_TARGET}: {_verdict(vs_pgbr, 1.0)})")
     print(f"drflow / tar by hand:        {vs_tar:.2f} (the floor: no verification at all)")
     print(f"drflow PITR / native floor:  {vs_floor:.2f} (target <= {PITR_TARGET}: {_verdict(vs_floor, PITR_TARGET)})")
+    vs_syncfs = best["drflow PITR"] / best["native floor + syncfs"]
+    print(f"drflow PITR / floor + syncfs: {vs_syncfs:.2f} (drflow's own overhead: both sync the restored files alike)")
     return 0
 
 

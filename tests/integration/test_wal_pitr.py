@@ -209,7 +209,12 @@ def test_recovery_to_a_time_between_two_commits_restores_exactly_the_rows_commit
     assert result.last_replayed_commit is not None
     assert datetime.fromisoformat(result.last_replayed_commit) <= target
     assert not (data_dir / "drflow_restore_wal").exists()
-    assert "recovery_target_time" not in (data_dir / "postgresql.auto.conf").read_text()
+    settings = (data_dir / "postgresql.auto.conf").read_text()
+    assert "recovery_target_time" not in settings and "restore_command" not in settings
+    assert "recovery_init_sync_method" not in settings  # the first start's sync setting is not left behind
+    # The compressed segments were staged as stored and decompressed one at a time by restore_command.
+    log = (data_dir.parent / "socket" / f"postgres-{result.port}.log").read_text()
+    assert "restored log file" in log and "zstd:" not in log
 
 
 def test_targets_the_store_cannot_reach_are_refused_with_the_range_and_nothing_is_touched(

@@ -26,6 +26,8 @@ class DemoRun:
     component: str
     policy: str
     drill: str
+    part_of: str | None = None
+    """The component whose row of the final table this one joins (the portal's assets: the API Portal)."""
 
     def dag_ids(self, spec: str) -> list[str]:
         return [f"dr.{spec}.{self.component}.backup.{self.policy}", f"dr.{spec}.{self.component}.drill.{self.drill}"]
@@ -57,7 +59,8 @@ def read_result(spec: Spec, run: DemoRun) -> DemoResult:
     ]
     if not reports:
         raise LookupError(f"no drill report of {run.component} in {', '.join(names)}: read the demo's Airflow log")
-    report, catalog = max(reports, key=lambda rc: str(rc[0].get("finished_at") or rc[0].get("backup_id")))
+    # Reports of older versions may lack finished_at: they sort first.
+    report, catalog = max(reports, key=lambda rc: str(rc[0].get("finished_at") or ""))
     return DemoResult(component, catalog.get(run.component, report["backup_id"]), report)
 
 

@@ -10,6 +10,7 @@ import difflib
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -234,6 +235,7 @@ def config_drill(
     A target that cannot be read is skipped for the next (targets are independent).
     """
     problems: list[str] = []
+    started_at, began = datetime.now(UTC), time.monotonic()
     for target in targets:
         name = str(target.get("name"))
         try:
@@ -249,5 +251,11 @@ def config_drill(
             continue
         result["passed"] = bool(result["hash_matches"])
         result["skipped_targets"] = problems
+        # The restore time: from the first read of the versions (skipped targets included) to the validated tree.
+        result.update(
+            started_at=started_at.isoformat(),
+            finished_at=datetime.now(UTC).isoformat(),
+            restore_s=round(time.monotonic() - began, 3),
+        )
         return result
     raise ConfigJobError(f"no target could be drilled for the config of {component}: {'; '.join(problems)}")

@@ -18,7 +18,13 @@ from typing import Any
 from drflow.engines.postgres.cluster import LocalCluster, free_port
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.lsn import parse_lsn, segment_number, segment_start
-from drflow.engines.postgres.recovery import finish_recovery, recovery_settings, stage_wal, wait_until_promoted
+from drflow.engines.postgres.recovery import (
+    finish_recovery,
+    preload_driver,
+    recovery_settings,
+    stage_wal,
+    wait_until_promoted,
+)
 from drflow.engines.postgres.restore import RestoreError, start_restored
 from drflow.hosts import Host, HostError
 from drflow.jobs.restore import (
@@ -204,6 +210,7 @@ def restore_to_point(
     is stopped cleanly. On failure ``target_dir`` is emptied again, so a retry starts clean.
     """
     started = time.monotonic()
+    preload_driver()
     with scratch_dir(work_dir, f"pitr-{plan.base.backup_id}") as staging:
         wal_files: dict[str, Path] = {}
         for entry in plan.wal:  # every checksum is checked before anything is laid out

@@ -320,6 +320,7 @@ def snapshot_drill(
 
     Whatever the drill created is deleted, also when a create or a wait failed half-way.
     """
+    started_at = datetime.now(UTC)
     began = time.monotonic()
     kind = str(manifest.extra.get("kind"))
     name = rds.rds_identifier("drflow-drill", manifest.component, manifest.backup_id[:16])
@@ -345,6 +346,11 @@ def snapshot_drill(
         "restored": [r.__dict__ for r in created],
         "restore_s": round(restore_s, 3),
         "total_s": round(time.monotonic() - began, 3),
+        "backup_finished_at": manifest.finished_at.isoformat(),
+        # The recovery point a restore at this moment would have: the snapshot's age when the drill began.
+        "backup_age_s": round((started_at - manifest.finished_at).total_seconds(), 3),
+        "started_at": started_at.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
         "passed": True,
     }
 

@@ -39,7 +39,7 @@ class ConfigBackupOperator(BaseOperator):
 
 
 class ConfigDrillOperator(BaseOperator):
-    """Restore the newest version into scratch, compare its hash, run the spec's validation command."""
+    """Restore the newest version into scratch, compare its hash, run the spec's validation command, report."""
 
     ui_color = "#fdebd0"
 
@@ -47,6 +47,8 @@ class ConfigDrillOperator(BaseOperator):
         self,
         *,
         config: dict[str, Any],
+        rto_s: int,
+        rpo_s: int,
         validate_command: str | None = None,
         command_timeout_s: float = 300.0,
         work_dir: str | None = None,
@@ -60,42 +62,44 @@ class ConfigDrillOperator(BaseOperator):
         self.command_timeout_s = command_timeout_s
         self.work_dir = work_dir
         self.notes_conn_id = notes_conn_id
+        self.rto_s = rto_s
+        self.rpo_s = rpo_s
 
     def execute(self, context: Any) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
         from airflow.sdk.exceptions import AirflowFailException
 
-        from drflow.actions.command import CommandError
+        from drflow.engines.config.source import ConfigSourceError, read_config
         from drflow.jobs.config import config_drill
+        from drflow.jobs.config_verdict import judge_config_drill
         from drflow.jobs.summaries import config_drill_summary
         from drflow.operators.common import publish_note
 
         run = self.config_run
         started = datetime.now(UTC)
+        # A failed validation command is part of the verdict (see _validator), recorded like any other problem.
+        result = config_drill(
+            run.spec_name, run.component, run.targets, work_dir=self.work_dir, validate=self._validator()
+        )
         try:
-            result = config_drill(
-                run.spec_name,
-                run.component,
-                run.targets,
-                work_dir=self.work_dir,
-                validate=self._validator(),
-            )
-        except CommandError as exc:
-            note = f"FAILED: config drill of `{run.component}`: the validation command failed\n\n{exc}"
-            publish_note(context, note, self.notes_conn_id, self.log)
-            self._record(context, started, {"passed": False, "problems": [f"validation command failed: {exc}"]})
-            raise AirflowFailException(f"config drill of {run.component}: validation command failed: {exc}") from None
-        result["summary"] = config_drill_summary(run.component, result)
-        publish_note(context, result["summary"], self.notes_conn_id, self.log)
-        self._record(context, started, result)
-        if not result["passed"]:
+            live: str | None = read_config(run.source).sha256
+        except (ConfigSourceError, OSError) as exc:
+            self.log.warning("the live config could not be read: %s", exc)
+            live = None
+        judged = judge_config_drill(result, live_sha256=live, rto_s=self.rto_s, rpo_s=self.rpo_s, now=datetime.now(UTC))
+        report = {**result, **judged}
+        report["summary"] = config_drill_summary(run.component, report)
+        publish_note(context, report["summary"], self.notes_conn_id, self.log)
+        report["report_key"] = self._record(context, started, report)
+        if not report["passed"]:
             raise AirflowFailException(
-                f"config drill of {run.component}: version {result['version_id']} restored with hash "
-                f"{result['restored_sha256']}, not the recorded {result['expected_sha256']}: the stored copy is "
-                "corrupt; run the config backup again and check the store"
+                f"config drill of {run.component} failed: {'; '.join(report['problems'])}. "
+                f"Report: {report['report_key']}"
             )
-        return result
+        return report
 
-    def _record(self, context: Any, started: datetime, result: dict[str, Any]) -> None:
+    def _record(self, context: Any, started: datetime, result: dict[str, Any]) -> str | None:
         """The drill's report (kind `drill`, drill `config`) in the target drilled, else the first that takes it."""
         from drflow.store.base import StoreError
         from drflow.store.factory import target_catalogs
@@ -105,8 +109,8 @@ class ConfigDrillOperator(BaseOperator):
             "spec": run.spec_name,
             "component": run.component,
             "drill": "config",
-            "dag_id": context["dag"].dag_id,
-            "run_id": context["dag_run"].run_id,
+            "dag_id": getattr(context.get("dag"), "dag_id", None),
+            "run_id": getattr(context.get("dag_run"), "run_id", None),
             "started_at": started.isoformat(),
             "finished_at": datetime.now(UTC).isoformat(),
             "restore_s": round((datetime.now(UTC) - started).total_seconds(), 3),
@@ -120,16 +124,20 @@ class ConfigDrillOperator(BaseOperator):
                 self.log.warning("could not write the drill report to %s: %s", name, exc)
                 continue
             self.log.info("drill report written to %s", catalog.store.url_for(key))
-            return
+            return key
+        return None
 
     def _validator(self) -> Any:
         if not self.validate_command:
             return None
-        from drflow.actions.command import run_reviewed_command
+        from drflow.actions.command import CommandError, run_reviewed_command
 
         command, timeout = self.validate_command, self.command_timeout_s
 
         def validate(restored: Path) -> dict[str, Any]:
-            return run_reviewed_command([command, str(restored)], timeout_s=timeout).to_json()
+            try:
+                return {**run_reviewed_command([command, str(restored)], timeout_s=timeout).to_json(), "passed": True}
+            except CommandError as exc:  # a failed check is the drill's verdict, recorded in its report
+                return {"argv": [command, str(restored)], "passed": False, "error": str(exc)}
 
         return validate

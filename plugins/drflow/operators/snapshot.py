@@ -56,6 +56,7 @@ class SnapshotDrillOperator(BaseOperator):
         snapshot: Mapping[str, Any],
         region: str,
         rto_s: int,
+        rpo_s: int | None = None,
         drill: str | None = None,
         notes_conn_id: str | None = None,
         **kwargs: Any,
@@ -65,6 +66,7 @@ class SnapshotDrillOperator(BaseOperator):
         self.region = region
         self.rto_s = rto_s
         self.notes_conn_id = notes_conn_id
+        self.rpo_s = rpo_s
         self.drill = drill or self.task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -79,10 +81,21 @@ class SnapshotDrillOperator(BaseOperator):
         started = datetime.now(UTC)
         catalog, manifest = latest_snapshot_backup(run.spec_name, run.component, run.policy, run.targets)
         result = snapshot_drill(manifest, source_from(run), region=self.region, zone=run.zone)
-        result["rto_s"] = self.rto_s
-        result["rto_met"] = result["total_s"] <= self.rto_s
+        result.update(
+            spec=run.spec_name,
+            component=run.component,
+            drill=self.drill,
+            dag_id=getattr(context.get("dag"), "dag_id", None),
+            run_id=getattr(context.get("dag_run"), "run_id", None),
+            rto_s=self.rto_s,
+            rto_met=result["total_s"] <= self.rto_s,
+            started_at=started.isoformat(),
+            finished_at=datetime.now(UTC).isoformat(),
+        )
+        if self.rpo_s is not None:
+            # Recorded, not failed, as in a database drill: RPO compliance is judged from every source.
+            result.update(rpo_s=self.rpo_s, rpo_met=result["backup_age_s"] <= self.rpo_s)
         result["summary"] = snapshot_drill_summary(run.component, result)
-        result.update(drill=self.drill, started_at=started.isoformat(), finished_at=datetime.now(UTC).isoformat())
         key = catalog.write_report(run.component, "drill", f"{started:%Y%m%dT%H%M%SZ}-{self.drill}", result)
         self.log.info("drill report written to %s", catalog.store.url_for(key))
         publish_note(context, f"{result['summary']}\n\nReport: `{key}`", self.notes_conn_id, self.log)

@@ -72,13 +72,16 @@ def config_plans(spec: Spec, component: Component, source: str) -> list[DagPlan]
             action="config.drill",
             doc="Restore the newest config version into scratch, compare its hash"
             + (f", run `{drill.validate_command}` on it" if drill.validate_command else "")
-            + ".",
+            + "; the drill report (restore time against the RTO, changes not stored against the RPO) goes to "
+            "the target restored from.",
             params={
                 "config": run.to_params(),
                 "validate_command": drill.validate_command,
                 "command_timeout_s": drill.timeout.total_seconds(),
                 "work_dir": spec.defaults.work_dir,
                 "notes_conn_id": spec.defaults.notes_conn_id,
+                "rto_s": int(component.rto.total_seconds()),
+                "rpo_s": int(component.rpo.total_seconds()),
             },
         )
         plans.append(

@@ -105,7 +105,8 @@ def snapshot_drill_plan(spec: Spec, component: Component, drill: Drill, policy: 
     doc = (
         f"# Snapshot drill `{drill.name}` of {component.title}\n\n{objectives(component)}\n\n"
         f"Creates the volume or DB instance from the newest snapshot backup of `{policy.name}`, checks it becomes "
-        f"available, deletes it and records the time against the RTO.\n\nSchedule `{drill.schedule}`. Spec: `{source}`."
+        f"available, deletes it and records the time against the RTO and the snapshot's age against the RPO."
+        f"\n\nSchedule `{drill.schedule}`. Spec: `{source}`."
     )
     return DagPlan(
         dag_id=dag_id(spec, component, "drill", drill.name),
@@ -113,6 +114,6 @@ def snapshot_drill_plan(spec: Spec, component: Component, drill: Drill, policy: 
         schedule=airflow_schedule(drill.schedule),
         description=f"snapshot drill of {component.title} ({drill.schedule})",
         doc_md=doc,
-        tasks=snapshot_drill_tasks(spec, component, policy, int(component.rto.total_seconds()), drill.name),
+        tasks=snapshot_drill_tasks(spec, component, policy, drill.name),
         **common_fields(spec, component, source),
     )

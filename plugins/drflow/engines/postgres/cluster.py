@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -71,6 +71,16 @@ def with_settings(text: str, settings: Mapping[str, SettingValue]) -> str:
     kept = [line for line in text.splitlines() if _assigned_name(line) not in names]
     new = [f"{name} = {format_setting(value)}" for name, value in settings.items()]
     return "\n".join([*kept, *new]) + "\n"
+
+
+def remove_settings(conf_file: Path, names: Iterable[str]) -> None:
+    """Remove every line setting one of ``names`` from ``conf_file`` (kept in place: its owner stays)."""
+    drop = {name.lower() for name in names}
+    lines = conf_file.read_text().splitlines() if conf_file.exists() else []
+    kept = [line for line in lines if _assigned_name(line) not in drop]
+    if kept != lines:
+        with conf_file.open("w") as fh:
+            fh.write("\n".join(kept) + "\n")
 
 
 def _assigned_name(line: str) -> str | None:
