@@ -140,6 +140,8 @@ def start_restored(
         "archive_mode": "off",
         "primary_conninfo": "",
         "primary_slot_name": "",
+        # A restored server has no standbys: a synchronous primary's setting would make every write wait forever.
+        "synchronous_standby_names": "",
         **FIRST_START_SETTINGS,
         **(settings or {}),
     }
