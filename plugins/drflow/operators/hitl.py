@@ -17,6 +17,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOper
 from airflow.sdk.execution_time.hitl import HITLUser
 
 from drflow.contracts import PlanFacts, StepDefinition
+from drflow.operators.escalation import Escalation, level_of, people_at
 
 BODY_LIMIT = 60_000
 
@@ -108,7 +109,8 @@ class FourEyes:
         return f"step '{self.definition.name}'"
 
     def eligible_approvers(self, context: Mapping[str, Any]) -> list[str]:
-        approvers = list(self.definition.approvers)
+        levels = self.facts.escalation
+        approvers = people_at(self.definition.approvers, levels, level_of(context, levels))
         trigger = triggering_user(context)
         if self.four_eyes() and trigger:
             approvers = [name for name in approvers if name != trigger]
@@ -209,7 +211,7 @@ def format_assessment(task_id: str, result: Any) -> list[str]:
     return lines
 
 
-class DeclarationOperator(FourEyes, ApprovalOperator):
+class DeclarationOperator(FourEyes, Escalation, ApprovalOperator):
     """The disaster declaration: the approvers see the assessment and approve or refuse the run.
 
     Four eyes: the user who triggered the run is removed from the assigned approvers at run time; if
@@ -239,6 +241,9 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
     def what(self) -> str:
         return "the disaster declaration"
 
+    def what_is_asked(self) -> str:
+        return self.what()
+
     def execute(self, context: Any) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -252,7 +257,7 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
                 "to approval.approvers in the spec"
             )
         self.require_known_trigger(context)
-        self.assigned_users = _users(approvers)
+        self.assigned_users = _users(self.escalate_to(context, approvers, _timeout(self.definition)))
         self.body = self.build_body(context, approvers)
         return super().execute(context)
 
@@ -274,6 +279,7 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
         return "\n".join(lines)[:BODY_LIMIT]
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        self.check_escalation(event)
         answer = _answer(event)
         trigger = triggering_user(context)
         self.check_responder(context, answer)
@@ -285,10 +291,10 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
             answer["by"] or "nobody",
             " (timed out)" if answer["timed_out"] else "",
         )
-        return {"declared": declared, "triggered_by": trigger, **answer}
+        return {"declared": declared, "triggered_by": trigger, **answer, "escalations": self.escalations()}
 
 
-class ManualStepOperator(HITLOperator):
+class ManualStepOperator(Escalation, HITLOperator):
     """A person does something outside Airflow, following the step's instructions, and answers Done or Failed."""
 
     template_fields: Sequence[str] = ()
@@ -317,12 +323,14 @@ class ManualStepOperator(HITLOperator):
         )
 
     def execute(self, context: Any) -> Any:
+        self.assigned_users = _users(self.escalate_to(context, self.definition.assignees, _timeout(self.definition)))
         self.body = "\n".join([self.definition.instructions, "", "---", "", *run_header(context, self.facts)])
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
+        self.check_escalation(event)
         super().execute_complete(context, event)
         answer = _answer(event)
         if self.FAILED in answer["chosen"]:
@@ -331,10 +339,10 @@ class ManualStepOperator(HITLOperator):
                 f"manual step '{self.definition.name}' was reported failed by {answer['by'] or 'nobody'}{comment}; "
                 "to proceed: resolve it by hand, then clear this task and answer Done (later steps are waiting)"
             )
-        return {"step": self.definition.name, **answer}
+        return {"step": self.definition.name, **answer, "escalations": self.escalations()}
 
 
-class ApprovalStepOperator(FourEyes, ApprovalOperator):
+class ApprovalStepOperator(FourEyes, Escalation, ApprovalOperator):
     """A go/no-go decision in the middle of a plan. No-go fails the task: the steps after it never run.
 
     ``four_eyes`` (default: the plan's ``approval.four_eyes``, filled in by the plan builder) works as
@@ -371,7 +379,7 @@ class ApprovalStepOperator(FourEyes, ApprovalOperator):
                 "another person trigger the plan, or add a second approver to the step in the spec"
             )
         self.require_known_trigger(context)
-        self.assigned_users = _users(approvers)
+        self.assigned_users = _users(self.escalate_to(context, approvers, _timeout(self.definition)))
         instructions = self.definition.instructions or "Approve to go on with the plan, Reject to stop it here."
         self.body = "\n".join(
             [
@@ -389,6 +397,7 @@ class ApprovalStepOperator(FourEyes, ApprovalOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
+        self.check_escalation(event)
         answer = _answer(event)
         self.check_responder(context, answer)
         if self.APPROVE not in answer["chosen"]:
@@ -398,4 +407,4 @@ class ApprovalStepOperator(FourEyes, ApprovalOperator):
                 "to ask again"
             )
         super().execute_complete(context, event)
-        return {"step": self.definition.name, "approved": True, **answer}
+        return {"step": self.definition.name, "approved": True, **answer, "escalations": self.escalations()}

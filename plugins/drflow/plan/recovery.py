@@ -15,6 +15,7 @@ from drflow.contracts import (
     DEFAULT_AUDIT_CONN_ID,
     ChannelFacts,
     ComponentFacts,
+    EscalationFacts,
     NodeFacts,
     PlanFacts,
     StepSummary,
@@ -73,6 +74,15 @@ def plan_facts(spec: Spec, plan: RecoveryPlan) -> PlanFacts:
         notify=tuple(plan.notify),
         steps=tuple(_step_summary(step) for step in plan.steps),
         audit_conn_id=spec.defaults.audit_conn_id or DEFAULT_AUDIT_CONN_ID,
+        escalation=tuple(
+            EscalationFacts(
+                name=level.name,
+                people=tuple(level.people),
+                after_s=int(level.after.total_seconds()),
+                channels=tuple(level.channels),
+            )
+            for level in spec.escalation
+        ),
     )
 
 
@@ -256,9 +266,14 @@ def _declare_task(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> Task
         "refuses the run.",
         params={"step": step, "plan": facts},
         upstream=tuple(assess_task_ids(plan)),
-        retries=0,
+        **_escalation_tries(spec),
         notify_on=dict(STEP_FAILED),
     )
+
+
+def _escalation_tries(spec: Spec) -> dict[str, Any]:
+    """A question asks again, with the next level's people added, as a new try (see operators.escalation)."""
+    return {"retries": len(spec.escalation), "retry_delay_s": 1 if spec.escalation else None}
 
 
 def _step_summary(step: Step) -> StepSummary:
@@ -288,7 +303,7 @@ def _step_tasks(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> list[T
                 upstream=tuple(step.depends_on) or (previous,),
                 # People answer within the step's timeout (their operators read it); automated steps are cut off.
                 timeout_s=None if human or step.timeout is None else int(step.timeout.total_seconds()),
-                retries=0 if human else None,
+                **(_escalation_tries(spec) if human else {}),
                 notify_on=dict(STEP_FAILED),
             )
         )

@@ -25,7 +25,7 @@ from pydantic import (
 from drflow.retention import RetentionPolicy
 from drflow.spec.config import ConfigSettings
 from drflow.spec.files import FILES_PRESET, FilesDatastore, S3PrefixDatastore
-from drflow.spec.plans import Notification, RecoveryPlan
+from drflow.spec.plans import EscalationLevel, Notification, RecoveryPlan
 from drflow.spec.snapshot import SnapshotDatastore
 from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
 from drflow.storage_classes import StorageClass
@@ -464,6 +464,9 @@ class Spec(SpecModel):
     reports: Reports = Field(default_factory=Reports, description="Compliance reports.")
     notifications: list[Notification] = Field([], description="Channels recovery plans notify.")
     recovery_plans: list[RecoveryPlan] = Field([], description="Runbooks ops teams trigger during an incident.")
+    escalation: list[EscalationLevel] = Field(
+        [], description="Levels told and added as assignees when a plan run's question stays unanswered."
+    )
 
     def target(self, name: str) -> LocalTarget | S3Target:
         for target in self.storage:
