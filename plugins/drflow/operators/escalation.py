@@ -104,8 +104,17 @@ class Escalation:
             except Exception as exc:  # a notification never blocks a recovery
                 log.warning("escalation to %s could not be sent on channel %s: %s", level.name, name, exc)
 
-    def check_escalation(self, event: Mapping[str, Any]) -> None:
+    def resume_level(self, context: Mapping[str, Any]) -> None:
+        """Work out the level again on resume: execute_complete runs on a freshly built operator."""
+        from drflow.spec.types import parse_duration
+
+        step_timeout = parse_duration(self.definition.timeout) if self.definition.timeout else None
+        self.level = level_of(context, self.facts.escalation)
+        _, self.escalates = wait_at(self.facts.escalation, self.level, step_timeout)
+
+    def check_escalation(self, context: Mapping[str, Any], event: Mapping[str, Any]) -> None:
         """Raise :class:`EscalationDue` when this try's wait ran out and the next level is due."""
+        self.resume_level(context)
         if not (self.escalates and timed_out(event)):
             return
         following = self.facts.escalation[self.level]

@@ -279,7 +279,7 @@ class DeclarationOperator(FourEyes, Escalation, ApprovalOperator):
         return "\n".join(lines)[:BODY_LIMIT]
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        self.check_escalation(event)
+        self.check_escalation(context, event)
         answer = _answer(event)
         trigger = triggering_user(context)
         self.check_responder(context, answer)
@@ -330,7 +330,7 @@ class ManualStepOperator(Escalation, HITLOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
-        self.check_escalation(event)
+        self.check_escalation(context, event)
         super().execute_complete(context, event)
         answer = _answer(event)
         if self.FAILED in answer["chosen"]:
@@ -397,7 +397,7 @@ class ApprovalStepOperator(FourEyes, Escalation, ApprovalOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
-        self.check_escalation(event)
+        self.check_escalation(context, event)
         answer = _answer(event)
         self.check_responder(context, answer)
         if self.APPROVE not in answer["chosen"]:
