@@ -18,7 +18,9 @@ parts are loaded, as in a DAG processor that has parsed a file before; drflow's 
 
 Best of R for each, workers interleaved. Prints wall and CPU time (process_time: least disturbed by
 other load on a shared machine), ms per DAG and per task, and drflow/baseline on both clocks.
-Usage: .venv/bin/python benchmarks/parse.py [--specs 100] [--repeat 3]
+Then, unless --no-scale, the scale measurements of benchmarks/parse_scale.py: one task's parse and a full
+parse with 1, 100 and 1,000 specs (--scale), with the full parse's peak memory.
+Usage: .venv/bin/python benchmarks/parse.py [--specs 100] [--repeat 3] [--scale 1,100,1000] [--no-scale | --scale-only]
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import parse_scale
 
 REPO = Path(__file__).resolve().parent.parent
 SPEC_FILE = REPO / "plan_specs" / "api-marketplace.yaml"
@@ -99,6 +103,15 @@ class Literals:
     def notifiers(self, notifiers: list[Any], plan_var: str, plan: dict[str, Any]) -> str:
         return "[" + ", ".join(self.notifier(n, plan_var, plan) for n in notifiers) + "]"
 
+    def asset(self, watch: Any) -> str:
+        """``[Asset(name=..., watchers=[AssetWatcher(name=..., trigger=Trigger(**kwargs))])]``: an event schedule."""
+        from airflow.sdk import Asset, AssetWatcher
+
+        module, _, trigger = watch.trigger.rpartition(".")
+        self.imports.add((module, trigger))
+        watcher = f"{self.name(AssetWatcher)}(name={watch.asset + '.watcher'!r}, trigger={trigger}(**{watch.kwargs!r}))"
+        return f"[{self.name(Asset)}(name={watch.asset!r}, watchers=[{watcher}])]"
+
     def deadline(self, alert: Any) -> str:
         """``DeadlineAlert(reference=DeadlineReference.X, interval=..., callback=AsyncCallback(...), name=...)``."""
         from airflow.sdk.definitions.deadline import DeadlineReference
@@ -133,6 +146,8 @@ def dag_source(plans: list[Any]) -> str:
         params = ", ".join(f"{name!r}: Param(**{spec!r})" for name, spec in plan.params.items())
         every_s = getattr(plan, "schedule_every_s", None)
         schedule = _td(every_s) if every_s else repr(plan.schedule)
+        if plan.watch is not None:
+            schedule = literals.asset(plan.watch)
         extras = []
         if plan.paused is not None:
             extras.append(f"is_paused_upon_creation={plan.paused!r}")
@@ -350,8 +365,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--specs", type=int, default=100, help="copies of the API Marketplace spec (100)")
     parser.add_argument("--repeat", type=int, default=3, help="fresh-interpreter runs per side; best is kept (3)")
+    parser.add_argument("--scale", default="1,100,1000", help="spec counts of the scale measurements (1,100,1000)")
+    parser.add_argument("--scale-repeat", type=int, default=5, help="task parses per count; best is kept (5)")
+    parser.add_argument("--no-scale", action="store_true", help="only the comparison with hand-written DAG files")
+    parser.add_argument("--scale-only", action="store_true", help="only the scale measurements")
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "ROOT"), help=argparse.SUPPRESS)
+    parser.add_argument("--scale-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.scale_worker:
+        print(json.dumps(parse_scale.worker()))
+        return 0
     if args.worker:
         kind, root_dir = args.worker
         if kind == "check":
@@ -359,9 +382,25 @@ def main() -> int:
         else:
             print(json.dumps(worker(kind, Path(root_dir))))
         return 0
-    if args.specs < 1 or args.repeat < 1:
-        parser.error("--specs and --repeat must be at least 1")
+    if args.specs < 1 or args.repeat < 1 or args.scale_repeat < 1:
+        parser.error("--specs, --repeat and --scale-repeat must be at least 1")
+    try:
+        counts = sorted({int(count) for count in args.scale.split(",")})
+    except ValueError:
+        parser.error(f"--scale takes spec counts separated by commas (1,100,1000), not {args.scale!r}")
+    if counts[0] < 1:
+        parser.error("--scale counts must be at least 1")
+    if args.scale_only:
+        parse_scale.measure(counts, args.scale_repeat)
+        return 0
+    status = compare(args)
+    if not args.no_scale:
+        parse_scale.measure(counts, args.scale_repeat)
+    return status
 
+
+def compare(args: argparse.Namespace) -> int:
+    """drflow's full parse against hand-written DAG files (the figures above)."""
     root = Path(tempfile.mkdtemp(prefix="drflow-bench-parse-"))
     try:
         for name in (SPECS, DAGS, WARM_UP_SPECS, WARM_UP):

@@ -110,6 +110,46 @@ def step_params(
     return task_params(spec, ".plan.region-failover", str(step["name"]), **overrides)
 
 
+def spec_head(spec_name: str, targets: list[dict[str, Any]]) -> dict[str, Any]:
+    """A spec's version, metadata, the regions its ``targets`` name (and us-east-1), and the targets."""
+    regions = sorted({"us-east-1", *(str(t["region"]) for t in targets if t.get("region"))})
+    return {
+        "version": 1,
+        "metadata": {"name": spec_name, "owner": "test"},
+        "regions": [{"name": name} for name in regions],
+        "storage": targets,
+    }
+
+
+def postgres_component(
+    name: str, database: str, bin_dir: Path, targets: list[dict[str, Any]], **fields: Any
+) -> dict[str, Any]:
+    """A PostgreSQL component (primary `pg_primary` in us-east-1) with a daily pg_basebackup into ``targets``."""
+    return {
+        "name": name,
+        "criticality": "low",
+        "rto": "1h",
+        "rpo": "1d",
+        "datastore": {
+            "type": "postgres",
+            "database": database,
+            "bin_dir": str(bin_dir),
+            "primary": {"conn_id": "pg_primary", "region": "us-east-1"},
+        },
+        "backups": [
+            {
+                "name": "daily-full",
+                "type": "full",
+                "method": "pg_basebackup",
+                "schedule": "@daily",
+                "targets": [t["name"] for t in targets],
+                "retention": {"days": 7},
+            }
+        ],
+        **fields,
+    }
+
+
 def restore_inputs(
     *,
     spec_name: str,
@@ -122,36 +162,9 @@ def restore_inputs(
 ) -> tuple[StepDefinition, PlanFacts]:
     """A restore step's definition and plan facts, as the builder writes them, for a component backed up
     into ``targets`` (storage entries as the spec writes them) with the binaries in ``bin_dir``."""
-    regions = sorted({"us-east-1", *(str(t["region"]) for t in targets if t.get("region"))})
     spec = {
-        "version": 1,
-        "metadata": {"name": spec_name, "owner": "test"},
-        "regions": [{"name": name} for name in regions],
-        "storage": targets,
-        "components": [
-            {
-                "name": component,
-                "criticality": "low",
-                "rto": "1h",
-                "rpo": "1d",
-                "datastore": {
-                    "type": "postgres",
-                    "database": database,
-                    "bin_dir": str(bin_dir),
-                    "primary": {"conn_id": "pg_primary", "region": "us-east-1"},
-                },
-                "backups": [
-                    {
-                        "name": "daily-full",
-                        "type": "full",
-                        "method": "pg_basebackup",
-                        "schedule": "@daily",
-                        "targets": [t["name"] for t in targets],
-                        "retention": {"days": 7},
-                    }
-                ],
-            }
-        ],
+        **spec_head(spec_name, targets),
+        "components": [postgres_component(component, database, bin_dir, targets)],
         "recovery_plans": [
             {
                 "name": "restore-plan",

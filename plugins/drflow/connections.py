@@ -219,3 +219,32 @@ def aws_session_kwargs(conn: ConnectionDef | None, region: str | None) -> dict[s
         "region_name": region or extra.get("region_name"),
         "profile_name": extra.get("profile_name"),
     }
+
+
+@dataclass(frozen=True)
+class HttpBase:
+    """An http connection as a request needs it: the base URL, basic auth from login/password, extra headers."""
+
+    url: str
+    auth: tuple[str, str] | None = field(default=None, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def join(self, endpoint: str) -> str:
+        if not endpoint:
+            return self.url
+        return self.url.rstrip("/") + "/" + endpoint.lstrip("/")
+
+
+def http_base(conn_id: str) -> HttpBase:
+    """The base URL of an Airflow http connection (host with or without a scheme, the schema as the scheme
+    when it is http or https, the port), its basic auth and the ``headers`` of its extra."""
+    conn = get_connection(conn_id)
+    host = conn.host or ""
+    if "://" not in host:
+        scheme = conn.schema if conn.schema in ("http", "https") else "http"
+        host = f"{scheme}://{host}"
+    if conn.port:
+        host = f"{host}:{conn.port}"
+    auth = (conn.login, conn.password or "") if conn.login else None
+    headers = {str(k): str(v) for k, v in (conn.extra.get("headers") or {}).items()}
+    return HttpBase(url=host, auth=auth, headers=headers)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from drflow import process
+from drflow.units import human_duration
 
 STDERR_TAIL_LINES = 20
 
@@ -157,7 +158,7 @@ class LocalHost:
         except subprocess.TimeoutExpired as exc:
             stderr = str(exc.stderr or "")
             raise HostError(
-                f"command timed out after {exc.timeout:.0f}s: {shlex.join(full)}\n{tail(stderr)}\n"
+                f"command timed out after {human_duration(exc.timeout)}: {shlex.join(full)}\n{tail(stderr)}\n"
                 "raise the timeout or find out why it hangs",
                 argv=full,
                 stderr=stderr,

@@ -87,3 +87,13 @@ def human_size(value: int) -> str:
         if abs(value) >= size:
             return f"{_one_decimal(value / size)}{unit}"
     return f"{value}B"
+
+
+def duration_against(seconds: float, objective_s: float) -> str:
+    """A measured duration in the unit its objective is written in, so the two read side by side:
+    ``12.3m`` against an RPO of ``5m``, ``2.5h`` against ``1h``; below one such unit, as `human_duration`."""
+    unit = next((u for u, size in reversed(DURATION_UNITS.items()) if objective_s and objective_s % size == 0), "s")
+    size = DURATION_UNITS[unit]
+    if unit == "s" or abs(seconds) < size:
+        return human_duration(seconds)
+    return f"{_one_decimal(seconds / size)}{unit}"

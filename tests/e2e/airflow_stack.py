@@ -1,8 +1,9 @@
 """A real Airflow 3.3 for end-to-end tests: api-server, scheduler, dag-processor and triggerer, driven over REST.
 
 `airflow_stack(specs_dir, connections)` starts every component in its own process group against a temp
-AIRFLOW_HOME (SQLite, LocalExecutor, SimpleAuthManager with the users alice and bob (admins) and a
-read-only `auditor` that the recovery record reads the API as), the project's `dags/` folder and
+AIRFLOW_HOME (SQLite, LocalExecutor, SimpleAuthManager with the users alice and bob (admins), a
+read-only `auditor` that the recovery record reads the API as, and `drflow` that run notes are written
+as), the project's `dags/` folder and
 `DRFLOW_SPECS_DIR=specs_dir`, on a free loopback port. It always stops them (SIGTERM to each group,
 SIGKILL after 30 s). `stack.client(user)` is a small REST client that acts as that user would.
 
@@ -34,8 +35,10 @@ from drflow.devtools.airflow_env import local_airflow_env
 from drflow.engines.postgres.cluster import free_port
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-USERS = {"alice": "admin", "bob": "admin", "auditor": "viewer"}
+USERS = {"alice": "admin", "bob": "admin", "auditor": "viewer", "drflow": "user"}
 AUDIT_USER = "auditor"
+NOTES_USER = "drflow"
+"""The user drflow's tasks write run notes as (role User: may edit DAG runs)."""
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 TERMINAL_TASK_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
@@ -73,7 +76,7 @@ class AirflowStack:
             return "(no log)"
 
     def diagnostics(self) -> str:
-        return "\n".join(f"--- {c} ({self.log(c)}) ---\n{self.log_tail(c)}" for c in COMPONENTS)
+        return "\n".join(f"--- {c} ({self.log(c)}) ---\n{self.log_tail(c)}" for c in self.processes)
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():
@@ -236,8 +239,10 @@ def airflow_stack(
     users: Mapping[str, str] = USERS,
     extra_env: Mapping[str, str] | None = None,
     startup_timeout: float = 120,
+    components: Iterable[str] = COMPONENTS,
 ) -> Iterator[AirflowStack]:
-    """Start the four components over `specs_dir` with `connections` (AIRFLOW_CONN_* values); stop them after."""
+    """Start the components (default: all four) over `specs_dir` with `connections` (AIRFLOW_CONN_* values);
+    stop them after."""
     home = Path(tempfile.mkdtemp(prefix="drflow-e2e-airflow-"))
     port = free_port()
     passwords = {user: f"{user}-e2e-password" for user in users}
@@ -249,10 +254,12 @@ def airflow_stack(
         "login": AUDIT_USER,
         "password": passwords.get(AUDIT_USER, ""),
     }
+    notes_conn = {**audit_conn, "login": NOTES_USER, "password": passwords.get(NOTES_USER, "")}
     env = {
         **os.environ,
         **_stack_env(home, port, specs_dir, passwords_file, users),
         "AIRFLOW_CONN_DRFLOW_AIRFLOW_API": json.dumps(audit_conn),
+        "AIRFLOW_CONN_DRFLOW_AIRFLOW_NOTES": json.dumps(notes_conn),
         **(connections or {}),
         **(extra_env or {}),
     }
@@ -262,7 +269,7 @@ def airflow_stack(
         migrated = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
         if migrated.returncode != 0:
             raise StackError(f"airflow db migrate failed:\n{migrated.stderr[-3000:]}")
-        for component in COMPONENTS:
+        for component in components:
             with stack.log(component).open("wb") as log:
                 stack.processes[component] = subprocess.Popen(
                     [airflow, component],

@@ -123,9 +123,8 @@ def watched() -> Iterator[Watched]:
         try:
             with airflow_stack(specs, {"AIRFLOW_CONN_WATCH_CATALOG_ADMIN": json.dumps(conn)}) as stack:
                 client = stack.client("alice")
-                for dag_id in (DAG_ID, HTTP_DAG_ID):
-                    client.wait_for_dag(dag_id)
-                    client.unpause(dag_id)
+                for dag_id in (DAG_ID, HTTP_DAG_ID):  # config DAGs start active: nobody unpauses them
+                    assert client.wait_for_dag(dag_id)["is_paused"] is False
                 yield Watched(stack, config, store)
         finally:
             admin.shutdown()

@@ -1,7 +1,10 @@
 """The region-failover plan end to end: real Airflow (REST API, scheduler, dag-processor, triggerer), a real
 primary and streaming replica, Route53 in moto. Two users: alice triggers, bob (the only approver) answers.
 
-The refusal test runs first and must leave everything as it was; the approval test then fails over.
+People act in a real headless browser (Debian's Chromium, `tests/e2e/browser.py`) where the issue asks for
+the UI — the DAG search, the trigger form, the questions — and through the REST API elsewhere; screenshots
+are kept in `test-artifacts/`. The refusal test runs first and must leave everything as it was; the
+approval test then fails over.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from drflow.engines.postgres.cluster import LocalCluster, create_replica, free_p
 from drflow.hosts import LocalHost
 from drflow.store.catalog import Catalog
 from drflow.store.local import LocalStore
+from tests.e2e import airflow_pages as ui
 from tests.e2e.airflow_stack import AirflowStack, airflow_stack
+from tests.e2e.browser import BrowserSession, browser
 from tests.fixtures.pg import PG_BIN_DIR, airflow_conn_json, pg_workdir_context, running_cluster
 from tests.fixtures.s3 import MotoServer
 
@@ -55,6 +60,7 @@ notifications:
   - {{name: e2e-hook, type: webhook, conn_id: e2e_hook}}
 components:
   - name: user-database
+    display_name: User Database
     criticality: critical
     rto: 30m
     rpo: 5m
@@ -68,7 +74,8 @@ components:
            slot: test_replica}}
       replication: {{enabled: false}}
     backups:
-      - {{name: daily-full, type: full, method: pg_basebackup, schedule: "0 2 * * *", targets: [local-store],
+      # Active from the start, like every backup DAG: a yearly slot keeps it from running during the test.
+      - {{name: daily-full, type: full, method: pg_basebackup, schedule: "0 2 1 1 *", targets: [local-store],
          retention: {{days: 7}}}}
 recovery_plans:
   - name: region-failover
@@ -262,10 +269,20 @@ def stack(
         }
         with airflow_stack(Path(specs), connections) as running:
             alice = running.client("alice")
-            for dag_id in (DAG_ID, PROBE_ID):
+            for dag_id in (DAG_ID, PROBE_ID):  # plans start active: no unpausing before an incident
                 alice.wait_for_dag(dag_id)
-                alice.unpause(dag_id)
             yield running
+
+
+@pytest.fixture(scope="module")
+def people(stack: AirflowStack) -> Iterator[dict[str, BrowserSession]]:
+    """alice and bob, each logged in to the UI in a browser context of their own."""
+    with browser(stack.url) as session:
+        logged_in = {}
+        for user in ("alice", "bob"):
+            logged_in[user] = session()
+            logged_in[user].login(user, stack.passwords[user])
+        yield logged_in
 
 
 @pytest.fixture(scope="module")
@@ -278,8 +295,24 @@ def recovery_records(store_dir: Path) -> list[dict[str, Any]]:
     return Catalog(LocalStore(store_dir), "e2e").read_reports("user-database", "recovery")
 
 
+BACKUP_ID = "dr.e2e.user-database.backup.daily-full"
+
+
+def test_searching_the_component_finds_its_dags_and_protection_is_active(
+    stack: AirflowStack, people: dict[str, BrowserSession]
+) -> None:
+    found = ui.search_dags(people["alice"], "User Database")
+    assert "User Database · backup daily-full" in found and "User Database · restore" in found
+    alice = stack.client("alice")
+    backup = alice.wait_for_dag(BACKUP_ID)
+    assert backup["is_paused"] is False  # nobody unpaused it
+    assert [t["name"] for t in backup["tags"]][:2] == ["component:user-database", "kind:backup"]
+    assert alice.wait_for_dag(DAG_ID)["dag_display_name"] == "Region failover (plan)"
+
+
 def test_a_refused_declaration_changes_nothing(
     stack: AirflowStack,
+    people: dict[str, BrowserSession],
     probe_run_id: str,
     clusters: tuple[LocalCluster, LocalCluster],
     moto_server: MotoServer,
@@ -287,17 +320,23 @@ def test_a_refused_declaration_changes_nothing(
     store_dir: Path,
 ) -> None:
     primary, replica = clusters
-    alice, bob = stack.client("alice"), stack.client("bob")
+    alice = stack.client("alice")
     run_id = alice.trigger(DAG_ID, {"reason": "e2e: a false alarm"}, note="refusal path")
 
-    assert bob.answer(DAG_ID, run_id, "declare", "Reject").status_code == 200
+    alice.wait_awaiting_input(DAG_ID, run_id, "declare")
+    ui.answer(people["bob"], DAG_ID, run_id, "declare", "Reject", comment="the probe failed, not the region")
     run = alice.wait_run(DAG_ID, run_id)
 
-    assert run["state"] == "success"  # a refusal ends the run cleanly
+    # A refusal ends the run failed (a state the runs list filters on), its note says who refused and why.
+    assert run["state"] == "failed"
+    assert run["note"].startswith("REFUSED: declaration refused by bob (“the probe failed, not the region”)")
+    assert "Note at trigger: refusal path" in run["note"]
+    assert "Failed" in ui.run_row(people["alice"], DAG_ID, run_id)
+    assert "REFUSED: declaration refused by bob" in ui.run_page(people["alice"], DAG_ID, run_id, "refused-run")
     states = {task: ti["state"] for task, ti in alice.task_instances(DAG_ID, run_id).items()}
     steps = ["gate-lag", "fence-primary", "promote-replica", "switch-dns", "validate-new-primary", "tell-customers"]
-    assert {task: states[task] for task in steps} == dict.fromkeys(steps, "skipped")
-    assert (states["assess"], states["declare"], states["record"]) == ("success", "success", "success")
+    assert {task: states[task] for task in steps} == dict.fromkeys(steps, "upstream_failed")
+    assert (states["assess"], states["declare"], states["record"]) == ("success", "failed", "success")
     assert query(primary, "select pg_is_in_recovery()") is False
     assert query(primary, "show default_transaction_read_only") == "off"
     assert query(primary, "insert into accounts values (-1, 'still@writable') returning id") == -1
@@ -310,8 +349,25 @@ def test_a_refused_declaration_changes_nothing(
     assert [(a["by"], a["decision"]) for a in record["approvals"]] == [("bob", "refused")]
 
 
+def _reasked(stack: AirflowStack, run_id: str, task_id: str, parked_before: int, timeout: float = 60) -> None:
+    """Until the scheduler has seen the task park again after an answer drflow did not take."""
+    marker = f"dag_id={DAG_ID}, task_id={task_id}, run_id={run_id},"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _parked(stack, marker) > parked_before:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{task_id} was not asked again within {timeout}s\n{stack.diagnostics()}")
+
+
+def _parked(stack: AirflowStack, marker: str) -> int:
+    lines = stack.log("scheduler").read_text(errors="replace").splitlines()
+    return sum(1 for line in lines if "TaskInstance Finished" in line and marker in line and "awaiting_input" in line)
+
+
 def test_bob_approves_alices_failover_and_the_replica_takes_over(
     stack: AirflowStack,
+    people: dict[str, BrowserSession],
     webhook: Webhook,
     clusters: tuple[LocalCluster, LocalCluster],
     moto_server: MotoServer,
@@ -320,9 +376,13 @@ def test_bob_approves_alices_failover_and_the_replica_takes_over(
 ) -> None:
     primary, replica = clusters
     alice, bob = stack.client("alice"), stack.client("bob")
-    run_id = alice.trigger(DAG_ID, {"reason": "e2e: us-east-1 is unreachable"}, note="approval path")
+    # Only the reason: every other field of the form is optional.
+    run_id = ui.trigger_with_form(people["alice"], DAG_ID, {"reason": "e2e: us-east-1 is unreachable"})
 
-    # Four eyes: alice triggered, so the API does not let her answer the declaration.
+    # Four eyes: alice triggered, so her page says she is not an approver, and the API does not let her answer.
+    alice.wait_awaiting_input(DAG_ID, run_id, "declare")
+    seen_by_alice = ui.open_question(people["alice"], DAG_ID, run_id, "declare", "declare-as-alice")
+    assert "alice: you triggered this run, so you are not an approver of it" in seen_by_alice
     assert alice.answer(DAG_ID, run_id, "declare", "Approve").status_code == 403
     # The RTO deadline runs from the moment the run was queued (pruned once the run succeeds).
     [deadline] = alice.get(f"/ui/dags/{DAG_ID}/dagRuns/{run_id}/deadlines")["deadlines"]
@@ -332,14 +392,21 @@ def test_bob_approves_alices_failover_and_the_replica_takes_over(
     declaration = bob.hitl(DAG_ID, run_id, "declare")
     assert [u["name"] for u in declaration["assigned_users"]] == ["bob"]
     assert "e2e: us-east-1 is unreachable" in declaration["body"]
-    assert bob.answer(DAG_ID, run_id, "declare", "Approve").status_code == 200
+    ui.answer(people["bob"], DAG_ID, run_id, "declare", "Approve")
 
-    answered = alice.answer(DAG_ID, run_id, "tell-customers", "Done", {"comment": "status page updated"})
-    assert answered.status_code == 200, answered.text
+    # Failed needs a comment: without one the step is asked again; Done needs none.
+    alice.wait_awaiting_input(DAG_ID, run_id, "tell-customers")
+    marker = f"dag_id={DAG_ID}, task_id=tell-customers, run_id={run_id},"
+    parked = _parked(stack, marker)
+    assert alice.answer(DAG_ID, run_id, "tell-customers", "Failed").status_code == 200
+    _reasked(stack, run_id, "tell-customers", parked)
+    ui.answer(people["alice"], DAG_ID, run_id, "tell-customers", "Done")
     run = alice.wait_run(DAG_ID, run_id)
     states = {task: ti["state"] for task, ti in alice.task_instances(DAG_ID, run_id).items()}
     assert run["state"] == "success", states
     assert set(states.values()) == {"success"}
+    assert run["note"].startswith("RECOVERED: in ") and "- `declare` approved by bob" in run["note"]
+    assert "RECOVERED: in " in ui.run_page(people["alice"], DAG_ID, run_id, "recovered-run")
 
     assert query(replica, "select pg_is_in_recovery()") is False
     assert query(replica, "insert into accounts values (-2, 'new@primary') returning id") == -2
@@ -359,12 +426,13 @@ def test_bob_approves_alices_failover_and_the_replica_takes_over(
     assert record["data_loss"]["rpo_met"] is True and record["data_loss"]["sources"][0]["step"] == "promote-replica"
     reports = Catalog(LocalStore(store_dir), "e2e").read_reports("user-database", "incident")
     [incident] = [r["text"] for r in reports if r["run_id"] == run_id]
-    assert "`declare` approved by bob" in incident and "“status page updated”" in incident
-    assert "| RPO (data lost) |" in incident and "triggered by alice via rest_api" in incident
+    assert "`declare` approved by bob" in incident and "`tell-customers`" in incident
+    assert "| RPO (data lost) |" in incident and "triggered by alice via ui" in incident
 
     webhook.wait_for(run_id, "completion")
     events = webhook.events(run_id)
-    assert events.count("activation") == 1 and events.count("approval-needed") == 2  # declare, tell-customers
+    # declare, tell-customers, and tell-customers again after the Failed without a comment
+    assert events.count("activation") == 1 and events.count("approval-needed") == 3
     assert "step-failed" not in events and "deadline-missed" not in events
 
 
@@ -374,4 +442,4 @@ def test_a_run_past_its_rto_notifies_deadline_missed(stack: AirflowStack, probe_
     assert body["plan"] == "deadline-probe" and body["dag_id"] == PROBE_ID
     bob = stack.client("bob")
     assert bob.answer(PROBE_ID, probe_run_id, "declare", "Reject").status_code == 200
-    assert bob.wait_run(PROBE_ID, probe_run_id)["state"] == "success"
+    assert bob.wait_run(PROBE_ID, probe_run_id)["state"] == "failed"  # refused

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,8 @@ class HttpReceiver:
     requests: list[Received] = field(default_factory=list)
     statuses: dict[str, int] = field(default_factory=dict)
     """path -> status to answer (default 200)."""
+    delays: dict[str, float] = field(default_factory=dict)
+    """path -> seconds to wait before answering (default none)."""
 
     @property
     def base_url(self) -> str:
@@ -45,6 +48,7 @@ def _handler(receiver: HttpReceiver) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             receiver.requests.append(Received(self.command, self.path, dict(self.headers.items()), body))
             status = receiver.statuses.get(self.path, 200)
+            time.sleep(receiver.delays.get(self.path, 0.0))
             payload = json.dumps({"path": self.path, "status": status}).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

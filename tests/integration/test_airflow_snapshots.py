@@ -75,3 +75,4 @@ def test_snapshot_backup_and_drill_dags_run_through_airflow(
     assert snap["source"] == volume and set(snap["regions"]) == {"us-east-1", "eu-west-1"}
     [report] = catalog.read_reports("analytics", "drill")
     assert report["passed"] and report["region"] == "eu-west-1" and report["backup_id"] == manifest.backup_id
+    assert report["drill"] == "volume" and report["started_at"] <= report["finished_at"]

@@ -181,7 +181,7 @@ def test_completion_reports_the_recovery_record() -> None:
     context["ti"] = SimpleNamespace(task_id="record", try_number=1, xcom_pull=lambda task_ids: record)
     message = compose(_plan(), "completion", facts_from_context(context, with_record=True))
     assert message.subject == "DR plan region-failover (infrastructure-failure) finished: recovered"
-    assert "recovered in 6m52s (RTO 30m met)" in message.text
+    assert "recovered in 6.9m (RTO 30m met)" in message.text
     assert "The recovery record: k." in message.text
 
 

@@ -295,7 +295,7 @@ def test_sandbox_up_is_idempotent_and_down_stops_it(pg_workdir: Path, pg_bin_dir
     assert state["primary"]["running"] and state["replica"]["running"]
     assert (state["primary"]["port"], state["replica"]["port"]) == (primary_port, replica_port)
     assert state["replica"]["in_recovery"] is True
-    assert [r["application_name"] for r in state["replication"]] == [sandbox_pg.SLOT_NAME]
+    assert [(r["application_name"], r["sync_state"]) for r in state["replication"]] == [(sandbox_pg.SLOT_NAME, "sync")]
 
     pids = {name: (root / name / "postmaster.pid").read_text().split()[0] for name in ("primary", "replica")}
     sandbox_pg.up(root, primary_port, replica_port, bin_dir=pg_bin_dir)

@@ -190,7 +190,7 @@ metadata: {{name: watch-test, owner: test-team}}
 regions: [{{name: east, role: primary}}, {{name: west}}]
 components:
   - name: user-database
-    criticality: critical
+    criticality: high  # asynchronous by default: the fixture's replica is not synchronous
     rto: 30m
     rpo: 5m
     datastore:

@@ -56,7 +56,7 @@ def test_a_streaming_replica_keeps_the_rpo_but_the_report_says_it_alone_does(
     assert result["compliant"] is True
     assert result["best_source"] == "replica:replica-1"
     assert result["achievable_rpo_s"] < 60
-    assert result["achievable_from_store_s"] is None
+    assert result["achievable_from_store_s"] is None and result["copies_by_region"] == {}
     assert result["notes"] == [
         "only replica:replica-1 keeps the RPO: a deletion or corruption would be replicated, and there is "
         "no stored recovery point (backup or archived WAL) at all"
@@ -82,10 +82,11 @@ def test_a_fresh_backup_is_a_stored_recovery_point_and_ages(
             validation=[],
         )
     )
-    facts = _facts(local_target, [])
+    facts = _facts({**local_target, "region": "us-east-1"}, [])
     now = manifest.finished_at + timedelta(seconds=30)
     fresh = component_compliance("rpo-test", facts, now)
     assert fresh["compliant"] and fresh["best_source"] == "backup:test-local"
+    assert fresh["copies_by_region"] == {"us-east-1": ["test-local"]}  # where its recovery points live
     assert fresh["achievable_rpo_s"] == pytest.approx(30, abs=0.01)
 
     stale = rpo_compliance("rpo-test", [facts], manifest.finished_at + timedelta(hours=2))

@@ -154,7 +154,7 @@ def test_switch_dns_waits_for_insync_and_gives_up_after_the_bound(zone: str, rou
     assert slow.checks == 3 and result["status"] == "INSYNC"
 
     stuck = _SlowPropagation(route53, pending_checks=10**6)
-    with pytest.raises(TrafficError, match=r"still PENDING after 0s.*get-change") as info:
+    with pytest.raises(TrafficError, match=r"still PENDING after 0.2s.*get-change") as info:
         switch_dns("unused", zone, f"api.{name}", "CNAME", f"north.{name}", 60, client=stuck, wait_s=0.2, poll_s=0.05)
     assert not info.value.refused
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from drflow.engines.postgres.checks import matches, refusal, timeout_seconds
-from drflow.spec.model import ValidationQuery
 from drflow.spec.plans import ValidateSqlAction
+from drflow.spec.validation import SqlCheck as ValidationQuery
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,11 @@ from drflow.contracts import (
     ContractError,
     FilesBackupRun,
     RetentionRun,
+    SimulationRun,
     SnapshotRun,
     StepDefinition,
 )
+from drflow.contracts.metrics import MetricsRun
 from drflow.operators.files import FilesBackupOperator
 from drflow.operators.policy import BackupPolicyOperator
 from drflow.operators.step_base import PlanStepOperator
@@ -67,6 +69,12 @@ def test_every_task_builds_its_contract(plan: DagPlan, task: TaskPlan) -> None:
         assert RetentionRun.from_params(task.params["retention"]).to_params() == task.params["retention"]
     if "snapshot" in task.params:
         assert SnapshotRun.from_params(task.params["snapshot"]).to_params() == task.params["snapshot"]
+    if "simulation" in task.params:  # simulations of recovery plans (issue 11)
+        assert SimulationRun.from_params(task.params["simulation"]).to_params() == task.params["simulation"]
+        assert getattr(operator, "simulation", None) == SimulationRun.from_params(task.params["simulation"])
+    if "metrics" in task.params:  # the DR metrics of a spec (issue 11)
+        assert MetricsRun.from_params(task.params["metrics"]).to_params() == task.params["metrics"]
+        assert getattr(operator, "metrics", None) == MetricsRun.from_params(task.params["metrics"])
     if "config" in task.params:  # configuration backups and drills (issue 9)
         assert ConfigRun.from_params(task.params["config"]).to_params() == task.params["config"]
         assert getattr(operator, "config_run", None) == ConfigRun.from_params(task.params["config"])

@@ -17,13 +17,17 @@ def test_the_dag_file_loads_every_spec_without_import_errors() -> None:
     assert "dr.api-marketplace.billing.drill.weekly-restore" in ids
     dag = bag.dags.get("dr.api-marketplace.user-database.backup.daily-full")
     assert dag is not None
+    # Airflow lists tags alphabetically and shows three: the component and the kind come first.
+    assert sorted(dag.tags)[:2] == ["component:user-database", "kind:backup"]
     assert set(dag.tags) == {
-        "drflow",
-        "kind:backup",
-        "spec:api-marketplace",
         "component:user-database",
-        "criticality:critical",
+        "kind:backup",
+        "managed-by:drflow",
+        "priority:critical",
+        "spec:api-marketplace",
     }
+    assert dag.dag_display_name == "User Database · backup daily-full"
+    assert dag.is_paused_upon_creation is False  # protection starts active
     assert dag.doc_md and "User Database" in dag.doc_md
     assert dag.max_active_runs == 1 and dag.catchup is False
     take = dag.get_task("take_backup")

@@ -16,8 +16,8 @@ from drflow.operators.hitl import (
     ApprovalStepOperator,
     DeclarationOperator,
     ManualStepOperator,
-    format_assessment,
 )
+from drflow.operators.hitl_text import format_assessment
 from tests.plan_inputs import SHOP, task_params
 
 
@@ -62,7 +62,9 @@ def test_four_eyes_removes_the_triggering_user_from_the_approvers() -> None:
     assert op.eligible_approvers(context("carol")) == ["alice", "bob"]
     assert declaration(four_eyes=False).eligible_approvers(context("alice")) == ["alice", "bob"]
     assert op.response_timeout is not None and op.response_timeout.total_seconds() == 900
-    assert op.defaults == ["Reject"]  # no answer in time refuses the run
+    # No default option: Airflow's form highlights the default, and Approve is what the approvers come to do.
+    assert op.defaults is None
+    assert op.params.get_param("comment").schema["type"] == ["null", "string"]  # optional: Approve needs no comment
 
 
 def test_nobody_left_to_approve_fails_and_says_what_to_do() -> None:
@@ -107,8 +109,6 @@ def test_an_answer_from_someone_who_is_not_an_approver_fails_naming_both_users()
     assert "only bob may answer it; to proceed:" in message
     with pytest.raises(AirflowFailException, match="refused: an unknown user answered"):
         declaration().execute_complete(context("alice"), event("Approve", None))
-    timed_out = {**event("Reject", None), "timedout": True}
-    assert declaration().execute_complete(context("alice"), timed_out)["declared"] is False
 
 
 def test_a_run_whose_triggering_user_is_unknown_cannot_be_declared_with_four_eyes() -> None:
@@ -143,6 +143,46 @@ def test_an_approval_step_with_four_eyes_refuses_the_triggering_user() -> None:
     assert without.execute_complete(context("alice"), event("Approve", "alice"))["approved"] is True
 
 
+class Ti(XComs):
+    def __init__(self) -> None:
+        super().__init__({})
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def test_a_refusal_fails_the_declaration_saying_who_refused_and_why() -> None:
+    refused = {**context("alice"), "ti": Ti()}
+    with pytest.raises(AirflowFailException) as raised:
+        declaration().execute_complete(refused, event("Reject", "bob", comment="false alarm"))
+    message = str(raised.value)
+    assert message.startswith("REFUSED by bob: the disaster declaration of plan 'failover' was refused")
+    assert "(“false alarm”)" in message and "Nothing was changed: no step of the plan ran" in message
+    # The record (a teardown) still reads who refused from the task's result.
+    assert refused["ti"].pushed["return_value"]["declared"] is False
+    assert refused["ti"].pushed["return_value"]["comment"] == "false alarm"
+
+
+def test_no_answer_in_time_refuses_the_run() -> None:
+    timeout = {"error": "The Human-in-the-loop response timeout has passed", "error_type": "timeout"}
+    waited = {**context("alice"), "ti": Ti()}
+    with pytest.raises(AirflowFailException, match=r"REFUSED: nobody answered the disaster declaration .* within 15m"):
+        declaration().execute_complete(waited, timeout)
+    assert waited["ti"].pushed["return_value"]["timed_out"] is True
+    step = ApprovalStepOperator(task_id="go-live", **params("go-live", timeout="10m"))
+    with pytest.raises(AirflowFailException, match=r"no-go at step 'go-live': nobody answered within 10m"):
+        step.execute_complete(context("alice"), timeout)
+
+
+def test_the_triggering_user_reads_that_they_are_not_an_approver() -> None:
+    body = declaration().build_body(context("alice"), ["bob"])
+    assert body.startswith("> **alice: you triggered this run, so you are not an approver of it** (four eyes)")
+    assert "Airflow refuses an answer from alice (*Access Denied*); bob must answer." in body
+    assert "**RTO** 15m · **RPO** 5m" in body  # durations as a spec writes them
+    assert "you triggered this run" not in declaration(four_eyes=False).build_body(context("alice"), ["alice", "bob"])
+
+
 def test_an_approval_returns_who_declared() -> None:
     result = declaration().execute_complete(context("alice"), event("Approve", "bob"))
     assert result["declared"] is True and result["by"] == "bob" and result["triggered_by"] == "alice"
@@ -156,10 +196,28 @@ def manual() -> ManualStepOperator:
 def test_a_manual_step_reported_failed_names_the_person_and_the_comment() -> None:
     op = manual()
     assert op.options == ["Done", "Failed"] and [u["id"] for u in op.assigned_users or []] == ["carol"]
+    assert op.params.get_param("comment").schema["type"] == ["null", "string"]  # Done needs no comment
+    assert op.execute_complete(context("alice"), event("Done", "carol", comment=None))["comment"] == ""
     with pytest.raises(AirflowFailException, match="reported failed by carol: status page is down; to proceed"):
         op.execute_complete(context("alice"), event("Failed", "carol", comment="status page is down"))
     done = op.execute_complete(context("alice"), event("Done", "carol", comment="posted"))
     assert (done["chosen"], done["by"], done["comment"]) == (["Done"], "carol", "posted")
+
+
+def test_failed_without_a_comment_is_asked_again() -> None:
+    # Airflow's form cannot make the comment depend on the button: drflow asks again (the end-to-end browser
+    # test shows Airflow parking the task anew); here, only that drflow does not take the answer.
+    op = manual()
+    asked: list[Any] = []
+
+    def ask_again(ctx: Any) -> str:
+        asked.append(ctx)
+        return "asked again"
+
+    op.execute = ask_again  # type: ignore[method-assign,assignment]
+    assert op.execute_complete(context("alice"), event("Failed", "carol", comment="  ")) == "asked again"
+    assert len(asked) == 1
+    assert "**Failed** needs a comment saying what failed" in op.build_body(context("alice"))
 
 
 def test_a_no_go_stops_the_plan() -> None:

@@ -30,11 +30,11 @@ def test_every_component_gets_a_backup_and_a_drill_dag(plans: list[DagPlan]) -> 
 def test_tags_owner_and_retries_come_from_the_spec(plans: list[DagPlan]) -> None:
     plan = next(p for p in plans if p.dag_id == "dr.api-marketplace.user-database.backup.daily-full")
     assert plan.tags == [
-        "drflow",
-        "kind:backup",
-        "spec:api-marketplace",
         "component:user-database",
-        "criticality:critical",
+        "kind:backup",
+        "managed-by:drflow",
+        "spec:api-marketplace",
+        "priority:critical",
     ]
     assert plan.owner == "platform-team"
     assert plan.schedule == "0 2 * * *"

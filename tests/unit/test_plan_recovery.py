@@ -56,9 +56,7 @@ def test_plan_graph_assess_declare_steps_record(spec: Any) -> None:
     assert plan.task("tell").timeout_s is None and plan.task("tell").retries == 0  # people answer by the step timeout
     assert plan.schedule is None and plan.max_active_runs == 1
     assert plan.deadline_s == 3600 and plan.criticality == "high"
-    assert {"scenario:infrastructure-failure", "component:orders", "status:approved", "criticality:high"} <= set(
-        plan.tags
-    )
+    assert {"scenario:infrastructure-failure", "component:orders", "status:approved", "priority:high"} <= set(plan.tags)
     assert plan.tags.count("component:orders") == 1
     assert plan.task("assess").notify_on == {"execute": "activation", "failure": "step-failed"}
 
@@ -80,6 +78,7 @@ def test_plan_facts_follow_the_contract(spec: Any) -> None:
         "steps",
         "audit_conn_id",
         "escalation",
+        "notes_conn_id",
     }
     assert (facts.rto_s, facts.rpo_s) == (3600, 600)
     orders = facts.components["orders"]

@@ -65,6 +65,7 @@ def test_every_api_marketplace_component_gets_a_watch_with_its_rpo_as_max_lag() 
         "max_lag_s": 15 * 60,
         "max_slot_retained_bytes": 1024**3,
         "connect_timeout": 5,
+        "synchronous": False,  # billing is high: asynchronous by default
     }
     assert params == {"poke_interval": 10, "timeout": 60}
     assert "failure above 15m (the RPO)" in plan.doc_md

@@ -103,10 +103,11 @@ def test_components_with_backups_get_a_manual_restore_dag_with_a_trigger_form() 
     assert restore.params["start"] == {
         "default": False,
         "type": "boolean",
+        "title": "Start the server",
         "description": "Leave PostgreSQL running on the restored data (on a free port).",
     }
     assert restore.params["storage_target"]["enum"] == ["local-a"]
     assert restore.params["target_lsn"]["pattern"].startswith("^[0-9A-Fa-f]")
     assert [t["name"] for t in restore.task("restore").params["targets"]] == ["local-a"]
-    assert "kind:restore" in restore.tags and "criticality:critical" in restore.tags
+    assert "kind:restore" in restore.tags and "priority:critical" in restore.tags
     assert "--target-time" in restore.doc_md

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from drflow.spec.check_currency import reviews
 from drflow.spec.diagnostics import Diagnostic, SpecError
 from drflow.spec.load import discover, load_spec, load_spec_text, load_specs
 from drflow.spec.model import BackupPolicy, LocalTarget, S3Target
@@ -147,21 +148,35 @@ def test_api_marketplace_spec_has_the_seed_numbers() -> None:
     assert image is not None and image.ebs is not None and image.ebs.tags == {"app": "analytics"}
     assert (image.conn_id, image.region) == ("drflow_aws", "us-east-1")
     users = spec.component("user-database").drills[0].validation
-    assert [q.query for q in users] == [
+    assert [getattr(q, "query", q.type) for q in users] == [
         "select count(*) from accounts",
         "select md5(string_agg(id::text || email, ',' order by id)) from accounts",
+        "checksum",
+        "row-count",
+        "constraints",
+        "amcheck",
+        "pgbench",
     ]
     billing = spec.component("billing").drills[0].validation
-    assert [q.query for q in billing] == ["select count(*) from invoices", "select sum(amount_cents) from invoices"]
+    assert [q.type for q in billing] == ["sql", "sql", "orphans", "constraints"]
+    assert [getattr(q, "query", None) for q in billing[:2]] == [
+        "select count(*) from invoices",
+        "select sum(amount_cents) from invoices",
+    ]
 
 
 def test_api_marketplace_warnings_are_only_the_expected_rpo_gaps() -> None:
     loaded = load_spec(MARKETPLACE)
     assert {w.severity for w in loaded.warnings} == {"warning"}
     # Every component but user-database and billing, whose WAL archives run more often than their RPOs.
-    assert [w.path for w in loaded.warnings] == [
+    assert [w.path for w in loaded.warnings if not w.path.endswith(".reviewed")] == [
         f"components[{name}].rpo" for name in SEED if name not in ("user-database", "billing")
     ]
+    # Its reviews are current until they are due: only then does validation warn, at each `reviewed:`.
+    today = datetime.now(UTC).date()
+    stale = {r.document for r in reviews(loaded.spec, today) if r.state == "stale" and not r.inherited}
+    expected = {"metadata.reviewed" if d == "spec" else f"recovery_plans[{d[5:]}].reviewed" for d in stale}
+    assert {w.path for w in loaded.warnings if w.path.endswith(".reviewed")} == expected
     report = validate_paths([ROOT / "plan_specs"])
     assert report.ok and report.files == [MARKETPLACE]
 
@@ -228,7 +243,9 @@ def test_empty_file_and_non_mapping_document(tmp_path: Path) -> None:
 def test_unknown_key_gets_a_did_you_mean_and_the_allowed_keys(tmp_path: Path) -> None:
     error = only_error(VALID.replace("  owner: platform-team", "  ownr: platform-team\n  owner: x"), tmp_path)
     assert (error.line, error.col, error.path) == (4, 3, "metadata.ownr")
-    assert error.hint == "did you mean 'owner'? metadata keys are: name, owner, description"
+    assert error.hint == (
+        "did you mean 'owner'? metadata keys are: name, owner, description, display_name, reviewed, review_every"
+    )
 
 
 def test_missing_key_points_at_its_mapping(tmp_path: Path) -> None:

@@ -242,7 +242,7 @@ def test_archive_status_is_healthy_after_a_run_and_alerts_when_collection_stops(
     assert within_grace["healthy"]
     stopped = wal_archive_status(catalog, "db", W1.finished_at + timedelta(seconds=5401), 3600, 7200)
     assert [a["code"] for a in stopped["alerts"]] == [ALERT_STOPPED]
-    assert "stopped" in stopped["alerts"][0]["message"] and "expected every 3600s" in stopped["alerts"][0]["message"]
+    assert "stopped" in stopped["alerts"][0]["message"] and "expected every 1h" in stopped["alerts"][0]["message"]
 
     lagging = wal_archive_status(catalog, "db", just_after, expected_interval_s=3600, rpo_s=5)
     assert [a["code"] for a in lagging["alerts"]] == [ALERT_LAG]

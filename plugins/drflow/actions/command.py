@@ -16,6 +16,7 @@ from typing import Any
 
 from drflow import process
 from drflow.hosts import tail
+from drflow.units import human_duration
 
 COMMANDS_DIR_ENV = "DRFLOW_COMMANDS_DIR"
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -95,7 +96,7 @@ def run_reviewed_command(
         result = process.run(argv, timeout=timeout_s, cwd=path.parent, env={**os.environ, **(env or {})})
     except subprocess.TimeoutExpired as exc:
         raise CommandError(
-            f"{' '.join(argv)} did not finish within {timeout_s:.0f}s and was stopped; to proceed: find out "
+            f"{' '.join(argv)} did not finish within {human_duration(timeout_s)} and was stopped; to proceed: find out "
             f"why it hangs (output below) or raise the step's timeout, then clear the task\n"
             f"{tail(str(exc.stdout or '') + str(exc.stderr or ''), OUTPUT_TAIL_LINES)}"
         ) from None
@@ -103,7 +104,8 @@ def run_reviewed_command(
     duration = time.monotonic() - started
     if result.returncode != 0:
         raise CommandError(
-            f"{' '.join(argv)} exited with code {result.returncode} after {duration:.1f}s; to proceed: fix what "
+            f"{' '.join(argv)} exited with code {result.returncode} after {human_duration(duration)}; to proceed: "
+            "fix what "
             f"its output says, then clear the task (the script must be safe to run again)\n"
             f"{tail(stdout + stderr, OUTPUT_TAIL_LINES)}"
         )

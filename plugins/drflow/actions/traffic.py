@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from drflow.units import human_duration
+
 RECORD_TYPES = ("A", "AAAA", "CNAME")
 DEFAULT_WAIT_S = 180.0
 BODY_TAIL_CHARS = 500
@@ -67,20 +69,7 @@ def switch_dns(
     zone_name = _get_zone_name(route53, zone_id, conn_id)
     where = f"{record_name} {record_type} in hosted zone {zone_id} ({zone_name})"
 
-    before = _read_record(route53, zone_id, record_name, record_type)
-    if before is None:
-        raise TrafficError(
-            f"refused: there is no record {where}; to proceed: create the record that clients use today "
-            f"(drflow switches an existing record so that the old value is kept for failback), "
-            f"or fix record_name/record_type in the plan step",
-            refused=True,
-        )
-    if "AliasTarget" in before:
-        raise TrafficError(
-            f"refused: {where} is an alias record (to {before['AliasTarget'].get('DNSName')}); "
-            f"to proceed: switch a plain record, or point the alias at a plain record drflow switches",
-            refused=True,
-        )
+    before = _plain_record(route53, zone_id, record_name, record_type, where)
     old_values = [r["Value"] for r in before.get("ResourceRecords", [])]
     old_ttl = before.get("TTL")
     started = time.monotonic()
@@ -110,7 +99,7 @@ def switch_dns(
     while status == "PENDING":
         if time.monotonic() >= deadline:
             raise TrafficError(
-                f"Route53 change {change_id} for {where} is still PENDING after {wait_s:.0f}s; "
+                f"Route53 change {change_id} for {where} is still PENDING after {human_duration(wait_s)}; "
                 f"to proceed: check it with `aws route53 get-change --id {change_id}` and retry the task "
                 f"(the UPSERT is idempotent)"
             )
@@ -137,6 +126,69 @@ def switch_dns(
         True,
         time.monotonic() - started,
     )
+
+
+def _plain_record(route53: Any, zone_id: str, record_name: str, record_type: str, where: str) -> dict[str, Any]:
+    """The existing plain (not alias) record; refused when there is none, since drflow only moves one."""
+    record = _read_record(route53, zone_id, record_name, record_type)
+    if record is None:
+        raise TrafficError(
+            f"refused: there is no record {where}; to proceed: create the record that clients use today "
+            f"(drflow switches an existing record so that the old value is kept for failback), "
+            f"or fix record_name/record_type in the plan step",
+            refused=True,
+        )
+    if "AliasTarget" in record:
+        raise TrafficError(
+            f"refused: {where} is an alias record (to {record['AliasTarget'].get('DNSName')}); "
+            f"to proceed: switch a plain record, or point the alias at a plain record drflow switches",
+            refused=True,
+        )
+    return record
+
+
+# -- simulation records -------------------------------------------------------------------
+
+SIMULATION_RECORD_LABEL = "drflow-simulation"
+
+
+def simulation_record_name(record_name: str) -> str:
+    """The record a simulation switches instead of ``record_name``: one label more, in the same zone."""
+    return f"{SIMULATION_RECORD_LABEL}.{record_name}"
+
+
+def create_simulation_record(
+    route53: Any, hosted_zone_id: str, record_name: str, record_type: str, conn_id: str
+) -> dict[str, Any]:
+    """Copy the plan's record (type, TTL, values) to :func:`simulation_record_name` in the same zone (UPSERT,
+    so a leftover of a killed simulation is reused). The plan's record is only read. Refused, as
+    :func:`switch_dns` would refuse the real step, when that record is missing or an alias."""
+    zone_id = _zone_id(hosted_zone_id)
+    zone_name = _get_zone_name(route53, zone_id, conn_id)
+    real = _plain_record(route53, zone_id, record_name, record_type, f"{record_name} {record_type} in {zone_name}")
+    name = simulation_record_name(record_name)
+    values = [r["Value"] for r in real.get("ResourceRecords", [])]
+    record = {"Name": name, "Type": record_type, "TTL": real.get("TTL", 60), "ResourceRecords": real["ResourceRecords"]}
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id,
+        ChangeBatch={
+            "Comment": f"drflow: simulation test record beside {record_name}",
+            "Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}],
+        },
+    )
+    return {"hosted_zone_id": zone_id, "record_name": name, "record_type": record_type, "values": values}
+
+
+def delete_record(route53: Any, hosted_zone_id: str, record_name: str, record_type: str) -> bool:
+    """Delete the record as it is now; False when it is not there (already deleted)."""
+    zone_id = _zone_id(hosted_zone_id)
+    record = _read_record(route53, zone_id, record_name, record_type)
+    if record is None:
+        return False
+    route53.change_resource_record_sets(
+        HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "DELETE", "ResourceRecordSet": record}]}
+    )
+    return True
 
 
 def _result(

@@ -112,6 +112,18 @@ class AirflowApi:
             raise AuditError(f"GET {path} answered {response.status_code}: {response.text[:300]}")
         return response.json()
 
+    def patch(self, path: str, body: dict[str, Any], params: dict[str, Any] | None = None) -> Any:
+        """PATCH ``path`` with a JSON body (the run notes drflow writes); errors say which permission is missing."""
+        response = self._request("PATCH", path, json=body, params=params, auth=True)
+        if response.status_code == 401:
+            self._token = None
+            response = self._request("PATCH", path, json=body, params=params, auth=True)
+        if response.status_code == 403:
+            raise AuditError(f"user {self.username!r} may not change {path}; give it edit access to DAG runs")
+        if response.status_code >= 400:
+            raise AuditError(f"PATCH {path} answered {response.status_code}: {response.text[:300]}")
+        return response.json()
+
     def _request(self, method: str, path: str, *, auth: bool = False, **kwargs: Any) -> Any:
         import requests
 

@@ -70,6 +70,14 @@ def incident_markdown(record: Mapping[str, Any], *, sources: list[str] | None = 
         f"- **Triggered by**: {trigger.get('user') or 'unknown'} via {trigger.get('via') or '?'} "
         f"at {trigger.get('at') or '?'}",
     ]
+    exercise = record.get("exercise")
+    if isinstance(exercise, Mapping):
+        lines.insert(
+            2,
+            f"> **EXERCISE, not a real incident**: {exercise.get('type')} exercise `{exercise.get('name')}` "
+            f"({exercise.get('scenario')}), started by {exercise.get('started_by') or '?'} from run "
+            f"`{exercise.get('run_id')}` of `{exercise.get('dag_id')}`.\n",
+        )
     if record.get("inputs"):
         lines.append("- **Inputs**: " + ", ".join(f"{k} = {v}" for k, v in record["inputs"].items()))
     lines += ["", "## Objectives", "", "| | measured | objective | met |", "|---|---|---|---|"]

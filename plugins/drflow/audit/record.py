@@ -14,6 +14,7 @@ from typing import Any
 
 from drflow.audit.data_loss import data_loss
 from drflow.audit.escalation import escalations
+from drflow.units import human_duration
 
 FORMAT_VERSION = 1
 _FAR = datetime.max.replace(tzinfo=UTC)
@@ -63,13 +64,18 @@ def build_record(
     steps.sort(key=lambda s: (_parse(s["start"]) or _FAR, s["task_id"]))
     approvals = [_approval(h) for h in facts.get("hitl_details") or []]
     triggered_by = dag_run.get("triggering_user_name")
+    exercise = conf.get("exercise") if isinstance(conf.get("exercise"), Mapping) else None
+    if exercise and dag_run.get("triggered_by") == "operator" and exercise.get("started_by"):
+        triggered_by = exercise["started_by"]  # the participant who started the exercise (checked by the declaration)
     trigger_event = _trigger_event(facts.get("trigger_events") or [], dag_run, triggered_by)
 
     problems: list[str] = []
     refusal = next((a for a in approvals if a["decision"] == "refused"), None)
+    # A declaration nobody answered in time is a refusal too: its task says so in its result.
+    declined = any(isinstance(r, Mapping) and r.get("declared") is False for r in (step_results or {}).values())
     failed = [s["task_id"] for s in steps if s["state"] in FAILED_STATES]
     unfinished = [s["task_id"] for s in steps if s["state"] in UNFINISHED_STATES]
-    if refusal is not None:
+    if refusal is not None or declined:
         outcome = "refused"
     elif failed:
         outcome = "failed"
@@ -100,7 +106,9 @@ def build_record(
 
     recovery = _recovery_time(plan, dag_run, steps, approvals, outcome, now)
     if recovery["rto_met"] is False and outcome == "recovered":
-        problems.append(f"recovery took {recovery['measured_s']:.0f}s, over the RTO of {plan.get('rto_s')}s")
+        problems.append(
+            f"recovery took {human_duration(recovery['measured_s'])}, over the RTO of {human_duration(plan['rto_s'])}"
+        )
     return {
         "format_version": FORMAT_VERSION,
         "kind": "recovery-record",
@@ -112,6 +120,8 @@ def build_record(
         "run_id": facts.get("run_id") or dag_run.get("dag_run_id"),
         "outcome": outcome,
         "reason": conf.get("reason"),
+        # A full-scale exercise marks its run (drflow.operators.exercise_fullscale): reports say "exercise".
+        "exercise": exercise,
         "notes": conf.get("notes") or None,
         "run_note": dag_run.get("note"),
         "inputs": {k: conf.get(k) for k in ("target_region", "target_time", "incident_started_at") if conf.get(k)},
@@ -187,6 +197,7 @@ def build_partial_record(
         "run_id": dag_run.get("run_id"),
         "outcome": "unknown",
         "reason": conf.get("reason"),
+        "exercise": conf.get("exercise") if isinstance(conf.get("exercise"), Mapping) else None,
         "notes": conf.get("notes") or None,
         "run_note": dag_run.get("note"),
         "triggered_by": {"user": dag_run.get("triggering_user_name"), "via": None, "at": None},

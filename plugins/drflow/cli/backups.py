@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from drflow.cli.common import DEFAULT_SPECS, err, fail, friendly_errors, load_one, out
+from drflow.units import human_duration
 
 backups_app = typer.Typer(help="Read the backup catalog straight from the store (no Airflow needed).")
 
@@ -74,7 +75,7 @@ def backups_list(
             entry["finished_at"][:19],
             _size(entry["database_size_bytes"]),
             _size(entry["stored_bytes"]),
-            f"{entry['duration_s']:.1f}s",
+            f"{human_duration(entry['duration_s'])}",
             *("?" if name in broken else "yes" if name in entry["copies"] else "-" for name in names),
         )
     out.print(table)

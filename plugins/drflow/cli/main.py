@@ -218,6 +218,54 @@ def runbook(
     show_runbook(spec, plan, fmt, output)
 
 
+@app.command()
+@friendly_errors
+def simulate(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file of the plan.")],
+    plan: Annotated[str, typer.Option("--plan", help="Recovery plan to simulate.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the exercise result as JSON.")] = False,
+) -> None:
+    """Run a recovery plan against isolated copies (the newest backups in scratch instances, a test DNS record),
+    measure its recovery time and data loss, and store the result in every storage target; touches nothing
+    in production. Exit 1 when the simulation failed."""
+    from drflow.cli.simulate import simulate as run
+
+    run(spec, plan, as_json)
+
+
+@app.command()
+@friendly_errors
+def report(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file whose components to report on.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The metrics as JSON.")] = False,
+    as_html: Annotated[bool, typer.Option("--html", help="One HTML page with charts.")] = False,
+    period: Annotated[str, typer.Option("--period", help="Rates count this period before now.")] = "90d",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """DR metrics from the store: actual RTO/RPO against the objectives, success rates, MTTR, backup ages.
+
+    Exits 1 when a component is red (a failed drill or recovery, an objective missed, no backup)."""
+    from drflow.cli.report import show_report
+
+    raise typer.Exit(show_report(spec, as_json, as_html, period, output))
+
+
+@app.command("walkthrough")
+@friendly_errors
+def walkthrough_command(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file of the plan.")],
+    plan: Annotated[str, typer.Option("--plan", help="Recovery plan name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    record: Annotated[
+        str | None, typer.Option("--record", help="Store the result as this walkthrough exercise of the spec.")
+    ] = None,
+) -> None:
+    """Every step of a plan in check-only mode: which steps would fail today, and why. Changes nothing."""
+    from drflow.cli.walkthrough import walkthrough
+
+    walkthrough(spec, plan, as_json, record)
+
+
 @app.command("incident-report")
 @friendly_errors
 def incident_report(
@@ -231,6 +279,31 @@ def incident_report(
     from drflow.cli.incident import incident_report as run_report
 
     run_report(run, spec, plan, fmt, output)
+
+
+@app.command("compliance-report")
+@friendly_errors
+def compliance_report(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec file whose components to report on.")],
+    from_: Annotated[
+        str | None,
+        typer.Option(
+            "--from", help="Start of the period: a date (2026-11-01) or a time with a timezone; default 30 days ago."
+        ),
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="End of the period: a date (that whole day) or a time; default now.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_html: Annotated[bool, typer.Option("--html", help="One HTML page.")] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Compliance evidence per component and period: backups taken against their schedules, retention, locks and
+    encryption per copy, copies per region, drills and exercises done with their results, incidents with their
+    measured RTO and RPO, and stale documentation; read from the store alone."""
+    from drflow.cli.compliance import compliance_report as run
+
+    run(spec, from_, to, as_json, as_html, output)
 
 
 @app.command()

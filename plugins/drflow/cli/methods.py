@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from drflow.cli.common import err, fail, load_one, out
+from drflow.units import human_duration
 
 
 def pgbackrest_config(
@@ -110,7 +111,7 @@ def restore_table(
         out.print(
             f"{verb} table {schema}.{table} ({result.rows} rows) from backup {manifest.backup_id} "
             f"(taken {manifest.finished_at:%Y-%m-%d %H:%M:%S} UTC, from {name}) into {conn.describe()} "
-            f"in {result.duration_s:.1f}s",
+            f"in {human_duration(result.duration_s)}",
             highlight=False,
         )
         out.print("  with: " + ", ".join(result.restored), highlight=False, markup=False)

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from drflow.units import human_duration
+
 
 def restore_point_in_time(
     spec_name: str,
@@ -49,8 +51,8 @@ def restore_point_in_time(
     plan = used.plan
     lines += [
         f"recovered {component} from {used.target} to {plan.describe_target()}: full backup {plan.base.backup_id} "
-        f"+ {len(plan.wal)} WAL entries into {data_dir} (fetch {result.fetch_s:.1f}s, lay out "
-        f"{result.lay_out_s:.1f}s, replay {result.recovery_s:.1f}s)",
+        f"+ {len(plan.wal)} WAL entries into {data_dir} (fetch {human_duration(result.fetch_s)}, lay out "
+        f"{human_duration(result.lay_out_s)}, replay {human_duration(result.recovery_s)})",
         f"replayed up to LSN {result.replayed_lsn}; last commit replayed: {result.last_replayed_commit or 'none'}",
     ]
     if result.port:

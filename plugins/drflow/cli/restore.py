@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from drflow.cli.common import err, fail, load_one, out
+from drflow.units import human_duration
 
 
 def restore(
@@ -94,7 +95,7 @@ def restore(
         raise fail(str(exc)) from None
     out.print(
         f"restored backup {copy.manifest.backup_id} of {component} from {copy.target} into {to} "
-        f"(fetch {result.fetch_s:.1f}s, lay out and pg_verifybackup {result.lay_out_s:.1f}s)"
+        f"(fetch {human_duration(result.fetch_s)}, lay out and pg_verifybackup {human_duration(result.lay_out_s)})"
     )
     if start:
         instance = start_scratch_instance(to.resolve(), host=host, bin_dir=bin_dir)

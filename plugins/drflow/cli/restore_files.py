@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from drflow.cli.common import err, fail, out
+from drflow.units import human_duration
 
 
 def restore_files_component(
@@ -32,7 +33,8 @@ def restore_files_component(
     verdict = {True: "; tree digest equal to the one recorded at backup time", False: "", None: ""}[result.digest_ok]
     out.print(
         f"restored backup {result.manifest.backup_id} of {component} into {to} by replaying "
-        f"{' → '.join(result.chain)} (fetch {result.fetch_s:.1f}s, apply {result.apply_s:.1f}s){verdict}",
+        f"{' → '.join(result.chain)} (fetch {human_duration(result.fetch_s)}, apply "
+        f"{human_duration(result.apply_s)}){verdict}",
         highlight=False,
         markup=False,
         soft_wrap=True,

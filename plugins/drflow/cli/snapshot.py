@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drflow.cli.common import fail, out
+from drflow.units import human_duration
 
 
 def restore_snapshot_backup(
@@ -35,7 +36,7 @@ def restore_snapshot_backup(
         what = "volume" if item.kind == "ebs" else "DB instance"
         out.print(
             f"restored {item.source} of backup {manifest.backup_id} as {what} {item.resource_id} in {region} from "
-            f"snapshot {item.snapshot_id}: {item.state} after {item.seconds:.1f}s",
+            f"snapshot {item.snapshot_id}: {item.state} after {human_duration(item.seconds)}",
             highlight=False,
             markup=False,
         )

@@ -8,6 +8,7 @@ naming it, instead of reading ``None`` out of a dict at run time.
 
 from drflow.contracts.base import ContractError
 from drflow.contracts.config import ConfigRetentionRun, ConfigRun
+from drflow.contracts.exercise import ExerciseFacts, TabletopQuestion, WalkthroughCheck
 from drflow.contracts.plan import (
     DEFAULT_AUDIT_CONN_ID,
     ChannelFacts,
@@ -19,6 +20,7 @@ from drflow.contracts.plan import (
     StepSummary,
 )
 from drflow.contracts.runs import BackupRun, FilesBackupRun, PolicyRetention, RetentionRun, SnapshotRun
+from drflow.contracts.simulation import SimulationRun
 
 __all__ = [
     "DEFAULT_AUDIT_CONN_ID",
@@ -29,12 +31,16 @@ __all__ = [
     "ConfigRun",
     "ComponentFacts",
     "ContractError",
+    "ExerciseFacts",
     "FilesBackupRun",
     "NodeFacts",
     "PlanFacts",
     "PolicyRetention",
     "RetentionRun",
+    "SimulationRun",
     "SnapshotRun",
     "StepDefinition",
     "StepSummary",
+    "TabletopQuestion",
+    "WalkthroughCheck",
 ]

@@ -176,6 +176,8 @@ class PlanFacts:
     """The http connection to Airflow's REST API that the record and the four-eyes check read."""
     escalation: Sequence[EscalationFacts] = ()
     """The spec's escalation levels, in the order they are reached."""
+    notes_conn_id: str | None = None
+    """The http connection the record writes the run's note through (None: drflow_airflow_notes)."""
 
     def to_params(self) -> dict[str, Any]:
         return {
@@ -192,6 +194,7 @@ class PlanFacts:
             "steps": [step.to_params() for step in self.steps],
             "audit_conn_id": self.audit_conn_id,
             "escalation": [level.to_params() for level in self.escalation],
+            "notes_conn_id": self.notes_conn_id,
         }
 
     @classmethod
@@ -211,6 +214,7 @@ class PlanFacts:
             steps=tuple(StepSummary.from_params(s) for s in need(params, "steps", what)),
             audit_conn_id=str(need(params, "audit_conn_id", what)),
             escalation=tuple(EscalationFacts.from_params(e) for e in params.get("escalation") or ()),
+            notes_conn_id=optional_str(params.get("notes_conn_id")),
         )
 
     def component(self, name: str) -> ComponentFacts:
@@ -256,7 +260,7 @@ class StepDefinition:
     work_dir: str | None = None
     """Restore steps: the spec's scratch directory (defaults.work_dir), added by the builder."""
     restored_by: str | None = None
-    """validate_sql on `restored`: the earlier restore step whose XCom names the server, added by the builder."""
+    """validate_sql/validate on `restored`: the earlier restore step whose XCom names the server (builder)."""
 
     BUILDER_KEYS: ClassVar[tuple[str, ...]] = ("work_dir", "restored_by")
     """Keys the builder adds to the spec's step; everything else is the step as the spec wrote it."""

@@ -16,14 +16,11 @@ import urllib.request
 from pathlib import Path
 
 from drflow.devtools.airflow_env import local_airflow_env, migrate
+from drflow.devtools.sandbox.airflow_users import USERS, audit_connection, notes_connection
 
-# admin and oncall are the approvers of the example plans (four eyes: one triggers, the other approves);
-# auditor is the read-only user the recovery record reads Airflow's REST API as.
-USERS = {
-    "admin": ("admin", "drflow-admin"),
-    "oncall": ("op", "drflow-oncall"),
-    "auditor": ("viewer", "drflow-auditor"),
-}
+# admin and oncall (USERS) are the approvers of the example plans (four eyes: one triggers, the other approves);
+# auditor is the read-only user the recovery record reads Airflow's REST API as; drflow is the user tasks
+# write run notes as (it may edit DAG runs).
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
@@ -35,8 +32,13 @@ def main(port: int = 8080) -> int:
     signal.signal(signal.SIGTERM, _stop_on_signal)
     signal.signal(signal.SIGHUP, _stop_on_signal)
     from drflow.devtools.sandbox.control import sandbox_root, sandbox_up
+    from drflow.devtools.sandbox.postgres import SandboxError
 
-    state = sandbox_up()
+    try:
+        state = sandbox_up()
+    except SandboxError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # e.g. after a failover drill: says to run drflow sandbox reset
+        return 1
     home = sandbox_root() / "airflow"
     env = {**os.environ, **local_airflow_env(home, port=port), **state["connections"]}
     passwords = home / "passwords.json"
@@ -48,14 +50,8 @@ def main(port: int = 8080) -> int:
             ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, (r, _) in USERS.items()),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-            "AIRFLOW_CONN_DRFLOW_AIRFLOW_API": json.dumps(
-                {
-                    "conn_type": "http",
-                    "host": f"http://127.0.0.1:{port}",
-                    "login": "auditor",
-                    "password": USERS["auditor"][1],
-                }
-            ),
+            "AIRFLOW_CONN_DRFLOW_AIRFLOW_API": audit_connection(port),
+            "AIRFLOW_CONN_DRFLOW_AIRFLOW_NOTES": notes_connection(port),
         }
     )
     migrate(env)

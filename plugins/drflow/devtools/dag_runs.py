@@ -3,8 +3,9 @@
 What `airflow dags test` does for each DAG (`dag.test()` of the DAG parsed from the DAGs folder; a failed run
 fails), without paying Airflow's start-up, the in-process execution API's start-up and a parse once per DAG:
 `make demo` spent most of its time there. Airflow's environment (AIRFLOW_HOME, the metadata database …) must
-be set before this process starts. One line per finished DAG goes to stdout as ``RESULT {json}``; everything
-else is Airflow's log.
+be set before this process starts. One line per finished DAG goes to stdout as ``RESULT {json}`` (its dag_id,
+run_id, state and seconds); everything else is Airflow's log. Each task's log is also written where a worker
+would write it (`drflow.devtools.task_logs`), so the UI of `make airflow` shows it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ def run_dags(dag_ids: list[str]) -> int:
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils.state import DagRunState
 
+    from drflow.devtools.task_logs import install
+
+    install()
     bag = DagBag()  # the configured DAGs folder, parsed once (dag.test() syncs it to the metadata DB itself)
     missing = [dag_id for dag_id in dag_ids if dag_id not in bag.dags]
     if missing:
@@ -31,7 +35,12 @@ def run_dags(dag_ids: list[str]) -> int:
         started = time.monotonic()
         run = bag.dags[dag_id].test(logical_date=datetime.now(UTC))
         state = str(getattr(run, "state", None) or "unknown")
-        result = {"dag_id": dag_id, "state": state, "seconds": round(time.monotonic() - started, 2)}
+        result = {
+            "dag_id": dag_id,
+            "run_id": getattr(run, "run_id", None),
+            "state": state,
+            "seconds": round(time.monotonic() - started, 2),
+        }
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         if run is None or run.state != DagRunState.SUCCESS:
             return 1

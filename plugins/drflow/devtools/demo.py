@@ -57,6 +57,7 @@ def _run_dags(dag_ids: list[str], env: dict[str, str]) -> None:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise DemoError(f"an Airflow run failed (exit {code}); full log in {log}\n{tail}")
     console.print(f"  all runs finished in {time.monotonic() - started:.1f}s, Airflow start-up included")
+    console.print(f"  their task logs: in the UI of `make airflow` (each run's tasks), or under {log.parent / 'logs'}")
 
 
 def _config_report(spec: Any, name: str) -> None:
@@ -114,7 +115,8 @@ def run_demo() -> int:
     for name in DEMO_CONFIG_COMPONENTS:
         _config_report(spec, name)
     console.print(
-        "Catalog: drflow backups list --spec plan_specs/api-marketplace.yaml "
+        "Catalog: drflow backups list --spec plan_specs/api-marketplace.yaml; compliance evidence: "
+        "drflow compliance-report --spec plan_specs/api-marketplace.yaml "
         "(with the exports of `drflow sandbox up`). Airflow UI: make airflow"
     )
     return 0 if all(r.passed for r in results) else 1

@@ -76,12 +76,15 @@ def lines(result: DemoResult) -> list[str]:
             f"{head}, EBS snapshot of {', '.join(str(s.get('source')) for s in volumes)} "
             f"({human_size(manifest.database_size_bytes or 0)}) in {regions}, "
             f"took {human_duration(manifest.duration_s)}, recorded {into}",
-            f"  snapshot drill: {restored} created from the copy, available in {report['restore_s']:.1f}s, deleted; "
-            f"{report['total_s']:.1f}s against an RTO of {rto} {MARK[bool(report['rto_met'])]} → {verdict}",
+            f"  snapshot drill: {restored} created from the copy, available in "
+            f"{human_duration(report['restore_s'])}, deleted; "
+            f"{human_duration(report['total_s'])} against an RTO of {rto} {MARK[bool(report['rto_met'])]} → {verdict}",
         ]
     checks = report["checks"]
-    rpo = f"backup age {report['backup_age_s']:.0f}s against an RPO of {format_duration(component.rpo)}"
+    rpo = f"backup age {human_duration(report['backup_age_s'])} against an RPO of {format_duration(component.rpo)}"
     passed = f"checks {sum(c['passed'] for c in checks)}/{len(checks)} passed"
+    if report.get("suite_summary"):
+        passed += f", validation suite {report['suite_summary']}"
     if manifest.method == "tar":
         what = (
             f"{manifest.backup_type} of {manifest.extra.get('tree_files')} files "
@@ -93,6 +96,7 @@ def lines(result: DemoResult) -> list[str]:
         drill = "  restore drill"
     return [
         f"{head}, {what}",
-        f"{drill}: {report['restore_s']:.1f}s against an RTO of {rto} {MARK[bool(report['rto_met'])]}; {rpo} "
+        f"{drill}: {human_duration(report['restore_s'])} against an RTO of {rto} {MARK[bool(report['rto_met'])]}; "
+        f"{rpo} "
         f"{MARK[bool(report['rpo_met'])]}; {passed} → {verdict}",
     ]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from drflow.engines.postgres.basebackup import run_basebackup
 from drflow.engines.postgres.conninfo import PgConnInfo
-from drflow.engines.postgres.queries import run_validation_queries
 from drflow.jobs.request import PolicyBackupRequest
+from drflow.jobs.validation import record_at_backup
 from drflow.store.factory import target_catalogs
 from drflow.store.fanout import Fanout
 from drflow.store.manifest import BackupManifest
@@ -53,7 +53,7 @@ def take_full_backup(request: FullBackupRequest) -> BackupManifest:
             timeout=request.timeout_s,
         )
         # Recorded right after the backup ends, to compare with in restore drills (see README: drills).
-        validation_values = run_validation_queries(request.conn, request.validation)
+        validation_values, baseline = record_at_backup(request.conn, request.validation, bin_dir=request.bin_dir)
         objects = fanout.put_objects(result.files)
 
     finished = datetime.now(UTC)
@@ -81,6 +81,7 @@ def take_full_backup(request: FullBackupRequest) -> BackupManifest:
         retention_policy=request.retention_policy,
         expires_at=result.finished_at + timedelta(days=request.retention_days),
         validation_values=validation_values,
+        validation_baseline=baseline,
         targets=[name for name, _ in catalogs],
         extra={"pg_basebackup_seconds": round(result.duration_s, 3)},
     )

@@ -13,6 +13,9 @@ from drflow.engines.postgres.checks import as_text, matches
 from drflow.engines.postgres.queries import read_validation_queries
 from drflow.hosts import Host
 from drflow.jobs.restore import CopyChoice, restore_intact_copy, start_scratch_instance
+from drflow.jobs.validation import SuiteTarget, run_suite
+from drflow.spec.validation import SqlCheck, parse_checks
+from drflow.units import human_duration
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,8 @@ def compare_validation(
     """Each query's measured value against the spec's ``expected``, else the value recorded at backup time."""
     checks = []
     for query in queries:
+        if query.get("type", "sql") != "sql":
+            continue  # the suite's typed checks judge themselves (drflow.jobs.validation)
         name = str(query["name"])
         expected = query.get("expected")
         source = "spec"
@@ -72,6 +77,18 @@ def run_restore_drill(
             accepting = time.monotonic()
             measured = read_validation_queries(instance.conninfo(database), validation)
             validated = time.monotonic()
+            # The typed checks of the suite, on the scratch copy (it may create what a check needs there).
+            suite = run_suite(
+                [check for check in parse_checks(list(validation)) if not isinstance(check, SqlCheck)],
+                SuiteTarget(
+                    conn=instance.conninfo(database),
+                    scratch=True,
+                    bin_dir=bin_dir,
+                    baseline=manifest.validation_baseline,
+                    baseline_note=f"backup {manifest.backup_id} recorded none",
+                ),
+            )
+            suite_s = time.monotonic() - validated
         finally:
             instance.stop(mode="immediate")
     checks = compare_validation(validation, manifest.validation_values, measured)
@@ -89,10 +106,13 @@ def run_restore_drill(
         "start_s": round(accepting - started - restored.fetch_s - restored.lay_out_s, 3),
         "validation_s": round(validated - accepting, 3),
         "restore_s": round(validated - started, 3),
+        "suite_s": round(suite_s, 3),
         "backup_age_s": round(backup_age_s, 3),
         "stored_bytes": manifest.stored_bytes,
         "database_size_bytes": manifest.database_size_bytes,
         "checks": checks,
+        "suite": suite.to_json(),
+        "suite_summary": suite.summary() if suite.results else None,
     }
 
 
@@ -105,17 +125,21 @@ def drill_verdict(result: Mapping[str, Any], rto_s: int, rpo_s: int) -> dict[str
     warnings = []
     if failed_checks:
         problems.append(f"validation failed: {', '.join(failed_checks)}")
+    for check in result.get("suite") or []:
+        if not check["passed"]:
+            problems.append(f"validation suite: {check['problem']}")
     for skipped in result.get("skipped_copies") or []:
         problems.append(
             f"{skipped}; the drill restored from {result.get('storage_target')} instead: repair that copy "
             "(`drflow backups list` shows which targets hold the backup)"
         )
     if not rto_met:
-        problems.append(f"restore took {result['restore_s']:.0f}s, over the RTO of {rto_s}s")
+        problems.append(f"restore took {human_duration(result['restore_s'])}, over the RTO of {human_duration(rto_s)}")
     if not rpo_met:
         # Reported, not failed: the drill proves restorability; RPO compliance is judged from all sources.
         warnings.append(
-            f"the restored backup was {result['backup_age_s']:.0f}s old, over the RPO of {rpo_s}s: "
+            f"the restored backup was {human_duration(result['backup_age_s'])} old, over the RPO of "
+            f"{human_duration(rpo_s)}: "
             "a full backup alone does not meet this RPO; add WAL archiving or more frequent backups"
         )
     return {

@@ -22,6 +22,7 @@ from drflow.spec.config import ConfigSource
 from drflow.store.base import StoreError
 from drflow.store.factory import target_catalogs
 from drflow.store.wal import is_base_backup, status_from
+from drflow.units import human_duration
 
 
 def replica_sources(component: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -90,10 +91,21 @@ def stale_copies(component: Mapping[str, Any], stored: Sequence[Mapping[str, Any
             problems.append(f"copy target {name} holds no backup yet: check the backup DAG's copy_backup task")
         elif age > component["rpo_s"]:
             problems.append(
-                f"copy target {name} lags: its newest backup is {age:.0f}s old, older than the RPO "
-                f"({component['rpo_s']}s); check the backup DAG's copy_backup task and the target"
+                f"copy target {name} lags: its newest backup is {human_duration(age)} old, older than the RPO "
+                f"({human_duration(component['rpo_s'])}); check the backup DAG's copy_backup task and the target"
             )
     return problems
+
+
+def copies_by_region(component: Mapping[str, Any], stored: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Region → the storage targets holding a recovery point of the component now (data sovereignty at a glance)."""
+    held = {s["source"].split(":", 1)[1] for s in stored if not s["source"].startswith("replica:")}
+    regions: dict[str, list[str]] = {}
+    targets = {str(t["name"]): t for t in [*(component.get("targets") or []), *(component.get("config_targets") or [])]}
+    for name, target in targets.items():
+        if name in held:
+            regions.setdefault(str(target.get("region") or "(no region)"), []).append(name)
+    return regions
 
 
 def config_compliance(
@@ -140,7 +152,7 @@ def component_compliance(spec_name: str, component: Mapping[str, Any], now: date
         elif best_stored["lag_s"] > rpo_s:
             notes.append(
                 f"only {best['source']} keeps the RPO: a deletion or corruption would be replicated; the newest "
-                f"stored recovery point is {best_stored['lag_s']:.0f}s old"
+                f"stored recovery point is {human_duration(best_stored['lag_s'])} old"
             )
     if best is None:
         notes.append("no source of recovery points: no reachable replica, no backup, no archived WAL")
@@ -148,9 +160,13 @@ def component_compliance(spec_name: str, component: Mapping[str, Any], now: date
         notes.append("config: no version stored in any target, so the component cannot comply whatever its data")
     if config is not None and config[1] is not None:
         unsaved = config[1]
-        notes.append(f"config: {unsaved:.0f}s of changes not backed up" if unsaved else "config: backed up as it is")
+        notes.append(
+            f"config: {human_duration(unsaved)} of changes not backed up" if unsaved else "config: backed up as it is"
+        )
     return {
         "component": component["name"],
+        "copies_by_region": copies_by_region(component, sources),
+        "allowed_regions": component.get("allowed_regions"),
         "rpo_s": rpo_s,
         "achievable_rpo_s": best["lag_s"] if best else None,
         "best_source": best["source"] if best else None,

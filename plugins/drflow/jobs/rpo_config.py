@@ -17,6 +17,7 @@ from drflow.engines.config.source import ConfigSourceError, read_config
 from drflow.jobs.config import component_versions
 from drflow.spec.config import ConfigSource
 from drflow.store.base import StoreError
+from drflow.units import human_duration
 
 
 def config_exposure(
@@ -56,6 +57,6 @@ def config_exposure(
     if live is not None:
         problems.append(
             f"the live config (sha256 {live[:12]}…) differs from every stored version: a change of the last "
-            f"{newest_age:.0f}s is not backed up yet; check the config backup DAG and the triggerer"
+            f"{human_duration(newest_age)} is not backed up yet; check the config backup DAG and the triggerer"
         )
     return sources, newest_age, problems

@@ -8,12 +8,15 @@ happened and what to do next. Nothing here imports Airflow.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+
+from drflow.units import human_duration
 
 DEFAULT_BASE_URL = "http://localhost:8080"
 ERROR_CHARS = 500
@@ -34,6 +37,8 @@ class RunFacts:
     error: str | None = None
     deadline: str | None = None
     assignees: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)
+    """A question's answers, the one to do first (Approve, Done) first: the link highlights it."""
     record: dict[str, Any] | None = None
     """The recovery record, when the context is the record task's (completion events)."""
 
@@ -108,6 +113,7 @@ def facts_from_context(context: Mapping[str, Any] | None, *, with_record: bool =
     exception = context.get("exception")
     deadline = context.get("deadline")
     assignees = _attr(task, "assigned_users") or []
+    options = _attr(task, "options") or []
     return RunFacts(
         dag_id=_str(dag_id),
         run_id=_str(run_id),
@@ -121,6 +127,7 @@ def facts_from_context(context: Mapping[str, Any] | None, *, with_record: bool =
         error=str(exception)[:ERROR_CHARS] if exception else None,
         deadline=_iso(_attr(deadline, "deadline_time")),
         assignees=[_user_name(u) for u in assignees] if isinstance(assignees, list | tuple) else [],
+        options=[str(o) for o in options] if isinstance(options, list | tuple) else [],
         record=_own_result(ti) if with_record else None,
     )
 
@@ -164,7 +171,7 @@ def compose(
         users = ", ".join(facts.assignees) if facts.assignees else "the plan's approvers"
         subject = f"{title}: approval needed"
         text = (
-            f"Approval needed: {users} open {url}/required_actions and approve or refuse "
+            f"Approval needed: {users} open {answer_url(url, facts.options)} and approve or refuse "
             f"{facts.task_id or 'the approval'} of {title}{of_spec}.{reason} Requested by {who}; "
             f"the approver must be someone else. Nothing changes until someone approves."
         )
@@ -192,6 +199,12 @@ def compose(
     if message and event in ("activation", "approval-needed", "step-failed", "deadline-missed", "completion"):
         text = f"{message}\n{text}"
     return Message(event=event, subject=subject, text=text, facts=facts, url=url)
+
+
+def answer_url(url: str | None, options: list[str]) -> str:
+    """The task's question; Airflow's page highlights the options given as `_options` (the first one here)."""
+    page = f"{url}/required_actions"
+    return f"{page}?_options={quote(json.dumps(options[:1]), safe='')}" if options else page
 
 
 def _completion(
@@ -241,10 +254,7 @@ def _human(seconds: Any) -> str:
         total = round(float(seconds))
     except (TypeError, ValueError):
         return "an unknown time"
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours}h"] * bool(hours) + [f"{minutes}m"] * bool(minutes) + [f"{secs}s"] * bool(secs or not total)
-    return "".join(parts)
+    return human_duration(total)
 
 
 def _attr(obj: Any, name: str) -> Any:
@@ -282,10 +292,6 @@ def _user_name(user: Any) -> str:
 
 def _duration(seconds: Any) -> str:
     try:
-        total = int(seconds)
+        return human_duration(int(seconds))
     except (TypeError, ValueError):
         return "unknown"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if total and total % size == 0:
-            return f"{total // size}{unit}"
-    return f"{total}s"

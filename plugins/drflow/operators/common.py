@@ -38,3 +38,20 @@ def upstream_result(context: Mapping[str, Any], task_id: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise RuntimeError(f"task {task_id!r} left no result in XCom; clear it and run it again")
     return value
+
+
+def publish_note(context: Mapping[str, Any], note: str, conn_id: str | None, log: Any) -> bool:
+    """The run's outcome as its note in the Airflow UI, and in this task's log; never fails the task."""
+    from drflow.audit.api import AuditError
+    from drflow.audit.notes import notes_api, set_run_note
+
+    log.info("run note:\n%s", note)
+    dag_run = context.get("dag_run")
+    if dag_run is None:  # run outside a DAG run (a test, a direct call): nothing to annotate
+        return False
+    try:
+        set_run_note(notes_api(conn_id), dag_run.dag_id, dag_run.run_id, note)
+    except AuditError as exc:
+        log.warning("the run's note was not written: %s. The summary above is also in this task's XCom", exc)
+        return False
+    return True

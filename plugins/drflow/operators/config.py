@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ class ConfigDrillOperator(BaseOperator):
         validate_command: str | None = None,
         command_timeout_s: float = 300.0,
         work_dir: str | None = None,
+        notes_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -57,14 +59,18 @@ class ConfigDrillOperator(BaseOperator):
         self.validate_command = validate_command
         self.command_timeout_s = command_timeout_s
         self.work_dir = work_dir
+        self.notes_conn_id = notes_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from drflow.actions.command import CommandError
         from drflow.jobs.config import config_drill
+        from drflow.jobs.summaries import config_drill_summary
+        from drflow.operators.common import publish_note
 
         run = self.config_run
+        started = datetime.now(UTC)
         try:
             result = config_drill(
                 run.spec_name,
@@ -74,7 +80,13 @@ class ConfigDrillOperator(BaseOperator):
                 validate=self._validator(),
             )
         except CommandError as exc:
+            note = f"FAILED: config drill of `{run.component}`: the validation command failed\n\n{exc}"
+            publish_note(context, note, self.notes_conn_id, self.log)
+            self._record(context, started, {"passed": False, "problems": [f"validation command failed: {exc}"]})
             raise AirflowFailException(f"config drill of {run.component}: validation command failed: {exc}") from None
+        result["summary"] = config_drill_summary(run.component, result)
+        publish_note(context, result["summary"], self.notes_conn_id, self.log)
+        self._record(context, started, result)
         if not result["passed"]:
             raise AirflowFailException(
                 f"config drill of {run.component}: version {result['version_id']} restored with hash "
@@ -82,6 +94,33 @@ class ConfigDrillOperator(BaseOperator):
                 "corrupt; run the config backup again and check the store"
             )
         return result
+
+    def _record(self, context: Any, started: datetime, result: dict[str, Any]) -> None:
+        """The drill's report (kind `drill`, drill `config`) in the target drilled, else the first that takes it."""
+        from drflow.store.base import StoreError
+        from drflow.store.factory import target_catalogs
+
+        run = self.config_run
+        report = {
+            "spec": run.spec_name,
+            "component": run.component,
+            "drill": "config",
+            "dag_id": context["dag"].dag_id,
+            "run_id": context["dag_run"].run_id,
+            "started_at": started.isoformat(),
+            "finished_at": datetime.now(UTC).isoformat(),
+            "restore_s": round((datetime.now(UTC) - started).total_seconds(), 3),
+            **{k: v for k, v in result.items() if k != "restored_to"},
+        }
+        drilled = [t for t in run.targets if t.get("name") == result.get("target")]
+        for name, catalog in target_catalogs(run.spec_name, [*drilled, *run.targets]):
+            try:
+                key = catalog.write_report(run.component, "drill", f"{started:%Y%m%dT%H%M%SZ}-config", report)
+            except StoreError as exc:  # a report is evidence, not the drill: the next target may take it
+                self.log.warning("could not write the drill report to %s: %s", name, exc)
+                continue
+            self.log.info("drill report written to %s", catalog.store.url_for(key))
+            return
 
     def _validator(self) -> Any:
         if not self.validate_command:

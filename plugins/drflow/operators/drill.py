@@ -54,6 +54,8 @@ class RestoreDrillOperator(BaseOperator):
             work_dir=self.work_dir,
         )
         self.log.info("restored %s in %.1fs; checks: %s", backup_id, result["restore_s"], result["checks"])
+        if result.get("suite_summary"):
+            self.log.info("validation suite: %s", result["suite_summary"])
         return result
 
 
@@ -69,6 +71,7 @@ class DrillReportOperator(BaseOperator):
         drill: str,
         rto_s: int,
         rpo_s: int,
+        notes_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -78,12 +81,14 @@ class DrillReportOperator(BaseOperator):
         self.drill = drill
         self.rto_s = rto_s
         self.rpo_s = rpo_s
+        self.notes_conn_id = notes_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from drflow.jobs.drill import drill_verdict
-        from drflow.operators.common import upstream_result
+        from drflow.jobs.summaries import drill_summary
+        from drflow.operators.common import publish_note, upstream_result
         from drflow.store.factory import target_catalogs
 
         result = upstream_result(context, "restore_and_validate")
@@ -95,19 +100,14 @@ class DrillReportOperator(BaseOperator):
             "run_id": context["dag_run"].run_id,
             **drill_verdict(result, self.rto_s, self.rpo_s),
         }
+        report["summary"] = drill_summary(report)
         [(_, catalog)] = target_catalogs(self.spec_name, [self.target])
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         key = catalog.write_report(self.component, "drill", f"{stamp}-{self.drill}", report)
         report["report_key"] = key
-        self.log.info(
-            "drill %s: restore %.1fs (RTO %ds) backup age %.0fs (RPO %ds) -> %s",
-            self.drill,
-            report["restore_s"],
-            self.rto_s,
-            report["backup_age_s"],
-            self.rpo_s,
-            "PASSED" if report["passed"] else "FAILED",
-        )
+        publish_note(context, f"{report['summary']}\n\nReport: `{key}`", self.notes_conn_id, self.log)
+        for warning in report["warnings"]:
+            self.log.warning("%s", warning)
         if not report["passed"]:
             raise AirflowFailException(
                 f"restore drill {self.drill} of {self.component} failed: "

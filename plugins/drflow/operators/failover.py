@@ -146,6 +146,35 @@ class FailoverStepOperator(PlanStepOperator):
     def node(self, name: str) -> Node:
         return node_from_plan(self.facts, self.component, name)
 
+    def target_conn(self, context: Any, node: str) -> PgConnInfo:
+        """The component's database on ``node``, or on the server the step's earlier restore step started."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from drflow.engines.postgres.conninfo import PgConnInfo
+
+        facts = component_facts(self.facts, self.component)
+        database = facts.database or "postgres"
+        if node != "restored":
+            return node_from_plan(self.facts, self.component, node, dbname=database).conn
+        task_id = self.definition.restored_by
+        if not task_id:
+            raise AirflowFailException(
+                f"{self.definition.action} on `restored` needs an earlier restore step of the same component in "
+                "the plan; add one before this step"
+            )
+        value = context["ti"].xcom_pull(task_ids=task_id)
+        restored = value.get("restored") if isinstance(value, dict) else None
+        if not isinstance(restored, dict):
+            raise AirflowFailException(
+                f"restore step {task_id!r} left no restored server in XCom; clear it and run it again"
+            )
+        return PgConnInfo(
+            host=str(restored["host"]),
+            port=int(restored["port"]),
+            user=str(restored.get("user") or "postgres"),
+            dbname=str(restored.get("dbname") or database),
+        )
+
     def refused(self, exc: Refused) -> NoReturn:
         self.log.error("%s", exc)
         refuse(exc.why, exc.unblock)
@@ -410,31 +439,3 @@ class ValidateSqlOperator(FailoverStepOperator):
                 + ". Find out why the data differs before sending traffic to it, or fix the check in the spec"
             )
         return {"step": step.name, **report}
-
-    def target_conn(self, context: Any, node: str) -> PgConnInfo:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from drflow.engines.postgres.conninfo import PgConnInfo
-
-        facts = component_facts(self.facts, self.component)
-        database = facts.database or "postgres"
-        if node != "restored":
-            return node_from_plan(self.facts, self.component, node, dbname=database).conn
-        task_id = self.definition.restored_by
-        if not task_id:
-            raise AirflowFailException(
-                "validate_sql on `restored` needs an earlier restore step of the same component in the plan; "
-                "add one before this step"
-            )
-        value = context["ti"].xcom_pull(task_ids=task_id)
-        restored = value.get("restored") if isinstance(value, dict) else None
-        if not isinstance(restored, dict):
-            raise AirflowFailException(
-                f"restore step {task_id!r} left no restored server in XCom; clear it and run it again"
-            )
-        return PgConnInfo(
-            host=str(restored["host"]),
-            port=int(restored["port"]),
-            user=str(restored.get("user") or "postgres"),
-            dbname=str(restored.get("dbname") or database),
-        )

@@ -8,23 +8,24 @@ as a Jinja template.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
-from airflow.sdk.execution_time.hitl import HITLUser
 
 from drflow.contracts import PlanFacts, StepDefinition
 from drflow.operators.escalation import Escalation, level_of, people_at
+from drflow.operators.hitl_text import (
+    COMMENT,
+    answer_of,
+    format_assessment,
+    hitl_users,
+    run_header,
+    triggering_user,
+)
 
 BODY_LIMIT = 60_000
-
-
-def _users(names: Sequence[str]) -> list[HITLUser]:
-    # HITL users are matched by id; the simple auth manager's id is the user name.
-    return [HITLUser(id=name, name=name) for name in names]
 
 
 def _timeout(step: StepDefinition) -> timedelta | None:
@@ -39,31 +40,34 @@ def _notifiers(plan: Mapping[str, Any]) -> list[Any]:
     return notifiers_for(dict(plan), "approval-needed")
 
 
-def _user_name(user: Any) -> str | None:
-    if isinstance(user, Mapping):
-        return str(user.get("name") or user.get("id") or "") or None
-    return str(user) if user else None
+def _comment_param(description: str) -> Any:
+    """An optional comment field: nullable, or Airflow's form keeps every button disabled until it is filled."""
+    from airflow.sdk import Param
+
+    return Param(None, type=["null", "string"], title="Comment", description=description, source="task")
 
 
-def _answer(event: Mapping[str, Any]) -> dict[str, Any]:
-    """The parts of a HITL response the recovery record needs, as JSON."""
-    at = event.get("responded_at")
-    return {
-        "chosen": list(event.get("chosen_options") or []),
-        "by": _user_name(event.get("responded_by_user")),
-        "at": at.isoformat() if isinstance(at, datetime) else at,
-        "timed_out": bool(event.get("timedout")),
-        "comment": (event.get("params_input") or {}).get("comment") or "",
-    }
+def _with_comment(kwargs: dict[str, Any], description: str) -> Any:
+    """The task's form: the DAG's params arrive merged in here, so the comment field is marked as the task's."""
+    from airflow.sdk.definitions.param import ParamsDict
+
+    params = ParamsDict(kwargs.pop("params", None) or {})
+    params[COMMENT] = _comment_param(description)
+    return params
 
 
-def triggering_user(context: Mapping[str, Any]) -> str | None:
-    dag_run = context.get("dag_run")
-    return getattr(dag_run, "triggering_user_name", None) if dag_run is not None else None
+def four_eyes_notice(trigger: str | None, approvers: Sequence[str], four_eyes: bool) -> list[str]:
+    """Above the question: the triggering user sees why Airflow will answer their click with Access Denied."""
+    if not (four_eyes and trigger):
+        return []
+    who = ", ".join(approvers) or "nobody"
+    return [
+        f"> **{trigger}: you triggered this run, so you are not an approver of it** (four eyes). Airflow refuses "
+        f"an answer from {trigger} (*Access Denied*); {who} must answer.",
+        "",
+    ]
 
 
-# Runs started by a person logged in to Airflow; every other way (CLI: the OS user name, dag.test,
-# schedules, assets, TriggerDagRunOperator) names nobody the auth manager vouched for.
 AUTHENTICATED_TRIGGERS = frozenset({"ui", "rest_api"})
 
 
@@ -108,10 +112,17 @@ class FourEyes:
     def what(self) -> str:
         return f"step '{self.definition.name}'"
 
+    def trigger_user(self, context: Mapping[str, Any]) -> str | None:
+        """Who triggered the run: the participant who started it, for a run a full-scale exercise triggered."""
+        from drflow.operators.exercise_chain import exercise_mark
+
+        mark = exercise_mark(context.get("dag_run"))
+        return str(mark["started_by"]) if mark and mark.get("started_by") else triggering_user(context)
+
     def eligible_approvers(self, context: Mapping[str, Any]) -> list[str]:
         levels = self.facts.escalation
         approvers = people_at(self.definition.approvers, levels, level_of(context, levels))
-        trigger = triggering_user(context)
+        trigger = self.trigger_user(context)
         if self.four_eyes() and trigger:
             approvers = [name for name in approvers if name != trigger]
         return approvers
@@ -122,7 +133,7 @@ class FourEyes:
 
         if not self.four_eyes():
             return
-        user = triggering_user(context)
+        user = self.trigger_user(context)
         if user is None:
             raise AirflowFailException(unknown_trigger_refusal(self.facts, self.what(), None, "an unknown way"))
         try:
@@ -133,8 +144,30 @@ class FourEyes:
                 f"for {self.what()} of plan '{self.facts.plan}'; to proceed: fix the Airflow API "
                 f"connection the recovery record uses ({self.facts.audit_conn_id}) and clear this task"
             ) from exc
-        if via not in AUTHENTICATED_TRIGGERS:
+        from drflow.operators.exercise_chain import exercise_mark
+
+        if via == "operator" and exercise_mark(context.get("dag_run")) is not None:
+            self.require_exercise_start(context, user)
+        elif via not in AUTHENTICATED_TRIGGERS:
             raise AirflowFailException(unknown_trigger_refusal(self.facts, self.what(), user, via))
+
+    def require_exercise_start(self, context: Mapping[str, Any], user: str | None) -> None:
+        """A run a full-scale exercise triggered: prove that ``user`` approved the exercise's start."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from drflow.audit.api import AirflowApi
+        from drflow.operators.exercise_chain import verify_exercise_start
+
+        try:
+            verify_exercise_start(
+                AirflowApi.from_connection(self.facts.audit_conn_id), context["dag_run"], self.facts.spec
+            )
+        except Exception as exc:  # not proven is refused, whatever the reason
+            raise AirflowFailException(
+                f"refused: this run claims to be started by {user!r} through an exercise, but drflow cannot prove it "
+                f"({exc}), so four eyes cannot be proven for {self.what()} of plan '{self.facts.plan}'; to proceed: "
+                "start the exercise from its DAG's start question, or trigger the plan from the Airflow UI or REST API"
+            ) from exc
 
     def triggered_via(self, context: Mapping[str, Any]) -> str:
         return triggered_via(context, self.facts)
@@ -145,7 +178,7 @@ class FourEyes:
 
         if answer["timed_out"]:
             return  # nobody answered: the default (reject / no-go) applies
-        by, trigger = answer["by"], triggering_user(context)
+        by, trigger = answer["by"], self.trigger_user(context)
         plan = self.facts.plan
         if self.four_eyes() and by and by == trigger:
             raise AirflowFailException(
@@ -164,53 +197,6 @@ class FourEyes:
             )
 
 
-def run_header(context: Mapping[str, Any], plan: PlanFacts) -> list[str]:
-    """Who triggered the run and why, as Markdown lines shown above every question."""
-    params = context.get("params") or {}
-    lines = [
-        f"**Plan** `{plan.plan}` ({plan.scenario}) · **triggered by** "
-        f"{triggering_user(context) or 'unknown'} · **RTO** {plan.rto_s}s · **RPO** {plan.rpo_s}s",
-        "",
-        f"**Reason**: {params.get('reason') or '(none given)'}",
-    ]
-    if params.get("notes"):
-        lines += ["", f"**Notes**: {params['notes']}"]
-    for key, label in (
-        ("target_region", "Target region"),
-        ("target_time", "Target time"),
-        ("incident_started_at", "Incident started at"),
-    ):
-        if params.get(key):
-            lines += ["", f"**{label}**: {params[key]}"]
-    if params.get("override_safety"):
-        lines += [
-            "",
-            "**Safety override requested**: promotion checks (lag, recovery state, fencing) may be overridden. "
-            "Approve only if you approve that override.",
-        ]
-    return lines
-
-
-def format_assessment(task_id: str, result: Any) -> list[str]:
-    """An assessment's XCom as Markdown: its `summary` if it has one, else its fields."""
-    lines = [f"#### {task_id}"]
-    if result is None:
-        return [*lines, "_no assessment result (the task left nothing in XCom)_"]
-    if not isinstance(result, Mapping):
-        return [*lines, str(result)]
-    if isinstance(result.get("summary"), str):
-        return [*lines, result["summary"]]
-    for key, value in result.items():
-        if isinstance(value, str | int | float | bool) or value is None:
-            text = str(value)
-        elif isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
-            text = ", ".join(str(v) for v in value) or "none"
-        else:
-            text = f"`{json.dumps(value, default=str)[:400]}`"
-        lines.append(f"- **{key}**: {text}")
-    return lines
-
-
 class DeclarationOperator(FourEyes, Escalation, ApprovalOperator):
     """The disaster declaration: the approvers see the assessment and approve or refuse the run.
 
@@ -227,11 +213,14 @@ class DeclarationOperator(FourEyes, Escalation, ApprovalOperator):
         self.definition = StepDefinition.from_params(step)
         self.facts = PlanFacts.from_params(plan)
         self.plan = dict(plan)
+        params = _with_comment(kwargs, "Optional: why you approve or refuse; shown in the run's note and the record.")
+        # No `defaults`: Airflow's form highlights the default option, and Approve is the approvers' action.
+        # No answer in time comes back as a timeout, which drflow takes as a refusal (execute_complete).
         super().__init__(
             subject=f"Declare disaster: {self.facts.plan}",
             body="The assessment is filled in when the run reaches this task.",
-            assigned_users=_users(self.definition.approvers),
-            defaults=ApprovalOperator.REJECT,
+            assigned_users=hitl_users(self.definition.approvers),
+            params=params,
             response_timeout=_timeout(self.definition),
             ignore_downstream_trigger_rules=True,
             notifiers=_notifiers(self.plan),
@@ -249,7 +238,7 @@ class DeclarationOperator(FourEyes, Escalation, ApprovalOperator):
 
         approvers = self.eligible_approvers(context)
         if not approvers:
-            trigger = triggering_user(context)
+            trigger = self.trigger_user(context)
             raise AirflowFailException(
                 f"refused: nobody may declare this disaster: the only approver, {trigger}, triggered the run and "
                 f"plan '{self.facts.plan}' requires four eyes (the approver must not be the person who "
@@ -257,13 +246,14 @@ class DeclarationOperator(FourEyes, Escalation, ApprovalOperator):
                 "to approval.approvers in the spec"
             )
         self.require_known_trigger(context)
-        self.assigned_users = _users(self.escalate_to(context, approvers, _timeout(self.definition)))
+        self.assigned_users = hitl_users(self.escalate_to(context, approvers, _timeout(self.definition)))
         self.body = self.build_body(context, approvers)
         return super().execute(context)
 
     def build_body(self, context: Mapping[str, Any], approvers: list[str]) -> str:
         ti = context["ti"]
-        lines = [*run_header(context, self.facts), "", "### Assessment", ""]
+        lines = four_eyes_notice(self.trigger_user(context), approvers, self.four_eyes())
+        lines += [*run_header(context, self.facts), "", "### Assessment", ""]
         for task_id in self.definition.assess_tasks:
             lines += [*format_assessment(task_id, ti.xcom_pull(task_ids=task_id)), ""]
         lines += ["### What the plan will do if you approve", ""]
@@ -271,27 +261,51 @@ class DeclarationOperator(FourEyes, Escalation, ApprovalOperator):
             kind = f"automated: {step.action}" if step.action else step.type
             description = f" — {step.description}" if step.description else ""
             lines.append(f"{number}. `{step.name}` ({kind}){description}")
+        wait = self.definition.timeout
         lines += [
             "",
-            "**Approve** starts these steps now. **Reject** skips them all and changes nothing. "
-            f"Who may answer: {', '.join(approvers)}.",
+            "**Approve** starts these steps now. **Reject** runs none of them and changes nothing: the run ends "
+            "*failed* with a note saying who refused and why"
+            + (f"; so does no answer within {wait}" if wait else "")
+            + f". Who may answer: {', '.join(approvers)}.",
         ]
         return "\n".join(lines)[:BODY_LIMIT]
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from airflow.providers.standard.operators.hitl import HITLOperator
+        from airflow.sdk.exceptions import AirflowFailException
+
         self.check_escalation(context, event)
-        answer = _answer(event)
-        trigger = triggering_user(context)
+        if "error" in event and event.get("error_type") != "timeout":
+            return super().execute_complete(context, event)  # Airflow's own error, as Airflow reports it
+        answer = answer_of(event)
+        trigger = self.trigger_user(context)
         self.check_responder(context, answer)
-        super().execute_complete(context, event)
-        declared = self.APPROVE in answer["chosen"]
-        self.log.info(
-            "disaster %s by %s%s",
-            "declared" if declared else "NOT declared (steps skipped)",
-            answer["by"] or "nobody",
-            " (timed out)" if answer["timed_out"] else "",
+        declared = not answer["timed_out"] and self.APPROVE in answer["chosen"]
+        result = {"declared": declared, "triggered_by": trigger, **answer, "escalations": self.escalations()}
+        if declared:
+            super().execute_complete(context, event)
+            self.log.info("disaster declared by %s", answer["by"])
+            return result
+        if "error" not in event:
+            HITLOperator.execute_complete(self, context, event)  # checks the answer; skips nothing
+        # The record (a teardown) reads this result; the steps after a failed declaration never run.
+        context["ti"].xcom_push(key="return_value", value=result)
+        raise AirflowFailException(self.refusal(answer))
+
+    def refusal(self, answer: Mapping[str, Any]) -> str:
+        nothing = "Nothing was changed: no step of the plan ran. To recover anyway, trigger the plan again"
+        if answer["timed_out"]:
+            who = ", ".join(self.definition.approvers)
+            return (
+                f"REFUSED: nobody answered the disaster declaration of plan '{self.facts.plan}' within "
+                f"{self.definition.timeout} ({who} could have). {nothing}, with an approver at hand"
+            )
+        why = f" (“{answer['comment']}”)" if answer["comment"] else " (no reason given)"
+        return (
+            f"REFUSED by {answer['by']}: the disaster declaration of plan '{self.facts.plan}' was refused{why}. "
+            f"{nothing} with a new reason"
         )
-        return {"declared": declared, "triggered_by": trigger, **answer, "escalations": self.escalations()}
 
 
 class ManualStepOperator(Escalation, HITLOperator):
@@ -302,37 +316,54 @@ class ManualStepOperator(Escalation, HITLOperator):
     DONE, FAILED = "Done", "Failed"
 
     def __init__(self, *, step: Mapping[str, Any], plan: Mapping[str, Any], **kwargs: Any) -> None:
-        from airflow.sdk import Param
-        from airflow.sdk.definitions.param import ParamsDict
-
         self.definition = StepDefinition.from_params(step)
         self.facts = PlanFacts.from_params(plan)
         self.plan = dict(plan)
-        # The DAG's params arrive merged in here; the form's own field must be marked as the task's.
-        params = ParamsDict(kwargs.pop("params", None) or {})
-        params["comment"] = Param("", type="string", description="What you did, or why it failed.", source="task")
+        # Optional for Done; Failed needs one, which the form cannot express: execute_complete asks again.
+        params = _with_comment(kwargs, "What you did (optional), or what failed (needed to answer Failed).")
         super().__init__(
             subject=f"{self.facts.plan}: {self.definition.description or self.definition.name}",
             options=[self.DONE, self.FAILED],
             body=self.definition.instructions,
             params=params,
-            assigned_users=_users(self.definition.assignees),
+            assigned_users=hitl_users(self.definition.assignees),
             response_timeout=_timeout(self.definition),
             notifiers=_notifiers(self.plan),
             **kwargs,
         )
 
     def execute(self, context: Any) -> Any:
-        self.assigned_users = _users(self.escalate_to(context, self.definition.assignees, _timeout(self.definition)))
-        self.body = "\n".join([self.definition.instructions, "", "---", "", *run_header(context, self.facts)])
+        assignees = self.escalate_to(context, self.definition.assignees, _timeout(self.definition))
+        self.assigned_users = hitl_users(assignees)
+        self.body = self.build_body(context)
         return super().execute(context)
+
+    def build_body(self, context: Mapping[str, Any]) -> str:
+        return "\n".join(
+            [
+                self.definition.instructions,
+                "",
+                f"**{self.DONE}** when it is done (a comment is welcome). **{self.FAILED}** needs a comment "
+                "saying what failed: an answer of Failed without one is asked again.",
+                "",
+                "---",
+                "",
+                *run_header(context, self.facts),
+            ]
+        )
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
         self.check_escalation(context, event)
         super().execute_complete(context, event)
-        answer = _answer(event)
+        answer = answer_of(event)
+        if self.FAILED in answer["chosen"] and not answer["comment"] and not answer["timed_out"]:
+            self.log.warning(
+                "%s answered Failed without a comment; a failed step must say what failed: asking again",
+                answer["by"] or "somebody",
+            )
+            return self.execute(context)  # a new question (Airflow clears the answer) in the same try
         if self.FAILED in answer["chosen"]:
             comment = f": {answer['comment']}" if answer["comment"] else ""
             raise AirflowFailException(
@@ -359,7 +390,7 @@ class ApprovalStepOperator(FourEyes, Escalation, ApprovalOperator):
         super().__init__(
             subject=f"{self.facts.plan}: go / no-go — {self.definition.description or self.definition.name}",
             body=self.definition.instructions or "Approve to go on with the plan, Reject to stop it here.",
-            assigned_users=_users(self.definition.approvers),
+            assigned_users=hitl_users(self.definition.approvers),
             response_timeout=_timeout(self.definition),
             notifiers=_notifiers(self.plan),
             **kwargs,
@@ -375,14 +406,15 @@ class ApprovalStepOperator(FourEyes, Escalation, ApprovalOperator):
         if not approvers:
             raise AirflowFailException(
                 f"refused: nobody may answer step '{self.definition.name}': its only approver, "
-                f"{triggering_user(context)}, triggered the run and the step requires four eyes; to proceed: have "
+                f"{self.trigger_user(context)}, triggered the run and the step requires four eyes; to proceed: have "
                 "another person trigger the plan, or add a second approver to the step in the spec"
             )
         self.require_known_trigger(context)
-        self.assigned_users = _users(self.escalate_to(context, approvers, _timeout(self.definition)))
+        self.assigned_users = hitl_users(self.escalate_to(context, approvers, _timeout(self.definition)))
         instructions = self.definition.instructions or "Approve to go on with the plan, Reject to stop it here."
         self.body = "\n".join(
             [
+                *four_eyes_notice(triggering_user(context), approvers, self.four_eyes()),
                 instructions,
                 "",
                 "---",
@@ -398,7 +430,13 @@ class ApprovalStepOperator(FourEyes, Escalation, ApprovalOperator):
         from airflow.sdk.exceptions import AirflowFailException
 
         self.check_escalation(context, event)
-        answer = _answer(event)
+        answer = answer_of(event)
+        if answer["timed_out"]:
+            raise AirflowFailException(
+                f"no-go at step '{self.definition.name}': nobody answered within {self.definition.timeout} "
+                f"({', '.join(self.definition.approvers)} could have); the plan stops here and the steps after it do "
+                "not run; to proceed: clear this task to ask again"
+            )
         self.check_responder(context, answer)
         if self.APPROVE not in answer["chosen"]:
             raise AirflowFailException(

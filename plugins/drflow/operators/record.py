@@ -29,6 +29,9 @@ class RecoveryRecordOperator(PlanStepOperator):
         from drflow.audit.api import AirflowApi, AuditError
         from drflow.audit.gather import gather_run
         from drflow.audit.record import build_partial_record, build_record
+        from drflow.audit.run_note import plan_run_note
+        from drflow.operators.common import publish_note
+        from drflow.units import human_duration
 
         dag_run = context["dag_run"]
         try:
@@ -54,17 +57,19 @@ class RecoveryRecordOperator(PlanStepOperator):
         )
         record["report_key"] = self._store(record, dag_run)
         self._incident_report(record, dag_run)
+        measured = record["recovery"]["measured_s"]
         self.log.info(
-            "recovery record of %s: %s; recovery %ss (RTO %ss, met: %s); stored at %s",
+            "recovery record of %s: %s; recovery %s (RTO %s, met: %s); stored at %s",
             record["run_id"],
             record["outcome"],
-            record["recovery"]["measured_s"],
-            record["recovery"]["rto_s"],
+            "not measured" if measured is None else human_duration(measured),
+            human_duration(self.facts.rto_s),
             record["recovery"]["rto_met"],
             record["report_key"],
         )
         for problem in record["problems"]:
             self.log.warning("%s", problem)
+        publish_note(context, plan_run_note(record), self.facts.notes_conn_id, self.log)
         if record["outcome"] == "failed" and not self.is_teardown:
             context["ti"].xcom_push(key="return_value", value=record)
             raise AirflowFailException(

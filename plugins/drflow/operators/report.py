@@ -18,18 +18,23 @@ class RpoComplianceOperator(BaseOperator):
         spec_name: str,
         components: Sequence[Mapping[str, Any]],
         target: Mapping[str, Any],
+        notes_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.spec_name = spec_name
         self.components = [dict(c) for c in components]
         self.target = dict(target)
+        self.notes_conn_id = notes_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from drflow.jobs.rpo import rpo_compliance
+        from drflow.jobs.summaries import achievable_text, compliance_line, rpo_summary
+        from drflow.operators.common import publish_note
         from drflow.store.factory import target_catalogs
+        from drflow.units import human_duration
 
         now = datetime.now(UTC)
         report = rpo_compliance(self.spec_name, self.components, now)
@@ -39,24 +44,20 @@ class RpoComplianceOperator(BaseOperator):
             catalog.write_report(
                 result["component"], "rpo-compliance", stamp, {**result, "checked_at": now.isoformat()}
             )
-            best = result["achievable_rpo_s"]
-            self.log.info(
-                "%s: achievable RPO %s (from %s) against %ss -> %s",
-                result["component"],
-                f"{best:.0f}s" if best is not None else "none",
-                result["best_source"],
-                result["rpo_s"],
-                "compliant" if result["compliant"] else "OUT OF COMPLIANCE",
-            )
+            if result["compliant"]:
+                self.log.info("%s", compliance_line(result))
+            else:
+                self.log.warning("%s", compliance_line(result))
             for line in result["problems"] + result["notes"]:
                 self.log.warning("%s: %s", result["component"], line)
+        report["summary"] = rpo_summary(report)
+        publish_note(context, report["summary"], self.notes_conn_id, self.log)
         failing = [r for r in report["components"] if not r["compliant"]]
         if failing:
             raise AirflowFailException(
                 "out of RPO compliance: "
                 + "; ".join(
-                    f"{r['component']} (RPO {r['rpo_s']}s, achievable "
-                    + (f"{r['achievable_rpo_s']:.0f}s" if r["achievable_rpo_s"] is not None else "nothing")
+                    f"{r['component']} (RPO {human_duration(r['rpo_s'])}, {achievable_text(r)}"
                     + (f": {r['problems'][0]}" if r["problems"] else "")
                     + ")"
                     for r in failing

@@ -50,28 +50,46 @@ class SnapshotDrillOperator(BaseOperator):
 
     ui_color = "#fad7a0"
 
-    def __init__(self, *, snapshot: Mapping[str, Any], region: str, rto_s: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        snapshot: Mapping[str, Any],
+        region: str,
+        rto_s: int,
+        drill: str | None = None,
+        notes_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.snapshot = SnapshotRun.from_params(snapshot)
         self.region = region
         self.rto_s = rto_s
+        self.notes_conn_id = notes_conn_id
+        self.drill = drill or self.task_id
 
     def execute(self, context: Any) -> dict[str, Any]:
         from datetime import UTC, datetime
 
         from drflow.jobs.snapshot import latest_snapshot_backup, snapshot_drill, source_from
+        from drflow.jobs.summaries import snapshot_drill_summary
+        from drflow.operators.common import publish_note
+        from drflow.units import human_duration
 
         run = self.snapshot
+        started = datetime.now(UTC)
         catalog, manifest = latest_snapshot_backup(run.spec_name, run.component, run.policy, run.targets)
         result = snapshot_drill(manifest, source_from(run), region=self.region, zone=run.zone)
         result["rto_s"] = self.rto_s
         result["rto_met"] = result["total_s"] <= self.rto_s
-        stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-        key = catalog.write_report(run.component, "drill", f"{stamp}-{self.task_id}", result)
+        result["summary"] = snapshot_drill_summary(run.component, result)
+        result.update(drill=self.drill, started_at=started.isoformat(), finished_at=datetime.now(UTC).isoformat())
+        key = catalog.write_report(run.component, "drill", f"{started:%Y%m%dT%H%M%SZ}-{self.drill}", result)
         self.log.info("drill report written to %s", catalog.store.url_for(key))
+        publish_note(context, f"{result['summary']}\n\nReport: `{key}`", self.notes_conn_id, self.log)
         if not result["rto_met"]:
             raise RuntimeError(
-                f"snapshot drill of {run.component} took {result['total_s']:.0f}s, more than the RTO of "
-                f"{self.rto_s}s; make restores faster (smaller volumes, a closer region) or revise the RTO"
+                f"snapshot drill of {run.component} took {human_duration(result['total_s'])}, more than the RTO of "
+                f"{human_duration(self.rto_s)}; make restores faster (smaller volumes, a closer region) or revise "
+                "the RTO"
             )
         return result

@@ -9,12 +9,17 @@ from pathlib import Path
 from drflow.plan.backup import backup_plan
 from drflow.plan.config import config_plans
 from drflow.plan.drill import drill_plan
+from drflow.plan.exercise import exercise_plans
+from drflow.plan.exercise_common import exercise_dag_id
 from drflow.plan.graph import DagPlan, TaskPlan
+from drflow.plan.metrics import metrics_plan
+from drflow.plan.presentation import plan_title, presented
 from drflow.plan.recovery import recovery_plan
 from drflow.plan.replication import replication_watch_plan
 from drflow.plan.report import rpo_report_plan
 from drflow.plan.restore import restore_plan
 from drflow.plan.retention import retention_plan
+from drflow.plan.simulation import simulation_plan
 from drflow.spec.model import Spec
 
 KIND_SPEC_ERROR = "spec-error"
@@ -23,17 +28,39 @@ KIND_SPEC_ERROR = "spec-error"
 def build_plans(spec: Spec, source: Path | str) -> list[DagPlan]:
     """Every DAG of a spec, in a stable order: per component its backups, drills and watches, then reports."""
     plans: list[DagPlan] = []
+    where = str(source)
     for component in spec.components:
         for policy in component.backup_policies:
-            plans.append(backup_plan(spec, component, policy, str(source)))
+            plans.append(presented(backup_plan(spec, component, policy, where), spec, component, policy))
         for drill in component.drills:
-            plans.append(drill_plan(spec, component, drill, str(source)))
-        plans.extend(p for p in [replication_watch_plan(spec, component, str(source))] if p)
-        plans.extend(p for p in [restore_plan(spec, component, str(source))] if p)
-        plans.extend(config_plans(spec, component, str(source)))
-    plans.extend(recovery_plan(spec, plan, str(source)) for plan in spec.recovery_plans)
-    plans.extend(p for p in [rpo_report_plan(spec, str(source))] if p)
-    plans.extend(p for p in [retention_plan(spec, str(source))] if p)
+            plans.append(presented(drill_plan(spec, component, drill, where), spec, component, drill))
+        whole = [replication_watch_plan(spec, component, where), restore_plan(spec, component, where)]
+        whole += config_plans(spec, component, where)
+        plans.extend(presented(p, spec, component) for p in whole if p)
+    plans.extend(presented(recovery_plan(spec, plan, where), spec) for plan in spec.recovery_plans)
+    # A draft can be simulated before it is approved: a simulation touches nothing in production.
+    simulations = [
+        replace(simulation_plan(spec, plan, where), display_name=f"{plan_title(plan.name)} (simulation)")
+        for plan in spec.recovery_plans
+        if plan.status != "retired"
+    ]
+    exercises = exercise_plans(spec, where) + [
+        simulation_plan(
+            spec,
+            spec.recovery_plan(exercise.plan),
+            where,
+            schedule=exercise.effective_schedule,
+            exercise=exercise.name,
+            dag_id=exercise_dag_id(spec, exercise),
+            paused=exercise.effective_paused,
+        )
+        for exercise in spec.exercises
+        if exercise.type == "simulation"
+    ]
+    titles = {exercise_dag_id(spec, e): f"{plan_title(e.plan)} ({e.type} exercise {e.name})" for e in spec.exercises}
+    exercises = [replace(p, display_name=p.display_name or titles.get(p.dag_id)) for p in exercises]
+    reports = [rpo_report_plan(spec, where), metrics_plan(spec, where), retention_plan(spec, where)]
+    plans.extend(presented(p, spec) for p in [*simulations, *exercises, *reports] if p)
     return plans
 
 
@@ -44,7 +71,10 @@ def failed_plan(plan: DagPlan, reason: str) -> DagPlan:
         "this is a drflow defect or a spec feature this version cannot run yet: report it with this message"
     )
     placeholder = error_plan(plan.source, [message])
-    return replace(placeholder, dag_id=plan.dag_id, spec=plan.spec, component=plan.component, kind=plan.kind)
+    name = f"{plan.display_name or plan.dag_id} · CANNOT BUILD"
+    return replace(
+        placeholder, dag_id=plan.dag_id, spec=plan.spec, component=plan.component, kind=plan.kind, display_name=name
+    )
 
 
 def error_plan(source: Path | str, errors: list[str]) -> DagPlan:
@@ -72,6 +102,7 @@ def error_plan(source: Path | str, errors: list[str]) -> DagPlan:
         criticality=None,
         schedule=None,
         description=f"INVALID SPEC: {errors[0] if errors else source}"[:200],
+        display_name=f"{stem} · INVALID SPEC",
         doc_md=doc,
         owner="drflow",
         retries=0,

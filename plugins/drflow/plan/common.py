@@ -6,7 +6,9 @@ from typing import Any
 
 from drflow.engines.postgres.bindir import datastore_bin_dir
 from drflow.spec.model import Component, Spec
+from drflow.spec.plans import ValidateAction
 from drflow.spec.types import format_duration
+from drflow.spec.validation import SqlCheck, needs_baseline
 
 
 def dag_id(spec: Spec, component: Component, *parts: str) -> str:
@@ -49,10 +51,21 @@ def objectives(component: Component) -> str:
     )
 
 
-def validation_queries(component: Component) -> list[dict[str, Any]]:
-    """Every validation query of the component's drills, recorded at backup time for later comparison."""
+def validation_queries(component: Component, spec: Spec | None = None) -> list[dict[str, Any]]:
+    """What a backup records for later comparison: the SQL checks of the component's drills (by name) and the
+    typed checks that compare with the backup (checksums, row counts, pgbench baselines) of its drills and of
+    the spec's plan steps that validate a restored copy of it."""
     queries: dict[str, dict[str, Any]] = {}
-    for drill in component.drills:
-        for check in drill.validation:
-            queries.setdefault(check.name, check.model_dump(mode="json"))
-    return list(queries.values())
+    typed: list[dict[str, Any]] = []
+    suites = [list(drill.validation) for drill in component.drills]
+    for plan in spec.recovery_plans if spec is not None else ():
+        for step in plan.steps:
+            if isinstance(step, ValidateAction) and step.component == component.name and step.node == "restored":
+                suites.append([check for check in step.suite if needs_baseline(check)])
+    for suite in suites:
+        for check in suite:
+            if isinstance(check, SqlCheck):
+                queries.setdefault(check.name, check.model_dump(mode="json"))
+            elif needs_baseline(check) and (entry := check.model_dump(mode="json")) not in typed:
+                typed.append(entry)
+    return [*queries.values(), *typed]

@@ -78,6 +78,7 @@ def config_plans(spec: Spec, component: Component, source: str) -> list[DagPlan]
                 "validate_command": drill.validate_command,
                 "command_timeout_s": drill.timeout.total_seconds(),
                 "work_dir": spec.defaults.work_dir,
+                "notes_conn_id": spec.defaults.notes_conn_id,
             },
         )
         plans.append(

@@ -47,8 +47,8 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
         task_id="restore_and_validate",
         action="postgres.restore_drill",
         doc="Verify checksums, restore into a scratch instance on a free port, start it, run the validation "
-        "queries and compare them with the values recorded at backup time; the scratch instance is always "
-        "torn down.",
+        "queries and the validation suite's checks and compare them with the values recorded at backup time; "
+        "the scratch instance is always torn down.",
         params={
             **store_params,
             "database": base["database"],
@@ -70,6 +70,7 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
             "drill": drill.name,
             "rto_s": int(component.rto.total_seconds()),
             "rpo_s": int(component.rpo.total_seconds()),
+            "notes_conn_id": spec.defaults.notes_conn_id,
         },
         upstream=("restore_and_validate",),
         retries=1,
@@ -77,7 +78,7 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
     doc = (
         f"# Restore drill `{drill.name}` of {component.title}\n\n{objectives(component)}\n\n"
         f"Restores the newest backup from `{target_name}` into a scratch PostgreSQL, runs "
-        f"{len(drill.validation)} validation queries and records the measured restore time against the RTO.\n\n"
+        f"{len(drill.validation)} validation checks and records the measured restore time against the RTO.\n\n"
         f"Schedule `{drill.schedule}`. Spec: `{source}`."
     )
     return DagPlan(
@@ -91,7 +92,8 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
             "backup_id": {
                 "default": None,
                 "type": ["null", "string"],
-                "description": "Backup to restore; empty means the newest complete one.",
+                "title": "Backup id",
+                "description": "Optional: backup to restore; empty means the newest complete one.",
             }
         },
         **common_fields(spec, component, source),
@@ -111,6 +113,6 @@ def snapshot_drill_plan(spec: Spec, component: Component, drill: Drill, policy: 
         schedule=airflow_schedule(drill.schedule),
         description=f"snapshot drill of {component.title} ({drill.schedule})",
         doc_md=doc,
-        tasks=snapshot_drill_tasks(spec, component, policy, int(component.rto.total_seconds())),
+        tasks=snapshot_drill_tasks(spec, component, policy, int(component.rto.total_seconds()), drill.name),
         **common_fields(spec, component, source),
     )

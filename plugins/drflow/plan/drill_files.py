@@ -39,6 +39,7 @@ def files_drill_plan(spec: Spec, component: Component, drill: Drill, source: str
             "drill": drill.name,
             "rto_s": int(component.rto.total_seconds()),
             "rpo_s": int(component.rpo.total_seconds()),
+            "notes_conn_id": spec.defaults.notes_conn_id,
         },
         upstream=("restore_and_validate",),
         retries=1,
@@ -60,7 +61,8 @@ def files_drill_plan(spec: Spec, component: Component, drill: Drill, source: str
             "backup_id": {
                 "default": None,
                 "type": ["null", "string"],
-                "description": "File backup to restore; empty means the newest.",
+                "title": "Backup id",
+                "description": "Optional: file backup to restore; empty means the newest.",
             }
         },
         **common_fields(spec, component, source),

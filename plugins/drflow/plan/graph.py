@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+MANAGED_BY_TAG = "managed-by:drflow"
+"""On every DAG drflow renders (it sorts after `component:` and `kind:`, which Airflow shows first)."""
+
 
 @dataclass(frozen=True)
 class TaskPlan:
@@ -71,14 +74,17 @@ class DagPlan:
     """Paused when Airflow first sees the DAG (None: Airflow's default)."""
     watch: AssetWatch | None = None
     """Scheduled on this watched asset instead of `schedule`."""
+    display_name: str | None = None
+    """What the Airflow UI shows and searches (from the start): `User Database · backup daily-full`."""
 
     @property
     def tags(self) -> list[str]:
-        tags = ["drflow", f"kind:{self.kind}", f"spec:{self.spec}"]
-        if self.component:
-            tags.append(f"component:{self.component}")
+        """Airflow lists tags alphabetically and shows the first three: `component:` and `kind:` sort first."""
+        tags = [f"component:{self.component}"] if self.component else []
+        tags.extend(tag for tag in self.extra_tags if tag.startswith("component:") and tag not in tags)
+        tags += [f"kind:{self.kind}", MANAGED_BY_TAG, f"spec:{self.spec}"]
         if self.criticality:
-            tags.append(f"criticality:{self.criticality}")
+            tags.append(f"priority:{self.criticality}")
         tags.extend(tag for tag in self.extra_tags if tag not in tags)
         return tags
 

@@ -49,7 +49,7 @@ class PolicyContext:
             compression=policy.compression,
             retention_days=policy.retention.days,
             retention_policy=policy.retention.policy,
-            validation=tuple(validation_queries(self.component)) if validation else (),
+            validation=tuple(validation_queries(self.component, self.spec)) if validation else (),
             work_dir=self.spec.defaults.work_dir,
         )
 

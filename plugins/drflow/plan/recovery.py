@@ -22,6 +22,7 @@ from drflow.contracts import (
 )
 from drflow.engines.postgres.bindir import datastore_bin_dir
 from drflow.plan.graph import DagPlan, TaskPlan
+from drflow.plan.presentation import plan_title
 from drflow.plan.runbook import runbook_markdown
 from drflow.spec.model import Component, PrimaryNode, ReplicaNode, Spec
 from drflow.spec.plans import ApprovalStep, RecoveryPlan, RestoreAction, Step
@@ -83,6 +84,7 @@ def plan_facts(spec: Spec, plan: RecoveryPlan) -> PlanFacts:
             )
             for level in spec.escalation
         ),
+        notes_conn_id=spec.defaults.notes_conn_id,
     )
 
 
@@ -138,17 +140,18 @@ def plan_graph(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
         description=f"{plan.scenario} recovery of {names}: {plan.description or plan.name}"[:200],
         doc_md="",
         tasks=tuple(tasks),
-        params=trigger_form(spec),
+        params=trigger_form(spec, plan),
         deadline_s=rto_s,
+        display_name=f"{plan_title(plan.name)} (plan)",
         notify=facts,
-        extra_tags=_tags(plan),
-        **_common(spec, plan, source),
+        extra_tags=plan_tags(plan),
+        **plan_dag_fields(spec, plan, source),
     )
     # The DAG's docs are its runbook, written from the task graph just built (plan/runbook.py).
     return replace(dag, doc_md=runbook_markdown(dag))
 
 
-def _common(spec: Spec, plan: RecoveryPlan, source: str) -> dict[str, Any]:
+def plan_dag_fields(spec: Spec, plan: RecoveryPlan, source: str) -> dict[str, Any]:
     components = [spec.component(name) for name in plan.components]
     return {
         "spec": spec.metadata.name,
@@ -162,7 +165,7 @@ def _common(spec: Spec, plan: RecoveryPlan, source: str) -> dict[str, Any]:
     }
 
 
-def _tags(plan: RecoveryPlan) -> tuple[str, ...]:
+def plan_tags(plan: RecoveryPlan) -> tuple[str, ...]:
     return (
         f"scenario:{plan.scenario}",
         *(f"component:{name}" for name in plan.components),
@@ -170,17 +173,23 @@ def _tags(plan: RecoveryPlan) -> tuple[str, ...]:
     )
 
 
-def trigger_form(spec: Spec) -> dict[str, dict[str, Any]]:
-    """The trigger form: a required reason, notes, and the optional target region, time and incident start."""
+def trigger_form(spec: Spec, plan: RecoveryPlan) -> dict[str, dict[str, Any]]:
+    """The trigger form: a required reason; every other field optional (null), with a title and a description.
+
+    Airflow's form treats a field as required unless its type admits null, so optional fields are
+    `["null", …]`; a dropdown labels null through `values_display` instead of showing `null`.
+    """
     regions = [region.name for region in spec.regions]
+    default_region = plan.recovery_region or "the plan's recovery region"
     region: dict[str, Any] = {
         "default": None,
         "type": ["null", "string"],
         "title": "Target region",
-        "description": "Region to recover into; empty means the plan's recovery region.",
+        "description": f"Region to recover into; empty means the plan's recovery region ({default_region}).",
     }
     if regions:
         region["enum"] = [None, *regions]
+        region["values_display"] = {"null": f"Plan default ({default_region})"}
     return {
         "reason": {
             "type": "string",
@@ -189,11 +198,11 @@ def trigger_form(spec: Spec) -> dict[str, dict[str, Any]]:
             "description": "Why this plan is run: the incident, its ticket, what was observed. Required.",
         },
         "notes": {
-            "default": "",
-            "type": "string",
+            "default": None,
+            "type": ["null", "string"],
             "title": "Notes",
             "format": "multiline",
-            "description": "Anything the approvers and the recovery record should know.",
+            "description": "Optional: anything the approvers and the recovery record should know.",
         },
         "target_region": region,
         "target_time": {
@@ -201,15 +210,15 @@ def trigger_form(spec: Spec) -> dict[str, dict[str, Any]]:
             "type": ["null", "string"],
             "format": "date-time",
             "title": "Target time",
-            "description": "Point-in-time restore: recover the data as it was at this moment (ISO 8601, UTC).",
+            "description": "Optional, point-in-time restores only: recover the data as it was at this moment.",
         },
         "incident_started_at": {
             "default": None,
             "type": ["null", "string"],
             "format": "date-time",
             "title": "Incident started at",
-            "description": "When the incident began (ISO 8601, UTC); restores with before_incident use the "
-            "newest backup finished before it.",
+            "description": "Optional: when the incident began; restores with before_incident use the newest "
+            "backup finished before it, and the record measures data lost up to it.",
         },
         "override_safety": {
             "default": False,
@@ -262,8 +271,8 @@ def _declare_task(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> Task
         action="plan.declare",
         doc=f"Disaster declaration: {who} approve or refuse, with the assessment in front of them"
         + (" (not the person who triggered the run)" if approval.four_eyes else "")
-        + f". A refusal skips every step and changes nothing; no answer within {format_duration(approval.timeout)} "
-        "refuses the run.",
+        + f". A refusal (or no answer within {format_duration(approval.timeout)}) fails this step: no step runs, "
+        "nothing changes, and the run ends failed with a note saying who refused and why.",
         params={"step": step, "plan": facts},
         upstream=tuple(assess_task_ids(plan)),
         **_escalation_tries(spec),
@@ -286,13 +295,7 @@ def _step_tasks(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> list[T
     tasks = []
     previous = DECLARE
     for index, step in enumerate(plan.steps):
-        data = step.model_dump(mode="json", by_alias=True)
-        if isinstance(step, RestoreAction):
-            data["work_dir"] = spec.defaults.work_dir
-        if isinstance(step, ApprovalStep) and step.four_eyes is None:
-            data["four_eyes"] = plan.approval.four_eyes
-        if data.get("action") == "validate_sql" and data.get("node") == "restored":
-            data["restored_by"] = _restoring_step(plan, index, data["component"])
+        data = step_fields(spec, plan, index)
         human = step.type in ("manual", "approval")
         tasks.append(
             TaskPlan(
@@ -309,6 +312,19 @@ def _step_tasks(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> list[T
         )
         previous = step.name
     return tasks
+
+
+def step_fields(spec: Spec, plan: RecoveryPlan, index: int) -> dict[str, Any]:
+    """The plan's step ``index`` as its operator gets it: the spec's step plus what the builder adds."""
+    step = plan.steps[index]
+    data = step.model_dump(mode="json", by_alias=True)
+    if isinstance(step, RestoreAction):
+        data["work_dir"] = spec.defaults.work_dir
+    if isinstance(step, ApprovalStep) and step.four_eyes is None:
+        data["four_eyes"] = plan.approval.four_eyes
+    if data.get("action") in ("validate_sql", "validate") and data.get("node") == "restored":
+        data["restored_by"] = _restoring_step(plan, index, data["component"])
+    return data
 
 
 def _restoring_step(plan: RecoveryPlan, index: int, component: str) -> str | None:
@@ -370,7 +386,8 @@ def _not_approved_plan(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
         description=f"{status.upper()} — not triggerable: {why}"[:200],
         doc_md=banner + plan_graph(spec, plan, source).doc_md,
         tasks=(task,),
-        extra_tags=_tags(plan),
+        extra_tags=plan_tags(plan),
         paused=True,
-        **{**_common(spec, plan, source), "retries": 0},
+        display_name=f"{plan_title(plan.name)} (plan, {status})",
+        **{**plan_dag_fields(spec, plan, source), "retries": 0},
     )

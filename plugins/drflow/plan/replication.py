@@ -42,6 +42,7 @@ def replication_watch_plan(spec: Spec, component: Component, source: str) -> Dag
                 max_lag_s=int(max_lag.total_seconds()),
                 max_slot_retained_bytes=watch.max_slot_retained,
                 slot_watch=slot_watch(spec, component, source),
+                synchronous=component.replication_mode == "synchronous",
             ).to_params(),
             "poke_interval": poke_interval_s(interval_s),
             "timeout": interval_s,
@@ -58,6 +59,7 @@ def replication_watch_plan(spec: Spec, component: Component, source: str) -> Dag
         f"primary `{datastore.primary.conn_id}`; warning above {format_duration(watch.warn_lag)}, failure above "
         f"{format_duration(max_lag)}" + ("" if watch.max_lag else " (the RPO)") + "; a slot may hold back at most "
         f"{format_size(watch.max_slot_retained)} of WAL.\n\n{listing}\n\n"
+        f"{_sync_doc(component)}"
         "A failed run names each fault and what to do. Runs are not retried: the next interval is the retry. "
         f"Spec: `{source}`."
     )
@@ -71,4 +73,14 @@ def replication_watch_plan(spec: Spec, component: Component, source: str) -> Dag
         tasks=(check,),
         max_active_runs=1,
         **{**common_fields(spec, component, source), "retries": 0},
+    )
+
+
+def _sync_doc(component: Component) -> str:
+    if component.replication_mode != "synchronous":
+        return ""
+    why = "`mode: synchronous`" if component.postgres and component.postgres.replication.mode else "critical data"
+    return (
+        f"Replication must be **synchronous** ({why}): an alert when the primary falls back to asynchronous "
+        "or has no synchronous standby.\n\n"
     )

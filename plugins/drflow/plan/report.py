@@ -25,6 +25,7 @@ def _component_facts(spec: Spec) -> list[dict[str, Any]]:
             {
                 "name": component.name,
                 "rpo_s": int(component.rpo.total_seconds()),
+                "allowed_regions": component.allowed_regions,
                 "primary_conn_id": datastore.primary.conn_id if datastore else None,
                 "replicas": [{"name": r.name, "conn_id": r.conn_id, "slot": r.slot} for r in datastore.replicas]
                 if datastore
@@ -53,7 +54,12 @@ def rpo_report_plan(spec: Spec, source: str) -> DagPlan | None:
         doc="Measure, per component, the best recovery point available now (replica lag, newest archived WAL, "
         "newest backup; for a config, changes not stored yet), write the report to the store, and fail when a "
         "component is out of compliance.",
-        params={"spec_name": spec.metadata.name, "components": facts, "target": target.model_dump(mode="json")},
+        params={
+            "spec_name": spec.metadata.name,
+            "components": facts,
+            "target": target.model_dump(mode="json"),
+            "notes_conn_id": spec.defaults.notes_conn_id,
+        },
         retries=0,
     )
     objectives = "\n".join(

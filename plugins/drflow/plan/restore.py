@@ -79,33 +79,42 @@ def restore_plan(spec: Spec, component: Component, source: str) -> DagPlan | Non
             "backup_id": {
                 "default": None,
                 "type": ["null", "string"],
-                "description": "Full backup to restore (or recover from); empty: the newest that reaches the target.",
+                "title": "Backup id",
+                "description": "Optional: the full backup to restore (or recover from); empty: the newest that "
+                "reaches the target.",
             },
             "target_time": {
                 "default": None,
                 "type": ["null", "string"],
-                "description": "Recover to this time: ISO 8601 with a timezone, e.g. 2026-11-27T10:30:00Z.",
+                "format": "date-time",
+                "title": "Target time",
+                "description": "Optional: recover to this moment from a full backup and the archived WAL.",
             },
             "target_lsn": {
                 "default": None,
                 "type": ["null", "string"],
                 "pattern": LSN_PATTERN,
-                "description": "Recover to this WAL position instead, e.g. 0/3000100.",
+                "title": "Target LSN",
+                "description": "Optional: recover to this WAL position instead, e.g. 0/3000100.",
             },
             "restore_to": {
                 "default": None,
                 "type": ["null", "string"],
-                "description": "Absolute path of a new or empty directory on the worker host (required).",
+                "title": "Restore into",
+                "description": "Absolute path of a new or empty directory on the worker host (required: "
+                "plan_restore refuses an empty one before anything is touched).",
             },
             "start": {
                 "default": False,
                 "type": "boolean",
+                "title": "Start the server",
                 "description": "Leave PostgreSQL running on the restored data (on a free port).",
             },
             "storage_target": {
                 "default": names[0],
                 "type": "string",
                 "enum": names,
+                "title": "Storage target",
                 "description": "Storage target to restore from.",
             },
         },

@@ -27,10 +27,12 @@ from drflow.spec.plans import (
     RestoreAction,
     Step,
     SwitchDnsAction,
+    ValidateAction,
     ValidateHttpAction,
     ValidateSqlAction,
 )
 from drflow.spec.types import format_duration
+from drflow.spec.validation import describe
 
 FORMATS = ("md", "html")
 _STEP = TypeAdapter(Step)
@@ -179,27 +181,43 @@ def _contacts(facts: PlanFacts, steps: list[RunbookStep]) -> list[str]:
 def _decisions(steps: list[RunbookStep]) -> list[str]:
     lines = ["## Decision points", ""]
     for step in steps:
-        d, task = step.definition, step.task
-        if task.action in ("plan.declare", "plan.approval"):
-            eyes = " (not the person who triggered the run)" if d.four_eyes else ""
-            wait = f" within {d.timeout}" if d.timeout else ""
-            stop = "every step is skipped and nothing changes" if task.action == "plan.declare" else "the plan stops"
-            lines.append(
-                f"- step {step.number}, `{task.task_id}`: {', '.join(d.approvers)} answer **Approve** or **Reject**"
-                f"{wait}{eyes}. Reject or no answer: {stop}."
-            )
-        elif task.action == "plan.manual":
-            wait = f" within {d.timeout}" if d.timeout else ""
-            lines.append(
-                f"- step {step.number}, `{task.task_id}`: {', '.join(d.assignees)} do the work and answer **Done** "
-                f"or **Failed** (with a comment){wait}. Failed or no answer stops the plan."
-            )
-        elif getattr(step.typed, "allow_override", False):
-            lines.append(
-                f"- step {step.number}, `{task.task_id}`: a run triggered with **override safety** goes on when its "
-                "check refuses (recorded with who set it); otherwise the refusal stops the plan."
-            )
+        if (decision := decision_point(step)) is not None:
+            lines.append(f"- step {step.number}, `{step.task.task_id}`: {decision}")
     return lines
+
+
+def decision_point(step: RunbookStep) -> str | None:
+    """What people decide at this step and what follows, or None when it is no decision point."""
+    d, task = step.definition, step.task
+    if task.action in ("plan.declare", "plan.approval"):
+        eyes = " (not the person who triggered the run)" if d.four_eyes else ""
+        wait = f" within {d.timeout}" if d.timeout else ""
+        stop = (
+            "no step runs, nothing changes and the run ends failed (REFUSED)"
+            if task.action == "plan.declare"
+            else "the plan stops"
+        )
+        return f"{', '.join(d.approvers)} answer **Approve** or **Reject**{wait}{eyes}. Reject or no answer: {stop}."
+    if task.action == "plan.manual":
+        wait = f" within {d.timeout}" if d.timeout else ""
+        return (
+            f"{', '.join(d.assignees)} do the work and answer **Done** or **Failed** (with a comment){wait}. "
+            "Failed or no answer stops the plan."
+        )
+    if getattr(step.typed, "allow_override", False):
+        return (
+            "a run triggered with **override safety** goes on when its check refuses (recorded with who set it); "
+            "otherwise the refusal stops the plan."
+        )
+    return None
+
+
+def step_texts(dag: DagPlan) -> list[tuple[RunbookStep, list[str]]]:
+    """Every task of the plan DAG in runbook order with its runbook text (what a tabletop shows of it)."""
+    facts = plan_facts_of(dag)
+    steps = plan_steps(dag)
+    declare = next(s for s in steps if s.task.action == "plan.declare")
+    return [(step, _step_lines(step, facts, dag, declare)) for step in steps]
 
 
 def _step_lines(step: RunbookStep, facts: PlanFacts, dag: DagPlan, declare: RunbookStep) -> list[str]:
@@ -288,6 +306,14 @@ def _prerequisites(action: str, typed: Any, facts: PlanFacts) -> str:
     if isinstance(typed, ValidateSqlAction):
         node = f"the server restored by `{typed.node}`" if typed.node == "restored" else f"`{typed.node}`"
         return f"{node} of `{typed.component}` reachable"
+    if isinstance(typed, ValidateAction):
+        needs = []
+        if typed.node is not None:
+            node = "the server an earlier restore step started" if typed.node == "restored" else f"`{typed.node}`"
+            needs.append(f"{node} of `{typed.component}` reachable")
+        if any(check.type in ("http", "integration", "http-latency") for check in typed.suite):
+            needs.append("the endpoints the checks name reachable from the worker")
+        return "; ".join(needs)
     if isinstance(typed, NotifyAction):
         return f"the connections of {', '.join(typed.channels)}"
     if isinstance(typed, CommandAction):
@@ -296,6 +322,8 @@ def _prerequisites(action: str, typed: Any, facts: PlanFacts) -> str:
 
 
 def _validation(typed: Any) -> str:
+    if isinstance(typed, ValidateAction):
+        return "; ".join(describe(check) for check in typed.suite)
     if isinstance(typed, ValidateSqlAction):
         return "; ".join(f"{c.get('name')} = {c.get('expected', 'as recorded')}" for c in typed.checks)
     if isinstance(typed, ValidateHttpAction):
@@ -336,7 +364,12 @@ def _rollback(action: str, typed: Any) -> str:
         return (
             "a failed restore removes what it wrote; to drop a restored copy, stop its server and remove its directory"
         )
-    if isinstance(typed, ValidateSqlAction | ValidateHttpAction):
+    if isinstance(typed, ValidateAction) and typed.node == "restored":
+        return (
+            "nothing to undo (it reads; the amcheck extension or pgbench tables it created on the restored copy are "
+            "gone again); the recovery is not verified: do not announce it, find the cause"
+        )
+    if isinstance(typed, ValidateSqlAction | ValidateHttpAction | ValidateAction):
         return "nothing to undo (it only reads); the recovery is not verified: do not announce it, find the cause"
     if isinstance(typed, HttpCallAction):
         return f"call the inverse of {typed.method} {typed.endpoint or '/'} by hand"

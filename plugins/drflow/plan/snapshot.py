@@ -74,7 +74,9 @@ def snapshot_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
     return (take, verify)
 
 
-def snapshot_drill_tasks(spec: Spec, component: Component, policy: BackupPolicy, rto_s: int) -> tuple[TaskPlan, ...]:
+def snapshot_drill_tasks(
+    spec: Spec, component: Component, policy: BackupPolicy, rto_s: int, drill: str
+) -> tuple[TaskPlan, ...]:
     run = snapshot_run(spec, component, policy)
     region = run.copy_to[0] if run.copy_to else run.region
     return (
@@ -84,6 +86,12 @@ def snapshot_drill_tasks(spec: Spec, component: Component, policy: BackupPolicy,
             doc=f"Create the {'volume(s)' if run.kind == 'ebs' else 'DB instance'} from the newest snapshot backup "
             f"of policy `{policy.name}` in {region}, check it becomes available within the RTO, then delete it; "
             "the drill report goes to the store.",
-            params={"snapshot": run.to_params(), "region": region, "rto_s": rto_s},
+            params={
+                "snapshot": run.to_params(),
+                "region": region,
+                "rto_s": rto_s,
+                "drill": drill,
+                "notes_conn_id": spec.defaults.notes_conn_id,
+            },
         ),
     )

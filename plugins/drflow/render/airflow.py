@@ -5,21 +5,20 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetWatcher, BaseOperator, Param
+from airflow.sdk import DAG, Asset, AssetWatcher, BaseOperator, Param, get_parsing_context
 
 from drflow.plan.build import failed_plan
-from drflow.plan.compile import compile_specs
+from drflow.plan.cache import PlanCache, default_cache
+from drflow.plan.compile import compile_specs, plans_for_dag
 from drflow.plan.graph import AssetWatch, DagPlan
 from drflow.render.actions import operator_class
+from drflow.spec.last_good import default_dir
 
 log = logging.getLogger(__name__)
-
-# A fixed past start date: schedules begin from the next interval after the DAG is unpaused (catchup off).
-START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def render_dag(plan: DagPlan) -> DAG:
@@ -31,6 +30,8 @@ def render_dag(plan: DagPlan) -> DAG:
     dag_extras: dict[str, Any] = {}
     if plan.paused is not None:
         dag_extras["is_paused_upon_creation"] = plan.paused
+    if plan.display_name:
+        dag_extras["dag_display_name"] = plan.display_name
     if plan.notify is not None:
         from drflow.render.callbacks import completion_callbacks, deadline_alert, deadlines_enabled
 
@@ -40,10 +41,11 @@ def render_dag(plan: DagPlan) -> DAG:
     schedule: Any = timedelta(seconds=plan.schedule_every_s) if plan.schedule_every_s else plan.schedule
     if plan.watch is not None:
         schedule = [watched_asset(plan.watch)]
+    # No start date: a DAG that starts active first runs at its next slot (Airflow also runs a slot missed by
+    # less than a tenth of the interval), not at once for the slot before it appeared (what a past start does).
     dag = DAG(
         dag_id=plan.dag_id,
         schedule=schedule,
-        start_date=START_DATE,
         catchup=False,
         max_active_runs=plan.max_active_runs,
         tags=plan.tags,
@@ -93,8 +95,30 @@ def render_specs(paths: Iterable[Path | str], last_good: Path | None = None) -> 
     With `last_good`, a spec that stops validating keeps the DAGs of its last good version, marked
     stale (see drflow.plan.compile.compile_specs).
     """
+    return render_plans(compile_specs(paths, last_good))
+
+
+def render_dag_file(
+    paths: Iterable[Path | str], last_good: Path | None = None, cache: PlanCache | None = None
+) -> dict[str, DAG]:
+    """What a DAG file defines: every DAG of the specs, or, when Airflow parses the file to run a task
+    (its parsing context names the DAG), only that DAG.
+
+    `last_good` defaults to drflow.spec.last_good.default_dir() and `cache` to
+    drflow.plan.cache.default_cache(): an unchanged spec file is not compiled again.
+    """
+    last_good = default_dir() if last_good is None else last_good
+    cache = default_cache() if cache is None else cache
+    wanted = get_parsing_context().dag_id
+    if wanted:
+        return render_plans(plans_for_dag(paths, wanted, last_good, cache))
+    return render_plans(compile_specs(paths, last_good, cache))
+
+
+def render_plans(plans: Iterable[DagPlan]) -> dict[str, DAG]:
+    """The DAGs of `plans`; one that cannot be built is replaced by a DAG of its id saying why."""
     dags: dict[str, DAG] = {}
-    for plan in compile_specs(paths, last_good):
+    for plan in plans:
         try:
             dags[plan.dag_id] = render_dag(plan)
         except Exception as exc:  # one bad DAG must never hide the others (an import error would)

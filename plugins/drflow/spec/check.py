@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -230,8 +230,15 @@ def check_references(source: Source) -> list[Diagnostic]:
 
     found += check_plans(source)
     from drflow.spec.check_storage import check_storage
+    from drflow.spec.check_validation import check_validation
 
-    found += check_storage(source)
+    found += check_storage(source) + check_validation(source)
+    from drflow.spec.check_exercises import check_exercises
+
+    found += check_exercises(source)
+    from drflow.spec.check_sovereignty import check_sovereignty
+
+    found += check_sovereignty(source)
     return found
 
 
@@ -339,8 +346,12 @@ def check_feasibility(spec: Spec, source: Source) -> list[Diagnostic]:
                 found.append(source.diagnostic(loc, message, hint, severity="warning"))
         if component.datastore is not None or component.snapshots is not None:
             found += _check_rpo(spec, index, source)
+    from drflow.spec.check_currency import check_currency
+    from drflow.spec.check_replication import check_replication_modes
     from drflow.spec.check_storage import check_tiers
 
+    today = datetime.now(UTC).date()
+    found += check_replication_modes(spec, source) + check_currency(spec, source, today)
     return found + check_tiers(spec, source)
 
 

@@ -25,7 +25,9 @@ NODE_FIELDS = {
     "promote": ("node", "fence"),
     "rebuild_replica": ("node", "source"),
     "validate_sql": ("node",),
+    "validate": ("node",),
 }
+VALIDATING_ACTIONS = ("validate_sql", "validate")
 
 
 def check_plans(source: Source) -> list[Diagnostic]:
@@ -211,10 +213,10 @@ def _check_step(
         hint = f"add a datastore to component '{component}' or act on another component"
         return [*found, source.diagnostic((*loc, "action"), message, hint)]
     for field in NODE_FIELDS.get(str(action), ()):
-        ref = step.get(field, "primary" if field in ("node", "fence") else None)
+        ref = step.get(field, "primary" if field in ("node", "fence") and action != "validate" else None)
         if not isinstance(ref, str) or ref in facts["nodes"]:
             continue
-        if field == "node" and action == "validate_sql" and ref == "restored":
+        if field == "node" and action in VALIDATING_ACTIONS and ref == "restored":
             if not _restores_before(str(name), component, steps, upstream):
                 message = (
                     f"step '{name}' validates the restored database, but no restore of '{component}' runs before it"
@@ -222,7 +224,7 @@ def _check_step(
                 hint = "add a restore step of that component that this step depends on (directly or through others)"
                 found.append(source.diagnostic((*loc, field), message, hint))
             continue
-        choices = [*facts["nodes"], *(["restored"] if action == "validate_sql" else [])]
+        choices = [*facts["nodes"], *(["restored"] if action in VALIDATING_ACTIONS else [])]
         hint = _choices(
             ref, choices, f"nodes of '{component}'", f"declare it under the datastore's 'replicas:' of '{component}'"
         )

@@ -55,8 +55,8 @@ class LastGoodStore:
             if copy.is_file():
                 return
             entry.mkdir(parents=True, exist_ok=True)
-            _write_atomically(entry / _SOURCE, str(spec_file.absolute()).encode())
-            _write_atomically(copy, data)
+            write_atomically(entry / _SOURCE, str(spec_file.absolute()).encode())
+            write_atomically(copy, data)
             for old in entry.glob("*.yaml"):
                 if old != copy:
                     old.unlink(missing_ok=True)
@@ -97,7 +97,7 @@ class LastGoodStore:
         return self.directory / f"{spec_file.stem}-{key}"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename: a reader never sees half a copy."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:

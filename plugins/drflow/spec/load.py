@@ -41,18 +41,29 @@ class LoadedSpec:
 def load_spec(path: str | os.PathLike[str]) -> LoadedSpec:
     """Load and check one spec file. Raises SpecError with every error in it."""
     path = Path(path)
+    return load_spec_bytes(read_spec(path), path)
+
+
+def read_spec(path: Path) -> bytes:
+    """The bytes of a spec file. Raises SpecError saying why it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
+    except OSError as exc:
+        message = f"cannot read the spec: {exc.strerror or exc}"
+        raise SpecError([Diagnostic(str(path), 1, 1, "", message, "check the path")]) from None
+
+
+def load_spec_bytes(data: bytes, path: str | os.PathLike[str]) -> LoadedSpec:
+    """Load the bytes of a spec file read from `path`. Raises SpecError with every error in it."""
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        data = path.read_bytes()
         line = data[: exc.start].count(b"\n") + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         message = "the file is not UTF-8 text"
         raise SpecError([Diagnostic(str(path), line, col, "", message, "save it as UTF-8")]) from None
-    except OSError as exc:
-        message = f"cannot read the spec: {exc.strerror or exc}"
-        raise SpecError([Diagnostic(str(path), 1, 1, "", message, "check the path")]) from None
-    return load_spec_text(text, path)
+    # As path.read_text() reads it: universal newlines, so a CRLF file gives the same text (and marks).
+    return load_spec_text(text.replace("\r\n", "\n").replace("\r", "\n"), path)
 
 
 def load_spec_text(text: str, path: str | os.PathLike[str]) -> LoadedSpec:
@@ -125,26 +136,38 @@ def load_each(paths: Iterable[str | os.PathLike[str]]) -> Iterator[LoadedSpec | 
 
     Two files with the same metadata.name would give DAGs with the same ids: the later file fails.
     """
-    owners: dict[str, LoadedSpec] = {}
-    slots: list[SlotClaim] = []
+    admission = Admission()
     for path in discover(paths):
         try:
             loaded = load_spec(path)
         except SpecError as exc:
             yield exc
             continue
-        first = owners.setdefault(loaded.name, loaded)
-        if first is not loaded:
-            yield SpecError([_duplicate_name(loaded, first), *loaded.warnings], str(path))
-            continue
-        claims = spec_claims(loaded.spec)
-        clashes = _slot_clashes(loaded, claims, slots)
+        refused = admission.admit(loaded.path, loaded.name, spec_claims(loaded.spec), loaded.warnings)
+        yield loaded if refused is None else refused
+
+
+class Admission:
+    """What a spec file may not share with the files admitted before it: its name, its slots on a primary."""
+
+    def __init__(self) -> None:
+        self.owners: dict[str, Path] = {}
+        self.slots: list[SlotClaim] = []
+
+    def admit(
+        self, path: Path, name: str, claims: Iterable[SlotClaim], warnings: Iterable[Diagnostic] = ()
+    ) -> SpecError | None:
+        """None when the file is admitted (its name and slots are then taken); else its errors."""
+        first = self.owners.get(name)
+        if first is not None:
+            return SpecError([_duplicate_name(path, name, first), *warnings], str(path))
+        claimed = list(claims)
+        clashes = _slot_clashes(path, claimed, self.slots)
         if clashes:
-            del owners[loaded.name]
-            yield SpecError([*clashes, *loaded.warnings], str(path))
-            continue
-        slots += claims
-        yield loaded
+            return SpecError([*clashes, *warnings], str(path))
+        self.owners[name] = path
+        self.slots += claimed
+        return None
 
 
 def load_specs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[LoadedSpec], list[SpecFailure]]:
@@ -159,18 +182,18 @@ def load_specs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[LoadedSpec
     return loaded, failed
 
 
-def _duplicate_name(spec: LoadedSpec, first: LoadedSpec) -> Diagnostic:
+def _duplicate_name(path: Path, name: str, first: Path) -> Diagnostic:
     # Re-parse only to locate the name; this path is taken only for a broken plan_specs/ directory.
-    source = parse_source(spec.path.read_text(encoding="utf-8"), str(spec.path))
-    message = f"spec name '{spec.name}' is already used by {first.path}; DAG ids would collide"
+    source = parse_source(path.read_text(encoding="utf-8"), str(path))
+    message = f"spec name '{name}' is already used by {first}; DAG ids would collide"
     return source.diagnostic(("metadata", "name"), message, "give every spec its own metadata.name")
 
 
-def _slot_clashes(spec: LoadedSpec, claims: list[SlotClaim], earlier: list[SlotClaim]) -> list[Diagnostic]:
+def _slot_clashes(path: Path, claims: list[SlotClaim], earlier: list[SlotClaim]) -> list[Diagnostic]:
     """Slots of this spec that an earlier spec owns on the same primary (re-parsed only when there are some)."""
     if not any(first.spec != claim.spec for claim, first in conflicts(claims, earlier)):
         return []
-    source = parse_source(spec.path.read_text(encoding="utf-8"), str(spec.path))
+    source = parse_source(path.read_text(encoding="utf-8"), str(path))
     return cross_spec_diagnostics(source, claims, earlier)
 
 

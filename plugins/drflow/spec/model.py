@@ -24,16 +24,21 @@ from pydantic import (
 
 from drflow.retention import RetentionPolicy
 from drflow.spec.config import ConfigSettings
+from drflow.spec.currency import DEFAULT_REVIEW_EVERY, ReviewDate, ReviewPeriod
+from drflow.spec.exercises import Exercise
 from drflow.spec.files import FILES_PRESET, FilesDatastore, S3PrefixDatastore
 from drflow.spec.plans import EscalationLevel, Notification, RecoveryPlan
+from drflow.spec.replication import ReplicationMode, ReplicationWatch, replication_mode
 from drflow.spec.snapshot import SnapshotDatastore
-from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PlainPath, PositiveDuration, Schedule, Size
+from drflow.spec.types import NAME_PATTERN, Duration, PlainPath, PositiveDuration, Schedule, Size
+from drflow.spec.validation import ValidationEntry
 from drflow.storage_classes import StorageClass
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
 # Numbers are accepted and compared as text, the way PostgreSQL prints them (1000, 12.5, true).
 Criticality = Literal["critical", "high", "medium", "low"]
+Paused = Annotated[bool | None, Field(description="Start paused when Airflow first sees it; unset: inherit.")]
 BackupType = Literal["full", "incremental", "differential", "snapshot"]
 BackupMethod = Literal["pg_basebackup", "pg_receivewal", "pgbackrest", "pg_dump", "snapshot", "files"]
 METHOD_TYPES: dict[str, frozenset[str]] = {
@@ -66,6 +71,11 @@ class Metadata(SpecModel):
     name: Name = Field(description="Spec name; the middle part of every DAG id (dr.<name>.…).")
     owner: str = Field(min_length=1, description="Team that owns the spec; the Airflow owner of its DAGs.")
     description: str = Field("", description="What the spec protects, for people reading the runbook.")
+    display_name: str | None = Field(
+        None, description="Human name of the service for the Airflow UI (`API Marketplace`); default: `name`."
+    )
+    reviewed: ReviewDate | None = Field(None, description="Day its owner last reviewed the spec (YYYY-MM-DD).")
+    review_every: ReviewPeriod = Field(DEFAULT_REVIEW_EVERY, description="How often it is reviewed (6mo, 1y, 90d).")
 
 
 class Defaults(SpecModel):
@@ -84,6 +94,16 @@ class Defaults(SpecModel):
         default=None,
         description="Airflow http connection to Airflow's REST API (a read-only user) that recovery plans' "
         "record and four-eyes check read (default: drflow_airflow_api).",
+    )
+    notes_conn_id: ConnId | None = Field(
+        default=None,
+        description="Airflow http connection to Airflow's REST API as a user that may edit DAG runs, through which "
+        "drills, reports and plans write their outcome as the run's note (default: drflow_airflow_notes).",
+    )
+    paused: bool = Field(
+        default=False,
+        description="Start every DAG of the spec paused when Airflow first sees it (default: protection DAGs "
+        "start active; plans and restores have no schedule and run only when triggered).",
     )
 
 
@@ -216,20 +236,6 @@ class ReplicaNode(SpecModel):
     )
 
 
-class ReplicationWatch(SpecModel):
-    """How the replication-watch DAG checks the replicas of a datastore."""
-
-    enabled: bool = Field(default=True, description="Generate the replication-watch DAG (needs at least one replica).")
-    interval: PositiveDuration = Field(default=timedelta(minutes=1), description="How often replication is checked.")
-    warn_lag: Duration = Field(default=timedelta(seconds=60), description="Lag that raises a warning.")
-    max_lag: Duration | None = Field(
-        default=None, description="Lag that fails the check (default: the component's RPO)."
-    )
-    max_slot_retained: Size = Field(
-        default=1024**3, description="WAL a replication slot may hold back on the primary before it is an alert."
-    )
-
-
 class PgBackRestSettings(SpecModel):
     """How pgBackRest (method pgbackrest) reaches the primary on its host; see `drflow pgbackrest-config`."""
 
@@ -326,6 +332,7 @@ class BackupPolicy(SpecModel):
         description="pg_receivewal: the physical replication slot that keeps WAL until it is stored "
         "(default drflow_wal_<6 hex of the spec name>_<component>_<policy>, unique per spec on a shared cluster).",
     )
+    paused: Paused = None
 
     @field_validator("method")
     @classmethod
@@ -352,12 +359,11 @@ class BackupPreset(SpecModel):
     )
     targets: list[Name] = Field(min_length=1, description="Storage targets that receive every backup.")
     retention: Retention
+    paused: Paused = None
 
     def expand(self) -> list[BackupPolicy]:
-        return [
-            BackupPolicy(targets=self.targets, retention=self.retention, **fields)  # type: ignore[arg-type]
-            for fields in PRESETS[self.preset]
-        ]
+        shared = {"targets": self.targets, "retention": self.retention, "paused": self.paused}
+        return [BackupPolicy(**shared, **fields) for fields in PRESETS[self.preset]]  # type: ignore[arg-type]
 
 
 def _backup_entry_kind(value: object) -> str:
@@ -370,20 +376,6 @@ BackupEntry = Annotated[
 ]
 
 
-class ValidationQuery(SpecModel):
-    """A check run against the restored database."""
-
-    name: Name = Field(description="Check name, unique within the drill.")
-    query: str = Field(min_length=1, description="SQL returning one value, e.g. select count(*) from users.")
-    expected: ExpectedValue | None = Field(
-        None,
-        description="Value the query must return (compared as text); when omitted, the value recorded at backup time.",
-    )
-    statement_timeout: Duration | None = Field(
-        None, description="Cancel the query after this long, at backup time and in the drill (default 60s)."
-    )
-
-
 class Drill(SpecModel):
     """A scheduled rehearsal: restore a backup, validate it, record how long it took."""
 
@@ -392,8 +384,14 @@ class Drill(SpecModel):
     schedule: Schedule
     policy: Name | None = Field(None, description="Backup policy whose newest backup is restored (default: any).")
     target: Name | None = Field(None, description="Storage target to restore from (default: the policy's first).")
-    validation: list[ValidationQuery] = Field([], description="Queries the restored data must pass.")
+    validation: list[ValidationEntry] = Field(
+        [],
+        description="The validation suite the restored copy must pass: SQL checks (`{name, query, expected}`) and "
+        "typed checks (`type:` http, integration, checksum, constraints, amcheck, row-count, orphans, http-latency, "
+        "pgbench).",
+    )
     timeout: PositiveDuration | None = Field(None, description="Fail the drill after this long.")
+    paused: Paused = None
 
 
 class Component(SpecModel):
@@ -417,6 +415,12 @@ class Component(SpecModel):
     config: ConfigSettings | None = Field(
         None, description="The component's configuration, backed up after each change (every version kept)."
     )
+    paused: Paused = None
+    allowed_regions: list[str] | None = Field(
+        None,
+        description="Data sovereignty: the only regions its data, replicas, backups and copies may live in "
+        "(default: any region of the spec).",
+    )
 
     @property
     def backup_policies(self) -> list[BackupPolicy]:
@@ -430,6 +434,11 @@ class Component(SpecModel):
     def postgres(self) -> PostgresDatastore | None:
         """The datastore when it is a PostgreSQL database (what the database policies, replicas and plans use)."""
         return self.datastore if isinstance(self.datastore, PostgresDatastore) else None
+
+    @property
+    def replication_mode(self) -> ReplicationMode | None:
+        """What replication the spec requires of its PostgreSQL datastore (None without one)."""
+        return replication_mode(self.postgres.replication, self.criticality) if self.postgres else None
 
     @property
     def title(self) -> str:
@@ -467,11 +476,20 @@ class Spec(SpecModel):
     escalation: list[EscalationLevel] = Field(
         [], description="Levels told and added as assignees when a plan run's question stays unanswered."
     )
+    exercises: list[Exercise] = Field(
+        [], description="The exercise program: tabletop, walkthrough, simulation and full-scale tests of the plans."
+    )
 
     def target(self, name: str) -> LocalTarget | S3Target:
         for target in self.storage:
             if target.name == name:
                 return target
+        raise KeyError(name)
+
+    def recovery_plan(self, name: str) -> RecoveryPlan:
+        for plan in self.recovery_plans:
+            if plan.name == name:
+                return plan
         raise KeyError(name)
 
     def component(self, name: str) -> Component:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, model_validator
 
+from drflow.spec.currency import ReviewDate, ReviewPeriod
 from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PositiveDuration
+from drflow.spec.validation import DATABASE_TYPES, ValidationEntry
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 ConnId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,250}$")]
@@ -210,6 +212,31 @@ class ValidateSqlAction(StepBase):
     )
 
 
+class ValidateAction(StepBase):
+    """Run a validation suite: functional (HTTP, integration points), data and performance checks."""
+
+    type: Literal["automated"] = "automated"
+    action: Literal["validate"]
+    component: Name
+    node: NodeRef | Literal["restored"] | None = Field(
+        default=None,
+        description="Where the database checks run: a node, or `restored` (the server an earlier restore step "
+        "started; checks that compare with the backup need it). Needed when the suite reads the database.",
+    )
+    suite: list[ValidationEntry] = Field(
+        min_length=1, description="The checks, written as a drill's `validation:` entries (`type:` chooses each kind)."
+    )
+
+    @model_validator(mode="after")
+    def _node_for_database_checks(self) -> ValidateAction:
+        if self.node is None and any(check.type in DATABASE_TYPES for check in self.suite):
+            raise ValueError(
+                f"step '{self.name}' runs database checks but names no node; set node: to a node of "
+                f"'{self.component}' or to restored (the server an earlier restore step started)"
+            )
+        return self
+
+
 class ValidateHttpAction(StepBase):
     """Check that an HTTP health endpoint answers with the expected status."""
 
@@ -247,6 +274,7 @@ AutomatedStep = Annotated[
     | HttpCallAction
     | RestoreAction
     | ValidateSqlAction
+    | ValidateAction
     | ValidateHttpAction
     | NotifyAction
     | CommandAction,
@@ -286,3 +314,6 @@ class RecoveryPlan(PlanModel):
     approval: Approval
     notify: list[Name] = Field(default=[], description="Notification channels.")
     steps: list[Step] = Field(min_length=1)
+    owner: str | None = Field(None, min_length=1, description="Who keeps the plan current (default: the spec's).")
+    reviewed: ReviewDate | None = Field(default=None, description="Day of its last review (default: the spec's).")
+    review_every: ReviewPeriod | None = Field(default=None, description="Review period (default: the spec's).")

@@ -24,3 +24,33 @@ def refusal(query: str) -> str | None:
         f"the check {what}; a check must be one query starting with {', '.join(ALLOWED_FIRST_WORDS)} "
         "(no ';'-separated statements, no commit, set, copy, do or call): rewrite it as a single select"
     )
+
+
+PGBENCH_META_COMMANDS = ("set", "sleep")
+
+
+def script_refusal(script: str) -> str | None:
+    """Why a pgbench script cannot be a read-only check, or None: each SQL command (up to a `;`) must be a
+    query :func:`refusal` allows; meta-commands only `\\set` and `\\sleep`."""
+    sql_lines: list[str] = []
+    for line in script.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("\\"):
+            word = stripped[1:].split(maxsplit=1)[0] if len(stripped) > 1 else ""
+            if word not in PGBENCH_META_COMMANDS:
+                return (
+                    f"the script uses the meta-command \\{word}; a read-only run allows only "
+                    f"{', '.join(chr(92) + c for c in PGBENCH_META_COMMANDS)}: remove it"
+                )
+            continue
+        sql_lines.append(line)
+    # Every ';' ends a command, as pgbench reads it (one inside a literal splits it too: avoid that).
+    statements = [part for part in "\n".join(sql_lines).split(";") if part.strip()]
+    if not statements:
+        return "the script has no SQL command; write at least one select ending with ';'"
+    for statement in statements:
+        why = refusal(statement)
+        if why:
+            problem, _, hint = why.partition(": rewrite")
+            return f"{problem} (in `{statement.strip()[:60]}`): rewrite{hint}"
+    return None

@@ -23,6 +23,7 @@ from drflow.spec.types import (
     parse_schedule,
     parse_size,
 )
+from drflow.spec.validation import TABLE_PATTERN, URL_PATTERN
 
 _UNIONS = (Union, types.UnionType)
 _PATTERN_HELP = {
@@ -37,6 +38,14 @@ _PATTERN_HELP = {
     r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$": (
         "is not a valid S3 bucket name",
         "use 3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or digit",
+    ),
+    TABLE_PATTERN: (
+        "is not a valid table name",
+        "write the table as PostgreSQL stores its name: `accounts` or `schema.table` (letters, digits, '_', '$')",
+    ),
+    URL_PATTERN: (
+        "is not a plain http(s) URL",
+        "write http://host/path or https://host/path (credentials go into an Airflow connection: use conn_id)",
     ),
 }
 
@@ -131,6 +140,8 @@ def _diagnostic(detail: ErrorDetails, source: Source) -> Diagnostic:
         what = _parent_key(loc)
         # The key that chooses the branch: `type` for storage targets, `action` for automated plan steps.
         field = str(ctx.get("discriminator", "'type'")).strip("'\"")
+        if field.endswith("()"):  # a callable discriminator (validation checks: `type`, `sql` when left out)
+            field = "type"
         if kind == "union_tag_not_found":
             message = f"this {what} entry has no '{field}'"
             return source.diagnostic(loc, message, f"add '{field}:' with one of {quoted(tags)}")

@@ -224,11 +224,11 @@ class Catalog:
 
     # -- reading ---------------------------------------------------------
 
-    def list_backups(self, component: str | None = None) -> list[BackupManifest]:
-        """Committed backups, oldest first (by finished_at, then id)."""
+    def list_backups(self, component: str | None = None, *, keys: list[str] | None = None) -> list[BackupManifest]:
+        """Committed backups, oldest first (by finished_at, then id); ``keys``: a listing of them already made."""
         prefix = f"{self.component_prefix(component)}backups/" if component else f"{self.spec}/"
         manifests = []
-        for key in self.store.list_keys(prefix):
+        for key in self.store.list_keys(prefix) if keys is None else [k for k in keys if k.startswith(prefix)]:
             parts = key.split("/")
             if len(parts) == 5 and parts[2] == "backups" and parts[4] == MANIFEST_NAME:
                 manifests.append(self._load_manifest(key))
@@ -337,6 +337,10 @@ class Catalog:
 
     def read_reports(self, component: str, kind: str) -> list[dict[str, Any]]:
         """The reports of one component and kind, ordered by name (so by time, for stamped names)."""
+        return [data for _, data in self.read_named_reports(component, kind)]
+
+    def read_named_reports(self, component: str, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        """``(name, report)`` of one component and kind, ordered by name."""
         prefix = f"{self.component_prefix(component)}reports/{check_name(kind, 'report kind')}/"
         reports: dict[str, dict[str, Any]] = {}
         for key in self.store.list_keys(prefix):
@@ -349,8 +353,8 @@ class Catalog:
                 raise CatalogError(
                     f"unreadable report {self.store.url_for(key)}: {exc}; fix or delete that file"
                 ) from exc
-            reports[rest] = data
-        return [reports[name] for name in sorted(reports)]
+            reports[rest.removesuffix(".json")] = data
+        return [(name, reports[name]) for name in sorted(reports)]
 
     # -- helpers ---------------------------------------------------------
 

@@ -117,6 +117,44 @@ class LockRecord(BaseModel):
     retain_until: AwareDatetime
 
 
+class TableChecksum(BaseModel):
+    """A table's content at backup time: its rows and a checksum over them (see validation_data)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rows: int = Field(ge=0)
+    checksum: str
+
+
+class PgbenchBaseline(BaseModel):
+    """A short read-only pgbench run on the source at backup time, the baseline of a `pgbench` check."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tps: float = Field(ge=0)
+    latency_ms: float | None = None
+    clients: int = Field(ge=1)
+    duration_s: float = Field(gt=0)
+    transactions: int = Field(ge=0)
+
+
+class ValidationBaseline(BaseModel):
+    """What typed validation checks compare a restored copy with, recorded on the source right after the backup.
+
+    Keyed by what was measured (`schema.table`, a pgbench run's key), not by check name, so drills and plan
+    steps that measure the same table share one value.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recorded_at: AwareDatetime
+    lsn: str | None = None
+    """The source's WAL position of the snapshot the values were read in (the backup ends at or before it)."""
+    checksums: dict[str, TableChecksum] = Field(default_factory=dict)
+    row_counts: dict[str, int] = Field(default_factory=dict)
+    pgbench: dict[str, PgbenchBaseline] = Field(default_factory=dict)
+
+
 class BackupManifest(BaseModel):
     """Everything needed to trust and restore one backup, written as manifest.json.
 
@@ -150,6 +188,7 @@ class BackupManifest(BaseModel):
     retention_policy: RetentionPolicy = "standard"
     expires_at: AwareDatetime = Field(default_factory=_expiry)
     validation_values: dict[str, str] = Field(default_factory=dict)
+    validation_baseline: ValidationBaseline | None = None
     targets: list[str] = Field(default_factory=list)
     encryption: list[EncryptionRecord] = Field(default_factory=list)
     object_lock: LockRecord | None = None

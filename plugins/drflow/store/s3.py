@@ -25,6 +25,7 @@ from drflow.store.base import (
     check_key,
     check_prefix,
 )
+from drflow.units import human_duration
 
 if TYPE_CHECKING:
     from boto3.s3.transfer import TransferConfig
@@ -177,7 +178,7 @@ class S3Store(BackupStore):
             if time.monotonic() >= deadline:
                 raise StoreError(
                     f"{self.url_for(key)} is in {storage_class} and its restore request has not completed after "
-                    f"{self.thaw_timeout_s / 3600:.1f}h; retry later (the request stays), or restore another copy"
+                    f"{human_duration(self.thaw_timeout_s)}; retry later (the request stays), or restore another copy"
                 )
             time.sleep(self.thaw_poll_s)
 

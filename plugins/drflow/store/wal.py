@@ -23,6 +23,7 @@ from typing import Any
 from drflow.engines.postgres.lsn import format_lsn, parse_lsn
 from drflow.store.catalog import Catalog, CatalogError
 from drflow.store.manifest import BackupManifest
+from drflow.units import human_duration
 
 WAL_METHOD = "pg_receivewal"
 BASE_METHOD = "pg_basebackup"
@@ -310,16 +311,19 @@ def status_from(
                 {
                     "code": ALERT_STOPPED,
                     "message": f"WAL collection of {component} stopped: the newest WAL entry {newest.backup_id} "
-                    f"finished {age:.0f}s ago, but a run is expected every {expected_interval_s:.0f}s "
-                    f"(alert after {stopped_after:.0f}s); check the incremental backup DAG (paused? failing?)",
+                    f"finished {human_duration(age)} ago, but a run is expected every "
+                    f"{human_duration(expected_interval_s)} "
+                    f"(alert after {human_duration(stopped_after)}); check the incremental backup DAG (paused? "
+                    "failing?)",
                 }
             )
         if lag > rpo_s:
             alerts.append(
                 {
                     "code": ALERT_LAG,
-                    "message": f"WAL of {component} is archived only up to {lag:.0f}s ago, more than the RPO of "
-                    f"{rpo_s:.0f}s: a disaster now would lose more than the RPO allows; run the incremental "
+                    "message": f"WAL of {component} is archived only up to {human_duration(lag)} ago, more than the "
+                    "RPO of "
+                    f"{human_duration(rpo_s)}: a disaster now would lose more than the RPO allows; run the incremental "
                     "backup DAG now and schedule it at least every RPO",
                 }
             )

@@ -60,6 +60,7 @@ def notification_channels(spec_path: Path) -> dict[str, dict[str, Any]]:
 
 def connections(endpoint_url: str, region: str, spec_path: Path = DEFAULT_SPEC) -> dict[str, str]:
     """The Airflow connections the API Marketplace spec names, pointing at the sandbox."""
+    from drflow.devtools.sandbox.airflow_users import audit_connection, notes_connection
     from drflow.devtools.sandbox.webhook import channel_connections
 
     return {
@@ -70,6 +71,9 @@ def connections(endpoint_url: str, region: str, spec_path: Path = DEFAULT_SPEC) 
         "AIRFLOW_CONN_DRFLOW_S3": sandbox_s3.aws_conn_uri_json(endpoint_url, region),
         # Route53 of the recovery plans' switch_dns steps (moto speaks it on the same endpoint).
         "AIRFLOW_CONN_DRFLOW_AWS": sandbox_s3.aws_conn_uri_json(endpoint_url, region),
+        # The recovery record's (and four eyes') read-only user on `make airflow`'s REST API.
+        "AIRFLOW_CONN_DRFLOW_AIRFLOW_API": audit_connection(),
+        "AIRFLOW_CONN_DRFLOW_AIRFLOW_NOTES": notes_connection(),
     }
 
 
@@ -81,9 +85,13 @@ def _buckets(spec_path: Path) -> list[tuple[str, str]]:
 
 
 def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
+    """Start what is not running and check that the servers are what the exports say; raise otherwise."""
+    sandbox_s3.require_moto()
     root = sandbox_root()
     root.mkdir(parents=True, exist_ok=True)
+    _refuse_a_promoted_replica(root)
     pg_state = sandbox_pg.up(root / "pg", PRIMARY_PORT, REPLICA_PORT)
+    pg_state["roles"] = _require_layout(root)
     endpoint_url = f"http://127.0.0.1:{MOTO_PORT}"
     state_file = root / "s3.json"
     if not sandbox_s3.is_moto_running(MOTO_PORT):
@@ -121,6 +129,55 @@ def sandbox_up(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
     }
 
 
+def _refuse_a_promoted_replica(root: Path) -> None:
+    """Before starting anything: a running replica that was promoted means a stopped primary must stay down
+    (started, it would be a second writable primary)."""
+    from drflow.devtools.sandbox.roles import RESET_HINT, probe
+
+    pair = sandbox_pg.clusters(root / "pg")
+    if pair is None or not (pair[1].is_initialized() and pair[1].is_running()):
+        return
+    replica = probe("replica", pair[1])
+    if replica["role"] == "primary":
+        raise sandbox_pg.SandboxError(
+            f"the sandbox's replica (port {replica['port']}) is a primary now (promoted by a failover drill?), so "
+            f"the exports would point drflow_pg_primary at the old primary; {RESET_HINT}"
+        )
+
+
+def _require_layout(root: Path) -> dict[str, Any]:
+    """The servers' real roles; raise unless the primary is writable and the replica streams from it."""
+    from drflow.devtools.sandbox.roles import RESET_HINT, wait_for_layout
+
+    pair = sandbox_pg.clusters(root / "pg")
+    assert pair is not None  # sandbox_pg.up wrote the layout
+    roles = wait_for_layout(*pair)
+    if roles["problems"]:
+        raise sandbox_pg.SandboxError(
+            f"the sandbox's servers are not what its exports name: {'; '.join(roles['problems'])} (after a failover "
+            f"drill?), so nothing was exported; {RESET_HINT}"
+        )
+    return roles
+
+
+def sandbox_reset(spec_path: Path = DEFAULT_SPEC) -> dict[str, Any]:
+    """Back to a writable primary with a streaming replica (failing back), the DNS records as `up` made them, and
+    the demo data; then what `up` returns, with what the reset did under `reset`."""
+    from drflow.devtools.sandbox.dns import reset_records, switch_dns_steps
+    from drflow.devtools.sandbox.reset import reset_postgres
+    from drflow.spec.load import load_spec
+
+    root = sandbox_root()
+    pair = sandbox_pg.clusters(root / "pg")
+    done: dict[str, Any] = {"steps": ["no sandbox yet: up creates one"]}
+    if pair is not None and (pair[0].is_initialized() or pair[1].is_initialized()):
+        done = reset_postgres(*pair, sandbox_pg.SLOT_NAME)
+    state = sandbox_up(spec_path)
+    moved = reset_records(state["s3"]["endpoint_url"], switch_dns_steps(load_spec(spec_path).spec))
+    done["steps"] += [f"DNS {m['record']}: {m['from']} -> {m['to']}" for m in moved]
+    return {**state, "reset": done}
+
+
 def _start_webhook_receiver(root: Path) -> None:
     from drflow.devtools.sandbox import webhook
 
@@ -149,11 +206,19 @@ def sandbox_down(purge: bool = False) -> None:
 
 
 def sandbox_status() -> dict[str, Any]:
+    """What runs, and what each server really is (asked of the server: in recovery, fenced, writable, streaming)."""
+    from drflow.devtools.sandbox.roles import probe, problems
+
     root = sandbox_root()
     endpoint_url = f"http://127.0.0.1:{MOTO_PORT}"
+    postgres = sandbox_pg.status(root / "pg")
+    pair = sandbox_pg.clusters(root / "pg")
+    if pair is not None:
+        roles = {"primary": probe("primary", pair[0]), "replica": probe("replica", pair[1])}
+        postgres["roles"] = {**roles, "problems": problems(roles["primary"], roles["replica"])}
     return {
         "root": str(root),
-        "postgres": sandbox_pg.status(root / "pg"),
+        "postgres": postgres,
         "s3": {"endpoint_url": endpoint_url, "running": sandbox_s3.is_moto_running(MOTO_PORT)},
         "connections": connections(endpoint_url, "us-east-1"),
     }

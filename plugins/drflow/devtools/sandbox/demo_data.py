@@ -31,6 +31,19 @@ DEMO_TABLES: dict[str, tuple[str, str, str, int]] = {
 }
 
 
+# Further tables a database's validation suite checks: billing's payments refer to invoices without a foreign
+# key (as services that own their tables often do), so the example's `orphans` check has a relationship to
+# prove, and a CHECK constraint for the `constraints` check.
+DEMO_RELATED: dict[str, tuple[str, str, str, int]] = {
+    "billing": (
+        "payments",
+        "id bigint primary key, invoice_id bigint not null, amount_cents bigint not null check (amount_cents >= 0)",
+        "select n, n, (n * 7919) %% 100000",
+        15000,
+    ),
+}
+
+
 def seed_demo_data(admin_dsn: str) -> dict[str, int]:
     """Create the databases and tables if missing and fill empty tables; returns row counts."""
     counts: dict[str, int] = {}
@@ -39,7 +52,8 @@ def seed_demo_data(admin_dsn: str) -> dict[str, int]:
         for database in DEMO_TABLES:
             if database not in existing:
                 admin.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
-    for database, (table, columns, generator, count) in DEMO_TABLES.items():
+    tables = [*DEMO_TABLES.items(), *DEMO_RELATED.items()]
+    for database, (table, columns, generator, count) in tables:
         with psycopg.connect(admin_dsn, dbname=database, autocommit=True) as conn:
             conn.execute(sql.SQL(f"create table if not exists {{}} ({columns})").format(sql.Identifier(table)))
             present = conn.execute(sql.SQL("select count(*) from {}").format(sql.Identifier(table))).fetchone()

@@ -51,32 +51,53 @@ def ensure_records(endpoint_url: str, steps: Iterable[Mapping[str, Any]]) -> lis
     client = route53(endpoint_url)
     made = []
     for step in steps:
-        zone_id = str(step["hosted_zone_id"]).rsplit("/", 1)[-1]
-        record_name, record_type = str(step["record_name"]), str(step.get("record_type") or "CNAME")
-        _ensure_zone(endpoint_url, client, zone_id, zone_name(record_name))
-        initial = INITIAL_VALUES.get(record_type, f"primary.{zone_name(record_name)}")
-        existing = client.list_resource_record_sets(
-            HostedZoneId=zone_id, StartRecordName=record_name, StartRecordType=record_type, MaxItems="1"
-        ).get("ResourceRecordSets", [])
-        if not any(r["Name"].rstrip(".") == record_name.rstrip(".") and r["Type"] == record_type for r in existing):
-            client.change_resource_record_sets(
-                HostedZoneId=zone_id,
-                ChangeBatch={
-                    "Changes": [
-                        {
-                            "Action": "CREATE",
-                            "ResourceRecordSet": {
-                                "Name": record_name,
-                                "Type": record_type,
-                                "TTL": int(step.get("ttl") or 60),
-                                "ResourceRecords": [{"Value": initial}],
-                            },
-                        }
-                    ]
-                },
-            )
-        made.append({"hosted_zone_id": zone_id, "record": f"{record_name} {record_type}"})
+        record = _Record(step)
+        _ensure_zone(endpoint_url, client, record.zone_id, zone_name(record.name))
+        if record.values(client) is None:
+            record.put(client, "CREATE")
+        made.append({"hosted_zone_id": record.zone_id, "record": f"{record.name} {record.type}"})
     return made
+
+
+def reset_records(endpoint_url: str, steps: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Put every record the steps switch back to its "before the failover" value; the ones that had moved."""
+    client = route53(endpoint_url)
+    moved = []
+    for step in steps:
+        record = _Record(step)
+        current = record.values(client)
+        if current != [record.initial]:
+            record.put(client, "UPSERT")
+            was = ", ".join(current or []) or "-"
+            moved.append({"record": f"{record.name} {record.type}", "from": was, "to": record.initial})
+    return moved
+
+
+class _Record:
+    """The record one switch_dns step switches, and its value before any failover."""
+
+    def __init__(self, step: Mapping[str, Any]) -> None:
+        self.zone_id = str(step["hosted_zone_id"]).rsplit("/", 1)[-1]
+        self.name, self.type = str(step["record_name"]), str(step.get("record_type") or "CNAME")
+        self.ttl = int(step.get("ttl") or 60)
+        self.initial = INITIAL_VALUES.get(self.type, f"primary.{zone_name(self.name)}")
+
+    def values(self, client: Any) -> list[str] | None:
+        """The record's values, or None when it does not exist."""
+        page = client.list_resource_record_sets(
+            HostedZoneId=self.zone_id, StartRecordName=self.name, StartRecordType=self.type, MaxItems="1"
+        )
+        for found in page.get("ResourceRecordSets", []):
+            if found["Name"].rstrip(".") == self.name.rstrip(".") and found["Type"] == self.type:
+                return [str(value["Value"]) for value in found.get("ResourceRecords", [])]
+        return None
+
+    def put(self, client: Any, action: str) -> None:
+        """CREATE or UPSERT the record with its initial value."""
+        rrset = {"Name": self.name, "Type": self.type, "TTL": self.ttl, "ResourceRecords": [{"Value": self.initial}]}
+        client.change_resource_record_sets(
+            HostedZoneId=self.zone_id, ChangeBatch={"Changes": [{"Action": action, "ResourceRecordSet": rrset}]}
+        )
 
 
 def _ensure_zone(endpoint_url: str, client: Any, zone_id: str, name: str) -> None:

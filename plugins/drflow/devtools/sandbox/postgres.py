@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,12 @@ DEFAULT_PRIMARY_PORT = 55432
 DEFAULT_REPLICA_PORT = 55433
 SLOT_NAME = "drflow_sandbox_replica"
 STATE_FILE = "sandbox.json"
+FAST_RESTART = {"recovery_init_sync_method": "syncfs"}
+"""A server started after a crash or a pg_rewind first flushes its whole data directory: one syncfs() instead
+of an fsync per file (seconds on this machine's disks for the sandbox's six databases); the replica's clone
+and a rewind copy it. For the same reason the sandbox's initdb and clone do not flush what they write
+(`--no-sync`): a sandbox is thrown away and made again (`down --purge`, `up`), the servers' own commits
+are flushed as usual."""
 
 
 class SandboxError(RuntimeError):
@@ -63,7 +70,7 @@ def up(
 
     if not primary.is_initialized():
         _require_absent_or_empty(primary.data_dir)
-        primary.init()
+        primary.init(no_sync=True, **FAST_RESTART)
     primary.start(timeout)
 
     if replica.is_initialized():
@@ -77,13 +84,40 @@ def up(
     else:
         _require_absent_or_empty(replica.data_dir)
         create_replica(
-            primary, replica.data_dir, replica_port, SLOT_NAME, socket_dir=replica.socket_dir, timeout=timeout
+            primary,
+            replica.data_dir,
+            replica_port,
+            SLOT_NAME,
+            socket_dir=replica.socket_dir,
+            timeout=timeout,
+            sync=False,
         )
+    _replicate_synchronously(primary)
     return status(root)
 
 
+def _replicate_synchronously(primary: LocalCluster) -> None:
+    """The example spec's critical components need synchronous replication: the primary waits for the replica.
+
+    Set on the primary only, after the replica was cloned, so a promoted replica does not wait for a standby
+    it does not have. With the replica down, commits on the primary wait until it is back (as in production).
+    """
+    setting = f"FIRST 1 ({SLOT_NAME})"
+    primary.configure(synchronous_standby_names=setting)
+    with psycopg.connect(**primary.conninfo().libpq_kwargs(connect_timeout=5), autocommit=True) as conn:
+        conn.execute("select pg_reload_conf()")
+        # The replica streams a moment after it starts; `up` returns once it is the synchronous standby.
+        deadline = time.monotonic() + 15
+        query = "select count(*) from pg_stat_replication where application_name = %s and sync_state = 'sync'"
+        while time.monotonic() < deadline:
+            row = conn.execute(query, (SLOT_NAME,)).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.1)
+
+
 def down(root: Path, *, purge: bool = False, host: Host | None = None) -> dict[str, Any]:
-    """Stop replica then primary (fast shutdown). ``purge`` then deletes ``root`` entirely."""
+    """Stop replica then primary (fast shutdown; immediate with ``purge``, which then deletes ``root`` entirely)."""
     root = root.absolute()
     state = _read_state(root)
     stopped: list[str] = []
@@ -93,7 +127,7 @@ def down(root: Path, *, purge: bool = False, host: Host | None = None) -> dict[s
         )
         for name, cluster in (("replica", replica), ("primary", primary)):
             if cluster.is_initialized() and cluster.is_running():
-                cluster.stop("fast")
+                cluster.stop("immediate" if purge else "fast")  # no shutdown checkpoint for data about to go
                 stopped.append(name)
     purged = False
     if purge and root.exists():
@@ -143,6 +177,15 @@ def status(root: Path, *, host: Host | None = None) -> dict[str, Any]:
         )
         result["replica"].update(rows[0] if rows else {})
     return result
+
+
+def clusters(root: Path, *, host: Host | None = None) -> tuple[LocalCluster, LocalCluster] | None:
+    """The primary and replica of the sandbox under ``root`` as its last ``up`` laid them out (None: no sandbox)."""
+    root = root.absolute()
+    state = _read_state(root)
+    if state is None:
+        return None
+    return _clusters(root, state["primary_port"], state["replica_port"], Path(state["bin_dir"]), host or LocalHost())
 
 
 def _clusters(

@@ -7,6 +7,7 @@ it themselves.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import urllib.error
@@ -38,10 +39,20 @@ def is_moto_running(port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+def require_moto() -> None:
+    """Refuse early, saying what to install, when moto (drflow's `sandbox` extra) is missing."""
+    if importlib.util.find_spec("moto") is None:
+        raise MotoError(
+            f"the sandbox's S3 needs moto, which is not installed in {sys.prefix}; "
+            "install drflow with its sandbox extra: pip install 'drflow[sandbox]'"
+        )
+
+
 def start_moto_server(port: int, log_path: Path, timeout: float = 60.0) -> int:
     """Start ``python -m moto.server`` on 127.0.0.1:port and return its pid once it answers."""
     if is_moto_running(port):
         raise MotoError(f"a moto server already answers on port {port}; stop it first or choose another port")
+    require_moto()
     return start_server(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         log_path=log_path,

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from drflow.units import human_duration
+
 # Popen objects of servers started by this process, kept so that stopping one
 # reaps it (no zombie) and Python does not warn about a still-running child.
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -51,7 +53,7 @@ def start_server(
             return proc.pid
         time.sleep(0.1)
     stop_server(proc.pid)
-    raise error(f"{what} did not answer within {timeout:.0f}s; see {log_path}:\n{log_tail(log_path)}")
+    raise error(f"{what} did not answer within {human_duration(timeout)}; see {log_path}:\n{log_tail(log_path)}")
 
 
 def stop_server(pid: int, timeout: float = 10.0) -> None:

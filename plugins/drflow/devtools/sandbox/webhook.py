@@ -75,7 +75,7 @@ def read_received(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines if line.strip()]
 
 
-def serve(port: int, out: Path) -> None:
+def serve(port: int, out: Path, host: str = "127.0.0.1") -> None:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -105,15 +105,17 @@ def serve(port: int, out: Path) -> None:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    ThreadingHTTPServer((host, port), Handler).serve_forever()
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (the compose stack: 0.0.0.0)")
     args = parser.parse_args(argv)
-    serve(args.port, args.out)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    serve(args.port, args.out, args.host)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""EC2 and RDS clients of an Airflow aws connection, and waiting for AWS resources.
+"""EC2, RDS and Route53 clients of an Airflow aws connection, and waiting for AWS resources.
 
-In Airflow, the amazon provider's ``EC2Hook`` / ``RdsHook`` build the client (every kind of aws connection
-works); on the incident CLI (:func:`drflow.connections.read_without_airflow`) plain boto3 does, from the
-connection's ``AIRFLOW_CONN_*`` read as the provider reads it — a connection using anything plain boto3 cannot
-reproduce (``role_arn`` …) still goes through the hook.
+In Airflow, the amazon provider's ``EC2Hook`` / ``RdsHook`` (``AwsBaseHook`` for Route53) build the client
+(every kind of aws connection works); on the incident CLI (:func:`drflow.connections.read_without_airflow`)
+plain boto3 does, from the connection's ``AIRFLOW_CONN_*`` read as the provider reads it — a connection using
+anything plain boto3 cannot reproduce (``role_arn`` …) still goes through the hook.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from drflow.connections import (
     not_defined,
     reading_without_airflow,
 )
+from drflow.units import human_duration
 
-Service = Literal["ec2", "rds"]
+Service = Literal["ec2", "rds", "route53"]
 
 
 class AwsSnapshotError(RuntimeError):
@@ -64,6 +65,10 @@ def _hook_client(service: Service, conn_id: str, region: str) -> Any:
         BaseHook.get_connection(conn_id)
     except Exception as exc:  # the SDK raises its own not-found type; any failure means "not usable"
         raise not_defined(conn_id, str(exc)) from exc
+    if service == "route53":
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        return AwsBaseHook(aws_conn_id=conn_id, region_name=region, client_type="route53").get_conn()
     if service == "ec2":
         from airflow.providers.amazon.aws.hooks.ec2 import EC2Hook
 
@@ -81,7 +86,8 @@ def wait_for(client: Any, waiter: str, what: str, waiting: Waiting, **ids: Any) 
         client.get_waiter(waiter).wait(**ids, WaiterConfig=waiting.config())
     except WaiterError as exc:
         raise AwsSnapshotError(
-            f"{what} did not become ready within {waiting.timeout_s:.0f}s ({exc}); look at it in the AWS console, "
+            f"{what} did not become ready within {human_duration(waiting.timeout_s)} ({exc}); look at it in the AWS "
+            "console, "
             "then retry the task (a retry resumes with the same snapshot) or raise snapshots.wait_timeout"
         ) from None
 

@@ -99,22 +99,14 @@ def fetch_http(source: ConfigSource) -> bytes:
     """GET the endpoint of the source's Airflow HTTP connection; the body is the running config."""
     import requests
 
-    from drflow.connections import get_connection
+    from drflow.connections import http_base
 
     if not source.conn_id:
         raise ConfigSourceError("config source of type http has no conn_id; set config.conn_id in the spec")
-    conn = get_connection(source.conn_id)
-    host = conn.host or ""
-    if "://" not in host:
-        scheme = conn.schema if conn.schema in ("http", "https") else "http"
-        host = f"{scheme}://{host}"
-    if conn.port:
-        host = f"{host}:{conn.port}"
-    url = host.rstrip("/") + "/" + source.endpoint.lstrip("/")
-    auth = (conn.login, conn.password or "") if conn.login else None
-    headers = {str(k): str(v) for k, v in (conn.extra.get("headers") or {}).items()}
+    base = http_base(source.conn_id)
+    url = base.join("/" + source.endpoint.lstrip("/"))
     try:
-        response = requests.get(url, auth=auth, headers=headers, timeout=source.timeout_s)
+        response = requests.get(url, auth=base.auth, headers=base.headers, timeout=source.timeout_s)
     except requests.RequestException as exc:
         raise ConfigSourceError(
             f"cannot read the running config from {url} (connection {source.conn_id}): {exc}; check the service "

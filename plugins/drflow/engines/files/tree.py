@@ -19,6 +19,7 @@ from pathlib import Path
 from drflow import process
 from drflow.engines.files.digest import TreeDigest, TreeError, tree_digest
 from drflow.hosts import Host, HostError, tail
+from drflow.units import human_duration
 
 ARCHIVE_NAME = "tree.tar.zst"
 SNAPSHOT_NAME = "tree.snar"
@@ -88,7 +89,8 @@ def backup_tree(
             ) from exc
         except subprocess.TimeoutExpired as exc:
             raise HostError(
-                f"tar did not finish archiving {source} within {exc.timeout:.0f}s; raise the policy's timeout "
+                f"tar did not finish archiving {source} within {human_duration(exc.timeout)}; raise the policy's "
+                "timeout "
                 "or find out why it hangs",
                 argv=argv,
                 stderr=str(exc.stderr or ""),

@@ -24,6 +24,7 @@ from drflow import process
 from drflow.engines.postgres.bindir import binaries_major
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.hosts import tail
+from drflow.units import human_duration
 
 Compression = Literal["zstd", "gzip", "none"]
 TAR_SUFFIX: dict[str, str] = {"zstd": ".tar.zst", "gzip": ".tar.gz", "none": ".tar"}
@@ -193,7 +194,7 @@ def _run_client(argv: list[str], *, env: dict[str, str], timeout: float | None, 
         result = process.run(argv, env=env, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise BackupError(
-            f"pg_basebackup of {what} did not finish within {exc.timeout:.0f}s and was stopped\n"
+            f"pg_basebackup of {what} did not finish within {human_duration(exc.timeout)} and was stopped\n"
             f"{tail(str(exc.stderr or ''))}\n"
             "raise the policy's timeout (or max_rate), or check whether the server is stuck in a checkpoint"
         ) from None
@@ -220,7 +221,8 @@ def _zstd_wal_archive(staging_dir: Path, timeout: float | None) -> None:
         result = process.run(argv, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise BackupError(
-            f"compressing {wal_tar} with zstd took over {exc.timeout:.0f}s and was stopped; raise the policy's timeout"
+            f"compressing {wal_tar} with zstd took over {human_duration(exc.timeout)} and was stopped; raise the "
+            "policy's timeout"
         ) from None
     if result.returncode != 0:
         raise BackupError(f"compressing {wal_tar} with zstd failed:\n{tail(result.stderr)}\nis the disk full?")

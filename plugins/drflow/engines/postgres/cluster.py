@@ -250,12 +250,14 @@ def create_replica(
     socket_dir: Path | None = None,
     application_name: str | None = None,
     timeout: float = 120.0,
+    sync: bool = True,
 ) -> LocalCluster:
     """Clone ``primary`` with ``pg_basebackup -R -X stream -C -S slot`` and start it as a hot standby.
 
     The standby shows up in the primary's ``pg_stat_replication`` as ``application_name``
     (default: the slot name). An inactive slot of the same name left by an earlier replica is
-    dropped first.
+    dropped first. ``sync=False`` (``--no-sync``) does not wait for the copy to reach the disk: for
+    throw-away clusters only (the sandbox).
     """
     from psycopg.conninfo import make_conninfo
 
@@ -286,6 +288,7 @@ def create_replica(
         slot_name,
         "--checkpoint=fast",
         "--no-password",
+        *([] if sync else ["--no-sync"]),
         "-d",
         # -R copies these parameters into the standby's primary_conninfo.
         make_conninfo(conn.dsn(), application_name=application_name or slot_name),

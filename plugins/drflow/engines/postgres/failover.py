@@ -177,7 +177,8 @@ def promote(
             done = db.execute("select pg_promote(wait => true, wait_seconds => %s)", (max(1, int(timeout)),)).fetchone()
             if not (done and done[0]):
                 raise PromotionFailed(
-                    f"{replica.describe()} did not finish promotion within {timeout:.0f}s; read its server log "
+                    f"{replica.describe()} did not finish promotion within {human_duration(timeout)}; read its "
+                    "server log "
                     "(is it still replaying a long WAL backlog?) and retry, which waits for it again"
                 )
     promoted_at = time.monotonic()
@@ -216,7 +217,7 @@ def _wait_writable(replica: Node, timeout: float) -> float:
         last = refused
         if time.monotonic() > deadline:
             raise PromotionFailed(
-                f"{replica.describe()} was promoted but is not writable after {timeout:.0f}s ({last}); "
+                f"{replica.describe()} was promoted but is not writable after {human_duration(timeout)} ({last}); "
                 "check default_transaction_read_only in its postgresql.conf and its server log"
             )
         time.sleep(0.05)

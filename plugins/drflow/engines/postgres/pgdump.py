@@ -31,6 +31,7 @@ from drflow.engines.postgres.checks import as_text
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.queries import read_validation_values
 from drflow.hosts import tail
+from drflow.units import human_duration
 
 log = logging.getLogger(__name__)
 
@@ -450,7 +451,7 @@ def _run(argv: list[str], *, env: Mapping[str, str] | None, timeout: float | Non
         raise LogicalBackupError(f"cannot run {argv[0]}: {exc.strerror}; is datastore.bin_dir right?") from exc
     except subprocess.TimeoutExpired as exc:
         raise LogicalBackupError(
-            f"{what} did not finish within {exc.timeout:.0f}s and was stopped; raise the policy's timeout"
+            f"{what} did not finish within {human_duration(exc.timeout)} and was stopped; raise the policy's timeout"
         ) from None
     if result.returncode != 0:
         raise LogicalBackupError(f"{what} failed with exit code {result.returncode}:\n{tail(result.stderr)}")

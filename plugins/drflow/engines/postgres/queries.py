@@ -30,6 +30,8 @@ def read_validation_values(
 
     values: dict[str, Any] = {}
     for query in queries:
+        if query.get("type", "sql") != "sql":
+            continue  # typed checks of a validation suite measure themselves (drflow.jobs.validation)
         name = str(query["name"])
         try:
             with db.transaction() if savepoints else contextlib.nullcontext():
@@ -48,7 +50,7 @@ def read_validation_values(
 
 def read_validation_queries(conn: PgConnInfo, queries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Run every query in one read-only repeatable-read transaction (one snapshot); name -> raw value."""
-    if not queries:
+    if not any(query.get("type", "sql") == "sql" for query in queries):
         return {}
     import psycopg
 

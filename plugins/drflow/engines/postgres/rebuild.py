@@ -39,6 +39,7 @@ from drflow.engines.postgres.node import Node, connect, node_health, server_runn
 from drflow.engines.postgres.refusal import Refused
 from drflow.hosts import HostError, tail
 from drflow.spec.slots import node_slot_name
+from drflow.units import human_duration
 
 CONFIG_FILES = ("postgresql.conf", "postgresql.auto.conf", "pg_hba.conf", "pg_ident.conf")
 FENCE_SETTINGS = frozenset({"default_transaction_read_only"})
@@ -63,6 +64,7 @@ def rebuild_replica(
     slot: str | None,
     catch_up: bool = True,
     timeout: float = 300.0,
+    sync: bool = True,
 ) -> dict[str, Any]:
     """Rebuild ``node`` as a streaming replica of ``source`` and return what was done and how long it took.
 
@@ -72,7 +74,8 @@ def rebuild_replica(
     ``pg_rewind`` (path ``rewind``) or, when that fails, cloned afresh (path ``fresh-clone``, with
     ``rewind_error``), configured as a standby of ``source`` through ``slot`` (created on the source
     if missing), started, and waited for until it streams and, with ``catch_up``, has replayed
-    the source's WAL up to where it was when the wait began.
+    the source's WAL up to where it was when the wait began. ``sync=False`` skips flushing the copied
+    files to disk (``--no-sync``): only for throw-away clusters (the sandbox, tests), never for a database.
     """
     started = time.monotonic()
     data_dir = _require_data_dir(node)
@@ -99,14 +102,14 @@ def rebuild_replica(
         rebuilt_at = time.monotonic()
         if not saved:
             result.update(path="fresh-clone", rewind_error=f"no data directory in {data_dir} to rewind")
-            result["moved_aside"] = fresh_clone(node, replication, slot, timeout)
+            result["moved_aside"] = fresh_clone(node, replication, slot, timeout, sync=sync)
         else:
             try:
-                result["rewind_output"] = rewind(node, source, timeout)
+                result["rewind_output"] = rewind(node, source, timeout, sync=sync)
                 result["path"] = "rewind"
             except HostError as exc:
                 result.update(path="fresh-clone", rewind_error=tail(exc.stderr or str(exc), 8))
-                result["moved_aside"] = fresh_clone(node, replication, slot, timeout)
+                result["moved_aside"] = fresh_clone(node, replication, slot, timeout, sync=sync)
         result["copy_s"] = round(time.monotonic() - rebuilt_at, 3)
         result["config"] = configure_standby(node, replication, slot, saved)
         start_server(node, timeout)
@@ -269,7 +272,7 @@ def save_config(data_dir: Path) -> dict[str, str]:
     return {name: (data_dir / name).read_text() for name in CONFIG_FILES if (data_dir / name).is_file()}
 
 
-def rewind(node: Node, source: PgConnInfo, timeout: float) -> str:
+def rewind(node: Node, source: PgConnInfo, timeout: float, *, sync: bool = True) -> str:
     """``pg_rewind`` the stopped node onto ``source``'s timeline; its output. Raises HostError on failure."""
     data_dir = _require_data_dir(node)
     checkpoint_if_promoted(source)
@@ -277,6 +280,7 @@ def rewind(node: Node, source: PgConnInfo, timeout: float) -> str:
         str(node.bin_dir / "pg_rewind"),
         f"--target-pgdata={data_dir}",
         f"--source-server={source.dsn()}",
+        *([] if sync else ["--no-sync"]),
     ]
     result = node.host.run(argv, as_db_user=True, env=source.env(), timeout=timeout)
     return tail(result.stdout + result.stderr, 8)
@@ -299,7 +303,7 @@ def checkpoint_if_promoted(source: PgConnInfo) -> bool:
     return True
 
 
-def fresh_clone(node: Node, source: PgConnInfo, slot: str | None, timeout: float) -> str | None:
+def fresh_clone(node: Node, source: PgConnInfo, slot: str | None, timeout: float, *, sync: bool = True) -> str | None:
     """Move the node's data directory aside and clone ``source`` into a new one with ``pg_basebackup``.
 
     ``source`` is the replication connection: pg_basebackup needs nothing more.
@@ -322,6 +326,7 @@ def fresh_clone(node: Node, source: PgConnInfo, slot: str | None, timeout: float
         "stream",
         "--checkpoint=fast",
         "--no-password",
+        *([] if sync else ["--no-sync"]),
         "-d",
         source.dsn(),
     ]
@@ -433,7 +438,7 @@ def wait_streaming(node: Node, source: PgConnInfo, timeout: float) -> float:
             log = _require_data_dir(node) / SERVER_LOG
             raise RebuildError(
                 f"{node.describe()} is not streaming from {source.describe()} on its timeline {timeline} after "
-                f"{timeout:.0f}s ({seen}).\nserver log {log}:\n{_log_tail(log)}\n"
+                f"{human_duration(timeout)} ({seen}).\nserver log {log}:\n{_log_tail(log)}\n"
                 'look for a missing slot, an authentication or pg_hba.conf error, or "forked off" (the node '
                 "holds WAL the source never had: rebuild it again, or move its data directory away to force a "
                 "fresh clone)"
@@ -462,7 +467,8 @@ def wait_caught_up(source: PgConnInfo, node: Node, timeout: float) -> dict[str, 
             if time.monotonic() - started > timeout:
                 raise RebuildError(
                     f"{node.describe()} streams from {source.describe()} but is still {target - replayed} bytes "
-                    f"of WAL behind after {timeout:.0f}s; check replay on it (long queries, a slow disk) and retry"
+                    f"of WAL behind after {human_duration(timeout)}; check replay on it (long queries, a slow disk) "
+                    "and retry"
                 )
             time.sleep(0.05)
 

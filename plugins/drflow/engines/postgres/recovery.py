@@ -18,6 +18,7 @@ import psycopg
 from drflow.engines.postgres.cluster import AUTO_CONF, LocalCluster, SettingValue
 from drflow.engines.postgres.restore import RestoreError
 from drflow.hosts import Host
+from drflow.units import human_duration
 
 WAL_DIR_NAME = "drflow_restore_wal"
 RECOVERY_SETTINGS = (
@@ -93,7 +94,8 @@ def wait_until_promoted(cluster: LocalCluster, timeout: float = 600.0) -> dict[s
             }
         time.sleep(0.2)
     raise RestoreError(
-        f"the server in {cluster.data_dir} was still recovering after {timeout:.0f}s ({last_error or 'no error'}):\n"
+        f"the server in {cluster.data_dir} was still recovering after {human_duration(timeout)} "
+        f"({last_error or 'no error'}):\n"
         f"{cluster.log_tail()}\nraise the timeout for large WAL volumes, or check the server log"
     )
 

@@ -24,6 +24,8 @@ ALERT_CODES: dict[str, Severity] = {
     "slot_missing": "critical",
     "slot_retention_exceeded": "critical",
     "lag_exceeded": "critical",
+    "sync_fallback": "critical",
+    "no_sync_standby": "critical",
     "slot_inactive": "warning",
     "slot_orphaned": "warning",
     "lag_warning": "warning",
@@ -100,6 +102,8 @@ class ReplicationReport:
     alerts: list[Alert] = field(default_factory=list)
     slots: list[dict[str, Any]] = field(default_factory=list)
     """The spec's other slots on the primary (WAL archiving, orphans), when the watch was given them."""
+    synchronous: dict[str, Any] | None = None
+    """When the spec requires synchronous replication: the primary's settings and its standbys' sync states."""
 
     @property
     def critical(self) -> list[Alert]:

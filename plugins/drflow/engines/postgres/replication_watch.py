@@ -29,6 +29,9 @@ class ReplicationWatch:
     connect_timeout: int = 5
     slot_watch: Mapping[str, Any] | None = field(default=None)
     """:func:`drflow.spec.slots.slot_watch`: also the WAL the spec's other slots on the primary hold back."""
+    synchronous: bool = False
+    """The spec requires synchronous replication: alert when the primary fell back to asynchronous or has no
+    synchronous standby (:mod:`drflow.engines.postgres.sync_replication`)."""
 
     def to_params(self) -> dict[str, Any]:
         """Plain JSON, for a task's arguments and a trigger's serialized form."""
@@ -74,6 +77,8 @@ class ReplicationWatch:
         )
         if self.slot_watch and report.primary.reachable and report.primary.error is None:
             _watch_slots(primary, self.slot_watch, report, self.connect_timeout)
+        if self.synchronous and report.primary.reachable and report.primary.error is None:
+            _watch_sync(primary, self.database, [str(r["name"]) for r in self.replicas], report, self.connect_timeout)
         return report
 
 
@@ -88,3 +93,22 @@ def _watch_slots(primary: PgConnInfo, watch: Mapping[str, Any], report: Replicat
         return
     report.slots = [slot.to_json() for slot in slots]
     report.alerts += [alert for slot in slots if slot.kind != "replica" for alert in slot.alerts]
+
+
+def _watch_sync(
+    primary: PgConnInfo, database: str, replicas: list[str], report: ReplicationReport, timeout: int
+) -> None:
+    """Add the alerts of a primary that no longer replicates synchronously (one read-only check)."""
+    import psycopg
+
+    from drflow.engines.postgres.replication_report import ALERT_CODES, Alert
+    from drflow.engines.postgres.sync_replication import read_sync_settings, sync_faults
+
+    try:
+        settings = read_sync_settings(primary, timeout_s=timeout)
+    except psycopg.Error as exc:  # the primary went away since: the next check says so
+        report.primary.error = str(exc).strip()
+        return
+    report.synchronous = settings
+    for code, message in sync_faults(settings, database, replicas):
+        report.alerts.append(Alert(code=code, severity=ALERT_CODES[code], replica=None, message=message))

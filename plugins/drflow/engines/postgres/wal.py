@@ -42,6 +42,7 @@ from drflow.engines.postgres.lsn import (
     segment_number,
 )
 from drflow.hosts import tail
+from drflow.units import human_duration
 
 log = logging.getLogger(__name__)
 PARTIAL = ".partial"
@@ -223,7 +224,8 @@ def receive_wal(
     except subprocess.TimeoutExpired as exc:
         stderr = str(exc.stderr or "")
         raise WalError(
-            f"pg_receivewal from {conn.describe()} did not reach {end_lsn} within {exc.timeout:.0f}s and was stopped\n"
+            f"pg_receivewal from {conn.describe()} did not reach {end_lsn} within {human_duration(exc.timeout)} and "
+            "was stopped\n"
             f"{tail(stderr)}\nraise the policy's timeout, or check the primary's load and network"
         ) from None
     except FileNotFoundError as exc:
@@ -303,7 +305,7 @@ def compress_segments(files: list[Path], compression: str, timeout: float | None
         result = process.run(argv, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise WalError(
-            f"compressing {len(files)} WAL files took over {exc.timeout:.0f}s and was stopped; "
+            f"compressing {len(files)} WAL files took over {human_duration(exc.timeout)} and was stopped; "
             "raise the policy's timeout"
         ) from None
     if result.returncode != 0:

@@ -1,0 +1,39 @@
+"""`drflow report`: a spec's DR metrics, read from the store (text, JSON or one HTML page)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from drflow.cli.common import fail, load_one, out
+
+
+def show_report(spec_path: Path, as_json: bool, as_html: bool, period: str, output: Path | None) -> int:
+    """Print (or write) the metrics; exit 1 when a component is red, so scripts and CI can alert."""
+    from drflow.metrics.html import report_html
+    from drflow.metrics.series import collect
+    from drflow.metrics.text import report_text
+    from drflow.plan.metrics import metrics_run
+    from drflow.units import parse_positive_duration
+
+    if as_json and as_html:
+        raise fail("give one of --json and --html, not both")
+    try:
+        window: timedelta = parse_positive_duration(period)
+    except ValueError as exc:
+        raise fail(f"--period {period}: {exc}; write it as a duration, e.g. 30d or 12h") from None
+    spec = load_one(spec_path).spec
+    snapshot, series = collect(metrics_run(spec, period=window), datetime.now(UTC))
+    if as_json:
+        text = json.dumps(snapshot, indent=2, default=str) + "\n"
+    elif as_html:
+        text = report_html(snapshot, series)
+    else:
+        text = report_text(snapshot)
+    if output is None:
+        out.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+    else:
+        output.write_text(text)
+        out.print(f"wrote the DR metrics of {spec.metadata.name} to {output}", markup=False, highlight=False)
+    return 1 if snapshot["status"] == "red" else 0

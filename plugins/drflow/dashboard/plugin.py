@@ -1,0 +1,45 @@
+"""The Airflow plugin (entry point ``airflow.plugins``): the dashboard's FastAPI app and its UI entry.
+
+Every Airflow process loads plugins, so this module imports nothing heavy: the app is built on the first
+request the api-server routes to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from airflow.plugins_manager import AirflowPlugin
+
+URL_PREFIX = "/dr-dashboard"
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class _FirstUseApp:
+    """An ASGI app that builds the dashboard's FastAPI app when the first request reaches it."""
+
+    def __init__(self) -> None:
+        self._app: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is None:
+            from drflow.dashboard.app import create_app
+
+            self._app = create_app()
+        await self._app(scope, receive, send)
+
+
+class DrflowPlugin(AirflowPlugin):
+    name = "drflow"
+    fastapi_apps = [{"app": _FirstUseApp(), "url_prefix": URL_PREFIX, "name": "drflow DR dashboard"}]
+    external_views = [
+        {
+            "name": "DR dashboard",
+            "href": f"{URL_PREFIX}/",
+            "url_route": "dr-dashboard",
+            "destination": "nav",
+            "category": "browse",
+        }
+    ]
