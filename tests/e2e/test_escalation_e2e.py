@@ -70,7 +70,11 @@ def stack(receiver_out: tuple[Path, int]) -> Iterator[AirflowStack]:
         (specs / "escalate.yaml").write_text(SPEC.format(store=Path(tmp) / "store"))
         hook = {"conn_type": "http", "host": f"http://127.0.0.1:{receiver_out[1]}/ic-hook"}
         with airflow_stack(
-            specs, {"AIRFLOW_CONN_ESCALATE_HOOK": json.dumps(hook)}, users={**USERS, "carol": "admin"}
+            specs,
+            {"AIRFLOW_CONN_ESCALATE_HOOK": json.dumps(hook)},
+            users={**USERS, "carol": "admin"},
+            # The scheduler's sweep of timed-out questions (15 s by default) decides how late a level is reached.
+            extra_env={"AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2"},
         ) as running:
             alice = running.client("alice")
             alice.wait_for_dag(DAG_ID)

@@ -75,8 +75,10 @@ class Escalation:
         levels = self.facts.escalation
         self.level = level_of(context, levels)
         self.response_timeout, self.escalates = wait_at(levels, self.level, step_timeout)
-        people = people_at(base, levels, self.level)
+        barred = self.barred(context)
+        people = [name for name in people_at(base, levels, self.level) if name in base or name not in barred]
         if self.level:
+            self.assign(context, people)
             reached = levels[self.level - 1]
             text = (
                 f"Escalated to {reached.name}: {self.what_is_asked()} of plan '{self.facts.plan}' has had no answer "
@@ -89,6 +91,26 @@ class Escalation:
 
     def what_is_asked(self) -> str:
         return f"step '{self.definition.name}'"
+
+    def barred(self, context: Mapping[str, Any]) -> set[str]:
+        """Who may never be an assignee of this question (four eyes: who triggered the run)."""
+        return set()
+
+    def assign(self, context: Mapping[str, Any], people: Sequence[str]) -> None:
+        """Add `people` to the question's assignees: the detail of the first try is carried over to this one.
+
+        Airflow keeps that detail's assignees, so drflow's plugin in the api-server adds them (see
+        ``drflow.dashboard.assignees``), as the notes user. Without it the step's own people can still answer.
+        """
+        from drflow.audit.api import AuditError, q
+        from drflow.audit.notes import notes_api
+
+        ti = context["ti"]
+        path = f"/drflow-hitl/dags/{q(ti.dag_id)}/dagRuns/{q(ti.run_id)}/taskInstances/{q(ti.task_id)}/assignees"
+        try:
+            notes_api(self.facts.notes_conn_id).patch(path, {"add": list(people)})
+        except AuditError as exc:
+            log.error("could not add %s as assignees of %s: %s", ", ".join(people), self.what_is_asked(), exc)
 
     def tell(self, context: Mapping[str, Any], level: EscalationFacts, text: str) -> None:
         """Send the escalation to the level's channels; a channel that cannot be reached never stops the question."""

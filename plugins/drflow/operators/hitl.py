@@ -119,6 +119,10 @@ class FourEyes:
         mark = exercise_mark(context.get("dag_run"))
         return str(mark["started_by"]) if mark and mark.get("started_by") else triggering_user(context)
 
+    def barred(self, context: Mapping[str, Any]) -> set[str]:
+        trigger = self.trigger_user(context)
+        return {trigger} if self.four_eyes() and trigger else set()
+
     def eligible_approvers(self, context: Mapping[str, Any]) -> list[str]:
         levels = self.facts.escalation
         approvers = people_at(self.definition.approvers, levels, level_of(context, levels))
