@@ -13,7 +13,9 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -88,9 +90,13 @@ def test_an_unanswered_declaration_escalates_and_the_new_assignee_answers(
     alice, carol = stack.client("alice"), stack.client("carol")
     run_id = alice.trigger(DAG_ID, {"reason": "e2e: nobody on call answers"})
     alice.wait_awaiting_input(DAG_ID, run_id, "declare")
-    asked = time.monotonic()
-    assert [u["name"] for u in alice.hitl(DAG_ID, run_id, "declare")["assigned_users"]] == ["bob"]
+    first = alice.hitl(DAG_ID, run_id, "declare")
+    asked = datetime.fromisoformat(first["created_at"])  # the question, as Airflow dates it
+    assert [u["name"] for u in first["assigned_users"]] == ["bob"]
     assert carol.answer(DAG_ID, run_id, "declare", "Approve").status_code == 403  # not yet her turn
+    assignees_path = f"/drflow-hitl/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/declare/assignees"
+    auditor = stack.client("auditor")  # a viewer may not add anyone, herself least of all
+    assert auditor.request("PATCH", assignees_path, json={"add": ["auditor"]}).status_code == 403
 
     deadline = time.monotonic() + 90
     assignees: list[str] = []
@@ -100,7 +106,7 @@ def test_an_unanswered_declaration_escalates_and_the_new_assignee_answers(
             assignees = [u["name"] for u in alice.hitl(DAG_ID, run_id, "declare")["assigned_users"]]
             break
         time.sleep(0.5)
-    escalated_after = time.monotonic() - asked
+    escalated_after = (datetime.now(UTC) - asked).total_seconds()
     assert assignees == ["bob", "carol"], stack.diagnostics()
     assert escalated_after >= 8
     time.sleep(2)  # let the scheduler take in the parked try (see notes/airflow-e2e.md, pitfall 1)
@@ -108,6 +114,7 @@ def test_an_unanswered_declaration_escalates_and_the_new_assignee_answers(
 
     run = alice.wait_run(DAG_ID, run_id)
     assert run["state"] == "success"
+    assert alice.request("PATCH", assignees_path, json={"add": ["alice"]}).status_code == 409  # answered: closed
     record = alice.xcom(DAG_ID, run_id, "record")
     assert [(e["task_id"], e["level"], e["people"]) for e in record["escalations"]] == [
         ("declare", "incident-commander", ["carol"])
