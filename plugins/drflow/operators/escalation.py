@@ -19,6 +19,7 @@ from typing import Any
 from airflow.sdk.exceptions import AirflowException
 
 from drflow.contracts import EscalationFacts, PlanFacts, StepDefinition
+from drflow.operators.hitl_text import timed_out
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,6 @@ def wait_at(
     if total_s is None:
         return None, False
     return timedelta(seconds=max(1.0, total_s - asked_s)), False
-
-
-def timed_out(event: Mapping[str, Any]) -> bool:
-    """A resume by the timeout sweep: defaults applied (``timedout``) or, with no defaults, a timeout error."""
-    return bool(event.get("timedout")) or event.get("error_type") == "timeout"
 
 
 class Escalation:
