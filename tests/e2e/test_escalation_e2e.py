@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -50,6 +51,31 @@ recovery_plans:
     steps:
       - {{name: tell-ic, action: notify, channels: [ic-hook], message: declared}}
 """
+STATUS_DAG_ID = "dr.cadence.plan.watched"
+STATUS_SPEC = """\
+version: 1
+metadata: {{name: cadence, owner: test-team}}
+regions:
+  - {{name: us-east-1, role: primary}}
+storage:
+  - {{name: local-store, type: local, path: {store}, region: us-east-1}}
+reports:
+  rpo_compliance: {{enabled: false}}
+notifications:
+  - {{name: status-hook, type: webhook, conn_id: escalate_hook}}
+components:
+  - {{name: docs, criticality: low, rto: 1h, rpo: 1d}}
+recovery_plans:
+  - name: watched
+    scenario: human-error
+    status: approved
+    components: [docs]
+    notify: [status-hook]
+    status_every: 3s
+    approval: {{approvers: [bob], four_eyes: false, timeout: 10m}}
+    steps:
+      - {{name: check-by-hand, type: manual, assignees: [carol], instructions: look, timeout: 10m}}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +96,7 @@ def stack(receiver_out: tuple[Path, int]) -> Iterator[AirflowStack]:
         specs = Path(tmp) / "specs"
         specs.mkdir()
         (specs / "escalate.yaml").write_text(SPEC.format(store=Path(tmp) / "store"))
+        (specs / "cadence.yaml").write_text(STATUS_SPEC.format(store=Path(tmp) / "store-cadence"))
         hook = {"conn_type": "http", "host": f"http://127.0.0.1:{receiver_out[1]}/ic-hook"}
         with airflow_stack(
             specs,
@@ -79,8 +106,9 @@ def stack(receiver_out: tuple[Path, int]) -> Iterator[AirflowStack]:
             extra_env={"AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2"},
         ) as running:
             alice = running.client("alice")
-            alice.wait_for_dag(DAG_ID)
-            alice.unpause(DAG_ID)
+            for dag_id in (DAG_ID, STATUS_DAG_ID):
+                alice.wait_for_dag(dag_id)
+                alice.unpause(dag_id)
             yield running
 
 
@@ -123,3 +151,39 @@ def test_an_unanswered_declaration_escalates_and_the_new_assignee_answers(
     told = [e["body"] for e in read_received(receiver_out[0]) if isinstance(e["body"], dict)]
     [escalation] = [b for b in told if b.get("event") == "escalation" and b.get("run_id") == run_id]
     assert "Escalated to incident-commander" in escalation["text"] and "carol" in escalation["text"]
+
+
+def test_status_updates_arrive_at_the_cadence_while_the_run_is_active_and_stop_with_it(
+    stack: AirflowStack, receiver_out: tuple[Path, int]
+) -> None:
+    alice, bob, carol = stack.client("alice"), stack.client("bob"), stack.client("carol")
+    run_id = alice.trigger(STATUS_DAG_ID, {"reason": "e2e: status cadence"})
+    assert bob.answer(STATUS_DAG_ID, run_id, "declare", "Approve").status_code == 200
+    alice.wait_awaiting_input(STATUS_DAG_ID, run_id, "check-by-hand")
+
+    def updates() -> list[dict[str, Any]]:
+        return [
+            entry
+            for entry in read_received(receiver_out[0])
+            if isinstance(entry["body"], dict)
+            and entry["body"].get("event") == "status"
+            and entry["body"].get("run_id") == run_id
+        ]
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum("waiting on carol" in u["body"]["text"] for u in updates()) < 2:
+        time.sleep(0.5)
+    waiting = [u for u in updates() if "waiting on carol" in u["body"]["text"]]
+    assert len(waiting) >= 2, stack.diagnostics()
+    first, second = (datetime.fromisoformat(u["at"]) for u in waiting[:2])
+    assert (second - first).total_seconds() >= 3  # no more often than status_every (3s; at least 10s apart)
+    text = waiting[-1]["body"]["text"]
+    assert "elapsed of its RTO 1h" in text and "Done: assess, declare (2 of 3 steps)." in text
+    assert "Expected completion: unknown (no earlier successful run of check-by-hand)" in text
+
+    assert carol.answer(STATUS_DAG_ID, run_id, "check-by-hand", "Done").status_code == 200
+    assert alice.wait_run(STATUS_DAG_ID, run_id)["state"] == "success"
+    assert alice.task_instances(STATUS_DAG_ID, run_id)["status_updates"]["state"] == "success"
+    sent = len(updates())
+    time.sleep(4)
+    assert len(updates()) == sent  # the run has ended: no more updates

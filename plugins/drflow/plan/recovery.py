@@ -30,8 +30,8 @@ from drflow.spec.types import format_duration
 
 KIND_RECOVERY_PLAN = "recovery-plan"
 CRITICALITY_ORDER = ("critical", "high", "medium", "low")
-ASSESS, DECLARE, RECORD, DRAFT = "assess", "declare", "record", "not_approved"
-RESERVED_STEP_NAMES = frozenset({ASSESS, DECLARE, RECORD})
+ASSESS, DECLARE, RECORD, DRAFT, STATUS = "assess", "declare", "record", "not_approved", "status_updates"
+RESERVED_STEP_NAMES = frozenset({ASSESS, DECLARE, RECORD, STATUS})
 STEP_FAILED = {"failure": "step-failed"}
 
 
@@ -132,6 +132,8 @@ def plan_graph(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
     tasks = [*_assess_tasks(plan, facts), _declare_task(spec, plan, facts)]
     steps = _step_tasks(spec, plan, facts)
     tasks += [*steps, _record_task(steps, facts)]
+    if plan.status_every is not None:
+        tasks.append(_status_task(plan, facts))
     names = ", ".join(spec.component(name).title for name in plan.components)
     dag = DagPlan(
         dag_id=plan_dag_id(spec, plan),
@@ -348,6 +350,21 @@ def _record_task(steps: list[TaskPlan], facts: dict[str, Any]) -> TaskPlan:
         retries=0,
         trigger_rule="all_done",
         teardown=True,
+    )
+
+
+def _status_task(plan: RecoveryPlan, facts: dict[str, Any]) -> TaskPlan:
+    assert plan.status_every is not None
+    return TaskPlan(
+        task_id=STATUS,
+        action="plan.status",
+        doc=f"Status updates to {', '.join(plan.notify)} every {format_duration(plan.status_every)} while the run "
+        "is active: steps done, current step and whom it waits on, elapsed time against the RTO, expected "
+        "completion from earlier runs. Ends with the run's steps; never fails the run.",
+        params={"every_s": int(plan.status_every.total_seconds()), "plan": facts},
+        # A lost watcher would fail the run: it starts again (its own errors are caught, Airflow's are not).
+        retries=3,
+        retry_delay_s=5,
     )
 
 

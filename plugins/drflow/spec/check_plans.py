@@ -17,7 +17,7 @@ from drflow.spec.source import Loc, Source
 from drflow.units import parse_duration
 
 # Task ids drflow adds to every plan DAG.
-RESERVED = ("assess", "declare", "record")
+RESERVED = ("assess", "declare", "record", "status_updates")
 DATASTORE_ACTIONS = frozenset({"assess", "gate_lag", "fence", "promote", "rebuild_replica", "restore", "validate_sql"})
 NODE_FIELDS = {
     "gate_lag": ("node",),
@@ -131,6 +131,14 @@ def _check_plan(source: Source, loc: Loc, plan: dict[str, Any], world: _World) -
             )
     found += _channel_refs(source, (*loc, "notify"), plan.get("notify"), world, f"plan '{name}'")
     found += _check_approval(source, loc, plan)
+    if plan.get("status_every") is not None and not plan.get("notify"):
+        found.append(
+            source.diagnostic(
+                (*loc, "status_every"),
+                f"plan '{name}' sends status updates every {plan['status_every']} but has no channel to send them to",
+                "list the channels under the plan's 'notify:', or remove 'status_every'",
+            )
+        )
 
     steps = _items(plan, "steps")
     found += _duplicates(source, (*loc, "steps"), steps, "step", within)

@@ -313,6 +313,9 @@ class RecoveryPlan(PlanModel):
     rpo: PositiveDuration | None = Field(default=None, description="Default: the strictest affected component's RPO.")
     approval: Approval
     notify: list[Name] = Field(default=[], description="Notification channels.")
+    status_every: PositiveDuration | None = Field(
+        default=None, description="While a run is active, send a status update to the notify channels this often."
+    )
     steps: list[Step] = Field(min_length=1)
     owner: str | None = Field(None, min_length=1, description="Who keeps the plan current (default: the spec's).")
     reviewed: ReviewDate | None = Field(default=None, description="Day of its last review (default: the spec's).")
