@@ -77,6 +77,7 @@ def test_plan_facts_follow_the_contract(spec: Any) -> None:
         "notify",
         "steps",
         "audit_conn_id",
+        "escalation",
         "notes_conn_id",
     }
     assert (facts.rto_s, facts.rpo_s) == (3600, 600)

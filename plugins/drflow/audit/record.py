@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drflow.audit.data_loss import data_loss
+from drflow.audit.escalation import escalations
 from drflow.units import human_duration
 
 FORMAT_VERSION = 1
@@ -130,6 +131,7 @@ def build_record(
             "at": (trigger_event or {}).get("when") or dag_run.get("queued_at"),
         },
         "approvals": approvals,
+        "escalations": escalations(steps, plan),
         "override": overrides,
         "notification_failures": notifications,
         "run": {

@@ -132,6 +132,33 @@ class StepSummary:
 
 
 @dataclass(frozen=True)
+class EscalationFacts:
+    """One escalation level: reached ``after_s`` seconds after a question was asked and left unanswered."""
+
+    name: str
+    people: Sequence[str]
+    after_s: int
+    channels: Sequence[str] = ()
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "people": list(self.people),
+            "after_s": self.after_s,
+            "channels": list(self.channels),
+        }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> EscalationFacts:
+        return cls(
+            name=str(need(params, "name", "escalation level")),
+            people=tuple(need(params, "people", "escalation level")),
+            after_s=int(need(params, "after_s", "escalation level")),
+            channels=tuple(params.get("channels") or ()),
+        )
+
+
+@dataclass(frozen=True)
 class PlanFacts:
     """What every step operator of a recovery plan knows about the plan (see plan.recovery.plan_facts)."""
 
@@ -149,6 +176,8 @@ class PlanFacts:
     """The plan's own steps in order (what the assessment and the declaration list)."""
     audit_conn_id: str = DEFAULT_AUDIT_CONN_ID
     """The http connection to Airflow's REST API that the record and the four-eyes check read."""
+    escalation: Sequence[EscalationFacts] = ()
+    """The spec's escalation levels, in the order they are reached."""
     notes_conn_id: str | None = None
     """The http connection the record writes the run's note through (None: drflow_airflow_notes)."""
 
@@ -166,6 +195,7 @@ class PlanFacts:
             "notify": list(self.notify),
             "steps": [step.to_params() for step in self.steps],
             "audit_conn_id": self.audit_conn_id,
+            "escalation": [level.to_params() for level in self.escalation],
             "notes_conn_id": self.notes_conn_id,
         }
 
@@ -185,6 +215,7 @@ class PlanFacts:
             notify=tuple(params.get("notify") or ()),
             steps=tuple(StepSummary.from_params(s) for s in need(params, "steps", what)),
             audit_conn_id=str(need(params, "audit_conn_id", what)),
+            escalation=tuple(EscalationFacts.from_params(e) for e in params.get("escalation") or ()),
             notes_conn_id=optional_str(params.get("notes_conn_id")),
         )
 

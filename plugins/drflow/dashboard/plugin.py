@@ -18,22 +18,31 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class _FirstUseApp:
-    """An ASGI app that builds the dashboard's FastAPI app when the first request reaches it."""
+    """An ASGI app that builds a FastAPI app (``create_app`` of `module`) when the first request reaches it."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: str = "drflow.dashboard.app") -> None:
+        self._module = module
         self._app: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._app is None:
-            from drflow.dashboard.app import create_app
+            from importlib import import_module
 
-            self._app = create_app()
+            self._app = import_module(self._module).create_app()
         await self._app(scope, receive, send)
 
 
 class DrflowPlugin(AirflowPlugin):
     name = "drflow"
-    fastapi_apps = [{"app": _FirstUseApp(), "url_prefix": URL_PREFIX, "name": "drflow DR dashboard"}]
+    fastapi_apps = [
+        {"app": _FirstUseApp(), "url_prefix": URL_PREFIX, "name": "drflow DR dashboard"},
+        # Escalation adds assignees to a waiting question (see drflow.dashboard.assignees).
+        {
+            "app": _FirstUseApp("drflow.dashboard.assignees"),
+            "url_prefix": "/drflow-hitl",
+            "name": "drflow HITL assignees",
+        },
+    ]
     external_views = [
         {
             "name": "DR dashboard",

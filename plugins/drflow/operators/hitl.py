@@ -15,6 +15,7 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
 
 from drflow.contracts import PlanFacts, StepDefinition
+from drflow.operators.escalation import Escalation, level_of, people_at
 from drflow.operators.hitl_text import (
     COMMENT,
     answer_of,
@@ -118,8 +119,13 @@ class FourEyes:
         mark = exercise_mark(context.get("dag_run"))
         return str(mark["started_by"]) if mark and mark.get("started_by") else triggering_user(context)
 
+    def barred(self, context: Mapping[str, Any]) -> set[str]:
+        trigger = self.trigger_user(context)
+        return {trigger} if self.four_eyes() and trigger else set()
+
     def eligible_approvers(self, context: Mapping[str, Any]) -> list[str]:
-        approvers = list(self.definition.approvers)
+        levels = self.facts.escalation
+        approvers = people_at(self.definition.approvers, levels, level_of(context, levels))
         trigger = self.trigger_user(context)
         if self.four_eyes() and trigger:
             approvers = [name for name in approvers if name != trigger]
@@ -195,7 +201,7 @@ class FourEyes:
             )
 
 
-class DeclarationOperator(FourEyes, ApprovalOperator):
+class DeclarationOperator(FourEyes, Escalation, ApprovalOperator):
     """The disaster declaration: the approvers see the assessment and approve or refuse the run.
 
     Four eyes: the user who triggered the run is removed from the assigned approvers at run time; if
@@ -228,6 +234,9 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
     def what(self) -> str:
         return "the disaster declaration"
 
+    def what_is_asked(self) -> str:
+        return self.what()
+
     def execute(self, context: Any) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -241,7 +250,7 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
                 "to approval.approvers in the spec"
             )
         self.require_known_trigger(context)
-        self.assigned_users = hitl_users(approvers)
+        self.assigned_users = hitl_users(self.escalate_to(context, approvers, _timeout(self.definition)))
         self.body = self.build_body(context, approvers)
         return super().execute(context)
 
@@ -270,13 +279,14 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
         from airflow.providers.standard.operators.hitl import HITLOperator
         from airflow.sdk.exceptions import AirflowFailException
 
+        self.check_escalation(context, event)
         if "error" in event and event.get("error_type") != "timeout":
             return super().execute_complete(context, event)  # Airflow's own error, as Airflow reports it
         answer = answer_of(event)
         trigger = self.trigger_user(context)
         self.check_responder(context, answer)
         declared = not answer["timed_out"] and self.APPROVE in answer["chosen"]
-        result = {"declared": declared, "triggered_by": trigger, **answer}
+        result = {"declared": declared, "triggered_by": trigger, **answer, "escalations": self.escalations()}
         if declared:
             super().execute_complete(context, event)
             self.log.info("disaster declared by %s", answer["by"])
@@ -302,7 +312,7 @@ class DeclarationOperator(FourEyes, ApprovalOperator):
         )
 
 
-class ManualStepOperator(HITLOperator):
+class ManualStepOperator(Escalation, HITLOperator):
     """A person does something outside Airflow, following the step's instructions, and answers Done or Failed."""
 
     template_fields: Sequence[str] = ()
@@ -327,6 +337,8 @@ class ManualStepOperator(HITLOperator):
         )
 
     def execute(self, context: Any) -> Any:
+        assignees = self.escalate_to(context, self.definition.assignees, _timeout(self.definition))
+        self.assigned_users = hitl_users(assignees)
         self.body = self.build_body(context)
         return super().execute(context)
 
@@ -347,6 +359,7 @@ class ManualStepOperator(HITLOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
+        self.check_escalation(context, event)
         super().execute_complete(context, event)
         answer = answer_of(event)
         if self.FAILED in answer["chosen"] and not answer["comment"] and not answer["timed_out"]:
@@ -361,10 +374,10 @@ class ManualStepOperator(HITLOperator):
                 f"manual step '{self.definition.name}' was reported failed by {answer['by'] or 'nobody'}{comment}; "
                 "to proceed: resolve it by hand, then clear this task and answer Done (later steps are waiting)"
             )
-        return {"step": self.definition.name, **answer}
+        return {"step": self.definition.name, **answer, "escalations": self.escalations()}
 
 
-class ApprovalStepOperator(FourEyes, ApprovalOperator):
+class ApprovalStepOperator(FourEyes, Escalation, ApprovalOperator):
     """A go/no-go decision in the middle of a plan. No-go fails the task: the steps after it never run.
 
     ``four_eyes`` (default: the plan's ``approval.four_eyes``, filled in by the plan builder) works as
@@ -401,7 +414,7 @@ class ApprovalStepOperator(FourEyes, ApprovalOperator):
                 "another person trigger the plan, or add a second approver to the step in the spec"
             )
         self.require_known_trigger(context)
-        self.assigned_users = hitl_users(approvers)
+        self.assigned_users = hitl_users(self.escalate_to(context, approvers, _timeout(self.definition)))
         instructions = self.definition.instructions or "Approve to go on with the plan, Reject to stop it here."
         self.body = "\n".join(
             [
@@ -420,6 +433,7 @@ class ApprovalStepOperator(FourEyes, ApprovalOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
+        self.check_escalation(context, event)
         answer = answer_of(event)
         if answer["timed_out"]:
             raise AirflowFailException(
@@ -435,4 +449,4 @@ class ApprovalStepOperator(FourEyes, ApprovalOperator):
                 "to ask again"
             )
         super().execute_complete(context, event)
-        return {"step": self.definition.name, "approved": True, **answer}
+        return {"step": self.definition.name, "approved": True, **answer, "escalations": self.escalations()}

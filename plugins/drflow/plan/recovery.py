@@ -15,6 +15,7 @@ from drflow.contracts import (
     DEFAULT_AUDIT_CONN_ID,
     ChannelFacts,
     ComponentFacts,
+    EscalationFacts,
     NodeFacts,
     PlanFacts,
     StepSummary,
@@ -29,8 +30,8 @@ from drflow.spec.types import format_duration
 
 KIND_RECOVERY_PLAN = "recovery-plan"
 CRITICALITY_ORDER = ("critical", "high", "medium", "low")
-ASSESS, DECLARE, RECORD, DRAFT = "assess", "declare", "record", "not_approved"
-RESERVED_STEP_NAMES = frozenset({ASSESS, DECLARE, RECORD})
+ASSESS, DECLARE, RECORD, DRAFT, STATUS = "assess", "declare", "record", "not_approved", "status_updates"
+RESERVED_STEP_NAMES = frozenset({ASSESS, DECLARE, RECORD, STATUS})
 STEP_FAILED = {"failure": "step-failed"}
 
 
@@ -74,6 +75,15 @@ def plan_facts(spec: Spec, plan: RecoveryPlan) -> PlanFacts:
         notify=tuple(plan.notify),
         steps=tuple(_step_summary(step) for step in plan.steps),
         audit_conn_id=spec.defaults.audit_conn_id or DEFAULT_AUDIT_CONN_ID,
+        escalation=tuple(
+            EscalationFacts(
+                name=level.name,
+                people=tuple(level.people),
+                after_s=int(level.after.total_seconds()),
+                channels=tuple(level.channels),
+            )
+            for level in spec.escalation
+        ),
         notes_conn_id=spec.defaults.notes_conn_id,
     )
 
@@ -122,6 +132,8 @@ def plan_graph(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
     tasks = [*_assess_tasks(plan, facts), _declare_task(spec, plan, facts)]
     steps = _step_tasks(spec, plan, facts)
     tasks += [*steps, _record_task(steps, facts)]
+    if plan.status_every is not None:
+        tasks.append(_status_task(plan, facts))
     names = ", ".join(spec.component(name).title for name in plan.components)
     dag = DagPlan(
         dag_id=plan_dag_id(spec, plan),
@@ -265,9 +277,14 @@ def _declare_task(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> Task
         "nothing changes, and the run ends failed with a note saying who refused and why.",
         params={"step": step, "plan": facts},
         upstream=tuple(assess_task_ids(plan)),
-        retries=0,
+        **_escalation_tries(spec),
         notify_on=dict(STEP_FAILED),
     )
+
+
+def _escalation_tries(spec: Spec) -> dict[str, Any]:
+    """A question asks again, with the next level's people added, as a new try (see operators.escalation)."""
+    return {"retries": len(spec.escalation), "retry_delay_s": 1 if spec.escalation else None}
 
 
 def _step_summary(step: Step) -> StepSummary:
@@ -291,7 +308,7 @@ def _step_tasks(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> list[T
                 upstream=tuple(step.depends_on) or (previous,),
                 # People answer within the step's timeout (their operators read it); automated steps are cut off.
                 timeout_s=None if human or step.timeout is None else int(step.timeout.total_seconds()),
-                retries=0 if human else None,
+                **(_escalation_tries(spec) if human else {}),
                 notify_on=dict(STEP_FAILED),
             )
         )
@@ -333,6 +350,21 @@ def _record_task(steps: list[TaskPlan], facts: dict[str, Any]) -> TaskPlan:
         retries=0,
         trigger_rule="all_done",
         teardown=True,
+    )
+
+
+def _status_task(plan: RecoveryPlan, facts: dict[str, Any]) -> TaskPlan:
+    assert plan.status_every is not None
+    return TaskPlan(
+        task_id=STATUS,
+        action="plan.status",
+        doc=f"Status updates to {', '.join(plan.notify)} every {format_duration(plan.status_every)} while the run "
+        "is active: steps done, current step and whom it waits on, elapsed time against the RTO, expected "
+        "completion from earlier runs. Ends with the run's steps; never fails the run.",
+        params={"every_s": int(plan.status_every.total_seconds()), "plan": facts},
+        # A lost watcher would fail the run: it starts again (its own errors are caught, Airflow's are not).
+        retries=3,
+        retry_delay_s=5,
     )
 
 

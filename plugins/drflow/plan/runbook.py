@@ -57,7 +57,7 @@ def plan_steps(dag: DagPlan) -> list[RunbookStep]:
     for number, task in enumerate(order, start=1):
         definition = StepDefinition.from_params(task.params.get("step") or {"name": task.task_id})
         typed = None
-        if task.action not in ("plan.assess", "plan.declare", "plan.record"):
+        if task.action not in ("plan.assess", "plan.declare", "plan.record", "plan.status"):
             data = {k: v for k, v in definition.fields.items() if k not in StepDefinition.BUILDER_KEYS}
             typed = _STEP.validate_python(data)
         steps.append(RunbookStep(task=task, number=number, definition=definition, typed=typed))

@@ -45,6 +45,7 @@ ACTIONS: dict[str, str] = {
     "plan.notify": "drflow.operators.notify.NotifyOperator",
     "plan.run_command": "drflow.operators.command.RunCommandOperator",
     "plan.record": "drflow.operators.record.RecoveryRecordOperator",
+    "plan.status": "drflow.operators.status_watch.StatusWatchOperator",
     "simulation.run": "drflow.operators.simulation.SimulationOperator",
     "simulation.record": "drflow.operators.simulation.ExerciseRecordOperator",
     "pgbackrest.check": "drflow.operators.pgbackrest.PgBackRestCheckOperator",

@@ -14,9 +14,10 @@ from drflow.spec.check_helpers import items as _items
 from drflow.spec.check_helpers import names as _names
 from drflow.spec.diagnostics import Diagnostic, quoted
 from drflow.spec.source import Loc, Source
+from drflow.units import parse_duration
 
 # Task ids drflow adds to every plan DAG.
-RESERVED = ("assess", "declare", "record")
+RESERVED = ("assess", "declare", "record", "status_updates")
 DATASTORE_ACTIONS = frozenset({"assess", "gate_lag", "fence", "promote", "rebuild_replica", "restore", "validate_sql"})
 NODE_FIELDS = {
     "gate_lag": ("node",),
@@ -38,6 +39,30 @@ def check_plans(source: Source) -> list[Diagnostic]:
     world = _World.of(data)
     for index, plan in plans:
         found += _check_plan(source, ("recovery_plans", index), plan, world)
+    return found + _check_escalation(source, data, world)
+
+
+def _check_escalation(source: Source, data: dict[str, Any], world: _World) -> list[Diagnostic]:
+    """Escalation levels: unique names, channels that exist, each reached later than the one before."""
+    levels = _items(data, "escalation")
+    found = _duplicates(source, ("escalation",), levels, "escalation level")
+    previous: tuple[str, Any] | None = None
+    for index, level in levels:
+        who = f"escalation level '{level.get('name')}'"
+        found += _channel_refs(source, ("escalation", index, "channels"), level.get("channels"), world, who)
+        try:
+            after = parse_duration(level.get("after"))
+        except (TypeError, ValueError):
+            continue  # the model reports a malformed duration
+        if previous is not None and after <= previous[1]:
+            found.append(
+                source.diagnostic(
+                    ("escalation", index, "after"),
+                    f"{who} is reached after {level.get('after')}, not later than level '{previous[0]}'",
+                    "list the levels in the order they are reached, each with a longer 'after' than the one before",
+                )
+            )
+        previous = (str(level.get("name")), after)
     return found
 
 
@@ -106,6 +131,14 @@ def _check_plan(source: Source, loc: Loc, plan: dict[str, Any], world: _World) -
             )
     found += _channel_refs(source, (*loc, "notify"), plan.get("notify"), world, f"plan '{name}'")
     found += _check_approval(source, loc, plan)
+    if plan.get("status_every") is not None and not plan.get("notify"):
+        found.append(
+            source.diagnostic(
+                (*loc, "status_every"),
+                f"plan '{name}' sends status updates every {plan['status_every']} but has no channel to send them to",
+                "list the channels under the plan's 'notify:', or remove 'status_every'",
+            )
+        )
 
     steps = _items(plan, "steps")
     found += _duplicates(source, (*loc, "steps"), steps, "step", within)

@@ -27,7 +27,7 @@ from drflow.spec.currency import DEFAULT_REVIEW_EVERY, ReviewDate, ReviewPeriod
 from drflow.spec.exercises import Exercise
 from drflow.spec.files import FILES_PRESET, FilesDatastore, S3PrefixDatastore
 from drflow.spec.hosts import HOST_DESCRIPTION, HostSpec
-from drflow.spec.plans import Notification, RecoveryPlan
+from drflow.spec.plans import EscalationLevel, Notification, RecoveryPlan
 from drflow.spec.replication import ReplicationMode, ReplicationWatch, replication_mode
 from drflow.spec.reports import Reports
 from drflow.spec.snapshot import SnapshotDatastore
@@ -451,6 +451,9 @@ class Spec(SpecModel):
     reports: Reports = Field(default_factory=Reports, description="Compliance reports.")
     notifications: list[Notification] = Field([], description="Channels recovery plans notify.")
     recovery_plans: list[RecoveryPlan] = Field([], description="Runbooks ops teams trigger during an incident.")
+    escalation: list[EscalationLevel] = Field(
+        [], description="Levels told and added as assignees when a plan run's question stays unanswered."
+    )
     exercises: list[Exercise] = Field(
         [], description="The exercise program: tabletop, walkthrough, simulation and full-scale tests of the plans."
     )

@@ -56,6 +56,18 @@ class Approval(PlanModel):
     timeout: PositiveDuration = Field(default=timedelta(minutes=30), description="Refuse the run when nobody answers.")
 
 
+class EscalationLevel(PlanModel):
+    """Who is told, and added to the people who may answer, when a question of a plan run waits too long."""
+
+    name: Name = Field(description="The level, e.g. incident-commander or executive.")
+    people: list[UserName] = Field(min_length=1, description="Airflow users added as assignees at this level.")
+    channels: list[Name] = Field(default=[], description="Notification channels told when this level is reached.")
+    after: PositiveDuration = Field(
+        description="Reached when the declaration, an approval or a manual step is unanswered this long after it "
+        "was asked (levels in increasing order)."
+    )
+
+
 class StepBase(PlanModel):
     name: Name = Field(description="Step name, unique in the plan; the task id.")
     description: str = ""
@@ -301,6 +313,9 @@ class RecoveryPlan(PlanModel):
     rpo: PositiveDuration | None = Field(default=None, description="Default: the strictest affected component's RPO.")
     approval: Approval
     notify: list[Name] = Field(default=[], description="Notification channels.")
+    status_every: PositiveDuration | None = Field(
+        default=None, description="While a run is active, send a status update to the notify channels this often."
+    )
     steps: list[Step] = Field(min_length=1)
     owner: str | None = Field(None, min_length=1, description="Who keeps the plan current (default: the spec's).")
     reviewed: ReviewDate | None = Field(default=None, description="Day of its last review (default: the spec's).")

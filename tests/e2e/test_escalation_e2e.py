@@ -1,0 +1,189 @@
+"""Escalation on a real Airflow (issue 13, item 1): an unanswered declaration reaches the next level.
+
+The declaration waits for bob (alice triggered the run, four eyes); nobody answers within the level's
+8 s, so the task asks again as a new try with carol (the incident commander) added as an assignee, the
+level's channel (a local webhook receiver) is told, carol answers, and the recovery record lists the
+escalation.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from drflow.devtools.sandbox.webhook import read_received, start_receiver, stop_receiver
+from drflow.engines.postgres.cluster import free_port
+from tests.e2e.airflow_stack import USERS, AirflowStack, airflow_stack
+
+pytestmark = pytest.mark.slow
+
+DAG_ID = "dr.escalate.plan.declare-late"
+SPEC = """\
+version: 1
+metadata: {{name: escalate, owner: test-team}}
+regions:
+  - {{name: us-east-1, role: primary}}
+storage:
+  - {{name: local-store, type: local, path: {store}, region: us-east-1}}
+reports:
+  rpo_compliance: {{enabled: false}}
+notifications:
+  - {{name: ic-hook, type: webhook, conn_id: escalate_hook}}
+escalation:
+  - {{name: incident-commander, people: [carol], channels: [ic-hook], after: 8s}}
+components:
+  - {{name: docs, criticality: low, rto: 1h, rpo: 1d}}
+recovery_plans:
+  - name: declare-late
+    scenario: human-error
+    status: approved
+    components: [docs]
+    approval: {{approvers: [alice, bob], four_eyes: true, timeout: 10m}}
+    steps:
+      - {{name: tell-ic, action: notify, channels: [ic-hook], message: declared}}
+"""
+STATUS_DAG_ID = "dr.cadence.plan.watched"
+STATUS_SPEC = """\
+version: 1
+metadata: {{name: cadence, owner: test-team}}
+regions:
+  - {{name: us-east-1, role: primary}}
+storage:
+  - {{name: local-store, type: local, path: {store}, region: us-east-1}}
+reports:
+  rpo_compliance: {{enabled: false}}
+notifications:
+  - {{name: status-hook, type: webhook, conn_id: escalate_hook}}
+components:
+  - {{name: docs, criticality: low, rto: 1h, rpo: 1d}}
+recovery_plans:
+  - name: watched
+    scenario: human-error
+    status: approved
+    components: [docs]
+    notify: [status-hook]
+    status_every: 3s
+    approval: {{approvers: [bob], four_eyes: false, timeout: 10m}}
+    steps:
+      - {{name: check-by-hand, type: manual, assignees: [carol], instructions: look, timeout: 10m}}
+"""
+
+
+@pytest.fixture(scope="module")
+def receiver_out() -> Iterator[tuple[Path, int]]:
+    home = Path(tempfile.mkdtemp(prefix="drflow-e2e-escalate-"))
+    port = free_port()
+    pid = start_receiver(port, home / "received.jsonl", home / "webhook.log")
+    try:
+        yield home / "received.jsonl", port
+    finally:
+        stop_receiver(pid)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def stack(receiver_out: tuple[Path, int]) -> Iterator[AirflowStack]:
+    with tempfile.TemporaryDirectory(prefix="drflow-e2e-escalate-") as tmp:
+        specs = Path(tmp) / "specs"
+        specs.mkdir()
+        (specs / "escalate.yaml").write_text(SPEC.format(store=Path(tmp) / "store"))
+        (specs / "cadence.yaml").write_text(STATUS_SPEC.format(store=Path(tmp) / "store-cadence"))
+        hook = {"conn_type": "http", "host": f"http://127.0.0.1:{receiver_out[1]}/ic-hook"}
+        with airflow_stack(
+            specs,
+            {"AIRFLOW_CONN_ESCALATE_HOOK": json.dumps(hook)},
+            users={**USERS, "carol": "admin"},
+            # The scheduler's sweep of timed-out questions (15 s by default) decides how late a level is reached.
+            extra_env={"AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2"},
+        ) as running:
+            alice = running.client("alice")
+            for dag_id in (DAG_ID, STATUS_DAG_ID):
+                alice.wait_for_dag(dag_id)
+                alice.unpause(dag_id)
+            yield running
+
+
+def test_an_unanswered_declaration_escalates_and_the_new_assignee_answers(
+    stack: AirflowStack, receiver_out: tuple[Path, int]
+) -> None:
+    alice, carol = stack.client("alice"), stack.client("carol")
+    run_id = alice.trigger(DAG_ID, {"reason": "e2e: nobody on call answers"})
+    alice.wait_awaiting_input(DAG_ID, run_id, "declare")
+    first = alice.hitl(DAG_ID, run_id, "declare")
+    asked = datetime.fromisoformat(first["created_at"])  # the question, as Airflow dates it
+    assert [u["name"] for u in first["assigned_users"]] == ["bob"]
+    assert carol.answer(DAG_ID, run_id, "declare", "Approve").status_code == 403  # not yet her turn
+    assignees_path = f"/drflow-hitl/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/declare/assignees"
+    auditor = stack.client("auditor")  # a viewer may not add anyone, herself least of all
+    assert auditor.request("PATCH", assignees_path, json={"add": ["auditor"]}).status_code == 403
+
+    deadline = time.monotonic() + 90
+    assignees: list[str] = []
+    while time.monotonic() < deadline:
+        ti = alice.task_instances(DAG_ID, run_id)["declare"]
+        if ti["try_number"] == 2 and ti["state"] == "awaiting_input":
+            assignees = [u["name"] for u in alice.hitl(DAG_ID, run_id, "declare")["assigned_users"]]
+            break
+        time.sleep(0.5)
+    escalated_after = (datetime.now(UTC) - asked).total_seconds()
+    assert assignees == ["bob", "carol"], stack.diagnostics()
+    assert escalated_after >= 8
+    time.sleep(2)  # let the scheduler take in the parked try (see notes/airflow-e2e.md, pitfall 1)
+    assert carol.answer(DAG_ID, run_id, "declare", "Approve").status_code == 200
+
+    run = alice.wait_run(DAG_ID, run_id)
+    assert run["state"] == "success"
+    assert alice.request("PATCH", assignees_path, json={"add": ["alice"]}).status_code == 409  # answered: closed
+    record = alice.xcom(DAG_ID, run_id, "record")
+    assert [(e["task_id"], e["level"], e["people"]) for e in record["escalations"]] == [
+        ("declare", "incident-commander", ["carol"])
+    ]
+    assert {(a["task_id"], a["by"], a["decision"]) for a in record["approvals"]} == {("declare", "carol", "approved")}
+    told = [e["body"] for e in read_received(receiver_out[0]) if isinstance(e["body"], dict)]
+    [escalation] = [b for b in told if b.get("event") == "escalation" and b.get("run_id") == run_id]
+    assert "Escalated to incident-commander" in escalation["text"] and "carol" in escalation["text"]
+
+
+def test_status_updates_arrive_at_the_cadence_while_the_run_is_active_and_stop_with_it(
+    stack: AirflowStack, receiver_out: tuple[Path, int]
+) -> None:
+    alice, bob, carol = stack.client("alice"), stack.client("bob"), stack.client("carol")
+    run_id = alice.trigger(STATUS_DAG_ID, {"reason": "e2e: status cadence"})
+    assert bob.answer(STATUS_DAG_ID, run_id, "declare", "Approve").status_code == 200
+    alice.wait_awaiting_input(STATUS_DAG_ID, run_id, "check-by-hand")
+
+    def updates() -> list[dict[str, Any]]:
+        return [
+            entry
+            for entry in read_received(receiver_out[0])
+            if isinstance(entry["body"], dict)
+            and entry["body"].get("event") == "status"
+            and entry["body"].get("run_id") == run_id
+        ]
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sum("waiting on carol" in u["body"]["text"] for u in updates()) < 2:
+        time.sleep(0.5)
+    waiting = [u for u in updates() if "waiting on carol" in u["body"]["text"]]
+    assert len(waiting) >= 2, stack.diagnostics()
+    first, second = (datetime.fromisoformat(u["at"]) for u in waiting[:2])
+    assert (second - first).total_seconds() >= 3  # no more often than status_every (3s; at least 10s apart)
+    text = waiting[-1]["body"]["text"]
+    assert "elapsed of its RTO 1h" in text and "Done: assess, declare (2 of 3 steps)." in text
+    assert "Expected completion: unknown (no earlier successful run of check-by-hand)" in text
+
+    assert carol.answer(STATUS_DAG_ID, run_id, "check-by-hand", "Done").status_code == 200
+    assert alice.wait_run(STATUS_DAG_ID, run_id)["state"] == "success"
+    assert alice.task_instances(STATUS_DAG_ID, run_id)["status_updates"]["state"] == "success"
+    sent = len(updates())
+    time.sleep(4)
+    assert len(updates()) == sent  # the run has ended: no more updates
