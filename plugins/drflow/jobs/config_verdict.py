@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from drflow.jobs.drill import with_verdict
+
 
 def judge_config_drill(
     result: Mapping[str, Any],
@@ -48,18 +50,12 @@ def judge_config_drill(
             f"{version_age_s:.0f}s is not backed up yet; check the config backup DAG and the triggerer"
         )
     rpo_met = changes_not_stored_s <= rpo_s
-    return {
+    measured = {
         **result,
         "backup_finished_at": result["taken_at"],
         "version_age_s": round(version_age_s, 3),
         # What a restore now would lose: the drill's measured recovery point (see the module's docstring).
         "backup_age_s": round(changes_not_stored_s, 3),
         "live_matches_version": current,
-        "rto_s": rto_s,
-        "rpo_s": rpo_s,
-        "rto_met": rto_met,
-        "rpo_met": rpo_met,
-        "passed": not problems,
-        "problems": problems,
-        "warnings": warnings,
     }
+    return with_verdict(measured, rto_s, rpo_s, rto_met, rpo_met, problems, warnings)

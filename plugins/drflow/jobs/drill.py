@@ -142,6 +142,19 @@ def drill_verdict(result: Mapping[str, Any], rto_s: int, rpo_s: int) -> dict[str
             f"{human_duration(rpo_s)}: "
             "a full backup alone does not meet this RPO; add WAL archiving or more frequent backups"
         )
+    return with_verdict(result, rto_s, rpo_s, rto_met, rpo_met, problems, warnings)
+
+
+def with_verdict(
+    result: Mapping[str, Any],
+    rto_s: int,
+    rpo_s: int,
+    rto_met: bool,
+    rpo_met: bool,
+    problems: list[str],
+    warnings: list[str],
+) -> dict[str, Any]:
+    """A drill result with its verdict, as every drill report stores it: it passed when nothing is a problem."""
     return {
         **result,
         "rto_s": rto_s,

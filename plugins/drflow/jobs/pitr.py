@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,6 +191,16 @@ def _wal_needed(
     )
 
 
+def fetch_wal(catalog: Catalog, entries: Sequence[BackupManifest], staging: Path) -> dict[str, Path]:
+    """Every segment of the WAL entries, each checked against its sha256: two entries at a time, two segments
+    of each (an hourly archive is many entries of a few segments)."""
+    files: dict[str, Path] = {}
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fetch-wal") as pool:
+        for fetched in pool.map(lambda entry: catalog.fetch(entry, staging / entry.backup_id, workers=2), entries):
+            files.update(fetched)
+    return files
+
+
 def restore_to_point(
     catalog: Catalog,
     plan: RestorePlan,
@@ -212,9 +223,7 @@ def restore_to_point(
     started = time.monotonic()
     preload_driver()
     with scratch_dir(work_dir, f"pitr-{plan.base.backup_id}") as staging:
-        wal_files: dict[str, Path] = {}
-        for entry in plan.wal:  # every checksum is checked before anything is laid out
-            wal_files.update(catalog.fetch(entry, staging / entry.backup_id))
+        wal_files = fetch_wal(catalog, plan.wal, staging)  # every checksum is checked before anything is laid out
         wal_fetched = time.monotonic()
         restored = restore_backup(catalog, plan.base, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir)
         cluster: LocalCluster | None = None
