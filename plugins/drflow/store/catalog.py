@@ -20,15 +20,10 @@ import hashlib
 import json
 import logging
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import asdict, is_dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from pydantic import (
-    BaseModel,
     ValidationError,
 )
 
@@ -44,6 +39,7 @@ from drflow.store.manifest import (
     check_name,
     check_object_name,
 )
+from drflow.store.report_json import json_default
 
 log = logging.getLogger(__name__)
 # Objects fetched at a time: a remote store's round trips overlap, and sha256 (which releases the GIL) runs on
@@ -367,7 +363,7 @@ class Catalog:
     def write_report(self, component: str, kind: str, name: str, data: dict[str, Any]) -> str:
         """Store a JSON report (drill result, restore timing …); returns its key. Same name replaces."""
         key = self.report_key(component, kind, name)
-        payload = json.dumps(data, indent=2, sort_keys=True, default=_json_default)
+        payload = json.dumps(data, indent=2, sort_keys=True, default=json_default)
         self.store.put_bytes(key, payload.encode())
         return key
 
@@ -487,21 +483,3 @@ def _mkdirs(path: Path) -> list[Path]:
         p = p.parent
     path.mkdir(parents=True, exist_ok=True)
     return list(reversed(missing))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, Path | Decimal):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, set | frozenset):
-        return sorted(value)
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
-    raise TypeError(f"cannot write {type(value).__name__} into a JSON report: {value!r}")
