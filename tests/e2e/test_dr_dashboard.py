@@ -24,10 +24,10 @@ from typing import Any
 from urllib.parse import unquote
 
 import boto3
-import psycopg
 import pytest
 import requests
 
+from drflow.devtools.sandbox.demo_data import seed_demo_data
 from drflow.devtools.sandbox.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, aws_conn_uri_json, create_buckets
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.hosts import LocalHost
@@ -81,11 +81,9 @@ class StatsdListener:
 def primary() -> Iterator[LocalCluster]:
     host = LocalHost()
     with pg_workdir_context(host) as workdir, running_cluster(workdir, "primary", host) as cluster:
-        with psycopg.connect(**cluster.conninfo().libpq_kwargs(), autocommit=True) as conn:
-            conn.execute("create database users")
-        with psycopg.connect(**cluster.conninfo("users").libpq_kwargs(), autocommit=True) as conn:
-            conn.execute("create table accounts (id bigint primary key, email text not null)")
-            conn.execute("insert into accounts select n, 'u' || n || '@example.com' from generate_series(1, 500) n")
+        # Every database of the example spec, as the sandbox seeds them: the components on this primary share one
+        # backup, which records each one's drill values in its own database.
+        seed_demo_data(cluster.conninfo().dsn())
         yield cluster
 
 

@@ -279,7 +279,7 @@ components:
     # The drill's recovery point: the snapshot's age when the drill began, against the RPO (as a database drill).
     assert (report["drill"], report["rpo_s"], report["rpo_met"]) == ("instance", 8 * 86400, True)
     age = datetime.fromisoformat(report["started_at"]) - datetime.fromisoformat(report["backup_finished_at"])
-    assert report["backup_age_s"] == round(age.total_seconds(), 3) and 0 <= report["backup_age_s"] < 600
+    assert abs(report["backup_age_s"] - age.total_seconds()) < 5 and 0 <= report["backup_age_s"] < 600
 
 
 def test_cli_restore_of_a_snapshot_source_into_a_directory_says_what_to_give(tmp_path: Path) -> None:
