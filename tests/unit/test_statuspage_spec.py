@@ -3,11 +3,14 @@ notify steps that send templates; and rendering: internal components never appea
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from drflow.contracts import PlanFacts, StepDefinition
+from drflow.hosts import LocalHost
 from drflow.plan.recovery import plan_facts
 from drflow.public_text import PublicFacts, TemplateError, public_components, render, template_problems
 from drflow.spec.diagnostics import Diagnostic
@@ -152,3 +155,42 @@ def test_rendering_refuses_text_that_names_an_internal_component() -> None:
     with pytest.raises(TemplateError, match="placeholder {reason} is internal"):
         render("{reason}", public)
     assert template_problems("{{literal}} {service}") == []
+
+
+def test_the_walkthrough_checks_the_connection_and_that_the_templates_render(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drflow.connections import read_without_airflow
+    from drflow.exercises.people import channels_ready
+
+    loaded = load(spec(), tmp_path).spec
+    facts = plan_facts(loaded, loaded.recovery_plans[0])
+    read_without_airflow()
+    try:
+        assert "AIRFLOW_CONN_SP_API" in channels_ready(facts, ["page"])["detail"]
+        monkeypatch.setenv("AIRFLOW_CONN_SP_API", '{"conn_type": "http", "host": "https://api.statuspage.io"}')
+        assert channels_ready(facts, ["page"]) == {
+            "ok": True,
+            "detail": "channels configured: page (statuspage, connection sp_api, 2 templates render)",
+        }
+        leaking = replace(facts, service="Orders DB", public_components=("Orders DB",))
+        found = channels_ready(leaking, ["page"])
+        assert (
+            not found["ok"]
+            and "template incident would not be sent: the rendered text names internal" in (found["detail"])
+        )
+    finally:
+        read_without_airflow(False)
+
+
+def test_the_simulation_shows_what_the_status_page_would_read(tmp_path: Path) -> None:
+    from drflow.jobs.simulation_copies import Copies
+    from drflow.jobs.simulation_steps import StepSimulator
+    from tests.plan_inputs import recovery_dag
+
+    dag = recovery_dag(spec(), "p")
+    task = dag.task("tell")
+    simulator = StepSimulator(PlanFacts.from_params(task.params["plan"]), Copies(tmp_path, "shop", LocalHost()))
+    said = simulator.run(StepDefinition.from_params(task.params["step"]))
+    assert said.startswith("would notify page (incident): 'Disruption of Web Shop; expected by ")
+    assert said.endswith(": not sent")
