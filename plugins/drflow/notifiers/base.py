@@ -88,6 +88,10 @@ class SmtpNotifier(ChannelNotifier):
         send_smtp(self.conn_id, self.to, f"[drflow] {message.subject}", message.text)
 
 
+INCIDENT_NAME = "Disruption of {components}"
+"""The title of a run's Statuspage incident (public facts only, like the templates)."""
+
+
 class StatuspageNotifier(ChannelNotifier):
     """Tell customers through a Statuspage page: one incident per run, the channel's templates, public facts only.
 
@@ -140,8 +144,8 @@ class StatuspageNotifier(ChannelNotifier):
             rto_s=int(self.plan.get("rto_s") or 0),
             now=now,
         )
-        body = render(text, public, self.plan.get("internal_names") or [])
-        name = f"Disruption of {public.values()['components']}"
+        internal = self.plan.get("internal_names") or []
+        body, name = render(text, public, internal), render(INCIDENT_NAME, public, internal)
         api = StatuspageApi(self.conn_id, self.page_id)
         done = publish(api, template, name, body, facts.dag_id, facts.run_id)
         self.result = {"channel": self.channel, "template": template, **done}
