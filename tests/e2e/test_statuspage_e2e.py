@@ -118,7 +118,12 @@ def test_a_plan_run_opens_updates_and_resolves_one_public_incident(
         assert internal not in public
     assert {c.authorization for c in page.calls} == {f"OAuth {API_KEY}"}
 
-    # The notify step keeps which incident it updated.
+    # The notify step keeps which incident it updated; the recovery record lists what each task did.
     told = alice.xcom(DAG_ID, run_id, "tell-customers")
     assert told["sent"] == ["status-page"]
     assert [(s["incident_id"], s["action"]) for s in told["statuspage"]] == [(incident["id"], "updated")]
+    record = alice.xcom(DAG_ID, run_id, "record")
+    assert [(s["task_id"], s["template"], s["incident_id"], s["action"]) for s in record["status_page"]] == [
+        ("assess-web", "incident", incident["id"], "created"),
+        ("tell-customers", "update", incident["id"], "updated"),
+    ]
