@@ -42,7 +42,7 @@ def test_every_chat_channel_of_the_shipped_specs_delivers_to_the_sandbox(
     port, out = receiver
     channels = notification_channels(spec_path)
     connections = channel_connections(channels, port)
-    assert len(connections) == len([c for c in channels.values() if c["type"] in ("slack", "webhook")])
+    assert len(connections) == len([c for c in channels.values() if c["type"] in ("slack", "webhook", "statuspage")])
     for name, value in connections.items():
         monkeypatch.setenv(name, value)
     plan = {
@@ -51,17 +51,28 @@ def test_every_chat_channel_of_the_shipped_specs_delivers_to_the_sandbox(
         "scenario": "infrastructure-failure",
         "rto_s": 900,
         "rpo_s": 300,
+        "service": "API Marketplace",
         "notifications": {name: {**c, "to": [], "events": ["activation"]} for name, c in channels.items()},
         "notify": list(channels),
     }
     context = {
-        "dag_run": SimpleNamespace(dag_id="d", run_id="r", state="running", conf={}, triggering_user_name="alice"),
+        "dag_run": SimpleNamespace(
+            dag_id="d", run_id="r", state="running", conf={}, triggering_user_name="alice", start_date=None
+        ),
         "params": {"reason": "sandbox check"},
     }
     for notifier in build_notifiers(plan, "activation"):
         notifier.notify(context)  # raises if the channel cannot deliver
     received = read_received(out)
-    assert sorted(entry["path"] for entry in received) == sorted(
+    chat = [entry for entry in received if "method" not in entry]
+    assert sorted(entry["path"] for entry in chat) == sorted(
         f"/{name}" for name, c in channels.items() if c["type"] in ("slack", "webhook")
     )
-    assert all("activated by alice" in json.dumps(entry["body"]) for entry in received)
+    assert all("activated by alice" in json.dumps(entry["body"]) for entry in chat)
+    # A statuspage channel opens an incident on the sandbox's status page, with its incident template.
+    pages = [entry for entry in received if "method" in entry]
+    assert [(e["method"], e["path"]) for e in pages] == [
+        ("POST", f"/v1/pages/{c['page_id']}/incidents") for c in channels.values() if c["type"] == "statuspage"
+    ]
+    for entry in pages:
+        assert entry["body"]["incident"]["status"] == "investigating" and "{" not in entry["body"]["incident"]["body"]

@@ -89,11 +89,12 @@ ALLOWED: dict[str, set[str]] = {
     "contracts": {"spec"},
     "retention": set(),
     "storage_classes": set(),
+    "public_text": set(),
 }
 
 
 # Leaf vocabularies with no drflow import of their own, which every layer may use.
-LEAVES = {"units", "retention", "storage_classes"}
+LEAVES = {"units", "retention", "storage_classes", "public_text"}
 
 
 def _modules() -> dict[str, Path]:

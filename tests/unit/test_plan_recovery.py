@@ -79,6 +79,9 @@ def test_plan_facts_follow_the_contract(spec: Any) -> None:
         "audit_conn_id",
         "escalation",
         "notes_conn_id",
+        "service",
+        "public_components",
+        "internal_names",
     }
     assert (facts.rto_s, facts.rpo_s) == (3600, 600)
     orders = facts.components["orders"]
@@ -185,9 +188,11 @@ def test_the_example_spec_has_the_three_seed_procedures() -> None:
         "plan.promote",
         "plan.switch_dns",
         "plan.validate_sql",
+        "plan.notify",
         "plan.manual",
         "plan.record",
     ]
+    assert failover.task("update-status-page").params["step"]["template"] == "update"
     corruption = plans["dr.api-marketplace.plan.data-corruption"]
     assert corruption.task("restore-to-point").params["step"]["point_in_time"] is True
     assert corruption.task("validate-restored").params["step"]["restored_by"] == "restore-to-point"

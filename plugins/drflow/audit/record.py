@@ -44,13 +44,15 @@ def build_record(
     now: datetime | None = None,
     step_results: Mapping[str, Any] | None = None,
     notification_failures: Mapping[str, list[Mapping[str, Any]]] | None = None,
+    status_page: Mapping[str, list[Mapping[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The recovery record as JSON.
 
     ``steps_meta`` maps task ids to what the DAG knows of each step (``type``, ``action``,
     ``verification``, ``description``); the API does not carry it. ``step_results`` maps task ids to
     their XCom results (overrides are read from them); ``notification_failures`` maps task ids to the
-    notifications their tasks could not deliver.
+    notifications their tasks could not deliver; ``status_page`` maps task ids to what they did on status
+    pages (the incident's id; its resolution comes later, from the DAG's success callback).
     """
     now = now or datetime.now(UTC)
     meta = steps_meta or {}
@@ -134,6 +136,9 @@ def build_record(
         "escalations": escalations(steps, plan),
         "override": overrides,
         "notification_failures": notifications,
+        "status_page": [
+            {"task_id": task_id, **dict(done)} for task_id, items in (status_page or {}).items() for done in items
+        ],
         "run": {
             "state_when_recorded": dag_run.get("state"),
             "queued_at": dag_run.get("queued_at"),

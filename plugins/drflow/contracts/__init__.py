@@ -12,6 +12,7 @@ from drflow.contracts.exercise import ExerciseFacts, TabletopQuestion, Walkthrou
 from drflow.contracts.plan import (
     DEFAULT_AUDIT_CONN_ID,
     ChannelFacts,
+    ChannelTemplates,
     ComponentFacts,
     EscalationFacts,
     NodeFacts,
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULT_AUDIT_CONN_ID",
     "BackupRun",
     "ChannelFacts",
+    "ChannelTemplates",
     "EscalationFacts",
     "ConfigRetentionRun",
     "ConfigRun",

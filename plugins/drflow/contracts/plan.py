@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from drflow.contracts.base import ContractError, need, optional_str
@@ -88,6 +89,39 @@ class ComponentFacts:
 
 
 @dataclass(frozen=True)
+class ChannelTemplates:
+    """A statuspage channel's public messages, as the spec writes them (placeholders unrendered)."""
+
+    incident: str
+    resolution: str
+    update: str | None = None
+    postmortem: str | None = None
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "incident": self.incident,
+            "update": self.update,
+            "resolution": self.resolution,
+            "postmortem": self.postmortem,
+        }
+
+    def named(self, name: str) -> str | None:
+        """The template called ``name`` (incident, update, resolution, postmortem), None when not defined."""
+        return {"incident": self.incident, "update": self.update, "resolution": self.resolution}.get(
+            name, self.postmortem if name == "postmortem" else None
+        )
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> ChannelTemplates:
+        return cls(
+            incident=str(need(params, "incident", "statuspage templates")),
+            resolution=str(need(params, "resolution", "statuspage templates")),
+            update=optional_str(params.get("update")),
+            postmortem=optional_str(params.get("postmortem")),
+        )
+
+
+@dataclass(frozen=True)
 class ChannelFacts:
     """A notification channel of the spec: an Airflow connection, never a secret."""
 
@@ -95,17 +129,31 @@ class ChannelFacts:
     conn_id: str
     to: Sequence[str] = ()
     events: Sequence[str] = ()
+    page_id: str | None = None
+    """statuspage: the page's id."""
+    templates: ChannelTemplates | None = None
+    """statuspage: its public messages."""
 
     def to_params(self) -> dict[str, Any]:
-        return {"type": self.type, "conn_id": self.conn_id, "to": list(self.to), "events": list(self.events)}
+        return {
+            "type": self.type,
+            "conn_id": self.conn_id,
+            "to": list(self.to),
+            "events": list(self.events),
+            "page_id": self.page_id,
+            "templates": self.templates.to_params() if self.templates else None,
+        }
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ChannelFacts:
+        templates = params.get("templates")
         return cls(
             type=str(need(params, "type", "notification channel")),
             conn_id=str(need(params, "conn_id", "notification channel")),
             to=tuple(params.get("to") or ()),
             events=tuple(params.get("events") or ()),
+            page_id=optional_str(params.get("page_id")),
+            templates=ChannelTemplates.from_params(templates) if templates else None,
         )
 
 
@@ -180,6 +228,12 @@ class PlanFacts:
     """The spec's escalation levels, in the order they are reached."""
     notes_conn_id: str | None = None
     """The http connection the record writes the run's note through (None: drflow_airflow_notes)."""
+    service: str = ""
+    """The service's public name (metadata.display_name, else its name): what a status page calls it."""
+    public_components: Sequence[str] = ()
+    """Display names of the affected components customers know (not `internal`); the service's name when none."""
+    internal_names: Sequence[str] = ()
+    """Names and display names of the spec's internal components: a status-page text naming one is not sent."""
 
     def to_params(self) -> dict[str, Any]:
         return {
@@ -197,6 +251,9 @@ class PlanFacts:
             "audit_conn_id": self.audit_conn_id,
             "escalation": [level.to_params() for level in self.escalation],
             "notes_conn_id": self.notes_conn_id,
+            "service": self.service,
+            "public_components": list(self.public_components),
+            "internal_names": list(self.internal_names),
         }
 
     @classmethod
@@ -217,7 +274,18 @@ class PlanFacts:
             audit_conn_id=str(need(params, "audit_conn_id", what)),
             escalation=tuple(EscalationFacts.from_params(e) for e in params.get("escalation") or ()),
             notes_conn_id=optional_str(params.get("notes_conn_id")),
+            service=str(params.get("service") or params.get("spec")),
+            public_components=tuple(str(c) for c in params.get("public_components") or ()),
+            internal_names=tuple(str(n) for n in params.get("internal_names") or ()),
         )
+
+    def public_text(self, template: str, started_at: datetime, now: datetime | None = None) -> str:
+        """A status-page template rendered with the plan's public facts; a text naming an internal component
+        (or a placeholder that is not a public fact) raises ``drflow.public_text.TemplateError``."""
+        from drflow.public_text import PublicFacts, render
+
+        facts = PublicFacts(self.service, self.public_components, started_at, self.rto_s, now or started_at)
+        return render(template, facts, self.internal_names)
 
     def component(self, name: str) -> ComponentFacts:
         """The facts of an affected component; a name the plan does not affect says which ones it does."""

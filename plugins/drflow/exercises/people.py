@@ -2,7 +2,8 @@
 
 Who decides must be named (and, with four eyes, more than one person), every notification channel's
 Airflow connection and the audit connection (the record and the four-eyes check read Airflow's API through
-it) must be defined. Connections are looked up, never used: a test message would page people.
+it) must be defined, and a statuspage channel's templates must render with the plan's public facts.
+Connections are looked up, never used: a test message would page people (or tell customers).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from drflow.contracts import PlanFacts, StepDefinition
+from drflow.contracts import ChannelFacts, PlanFacts, StepDefinition
 
 
 def connection_problem(conn_id: str) -> str:
@@ -46,11 +47,12 @@ def channels_ready(plan: PlanFacts, channels: Sequence[str]) -> dict[str, Any]:
         if channel is None:
             problems.append(f"channel {name!r} is not among the spec's notifications")
             continue
-        problem = connection_problem(channel.conn_id)
+        problem = connection_problem(channel.conn_id) or templates_problem(plan, channel)
         if problem:
             problems.append(f"channel {name} ({channel.type}): {problem}; the plan goes on, but nobody is told there")
         else:
-            fine.append(f"{name} ({channel.type}, connection {channel.conn_id})")
+            rendered = f", {len(template_names(channel))} templates render" if channel.templates else ""
+            fine.append(f"{name} ({channel.type}, connection {channel.conn_id}{rendered})")
     if problems:
         return {"ok": False, "detail": "; ".join(problems)}
     return {"ok": True, "detail": "channels configured: " + (", ".join(fine) or "none to tell")}
@@ -68,3 +70,24 @@ def declaration_ready(step: StepDefinition, plan: PlanFacts) -> dict[str, Any]:
     )
     results.append(channels_ready(plan, list(plan.notify)))
     return {"ok": all(r["ok"] for r in results), "detail": "; ".join(r["detail"] for r in results)}
+
+
+def template_names(channel: ChannelFacts) -> list[str]:
+    from drflow.public_text import TEMPLATE_NAMES
+
+    return [name for name in TEMPLATE_NAMES if channel.templates and channel.templates.named(name)]
+
+
+def templates_problem(plan: PlanFacts, channel: ChannelFacts) -> str:
+    """Why a statuspage channel's templates would not render with the plan's public facts (nothing is sent)."""
+    from datetime import UTC, datetime
+
+    from drflow.public_text import TemplateError
+
+    now = datetime.now(UTC)
+    for name in template_names(channel):
+        try:
+            plan.public_text(str(channel.templates.named(name) if channel.templates else ""), now, now)
+        except TemplateError as exc:
+            return f"template {name} would not be sent: {exc}"
+    return ""

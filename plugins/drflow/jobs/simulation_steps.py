@@ -244,8 +244,20 @@ class StepSimulator:
         )
 
     def _notify(self, step: StepDefinition) -> str:
+        """What the step would send: a statuspage channel's rendered template (refused if it would leak)."""
+        from datetime import UTC, datetime
+
         spec_step = step.spec_step(NotifyAction)
-        return f"would notify {', '.join(spec_step.channels)}: not sent"
+        said = []
+        for name in spec_step.channels:
+            templates = (channel := self.plan.notifications.get(name)) and channel.templates
+            text = templates.named(spec_step.template) if templates and spec_step.template else None
+            if text:
+                now = datetime.now(UTC)
+                said.append(f"{name} ({spec_step.template}): {self.plan.public_text(text, now, now)!r}")
+            else:
+                said.append(name)
+        return f"would notify {'; '.join(said)}: not sent"
 
     def _run_command(self, step: StepDefinition) -> str:
         spec_step = step.spec_step(CommandAction)

@@ -1,4 +1,4 @@
-"""Notifications of recovery-plan runs: Slack webhook, SMTP and generic webhook channels.
+"""Notifications of recovery-plan runs: Slack webhook, SMTP, generic webhook and Statuspage channels.
 
 ``build_notifiers(plan, event)`` is what the renderer attaches to callbacks; ``deadline_callback(plan)``
 is the callback of the RTO deadline alert. Building a notifier touches no network or connection:
@@ -15,6 +15,7 @@ from drflow.notifiers.base import (
     PlanEventNotifier,
     SlackNotifier,
     SmtpNotifier,
+    StatuspageNotifier,
     WebhookNotifier,
     build_notifiers,
     channel_notifier,
@@ -27,6 +28,7 @@ __all__ = [
     "PlanEventNotifier",
     "SlackNotifier",
     "SmtpNotifier",
+    "StatuspageNotifier",
     "WebhookNotifier",
     "build_notifiers",
     "channel_notifier",

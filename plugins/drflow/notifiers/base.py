@@ -16,7 +16,7 @@ from airflow.sdk import BaseNotifier
 
 from drflow.notifiers.messages import Message, compose, facts_from_context
 
-PLAN_KEYS = ("spec", "plan", "scenario", "rto_s", "rpo_s")
+PLAN_KEYS = ("spec", "plan", "scenario", "rto_s", "rpo_s", "service", "public_components", "internal_names")
 
 
 class ChannelNotifier(BaseNotifier):
@@ -88,10 +88,76 @@ class SmtpNotifier(ChannelNotifier):
         send_smtp(self.conn_id, self.to, f"[drflow] {message.subject}", message.text)
 
 
+INCIDENT_NAME = "Disruption of {components}"
+"""The title of a run's Statuspage incident (public facts only, like the templates)."""
+
+
+class StatuspageNotifier(ChannelNotifier):
+    """Tell customers through a Statuspage page: one incident per run, the channel's templates, public facts only.
+
+    Events map to templates: activation → incident (opened, `investigating`); status → update (`identified`);
+    completion → resolution (`resolved`) when the run succeeded, update when it failed (the incident stays
+    open for people to handle); a notify step → its `template`. Other events (approvals, failures,
+    escalations) are for the operations team and never reach a status page. A rendered text that names an
+    internal component is refused (the channel's failure path), not sent.
+    """
+
+    channel_type = "statuspage"
+
+    def __init__(
+        self, *, page_id: str, templates: Mapping[str, str | None], template: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.page_id = page_id
+        self.templates = dict(templates)
+        self.template = template
+        self.result: dict[str, Any] | None = None
+
+    def template_name(self, context: Mapping[str, Any] | None) -> str | None:
+        if self.event == "message":
+            return self.template
+        if self.event == "completion":
+            state = self.outcome or facts_from_context(context).state
+            return "resolution" if state == "success" else "update"
+        return {"activation": "incident", "status": "update"}.get(self.event)
+
+    def notify(self, context: Any) -> None:
+        from datetime import UTC, datetime
+
+        from drflow.notifiers.statuspage import StatuspageApi, publish
+        from drflow.public_text import PublicFacts, render
+
+        template = self.template_name(context)
+        text = self.templates.get(template) if template else None
+        if template is None or not text:
+            self.log.info("statuspage channel %s has no public message for %s: nothing sent", self.channel, self.event)
+            return
+        facts = facts_from_context(context)
+        if not facts.dag_id or not facts.run_id:
+            raise ValueError(f"statuspage channel {self.channel}: the callback context names no run; nothing sent")
+        now = datetime.now(UTC)
+        started = datetime.fromisoformat(facts.started_at) if facts.started_at else now
+        public = PublicFacts(
+            service=str(self.plan.get("service") or self.plan.get("spec")),
+            components=list(self.plan.get("public_components") or []),
+            started_at=started if started.tzinfo else started.replace(tzinfo=UTC),
+            rto_s=int(self.plan.get("rto_s") or 0),
+            now=now,
+        )
+        internal = self.plan.get("internal_names") or []
+        body, name = render(text, public, internal), render(INCIDENT_NAME, public, internal)
+        api = StatuspageApi(self.conn_id, self.page_id)
+        done = publish(api, template, name, body, facts.dag_id, facts.run_id)
+        self.result = {"channel": self.channel, "template": template, **done}
+        self.log.info("statuspage channel %s: %s", self.channel, self.result)
+        remember_incident(context, self.result)
+
+
 NOTIFIER_TYPES: dict[str, type[ChannelNotifier]] = {
     "slack": SlackNotifier,
     "webhook": WebhookNotifier,
     "smtp": SmtpNotifier,
+    "statuspage": StatuspageNotifier,
 }
 
 
@@ -103,7 +169,9 @@ def channel_notifier(
     *,
     message: str | None = None,
     outcome: str | None = None,
+    template: str | None = None,
 ) -> ChannelNotifier:
+    """The notifier of one channel (``ChannelFacts.to_params()``); ``template``: a notify step's statuspage template."""
     kind = channel.get("type")
     try:
         cls = NOTIFIER_TYPES[str(kind)]
@@ -111,6 +179,9 @@ def channel_notifier(
         raise ValueError(
             f"notification channel {name!r} has type {kind!r}; use one of {', '.join(NOTIFIER_TYPES)}"
         ) from None
+    own: dict[str, Any] = {}
+    if cls is StatuspageNotifier:
+        own = {"page_id": str(channel["page_id"]), "templates": channel.get("templates") or {}, "template": template}
     return cls(
         channel=name,
         conn_id=str(channel["conn_id"]),
@@ -119,6 +190,7 @@ def channel_notifier(
         to=list(channel.get("to") or []),
         message=message,
         outcome=outcome,
+        **own,
     )
 
 
@@ -152,6 +224,8 @@ def plan_event_json(plan: Mapping[str, Any]) -> str:
     return json.dumps(subset, sort_keys=True)
 
 
+STATUSPAGE_KEY = "drflow_statuspage"
+"""XCom key under which a task keeps what it did on status pages (the incident id, created or updated)."""
 NOTIFICATION_FAILURES_KEY = "drflow_notification_failures"
 """XCom key under which a task keeps the notifications it could not deliver (the recovery record reads it)."""
 ENDED_RUN_STATES = frozenset({"success", "failed"})
@@ -260,3 +334,15 @@ def remember_failures(context: Any, failures: list[dict[str, str]]) -> None:
         ti.xcom_push(key=NOTIFICATION_FAILURES_KEY, value=[*earlier, *failures])
     except Exception as exc:  # the record then lacks them; the log above has them
         logging.getLogger(__name__).warning("could not keep the notification failures in XCom: %s", exc)
+
+
+def remember_incident(context: Any, result: Mapping[str, Any]) -> None:
+    """Keep what a status-page call did (its incident id) in the task's XCom, when a task ran it."""
+    ti = context.get("ti") if isinstance(context, Mapping) else None
+    if ti is None or not hasattr(ti, "xcom_push"):
+        return  # a DAG callback: the log has it
+    try:
+        earlier = ti.xcom_pull(task_ids=ti.task_id, key=STATUSPAGE_KEY) or []
+        ti.xcom_push(key=STATUSPAGE_KEY, value=[*earlier, dict(result)])
+    except Exception as exc:
+        logging.getLogger(__name__).warning("could not keep the status-page incident in XCom: %s", exc)

@@ -9,7 +9,8 @@ from drflow.spec.plans import NotifyAction
 
 
 class NotifyOperator(PlanStepOperator):
-    """Send the step's ``message`` (with the run's plan, reason and link) to its ``channels``.
+    """Send the step's ``message`` (with the run's plan, reason and link) to its ``channels``; a statuspage
+    channel gets the step's ``template`` instead, rendered with public facts only.
 
     A notification never blocks a recovery: a channel that cannot be reached is logged, reported on the
     plan's other channels and kept for the recovery record (XCom ``drflow_notification_failures``), and
@@ -21,7 +22,7 @@ class NotifyOperator(PlanStepOperator):
     step_model = NotifyAction
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from drflow.notifiers import channel_notifier
+        from drflow.notifiers import StatuspageNotifier, channel_notifier
         from drflow.notifiers.base import remember_failures, report_elsewhere
 
         step = self.definition.spec_step(NotifyAction)
@@ -36,11 +37,16 @@ class NotifyOperator(PlanStepOperator):
             )
         sent: list[str] = []
         failed: dict[str, str] = {}
+        incidents: list[dict[str, Any]] = []
         for name in names:
-            notifier = channel_notifier(name, channels[name].to_params(), "message", self.plan, message=step.message)
+            notifier = channel_notifier(
+                name, channels[name].to_params(), "message", self.plan, message=step.message, template=step.template
+            )
             try:
                 notifier.notify(context)
                 sent.append(name)
+                if isinstance(notifier, StatuspageNotifier) and notifier.result:
+                    incidents.append(notifier.result)
             except Exception as exc:  # a channel never stops the plan
                 self.log.error("channel %s did not deliver, the plan goes on: %s", name, exc)
                 failed[name] = str(exc)
@@ -51,4 +57,4 @@ class NotifyOperator(PlanStepOperator):
             ]
             report_elsewhere(self.plan, failures, context)
             remember_failures(context, failures)
-        return {"step": step.name, "sent": sent, "failed": failed}
+        return {"step": step.name, "sent": sent, "failed": failed, "statuspage": incidents}

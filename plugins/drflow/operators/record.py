@@ -54,6 +54,7 @@ class RecoveryRecordOperator(PlanStepOperator):
             record_task_id=self.task_id,
             step_results=results,
             notification_failures=failures,
+            status_page=status_page_xcoms(context, self.task_id),
         )
         record["report_key"] = self._store(record, dag_run)
         self._incident_report(record, dag_run)
@@ -129,6 +130,18 @@ def step_xcoms(context: Any, record_task_id: str) -> tuple[dict[str, Any], dict[
         if failed := ti.xcom_pull(task_ids=task.task_id, key=NOTIFICATION_FAILURES_KEY):
             failures[task.task_id] = list(failed)
     return results, failures
+
+
+def status_page_xcoms(context: Any, record_task_id: str) -> dict[str, list[Any]]:
+    """What each task did on status pages (the incidents it opened or updated), by task id."""
+    from drflow.notifiers.base import STATUSPAGE_KEY
+
+    ti = context["ti"]
+    found: dict[str, list[Any]] = {}
+    for task in getattr(context.get("dag"), "tasks", None) or []:
+        if task.task_id != record_task_id and (done := ti.xcom_pull(task_ids=task.task_id, key=STATUSPAGE_KEY)):
+            found[task.task_id] = list(done)
+    return found
 
 
 def steps_meta(dag: Any) -> dict[str, dict[str, Any]]:

@@ -14,6 +14,7 @@ from typing import Any
 from drflow.contracts import (
     DEFAULT_AUDIT_CONN_ID,
     ChannelFacts,
+    ChannelTemplates,
     ComponentFacts,
     EscalationFacts,
     NodeFacts,
@@ -24,8 +25,9 @@ from drflow.engines.postgres.bindir import datastore_bin_dir
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.presentation import plan_title
 from drflow.plan.runbook import runbook_markdown
+from drflow.public_text import public_components
 from drflow.spec.model import Component, PrimaryNode, ReplicaNode, Spec
-from drflow.spec.plans import ApprovalStep, RecoveryPlan, RestoreAction, Step
+from drflow.spec.plans import ApprovalStep, Notification, RecoveryPlan, RestoreAction, Step
 from drflow.spec.types import format_duration
 
 KIND_RECOVERY_PLAN = "recovery-plan"
@@ -57,6 +59,8 @@ def plan_objectives(spec: Spec, plan: RecoveryPlan) -> tuple[int, int]:
 def plan_facts(spec: Spec, plan: RecoveryPlan) -> PlanFacts:
     """What every step operator needs to know about the plan: JSON only, never a secret."""
     rto_s, rpo_s = plan_objectives(spec, plan)
+    service = spec.metadata.display_name or spec.metadata.name
+    affected = [spec.component(name) for name in plan.components]
     return PlanFacts(
         spec=spec.metadata.name,
         plan=plan.name,
@@ -66,12 +70,7 @@ def plan_facts(spec: Spec, plan: RecoveryPlan) -> PlanFacts:
         primary_region=plan.primary_region,
         recovery_region=plan.recovery_region,
         components={name: _component_facts(spec, spec.component(name)) for name in plan.components},
-        notifications={
-            channel.name: ChannelFacts(
-                type=channel.type, conn_id=channel.conn_id, to=tuple(channel.to), events=tuple(channel.events)
-            )
-            for channel in spec.notifications
-        },
+        notifications={channel.name: _channel_facts(channel) for channel in spec.notifications},
         notify=tuple(plan.notify),
         steps=tuple(_step_summary(step) for step in plan.steps),
         audit_conn_id=spec.defaults.audit_conn_id or DEFAULT_AUDIT_CONN_ID,
@@ -85,6 +84,28 @@ def plan_facts(spec: Spec, plan: RecoveryPlan) -> PlanFacts:
             for level in spec.escalation
         ),
         notes_conn_id=spec.defaults.notes_conn_id,
+        service=service,
+        public_components=tuple(public_components([(c.title, c.internal) for c in affected], service)),
+        internal_names=tuple(name for c in spec.components if c.internal for name in dict.fromkeys((c.name, c.title))),
+    )
+
+
+def _channel_facts(channel: Notification) -> ChannelFacts:
+    templates = channel.templates
+    return ChannelFacts(
+        type=channel.type,
+        conn_id=channel.conn_id,
+        to=tuple(channel.to),
+        events=tuple(channel.events),
+        page_id=channel.page_id,
+        templates=ChannelTemplates(
+            incident=templates.incident,
+            resolution=templates.resolution,
+            update=templates.update,
+            postmortem=templates.postmortem,
+        )
+        if templates
+        else None,
     )
 
 

@@ -170,7 +170,8 @@ def _contacts(facts: PlanFacts, steps: list[RunbookStep]) -> list[str]:
             if channel is None:
                 continue
             lines.append(
-                f"| {name} | {channel.type} | `{channel.conn_id}` | {', '.join(channel.to) or '—'} | "
+                f"| {name} | {channel.type} | `{channel.conn_id}` | "
+                f"{', '.join(channel.to) or (f'customers (page {channel.page_id})' if channel.page_id else '—')} | "
                 f"{', '.join(channel.events)} |"
             )
     else:

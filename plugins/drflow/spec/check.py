@@ -231,6 +231,9 @@ def check_references(source: Source) -> list[Diagnostic]:
     from drflow.spec.check_plans import check_plans  # imported here: it reuses nothing of this module's state
 
     found += check_plans(source)
+    from drflow.spec.check_statuspage import check_statuspage
+
+    found += check_statuspage(source)
     from drflow.spec.check_storage import check_storage
     from drflow.spec.check_validation import check_validation
 

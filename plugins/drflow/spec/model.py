@@ -390,6 +390,9 @@ class Component(SpecModel):
     name: Name = Field(description="Component name, unique in the spec; part of every DAG id.")
     display_name: str | None = Field(None, description="Human name for the UI and runbooks.")
     description: str = ""
+    internal: bool = Field(
+        False, description="Customers do not know it: status-page messages never name it (they name the service)."
+    )
     owner: str | None = Field(None, description="Team that owns the component (default: metadata.owner).")
     criticality: Criticality = Field(description="Business criticality: critical, high, medium or low.")
     rto: PositiveDuration = Field(description="Recovery time objective.")

@@ -35,17 +35,72 @@ class PlanModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+TemplateName = Literal["incident", "update", "resolution", "postmortem"]
+STATUSPAGE_EVENTS: tuple[NotificationEvent, ...] = ("activation", "completion")
+
+
+class StatuspageTemplates(PlanModel):
+    """What a status page tells customers; placeholders name public facts only (see README, channels)."""
+
+    incident: str = Field(min_length=1, description="Opens the incident when the plan is activated.")
+    update: str | None = Field(
+        default=None, description="Status updates (status_every), a failed run, and notify steps with template: update."
+    )
+    resolution: str = Field(min_length=1, description="Resolves the incident when the run succeeds.")
+    postmortem: str | None = Field(default=None, description="The post-incident summary (notify step).")
+
+
 class Notification(PlanModel):
     """A channel that hears about plan runs. The conn_id holds the address and any secret."""
 
     name: Name = Field(description="Channel name, used in a plan's `notify`.")
-    type: Literal["slack", "smtp", "webhook"] = Field(
+    type: Literal["slack", "smtp", "webhook", "statuspage"] = Field(
         description="slack: incoming webhook (http connection whose host/password is the webhook URL); "
-        "smtp: e-mail through an smtp connection; webhook: JSON POST to an http connection."
+        "smtp: e-mail through an smtp connection; webhook: JSON POST to an http connection; statuspage: "
+        "incidents on an Atlassian Statuspage page (http connection: API base URL as host, API key as password)."
     )
     conn_id: ConnId = Field(description="Airflow connection with the address and credentials.")
     to: list[str] = Field(default=[], description="smtp: recipients.")
-    events: list[NotificationEvent] = Field(default=list(ALL_EVENTS), description="Which events to send.")
+    events: list[NotificationEvent] = Field(
+        default=list(ALL_EVENTS), description="Which events to send (statuspage: activation and completion)."
+    )
+    page_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,64}$")] | None = Field(
+        default=None, description="statuspage: the page's id (required there, refused elsewhere)."
+    )
+    templates: StatuspageTemplates | None = Field(
+        default=None, description="statuspage: the public messages (required there, refused elsewhere)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _statuspage_events(cls, data: object) -> object:
+        if isinstance(data, dict) and data.get("type") == "statuspage" and "events" not in data:
+            return {**data, "events": list(STATUSPAGE_EVENTS)}
+        return data
+
+    @model_validator(mode="after")
+    def _statuspage_fields(self) -> Notification:
+        if self.type != "statuspage":
+            extra = [f for f in ("page_id", "templates") if getattr(self, f) is not None]
+            if extra:
+                raise ValueError(
+                    f"channel '{self.name}' ({self.type}) sets {' and '.join(extra)}, which only a statuspage "
+                    "channel reads; remove them or set type: statuspage"
+                )
+            return self
+        missing = [f for f in ("page_id", "templates") if getattr(self, f) is None]
+        if missing:
+            raise ValueError(
+                f"statuspage channel '{self.name}' needs {' and '.join(missing)}: the page's id, and templates "
+                "with at least incident and resolution"
+            )
+        internal = [e for e in self.events if e not in STATUSPAGE_EVENTS]
+        if internal:
+            raise ValueError(
+                f"statuspage channel '{self.name}' subscribes to {', '.join(internal)}: messages for the "
+                f"operations team; list only {' and '.join(STATUSPAGE_EVENTS)} (or leave events out)"
+            )
+        return self
 
 
 class Approval(PlanModel):
@@ -253,7 +308,19 @@ class NotifyAction(StepBase):
     type: Literal["automated"] = "automated"
     action: Literal["notify"]
     channels: list[Name] = Field(min_length=1)
-    message: str = Field(min_length=1)
+    message: str | None = Field(default=None, min_length=1, description="The text for chat, e-mail and webhooks.")
+    template: TemplateName | None = Field(
+        default=None, description="Statuspage channels: which of their templates to send (free text could leak)."
+    )
+
+    @model_validator(mode="after")
+    def _says_something(self) -> NotifyAction:
+        if self.message is None and self.template is None:
+            raise ValueError(
+                f"step '{self.name}' sends nothing; give message: (chat, e-mail, webhook channels) and/or "
+                "template: (statuspage channels: incident, update, resolution or postmortem)"
+            )
+        return self
 
 
 class CommandAction(StepBase):

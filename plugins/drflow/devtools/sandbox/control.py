@@ -48,14 +48,14 @@ def _pg_conn_json(port: int) -> str:
 
 
 def notification_channels(spec_path: Path) -> dict[str, dict[str, Any]]:
-    """The spec's notification channels (name -> type, conn_id); none when the spec is not there."""
+    """The spec's notification channels (name -> the channel's fields but its name); none when the spec is not there."""
     from drflow.spec.load import load_spec
 
     if not spec_path.is_file():
         return {}  # `sandbox status` away from the clone: the other connections still print
 
     spec = load_spec(spec_path).spec
-    return {c.name: {"type": c.type, "conn_id": c.conn_id} for c in spec.notifications}
+    return {c.name: c.model_dump(mode="json", exclude={"name"}) for c in spec.notifications}
 
 
 def connections(endpoint_url: str, region: str, spec_path: Path = DEFAULT_SPEC) -> dict[str, str]:

@@ -4,7 +4,9 @@
 loopback port and points every slack and webhook channel of the spec at it: channel ``oncall-slack``
 posts to ``http://127.0.0.1:<port>/oncall-slack``. Each request is appended to ``received.jsonl`` in the
 sandbox directory (one JSON object a line: time, path, body), so people and tests can read what a plan
-run announced. It answers 200 ``ok``, as Slack does.
+run announced. It answers 200 ``ok``, as Slack does. Statuspage channels get the Statuspage API subset
+(:mod:`drflow.devtools.sandbox.statuspage`) under ``/v1/pages/…``; their requests are recorded too (with
+the method).
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+from drflow.devtools.sandbox import statuspage
 from drflow.devtools.sandbox.servers import start_server, stop_server
 
 HEALTH_PATH = "/-/health"
 CHANNEL_TYPES = ("slack", "webhook")
+STATUSPAGE_PREFIX = "/v1/pages/"
 
 
 def is_running(port: int, timeout: float = 1.0) -> bool:
@@ -39,12 +44,15 @@ def channel_url(port: int, channel: str) -> str:
 
 
 def channel_connections(channels: Mapping[str, Mapping[str, Any]], port: int) -> dict[str, str]:
-    """``AIRFLOW_CONN_*`` values for the slack and webhook channels (name -> {type, conn_id}) of a spec."""
+    """``AIRFLOW_CONN_*`` values for the slack, webhook and statuspage channels (name -> {type, conn_id})."""
     connections = {}
     for name, channel in channels.items():
+        env = f"AIRFLOW_CONN_{str(channel['conn_id']).upper()}"
         if channel.get("type") in CHANNEL_TYPES:
-            env = f"AIRFLOW_CONN_{str(channel['conn_id']).upper()}"
             connections[env] = json.dumps({"conn_type": "http", "host": channel_url(port, name)})
+        elif channel.get("type") == "statuspage":
+            conn = {"conn_type": "http", "host": f"http://127.0.0.1:{port}", "password": statuspage.API_KEY}
+            connections[env] = json.dumps(conn)
     return connections
 
 
@@ -77,9 +85,13 @@ def read_received(out: Path) -> list[dict[str, Any]]:
 
 def serve(port: int, out: Path, host: str = "127.0.0.1") -> None:
     lock = threading.Lock()
+    pages = statuspage.StatuspageFake()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path.startswith(STATUSPAGE_PREFIX):
+                self._statuspage(None)
+                return
             self._reply(200, {"drflow_webhook_receiver": True} if self.path == HEALTH_PATH else {"ok": True})
 
         def do_POST(self) -> None:
@@ -89,11 +101,22 @@ def serve(port: int, out: Path, host: str = "127.0.0.1") -> None:
             except ValueError:
                 body = raw.decode(errors="replace")
             entry = {"at": datetime.now(UTC).isoformat(), "path": self.path, "body": body}
+            if self.path.startswith(STATUSPAGE_PREFIX):
+                entry["method"] = self.command
             with lock, out.open("a") as file:
                 file.write(json.dumps(entry) + "\n")
-            self._reply(200, "ok")
+            if self.path.startswith(STATUSPAGE_PREFIX):
+                self._statuspage(body)
+            else:
+                self._reply(200, "ok")
 
-        do_PUT = do_POST
+        do_PUT = do_PATCH = do_POST
+
+        def _statuspage(self, body: Any) -> None:
+            url = urlsplit(self.path)
+            query = {key: values[-1] for key, values in parse_qs(url.query).items()}
+            status, answer = pages.handle(self.command, url.path, query, body, dict(self.headers.items()))
+            self._reply(status, answer)
 
         def _reply(self, status: int, payload: Any) -> None:
             data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
