@@ -131,12 +131,15 @@ def test_one_incident_per_run_opened_updated_resolved_and_summarised(connection:
     _public_only(str(patch.body), run_id)  # an update carries no metadata
 
     # A notify step with template: update, its inputs built by the plan builder; the XCom keeps the incident id.
+    # Its text is the one the cadence just posted (same elapsed minute): customers are not told it twice.
     step = dag.task("tell-update")
     ti = TaskXComs("tell-update")
+    writes = len(connection.writes())
     result = NotifyOperator(task_id="tell-update", **step.params).execute(_context(run_id, ti=ti))
     assert result["sent"] == ["status-page"] and result["failed"] == {}
     [done] = result["statuspage"]
-    assert (done["incident_id"], done["action"], done["template"]) == (incident["id"], "updated", "update")
+    assert (done["incident_id"], done["action"], done["template"]) == (incident["id"], "not sent: unchanged", "update")
+    assert len(connection.writes()) == writes
     assert ti.values["drflow_statuspage"][0]["incident_id"] == incident["id"]
 
     # The run succeeds (the DAG's success callback): the same incident is resolved.

@@ -92,7 +92,8 @@ def publish(api: StatuspageApi, template: str, name: str, text: str, dag_id: str
     """Send one rendered template to the run's incident; what was done, with the incident's id.
 
     ``incident`` opens the incident unless the run has one; ``update`` and ``resolution`` change the open
-    incident (open it when there is none; leave a resolved one alone); ``postmortem`` publishes the
+    incident (open it when there is none; leave a resolved one alone; an update identical to the newest one
+    is not posted again); ``postmortem`` publishes the
     post-incident summary on the run's incident, resolved or not.
     """
     found = api.find(dag_id, run_id)
@@ -111,5 +112,14 @@ def publish(api: StatuspageApi, template: str, name: str, text: str, dag_id: str
     if template == "incident" or found.get("status") == "resolved":
         why = "already open" if template == "incident" else "already resolved"
         return {"incident_id": found["id"], "action": f"not sent: {why}", "status": found.get("status")}
+    if found.get("status") == status and latest_body(found) == text:
+        # The status cadence renders the same update until something public changes: customers see it once.
+        return {"incident_id": found["id"], "action": "not sent: unchanged", "status": status}
     api.update(str(found["id"]), status, text)
     return {"incident_id": found["id"], "action": "updated", "status": status}
+
+
+def latest_body(incident: Mapping[str, Any]) -> str | None:
+    """The text of the incident's newest update (Statuspage lists them newest first)."""
+    updates = incident.get("incident_updates") or []
+    return str(updates[0].get("body")) if updates and isinstance(updates[0], Mapping) else None
