@@ -93,7 +93,7 @@ ALLOWED: dict[str, set[str]] = {
 
 
 # Leaf vocabularies with no drflow import of their own, which every layer may use.
-LEAVES = {"units", "retention", "storage_classes"}
+LEAVES = {"units", "retention", "storage_classes", "when"}
 
 
 def _modules() -> dict[str, Path]:

@@ -19,6 +19,7 @@ from typing import Any
 from drflow.jobs.compliance_period import Period, coverage
 from drflow.spec.exercises import ExerciseSchedule
 from drflow.spec.model import Component
+from drflow.when import stored_time
 
 _STAMP = re.compile(r"^(\d{8}T\d{6}Z)-(.+)$")
 SNAPSHOT_DRILL_TASK = "restore_snapshot"
@@ -28,13 +29,9 @@ CONFIG_DRILL = "config"
 def report_time(name: str, report: Mapping[str, Any], *keys: str) -> datetime | None:
     """When a report's run started: the first of ``keys`` it has, else the stamp its name starts with."""
     for key in keys:
-        value = _nested(report, key)
-        if value:
-            try:
-                parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        parsed = stored_time(_nested(report, key))
+        if parsed is not None:
+            return parsed
     match = _STAMP.match(name)
     return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if match else None
 
