@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drflow.plan.common import datastore_params, objectives
+from drflow.plan.common import datastore_params
 from drflow.plan.drill_common import KIND_RESTORE_DRILL, drill_dag, drill_report_task
 from drflow.plan.drill_files import files_drill_plan
 from drflow.plan.graph import DagPlan, TaskPlan
@@ -60,10 +60,8 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
     )
     report = drill_report_task(spec, component, drill, target, checked="validation results", failed="a check")
     doc = (
-        f"# Restore drill `{drill.name}` of {component.title}\n\n{objectives(component)}\n\n"
         f"Restores the newest backup from `{target_name}` into a scratch PostgreSQL, runs "
-        f"{len(drill.validation)} validation checks and records the measured restore time against the RTO.\n\n"
-        f"Schedule `{drill.schedule}`. Spec: `{source}`."
+        f"{len(drill.validation)} validation checks and records the measured restore time against the RTO."
     )
     return drill_dag(
         spec,
@@ -81,10 +79,8 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
 def snapshot_drill_plan(spec: Spec, component: Component, drill: Drill, policy: BackupPolicy, source: str) -> DagPlan:
     """A drill of snapshot backups: create the volume or instance from the newest one, check it, delete it."""
     doc = (
-        f"# Snapshot drill `{drill.name}` of {component.title}\n\n{objectives(component)}\n\n"
         f"Creates the volume or DB instance from the newest snapshot backup of `{policy.name}`, checks it becomes "
         f"available, deletes it and records the time against the RTO and the snapshot's age against the RPO."
-        f"\n\nSchedule `{drill.schedule}`. Spec: `{source}`."
     )
     return drill_dag(
         spec,

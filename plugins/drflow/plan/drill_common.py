@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drflow.plan.common import backup_id_param, common_fields, dag_id
+from drflow.plan.common import backup_id_param, common_fields, dag_id, objectives
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Component, Drill, Spec
 from drflow.spec.types import airflow_schedule
@@ -49,14 +49,16 @@ def drill_dag(
     tasks: tuple[TaskPlan, ...],
     backup_id: str | None = None,
 ) -> DagPlan:
-    """The DAG of ``drill`` on its schedule; ``what``: the kind of drill for its description; ``backup_id``: the
-    trigger form's backup id field's description (None: no such field)."""
+    """The DAG of ``drill`` on its schedule; ``what``: the kind of drill (restore, snapshot); ``doc``: what it
+    does, in its docs between the title and objectives and the schedule; ``backup_id``: the trigger form's backup
+    id field's description (None: no such field)."""
     return DagPlan(
         dag_id=dag_id(spec, component, "drill", drill.name),
         kind=kind,
         schedule=airflow_schedule(drill.schedule),
         description=f"{what} drill of {component.title} ({drill.schedule})",
-        doc_md=doc,
+        doc_md=f"# {what.capitalize()} drill `{drill.name}` of {component.title}\n\n{objectives(component)}\n\n"
+        f"{doc}\n\nSchedule `{drill.schedule}`. Spec: `{source}`.",
         tasks=tasks,
         params={} if backup_id is None else {"backup_id": backup_id_param(backup_id)},
         **common_fields(spec, component, source),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drflow.plan.common import objectives
 from drflow.plan.drill_common import KIND_RESTORE_DRILL, drill_dag, drill_report_task
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Component, Drill, Spec
@@ -29,10 +28,9 @@ def files_drill_plan(spec: Spec, component: Component, drill: Drill, source: str
     )
     report = drill_report_task(spec, component, drill, targets[0], checked="the tree check", failed="the check")
     doc = (
-        f"# Restore drill `{drill.name}` of {component.title}\n\n{objectives(component)}\n\n"
         f"Replays the newest file backup's chain from `{first}` (other targets when a link is missing there) "
         "into scratch, compares it with the tree recorded at backup time and records the restore time against "
-        f"the RTO.\n\nSchedule `{drill.schedule}`. Spec: `{source}`."
+        "the RTO."
     )
     return drill_dag(
         spec,
