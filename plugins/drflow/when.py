@@ -1,8 +1,10 @@
-"""Times given at run time (CLI options, trigger forms): ISO 8601 with a timezone, never in the future."""
+"""Times given at run time (CLI options, trigger forms): ISO 8601 with a timezone, never in the future; and
+times read back from stored records and Airflow's API (:func:`stored_time`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 EXAMPLE = "2026-12-01T10:00:00+00:00"
 
@@ -30,3 +32,17 @@ def parse_run_time(text: str, what: str, *, now: datetime | None = None) -> date
             f"give a time that has passed, like {EXAMPLE}"
         )
     return when
+
+
+def stored_time(value: Any) -> datetime | None:
+    """A time a record or an API response holds (ISO 8601, ``Z`` for UTC; a datetime as it is), always aware
+    (a time without a timezone is read as UTC); None when it is empty or not a time."""
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

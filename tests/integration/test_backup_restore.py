@@ -17,6 +17,7 @@ from drflow.jobs.backup import FullBackupRequest, take_full_backup
 from drflow.jobs.restore import choose_backup, restore_backup, start_scratch_instance
 from drflow.store.catalog import CorruptBackupError
 from drflow.store.factory import target_catalogs
+from tests.fixtures.backups import full_backup_request
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +34,8 @@ def _seed(cluster: LocalCluster, rows: int) -> tuple[Any, ...]:
 
 
 def _request(cluster: LocalCluster, targets: list[dict[str, Any]], backup_id: str, **extra: Any) -> FullBackupRequest:
-    return FullBackupRequest(
-        spec_name="test-spec",
-        component="users",
-        policy="daily-full",
-        backup_id=backup_id,
-        conn=cluster.conninfo(),
-        bin_dir=cluster.bin_dir,
-        targets=targets,
-        compression="zstd",
-        retention_days=7,
-        retention_policy="standard",
-        **{"validation": [{"name": "accounts-count", "query": "select count(*) from accounts"}], **extra},
-    )
+    validation = [{"name": "accounts-count", "query": "select count(*) from accounts"}]
+    return full_backup_request(cluster, targets, backup_id, **{"validation": validation, **extra})
 
 
 def test_backup_then_restore_gives_the_same_data(

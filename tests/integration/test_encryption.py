@@ -15,12 +15,13 @@ import pytest
 
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.hosts import Host
-from drflow.jobs.backup import FullBackupRequest, take_full_backup
+from drflow.jobs.backup import take_full_backup
 from drflow.jobs.restore import restore_backup, start_scratch_instance
 from drflow.store.catalog import Catalog, CatalogError
 from drflow.store.encrypted import DecryptionError, EncryptedStore
 from drflow.store.factory import open_store, target_catalogs
 from drflow.store.keys import EncryptionKeyError
+from tests.fixtures.backups import full_backup_request
 from tests.fixtures.s3 import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, MotoServer
 from tests.integration.test_catalog import take_backup
 
@@ -140,17 +141,8 @@ def test_an_encrypted_full_backup_restores_with_the_right_key_and_refuses_the_wr
     with psycopg.connect(**pg_primary.conninfo().libpq_kwargs(), autocommit=True) as conn:
         conn.execute("create table secrets as select g as id, 'secret-' || g as v from generate_series(1, 5000) g")
     manifest = take_full_backup(
-        FullBackupRequest(
-            spec_name="enc-spec",
-            component="users",
-            policy="daily-full",
-            backup_id="20261127T000000Z-daily-full",
-            conn=pg_primary.conninfo(),
-            bin_dir=pg_primary.bin_dir,
-            targets=[target],
-            compression="none",
-            retention_days=7,
-            retention_policy="standard",
+        full_backup_request(
+            pg_primary, [target], "20261127T000000Z-daily-full", spec_name="enc-spec", compression="none"
         )
     )
     [(_, catalog)] = target_catalogs("enc-spec", [target])

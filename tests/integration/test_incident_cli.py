@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from drflow.cli import app
 from drflow.engines.postgres.cluster import LocalCluster
-from drflow.jobs.backup import FullBackupRequest, take_full_backup
+from drflow.jobs.backup import take_full_backup
+from tests.fixtures.backups import full_backup_request
 from tests.fixtures.pg import create_database
 from tests.integration.test_logical import SCHEMA, _dump, _exec
 from tests.unit.test_spec_incident import SPEC
@@ -29,18 +30,13 @@ def test_backups_list_and_restore_work_from_a_spec_broken_elsewhere(
 ) -> None:
     store = tmp_path / "store"
     manifest = take_full_backup(
-        FullBackupRequest(
+        full_backup_request(
+            pg_primary,
+            [{"name": "local", "type": "local", "path": str(store)}],
+            "20261127T000000Z-full-aaaaaa",
             spec_name="shop",
             component="orders",
             policy="full",
-            backup_id="20261127T000000Z-full-aaaaaa",
-            conn=pg_primary.conninfo(),
-            bin_dir=pg_primary.bin_dir,
-            targets=[{"name": "local", "type": "local", "path": str(store)}],
-            compression="zstd",
-            retention_days=7,
-            retention_policy="standard",
-            validation=[],
         )
     )
     spec = tmp_path / "shop.yaml"

@@ -23,6 +23,7 @@ from drflow.jobs.wal import WalArchiveRequest, archive_wal, default_slot
 from drflow.store.factory import target_catalogs
 from drflow.store.fanout import TargetsFailedError
 from drflow.store.manifest import BackupManifest
+from tests.fixtures.backups import full_backup_request
 from tests.fixtures.s3 import S3_TEST_PREFIX, S3_TEST_REGION, MotoServer, drop_bucket
 
 pytestmark = pytest.mark.slow
@@ -65,19 +66,7 @@ def _entries(targets: list[dict[str, Any]], component: str) -> dict[str, list[Ba
 
 
 def _full(cluster: LocalCluster, targets: list[dict[str, Any]], backup_id: str) -> FullBackupRequest:
-    return FullBackupRequest(
-        spec_name=SPEC,
-        component="users",
-        policy="daily-full",
-        backup_id=backup_id,
-        conn=cluster.conninfo(),
-        bin_dir=cluster.bin_dir,
-        targets=targets,
-        compression="zstd",
-        retention_days=7,
-        retention_policy="standard",
-        validation=[],
-    )
+    return full_backup_request(cluster, targets, backup_id, spec_name=SPEC)
 
 
 def _seed(cluster: LocalCluster) -> None:

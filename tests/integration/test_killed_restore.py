@@ -18,8 +18,9 @@ import pytest
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.engines.postgres.incomplete import MARKER
 from drflow.hosts import Host
-from drflow.jobs.backup import FullBackupRequest, take_full_backup
+from drflow.jobs.backup import take_full_backup
 from drflow.jobs.restore import start_scratch_instance
+from tests.fixtures.backups import full_backup_request
 from tests.fixtures.procs import command_name, pids_in_group, pids_with_arg, process_group, wait_until_gone
 
 pytestmark = pytest.mark.slow
@@ -59,18 +60,8 @@ def test_killed_restore_leaves_no_child_and_is_cleaned_on_request(
     fingerprint = _seed(pg_primary)
     store = tmp_path / "store"
     take_full_backup(
-        FullBackupRequest(
-            spec_name="test-spec",
-            component="users",
-            policy="daily-full",
-            backup_id="20261127T000000Z-daily-full-kkkkkk",
-            conn=pg_primary.conninfo(),
-            bin_dir=pg_primary.bin_dir,
-            targets=[{"name": "local", "type": "local", "path": str(store)}],
-            compression="zstd",
-            retention_days=7,
-            retention_policy="standard",
-            validation=[],
+        full_backup_request(
+            pg_primary, [{"name": "local", "type": "local", "path": str(store)}], "20261127T000000Z-daily-full-kkkkkk"
         )
     )
     spec = _spec(tmp_path / "spec.yaml", store, pg_primary.bin_dir)

@@ -249,29 +249,12 @@ def test_s3_repository_through_a_tls_proxy_in_front_of_moto(
     s3 = resolve_s3(settings)
     assert s3["s3-east"].ca_file == str(tls_s3_proxy.ca_file)
     # What the README asks of the database host: the rendered file, and the keys in its conf.d.
-    installed = Path(settings.config_path)
-    cluster = LocalCluster(
-        data_dir=pg_workdir / "primary",
-        port=free_port(),
-        socket_dir=pg_workdir / "run",
-        bin_dir=pg_bin_dir,
-        host=pg_host,
-    )
-    cluster.init(no_sync=True, **server_settings(settings))
-    installed.write_text(render_config(settings, pg_port=cluster.port, pg_user="postgres", s3=s3))
     keys = pg_host.make_private_dir(Path(keys_dir(settings))) / "keys.conf"
     keys.write_text(f"[{settings.stanza}]\nrepo1-s3-key={DUMMY_ACCESS_KEY}\nrepo1-s3-key-secret={DUMMY_SECRET_KEY}\n")
     keys.chmod(0o600)
-    for path in (installed, keys):
-        pg_host.chown_to_db_user(path)
-    assert DUMMY_SECRET_KEY not in installed.read_text()
-    cluster.start(timeout=60)
-    try:
-        with psycopg.connect(**cluster.conninfo().libpq_kwargs(), autocommit=True) as conn:
-            conn.execute("create database shop")
-        with psycopg.connect(**cluster.conninfo("shop").libpq_kwargs(), autocommit=True) as conn:
-            conn.execute("create table items (id int primary key, qty int not null)")
-            conn.execute("insert into items select n, n from generate_series(1, 500) n")
+    pg_host.chown_to_db_user(keys)
+    with archiving_primary(pg_workdir, pg_host, pg_bin_dir, settings, rows=500, s3=s3) as cluster:
+        assert DUMMY_SECRET_KEY not in Path(settings.config_path).read_text()
         access = StanzaAccess(settings, cluster.conninfo("shop"), s3)
         target = spec.target("s3-east").model_dump(mode="json")
         a = Archived(cluster, settings, access, name, [target])
@@ -287,8 +270,6 @@ def test_s3_repository_through_a_tls_proxy_in_front_of_moto(
                 assert conn.execute(DIGEST).fetchone() == (manifest.validation_values["digest"],)
         finally:
             restored.stop("immediate")
-    finally:
-        cluster.stop("immediate")
 
 
 def test_paths_with_spaces_reach_archive_push_and_archive_get_as_one_argument(

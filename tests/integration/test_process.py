@@ -18,7 +18,8 @@ from drflow import process
 from drflow.engines.postgres.basebackup import BackupError
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.hosts import HostError, LocalHost
-from drflow.jobs.backup import FullBackupRequest, take_full_backup
+from drflow.jobs.backup import take_full_backup
+from tests.fixtures.backups import full_backup_request
 from tests.fixtures.procs import pids_with_arg, wait_until_gone
 
 
@@ -109,19 +110,11 @@ def test_a_full_backup_stops_at_the_policy_timeout_and_leaves_nothing_running(
     backup_id = f"20261127T000000Z-daily-full-{uuid.uuid4().hex[:6]}"
     with psycopg.connect(**pg_primary.conninfo().libpq_kwargs(), autocommit=True) as conn:
         conn.execute("create table filler as select n, md5(n::text) from generate_series(1, 300000) n")
-    request = FullBackupRequest(
-        spec_name="test-spec",
-        component="users",
-        policy="daily-full",
-        backup_id=backup_id,
-        conn=pg_primary.conninfo(),
-        bin_dir=pg_primary.bin_dir,
-        targets=[{"name": "local", "type": "local", "path": str(tmp_path / "store")}],
-        compression="zstd",
-        retention_days=7,
-        retention_policy="standard",
-        validation=[],
-        max_rate="32k",  # the slowest pg_basebackup allows: it cannot finish in time
+    request = full_backup_request(
+        pg_primary,
+        [{"name": "local", "type": "local", "path": str(tmp_path / "store")}],
+        backup_id,
+        max_rate="32k",
         timeout_s=2,
     )
     started = time.monotonic()

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from drflow.cli import app
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.hosts import Host, LocalHost
-from drflow.jobs.backup import FullBackupRequest, take_full_backup
+from drflow.jobs.backup import take_full_backup
 from drflow.jobs.drill import drill_verdict, run_restore_drill
 from drflow.jobs.logical import LogicalBackupRequest, take_logical_backup
 from drflow.jobs.pitr import execute_planned, plan_from_form
@@ -29,6 +29,7 @@ from drflow.operators.restore_step import RestoreRefused, clear_earlier_try, res
 from drflow.store.catalog import Catalog
 from drflow.store.factory import target_catalogs
 from drflow.store.manifest import BackupManifest
+from tests.fixtures.backups import full_backup_request
 from tests.plan_inputs import restore_inputs
 
 pytestmark = pytest.mark.slow
@@ -78,19 +79,7 @@ def stored(pg_primary: LocalCluster, s3_target: dict[str, Any], tmp_path: Path) 
 
     def full(backup_id: str) -> BackupManifest:
         return take_full_backup(
-            FullBackupRequest(
-                spec_name=SPEC,
-                component=COMPONENT,
-                policy="daily-full",
-                backup_id=backup_id,
-                conn=pg_primary.conninfo(),
-                bin_dir=pg_primary.bin_dir,
-                targets=targets,
-                compression="zstd",
-                retention_days=7,
-                retention_policy="standard",
-                validation=[],
-            )
+            full_backup_request(pg_primary, targets, backup_id, spec_name=SPEC, component=COMPONENT)
         )
 
     _insert(pg_primary, 100)

@@ -14,8 +14,9 @@ import pytest
 
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.hosts import Host
-from drflow.jobs.backup import FullBackupRequest, take_full_backup
+from drflow.jobs.backup import take_full_backup
 from drflow.operators.restore_step import PITR_NEEDS_WAL, RestoreRefused, restore_component, restore_root
+from tests.fixtures.backups import full_backup_request
 from tests.plan_inputs import restore_inputs
 
 pytestmark = pytest.mark.slow
@@ -24,21 +25,7 @@ SPEC = "restore-step-test"
 
 
 def backup(cluster: LocalCluster, target: dict[str, Any], backup_id: str) -> None:
-    take_full_backup(
-        FullBackupRequest(
-            spec_name=SPEC,
-            component="users",
-            policy="daily-full",
-            backup_id=backup_id,
-            conn=cluster.conninfo("users"),
-            bin_dir=cluster.bin_dir,
-            targets=[target],
-            compression="zstd",
-            retention_days=7,
-            retention_policy="standard",
-            validation=[],
-        )
-    )
+    take_full_backup(full_backup_request(cluster, [target], backup_id, database="users", spec_name=SPEC))
 
 
 def count(port: int) -> int:

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from drflow.engines.postgres.cluster import LocalCluster
-from drflow.jobs.backup import FullBackupRequest, take_full_backup
+from drflow.jobs.backup import take_full_backup
 from drflow.jobs.rpo import component_compliance, rpo_compliance
+from tests.fixtures.backups import full_backup_request
 from tests.fixtures.pg import airflow_conn_json
 
 pytestmark = pytest.mark.slow
@@ -68,18 +69,12 @@ def test_a_fresh_backup_is_a_stored_recovery_point_and_ages(
 ) -> None:
     primary, _ = pair_conns
     manifest = take_full_backup(
-        FullBackupRequest(
+        full_backup_request(
+            primary,
+            [local_target],
+            "20261127T000000Z-daily-full-rpo001",
             spec_name="rpo-test",
             component="user-database",
-            policy="daily-full",
-            backup_id="20261127T000000Z-daily-full-rpo001",
-            conn=primary.conninfo(),
-            bin_dir=primary.bin_dir,
-            targets=[local_target],
-            compression="zstd",
-            retention_days=7,
-            retention_policy="standard",
-            validation=[],
         )
     )
     facts = _facts({**local_target, "region": "us-east-1"}, [])

@@ -41,6 +41,7 @@ from drflow.store.wal import (
     recovery_point,
     wal_archive_status,
 )
+from tests.fixtures.backups import full_backup_request
 from tests.fixtures.pg import create_database, pg_workdir_context, running_cluster
 
 pytestmark = pytest.mark.slow
@@ -69,19 +70,7 @@ class Scenario:
 
 
 def full_request(cluster: LocalCluster, targets: list[dict[str, Any]], backup_id: str) -> FullBackupRequest:
-    return FullBackupRequest(
-        spec_name=SPEC,
-        component=COMPONENT,
-        policy="daily-full",
-        backup_id=backup_id,
-        conn=cluster.conninfo(COMPONENT),
-        bin_dir=cluster.bin_dir,
-        targets=targets,
-        compression="zstd",
-        retention_days=7,
-        retention_policy="standard",
-        validation=[],
-    )
+    return full_backup_request(cluster, targets, backup_id, database=COMPONENT, spec_name=SPEC, component=COMPONENT)
 
 
 def wal_request(cluster: LocalCluster, targets: list[dict[str, Any]], backup_id: str) -> WalArchiveRequest:

@@ -8,7 +8,8 @@ import pytest
 from croniter import croniter
 
 from drflow.jobs.compliance_period import Period, coverage, occurrences, parse_period
-from drflow.jobs.compliance_runs import ExerciseSchedule, exercise_evidence
+from drflow.jobs.compliance_runs import exercise_evidence
+from drflow.spec.exercises import ExerciseSchedule
 
 NOW = datetime(2026, 12, 1, 4, 46, 13, tzinfo=UTC)
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from drflow.spec.exercises import DEFAULT_SCHEDULES
+from drflow.plan.metrics import metrics_run
+from drflow.spec.exercises import DEFAULT_SCHEDULES, ExerciseSchedule
 from drflow.spec.schema import json_schema
 from tests.unit.recovery_spec import EXAMPLE, SPEC, diagnostics, load
 
@@ -139,3 +140,21 @@ def test_the_json_schema_describes_exercises() -> None:
     assert set(exercise["properties"]) >= {"name", "type", "plan", "scenario", "schedule", "participants", "paused"}
     assert exercise["properties"]["type"]["enum"] == ["tabletop", "walkthrough", "simulation", "full-scale"]
     assert "exercises" in schema["properties"]
+
+
+def test_the_program_is_each_exercise_s_cron_and_components_and_a_paused_one_is_not_due(tmp_path: Path) -> None:
+    spec = load(
+        with_exercises(
+            """
+  - {name: t, type: tabletop, plan: failover, participants: [bob]}
+  - {name: w, type: walkthrough, plan: failover, schedule: "@monthly", paused: true}
+"""
+        ),
+        tmp_path,
+    ).spec
+    components = tuple(spec.recovery_plan("failover").components)
+    assert spec.exercise_schedules() == (
+        ExerciseSchedule("t", DEFAULT_SCHEDULES["tabletop"], components),
+        ExerciseSchedule("w", "@monthly", components, paused=True),
+    )
+    assert metrics_run(spec).exercises == (ExerciseSchedule("t", DEFAULT_SCHEDULES["tabletop"], components),)

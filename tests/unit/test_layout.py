@@ -94,7 +94,7 @@ ALLOWED: dict[str, set[str]] = {
 
 
 # Leaf vocabularies with no drflow import of their own, which every layer may use.
-LEAVES = {"units", "retention", "storage_classes", "public_text"}
+LEAVES = {"units", "retention", "storage_classes", "when", "public_text"}
 
 
 def _modules() -> dict[str, Path]:

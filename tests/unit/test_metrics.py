@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from drflow.connections import read_without_airflow
-from drflow.contracts.metrics import ExerciseSchedule, MetricsRun
+from drflow.contracts.metrics import MetricsRun
 from drflow.metrics.compute import metrics_snapshot
 from drflow.metrics.gather import gather
 from drflow.metrics.gauges import gauges
@@ -21,6 +21,7 @@ from drflow.metrics.html import report_html
 from drflow.metrics.series import collect
 from drflow.metrics.text import report_text
 from drflow.plan.metrics import metrics_run
+from drflow.spec.exercises import ExerciseSchedule
 from drflow.spec.load import load_spec_text
 from drflow.store.catalog import Catalog
 from drflow.store.local import LocalStore

@@ -15,11 +15,12 @@ from typer.testing import CliRunner
 from drflow.actions.traffic import simulation_record_name
 from drflow.cli import app
 from drflow.contracts import ContractError, SimulationRun
-from drflow.jobs.simulation import run_simulation, write_exercise_result
+from drflow.jobs.simulation import run_simulation
 from drflow.jobs.simulation_copies import RestoredPoint, SourceNow, data_loss
 from drflow.jobs.simulation_steps import copies_needed
 from drflow.plan.build import build_plans
 from drflow.plan.simulation import simulation_plan, simulation_run
+from drflow.store.exercise_results import write_exercise_result
 from drflow.store.factory import target_catalogs
 from tests.unit.recovery_spec import EXAMPLE, SPEC, load
 
@@ -147,12 +148,13 @@ def test_the_result_goes_into_every_target_on_its_own(tmp_path: Path) -> None:
     run = _files_run(tmp_path)
     result: dict[str, Any] = run_simulation(run, run_id="manual__2", say=lambda _: None)
     (tmp_path / "b").write_text("a file where the store's directory should be")
-    written, problems = write_exercise_result(run.storage, result)
-    assert len(written) == 1 and len(problems) == 1 and problems[0].startswith("local-b: ")
+    stored = write_exercise_result(result, run.storage)
+    [(target, [key])] = stored["written"].items()
+    assert target == run.storage[0]["name"] and list(stored["failed"]) == ["local-b"]
     [(_, catalog)] = target_catalogs("assets", [run.storage[0]])
     [stored] = catalog.read_reports("images", "exercise")
     assert stored == result
-    stamp = written[0].rsplit("/", 1)[-1]
+    stamp = key.rsplit("/", 1)[-1]
     assert stamp.endswith("-simulation.json") and stamp[:8] == result["started_at"][:10].replace("-", "")
 
 

@@ -9,8 +9,9 @@ incident's start (the form's ``incident_started_at``), else up to the moment the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
+
+from drflow.when import stored_time
 
 
 def data_loss(
@@ -18,7 +19,7 @@ def data_loss(
 ) -> dict[str, Any]:
     """``measured_s`` (the worst source), each source, and whether it met the plan's RPO."""
     reference_text = conf.get("incident_started_at") or dag_run.get("queued_at") or dag_run.get("start_date")
-    reference = _parse(reference_text)
+    reference = stored_time(reference_text)
     sources: list[dict[str, Any]] = []
     for step, result in results.items():
         if not isinstance(result, Mapping):
@@ -36,7 +37,7 @@ def data_loss(
             )
             continue
         point_text = result.get("point_in_time") or result.get("backup_finished_at")
-        point = _parse(point_text)
+        point = stored_time(point_text)
         if point is not None and reference is not None and "restored" in result:
             what = "point-in-time restore to" if result.get("point_in_time") else "restore of backup finished at"
             sources.append(
@@ -55,15 +56,3 @@ def data_loss(
         "rpo_met": None if measured is None or not isinstance(rpo_s, int | float) else measured <= rpo_s,
         "sources": sources,
     }
-
-
-def _parse(value: Any) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -5,10 +5,11 @@ The result is the raw API JSON, grouped; :mod:`drflow.audit.record` turns it int
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from drflow.audit.api import ApiClient, ApiNotFoundError, get_all, q
+from drflow.when import stored_time
 
 TRIGGER_EVENT = "trigger_dag_run"
 # A trigger is logged just before its run is created; look this far back for it.
@@ -46,7 +47,7 @@ def gather_run(api: ApiClient, dag_id: str, run_id: str) -> dict[str, Any]:
 
 def _trigger_events(api: ApiClient, dag_id: str, dag_run: dict[str, Any]) -> list[dict[str, Any]]:
     """``trigger_dag_run`` events carry no run id: fetch the ones logged shortly before the run was queued."""
-    anchor = _parse(dag_run.get("queued_at") or dag_run.get("run_after") or dag_run.get("start_date"))
+    anchor = stored_time(dag_run.get("queued_at") or dag_run.get("run_after") or dag_run.get("start_date"))
     if anchor is None:
         return []
     params = {
@@ -56,12 +57,3 @@ def _trigger_events(api: ApiClient, dag_id: str, dag_run: dict[str, Any]) -> lis
         "before": (anchor + timedelta(seconds=5)).isoformat(),
     }
     return get_all(api, "/api/v2/eventLogs", "event_logs", params)
-
-
-def _parse(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from drflow.units import human_duration
+from drflow.when import stored_time
 
 FORMATS = ("md", "html")
 SLOWEST = 5
@@ -50,7 +51,7 @@ def timeline(record: Mapping[str, Any]) -> list[tuple[str, str]]:
             )
     if run.get("end"):
         items.append((run["end"], f"run ended ({run.get('state_when_recorded')} when recorded)"))
-    return sorted(items, key=lambda item: _parse(item[0]) or datetime.max.replace(tzinfo=UTC))
+    return sorted(items, key=lambda item: stored_time(item[0]) or datetime.max.replace(tzinfo=UTC))
 
 
 def incident_markdown(record: Mapping[str, Any], *, sources: list[str] | None = None) -> str:
@@ -179,15 +180,5 @@ def _secs(value: Any) -> str:
 
 
 def _clock(value: Any) -> str:
-    parsed = _parse(value)
+    parsed = stored_time(value)
     return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if parsed else "—"
-
-
-def _parse(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

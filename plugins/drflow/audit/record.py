@@ -15,6 +15,7 @@ from typing import Any
 from drflow.audit.data_loss import data_loss
 from drflow.audit.escalation import escalations
 from drflow.units import human_duration
+from drflow.when import stored_time
 
 FORMAT_VERSION = 1
 _FAR = datetime.max.replace(tzinfo=UTC)
@@ -63,7 +64,7 @@ def build_record(
     tries = facts.get("tries") or {}
 
     steps = [_step(ti, tries.get(ti["task_id"]) or [], meta.get(ti["task_id"]) or {}, hitl_by_task) for ti in tis]
-    steps.sort(key=lambda s: (_parse(s["start"]) or _FAR, s["task_id"]))
+    steps.sort(key=lambda s: (stored_time(s["start"]) or _FAR, s["task_id"]))
     approvals = [_approval(h) for h in facts.get("hitl_details") or []]
     triggered_by = dag_run.get("triggering_user_name")
     exercise = conf.get("exercise") if isinstance(conf.get("exercise"), Mapping) else None
@@ -310,7 +311,7 @@ def _recovery_time(
     start = dag_run.get("start_date") or dag_run.get("queued_at")
     ran = [s for s in steps if s["tries"] and s["end"]]
     verifications = [s for s in ran if s["verification"] and s["state"] == "success"]
-    last = max(verifications or ran, key=lambda s: _parse(s["end"]) or _FAR) if ran else None
+    last = max(verifications or ran, key=lambda s: stored_time(s["end"]) or _FAR) if ran else None
     if verifications:
         measured_to = f"end of verification step {last['task_id']}" if last else ""
     else:
@@ -347,12 +348,12 @@ def _trigger_event(
     events: list[Mapping[str, Any]], dag_run: Mapping[str, Any], user: str | None
 ) -> Mapping[str, Any] | None:
     """The trigger event of this run: the triggering user's latest one logged before the run was queued."""
-    anchor = _parse(dag_run.get("queued_at") or dag_run.get("run_after"))
-    candidates = [e for e in events if (user is None or e.get("owner") == user) and _parse(e.get("when"))]
+    anchor = stored_time(dag_run.get("queued_at") or dag_run.get("run_after"))
+    candidates = [e for e in events if (user is None or e.get("owner") == user) and stored_time(e.get("when"))]
     if anchor is not None:
-        before = [e for e in candidates if (_parse(e["when"]) or _FAR) <= anchor]
+        before = [e for e in candidates if (stored_time(e["when"]) or _FAR) <= anchor]
         candidates = before or candidates
-    return max(candidates, key=lambda e: _parse(e["when"]) or _FAR) if candidates else None
+    return max(candidates, key=lambda e: stored_time(e["when"]) or _FAR) if candidates else None
 
 
 def _event(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -383,19 +384,7 @@ def _duration(ti: Mapping[str, Any]) -> float | None:
 
 
 def _seconds_between(start: Any, end: Any) -> float | None:
-    a, b = _parse(start), _parse(end)
+    a, b = stored_time(start), stored_time(end)
     if a is None or b is None:
         return None
     return round((b - a).total_seconds(), 3)
-
-
-def _parse(value: Any) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -15,7 +15,6 @@ def compliance_report(
     from drflow.audit.compliance_render import render_compliance
     from drflow.jobs.compliance import compliance_report as gather
     from drflow.jobs.compliance_period import parse_period
-    from drflow.jobs.compliance_runs import exercise_schedules
 
     if as_json and as_html:
         raise fail("give one of --json or --html (without either: Markdown)")
@@ -25,7 +24,7 @@ def compliance_report(
         period = parse_period(from_text, to_text, now)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    report = gather(spec, period, now, exercise_schedules(spec))
+    report = gather(spec, period, now, spec.exercise_schedules())
     if as_json:
         text = json.dumps(report, indent=2, sort_keys=True) + "\n"
     else:

@@ -170,15 +170,18 @@ def expire(
     run(spec, component, dry_run, now, as_json)
 
 
+# The options of `backups pin` and `backups unpin` that say where the backup is.
+HoldingSpec = Annotated[Path, typer.Option("--spec", help="Spec file whose storage targets hold it.")]
+FoundComponent = Annotated[str | None, typer.Option("--component", help="Its component (default: found).")]
+
+
 @backups_app.command("pin")
 @friendly_errors
 def backups_pin(
     backup_id: Annotated[str, typer.Argument(help="Backup id to keep past its retention.")],
     reason: Annotated[str, typer.Option("--reason", help="Why it must be kept (recorded with who and when).")],
-    spec: Annotated[Path, typer.Option("--spec", help="Spec file whose storage targets hold it.")] = (
-        DEFAULT_SPECS / "api-marketplace.yaml"
-    ),
-    component: Annotated[str | None, typer.Option("--component", help="Its component (default: found).")] = None,
+    spec: HoldingSpec = DEFAULT_SPECS / "api-marketplace.yaml",
+    component: FoundComponent = None,
     by: Annotated[str | None, typer.Option("--by", help="Who pins it (default: the login name).")] = None,
 ) -> None:
     """Keep a backup past its retention in every target holding it, until unpinned."""
@@ -192,10 +195,8 @@ def backups_pin(
 def backups_unpin(
     backup_id: Annotated[str, typer.Argument(help="Backup id to release to its retention again.")],
     reason: Annotated[str, typer.Option("--reason", help="Why it may expire now (recorded with who and when).")],
-    spec: Annotated[Path, typer.Option("--spec", help="Spec file whose storage targets hold it.")] = (
-        DEFAULT_SPECS / "api-marketplace.yaml"
-    ),
-    component: Annotated[str | None, typer.Option("--component", help="Its component (default: found).")] = None,
+    spec: HoldingSpec = DEFAULT_SPECS / "api-marketplace.yaml",
+    component: FoundComponent = None,
     by: Annotated[str | None, typer.Option("--by", help="Who unpins it (default: the login name).")] = None,
 ) -> None:
     """Remove a pin; the backup then expires with its policy's retention."""

@@ -13,8 +13,9 @@ from drflow.cli.common import err, fail, load_one, out
 
 def simulate(spec_path: Path, plan_name: str, as_json: bool) -> None:
     from drflow.hosts import LocalHost
-    from drflow.jobs.simulation import run_simulation, write_exercise_result
+    from drflow.jobs.simulation import run_simulation
     from drflow.plan.simulation import simulation_run
+    from drflow.store.exercise_results import write_exercise_result
 
     spec = load_one(spec_path).spec
     plan = next((p for p in spec.recovery_plans if p.name == plan_name), None)
@@ -28,14 +29,14 @@ def simulate(spec_path: Path, plan_name: str, as_json: bool) -> None:
     run_id = f"cli__{datetime.now(UTC).isoformat()}"
     say = (lambda line: err.print(line, markup=False, highlight=False)) if as_json else _progress
     result = run_simulation(run, run_id=run_id, host=LocalHost(), say=say)
-    written, problems = write_exercise_result(run.storage, result)
+    stored = write_exercise_result(result, run.storage)
     if as_json:
         out.print_json(json.dumps(result))
     else:
-        _summary(result, written)
-    for problem in problems:
-        err.print(f"error: the result could not be written into {problem}", markup=False, highlight=False)
-    if problems or result["outcome"] != "passed":
+        _summary(result, stored["written"])
+    for target, why in stored["failed"].items():
+        err.print(f"error: the result could not be written into {target}: {why}", markup=False, highlight=False)
+    if stored["failed"] or result["outcome"] != "passed":
         raise typer.Exit(1)
 
 
@@ -43,7 +44,7 @@ def _progress(line: str) -> None:
     out.print(line, markup=False, highlight=False)
 
 
-def _summary(result: dict[str, object], written: list[str]) -> None:
+def _summary(result: dict[str, object], written: dict[str, list[str]]) -> None:
     from drflow.units import human_duration
 
     measured = result["measured"]
@@ -64,5 +65,6 @@ def _summary(result: dict[str, object], written: list[str]) -> None:
         markup=False,
         highlight=False,
     )
-    for key in written:
-        out.print(f"  result: {key}", markup=False, highlight=False)
+    for target, keys in written.items():
+        for key in keys:
+            out.print(f"  result: {target}: {key}", markup=False, highlight=False)

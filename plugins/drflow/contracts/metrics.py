@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from drflow.contracts.base import need, optional_str
+from drflow.spec.exercises import ExerciseSchedule
 
 
 @dataclass(frozen=True)
@@ -99,18 +100,6 @@ class MetricsComponent:
             targets=tuple(str(t) for t in need(params, "targets", what)),
             plans=tuple(str(p) for p in params.get("plans") or ()),
         )
-
-
-@dataclass(frozen=True)
-class ExerciseSchedule:
-    """An exercise of the spec's program and its cron schedule; ``components`` empty means all of them."""
-
-    name: str
-    schedule: str
-    components: tuple[str, ...] = ()
-
-    def covers(self, component: str) -> bool:
-        return not self.components or component in self.components
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from drflow.contracts import ExerciseFacts, TabletopQuestion
+from drflow.when import stored_time
 
 
 def tabletop_findings(
@@ -24,7 +25,7 @@ def tabletop_findings(
     first: datetime | None = None
     for question in questions:
         answer = answers.get(question.task_id)
-        at = _time(answer.get("at")) if answer else None
+        at = stored_time(answer.get("at")) if answer else None
         if answer is None or answer.get("timed_out") or at is None:
             findings.append(
                 {
@@ -80,14 +81,3 @@ def answered_by(findings: Sequence[Mapping[str, Any]], facts: ExerciseFacts) -> 
 
 def _lines(text: Any) -> list[str]:
     return [line.strip(" -*\t") for line in str(text or "").splitlines() if line.strip(" -*\t")]
-
-
-def _time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None

@@ -24,7 +24,7 @@ import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 from drflow import process
 from drflow.units import human_duration
@@ -136,7 +136,29 @@ class Host(Protocol):
         ...
 
 
-class LocalHost:
+class HostBase:
+    """What every :class:`Host` does alike: it is its own context manager (leaving closes it) and names its
+    database user."""
+
+    _db_user: str
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def db_user(self) -> str:
+        return self._db_user
+
+    def close(self) -> None:
+        return None
+
+
+class LocalHost(HostBase):
     """The worker itself is the database host.
 
     As root, commands with ``as_db_user`` run through ``runuser -u <db_user> --``
@@ -168,14 +190,6 @@ class LocalHost:
     def __repr__(self) -> str:
         return f"LocalHost(db_user={self._db_user!r})"
 
-    def __enter__(self) -> LocalHost:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.close()
-
     @property
     def local(self) -> bool:
         return True
@@ -183,17 +197,14 @@ class LocalHost:
     def describe(self) -> str:
         return "local"
 
-    def close(self) -> None:
-        return None
-
-    @property
-    def db_user(self) -> str:
-        return self._db_user
-
     @property
     def switches_user(self) -> bool:
         """True when commands for the db user run under that user's id (this process is root)."""
         return self._is_root and self._uid != 0
+
+    def _typed(self, args: list[str], switch: bool) -> list[str]:
+        """For messages: the command as a person would type it to run it as the db user."""
+        return ["runuser", "-u", self._db_user, "--", *args] if switch else args
 
     def run(
         self,
@@ -208,10 +219,9 @@ class LocalHost:
         if not args:
             raise ValueError("empty argument list")
         switch = as_db_user and self.switches_user
-        # For messages: the command as a person would type it to run it as the db user.
-        full = ["runuser", "-u", self._db_user, "--", *args] if switch else args
+        full = self._typed(args, switch)
         full_env = {**os.environ, **env} if env else None
-        try:
+        with _host_errors(args, full):
             result = process.run(
                 args,
                 env=full_env,
@@ -220,20 +230,6 @@ class LocalHost:
                 user=self._db_user if switch else None,
                 timeout=timeout,
             )
-        except FileNotFoundError as exc:
-            raise HostError(
-                f"cannot run {args[0]!r}: {exc.strerror}; is it installed and on PATH "
-                "(or is the PostgreSQL bin_dir right)?",
-                argv=full,
-            ) from exc
-        except subprocess.TimeoutExpired as exc:
-            stderr = str(exc.stderr or "")
-            raise HostError(
-                f"command timed out after {human_duration(exc.timeout)}: {shlex.join(full)}\n{tail(stderr)}\n"
-                "raise the timeout or find out why it hangs",
-                argv=full,
-                stderr=stderr,
-            ) from exc
         if check and result.returncode != 0:
             raise HostError(
                 f"command failed with exit code {result.returncode}: {shlex.join(full)}\n"
@@ -255,7 +251,7 @@ class LocalHost:
     ) -> process.Streamed:
         args = [str(a) for a in argv]
         switch = as_db_user and self.switches_user
-        try:
+        with _host_errors(args, self._typed(args, switch)):
             return process.run_to_file(
                 args,
                 dest,
@@ -263,15 +259,6 @@ class LocalHost:
                 env={**os.environ, **env} if env else None,
                 user=self._db_user if switch else None,
             )
-        except FileNotFoundError as exc:
-            raise HostError(f"cannot run {args[0]!r}: {exc.strerror}; is it installed and on PATH?", argv=args) from exc
-        except subprocess.TimeoutExpired as exc:
-            raise HostError(
-                f"command timed out after {exc.timeout:.0f}s: {shlex.join(args)}\n{tail(str(exc.stderr or ''))}\n"
-                "raise the timeout or find out why it hangs",
-                argv=args,
-                stderr=str(exc.stderr or ""),
-            ) from exc
 
     def read_text(self, path: Path, *, as_db_user: bool = True) -> str | None:
         try:
@@ -349,6 +336,28 @@ class LocalHost:
                 f"user {self._db_user} cannot reach {path}{where}; use a directory every parent "
                 f"of which {self._db_user} can enter (not pytest's tmp_path under /tmp/pytest-of-root)"
             )
+
+
+@contextlib.contextmanager
+def _host_errors(args: list[str], shown: list[str]) -> Iterator[None]:
+    """A command ``args`` that cannot start or does not end in time, as a :class:`HostError` that says what to
+    do; ``shown``: the command as a person would type it (see :meth:`LocalHost._typed`)."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        raise HostError(
+            f"cannot run {args[0]!r}: {exc.strerror}; is it installed and on PATH "
+            "(or is the PostgreSQL bin_dir right)?",
+            argv=shown,
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        stderr = str(exc.stderr or "")
+        raise HostError(
+            f"command timed out after {human_duration(exc.timeout)}: {shlex.join(shown)}\n{tail(stderr)}\n"
+            "raise the timeout or find out why it hangs",
+            argv=shown,
+            stderr=stderr,
+        ) from exc
 
 
 def _others_can_enter(path: Path) -> bool:

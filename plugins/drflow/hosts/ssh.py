@@ -28,11 +28,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from drflow import process
-from drflow.hosts import HostError, tail
+from drflow.hosts import HostBase, HostError, tail
 
 if TYPE_CHECKING:
     import paramiko
@@ -73,7 +72,7 @@ def env_line(env: Mapping[str, str] | None) -> str:
     return "export " + " ".join(parts)
 
 
-class SshHost:
+class SshHost(HostBase):
     """A host reached over SSH with the Airflow connection ``ssh_conn_id``; see the module's docs.
 
     The SSH connection opens on first use and is shared by every command (each its own channel, so
@@ -97,18 +96,6 @@ class SshHost:
 
     def __repr__(self) -> str:
         return f"SshHost({self.ssh_conn_id!r}, db_user={self._db_user!r})"
-
-    def __enter__(self) -> SshHost:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.close()
-
-    @property
-    def db_user(self) -> str:
-        return self._db_user
 
     @property
     def local(self) -> bool:

@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from drflow.jobs.compliance_period import Period, coverage
-from drflow.jobs.compliance_runs import ExerciseSchedule, drill_evidence, exercise_evidence, incident_evidence
+from drflow.jobs.compliance_runs import drill_evidence, exercise_evidence, incident_evidence
 from drflow.spec.check_currency import reviews
+from drflow.spec.exercises import ExerciseSchedule
 from drflow.spec.model import BackupPolicy, Component, Spec
 from drflow.store.base import StoreError
 from drflow.store.factory import target_catalogs

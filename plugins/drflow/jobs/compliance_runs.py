@@ -13,52 +13,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from drflow.jobs.compliance_period import Period, coverage
-from drflow.spec.model import Component, Spec
-from drflow.spec.types import airflow_schedule
+from drflow.spec.exercises import ExerciseSchedule
+from drflow.spec.model import Component
+from drflow.when import stored_time
 
 _STAMP = re.compile(r"^(\d{8}T\d{6}Z)-(.+)$")
 SNAPSHOT_DRILL_TASK = "restore_snapshot"
 CONFIG_DRILL = "config"
 
 
-@dataclass(frozen=True)
-class ExerciseSchedule:
-    """An exercise of the spec's program: its name, schedule and the components its plan affects."""
-
-    name: str
-    schedule: str
-    components: tuple[str, ...]
-    paused: bool = False
-
-
-def exercise_schedules(spec: Spec) -> list[ExerciseSchedule]:
-    """The spec's `exercises:` (name, cron — the type's default when none is written —, plan → its components)."""
-    return [
-        ExerciseSchedule(
-            exercise.name,
-            airflow_schedule(exercise.effective_schedule),
-            tuple(spec.recovery_plan(exercise.plan).components),
-            bool(exercise.paused),
-        )
-        for exercise in spec.exercises
-    ]
-
-
 def report_time(name: str, report: Mapping[str, Any], *keys: str) -> datetime | None:
     """When a report's run started: the first of ``keys`` it has, else the stamp its name starts with."""
     for key in keys:
-        value = _nested(report, key)
-        if value:
-            try:
-                parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-            except ValueError:
-                continue
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        parsed = stored_time(_nested(report, key))
+        if parsed is not None:
+            return parsed
     match = _STAMP.match(name)
     return datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if match else None
 

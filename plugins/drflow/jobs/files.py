@@ -58,10 +58,8 @@ def take_files_backup(request: FilesBackupRequest) -> BackupManifest:
     """Back up the datastore at ``request.level`` into every target; idempotent for one backup id."""
     catalogs = target_catalogs(request.spec_name, request.targets)
     fanout = Fanout.begin(catalogs, request.component, request.backup_id)
-    if (recorded := fanout.recorded) is not None:
-        fanout.fill_missing(request.work_dir)
-        return fanout.finish(recorded)
-    fanout.require_target()
+    if (recorded := fanout.resume(request.work_dir)) is not None:
+        return recorded
     entries = gather(catalogs, request.component, exclude=request.backup_id)
     base, promoted = base_for(entries, request.level)
     if promoted:

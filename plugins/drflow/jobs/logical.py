@@ -45,10 +45,8 @@ def take_logical_backup(request: LogicalBackupRequest) -> BackupManifest:
     """
     catalogs = target_catalogs(request.spec_name, request.targets, lock=request.object_lock())
     fanout = Fanout.begin(catalogs, request.component, request.backup_id)
-    if (recorded := fanout.recorded) is not None:
-        fanout.fill_missing(request.work_dir)
-        return fanout.finish(recorded)
-    fanout.require_target()
+    if (recorded := fanout.resume(request.work_dir)) is not None:
+        return recorded
 
     name = dump_object_name(request.conn.dbname)
     with scratch_dir(request.work_dir, f"dump-{request.backup_id}") as staging:

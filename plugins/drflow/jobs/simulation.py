@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,14 +33,12 @@ from drflow.engines.postgres.refusal import Refused
 from drflow.hosts import Host, LocalHost
 from drflow.jobs.simulation_copies import Copies, SourceNow, data_loss, production_roles, source_now
 from drflow.jobs.simulation_steps import StepSimulator, copies_needed
-from drflow.store.factory import target_catalogs
+from drflow.store.exercise_results import exercise_result
 from drflow.units import human_duration
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
-REPORT_KIND = "exercise"
 EXERCISE_TYPE = "simulation"
 
 
@@ -111,13 +109,22 @@ def run_simulation(
     for finding in _objectives(run, measures):
         note(finding)
     return exercise_result(
-        run,
+        spec=run.plan.spec,
+        exercise=run.exercise,
+        type=EXERCISE_TYPE,
+        plan=run.plan.plan,
+        scenario=run.plan.scenario,
+        components=list(run.plan.components),
+        dag_id=run.dag_id,
         run_id=run_id,
         started_at=started_at,
-        duration_s=time.monotonic() - began,
-        findings=findings,
+        finished_at=started_at + timedelta(seconds=time.monotonic() - began),
+        participants=[],
+        outcome="passed" if findings and all(f.ok for f in findings) else "failed",
         rto_s=measures.rto_s,
         rpo_s=max((lost for lost, _ in measures.losses), default=None),
+        objectives=(run.plan.rto_s, run.plan.rpo_s),
+        findings=[f.to_json() for f in findings],
     )
 
 
@@ -228,58 +235,3 @@ def _failure(exc: BaseException) -> str:
     if isinstance(exc, Refused) or type(exc).__module__.startswith("drflow."):
         return str(exc)
     return f"{type(exc).__name__}: {str(exc).strip()}"
-
-
-def exercise_result(
-    run: SimulationRun,
-    *,
-    run_id: str,
-    started_at: datetime,
-    duration_s: float,
-    findings: Sequence[Finding],
-    rto_s: float | None,
-    rpo_s: float | None,
-) -> dict[str, Any]:
-    """The exercise result as every part of drflow reads it (format_version 1)."""
-    return {
-        "kind": REPORT_KIND,
-        "format_version": FORMAT_VERSION,
-        "spec": run.plan.spec,
-        "exercise": run.exercise,
-        "type": EXERCISE_TYPE,
-        "plan": run.plan.plan,
-        "scenario": run.plan.scenario,
-        "components": list(run.plan.components),
-        "dag_id": run.dag_id,
-        "run_id": run_id,
-        "started_at": started_at.isoformat(),
-        "finished_at": (started_at + timedelta(seconds=duration_s)).isoformat(),
-        "duration_s": round(duration_s, 3),
-        "participants": [],
-        "outcome": "passed" if findings and all(f.ok for f in findings) else "failed",
-        "measured": {"rto_s": rto_s, "rpo_s": None if rpo_s is None else round(rpo_s, 3)},
-        "objectives": {"rto_s": run.plan.rto_s, "rpo_s": run.plan.rpo_s},
-        "findings": [f.to_json() for f in findings],
-    }
-
-
-def write_exercise_result(
-    storage: Sequence[Mapping[str, Any]], result: Mapping[str, Any]
-) -> tuple[list[str], list[str]]:
-    """Write ``result`` into every storage target, each on its own, once per affected component.
-
-    Returns where it was written and, one line per target, what could not be written. The name is
-    ``<start stamp>-<exercise>``, so writing the same result again replaces it."""
-    stamp = datetime.fromisoformat(str(result["started_at"])).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = f"{stamp}-{result['exercise']}"
-    written: list[str] = []
-    problems: list[str] = []
-    for target in storage:
-        try:
-            [(target_name, catalog)] = target_catalogs(str(result["spec"]), [target])
-            for component in result["components"]:
-                key = catalog.write_report(str(component), REPORT_KIND, name, dict(result))
-                written.append(catalog.store.url_for(key))
-        except Exception as exc:  # each target on its own: one that fails never stops the others
-            problems.append(f"{target.get('name')}: {_failure(exc)}")
-    return written, problems

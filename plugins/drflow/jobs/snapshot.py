@@ -117,10 +117,8 @@ def take_snapshot_backup(request: SnapshotBackupRequest) -> BackupManifest:
     """Snapshot the source, copy every snapshot to the copy_to regions, record it in every target."""
     catalogs = target_catalogs(request.spec_name, request.targets)
     fanout = Fanout.begin(catalogs, request.component, request.backup_id)
-    if (recorded := fanout.recorded) is not None:
-        fanout.fill_missing(request.work_dir)
-        return fanout.finish(recorded)
-    fanout.require_target()
+    if (recorded := fanout.resume(request.work_dir)) is not None:
+        return recorded
     started = datetime.now(UTC)
     source = request.source
     taken = _take_ebs(request) if source.kind == "ebs" else _take_rds(request)

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from drflow.when import stored_time
+
 DRILL, EXERCISE, RECOVERY = "drill", "exercise", "recovery"
 REPORT_KINDS = (DRILL, EXERCISE, RECOVERY)
 # Exercises that restore nothing: they prove the people and the plan, not a recovery time.
@@ -72,18 +74,6 @@ def stamp_time(name: str) -> datetime | None:
     return datetime.strptime(match.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
 
 
-def parse_time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -99,7 +89,7 @@ def from_report(kind: str, key: str, data: Mapping[str, Any]) -> Evidence | None
 
 
 def _drill(key: str, name: str, data: Mapping[str, Any]) -> Evidence | None:
-    at = parse_time(data.get("finished_at")) or parse_time(data.get("started_at")) or stamp_time(name)
+    at = stored_time(data.get("finished_at")) or stored_time(data.get("started_at")) or stamp_time(name)
     if at is None:
         return None
     checks = [c for c in data.get("checks") or [] if isinstance(c, Mapping)]
@@ -126,7 +116,7 @@ def _drill(key: str, name: str, data: Mapping[str, Any]) -> Evidence | None:
 
 
 def _exercise(key: str, name: str, data: Mapping[str, Any]) -> Evidence | None:
-    at = parse_time(data.get("finished_at")) or parse_time(data.get("started_at")) or stamp_time(name)
+    at = stored_time(data.get("finished_at")) or stored_time(data.get("started_at")) or stamp_time(name)
     if at is None:
         return None
     measured = _mapping(data.get("measured"))
@@ -157,7 +147,7 @@ def _recovery(key: str, name: str, data: Mapping[str, Any]) -> Evidence | None:
     if outcome not in ("recovered", "failed", "incomplete"):
         return None  # refused (nothing was attempted) or a partial record of unknown outcome
     run = _mapping(data.get("run"))
-    at = parse_time(run.get("end")) or parse_time(data.get("recorded_at")) or stamp_time(name)
+    at = stored_time(run.get("end")) or stored_time(data.get("recorded_at")) or stamp_time(name)
     if at is None:
         return None
     recovery, loss = _mapping(data.get("recovery")), _mapping(data.get("data_loss"))

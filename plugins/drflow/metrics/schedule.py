@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from drflow.contracts.metrics import ExerciseSchedule
 from drflow.metrics.evidence import EXERCISE, Evidence
+from drflow.spec.exercises import ExerciseSchedule
 from drflow.spec.types import airflow_schedule, schedule_interval
 
 MAX_OCCURRENCES = 10_000

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from drflow.contracts.metrics import MetricsComponent
-from drflow.metrics.evidence import parse_time
 from drflow.units import human_duration
+from drflow.when import stored_time
 
 PROOF_GRACE = timedelta(hours=1)
 """A drill may run this much after its schedule's longest gap before the proof counts as old."""
@@ -25,7 +25,7 @@ LATE_FACTOR = 1.5
 
 
 def _when(evidence: Mapping[str, Any]) -> str:
-    at = parse_time(evidence.get("at"))
+    at = stored_time(evidence.get("at"))
     return at.strftime("%Y-%m-%d %H:%M UTC") if at else "?"
 
 
@@ -71,7 +71,7 @@ def _amber(component: MetricsComponent, metrics: Mapping[str, Any], now: datetim
         reasons.append("never drilled: no drill or exercise report in the store")
     else:
         longest = max(d.interval_s for d in component.drills)
-        at = parse_time(proof["at"])
+        at = stored_time(proof["at"])
         if at is not None and now - at > timedelta(seconds=LATE_FACTOR * longest) + PROOF_GRACE:
             reasons.append(f"last proven {human_duration((now - at).total_seconds())} ago ({proof['name']})")
     for row in metrics["backups"]:

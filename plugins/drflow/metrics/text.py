@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drflow.metrics.evidence import parse_time
 from drflow.units import human_duration
+from drflow.when import stored_time
 
 
 def duration(value: Any) -> str:
@@ -20,7 +20,7 @@ def ratio(figure: Mapping[str, Any] | None, good: str, total: str) -> str:
 
 
 def when(value: Any) -> str:
-    at = parse_time(value)
+    at = stored_time(value)
     return at.strftime("%Y-%m-%d %H:%M UTC") if at else "—"
 
 

@@ -49,21 +49,19 @@ class ExerciseRecordOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from drflow.jobs.simulation import write_exercise_result
         from drflow.operators.common import upstream_result
+        from drflow.store.exercise_results import write_exercise_result, written_summary
 
         result = upstream_result(context, SIMULATE_TASK)
-        written, problems = write_exercise_result(self.simulation.storage, result)
-        for key in written:
-            self.log.info("exercise result written to %s", key)
-        if problems:
+        stored = write_exercise_result(result, self.simulation.storage)
+        self.log.info("exercise result: %s", written_summary(stored))
+        if stored["failed"]:
             # A retry writes the same report again (same name), so the targets that took it keep one copy.
             raise RuntimeError(
-                "the exercise result could not be written into every storage target: "
-                + "; ".join(problems)
-                + "; fix the target and clear this task"
+                f"the exercise result could not be written into every storage target: {written_summary(stored)}; "
+                "fix the target and clear this task"
             )
         if result["outcome"] != "passed":
             failed = [f"{f['step']}: {f['detail']}" for f in result["findings"] if not f["ok"]]
             raise AirflowFailException("the simulation failed:\n" + "\n".join(failed))
-        return {"outcome": result["outcome"], "measured": result["measured"], "reports": written}
+        return {"outcome": result["outcome"], "measured": result["measured"], "reports": stored["written"]}

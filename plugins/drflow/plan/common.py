@@ -44,6 +44,11 @@ def common_fields(spec: Spec, component: Component, source: str) -> dict[str, An
     }
 
 
+def backup_id_param(description: str) -> dict[str, Any]:
+    """The trigger form's optional ``backup_id`` field."""
+    return {"default": None, "type": ["null", "string"], "title": "Backup id", "description": description}
+
+
 def objectives(component: Component) -> str:
     return (
         f"**{component.title}** — criticality `{component.criticality}`, "

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from drflow.plan.common import common_fields, dag_id, datastore_params, objectives
+from drflow.plan.common import datastore_params
+from drflow.plan.drill_common import KIND_RESTORE_DRILL, drill_dag, drill_report_task
 from drflow.plan.drill_files import files_drill_plan
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.snapshot import snapshot_drill_tasks
 from drflow.spec.model import BackupPolicy, Component, Drill, Spec
-from drflow.spec.types import airflow_schedule
-
-KIND_RESTORE_DRILL = "restore-drill"
 
 
 def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> DagPlan:
@@ -17,7 +15,7 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
     if drilled and drilled[0].method == "snapshot" and (drill.policy or component.datastore is None):
         return snapshot_drill_plan(spec, component, drill, drilled[0], source)
     if component.postgres is None:  # a files or s3-prefix datastore
-        return files_drill_plan(spec, component, drill, source, KIND_RESTORE_DRILL)
+        return files_drill_plan(spec, component, drill, source)
     base = datastore_params(spec, component)
     policy_name = drill.policy
     target_name = drill.target
@@ -60,60 +58,37 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
         upstream=("select_backup",),
         timeout_s=int(drill.timeout.total_seconds()) if drill.timeout else None,
     )
-    report = TaskPlan(
-        task_id="record_report",
-        action="report.drill",
-        doc="Write the drill report (restore time against the RTO, backup age against the RPO, validation "
-        "results) to the store; fail if the drill missed an objective or a check.",
-        params={
-            **store_params,
-            "drill": drill.name,
-            "rto_s": int(component.rto.total_seconds()),
-            "rpo_s": int(component.rpo.total_seconds()),
-            "notes_conn_id": spec.defaults.notes_conn_id,
-        },
-        upstream=("restore_and_validate",),
-        retries=1,
-    )
+    report = drill_report_task(spec, component, drill, target, checked="validation results", failed="a check")
     doc = (
-        f"# Restore drill `{drill.name}` of {component.title}\n\n{objectives(component)}\n\n"
         f"Restores the newest backup from `{target_name}` into a scratch PostgreSQL, runs "
-        f"{len(drill.validation)} validation checks and records the measured restore time against the RTO.\n\n"
-        f"Schedule `{drill.schedule}`. Spec: `{source}`."
+        f"{len(drill.validation)} validation checks and records the measured restore time against the RTO."
     )
-    return DagPlan(
-        dag_id=dag_id(spec, component, "drill", drill.name),
+    return drill_dag(
+        spec,
+        component,
+        drill,
+        source,
         kind=KIND_RESTORE_DRILL,
-        schedule=airflow_schedule(drill.schedule),
-        description=f"restore drill of {component.title} ({drill.schedule})",
-        doc_md=doc,
+        what="restore",
+        doc=doc,
         tasks=(select, restore, report),
-        params={
-            "backup_id": {
-                "default": None,
-                "type": ["null", "string"],
-                "title": "Backup id",
-                "description": "Optional: backup to restore; empty means the newest complete one.",
-            }
-        },
-        **common_fields(spec, component, source),
+        backup_id="Optional: backup to restore; empty means the newest complete one.",
     )
 
 
 def snapshot_drill_plan(spec: Spec, component: Component, drill: Drill, policy: BackupPolicy, source: str) -> DagPlan:
     """A drill of snapshot backups: create the volume or instance from the newest one, check it, delete it."""
     doc = (
-        f"# Snapshot drill `{drill.name}` of {component.title}\n\n{objectives(component)}\n\n"
         f"Creates the volume or DB instance from the newest snapshot backup of `{policy.name}`, checks it becomes "
         f"available, deletes it and records the time against the RTO and the snapshot's age against the RPO."
-        f"\n\nSchedule `{drill.schedule}`. Spec: `{source}`."
     )
-    return DagPlan(
-        dag_id=dag_id(spec, component, "drill", drill.name),
+    return drill_dag(
+        spec,
+        component,
+        drill,
+        source,
         kind=KIND_RESTORE_DRILL,
-        schedule=airflow_schedule(drill.schedule),
-        description=f"snapshot drill of {component.title} ({drill.schedule})",
-        doc_md=doc,
+        what="snapshot",
+        doc=doc,
         tasks=snapshot_drill_tasks(spec, component, policy, drill.name),
-        **common_fields(spec, component, source),
     )

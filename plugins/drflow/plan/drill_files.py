@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from drflow.plan.common import common_fields, dag_id, objectives
+from drflow.plan.drill_common import KIND_RESTORE_DRILL, drill_dag, drill_report_task
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Component, Drill, Spec
-from drflow.spec.types import airflow_schedule
 
 
-def files_drill_plan(spec: Spec, component: Component, drill: Drill, source: str, kind: str) -> DagPlan:
+def files_drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> DagPlan:
     policies = [p for p in component.backup_policies if drill.policy in (None, p.name)]
     first = drill.target or policies[0].targets[0]
     names = dict.fromkeys([first, *(name for p in policies for name in p.targets)])
@@ -27,43 +26,20 @@ def files_drill_plan(spec: Spec, component: Component, drill: Drill, source: str
         },
         timeout_s=int(drill.timeout.total_seconds()) if drill.timeout else None,
     )
-    report = TaskPlan(
-        task_id="record_report",
-        action="report.drill",
-        doc="Write the drill report (restore time against the RTO, backup age against the RPO, the tree check) to "
-        "the store; fail if the drill missed an objective or the check.",
-        params={
-            "spec_name": spec.metadata.name,
-            "component": component.name,
-            "target": targets[0],
-            "drill": drill.name,
-            "rto_s": int(component.rto.total_seconds()),
-            "rpo_s": int(component.rpo.total_seconds()),
-            "notes_conn_id": spec.defaults.notes_conn_id,
-        },
-        upstream=("restore_and_validate",),
-        retries=1,
-    )
+    report = drill_report_task(spec, component, drill, targets[0], checked="the tree check", failed="the check")
     doc = (
-        f"# Restore drill `{drill.name}` of {component.title}\n\n{objectives(component)}\n\n"
         f"Replays the newest file backup's chain from `{first}` (other targets when a link is missing there) "
         "into scratch, compares it with the tree recorded at backup time and records the restore time against "
-        f"the RTO.\n\nSchedule `{drill.schedule}`. Spec: `{source}`."
+        "the RTO."
     )
-    return DagPlan(
-        dag_id=dag_id(spec, component, "drill", drill.name),
-        kind=kind,
-        schedule=airflow_schedule(drill.schedule),
-        description=f"restore drill of {component.title} ({drill.schedule})",
-        doc_md=doc,
+    return drill_dag(
+        spec,
+        component,
+        drill,
+        source,
+        kind=KIND_RESTORE_DRILL,
+        what="restore",
+        doc=doc,
         tasks=(restore, report),
-        params={
-            "backup_id": {
-                "default": None,
-                "type": ["null", "string"],
-                "title": "Backup id",
-                "description": "Optional: file backup to restore; empty means the newest.",
-            }
-        },
-        **common_fields(spec, component, source),
+        backup_id="Optional: file backup to restore; empty means the newest.",
     )

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from drflow.contracts.metrics import DrillFacts, ExerciseSchedule, MetricsComponent, MetricsRun, SourceFacts
+from drflow.contracts.metrics import DrillFacts, MetricsComponent, MetricsRun, SourceFacts
 from drflow.plan.common import dag_id, targets_params
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.recovery import plan_dag_id
+from drflow.spec.exercises import ExerciseSchedule
 from drflow.spec.model import Component, Spec
-from drflow.spec.types import airflow_schedule, format_duration, schedule_interval
+from drflow.spec.types import format_duration, schedule_interval
 
 KIND_METRICS = "metrics"
 METRICS_SCHEDULE = "@hourly"
@@ -71,24 +72,13 @@ def metrics_component(spec: Spec, component: Component) -> MetricsComponent:
     )
 
 
-def exercise_schedules(spec: Spec) -> tuple[ExerciseSchedule, ...]:
-    """The spec's exercise program as (name, cron, components) for the completion rate; paused ones are not due."""
-    return tuple(
-        ExerciseSchedule(
-            name=exercise.name,
-            schedule=airflow_schedule(exercise.effective_schedule),
-            components=tuple(spec.recovery_plan(exercise.plan).components),
-        )
-        for exercise in spec.exercises
-        if not exercise.paused
-    )
-
-
 def metrics_run(
     spec: Spec, exercises: Sequence[ExerciseSchedule] | None = None, period: timedelta = PERIOD
 ) -> MetricsRun:
     """The metrics of ``spec``; ``exercises``: the exercise program's (name, schedule) pairs, for completion
-    (default: the spec's `exercises:`)."""
+    (default: the spec's `exercises:`, paused ones not being due)."""
+    if exercises is None:
+        exercises = [s for s in spec.exercise_schedules() if not s.paused]
     rpo = spec.reports.rpo_compliance
     report_target = rpo.target or (spec.storage[0].name if spec.storage else None)
     rpo_enabled = rpo.enabled and bool(spec.storage)
@@ -100,7 +90,7 @@ def metrics_run(
         period_s=int(period.total_seconds()),
         rpo_report_interval_s=int(schedule_interval(rpo.schedule).total_seconds()) if rpo_enabled else None,
         rpo_report_dag_id=f"dr.{spec.metadata.name}.rpo-compliance" if rpo_enabled else None,
-        exercises=exercise_schedules(spec) if exercises is None else tuple(exercises),
+        exercises=tuple(exercises),
     )
 
 

@@ -7,7 +7,7 @@ store's recoverable range and fails before anything is touched.
 
 from __future__ import annotations
 
-from drflow.plan.common import common_fields, dag_id, datastore_params, objectives, targets_params
+from drflow.plan.common import backup_id_param, common_fields, dag_id, datastore_params, objectives, targets_params
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Component, Spec
 
@@ -76,13 +76,9 @@ def restore_plan(spec: Spec, component: Component, source: str) -> DagPlan | Non
         doc_md=doc,
         tasks=(plan, restore, verify),
         params={
-            "backup_id": {
-                "default": None,
-                "type": ["null", "string"],
-                "title": "Backup id",
-                "description": "Optional: the full backup to restore (or recover from); empty: the newest that "
-                "reaches the target.",
-            },
+            "backup_id": backup_id_param(
+                "Optional: the full backup to restore (or recover from); empty: the newest that reaches the target."
+            ),
             "target_time": {
                 "default": None,
                 "type": ["null", "string"],

@@ -7,12 +7,14 @@ decision points), a *walkthrough* (every step checks its preconditions, nothing 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from drflow.spec.types import NAME_PATTERN, PositiveDuration, Schedule
+from drflow.spec.types import NAME_PATTERN, PositiveDuration, Schedule, airflow_schedule
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 UserName = Annotated[str, StringConstraints(min_length=1, max_length=250)]
@@ -46,6 +48,20 @@ PLAN_SCENARIO_DEFAULTS: dict[str, ExerciseScenario] = {
 }
 NEEDS_PARTICIPANTS: frozenset[str] = frozenset({"tabletop", "full-scale"})
 DEFAULT_ANSWER_TIMEOUT = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class ExerciseSchedule:
+    """An exercise of the spec's program as completion counts it: its name, its cron schedule, the components its
+    plan affects (empty: all of them) and whether it is paused (a paused exercise is not due)."""
+
+    name: str
+    schedule: str
+    components: tuple[str, ...] = ()
+    paused: bool = False
+
+    def covers(self, component: str) -> bool:
+        return not self.components or component in self.components
 
 
 class ExerciseModel(BaseModel):
@@ -111,6 +127,12 @@ class Exercise(ExerciseModel):
 
     def effective_scenario(self, plan_scenario: str) -> ExerciseScenario:
         return self.scenario or PLAN_SCENARIO_DEFAULTS[plan_scenario]
+
+    def scheduled(self, components: Sequence[str]) -> ExerciseSchedule:
+        """Its entry in the program: the cron of its schedule (the type's default when none is written) and
+        ``components``, those its plan affects."""
+        cron = airflow_schedule(self.effective_schedule)
+        return ExerciseSchedule(self.name, cron, tuple(components), bool(self.paused))
 
     @property
     def effective_paused(self) -> bool | None:

@@ -24,7 +24,7 @@ from pydantic import (
 from drflow.retention import RetentionPolicy
 from drflow.spec.config import ConfigSettings
 from drflow.spec.currency import DEFAULT_REVIEW_EVERY, ReviewDate, ReviewPeriod
-from drflow.spec.exercises import Exercise
+from drflow.spec.exercises import Exercise, ExerciseSchedule
 from drflow.spec.files import FILES_PRESET, FilesDatastore, S3PrefixDatastore
 from drflow.spec.hosts import HOST_DESCRIPTION, HostSpec
 from drflow.spec.plans import EscalationLevel, Notification, RecoveryPlan
@@ -478,3 +478,7 @@ class Spec(SpecModel):
             if component.name == name:
                 return component
         raise KeyError(name)
+
+    def exercise_schedules(self) -> tuple[ExerciseSchedule, ...]:
+        """The exercise program: each exercise's cron, the components its plan affects, whether it is paused."""
+        return tuple(e.scheduled(self.recovery_plan(e.plan).components) for e in self.exercises)

@@ -96,6 +96,17 @@ class Fanout:
         """The manifest of the backup as a target committed it (in an earlier try), if any did."""
         return self.committed[0].committed if self.committed else None
 
+    def resume(self, work_dir: str | None = None) -> BackupManifest | None:
+        """A retry's shortcut: when an earlier try committed the backup, copy it into the targets still missing
+        it and return its manifest (raising, see :meth:`finish`, when some still fail); else None, once some
+        target can take the backup (see :meth:`require_target`)."""
+        recorded = self.recorded
+        if recorded is None:
+            self.require_target()
+            return None
+        self.fill_missing(work_dir)
+        return self.finish(recorded)
+
     def fail(self, copy: TargetCopy, error: str, *, needs_it: bool = True) -> None:
         copy.error = error
         copy.needs_it = needs_it

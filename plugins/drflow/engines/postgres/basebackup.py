@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from drflow import process
 from drflow.engines.postgres.bindir import binaries_major
-from drflow.engines.postgres.conninfo import PgConnInfo
+from drflow.engines.postgres.conninfo import PgConnInfo, replication_hint
 from drflow.hosts import tail
 from drflow.units import human_duration
 
@@ -229,13 +229,9 @@ def _zstd_wal_archive(staging_dir: Path, timeout: float | None) -> None:
 
 
 def _hint(stderr: str) -> str:
+    if hint := replication_hint(stderr):
+        return hint
     text = stderr.lower()
-    if "must be superuser or replication role" in text or "permission denied" in text:
-        return "hint: the role needs the REPLICATION attribute (ALTER ROLE ... REPLICATION)"
-    if "pg_hba.conf" in text:
-        return "hint: pg_hba.conf on the primary needs a 'replication' line for this role and address"
-    if "max_wal_senders" in text or "too many clients" in text:
-        return "hint: the primary has no free WAL sender; raise max_wal_senders or stop other backups"
     if "closed the connection unexpectedly" in text or "terminating connection" in text:
         return "hint: the server went away during the backup (crash, restart, failover?); check its log, retry"
     if "could not connect" in text or "connection refused" in text:

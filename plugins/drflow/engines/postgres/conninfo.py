@@ -109,3 +109,16 @@ class PgConnInfo:
             dbname=dbname or conn.schema or "postgres",
             options=options,
         )
+
+
+def replication_hint(stderr: str) -> str | None:
+    """What to do about a replication connection the primary refused (pg_basebackup, pg_receivewal): the role's
+    REPLICATION attribute, pg_hba.conf, free WAL senders; None when ``stderr`` names none of these."""
+    text = stderr.lower()
+    if "must be superuser or replication role" in text or "permission denied" in text:
+        return "hint: the role needs the REPLICATION attribute (ALTER ROLE ... REPLICATION)"
+    if "pg_hba.conf" in text:
+        return "hint: pg_hba.conf on the primary needs a 'replication' line for this role and address"
+    if "max_wal_senders" in text or "too many clients" in text:
+        return "hint: the primary has no free WAL sender; raise max_wal_senders or stop other backups"
+    return None

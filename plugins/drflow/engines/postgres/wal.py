@@ -32,7 +32,7 @@ from pathlib import Path
 import psycopg
 
 from drflow import process
-from drflow.engines.postgres.conninfo import PgConnInfo
+from drflow.engines.postgres.conninfo import PgConnInfo, replication_hint
 from drflow.engines.postgres.lsn import (
     format_lsn,
     is_segment_name,
@@ -251,13 +251,8 @@ def _receive_hint(stderr: str) -> str:
             "hint: the primary is on another timeline than the stored WAL (a failover?): take a new full "
             "backup of the new primary to start a new WAL chain"
         )
-    if "pg_hba.conf" in text:
-        return "hint: pg_hba.conf on the primary needs a 'replication' line for this role and address"
-    if "must be superuser or replication role" in text or "permission denied" in text:
-        return "hint: the role needs the REPLICATION attribute (ALTER ROLE ... REPLICATION)"
-    if "max_wal_senders" in text or "too many clients" in text:
-        return "hint: the primary has no free WAL sender; raise max_wal_senders"
-    return "hint: is the primary reachable over a replication connection, and did it stay up?"
+    fallback = "hint: is the primary reachable over a replication connection, and did it stay up?"
+    return replication_hint(stderr) or fallback
 
 
 def _collected(staging_dir: Path, first: int, last: int, segment_size: int) -> list[Path]:
