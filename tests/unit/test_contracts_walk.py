@@ -17,6 +17,7 @@ from drflow.contracts import (
     ContractError,
     FilesBackupRun,
     RetentionRun,
+    RpoReportRun,
     SimulationRun,
     SnapshotRun,
     StepDefinition,
@@ -75,6 +76,9 @@ def test_every_task_builds_its_contract(plan: DagPlan, task: TaskPlan) -> None:
     if "metrics" in task.params:  # the DR metrics of a spec (issue 11)
         assert MetricsRun.from_params(task.params["metrics"]).to_params() == task.params["metrics"]
         assert getattr(operator, "metrics", None) == MetricsRun.from_params(task.params["metrics"])
+    if "report" in task.params:  # the RPO-compliance report
+        assert RpoReportRun.from_params(task.params["report"]).to_params() == task.params["report"]
+        assert getattr(operator, "report", None) == RpoReportRun.from_params(task.params["report"])
     if "config" in task.params:  # configuration backups and drills (issue 9)
         assert ConfigRun.from_params(task.params["config"]).to_params() == task.params["config"]
         assert getattr(operator, "config_run", None) == ConfigRun.from_params(task.params["config"])

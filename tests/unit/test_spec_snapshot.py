@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from drflow.contracts import ContractError, SnapshotRun
+from drflow.contracts import ContractError, RpoReportRun, SnapshotRun
 from drflow.plan.build import build_plans
 from drflow.spec.diagnostics import Diagnostic, SpecError
 from drflow.spec.load import LoadedSpec, load_spec_text
@@ -124,8 +124,8 @@ def test_the_json_schema_takes_snapshot_sources() -> None:
 def test_the_rpo_report_covers_a_component_with_snapshots_only(tmp_path: Path) -> None:
     plans = {plan.dag_id: plan for plan in build_plans(load(SPEC, tmp_path).spec, "spec.yaml")}
     [task] = plans["dr.images.rpo-compliance"].tasks
-    [facts] = task.params["components"]
-    assert (facts["name"], facts["replicas"], facts["targets"][0]["name"]) == ("analytics", [], "vault")
+    [facts] = RpoReportRun.from_params(task.params["report"]).components
+    assert (facts.name, facts.replicas, facts.targets[0]["name"]) == ("analytics", (), "vault")
 
 
 def test_weekly_snapshots_cannot_meet_an_hourly_rpo(tmp_path: Path) -> None:

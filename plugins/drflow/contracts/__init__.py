@@ -19,6 +19,7 @@ from drflow.contracts.plan import (
     StepDefinition,
     StepSummary,
 )
+from drflow.contracts.rpo import RpoComponent, RpoReplica, RpoReportRun
 from drflow.contracts.runs import (
     BackupRun,
     FilesBackupRun,
@@ -44,6 +45,9 @@ __all__ = [
     "PlanFacts",
     "PolicyRetention",
     "RetentionRun",
+    "RpoComponent",
+    "RpoReplica",
+    "RpoReportRun",
     "SimulationRun",
     "SnapshotRun",
     "StandbyFacts",
