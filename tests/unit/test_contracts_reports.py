@@ -9,7 +9,18 @@ from typing import Any
 
 import pytest
 
-from drflow.contracts import ContractError, RpoComponent, RpoReplica, RpoReportRun
+from drflow.contracts import (
+    ConfigDrillRun,
+    ContractError,
+    DrillReportRun,
+    FilesDrillRun,
+    RestoreDrillRun,
+    RpoComponent,
+    RpoReplica,
+    RpoReportRun,
+    SnapshotDrillRun,
+)
+from drflow.plan.build import build_plans
 from drflow.plan.report import rpo_report_plan
 from drflow.spec.load import load_spec
 from drflow.spec.model import Spec
@@ -65,3 +76,56 @@ def test_replicas_without_a_primary_are_refused() -> None:
     [users] = [c for c in rpo_params()["components"] if c["name"] == "user-database"]
     with pytest.raises(ContractError, match="'user-database': replicas without a primary_conn_id"):
         RpoComponent.from_params({**users, "primary_conn_id": None})
+
+
+DrillContract = type[RestoreDrillRun] | type[FilesDrillRun] | type[DrillReportRun] | type[SnapshotDrillRun]
+DRILLS: list[tuple[str, str, DrillContract | type[ConfigDrillRun], tuple[str, ...]]] = [
+    # (DAG, task, its contract, the keys a run cannot do without)
+    (
+        "user-database.drill.weekly-restore",
+        "restore_and_validate",
+        RestoreDrillRun,
+        ("spec_name", "component", "target", "fallback_targets", "database", "bin_dir", "validation"),
+    ),
+    ("user-database.drill.weekly-restore", "record_report", DrillReportRun, ("target", "name", "rto_s", "rpo_s")),
+    ("portal-assets.drill.weekly-tree", "restore_and_validate", FilesDrillRun, ("spec_name", "component", "targets")),
+    ("portal-assets.drill.weekly-tree", "record_report", DrillReportRun, ("spec_name", "component", "rpo_s")),
+    ("analytics.drill.weekly-volume", "restore_snapshot", SnapshotDrillRun, ("snapshot", "region", "name", "rto_s")),
+    (
+        "api-gateway.drill.config",
+        "drill_config",
+        ConfigDrillRun,
+        ("config", "name", "rpo_s", "validate_command", "command_timeout_s"),
+    ),
+]
+
+
+def drill_params(dag: str, task: str) -> dict[str, Any]:
+    [plan] = [p for p in build_plans(example(), EXAMPLE.name) if p.dag_id == f"dr.api-marketplace.{dag}"]
+    return dict(plan.task(task).params["drill"])
+
+
+@pytest.mark.parametrize(("dag", "task", "contract", "keys"), DRILLS, ids=lambda v: getattr(v, "__name__", v))
+def test_every_drill_contract_survives_its_params_and_names_a_missing_key(
+    dag: str, task: str, contract: DrillContract | type[ConfigDrillRun], keys: tuple[str, ...]
+) -> None:
+    params = drill_params(dag, task)
+    run = contract.from_params(params)
+    assert run.to_params() == params and contract.from_params(run.to_params()) == run
+    for key in keys:
+        with pytest.raises(ContractError, match=f"the plan gave no '{key}'"):
+            contract.from_params({k: v for k, v in params.items() if k != key})
+
+
+def test_the_drills_carry_their_components_objectives() -> None:
+    gateway = ConfigDrillRun.from_params(drill_params("api-gateway.drill.config", "drill_config"))
+    assert (gateway.facts.name, gateway.facts.rto_s, gateway.facts.rpo_s) == ("config", 15 * 60, 5 * 60)
+    assert gateway.validate_command == "check-routes.sh" and gateway.config.component == "api-gateway"
+    volume = SnapshotDrillRun.from_params(drill_params("analytics.drill.weekly-volume", "restore_snapshot"))
+    assert (volume.region, volume.facts.name, volume.facts.rto_s) == ("us-west-2", "weekly-volume", 2 * 3600)
+    report = DrillReportRun.from_params(drill_params("user-database.drill.weekly-restore", "record_report"))
+    restore = RestoreDrillRun.from_params(drill_params("user-database.drill.weekly-restore", "restore_and_validate"))
+    assert report.target == restore.target and report.facts.rpo_s == 5 * 60
+    # The other region's copy first (what a regional disaster leaves), the same backup's other copy as fallback.
+    assert (restore.target["name"], [t["name"] for t in restore.fallback_targets]) == ("s3-secondary", ["s3-primary"])
+    assert restore.database == "users" and "accounts-count" in [v["name"] for v in restore.validation]

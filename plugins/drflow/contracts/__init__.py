@@ -8,6 +8,14 @@ naming it, instead of reading ``None`` out of a dict at run time.
 
 from drflow.contracts.base import ContractError
 from drflow.contracts.config import ConfigRetentionRun, ConfigRun
+from drflow.contracts.drills import (
+    ConfigDrillRun,
+    DrillFacts,
+    DrillReportRun,
+    FilesDrillRun,
+    RestoreDrillRun,
+    SnapshotDrillRun,
+)
 from drflow.contracts.exercise import ExerciseFacts, TabletopQuestion, WalkthroughCheck
 from drflow.contracts.plan import (
     DEFAULT_AUDIT_CONN_ID,
@@ -34,21 +42,27 @@ __all__ = [
     "DEFAULT_AUDIT_CONN_ID",
     "BackupRun",
     "ChannelFacts",
-    "EscalationFacts",
+    "ComponentFacts",
+    "ConfigDrillRun",
     "ConfigRetentionRun",
     "ConfigRun",
-    "ComponentFacts",
     "ContractError",
+    "DrillFacts",
+    "DrillReportRun",
+    "EscalationFacts",
     "ExerciseFacts",
     "FilesBackupRun",
+    "FilesDrillRun",
     "NodeFacts",
     "PlanFacts",
     "PolicyRetention",
+    "RestoreDrillRun",
     "RetentionRun",
     "RpoComponent",
     "RpoReplica",
     "RpoReportRun",
     "SimulationRun",
+    "SnapshotDrillRun",
     "SnapshotRun",
     "StandbyFacts",
     "StepDefinition",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drflow.contracts.drills import DrillFacts
 from drflow.engines.postgres.bindir import datastore_bin_dir
 from drflow.spec.model import Component, Spec
 from drflow.spec.plans import ValidateAction
@@ -42,6 +43,16 @@ def common_fields(spec: Spec, component: Component, source: str) -> dict[str, An
         "retries": spec.defaults.retries,
         "retry_delay_s": int(spec.defaults.retry_delay.total_seconds()),
     }
+
+
+def drill_facts(spec: Spec, component: Component, name: str) -> DrillFacts:
+    """The drill ``name`` of ``component`` as its report names and judges it (its objectives in seconds)."""
+    return DrillFacts(
+        name=name,
+        rto_s=int(component.rto.total_seconds()),
+        rpo_s=int(component.rpo.total_seconds()),
+        notes_conn_id=spec.defaults.notes_conn_id,
+    )
 
 
 def objectives(component: Component) -> str:

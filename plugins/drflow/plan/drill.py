@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from drflow.plan.common import common_fields, dag_id, datastore_params, objectives
+from drflow.contracts.drills import DrillReportRun, RestoreDrillRun
+from drflow.plan.common import common_fields, dag_id, datastore_params, drill_facts, objectives
 from drflow.plan.drill_files import files_drill_plan
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.snapshot import snapshot_drill_tasks
@@ -43,20 +44,23 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
         + f" in `{target_name}` (or the one given in the trigger form).",
         params={**store_params, "policy": policy_name, "fallback_targets": fallback},
     )
+    restore_run = RestoreDrillRun(
+        spec_name=spec.metadata.name,
+        component=component.name,
+        target=target,
+        fallback_targets=tuple(fallback),
+        database=base["database"],
+        bin_dir=base["bin_dir"],
+        validation=tuple(v.model_dump(mode="json") for v in drill.validation),
+        work_dir=spec.defaults.work_dir,
+    )
     restore = TaskPlan(
         task_id="restore_and_validate",
         action="postgres.restore_drill",
         doc="Verify checksums, restore into a scratch instance on a free port, start it, run the validation "
         "queries and the validation suite's checks and compare them with the values recorded at backup time; "
         "the scratch instance is always torn down.",
-        params={
-            **store_params,
-            "database": base["database"],
-            "bin_dir": base["bin_dir"],
-            "validation": [v.model_dump(mode="json") for v in drill.validation],
-            "work_dir": spec.defaults.work_dir,
-            "fallback_targets": fallback,
-        },
+        params={"drill": restore_run.to_params()},
         upstream=("select_backup",),
         timeout_s=int(drill.timeout.total_seconds()) if drill.timeout else None,
     )
@@ -66,11 +70,12 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
         doc="Write the drill report (restore time against the RTO, backup age against the RPO, validation "
         "results) to the store; fail if the drill missed an objective or a check.",
         params={
-            **store_params,
-            "drill": drill.name,
-            "rto_s": int(component.rto.total_seconds()),
-            "rpo_s": int(component.rpo.total_seconds()),
-            "notes_conn_id": spec.defaults.notes_conn_id,
+            "drill": DrillReportRun(
+                spec_name=spec.metadata.name,
+                component=component.name,
+                target=target,
+                facts=drill_facts(spec, component, drill.name),
+            ).to_params()
         },
         upstream=("restore_and_validate",),
         retries=1,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from drflow.plan.common import common_fields, dag_id, objectives
+from drflow.contracts.drills import DrillReportRun, FilesDrillRun
+from drflow.plan.common import common_fields, dag_id, drill_facts, objectives
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Component, Drill, Spec
 from drflow.spec.types import airflow_schedule
@@ -20,10 +21,12 @@ def files_drill_plan(spec: Spec, component: Component, drill: Drill, source: str
         "checked, replay it into a scratch directory and compare the tree with the digest recorded at backup time "
         "(an S3 prefix: the objects and bytes of its listing); the scratch directory is always removed.",
         params={
-            "spec_name": spec.metadata.name,
-            "component": component.name,
-            "targets": targets,
-            "work_dir": spec.defaults.work_dir,
+            "drill": FilesDrillRun(
+                spec_name=spec.metadata.name,
+                component=component.name,
+                targets=tuple(targets),
+                work_dir=spec.defaults.work_dir,
+            ).to_params()
         },
         timeout_s=int(drill.timeout.total_seconds()) if drill.timeout else None,
     )
@@ -33,13 +36,12 @@ def files_drill_plan(spec: Spec, component: Component, drill: Drill, source: str
         doc="Write the drill report (restore time against the RTO, backup age against the RPO, the tree check) to "
         "the store; fail if the drill missed an objective or the check.",
         params={
-            "spec_name": spec.metadata.name,
-            "component": component.name,
-            "target": targets[0],
-            "drill": drill.name,
-            "rto_s": int(component.rto.total_seconds()),
-            "rpo_s": int(component.rpo.total_seconds()),
-            "notes_conn_id": spec.defaults.notes_conn_id,
+            "drill": DrillReportRun(
+                spec_name=spec.metadata.name,
+                component=component.name,
+                target=targets[0],
+                facts=drill_facts(spec, component, drill.name),
+            ).to_params()
         },
         upstream=("restore_and_validate",),
         retries=1,
