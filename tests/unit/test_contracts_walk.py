@@ -16,6 +16,7 @@ from drflow.contracts import (
     ConfigDrillRun,
     ConfigRun,
     ContractError,
+    CopyRun,
     DrillReportRun,
     FilesBackupRun,
     FilesDrillRun,
@@ -81,6 +82,9 @@ def test_every_task_builds_its_contract(plan: DagPlan, task: TaskPlan) -> None:
     if "metrics" in task.params:  # the DR metrics of a spec (issue 11)
         assert MetricsRun.from_params(task.params["metrics"]).to_params() == task.params["metrics"]
         assert getattr(operator, "metrics", None) == MetricsRun.from_params(task.params["metrics"])
+    if "copy" in task.params:  # a policy's copy_to targets
+        assert CopyRun.from_params(task.params["copy"]).to_params() == task.params["copy"]
+        assert getattr(operator, "copy", None) == CopyRun.from_params(task.params["copy"])
     if "report" in task.params:  # the RPO-compliance report
         assert RpoReportRun.from_params(task.params["report"]).to_params() == task.params["report"]
         assert getattr(operator, "report", None) == RpoReportRun.from_params(task.params["report"])

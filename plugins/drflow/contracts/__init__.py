@@ -30,6 +30,7 @@ from drflow.contracts.plan import (
 from drflow.contracts.rpo import RpoComponent, RpoReplica, RpoReportRun
 from drflow.contracts.runs import (
     BackupRun,
+    CopyRun,
     FilesBackupRun,
     PolicyRetention,
     RetentionRun,
@@ -47,6 +48,7 @@ __all__ = [
     "ConfigRetentionRun",
     "ConfigRun",
     "ContractError",
+    "CopyRun",
     "DrillFacts",
     "DrillReportRun",
     "EscalationFacts",

@@ -1,5 +1,6 @@
-"""The contracts of the RPO report and the drills, as their plan builders write them from the example spec:
-each survives ``from_params(to_params())``, and a key its builder always writes, when missing, is named."""
+"""The contracts of the RPO report, the drills and the copies, as their plan builders write them from the
+example specs: each survives ``from_params(to_params())``, and a key its builder always writes, when missing,
+is named."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from drflow.contracts import (
     ConfigDrillRun,
     ContractError,
+    CopyRun,
     DrillReportRun,
     FilesDrillRun,
     RestoreDrillRun,
@@ -27,6 +29,7 @@ from drflow.spec.model import Spec
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "plan_specs" / "api-marketplace.yaml"
+EVERY_ACTION = Path(__file__).parent / "data" / "every_action.yaml"
 
 
 @cache
@@ -129,3 +132,25 @@ def test_the_drills_carry_their_components_objectives() -> None:
     # The other region's copy first (what a regional disaster leaves), the same backup's other copy as fallback.
     assert (restore.target["name"], [t["name"] for t in restore.fallback_targets]) == ("s3-secondary", ["s3-primary"])
     assert restore.database == "users" and "accounts-count" in [v["name"] for v in restore.validation]
+
+
+def copy_params() -> dict[str, Any]:
+    copies = [
+        t for p in build_plans(load_spec(EVERY_ACTION).spec, EVERY_ACTION.name) for t in p.tasks if "copy" in t.params
+    ]
+    assert copies, "every_action.yaml has a policy with copy_to"
+    return dict(copies[0].params["copy"])
+
+
+def test_the_copy_run_survives_its_params_and_names_a_missing_key() -> None:
+    params = copy_params()
+    run = CopyRun.from_params(params)
+    assert run.to_params() == params and CopyRun.from_params(run.to_params()) == run
+    assert [t["name"] for t in run.sources] == ["local-east"] and [t["name"] for t in run.destinations] == [
+        "local-west"
+    ]
+    for key in CopyRun.FIELDS:
+        with pytest.raises(ContractError, match=f"copy run: the plan gave no '{key}'"):
+            CopyRun.from_params({k: v for k, v in params.items() if k != key})
+    with pytest.raises(ContractError, match="copy run: retention_policy 'forever' is not one of"):
+        CopyRun.from_params({**params, "retention_policy": "forever"})
