@@ -22,10 +22,12 @@ from drflow.contracts import (
     RpoReportRun,
     SnapshotDrillRun,
 )
+from drflow.engines.postgres.replication_watch import ReplicationWatch, WatchedReplica
 from drflow.plan.build import build_plans
 from drflow.plan.report import rpo_report_plan
 from drflow.spec.load import load_spec
 from drflow.spec.model import Spec
+from drflow.spec.slots import SlotWatch
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "plan_specs" / "api-marketplace.yaml"
@@ -154,3 +156,23 @@ def test_the_copy_run_survives_its_params_and_names_a_missing_key() -> None:
             CopyRun.from_params({k: v for k, v in params.items() if k != key})
     with pytest.raises(ContractError, match="copy run: retention_policy 'forever' is not one of"):
         CopyRun.from_params({**params, "retention_policy": "forever"})
+
+
+def test_the_slot_and_replication_watches_survive_their_params_and_name_a_missing_key() -> None:
+    plans = {p.dag_id: p for p in build_plans(example(), EXAMPLE.name)}
+    [wal] = [
+        p for p in plans.values() if p.dag_id.startswith("dr.api-marketplace.billing.backup.") and "wal" in p.dag_id
+    ]
+    params = dict(wal.task("check_slots").params["slot_watch"])
+    watch = SlotWatch.from_params(params)
+    assert watch.to_params() == params and SlotWatch.from_params(watch.to_params()) == watch
+    assert {(c.kind, c.component) for c in watch.claims} >= {("wal", "billing"), ("replica", "billing")}
+    with pytest.raises(ValueError, match="slot watch settings lack orphan_limit_bytes"):
+        SlotWatch.from_params({k: v for k, v in params.items() if k != "orphan_limit_bytes"})
+
+    settings = dict(plans["dr.api-marketplace.billing.replication-watch"].task("check_replication").params["watch"])
+    replication = ReplicationWatch.from_params(settings)
+    assert replication.to_params() == settings and replication.slot_watch is not None
+    assert replication.replicas == (WatchedReplica("replica-1", "drflow_pg_replica", "drflow_sandbox_replica"),)
+    with pytest.raises(ValueError, match="incomplete replication-watch settings: 'replicas'"):
+        ReplicationWatch.from_params({k: v for k, v in settings.items() if k != "replicas"})
