@@ -10,9 +10,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from drflow.contracts import PlanFacts, StepDefinition
+from drflow.contracts import PlanFacts, RpoComponent, StepDefinition
 from drflow.plan.build import build_plans
 from drflow.plan.graph import DagPlan, TaskPlan
+from drflow.plan.report import rpo_components
 from drflow.spec.load import load_spec_text
 
 SHOP = """\
@@ -122,9 +123,17 @@ def spec_head(spec_name: str, targets: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def postgres_component(
-    name: str, database: str, bin_dir: Path, targets: list[dict[str, Any]], **fields: Any
+    name: str,
+    database: str,
+    bin_dir: Path,
+    targets: list[dict[str, Any]],
+    *,
+    conn_id: str = "pg_primary",
+    replicas: list[dict[str, Any]] | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
-    """A PostgreSQL component (primary `pg_primary` in us-east-1) with a daily pg_basebackup into ``targets``."""
+    """A PostgreSQL component (primary ``conn_id`` in us-east-1, ``replicas`` as the spec writes them) with a
+    daily pg_basebackup into ``targets``."""
     return {
         "name": name,
         "criticality": "low",
@@ -134,13 +143,36 @@ def postgres_component(
             "type": "postgres",
             "database": database,
             "bin_dir": str(bin_dir),
-            "primary": {"conn_id": "pg_primary", "region": "us-east-1"},
+            "primary": {"conn_id": conn_id, "region": "us-east-1"},
+            "replicas": replicas or [],
         },
         "backups": [
             {
                 "name": "daily-full",
                 "type": "full",
                 "method": "pg_basebackup",
+                "schedule": "@daily",
+                "targets": [t["name"] for t in targets],
+                "retention": {"days": 7},
+            }
+        ],
+        **fields,
+    }
+
+
+def files_component(name: str, path: Path | str, targets: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+    """A files component (the tree at ``path``) with a daily full backup (method files) into ``targets``."""
+    return {
+        "name": name,
+        "criticality": "low",
+        "rto": "1h",
+        "rpo": "1d",
+        "datastore": {"type": "files", "path": str(path)},
+        "backups": [
+            {
+                "name": "daily-full",
+                "type": "full",
+                "method": "files",
                 "schedule": "@daily",
                 "targets": [t["name"] for t in targets],
                 "retention": {"days": 7},
@@ -178,3 +210,10 @@ def restore_inputs(
     }
     params = task_params(json.dumps(spec), ".plan.restore-plan", str(step["name"]), **overrides)
     return StepDefinition.from_params(params["step"]), PlanFacts.from_params(params["plan"])
+
+
+def rpo_component(spec: dict[str, Any], component: str) -> RpoComponent:
+    """``component`` of the spec (as the spec writes it) as the RPO report's builder hands it to the report."""
+    loaded = load_spec_text(json.dumps(spec), Path(f"{spec['metadata']['name']}.yaml")).spec
+    [facts] = [c for c in rpo_components(loaded) if c.name == component]
+    return facts

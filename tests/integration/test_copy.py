@@ -9,12 +9,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from drflow.contracts import RpoComponent
 from drflow.jobs.copy import copy_backups
 from drflow.jobs.rpo import component_compliance
 from drflow.store.catalog import Catalog
 from drflow.store.factory import target_catalogs
 from drflow.store.manifest import BackupManifest, make_backup_id
+from tests.fixtures.pg import PG_BIN_DIR
 from tests.integration.test_catalog import T0
+from tests.plan_inputs import postgres_component, rpo_component, spec_head
 
 
 def take_backup(catalog: Catalog, tmp_path: Path, when: datetime, policy: str = "daily-full") -> BackupManifest:
@@ -47,15 +50,13 @@ def take_backup(catalog: Catalog, tmp_path: Path, when: datetime, policy: str = 
 SPEC = "copy-spec"
 
 
-def _component(source: dict[str, Any], destination: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": "orders-db",
-        "rpo_s": 3600,
-        "replicas": [],
-        "targets": [source, destination],
-        "copy_targets": [destination["name"]],
-        "wal_interval_s": None,
-    }
+def _component(source: dict[str, Any], destination: dict[str, Any]) -> RpoComponent:
+    """orders-db (RPO 1h) backed up into ``source`` and copied to ``destination``, as the RPO report's builder
+    writes it."""
+    component = postgres_component("orders-db", "orders", PG_BIN_DIR, [source], rpo="1h")
+    [policy] = component["backups"]
+    policy["copy_to"] = [destination["name"]]
+    return rpo_component({**spec_head(SPEC, [source, destination]), "components": [component]}, "orders-db")
 
 
 def test_new_entries_are_copied_verified_and_their_lag_counts_in_rpo(

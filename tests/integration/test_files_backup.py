@@ -29,6 +29,7 @@ from drflow.store.catalog import Catalog
 from drflow.store.factory import open_store
 from drflow.store.manifest import BackupManifest, make_backup_id
 from tests.fixtures.s3 import MotoServer
+from tests.plan_inputs import files_component, rpo_component, spec_head
 
 SPEC = "files-test"
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -291,7 +292,8 @@ def test_rpo_compliance_counts_the_newest_restorable_file_backup(tree: Path, tmp
     take_files_backup(_request(targets, ds, "full", 0, work))
     first = take_files_backup(_request(targets, ds, "incremental", 1, work))
     second = take_files_backup(_request(targets, ds, "incremental", 2, work))
-    component = {"name": "portal-assets", "rpo_s": 3600, "replicas": [], "targets": targets}
+    spec = {**spec_head(SPEC, targets), "components": [files_component("portal-assets", tree, targets, rpo="1h")]}
+    component = rpo_component(spec, "portal-assets")
     now = second.finished_at + timedelta(minutes=10)
     report = component_compliance(SPEC, component, now)
     assert report["compliant"] and report["best_source"] == "files:local-a"

@@ -25,6 +25,7 @@ from drflow.store.fanout import TargetsFailedError
 from drflow.store.manifest import BackupManifest
 from tests.fixtures.backups import full_backup_request
 from tests.fixtures.s3 import S3_TEST_PREFIX, S3_TEST_REGION, MotoServer, drop_bucket
+from tests.plan_inputs import postgres_component, rpo_component, spec_head
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +89,8 @@ def test_full_backup_keeps_the_healthy_copy_across_retries_and_fills_the_fixed_t
     assert first.value.committed == ["test-local"] and list(first.value.failed) == ["s3-second"]
     [committed] = _entries([local_target], "users")["test-local"]
     # A backup present in one target counts for RPO compliance; the failed target is a reported problem.
-    facts = {"name": "users", "rpo_s": 3600, "replicas": [], "targets": targets, "wal_interval_s": None}
+    component = postgres_component("users", "users", pg_primary.bin_dir, targets, rpo="1h")
+    facts = rpo_component({**spec_head(SPEC, targets), "components": [component]}, "users")
     report = component_compliance(SPEC, facts, datetime.now(UTC))
     assert report["compliant"] and report["best_source"] == "backup:test-local"
     assert [p.split(":")[0] for p in report["problems"]] == ["s3-second"]

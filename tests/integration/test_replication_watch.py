@@ -261,40 +261,49 @@ def test_replication_watch_dag_passes_when_healthy_and_fails_on_paused_replay(
     assert "replay_paused (replica-1): WAL replay is paused" in log and "pg_wal_replay_resume()" in log
 
 
+WATCHED_SPEC = """\
+version: 1
+metadata: {{name: s, owner: test}}
+regions: [{{name: us-east-1, role: primary}}]
+storage: [{{name: t, type: local, path: {store}}}]
+components:
+  - name: db
+    criticality: low
+    rto: 1h
+    rpo: 5m
+    datastore:
+      type: postgres
+      database: postgres
+      bin_dir: {bin_dir}
+      primary: {{conn_id: test_watch_primary, region: us-east-1}}
+      replicas: [{{name: replica-1, conn_id: test_watch_replica, region: us-east-1, slot: {slot}}}]
+      slot_retention_limit: 16MiB
+    backups:
+      - {{name: wal, type: incremental, method: pg_receivewal, schedule: "@hourly", targets: [t],
+          retention: {{days: 7}}}}
+"""
+
+
 def test_the_watch_also_measures_the_specs_wal_slots_and_orphans_on_the_primary(
-    pg_primary_with_replica: tuple[LocalCluster, LocalCluster], monkeypatch: pytest.MonkeyPatch
+    pg_primary_with_replica: tuple[LocalCluster, LocalCluster], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from drflow.engines.postgres.replication_watch import ReplicationWatch
     from drflow.engines.postgres.wal import ensure_slot
-    from drflow.spec.slots import SlotClaim
+    from drflow.plan.replication import replication_watch_plan
+    from drflow.spec.load import load_spec_text
+    from drflow.spec.slots import WAL_PREFIX, spec_tag, wal_slot_name
 
     primary, replica = pg_primary_with_replica
     monkeypatch.setenv("AIRFLOW_CONN_TEST_WATCH_PRIMARY", airflow_conn_json(primary))
     monkeypatch.setenv("AIRFLOW_CONN_TEST_WATCH_REPLICA", airflow_conn_json(replica))
-    limit = 16 * 1024**2
-    claims = [
-        SlotClaim("drflow_wal_abc123_db_wal", "test_watch_primary", "wal", "s", "db", "WAL policy wal", limit),
-        SlotClaim(SLOT, "test_watch_primary", "replica", "s", "db", "replica replica-1", 1024**3),
-    ]
-    watch = {
-        "claims": [c.to_params() for c in claims],
-        "components": ["db"],
-        "orphan_prefixes": ["drflow_wal_abc123_"],
-        "orphan_limit_bytes": limit,
-        "command": "drflow slots drop --spec s.yaml --component db --slot {slot}",
-    }
-    for slot in ("drflow_wal_abc123_db_wal", "drflow_wal_abc123_db_removed"):
+    # Component db archives WAL through a slot of its own (16 MiB allowed) and streams to replica-1.
+    spec = load_spec_text(WATCHED_SPEC.format(bin_dir=primary.bin_dir, store=tmp_path / "store", slot=SLOT), "s.yaml")
+    plan = replication_watch_plan(spec.spec, spec.spec.component("db"), "s.yaml")
+    assert plan is not None
+    settings = ReplicationWatch.from_params(plan.task("check_replication").params["watch"])
+    wal_slot, removed = wal_slot_name("s", "db", "wal"), f"{WAL_PREFIX}{spec_tag('s')}_db_removed"
+    for slot in (wal_slot, removed):
         ensure_slot(primary.conninfo(), slot)
-    settings = ReplicationWatch(
-        primary_conn_id="test_watch_primary",
-        database="postgres",
-        replicas=[{"name": "replica-1", "conn_id": "test_watch_replica", "slot": SLOT}],
-        warn_lag_s=60,
-        max_lag_s=300,
-        max_slot_retained_bytes=1024**3,
-        connect_timeout=5,
-        slot_watch=watch,
-    )
     report = settings.measure()
     assert report.healthy and report.codes() == {"slot_orphaned"}  # an orphan is a warning
 
@@ -308,6 +317,6 @@ def test_the_watch_also_measures_the_specs_wal_slots_and_orphans_on_the_primary(
     assert by_slot[SLOT]["alerts"] == [] and by_slot[SLOT]["kind"] == "replica"
     exceeded = [a for a in report.alerts if a.code == "slot_retention_exceeded"]
     assert len(exceeded) == 2 and all(a.severity == "critical" for a in exceeded)
-    assert any("'drflow_wal_abc123_db_wal' of WAL policy wal of s/db holds back" in a.message for a in exceeded)
-    assert any("--slot drflow_wal_abc123_db_removed" in a.message for a in exceeded)
+    assert any(f"'{wal_slot}' of WAL policy wal of s/db holds back" in a.message for a in exceeded)
+    assert any(f"--spec s.yaml --component db --slot {removed}" in a.message for a in exceeded)
     json.dumps(report.to_json())  # it travels through XCom and trigger events

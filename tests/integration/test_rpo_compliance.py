@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from drflow.contracts import RpoComponent
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.jobs.backup import take_full_backup
 from drflow.jobs.rpo import component_compliance, rpo_compliance
 from tests.fixtures.backups import full_backup_request
-from tests.fixtures.pg import airflow_conn_json
+from tests.fixtures.pg import PG_BIN_DIR, airflow_conn_json
+from tests.plan_inputs import postgres_component, rpo_component, spec_head
 
 pytestmark = pytest.mark.slow
 
@@ -35,15 +37,13 @@ def pair_conns(
         os.environ.pop(env, None)
 
 
-def _facts(local_target: dict[str, Any], replicas: list[dict[str, Any]], rpo_s: int = 300) -> dict[str, Any]:
-    return {
-        "name": "user-database",
-        "rpo_s": rpo_s,
-        "primary_conn_id": "rpo_primary",
-        "replicas": replicas,
-        "targets": [local_target],
-        "wal_interval_s": None,
-    }
+def _facts(local_target: dict[str, Any], replicas: list[dict[str, Any]]) -> RpoComponent:
+    """The User Database (RPO 5m, its primary at `rpo_primary`) backed up into ``local_target``, as the
+    RPO report's builder writes it."""
+    component = postgres_component(
+        "user-database", "users", PG_BIN_DIR, [local_target], conn_id="rpo_primary", replicas=replicas, rpo="5m"
+    )
+    return rpo_component({**spec_head("rpo-test", [local_target]), "components": [component]}, "user-database")
 
 
 def test_a_streaming_replica_keeps_the_rpo_but_the_report_says_it_alone_does(
@@ -51,7 +51,7 @@ def test_a_streaming_replica_keeps_the_rpo_but_the_report_says_it_alone_does(
 ) -> None:
     result = component_compliance(
         "rpo-test",
-        _facts(local_target, [{"name": "replica-1", "conn_id": "rpo_replica", "slot": None}]),
+        _facts(local_target, [{"name": "replica-1", "conn_id": "rpo_replica", "region": "us-east-1"}]),
         datetime.now(UTC),
     )
     assert result["compliant"] is True

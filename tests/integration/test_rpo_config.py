@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from drflow.contracts import RpoComponent, RpoReportRun
 from drflow.jobs.config import back_up_config
 from drflow.jobs.files import FilesBackupRequest, take_files_backup
 from drflow.jobs.rpo import component_compliance
@@ -20,6 +21,7 @@ from drflow.plan.report import rpo_report_plan
 from drflow.spec.config import ConfigSource
 from drflow.spec.load import load_spec
 from drflow.store.manifest import make_backup_id
+from tests.plan_inputs import files_component, rpo_component, spec_head
 
 SPEC = "rpo-config"
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,21 +36,21 @@ def routes(tmp_path: Path) -> Path:
     return root
 
 
-def _facts(routes: Path, config_target: dict[str, Any], data_targets: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "name": "api-gateway",
-        "rpo_s": 300,
-        "replicas": [],
-        "targets": data_targets,
-        "wal_interval_s": None,
-        "config_source": ConfigSource(kind="directory", path=str(routes)).to_params(),
-        "config_targets": [config_target],
-    }
+def _facts(routes: Path, config_target: dict[str, Any], assets: Path | None = None) -> RpoComponent:
+    """The API Gateway (RPO 5m) with its routes as ``config:`` in ``config_target`` and, given ``assets``, a
+    files datastore backed up there too, as the RPO report's builder writes it."""
+    config = {"type": "directory", "path": str(routes), "targets": [config_target["name"]], "retention": {"days": 30}}
+    component = (
+        files_component("api-gateway", assets, [config_target], rpo="5m", config=config)
+        if assets is not None
+        else {"name": "api-gateway", "criticality": "low", "rto": "1h", "rpo": "5m", "config": config}
+    )
+    return rpo_component({**spec_head(SPEC, [config_target]), "components": [component]}, "api-gateway")
 
 
 def test_a_config_backed_up_as_it_is_complies_whatever_the_age_of_its_version(routes: Path, tmp_path: Path) -> None:
     target = {"name": "local-a", "type": "local", "path": str(tmp_path / "store")}
-    facts = _facts(routes, target, [])
+    facts = _facts(routes, target)
     never = component_compliance(SPEC, facts, datetime.now(UTC))
     assert not never["compliant"] and any("holds no config version" in p for p in never["problems"])
     assert any("no version stored in any target" in n for n in never["notes"])
@@ -90,7 +92,7 @@ def test_data_and_config_must_both_comply(routes: Path, tmp_path: Path) -> None:
             work_dir=str(tmp_path / "work"),
         )
     )
-    facts = _facts(routes, target, [target])
+    facts = _facts(routes, target, assets)
     at = full.finished_at + timedelta(seconds=299)  # the data just within its 300s RPO
     fresh = component_compliance(SPEC, facts, at)
     assert fresh["compliant"] and fresh["best_source"] == "files:local-a"
@@ -109,8 +111,9 @@ def test_the_example_specs_rpo_report_reads_the_configs() -> None:
     spec = load_spec(ROOT / "plan_specs" / "api-marketplace.yaml").spec
     plan = rpo_report_plan(spec, "api-marketplace.yaml")
     assert plan is not None
-    facts = {f["name"]: f for f in plan.tasks[0].params["components"]}
+    report = RpoReportRun.from_params(plan.tasks[0].params["report"])
+    facts = {f.name: f for f in report.components}
     gateway = facts["api-gateway"]
-    assert ConfigSource.from_params(gateway["config_source"]).path == "/var/tmp/drflow-demo/api-gateway/routes"
-    assert [t["name"] for t in gateway["config_targets"]] == ["s3-primary", "s3-secondary"]
-    assert facts["portal-assets"]["config_source"] is None and "analytics" in facts
+    assert gateway.config_source is not None and gateway.config_source.path == "/var/tmp/drflow-demo/api-gateway/routes"
+    assert [t["name"] for t in gateway.config_targets] == ["s3-primary", "s3-secondary"]
+    assert facts["portal-assets"].config_source is None and "analytics" in facts

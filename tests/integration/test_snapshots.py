@@ -28,6 +28,7 @@ from drflow.jobs.snapshot import (
 )
 from drflow.store.factory import target_catalogs
 from tests.fixtures.s3 import MotoServer
+from tests.plan_inputs import rpo_component, spec_head
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 FAST = Waiting(poll_s=1, timeout_s=30)
@@ -147,7 +148,20 @@ def test_ebs_snapshot_by_tag_copied_recorded_restored_and_drilled(
     assert left == []
 
     # RPO compliance counts the snapshot's age.
-    component = {"name": "analytics", "targets": [local_target], "rpo_s": 3600}
+    spec = {
+        **spec_head("snapshots-test", [local_target]),
+        "components": [
+            {
+                "name": "analytics",
+                "criticality": "medium",
+                "rto": "2h",
+                "rpo": "8d",
+                "snapshots": {"conn_id": s3_conn_id, "region": PRIMARY, "ebs": {"tags": {"app": tag}}},
+                "backups": [{"preset": "system-image", "targets": [local_target["name"]], "retention": {"days": 35}}],
+            }
+        ],
+    }
+    component = rpo_component(spec, "analytics")
     sources, problems = store_sources("snapshots-test", component, datetime.now(UTC) + timedelta(minutes=10))
     assert problems == [] and sources[0]["backup_id"] == backup_id and 600 <= sources[0]["lag_s"] < 700
 

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from drflow.contracts import BackupRun, PlanFacts, StepDefinition
+from drflow.contracts import BackupRun, DrillReportRun, PlanFacts, RestoreDrillRun, StepDefinition
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.hosts import Host
@@ -90,16 +90,17 @@ def test_a_drill_and_a_plan_step_check_the_restored_copy_against_the_backup(
     assert baseline is not None and baseline.row_counts == {"public.accounts": 2000, "public.invoices": 503}
     assert set(baseline.checksums) == {"public.accounts", "public.invoices"}  # the plan's tables are the drill's
 
-    drill = task_params(text, ".drill.weekly", "restore_and_validate")
-    catalogs = target_catalogs(SPEC, [drill["target"]])
+    drill = RestoreDrillRun.from_params(task_params(text, ".drill.weekly", "restore_and_validate")["drill"])
+    catalogs = target_catalogs(SPEC, [drill.target])
     result = run_restore_drill(
         find_copies(catalogs, "shop", backup_id),
-        database=drill["database"],
-        validation=drill["validation"],
+        database=drill.database,
+        validation=drill.validation,
         host=pg_host,
-        bin_dir=Path(drill["bin_dir"]),
+        bin_dir=Path(drill.bin_dir),
     )
-    verdict = drill_verdict(result, rto_s=3600, rpo_s=86400)
+    judged = DrillReportRun.from_params(task_params(text, ".drill.weekly", "record_report")["drill"]).facts
+    verdict = drill_verdict(result, rto_s=judged.rto_s, rpo_s=judged.rpo_s)
     suite = {check["name"]: check for check in result["suite"]}
     assert [name for name, check in suite.items() if check["passed"]] == ["intact", "complete", "indexes"]
     assert suite["indexes"]["detail"]["indexes"] >= 2

@@ -13,11 +13,18 @@ import pytest
 
 from drflow.contracts import (
     BackupRun,
+    ConfigDrillRun,
     ConfigRun,
     ContractError,
+    CopyRun,
+    DrillReportRun,
     FilesBackupRun,
+    FilesDrillRun,
+    RestoreDrillRun,
     RetentionRun,
+    RpoReportRun,
     SimulationRun,
+    SnapshotDrillRun,
     SnapshotRun,
     StepDefinition,
 )
@@ -75,7 +82,17 @@ def test_every_task_builds_its_contract(plan: DagPlan, task: TaskPlan) -> None:
     if "metrics" in task.params:  # the DR metrics of a spec (issue 11)
         assert MetricsRun.from_params(task.params["metrics"]).to_params() == task.params["metrics"]
         assert getattr(operator, "metrics", None) == MetricsRun.from_params(task.params["metrics"])
-    if "config" in task.params:  # configuration backups and drills (issue 9)
+    if "copy" in task.params:  # a policy's copy_to targets
+        assert CopyRun.from_params(task.params["copy"]).to_params() == task.params["copy"]
+        assert getattr(operator, "copy", None) == CopyRun.from_params(task.params["copy"])
+    if "report" in task.params:  # the RPO-compliance report
+        assert RpoReportRun.from_params(task.params["report"]).to_params() == task.params["report"]
+        assert getattr(operator, "report", None) == RpoReportRun.from_params(task.params["report"])
+    if "drill" in task.params:  # every kind of drill's restore and report
+        drill = getattr(operator, "drill", None)
+        assert isinstance(drill, (RestoreDrillRun, FilesDrillRun, DrillReportRun, SnapshotDrillRun, ConfigDrillRun))
+        assert drill.to_params() == task.params["drill"] and type(drill).from_params(task.params["drill"]) == drill
+    if "config" in task.params:  # configuration backups (issue 9)
         assert ConfigRun.from_params(task.params["config"]).to_params() == task.params["config"]
         assert getattr(operator, "config_run", None) == ConfigRun.from_params(task.params["config"])
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from drflow.contracts import BackupRun
+from drflow.contracts import BackupRun, DrillReportRun
 from drflow.plan.build import build_plans, error_plan
 from drflow.plan.compile import compile_specs
 from drflow.plan.diff import diff_plans
@@ -54,8 +54,8 @@ def test_backup_task_records_the_drill_queries_and_never_a_secret(plans: list[Da
 
 def test_drill_plan_carries_objectives_in_seconds(plans: list[DagPlan]) -> None:
     drill = next(p for p in plans if p.kind == "restore-drill" and p.component == "api-gateway")
-    report = drill.task("record_report")
-    assert (report.params["rto_s"], report.params["rpo_s"]) == (15 * 60, 5 * 60)
+    report = DrillReportRun.from_params(drill.task("record_report").params["drill"])
+    assert (report.facts.rto_s, report.facts.rpo_s) == (15 * 60, 5 * 60)
     assert "backup_id" in drill.params
 
 
@@ -101,7 +101,7 @@ def test_diff_names_the_changed_leaf_of_nested_parameters(tmp_path: Path) -> Non
     changed.write_text(SPEC.read_text().replace("rpo: 15m", "rpo: 10m", 1))
     diff = diff_plans(before, build_plans(load_spec(changed).spec, SPEC))
     assert diff["changed"]["dr.api-marketplace.billing.drill.weekly-restore"] == [
-        "~ task record_report.rpo_s: 900 → 600"
+        "~ task record_report.drill.rpo_s: 900 → 600"
     ]
     plan_lines = diff["changed"]["dr.api-marketplace.plan.region-failover"]
     assert "~ task declare.plan.components.billing.rpo_s: 900 → 600" in plan_lines

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from drflow.engines.postgres.replication_watch import ReplicationWatch
+from drflow.engines.postgres.replication_watch import ReplicationWatch, WatchedReplica
 from drflow.plan.build import build_plans
 from drflow.plan.replication import replication_watch_plan
 from drflow.spec.load import load_spec, load_spec_text
@@ -121,14 +121,11 @@ def test_the_trigger_carries_conn_ids_only_and_round_trips() -> None:
 
     from drflow.triggers.replication import ReplicationLagTrigger
 
-    watch = ReplicationWatch(
-        primary_conn_id="pg_primary",
-        database="app",
-        replicas=[{"name": "r1", "conn_id": "pg_r1", "slot": None}],
-        warn_lag_s=60,
-        max_lag_s=900,
-        max_slot_retained_bytes=1024,
-    )
+    spec = small_spec("      replicas: [{name: r1, conn_id: pg_r1, region: west}]")
+    plan = replication_watch_plan(spec, spec.components[0], "small.yaml")
+    assert plan is not None
+    watch = ReplicationWatch.from_params(plan.task("check_replication").params["watch"])
+    assert watch.replicas == (WatchedReplica("r1", "pg_r1", None),) and watch.slot_watch is not None
     trigger = ReplicationLagTrigger(watch=watch, poke_interval=5, timeout=30)
     classpath, kwargs = trigger.serialize()
     module, _, name = classpath.rpartition(".")

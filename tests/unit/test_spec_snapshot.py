@@ -7,7 +7,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from drflow.contracts import ContractError, SnapshotRun
+from drflow.contracts import ContractError, RpoReportRun, SnapshotDrillRun, SnapshotRun
 from drflow.plan.build import build_plans
 from drflow.spec.diagnostics import Diagnostic, SpecError
 from drflow.spec.load import LoadedSpec, load_spec_text
@@ -74,9 +74,11 @@ def test_backup_and_drill_dags_copy_to_every_secondary_region(tmp_path: Path) ->
     assert run.copy_to == ("us-west-2", "eu-west-1") and run.volume_tags == {"app": "analytics"}
     drill = plans["dr.images.analytics.drill.volume"]
     [task] = drill.tasks
-    assert (task.action, task.params["region"], task.params["rto_s"]) == ("snapshot.drill", "us-west-2", 7200)
+    drilled = SnapshotDrillRun.from_params(task.params["drill"])
+    assert (task.action, drilled.region, drilled.facts.rto_s) == ("snapshot.drill", "us-west-2", 7200)
+    assert drilled.snapshot == run
     with pytest.raises(ContractError, match="the plan gave no 'region'"):
-        SnapshotRun.from_params({k: v for k, v in task.params["snapshot"].items() if k != "region"})
+        SnapshotRun.from_params({k: v for k, v in task.params["drill"]["snapshot"].items() if k != "region"})
 
 
 def test_copy_to_names_the_regions(tmp_path: Path) -> None:
@@ -124,8 +126,8 @@ def test_the_json_schema_takes_snapshot_sources() -> None:
 def test_the_rpo_report_covers_a_component_with_snapshots_only(tmp_path: Path) -> None:
     plans = {plan.dag_id: plan for plan in build_plans(load(SPEC, tmp_path).spec, "spec.yaml")}
     [task] = plans["dr.images.rpo-compliance"].tasks
-    [facts] = task.params["components"]
-    assert (facts["name"], facts["replicas"], facts["targets"][0]["name"]) == ("analytics", [], "vault")
+    [facts] = RpoReportRun.from_params(task.params["report"]).components
+    assert (facts.name, facts.replicas, facts.targets[0]["name"]) == ("analytics", (), "vault")
 
 
 def test_weekly_snapshots_cannot_meet_an_hourly_rpo(tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ def test_copy_to_must_name_a_defined_target_not_already_written(tmp_path: Path) 
 
 
 def test_a_copy_task_follows_verify_in_the_backup_dag(tmp_path: Path) -> None:
+    from drflow.contracts import CopyRun
     from drflow.plan.backup import backup_plan
     from drflow.spec.load import load_spec_text
 
@@ -69,8 +70,8 @@ def test_a_copy_task_follows_verify_in_the_backup_dag(tmp_path: Path) -> None:
     plan = backup_plan(spec, component, component.backup_policies[0], "spec.yaml")
     copy = plan.tasks[-1]
     assert (copy.task_id, copy.action, copy.upstream) == ("copy_backup", "store.copy_backup", ("verify_backup",))
-    assert [t["name"] for t in copy.params["sources"]] == ["local-store"]
-    assert [t["name"] for t in copy.params["destinations"]] == ["west"]
+    run = CopyRun.from_params(copy.params["copy"])
+    assert [t["name"] for t in run.sources] == ["local-store"] and [t["name"] for t in run.destinations] == ["west"]
     take = next(t for t in plan.tasks if t.task_id == "take_backup")
     assert [t["name"] for t in take.params["run"]["targets"]] == ["local-store"]  # the backup never writes west
 

@@ -8,6 +8,14 @@ naming it, instead of reading ``None`` out of a dict at run time.
 
 from drflow.contracts.base import ContractError
 from drflow.contracts.config import ConfigRetentionRun, ConfigRun
+from drflow.contracts.drills import (
+    ConfigDrillRun,
+    DrillFacts,
+    DrillReportRun,
+    FilesDrillRun,
+    RestoreDrillRun,
+    SnapshotDrillRun,
+)
 from drflow.contracts.exercise import ExerciseFacts, TabletopQuestion, WalkthroughCheck
 from drflow.contracts.plan import (
     DEFAULT_AUDIT_CONN_ID,
@@ -20,8 +28,10 @@ from drflow.contracts.plan import (
     StepDefinition,
     StepSummary,
 )
+from drflow.contracts.rpo import RpoComponent, RpoReplica, RpoReportRun
 from drflow.contracts.runs import (
     BackupRun,
+    CopyRun,
     FilesBackupRun,
     PolicyRetention,
     RetentionRun,
@@ -35,18 +45,28 @@ __all__ = [
     "BackupRun",
     "ChannelFacts",
     "ChannelTemplates",
-    "EscalationFacts",
+    "ComponentFacts",
+    "ConfigDrillRun",
     "ConfigRetentionRun",
     "ConfigRun",
-    "ComponentFacts",
     "ContractError",
+    "CopyRun",
+    "DrillFacts",
+    "DrillReportRun",
+    "EscalationFacts",
     "ExerciseFacts",
     "FilesBackupRun",
+    "FilesDrillRun",
     "NodeFacts",
     "PlanFacts",
     "PolicyRetention",
+    "RestoreDrillRun",
     "RetentionRun",
+    "RpoComponent",
+    "RpoReplica",
+    "RpoReportRun",
     "SimulationRun",
+    "SnapshotDrillRun",
     "SnapshotRun",
     "StandbyFacts",
     "StepDefinition",

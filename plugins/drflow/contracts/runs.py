@@ -345,3 +345,59 @@ class FilesBackupRun:
             retention_policy=retention_policy(values, what),
             work_dir=optional_str(params.get("work_dir")),
         )
+
+
+@dataclass(frozen=True)
+class CopyRun:
+    """A policy's copy task: fill its copy targets (``copy_to``) with the verified backups of its targets.
+
+    Each copy is locked as the policy's retention says, as the backup itself was.
+    """
+
+    spec_name: str
+    component: str
+    policy: str
+    sources: tuple[Mapping[str, Any], ...]
+    """The policy's targets, as the spec writes them: where the copies come from (first that has it)."""
+    destinations: tuple[Mapping[str, Any], ...]
+    """The policy's ``copy_to`` targets, as the spec writes them."""
+    retention_days: int
+    retention_policy: RetentionPolicy
+    work_dir: str | None = None
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "spec_name",
+        "component",
+        "policy",
+        "sources",
+        "destinations",
+        "retention_days",
+        "retention_policy",
+    )
+
+    def to_params(self) -> dict[str, Any]:
+        return {
+            "spec_name": self.spec_name,
+            "component": self.component,
+            "policy": self.policy,
+            "sources": [dict(t) for t in self.sources],
+            "destinations": [dict(t) for t in self.destinations],
+            "retention_days": self.retention_days,
+            "retention_policy": self.retention_policy,
+            "work_dir": self.work_dir,
+        }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> CopyRun:
+        what = "copy run"
+        values = {key: need(params, key, what) for key in cls.FIELDS}
+        return cls(
+            spec_name=str(values["spec_name"]),
+            component=str(values["component"]),
+            policy=str(values["policy"]),
+            sources=tuple(dict(t) for t in values["sources"]),
+            destinations=tuple(dict(t) for t in values["destinations"]),
+            retention_days=int(values["retention_days"]),
+            retention_policy=retention_policy(values, what),
+            work_dir=optional_str(params.get("work_dir")),
+        )

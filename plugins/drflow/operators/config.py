@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from drflow.contracts import ConfigRun
+from drflow.contracts.drills import ConfigDrillRun
 
 
 class ConfigBackupOperator(BaseOperator):
@@ -16,9 +18,8 @@ class ConfigBackupOperator(BaseOperator):
 
     ui_color = "#d5f5e3"
 
-    def __init__(self, *, config: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(self, *, config: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.config = config
         self.config_run = ConfigRun.from_params(config)
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -43,27 +44,9 @@ class ConfigDrillOperator(BaseOperator):
 
     ui_color = "#fdebd0"
 
-    def __init__(
-        self,
-        *,
-        config: dict[str, Any],
-        rto_s: int,
-        rpo_s: int,
-        validate_command: str | None = None,
-        command_timeout_s: float = 300.0,
-        work_dir: str | None = None,
-        notes_conn_id: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, drill: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.config = config
-        self.config_run = ConfigRun.from_params(config)
-        self.validate_command = validate_command
-        self.command_timeout_s = command_timeout_s
-        self.work_dir = work_dir
-        self.notes_conn_id = notes_conn_id
-        self.rto_s = rto_s
-        self.rpo_s = rpo_s
+        self.drill = ConfigDrillRun.from_params(drill)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from datetime import UTC, datetime
@@ -76,21 +59,23 @@ class ConfigDrillOperator(BaseOperator):
         from drflow.jobs.summaries import config_drill_summary
         from drflow.operators.common import publish_note
 
-        run = self.config_run
+        run, drill = self.drill.config, self.drill.facts
         started = datetime.now(UTC)
         # A failed validation command is part of the verdict (see _validator), recorded like any other problem.
         result = config_drill(
-            run.spec_name, run.component, run.targets, work_dir=self.work_dir, validate=self._validator()
+            run.spec_name, run.component, run.targets, work_dir=self.drill.work_dir, validate=self._validator()
         )
         try:
             live: str | None = read_config(run.source).sha256
         except (ConfigSourceError, OSError) as exc:
             self.log.warning("the live config could not be read: %s", exc)
             live = None
-        judged = judge_config_drill(result, live_sha256=live, rto_s=self.rto_s, rpo_s=self.rpo_s, now=datetime.now(UTC))
+        judged = judge_config_drill(
+            result, live_sha256=live, rto_s=drill.rto_s, rpo_s=drill.rpo_s, now=datetime.now(UTC)
+        )
         report = {**result, **judged}
         report["summary"] = config_drill_summary(run.component, report)
-        publish_note(context, report["summary"], self.notes_conn_id, self.log)
+        publish_note(context, report["summary"], drill.notes_conn_id, self.log)
         report["report_key"] = self._record(context, started, report)
         if not report["passed"]:
             raise AirflowFailException(
@@ -104,11 +89,11 @@ class ConfigDrillOperator(BaseOperator):
         from drflow.store.base import StoreError
         from drflow.store.factory import target_catalogs
 
-        run = self.config_run
+        run, name = self.drill.config, self.drill.facts.name
         report = {
             "spec": run.spec_name,
             "component": run.component,
-            "drill": "config",
+            "drill": name,
             "dag_id": getattr(context.get("dag"), "dag_id", None),
             "run_id": getattr(context.get("dag_run"), "run_id", None),
             "started_at": started.isoformat(),
@@ -119,7 +104,7 @@ class ConfigDrillOperator(BaseOperator):
         drilled = [t for t in run.targets if t.get("name") == result.get("target")]
         for name, catalog in target_catalogs(run.spec_name, [*drilled, *run.targets]):
             try:
-                key = catalog.write_report(run.component, "drill", f"{started:%Y%m%dT%H%M%SZ}-config", report)
+                key = catalog.write_report(run.component, "drill", f"{started:%Y%m%dT%H%M%SZ}-{name}", report)
             except StoreError as exc:  # a report is evidence, not the drill: the next target may take it
                 self.log.warning("could not write the drill report to %s: %s", name, exc)
                 continue
@@ -128,11 +113,10 @@ class ConfigDrillOperator(BaseOperator):
         return None
 
     def _validator(self) -> Any:
-        if not self.validate_command:
+        command, timeout = self.drill.validate_command, self.drill.command_timeout_s
+        if not command:
             return None
         from drflow.actions.command import CommandError, run_reviewed_command
-
-        command, timeout = self.validate_command, self.command_timeout_s
 
         def validate(restored: Path) -> dict[str, Any]:
             try:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from drflow.retention import RETENTION_POLICIES, RetentionPolicy
+from drflow.contracts import CopyRun
 
 
 class CopyBackupOperator(BaseOperator):
@@ -15,30 +15,9 @@ class CopyBackupOperator(BaseOperator):
 
     ui_color = "#d6eaf8"
 
-    def __init__(
-        self,
-        *,
-        spec_name: str,
-        component: str,
-        policy: str,
-        sources: Sequence[Mapping[str, Any]],
-        destinations: Sequence[Mapping[str, Any]],
-        retention_days: int,
-        retention_policy: str,
-        work_dir: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, copy: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if retention_policy not in RETENTION_POLICIES:
-            raise ValueError(f"retention_policy {retention_policy!r} is not one of {', '.join(RETENTION_POLICIES)}")
-        self.spec_name = spec_name
-        self.component = component
-        self.policy = policy
-        self.sources = [dict(t) for t in sources]
-        self.destinations = [dict(t) for t in destinations]
-        self.retention_days = int(retention_days)
-        self.retention_policy: RetentionPolicy = retention_policy  # type: ignore[assignment]
-        self.work_dir = work_dir
+        self.copy = CopyRun.from_params(copy)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowException
@@ -46,14 +25,15 @@ class CopyBackupOperator(BaseOperator):
         from drflow.jobs.copy import copy_backups
         from drflow.store.lock import ObjectLock
 
+        run = self.copy
         result = copy_backups(
-            self.spec_name,
-            self.component,
-            self.policy,
-            self.sources,
-            self.destinations,
-            lock=ObjectLock.for_retention(self.retention_policy, self.retention_days),
-            work_dir=self.work_dir,
+            run.spec_name,
+            run.component,
+            run.policy,
+            run.sources,
+            run.destinations,
+            lock=ObjectLock.for_retention(run.retention_policy, run.retention_days),
+            work_dir=run.work_dir,
         )
         for name, copied in result.copied.items():
             self.log.info("%s: %d backup(s) copied %s", name, len(copied), [c["backup_id"] for c in copied])

@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from drflow.contracts.drills import DrillReportRun, RestoreDrillRun
+
 
 class RestoreDrillOperator(BaseOperator):
     ui_color = "#fad7a0"
 
-    def __init__(
-        self,
-        *,
-        spec_name: str,
-        component: str,
-        target: Mapping[str, Any],
-        database: str,
-        bin_dir: str,
-        validation: Sequence[Mapping[str, Any]],
-        work_dir: str | None = None,
-        fallback_targets: Sequence[Mapping[str, Any]] = (),
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, drill: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.spec_name = spec_name
-        self.component = component
-        self.target = dict(target)
-        self.fallback_targets = [dict(t) for t in fallback_targets]
-        self.database = database
-        self.bin_dir = bin_dir
-        self.validation = [dict(v) for v in validation]
-        self.work_dir = work_dir
+        self.drill = RestoreDrillRun.from_params(drill)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.hosts import LocalHost
@@ -43,15 +26,16 @@ class RestoreDrillOperator(BaseOperator):
         from drflow.operators.common import upstream_result
         from drflow.store.factory import target_catalogs
 
+        run = self.drill
         backup_id = upstream_result(context, "select_backup")["backup_id"]
-        catalogs = target_catalogs(self.spec_name, [self.target, *self.fallback_targets])
+        catalogs = target_catalogs(run.spec_name, [run.target, *run.fallback_targets])
         result = run_restore_drill(
-            find_copies(catalogs, self.component, backup_id),
-            database=self.database,
-            validation=self.validation,
+            find_copies(catalogs, run.component, backup_id),
+            database=run.database,
+            validation=run.validation,
             host=LocalHost(),
-            bin_dir=Path(self.bin_dir),
-            work_dir=self.work_dir,
+            bin_dir=Path(run.bin_dir),
+            work_dir=run.work_dir,
         )
         self.log.info("restored %s in %.1fs; checks: %s", backup_id, result["restore_s"], result["checks"])
         if result.get("suite_summary"):
@@ -62,26 +46,9 @@ class RestoreDrillOperator(BaseOperator):
 class DrillReportOperator(BaseOperator):
     ui_color = "#f9e79f"
 
-    def __init__(
-        self,
-        *,
-        spec_name: str,
-        component: str,
-        target: Mapping[str, Any],
-        drill: str,
-        rto_s: int,
-        rpo_s: int,
-        notes_conn_id: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, drill: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.spec_name = spec_name
-        self.component = component
-        self.target = dict(target)
-        self.drill = drill
-        self.rto_s = rto_s
-        self.rpo_s = rpo_s
-        self.notes_conn_id = notes_conn_id
+        self.drill = DrillReportRun.from_params(drill)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
@@ -91,26 +58,27 @@ class DrillReportOperator(BaseOperator):
         from drflow.operators.common import publish_note, upstream_result
         from drflow.store.factory import target_catalogs
 
+        run, drill = self.drill, self.drill.facts
         result = upstream_result(context, "restore_and_validate")
         report = {
-            "spec": self.spec_name,
-            "component": self.component,
-            "drill": self.drill,
+            "spec": run.spec_name,
+            "component": run.component,
+            "drill": drill.name,
             "dag_id": context["dag"].dag_id,
             "run_id": context["dag_run"].run_id,
-            **drill_verdict(result, self.rto_s, self.rpo_s),
+            **drill_verdict(result, drill.rto_s, drill.rpo_s),
         }
         report["summary"] = drill_summary(report)
-        [(_, catalog)] = target_catalogs(self.spec_name, [self.target])
+        [(_, catalog)] = target_catalogs(run.spec_name, [run.target])
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        key = catalog.write_report(self.component, "drill", f"{stamp}-{self.drill}", report)
+        key = catalog.write_report(run.component, "drill", f"{stamp}-{drill.name}", report)
         report["report_key"] = key
-        publish_note(context, f"{report['summary']}\n\nReport: `{key}`", self.notes_conn_id, self.log)
+        publish_note(context, f"{report['summary']}\n\nReport: `{key}`", drill.notes_conn_id, self.log)
         for warning in report["warnings"]:
             self.log.warning("%s", warning)
         if not report["passed"]:
             raise AirflowFailException(
-                f"restore drill {self.drill} of {self.component} failed: "
+                f"restore drill {drill.name} of {run.component} failed: "
                 + "; ".join(report["problems"])
                 + f". Report: {key}"
             )

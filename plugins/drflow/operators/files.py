@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
 from drflow.contracts import FilesBackupRun
+from drflow.contracts.drills import FilesDrillRun
 
 
 class FilesBackupOperator(BaseOperator):
@@ -56,27 +57,15 @@ class FilesDrillOperator(BaseOperator):
 
     ui_color = "#fad7a0"
 
-    def __init__(
-        self,
-        *,
-        spec_name: str,
-        component: str,
-        targets: Sequence[Mapping[str, Any]],
-        work_dir: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, drill: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.spec_name = spec_name
-        self.component = component
-        self.targets = [dict(t) for t in targets]
-        self.work_dir = work_dir
+        self.drill = FilesDrillRun.from_params(drill)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from drflow.jobs.files_drill import run_files_drill
 
+        run = self.drill
         requested = (context.get("params") or {}).get("backup_id") or None
-        result = run_files_drill(
-            self.spec_name, self.component, self.targets, backup_id=requested, work_dir=self.work_dir
-        )
+        result = run_files_drill(run.spec_name, run.component, run.targets, backup_id=requested, work_dir=run.work_dir)
         self.log.info("restored %s in %.1fs; checks: %s", result["backup_id"], result["restore_s"], result["checks"])
         return result

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from drflow.contracts.rpo import RpoReportRun
+
 
 class RpoComplianceOperator(BaseOperator):
     ui_color = "#e8daef"
 
-    def __init__(
-        self,
-        *,
-        spec_name: str,
-        components: Sequence[Mapping[str, Any]],
-        target: Mapping[str, Any],
-        notes_conn_id: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, report: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.spec_name = spec_name
-        self.components = [dict(c) for c in components]
-        self.target = dict(target)
-        self.notes_conn_id = notes_conn_id
+        self.report = RpoReportRun.from_params(report)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowFailException
@@ -36,9 +27,10 @@ class RpoComplianceOperator(BaseOperator):
         from drflow.store.factory import target_catalogs
         from drflow.units import human_duration
 
+        run = self.report
         now = datetime.now(UTC)
-        report = rpo_compliance(self.spec_name, self.components, now)
-        [(_, catalog)] = target_catalogs(self.spec_name, [self.target])
+        report = rpo_compliance(run.spec_name, run.components, now)
+        [(_, catalog)] = target_catalogs(run.spec_name, [run.target])
         stamp = now.strftime("%Y%m%dT%H%M%SZ")
         for result in report["components"]:
             catalog.write_report(
@@ -51,7 +43,7 @@ class RpoComplianceOperator(BaseOperator):
             for line in result["problems"] + result["notes"]:
                 self.log.warning("%s: %s", result["component"], line)
         report["summary"] = rpo_summary(report)
-        publish_note(context, report["summary"], self.notes_conn_id, self.log)
+        publish_note(context, report["summary"], run.notes_conn_id, self.log)
         failing = [r for r in report["components"] if not r["compliant"]]
         if failing:
             raise AirflowFailException(

@@ -7,6 +7,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
+from drflow.spec.slots import SlotWatch
+
 
 class CheckSlotsOperator(BaseOperator):
     """Fail on ``slot_retention_exceeded`` for a WAL slot or an orphan; warn about orphans (``slot_orphaned``).
@@ -29,7 +31,7 @@ class CheckSlotsOperator(BaseOperator):
         self.conn_id = conn_id
         self.database = database
         self.spec_name = spec_name
-        self.slot_watch = dict(slot_watch)
+        self.slot_watch = SlotWatch.from_params(slot_watch)
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         from airflow.sdk.exceptions import AirflowFailException

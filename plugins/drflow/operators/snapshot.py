@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from drflow.contracts import SnapshotRun
+from drflow.contracts.drills import SnapshotDrillRun
 
 
 class SnapshotBackupOperator(BaseOperator):
@@ -50,24 +51,9 @@ class SnapshotDrillOperator(BaseOperator):
 
     ui_color = "#fad7a0"
 
-    def __init__(
-        self,
-        *,
-        snapshot: Mapping[str, Any],
-        region: str,
-        rto_s: int,
-        rpo_s: int | None = None,
-        drill: str | None = None,
-        notes_conn_id: str | None = None,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, drill: Mapping[str, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.snapshot = SnapshotRun.from_params(snapshot)
-        self.region = region
-        self.rto_s = rto_s
-        self.notes_conn_id = notes_conn_id
-        self.rpo_s = rpo_s
-        self.drill = drill or self.task_id
+        self.drill = SnapshotDrillRun.from_params(drill)
 
     def execute(self, context: Any) -> dict[str, Any]:
         from datetime import UTC, datetime
@@ -77,32 +63,32 @@ class SnapshotDrillOperator(BaseOperator):
         from drflow.operators.common import publish_note
         from drflow.units import human_duration
 
-        run = self.snapshot
+        run, drill = self.drill.snapshot, self.drill.facts
         started = datetime.now(UTC)
         catalog, manifest = latest_snapshot_backup(run.spec_name, run.component, run.policy, run.targets)
-        result = snapshot_drill(manifest, source_from(run), region=self.region, zone=run.zone)
+        result = snapshot_drill(manifest, source_from(run), region=self.drill.region, zone=run.zone)
         result.update(
             spec=run.spec_name,
             component=run.component,
-            drill=self.drill,
+            drill=drill.name,
             dag_id=getattr(context.get("dag"), "dag_id", None),
             run_id=getattr(context.get("dag_run"), "run_id", None),
-            rto_s=self.rto_s,
-            rto_met=result["total_s"] <= self.rto_s,
+            rto_s=drill.rto_s,
+            rto_met=result["total_s"] <= drill.rto_s,
+            # Recorded, not failed, as in a database drill: RPO compliance is judged from every source.
+            rpo_s=drill.rpo_s,
+            rpo_met=result["backup_age_s"] <= drill.rpo_s,
             started_at=started.isoformat(),
             finished_at=datetime.now(UTC).isoformat(),
         )
-        if self.rpo_s is not None:
-            # Recorded, not failed, as in a database drill: RPO compliance is judged from every source.
-            result.update(rpo_s=self.rpo_s, rpo_met=result["backup_age_s"] <= self.rpo_s)
         result["summary"] = snapshot_drill_summary(run.component, result)
-        key = catalog.write_report(run.component, "drill", f"{started:%Y%m%dT%H%M%SZ}-{self.drill}", result)
+        key = catalog.write_report(run.component, "drill", f"{started:%Y%m%dT%H%M%SZ}-{drill.name}", result)
         self.log.info("drill report written to %s", catalog.store.url_for(key))
-        publish_note(context, f"{result['summary']}\n\nReport: `{key}`", self.notes_conn_id, self.log)
+        publish_note(context, f"{result['summary']}\n\nReport: `{key}`", drill.notes_conn_id, self.log)
         if not result["rto_met"]:
             raise RuntimeError(
                 f"snapshot drill of {run.component} took {human_duration(result['total_s'])}, more than the RTO of "
-                f"{human_duration(self.rto_s)}; make restores faster (smaller volumes, a closer region) or revise "
+                f"{human_duration(drill.rto_s)}; make restores faster (smaller volumes, a closer region) or revise "
                 "the RTO"
             )
         return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drflow.contracts.drills import DrillFacts
 from drflow.engines.postgres.bindir import datastore_bin_dir
 from drflow.spec.model import Component, Spec
 from drflow.spec.plans import ValidateAction
@@ -47,6 +48,16 @@ def common_fields(spec: Spec, component: Component, source: str) -> dict[str, An
 def backup_id_param(description: str) -> dict[str, Any]:
     """The trigger form's optional ``backup_id`` field."""
     return {"default": None, "type": ["null", "string"], "title": "Backup id", "description": description}
+
+
+def drill_facts(spec: Spec, component: Component, name: str) -> DrillFacts:
+    """The drill ``name`` of ``component`` as its report names and judges it (its objectives in seconds)."""
+    return DrillFacts(
+        name=name,
+        rto_s=int(component.rto.total_seconds()),
+        rpo_s=int(component.rpo.total_seconds()),
+        notes_conn_id=spec.defaults.notes_conn_id,
+    )
 
 
 def objectives(component: Component) -> str:

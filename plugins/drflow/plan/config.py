@@ -4,7 +4,8 @@ hashes the config; and the config restore drill."""
 from __future__ import annotations
 
 from drflow.contracts import ConfigRun
-from drflow.plan.common import common_fields, dag_id, objectives, targets_params
+from drflow.contracts.drills import ConfigDrillRun
+from drflow.plan.common import common_fields, dag_id, drill_facts, objectives, targets_params
 from drflow.plan.graph import AssetWatch, DagPlan, TaskPlan
 from drflow.spec.model import Component, Spec
 from drflow.spec.types import airflow_schedule, format_duration
@@ -12,6 +13,8 @@ from drflow.spec.types import airflow_schedule, format_duration
 KIND_CONFIG_BACKUP = "config-backup"
 KIND_CONFIG_DRILL = "config-drill"
 CONFIG_TRIGGER = "drflow.triggers.config.ConfigChangeTrigger"
+CONFIG_DRILL = "config"
+"""The name of a config drill in its reports (a component has one at most)."""
 
 
 def config_run(spec: Spec, component: Component) -> ConfigRun:
@@ -75,13 +78,13 @@ def config_plans(spec: Spec, component: Component, source: str) -> list[DagPlan]
             + "; the drill report (restore time against the RTO, changes not stored against the RPO) goes to "
             "the target restored from.",
             params={
-                "config": run.to_params(),
-                "validate_command": drill.validate_command,
-                "command_timeout_s": drill.timeout.total_seconds(),
-                "work_dir": spec.defaults.work_dir,
-                "notes_conn_id": spec.defaults.notes_conn_id,
-                "rto_s": int(component.rto.total_seconds()),
-                "rpo_s": int(component.rpo.total_seconds()),
+                "drill": ConfigDrillRun(
+                    config=run,
+                    facts=drill_facts(spec, component, CONFIG_DRILL),
+                    validate_command=drill.validate_command,
+                    command_timeout_s=drill.timeout.total_seconds(),
+                    work_dir=spec.defaults.work_dir,
+                ).to_params()
             },
         )
         plans.append(

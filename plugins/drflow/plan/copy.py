@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drflow.contracts import CopyRun
 from drflow.plan.common import targets_params
 from drflow.plan.graph import TaskPlan
 from drflow.plan.policy import PolicyContext
@@ -16,14 +17,16 @@ def copy_task(ctx: PolicyContext, after: str) -> TaskPlan:
         f"{', '.join(policy.targets)}; check every object's sha256 at the destination; record the copy lag. "
         "A failed copy never touches the source copies.",
         {
-            "spec_name": ctx.spec.metadata.name,
-            "component": ctx.component.name,
-            "policy": policy.name,
-            "sources": ctx.targets,
-            "destinations": targets_params(ctx.spec, policy.copy_to),
-            "retention_days": policy.retention.days,
-            "retention_policy": policy.retention.policy,
-            "work_dir": ctx.spec.defaults.work_dir,
+            "copy": CopyRun(
+                spec_name=ctx.spec.metadata.name,
+                component=ctx.component.name,
+                policy=policy.name,
+                sources=tuple(ctx.targets),
+                destinations=tuple(targets_params(ctx.spec, policy.copy_to)),
+                retention_days=policy.retention.days,
+                retention_policy=policy.retention.policy,
+                work_dir=ctx.spec.defaults.work_dir,
+            ).to_params()
         },
         after,
     )

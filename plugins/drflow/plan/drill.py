@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drflow.contracts.drills import RestoreDrillRun
 from drflow.plan.common import datastore_params
 from drflow.plan.drill_common import KIND_RESTORE_DRILL, drill_dag, drill_report_task
 from drflow.plan.drill_files import files_drill_plan
@@ -41,20 +42,23 @@ def drill_plan(spec: Spec, component: Component, drill: Drill, source: str) -> D
         + f" in `{target_name}` (or the one given in the trigger form).",
         params={**store_params, "policy": policy_name, "fallback_targets": fallback},
     )
+    restore_run = RestoreDrillRun(
+        spec_name=spec.metadata.name,
+        component=component.name,
+        target=target,
+        fallback_targets=tuple(fallback),
+        database=base["database"],
+        bin_dir=base["bin_dir"],
+        validation=tuple(v.model_dump(mode="json") for v in drill.validation),
+        work_dir=spec.defaults.work_dir,
+    )
     restore = TaskPlan(
         task_id="restore_and_validate",
         action="postgres.restore_drill",
         doc="Verify checksums, restore into a scratch instance on a free port, start it, run the validation "
         "queries and the validation suite's checks and compare them with the values recorded at backup time; "
         "the scratch instance is always torn down.",
-        params={
-            **store_params,
-            "database": base["database"],
-            "bin_dir": base["bin_dir"],
-            "validation": [v.model_dump(mode="json") for v in drill.validation],
-            "work_dir": spec.defaults.work_dir,
-            "fallback_targets": fallback,
-        },
+        params={"drill": restore_run.to_params()},
         upstream=("select_backup",),
         timeout_s=int(drill.timeout.total_seconds()) if drill.timeout else None,
     )

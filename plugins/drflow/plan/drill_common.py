@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drflow.plan.common import backup_id_param, common_fields, dag_id, objectives
+from drflow.contracts.drills import DrillReportRun
+from drflow.plan.common import backup_id_param, common_fields, dag_id, drill_facts, objectives
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Component, Drill, Spec
 from drflow.spec.types import airflow_schedule
@@ -24,13 +25,12 @@ def drill_report_task(
         doc=f"Write the drill report (restore time against the RTO, backup age against the RPO, {checked}) to the "
         f"store; fail if the drill missed an objective or {failed}.",
         params={
-            "spec_name": spec.metadata.name,
-            "component": component.name,
-            "target": dict(target),
-            "drill": drill.name,
-            "rto_s": int(component.rto.total_seconds()),
-            "rpo_s": int(component.rpo.total_seconds()),
-            "notes_conn_id": spec.defaults.notes_conn_id,
+            "drill": DrillReportRun(
+                spec_name=spec.metadata.name,
+                component=component.name,
+                target=dict(target),
+                facts=drill_facts(spec, component, drill.name),
+            ).to_params()
         },
         upstream=("restore_and_validate",),
         retries=1,

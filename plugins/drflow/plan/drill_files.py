@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drflow.contracts.drills import FilesDrillRun
 from drflow.plan.drill_common import KIND_RESTORE_DRILL, drill_dag, drill_report_task
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Component, Drill, Spec
@@ -19,10 +20,12 @@ def files_drill_plan(spec: Spec, component: Component, drill: Drill, source: str
         "checked, replay it into a scratch directory and compare the tree with the digest recorded at backup time "
         "(an S3 prefix: the objects and bytes of its listing); the scratch directory is always removed.",
         params={
-            "spec_name": spec.metadata.name,
-            "component": component.name,
-            "targets": targets,
-            "work_dir": spec.defaults.work_dir,
+            "drill": FilesDrillRun(
+                spec_name=spec.metadata.name,
+                component=component.name,
+                targets=tuple(targets),
+                work_dir=spec.defaults.work_dir,
+            ).to_params()
         },
         timeout_s=int(drill.timeout.total_seconds()) if drill.timeout else None,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drflow.engines.postgres.replication_watch import ReplicationWatch
+from drflow.engines.postgres.replication_watch import ReplicationWatch, WatchedReplica
 from drflow.plan.common import common_fields, dag_id, objectives
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Component, Spec
@@ -24,7 +24,7 @@ def replication_watch_plan(spec: Spec, component: Component, source: str) -> Dag
     watch = datastore.replication
     interval_s = int(watch.interval.total_seconds())
     max_lag = watch.max_lag or component.rpo
-    replicas = [{"name": r.name, "conn_id": r.conn_id, "slot": r.slot} for r in datastore.replicas]
+    replicas = tuple(WatchedReplica(r.name, r.conn_id, r.slot) for r in datastore.replicas)
     check = TaskPlan(
         task_id="check_replication",
         action="postgres.replication_lag",

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from drflow.contracts.rpo import DEFAULT_MAX_SLOT_RETAINED, RpoComponent, RpoReplica, RpoReportRun
 from drflow.plan.common import targets_params
 from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.spec.model import Spec
@@ -12,8 +11,9 @@ from drflow.spec.types import airflow_schedule, format_duration, schedule_interv
 KIND_REPORT = "report"
 
 
-def _component_facts(spec: Spec) -> list[dict[str, Any]]:
-    facts = []
+def rpo_components(spec: Spec) -> list[RpoComponent]:
+    """Every component with something backed up, with the sources of its recovery points."""
+    components = []
     for component in spec.components:
         datastore = component.postgres  # None for files, s3-prefix and snapshot-only: their newest entry counts
         if component.datastore is None and component.snapshots is None and component.config is None:
@@ -21,31 +21,31 @@ def _component_facts(spec: Spec) -> list[dict[str, Any]]:
         policies = component.backup_policies
         target_names = list(dict.fromkeys(t for p in policies for t in [*p.targets, *p.copy_to]))
         wal = [p for p in policies if p.method == "pg_receivewal"]
-        facts.append(
-            {
-                "name": component.name,
-                "rpo_s": int(component.rpo.total_seconds()),
-                "allowed_regions": component.allowed_regions,
-                "primary_conn_id": datastore.primary.conn_id if datastore else None,
-                "replicas": [{"name": r.name, "conn_id": r.conn_id, "slot": r.slot} for r in datastore.replicas]
+        components.append(
+            RpoComponent(
+                name=component.name,
+                rpo_s=int(component.rpo.total_seconds()),
+                targets=tuple(targets_params(spec, target_names)),
+                primary_conn_id=datastore.primary.conn_id if datastore else None,
+                replicas=tuple(RpoReplica(r.name, r.conn_id, r.slot) for r in datastore.replicas) if datastore else (),
+                max_slot_retained_bytes=datastore.replication.max_slot_retained
                 if datastore
-                else [],
-                "max_slot_retained_bytes": datastore.replication.max_slot_retained if datastore else 1024**3,
-                "targets": targets_params(spec, target_names),
-                "copy_targets": list(dict.fromkeys(t for p in policies for t in p.copy_to)),
-                "wal_interval_s": int(schedule_interval(wal[0].schedule).total_seconds()) if wal else None,
+                else DEFAULT_MAX_SLOT_RETAINED,
+                copy_targets=tuple(dict.fromkeys(t for p in policies for t in p.copy_to)),
+                wal_interval_s=int(schedule_interval(wal[0].schedule).total_seconds()) if wal else None,
+                allowed_regions=tuple(component.allowed_regions) if component.allowed_regions is not None else None,
                 # Configuration after each change: the newest version per target against the live config.
-                "config_source": component.config.source().to_params() if component.config else None,
-                "config_targets": targets_params(spec, component.config.targets) if component.config else [],
-            }
+                config_source=component.config.source() if component.config else None,
+                config_targets=tuple(targets_params(spec, component.config.targets)) if component.config else (),
+            )
         )
-    return facts
+    return components
 
 
 def rpo_report_plan(spec: Spec, source: str) -> DagPlan | None:
     settings = spec.reports.rpo_compliance
-    facts = _component_facts(spec)
-    if not settings.enabled or not facts or not spec.storage:
+    components = rpo_components(spec)
+    if not settings.enabled or not components or not spec.storage:
         return None
     target = spec.target(settings.target) if settings.target else spec.storage[0]
     task = TaskPlan(
@@ -55,10 +55,12 @@ def rpo_report_plan(spec: Spec, source: str) -> DagPlan | None:
         "newest backup; for a config, changes not stored yet), write the report to the store, and fail when a "
         "component is out of compliance.",
         params={
-            "spec_name": spec.metadata.name,
-            "components": facts,
-            "target": target.model_dump(mode="json"),
-            "notes_conn_id": spec.defaults.notes_conn_id,
+            "report": RpoReportRun(
+                spec_name=spec.metadata.name,
+                components=tuple(components),
+                target=target.model_dump(mode="json"),
+                notes_conn_id=spec.defaults.notes_conn_id,
+            ).to_params()
         },
         retries=0,
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from drflow.contracts import SnapshotRun
-from drflow.plan.common import targets_params
+from drflow.contracts.drills import SnapshotDrillRun
+from drflow.plan.common import drill_facts, targets_params
 from drflow.plan.graph import TaskPlan
 from drflow.spec.model import BackupPolicy, Component, Spec
 
@@ -76,8 +77,8 @@ def snapshot_tasks(ctx: PolicyContext) -> tuple[TaskPlan, ...]:
 
 def snapshot_drill_tasks(spec: Spec, component: Component, policy: BackupPolicy, drill: str) -> tuple[TaskPlan, ...]:
     run = snapshot_run(spec, component, policy)
-    rto_s, rpo_s = int(component.rto.total_seconds()), int(component.rpo.total_seconds())
     region = run.copy_to[0] if run.copy_to else run.region
+    facts = drill_facts(spec, component, drill)
     return (
         TaskPlan(
             task_id="restore_snapshot",
@@ -85,13 +86,6 @@ def snapshot_drill_tasks(spec: Spec, component: Component, policy: BackupPolicy,
             doc=f"Create the {'volume(s)' if run.kind == 'ebs' else 'DB instance'} from the newest snapshot backup "
             f"of policy `{policy.name}` in {region}, check it becomes available within the RTO, then delete it; "
             "the drill report (time against the RTO, the snapshot's age against the RPO) goes to the store.",
-            params={
-                "snapshot": run.to_params(),
-                "region": region,
-                "rto_s": rto_s,
-                "rpo_s": rpo_s,
-                "drill": drill,
-                "notes_conn_id": spec.defaults.notes_conn_id,
-            },
+            params={"drill": SnapshotDrillRun(snapshot=run, region=region, facts=facts).to_params()},
         ),
     )

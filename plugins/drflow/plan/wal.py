@@ -69,7 +69,7 @@ def _check_slots(ctx: PolicyContext, slot: str) -> TaskPlan:
             "conn_id": component.postgres.primary.conn_id,
             "database": component.postgres.database,
             "spec_name": ctx.spec.metadata.name,
-            "slot_watch": slot_watch(ctx.spec, component, ctx.source),
+            "slot_watch": slot_watch(ctx.spec, component, ctx.source).to_params(),
         },
         "check_source",
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from drflow.spec.diagnostics import Diagnostic
@@ -76,8 +76,8 @@ class SlotClaim:
     """``WAL policy hourly-wal`` or ``replica replica-1``: who uses the slot."""
     limit_bytes: int
     """WAL the slot may hold back before it is an alert."""
-    loc: Loc = ()
-    """Where the spec names it (for validation errors)."""
+    loc: Loc = field(default=(), compare=False)
+    """Where the spec names it (for validation errors); not part of the claim, nor of its params."""
 
     def describe(self) -> str:
         return f"{self.owner} of {self.spec}/{self.component}"
@@ -202,18 +202,61 @@ def _diagnostic(source: Source, claim: SlotClaim, first: SlotClaim) -> Diagnosti
     return source.diagnostic(claim.loc, message, hint)
 
 
-def slot_watch(spec: Spec, component: Component, source: str) -> dict[str, Any]:
-    """What a slot check of ``component``'s primary needs (plain JSON): the spec's slots there, the components
-    whose old-style WAL slot names count as orphans, this spec's own name prefix, the limit for orphans, and
-    the command that drops a slot."""
+@dataclass(frozen=True)
+class SlotWatch:
+    """What a slot check of one primary needs: the spec's slots there, the components whose old-style WAL slot
+    names count as orphans, this spec's own name prefix (None: every drflow-named slot without an owner is an
+    orphan), the limit for orphans, and the command that drops a slot (``{slot}`` for its name)."""
+
+    claims: tuple[SlotClaim, ...]
+    components: tuple[str, ...]
+    orphan_prefixes: tuple[str, ...] | None
+    orphan_limit_bytes: int
+    command: str
+
+    def to_params(self) -> dict[str, Any]:
+        """Plain JSON for a task's parameters."""
+        return {
+            "claims": [c.to_params() for c in self.claims],
+            "components": list(self.components),
+            "orphan_prefixes": list(self.orphan_prefixes) if self.orphan_prefixes is not None else None,
+            "orphan_limit_bytes": self.orphan_limit_bytes,
+            "command": self.command,
+        }
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> SlotWatch:
+        """The inverse of :meth:`to_params`; a missing key is a ValueError naming it."""
+        missing = [
+            key
+            for key in ("claims", "components", "orphan_prefixes", "orphan_limit_bytes", "command")
+            if key not in params
+        ]
+        if missing:
+            raise ValueError(
+                f"slot watch settings lack {', '.join(missing)}; this is a drflow defect: rebuild the DAG with "
+                "this drflow version, or report it"
+            )
+        prefixes = params["orphan_prefixes"]
+        return cls(
+            claims=tuple(SlotClaim.from_params(c) for c in params["claims"]),
+            components=tuple(str(c) for c in params["components"]),
+            orphan_prefixes=tuple(str(p) for p in prefixes) if prefixes is not None else None,
+            orphan_limit_bytes=int(params["orphan_limit_bytes"]),
+            command=str(params["command"]),
+        )
+
+
+def slot_watch(spec: Spec, component: Component, source: str) -> SlotWatch:
+    """The slot check of ``component``'s primary (see :class:`SlotWatch`)."""
     assert component.postgres is not None
     conn_id = component.postgres.primary.conn_id
-    return {
-        "claims": [c.to_params() for c in spec_claims(spec) if c.conn_id == conn_id],
-        "components": [
+    return SlotWatch(
+        claims=tuple(c for c in spec_claims(spec) if c.conn_id == conn_id),
+        components=tuple(
             c.name for c in spec.components if c.postgres is not None and c.postgres.primary.conn_id == conn_id
-        ],
-        "orphan_prefixes": [f"{WAL_PREFIX}{spec_tag(spec.metadata.name)}_"],
-        "orphan_limit_bytes": component.postgres.slot_retention_limit,
-        "command": f"drflow slots drop --spec {source or '<spec file>'} --component {component.name} --slot {{slot}}",
-    }
+        ),
+        orphan_prefixes=(f"{WAL_PREFIX}{spec_tag(spec.metadata.name)}_",),
+        orphan_limit_bytes=component.postgres.slot_retention_limit,
+        command=f"drflow slots drop --spec {source or '<spec file>'} --component {component.name} --slot {{slot}}",
+    )

@@ -7,27 +7,37 @@ Airflow-free until :meth:`ReplicationWatch.measure` resolves the connections.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from drflow.engines.postgres.conninfo import PgConnInfo
     from drflow.engines.postgres.replication_report import ReplicationReport
+    from drflow.spec.slots import SlotWatch
+
+
+@dataclass(frozen=True)
+class WatchedReplica:
+    """A streaming replica of the watched primary, and the slot it streams from (None: none)."""
+
+    name: str
+    conn_id: str
+    slot: str | None = None
 
 
 @dataclass(frozen=True)
 class ReplicationWatch:
-    """A primary, its replicas (``{"name", "conn_id", "slot"}``) and the limits they are measured against."""
+    """A primary, its replicas and the limits they are measured against."""
 
     primary_conn_id: str
     database: str
-    replicas: Sequence[Mapping[str, Any]]
+    replicas: tuple[WatchedReplica, ...]
     warn_lag_s: float
     max_lag_s: float
     max_slot_retained_bytes: int
     connect_timeout: int = 5
-    slot_watch: Mapping[str, Any] | None = field(default=None)
+    slot_watch: SlotWatch | None = field(default=None)
     """:func:`drflow.spec.slots.slot_watch`: also the WAL the spec's other slots on the primary hold back."""
     synchronous: bool = False
     """The spec requires synchronous replication: alert when the primary fell back to asynchronous or has no
@@ -35,21 +45,27 @@ class ReplicationWatch:
 
     def to_params(self) -> dict[str, Any]:
         """Plain JSON, for a task's arguments and a trigger's serialized form."""
-        params = asdict(self)
-        params["replicas"] = [dict(r) for r in self.replicas]
-        params["slot_watch"] = dict(self.slot_watch) if self.slot_watch else None
+        params = {f.name: getattr(self, f.name) for f in fields(self)}
+        params["replicas"] = [asdict(r) for r in self.replicas]
+        params["slot_watch"] = self.slot_watch.to_params() if self.slot_watch is not None else None
         return params
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> ReplicationWatch:
         """The inverse of :meth:`to_params`; an unknown or missing key is a ValueError naming it."""
+        from drflow.spec.slots import SlotWatch
+
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(params) - known)
         if unknown:
             raise ValueError(f"unknown replication-watch settings {unknown}; the settings are {sorted(known)}")
+        settings = dict(params)
         try:
-            return cls(**params)
-        except TypeError as exc:
+            settings["replicas"] = tuple(WatchedReplica(**r) for r in params["replicas"])
+            if params.get("slot_watch") is not None:
+                settings["slot_watch"] = SlotWatch.from_params(params["slot_watch"])
+            return cls(**settings)
+        except (KeyError, TypeError) as exc:
             raise ValueError(f"incomplete replication-watch settings: {exc}") from None
 
     def measure(self) -> ReplicationReport:
@@ -59,11 +75,7 @@ class ReplicationWatch:
         from drflow.engines.postgres.replication_report import ReplicaTarget
 
         targets = [
-            ReplicaTarget(
-                name=str(r["name"]),
-                conn=PgConnInfo.from_airflow_conn(str(r["conn_id"]), dbname=self.database),
-                slot=r.get("slot"),
-            )
+            ReplicaTarget(name=r.name, conn=PgConnInfo.from_airflow_conn(r.conn_id, dbname=self.database), slot=r.slot)
             for r in self.replicas
         ]
         primary = PgConnInfo.from_airflow_conn(self.primary_conn_id, dbname=self.database)
@@ -75,14 +87,14 @@ class ReplicationWatch:
             max_slot_retained_bytes=self.max_slot_retained_bytes,
             connect_timeout=self.connect_timeout,
         )
-        if self.slot_watch and report.primary.reachable and report.primary.error is None:
+        if self.slot_watch is not None and report.primary.reachable and report.primary.error is None:
             _watch_slots(primary, self.slot_watch, report, self.connect_timeout)
         if self.synchronous and report.primary.reachable and report.primary.error is None:
-            _watch_sync(primary, self.database, [str(r["name"]) for r in self.replicas], report, self.connect_timeout)
+            _watch_sync(primary, self.database, [r.name for r in self.replicas], report, self.connect_timeout)
         return report
 
 
-def _watch_slots(primary: PgConnInfo, watch: Mapping[str, Any], report: ReplicationReport, timeout: int) -> None:
+def _watch_slots(primary: PgConnInfo, watch: SlotWatch, report: ReplicationReport, timeout: int) -> None:
     """Add the alerts of the spec's WAL slots and orphans (replica slots are measured with their replica)."""
     from drflow.engines.postgres.slots import SlotError, watch_slots
 

@@ -24,7 +24,7 @@ import psycopg
 
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.replication_report import ALERT_CODES, Alert
-from drflow.spec.slots import DRFLOW_PREFIX, SlotClaim, legacy_wal_slot_name
+from drflow.spec.slots import DRFLOW_PREFIX, SlotClaim, SlotWatch, legacy_wal_slot_name
 from drflow.units import human_size
 
 SlotState = Literal["in use", "missing", "orphan", "unowned", "not drflow's"]
@@ -178,17 +178,15 @@ def assess_slots(
     return reports
 
 
-def watch_slots(conn: PgConnInfo, watch: Mapping[str, Any], *, timeout_s: float = 10.0) -> list[SlotReport]:
-    """:func:`read_slots` then :func:`assess_slots` with the parameters of :func:`drflow.spec.slots.slot_watch`."""
-    from drflow.spec.slots import SlotClaim
-
+def watch_slots(conn: PgConnInfo, watch: SlotWatch, *, timeout_s: float = 10.0) -> list[SlotReport]:
+    """:func:`read_slots` then :func:`assess_slots` with the settings of :func:`drflow.spec.slots.slot_watch`."""
     return assess_slots(
         read_slots(conn, timeout_s=timeout_s),
-        [SlotClaim.from_params(c) for c in watch["claims"]],
-        orphan_limit_bytes=int(watch["orphan_limit_bytes"]),
-        components=watch.get("components", ()),
-        orphan_prefixes=watch.get("orphan_prefixes"),
-        command=str(watch.get("command") or "drflow slots drop --spec <spec> --component <component> --slot {slot}"),
+        watch.claims,
+        orphan_limit_bytes=watch.orphan_limit_bytes,
+        components=watch.components,
+        orphan_prefixes=watch.orphan_prefixes,
+        command=watch.command,
     )
 
 
