@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -301,3 +302,32 @@ def test_four_eyes_through_an_exercise_is_proven_from_its_start_answer() -> None
     for run, detail, why in refusals:
         with pytest.raises(ValueError, match=why):
             verify_exercise_start(Api(detail), run, SPEC)
+
+
+def first_run(dag: Any) -> datetime:
+    """When the scheduler would start the DAG's first run (the core timetable the DAG processor stores)."""
+    from airflow.serialization.decoders import decode_timetable
+    from airflow.serialization.encoders import encode_timetable
+    from airflow.timetables.base import TimeRestriction
+
+    timetable = decode_timetable(encode_timetable(dag.timetable))
+    info = timetable.next_dagrun_info(
+        last_automated_data_interval=None, restriction=TimeRestriction(earliest=None, latest=None, catchup=False)
+    )
+    assert info is not None
+    return info.run_after
+
+
+def test_an_exercise_never_starts_for_a_slot_that_passed_before_it_appeared() -> None:
+    """Airflow runs a slot missed by under a tenth of the interval; an exercise waits for its next slot."""
+    from drflow.render.airflow import render_dag
+
+    just_missed = datetime.now(UTC) - timedelta(minutes=2)
+    cron = f"{just_missed.minute} {just_missed.hour} * * *"
+    for name in ("region-tabletop", "region-walkthrough", "region-simulation", "region-full-scale"):
+        plan = exercise_dag(name)
+        dag = render_dag(replace(plan, schedule=cron))
+        assert first_run(dag) > datetime.now(UTC) + timedelta(hours=23), name
+    # A backup DAG keeps Airflow's rule: a slot missed two minutes ago still runs (protection starts at once).
+    backup = next(p for p in example().values() if p.kind == "backup" and p.schedule)
+    assert first_run(render_dag(replace(backup, schedule=cron))) < datetime.now(UTC)

@@ -96,4 +96,5 @@ def _dag(
             *(f"component:{name}" for name in facts.components),
         ),
         paused=exercise.effective_paused,
+        skip_missed_slot=True,
     )

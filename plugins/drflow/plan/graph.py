@@ -78,6 +78,10 @@ class DagPlan:
     """Scheduled on this watched asset instead of `schedule`."""
     display_name: str | None = None
     """What the Airflow UI shows and searches (from the start): `User Database · backup daily-full`."""
+    skip_missed_slot: bool = False
+    """The first run is the next slot, never one that passed before the DAG appeared or was unpaused (Airflow
+    runs a slot missed by under a tenth of the interval). Exercises: people would be asked at once, unannounced,
+    and a triggered run would queue behind the missed one."""
 
     @property
     def tags(self) -> list[str]:

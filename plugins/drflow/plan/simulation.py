@@ -132,5 +132,6 @@ def simulation_plan(
         doc_md=doc,
         tasks=(simulate, record),
         extra_tags=(*plan_tags(plan), f"program:{exercise}"),
+        skip_missed_slot=schedule is not None,
         **{**plan_dag_fields(spec, plan, source), **({"paused": paused} if paused is not None else {})},
     )

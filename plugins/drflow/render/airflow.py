@@ -41,6 +41,8 @@ def render_dag(plan: DagPlan) -> DAG:
     schedule: Any = timedelta(seconds=plan.schedule_every_s) if plan.schedule_every_s else plan.schedule
     if plan.watch is not None:
         schedule = [watched_asset(plan.watch)]
+    elif plan.skip_missed_slot and isinstance(schedule, str):
+        schedule = next_slot_only(schedule)
     # No start date: a DAG that starts active first runs at its next slot (Airflow also runs a slot missed by
     # less than a tenth of the interval), not at once for the slot before it appeared (what a past start does).
     dag = DAG(
@@ -127,3 +129,11 @@ def render_plans(plans: Iterable[DagPlan]) -> dict[str, DAG]:
             log.exception("drflow could not build DAG %s", plan.dag_id)
             dags[plan.dag_id] = render_dag(failed_plan(plan, f"{type(exc).__name__}: {exc}"))
     return dags
+
+
+def next_slot_only(cron: str) -> Any:
+    """A cron timetable whose first run is its next slot: a zero ``run_immediately`` never runs a missed one."""
+    from airflow import settings
+    from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
+
+    return CronTriggerTimetable(cron, timezone=settings.TIMEZONE, run_immediately=timedelta(0))
