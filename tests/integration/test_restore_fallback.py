@@ -198,6 +198,14 @@ def test_short_errors_name_only_restorable_backups_and_a_file_as_a_file(stored: 
     assert stored.older.backup_id not in output, "a base backup is no --backup candidate for restore-table"
     assert output.count("cannot restore a table") == 1, "one line, not one per target"
 
+    # For a database --at is the target time of a point-in-time recovery, never ignored.
+    result = _restore(stored, pg_workdir / "x", "--at", "2026-11-28T00:30:00Z")
+    assert result.exit_code == 1
+    assert "nothing is recoverable to a point in time there" in _one_line(result.output)
+    result = _restore(stored, pg_workdir / "x", "--at", "2026-11-28T00:30:00Z", "--target-time", "2026-11-28T00:40:00Z")
+    assert result.exit_code == 1 and "disagree; give one of them" in _one_line(result.output)
+    assert not (pg_workdir / "x").exists()
+
     a_file = pg_workdir / "a-file"
     a_file.write_text("not a directory")
     result = _restore(stored, a_file)
