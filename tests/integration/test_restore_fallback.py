@@ -51,9 +51,9 @@ class Stored:
     def catalog(self, name: str) -> Catalog:
         return dict(target_catalogs(SPEC, self.targets))[name]
 
-    def corrupt(self, name: str, backup: BackupManifest) -> None:
+    def corrupt(self, name: str, backup: BackupManifest, object_name: str = "base.tar.zst") -> None:
         catalog = self.catalog(name)
-        key = catalog.object_key(COMPONENT, backup.backup_id, "base.tar.zst")
+        key = catalog.object_key(COMPONENT, backup.backup_id, object_name)
         data = catalog.store.get_bytes(key)
         catalog.store.put_bytes(key, data[:200] + bytes([data[200] ^ 0xFF]) + data[201:])
 
@@ -182,9 +182,18 @@ def test_short_errors_name_only_restorable_backups_and_a_file_as_a_file(stored: 
     )
     assert result.exit_code == 1
     output = _one_line(result.output)
-    assert "it is a pg_basebackup backup" in output and stored.dump.backup_id in output
+    assert "it is a full pg_basebackup backup, not a pg_dump backup; restore it whole with `drflow restore`" in output
+    assert f"pg_dump backups, newest first: {stored.dump.backup_id}" in output
     assert stored.older.backup_id not in output, "a base backup is no --backup candidate for restore-table"
-    assert "s3-first, local-second: backup" in output, "one line for the two targets that say the same"
+    assert output.count("cannot restore a table") == 1, "one line, not one per target"
+
+    # For a database --at is the target time of a point-in-time recovery, never ignored.
+    result = _restore(stored, pg_workdir / "x", "--at", "2026-11-28T00:30:00Z")
+    assert result.exit_code == 1
+    assert "nothing is recoverable to a point in time there" in _one_line(result.output)
+    result = _restore(stored, pg_workdir / "x", "--at", "2026-11-28T00:30:00Z", "--target-time", "2026-11-28T00:40:00Z")
+    assert result.exit_code == 1 and "disagree; give one of them" in _one_line(result.output)
+    assert not (pg_workdir / "x").exists()
 
     a_file = pg_workdir / "a-file"
     a_file.write_text("not a directory")
@@ -281,3 +290,44 @@ def test_the_restore_dag_jobs_fall_back_past_a_corrupt_copy_and_an_unreachable_t
     assert result["storage_target"] == "local-second"
     assert "in s3-first: object base.tar.zst is corrupt" in result["skipped_copies"][0]
     assert (dest / "PG_VERSION").is_file()
+
+
+def _restore_table(stored: Stored) -> Any:
+    table = ["restore-table", "--spec", str(stored.spec), "--component", COMPONENT, "--table", "t"]
+    return CliRunner().invoke(app, [*table, "--dsn", f"host=127.0.0.1 port={stored.primary.port} user=postgres"])
+
+
+def _drop_t(stored: Stored) -> None:
+    with psycopg.connect(**stored.primary.conninfo().libpq_kwargs(), autocommit=True) as conn:
+        conn.execute("drop table t")
+
+
+def test_restore_table_uses_the_dump_in_the_second_target_when_the_first_copy_is_corrupt(stored: Stored) -> None:
+    dump_object = stored.dump.objects[0].name
+    stored.corrupt("s3-first", stored.dump, dump_object)
+    _drop_t(stored)
+    result = _restore_table(stored)
+    assert result.exit_code == 0, result.output
+    output = _one_line(result.output)
+    assert f"skipped the copy of backup {stored.dump.backup_id} in s3-first: object {dump_object} is corrupt" in output
+    assert f"restored table public.t ({stored.rows_at_newer} rows) from backup {stored.dump.backup_id}" in output
+    assert "from local-second)" in output
+    print(result.output)
+    assert _count(stored.primary) == stored.rows_at_newer
+
+
+def test_restore_table_with_no_intact_dump_names_both_targets_and_changes_nothing(stored: Stored) -> None:
+    dump_object = stored.dump.objects[0].name
+    stored.corrupt("s3-first", stored.dump, dump_object)
+    stored.corrupt("local-second", stored.dump, dump_object)
+    _drop_t(stored)
+    result = _restore_table(stored)
+    assert result.exit_code == 1, result.output
+    output = _one_line(result.output)
+    assert f"no intact copy of backup {stored.dump.backup_id}; nothing was restored" in output
+    assert f"s3-first, local-second: object {dump_object} is corrupt" in output
+    assert "There is no older backup to fall back to: add a backup policy with method pg_dump" in output
+    assert "Traceback" not in result.output
+    print(result.output)
+    with psycopg.connect(**stored.primary.conninfo().libpq_kwargs(), autocommit=True) as conn:
+        assert conn.execute("select to_regclass('public.t')").fetchone() == (None,)

@@ -105,7 +105,11 @@ def restore(
     ] = None,
     at: Annotated[
         str | None,
-        typer.Option("--at", help="Files datastores: the newest backup finished at or before this time (ISO 8601)."),
+        typer.Option(
+            "--at",
+            help="Files datastores: the newest backup finished at or before this time (ISO 8601); "
+            "databases: the same as --target-time.",
+        ),
     ] = None,
 ) -> None:
     """Restore a component's backup from the store into a directory, without Airflow.

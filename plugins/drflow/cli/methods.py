@@ -71,12 +71,12 @@ def restore_table(
     target: str | None,
     replace: bool,
 ) -> None:
-    """Restore one table of the newest (or the given) pg_dump backup into a database."""
+    """Restore one table of the newest (or the given) pg_dump backup into a database, from its first intact copy."""
     from drflow.engines.postgres.bindir import datastore_bin_dir
     from drflow.engines.postgres.pgdump import LogicalBackupError
-    from drflow.jobs.logical import latest_logical_backup
-    from drflow.jobs.logical import restore_table as run_restore
-    from drflow.store.catalog import CatalogError
+    from drflow.jobs.logical import LOGICAL_DUMPS, restore_table_from_copies
+    from drflow.jobs.restore import NoBackupError, find_copies
+    from drflow.store.base import StoreError
     from drflow.store.factory import target_catalogs
 
     if (conn_id is None) == (dsn is None):
@@ -88,44 +88,41 @@ def restore_table(
         raise fail(f"no storage target {target!r} in {spec_path}; known: {[t.name for t in loaded.spec.storage]}")
     database = chosen.postgres.database
     conn = _primary_conn(conn_id, database) if conn_id else _dsn_conn(str(dsn), database)
-    problems = []
-    for name, catalog in target_catalogs(loaded.spec.metadata.name, targets):
-        try:
-            manifest = latest_logical_backup(catalog, component, backup)
-        except (LogicalBackupError, CatalogError) as exc:
-            problems.append((name, str(exc)))
-            continue
-        try:
-            result = run_restore(
-                catalog,
-                manifest,
-                table,
-                conn,
-                bin_dir=datastore_bin_dir(chosen.postgres.bin_dir, chosen.postgres.version),
-                schema=schema,
-                replace=replace,
-            )
-        except (LogicalBackupError, CatalogError) as exc:
-            raise fail(str(exc)) from None
-        verb = "replaced" if result.replaced else "restored"
-        out.print(
-            f"{verb} table {schema}.{table} ({result.rows} rows) from backup {manifest.backup_id} "
-            f"(taken {manifest.finished_at:%Y-%m-%d %H:%M:%S} UTC, from {name}) into {conn.describe()} "
-            f"in {human_duration(result.duration_s)}",
-            highlight=False,
-        )
-        out.print("  with: " + ", ".join(result.restored), highlight=False, markup=False)
-        if result.not_restored_fks:
-            err.print(
-                "note: foreign keys of other tables that pointed at it were not restored (that would change those "
-                f"tables): {', '.join(result.not_restored_fks)}; re-create them if they were dropped with it",
-                highlight=False,
-                markup=False,
-            )
-        return
-    from drflow.store.fanout import group_problems
 
-    raise fail("nothing to restore:\n  " + "\n  ".join(group_problems(problems)))
+    def warn(message: str) -> None:
+        err.print(f"warning: {message}", highlight=False, markup=False)
+
+    try:
+        choice = find_copies(target_catalogs(loaded.spec.metadata.name, targets), component, backup, kind=LOGICAL_DUMPS)
+        for name, why in choice.unreadable:
+            warn(f"skipped storage target {name}: {why}")
+        result, copy = restore_table_from_copies(
+            choice,
+            table,
+            conn,
+            bin_dir=datastore_bin_dir(chosen.postgres.bin_dir, chosen.postgres.version),
+            schema=schema,
+            replace=replace,
+            say=warn,
+        )
+    except (NoBackupError, LogicalBackupError, StoreError) as exc:
+        raise fail(str(exc)) from None
+    manifest = copy.manifest
+    verb = "replaced" if result.replaced else "restored"
+    out.print(
+        f"{verb} table {schema}.{table} ({result.rows} rows) from backup {manifest.backup_id} "
+        f"(taken {manifest.finished_at:%Y-%m-%d %H:%M:%S} UTC, from {copy.target}) into {conn.describe()} "
+        f"in {human_duration(result.duration_s)}",
+        highlight=False,
+    )
+    out.print("  with: " + ", ".join(result.restored), highlight=False, markup=False)
+    if result.not_restored_fks:
+        err.print(
+            "note: foreign keys of other tables that pointed at it were not restored (that would change those "
+            f"tables): {', '.join(result.not_restored_fks)}; re-create them if they were dropped with it",
+            highlight=False,
+            markup=False,
+        )
 
 
 def _component(loaded: Any, spec_path: Path, name: str) -> Any:

@@ -48,12 +48,17 @@ def restore(
         from drflow.cli.restore_files import restore_files_component
 
         return restore_files_component(loaded.spec.metadata.name, component, targets, to, backup, at or target_time)
+    if at is not None:  # a database's state at a time is a point-in-time recovery
+        if target_time is not None and target_time != at:
+            raise fail(f"--at {at} and --target-time {target_time} disagree; give one of them (nothing was changed)")
+        target_time = at
+    bin_dir = datastore_bin_dir(chosen.postgres.bin_dir, chosen.postgres.version)
     if to.exists() and not to.is_dir():
         raise fail(f"--to {to} is a file, not a directory; give a new or empty directory (nothing was changed)")
     if to.is_dir():
         from drflow.engines.postgres import incomplete
 
-        if clean_incomplete and (note := incomplete.clean_incomplete(to, host=LocalHost())):
+        if clean_incomplete and (note := incomplete.clean_incomplete(to, host=LocalHost(), bin_dir=bin_dir)):
             err.print(note, markup=False, highlight=False)
         incomplete.check_incomplete(to)
     if to.is_dir() and any(to.iterdir()):
@@ -67,7 +72,7 @@ def restore(
                 component,
                 targets,
                 to,
-                bin_dir=datastore_bin_dir(chosen.postgres.bin_dir, chosen.postgres.version),
+                bin_dir=bin_dir,
                 backup=backup,
                 target_time=target_time,
                 target_lsn=target_lsn,
@@ -78,7 +83,6 @@ def restore(
         for line in lines:
             out.print(line, highlight=False, markup=False)
         return
-    bin_dir = datastore_bin_dir(chosen.postgres.bin_dir, chosen.postgres.version)
     host = LocalHost()
     choice = find_copies(target_catalogs(loaded.spec.metadata.name, targets), component, backup)
     for name, why in choice.unreadable:

@@ -1,8 +1,10 @@
-"""Logical backups (pg_dump) into every target of a policy, and restoring one table from them."""
+"""Logical backups (pg_dump) into every target of a policy, and restoring one table from them (from the first
+intact copy, as every restore does)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +18,7 @@ from drflow.engines.postgres.pgdump import (
     restore_table_from_dump,
 )
 from drflow.jobs.request import PolicyBackupRequest
+from drflow.jobs.restore import BackupCopy, BackupKind, CopyChoice, first_intact
 from drflow.store.catalog import Catalog
 from drflow.store.factory import target_catalogs
 from drflow.store.fanout import Fanout
@@ -92,6 +95,17 @@ def take_logical_backup(request: LogicalBackupRequest) -> BackupManifest:
     return fanout.finish(manifest)
 
 
+LOGICAL_DUMPS = BackupKind(
+    accepts=lambda manifest: manifest.method == "pg_dump",
+    noun="pg_dump backup",
+    purpose="restore a table",
+    listing="pg_dump backups",
+    hints={"pg_basebackup": "restore it whole with `drflow restore`"},
+    first="add a backup policy with method pg_dump and run it first",
+)
+"""What `drflow restore-table` restores from (:func:`~drflow.jobs.restore.find_copies` with ``kind=``)."""
+
+
 def restore_table(
     catalog: Catalog,
     manifest: BackupManifest,
@@ -114,12 +128,48 @@ def restore_table(
             f"backup {manifest.backup_id} was taken with {manifest.method}; one table can be restored only from a "
             "pg_dump backup: pick one with --backup (see `drflow backups list`)"
         )
-    name = str(manifest.extra.get("dump_object") or manifest.objects[0].name)
     with scratch_dir(work_dir, f"restore-table-{manifest.backup_id}") as staging:
         files = catalog.fetch(manifest, staging)
-        result = restore_table_from_dump(
-            files[name], table, target_conn, bin_dir=bin_dir, schema=schema, replace=replace, timeout=timeout
-        )
+        return _restore_from(files, manifest, table, target_conn, bin_dir, schema, replace, timeout)
+
+
+def restore_table_from_copies(
+    choice: CopyChoice,
+    table: str,
+    target_conn: PgConnInfo,
+    *,
+    bin_dir: Path,
+    schema: str = "public",
+    replace: bool = False,
+    work_dir: str | None = None,
+    timeout: float | None = None,
+    say: Callable[[str], None] = log.warning,
+) -> tuple[TableRestore, BackupCopy]:
+    """:func:`restore_table` from the first intact copy of the chosen dump (``find_copies(…, kind=LOGICAL_DUMPS)``).
+
+    A missing or corrupt copy is skipped (said through ``say``) before the database is touched; with no intact
+    copy, NoIntactCopyError names each target's problem and changes nothing.
+    """
+    with scratch_dir(work_dir, f"restore-table-{choice.backup_id}") as staging:
+        files, copy = first_intact(choice, lambda c: c.catalog.fetch(c.manifest, staging / c.target), say=say)
+        result = _restore_from(files, copy.manifest, table, target_conn, bin_dir, schema, replace, timeout)
+    return result, copy
+
+
+def _restore_from(
+    files: Mapping[str, Path],
+    manifest: BackupManifest,
+    table: str,
+    target_conn: PgConnInfo,
+    bin_dir: Path,
+    schema: str,
+    replace: bool,
+    timeout: float | None,
+) -> TableRestore:
+    name = str(manifest.extra.get("dump_object") or manifest.objects[0].name)
+    result = restore_table_from_dump(
+        files[name], table, target_conn, bin_dir=bin_dir, schema=schema, replace=replace, timeout=timeout
+    )
     log.info(
         "restored %s.%s (%d rows) from backup %s into %s in %.1fs",
         schema,
@@ -130,27 +180,3 @@ def restore_table(
         result.duration_s,
     )
     return result
-
-
-def latest_logical_backup(catalog: Catalog, component: str, backup_id: str | None = None) -> BackupManifest:
-    """The requested backup, or the newest pg_dump backup of the component.
-
-    Messages leave the store out (callers name the target), so targets that say the same thing can
-    be reported on one line; hints name only pg_dump backups, the ones restore-table can use.
-    """
-    dumps = [m for m in catalog.list_backups(component) if m.method == "pg_dump"]
-    if backup_id:
-        found = next((m for m in catalog.list_backups(component) if m.backup_id == backup_id), None)
-        if found is not None and found.method == "pg_dump":
-            return found
-        why = f"it is a {found.method} backup" if found is not None else "there is no such backup"
-        known = ", ".join(m.backup_id for m in reversed(dumps[-5:])) or "none"
-        raise LogicalBackupError(
-            f"backup {backup_id!r} of component {component!r} cannot restore a table: {why}; "
-            f"pg_dump backups, newest first: {known}"
-        )
-    if not dumps:
-        raise LogicalBackupError(
-            f"no pg_dump backup of component {component!r}; add a backup policy with method pg_dump and run it first"
-        )
-    return dumps[-1]

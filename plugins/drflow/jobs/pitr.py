@@ -16,23 +16,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from drflow.engines.postgres.cluster import LocalCluster, free_port
 from drflow.engines.postgres.conninfo import PgConnInfo
 from drflow.engines.postgres.lsn import parse_lsn, segment_number, segment_start
-from drflow.engines.postgres.recovery import (
-    finish_recovery,
-    preload_driver,
-    recovery_settings,
-    stage_wal,
-    wait_until_promoted,
-)
-from drflow.engines.postgres.restore import RestoreError, start_restored
-from drflow.hosts import Host, HostError
+from drflow.engines.postgres.recovery import preload_driver, recover_backup, recovery_settings
+from drflow.engines.postgres.restore import RestoreError
+from drflow.hosts import Host
 from drflow.jobs.restore import (
     NoIntactCopyError,
     copy_problem,
     find_copies,
-    restore_backup,
     restore_intact_copy,
     start_scratch_instance,
 )
@@ -218,39 +210,35 @@ def restore_to_point(
 
     The server keeps running on a free loopback port (``result.port``, socket and log in
     ``socket_dir``, default ``<target_dir>/../socket``) unless ``keep_running`` is false; then it
-    is stopped cleanly. On failure ``target_dir`` is emptied again, so a retry starts clean.
+    is stopped cleanly. ``target_dir`` is marked incomplete until then (see
+    :func:`~drflow.engines.postgres.recovery.recover_backup`); on failure it is emptied again, so a
+    retry starts clean.
     """
     started = time.monotonic()
     preload_driver()
     with scratch_dir(work_dir, f"pitr-{plan.base.backup_id}") as staging:
-        wal_files = fetch_wal(catalog, plan.wal, staging)  # every checksum is checked before anything is laid out
-        wal_fetched = time.monotonic()
-        restored = restore_backup(catalog, plan.base, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir)
-        cluster: LocalCluster | None = None
+        # Every checksum, the base backup's and the WAL's, is checked before anything is written.
+        wal_files = fetch_wal(catalog, plan.wal, staging)
+        base_files = catalog.fetch(plan.base, staging / "base")
+        fetched = time.monotonic()
         try:
-            stage_wal(wal_files, target_dir, host=host, timeout=timeout)
-            laid_out = time.monotonic()
-            cluster = start_restored(
+            recovered = recover_backup(
+                base_files,
+                wal_files,
                 target_dir,
-                port=free_port(),
-                socket_dir=host.make_private_dir(socket_dir or target_dir.parent / "socket"),
-                bin_dir=bin_dir,
                 host=host,
-                timeout=timeout,
+                bin_dir=bin_dir,
                 recovery=recovery_settings(target_time=plan.target_time, target_lsn=plan.target_lsn),
+                socket_dir=socket_dir or target_dir.parent / "socket",
+                keep_running=keep_running,
+                backup_id=plan.base.backup_id,
+                target=plan.describe_target(),
+                timeout=timeout,
             )
-            outcome = wait_until_promoted(cluster, timeout)
-            finish_recovery(cluster, host=host)
-            recovered = time.monotonic()
-            if not keep_running:
-                cluster.stop("fast")
-        except (RestoreError, HostError, OSError) as exc:
-            if cluster is not None:
-                cluster.stop("immediate")
-            host.run(["find", str(target_dir), "-mindepth", "1", "-delete"], check=False)
+        except RestoreError as exc:
             raise RestoreError(
                 f"point-in-time recovery of {plan.component} to {plan.describe_target()} failed: {exc}\n"
-                f"{target_dir} was emptied again; fix the cause and retry"
+                "fix the cause and retry"
             ) from exc
     log.info(
         "recovered %s to %s from %s + %d WAL entries: replayed to %s, last commit %s",
@@ -258,18 +246,18 @@ def restore_to_point(
         plan.describe_target(),
         plan.base.backup_id,
         len(plan.wal),
-        outcome["replayed_lsn"],
-        outcome["last_replayed_commit"],
+        recovered.replayed_lsn,
+        recovered.last_replayed_commit,
     )
     return PitrResult(
         plan=plan,
         data_dir=target_dir,
-        replayed_lsn=outcome["replayed_lsn"],
-        last_replayed_commit=outcome["last_replayed_commit"],
-        port=cluster.port if keep_running else None,
-        fetch_s=wal_fetched - started + restored.fetch_s,
-        lay_out_s=laid_out - wal_fetched - restored.fetch_s,
-        recovery_s=recovered - laid_out,
+        replayed_lsn=recovered.replayed_lsn,
+        last_replayed_commit=recovered.last_replayed_commit,
+        port=recovered.cluster.port if keep_running else None,
+        fetch_s=fetched - started,
+        lay_out_s=recovered.lay_out_s,
+        recovery_s=recovered.recovery_s,
     )
 
 

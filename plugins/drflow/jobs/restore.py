@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from drflow.engines.postgres.cluster import LocalCluster, free_port
 from drflow.engines.postgres.restore import lay_out_backup, start_restored
@@ -22,6 +23,7 @@ from drflow.store.manifest import BackupManifest
 from drflow.workdir import scratch_dir
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class NoBackupError(LookupError):
@@ -127,6 +129,33 @@ def start_scratch_instance(data_dir: Path, *, host: Host, bin_dir: Path, timeout
 
 
 @dataclass(frozen=True)
+class BackupKind:
+    """Which catalog entries a restore can use, and how its messages name them."""
+
+    accepts: Callable[[BackupManifest], bool]
+    noun: str
+    """What one is called: ``base backup``."""
+    purpose: str
+    """What a refused ``--backup`` cannot do: ``be restored``."""
+    listing: str
+    """The heading of the candidates named in a refusal: ``Restorable backups``."""
+    hints: Mapping[str, str]
+    """What to do instead with a backup of another method."""
+    first: str
+    """What to do when there is none: ``run its full backup DAG first``."""
+
+
+BASE_BACKUPS = BackupKind(
+    accepts=is_restorable,
+    noun="base backup",
+    purpose="be restored",
+    listing="Restorable backups",
+    hints=RESTORE_HINTS,
+    first="run its full backup DAG first",
+)
+
+
+@dataclass(frozen=True)
 class BackupCopy:
     """One backup as one storage target holds it."""
 
@@ -144,6 +173,7 @@ class CopyChoice:
     older: list[list[BackupCopy]] = field(default_factory=list)
     """Copies of the older restorable backups, newest first (for the hint when no copy is intact)."""
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    kind: BackupKind = BASE_BACKUPS
 
 
 def find_copies(
@@ -153,9 +183,10 @@ def find_copies(
     *,
     policy: str | None = None,
     before: datetime | None = None,
+    kind: BackupKind = BASE_BACKUPS,
 ) -> CopyChoice:
-    """The requested backup, or the newest restorable one in any target (of a policy, finished before
-    ``before``), with every copy of it. A target that cannot be read is skipped (and named), so one
+    """The requested backup, or the newest restorable one (of ``kind``) in any target (of a policy, finished
+    before ``before``), with every copy of it. A target that cannot be read is skipped (and named), so one
     unreachable target never hides the backups of the others."""
     by_id: dict[str, list[BackupCopy]] = {}
     unreadable: list[tuple[str, str]] = []
@@ -168,7 +199,7 @@ def find_copies(
             continue
         every.extend(manifests)
         for manifest in manifests:
-            if is_restorable(manifest):
+            if kind.accepts(manifest):
                 by_id.setdefault(manifest.backup_id, []).append(BackupCopy(name, catalog, manifest))
     if unreadable and not by_id and len(unreadable) == len(catalogs):
         raise NoBackupError("no storage target could be read:\n  " + "\n  ".join(group_problems(unreadable)))
@@ -178,19 +209,19 @@ def find_copies(
             known = [cs[0].manifest.backup_id for cs in newest_first[:5]]
             other = next((m for m in every if m.backup_id == backup_id), None)
             if other is not None:
-                why = f"it is a {other.backup_type} {other.method} backup, not a base backup; " + RESTORE_HINTS.get(
-                    other.method, "choose a pg_basebackup backup"
+                why = f"it is a {other.backup_type} {other.method} backup, not a {kind.noun}; " + kind.hints.get(
+                    other.method, f"choose a {kind.noun}"
                 )
             else:
                 why = "no storage target holds it"
             raise NoBackupError(
-                f"backup {backup_id!r} of component {component!r} cannot be restored: {why}. "
-                f"Restorable backups, newest first: {', '.join(known) or 'none'} (see `drflow backups list`)"
+                f"backup {backup_id!r} of component {component!r} cannot {kind.purpose}: {why}. "
+                f"{kind.listing}, newest first: {', '.join(known) or 'none'} (see `drflow backups list`)"
                 + _unreadable_note(unreadable)
             )
         chosen = by_id[backup_id]
         older = [cs for cs in newest_first if cs[0].manifest.finished_at < chosen[0].manifest.finished_at]
-        return CopyChoice(backup_id, chosen, older, unreadable)
+        return CopyChoice(backup_id, chosen, older, unreadable, kind)
     eligible = [
         cs
         for cs in newest_first
@@ -200,10 +231,10 @@ def find_copies(
         what = f"of policy {policy!r} " if policy else ""
         when = f"finished before {before.isoformat()} " if before else ""
         raise NoBackupError(
-            f"no complete base backup {what}{when}of component {component!r} in any storage target; "
-            "run its full backup DAG first" + _unreadable_note(unreadable)
+            f"no complete {kind.noun} {what}{when}of component {component!r} in any storage target; "
+            f"{kind.first}" + _unreadable_note(unreadable)
         )
-    return CopyChoice(eligible[0][0].manifest.backup_id, eligible[0], eligible[1:], unreadable)
+    return CopyChoice(eligible[0][0].manifest.backup_id, eligible[0], eligible[1:], unreadable, kind)
 
 
 def _unreadable_note(unreadable: Sequence[tuple[str, str]]) -> str:
@@ -221,18 +252,28 @@ def restore_intact_copy(
     work_dir: str | None = None,
     say: Callable[[str], None] = log.warning,
 ) -> tuple[RestoreResult, BackupCopy]:
-    """Restore the chosen backup from its first intact copy, in target order.
+    """Restore the chosen backup from its first intact copy, in target order (see :func:`first_intact`)."""
 
-    A copy that is corrupt or unreachable is skipped, saying which and why (through ``say``); nothing
-    is written to ``target_dir`` for it. When no copy is intact, NoIntactCopyError suggests the newest
-    older backup that has an intact copy.
+    def restore(copy: BackupCopy) -> RestoreResult:
+        return restore_backup(copy.catalog, copy.manifest, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir)
+
+    return first_intact(choice, restore, say=say)
+
+
+def first_intact(
+    choice: CopyChoice, use: Callable[[BackupCopy], T], *, say: Callable[[str], None] = log.warning
+) -> tuple[T, BackupCopy]:
+    """``use`` the chosen backup's first intact copy, in target order; return what it returned and that copy.
+
+    ``use`` must check the copy (fetch it, every object against its sha256) before it changes anything: a
+    copy it finds corrupt or unreachable (a StoreError or OSError) is skipped, saying which and why through
+    ``say``, and the next is tried. When no copy is intact, NoIntactCopyError names each target's problem and
+    suggests the newest older backup that has an intact copy.
     """
     skipped: list[tuple[str, str]] = []
     for copy in choice.copies:
         try:
-            result = restore_backup(
-                copy.catalog, copy.manifest, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir
-            )
+            result = use(copy)
         except (StoreError, OSError) as exc:
             skipped.append((copy.target, copy_problem(exc)))
             continue
@@ -243,11 +284,11 @@ def restore_intact_copy(
         f"no intact copy of backup {choice.backup_id}; nothing was restored:\n  "
         + "\n  ".join(group_problems(skipped))
         + "\n"
-        + suggest_intact(choice.older)
+        + suggest_intact(choice.older, first=choice.kind.first)
     )
 
 
-def suggest_intact(older: Sequence[Sequence[BackupCopy]], limit: int = 3) -> str:
+def suggest_intact(older: Sequence[Sequence[BackupCopy]], limit: int = 3, *, first: str = BASE_BACKUPS.first) -> str:
     """The newest older backup with a copy whose every object matches its manifest (checks a few)."""
     for copies in older[:limit]:
         for copy in copies:
@@ -260,7 +301,7 @@ def suggest_intact(older: Sequence[Sequence[BackupCopy]], limit: int = 3) -> str
             except (StoreError, OSError):
                 continue
     if not older:
-        return "There is no older base backup: take a new one (run the full backup DAG) and check the stores."
+        return f"There is no older backup to fall back to: {first}, and check the stores."
     return (
         f"None of the {min(limit, len(older))} next older backups has an intact copy either; check the stores "
         "and list the backups with `drflow backups list`."

@@ -16,12 +16,14 @@ import importlib
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drflow.engines.postgres.cluster import AUTO_CONF, LocalCluster, SettingValue, remove_settings
-from drflow.engines.postgres.restore import RestoreError
+from drflow.engines.postgres.cluster import AUTO_CONF, LocalCluster, SettingValue, free_port, remove_settings
+from drflow.engines.postgres.incomplete import stop_server
+from drflow.engines.postgres.restore import RestoreError, lay_out_backup, restoring_into, start_restored
 from drflow.hosts import Host
 from drflow.units import human_duration
 
@@ -142,3 +144,64 @@ def finish_recovery(cluster: LocalCluster, *, host: Host) -> None:
     someone later made this server a standby)."""
     host.run(["rm", "-rf", str(cluster.data_dir / WAL_DIR_NAME)])
     remove_settings(cluster.data_dir / AUTO_CONF, RECOVERY_SETTINGS)
+
+
+@dataclass(frozen=True)
+class Recovered:
+    cluster: LocalCluster
+    replayed_lsn: str | None
+    last_replayed_commit: str | None
+    lay_out_s: float
+    recovery_s: float
+
+
+def recover_backup(
+    base_files: Mapping[str, Path],
+    wal_files: Mapping[str, Path],
+    target_dir: Path,
+    *,
+    host: Host,
+    bin_dir: Path,
+    recovery: Mapping[str, SettingValue],
+    socket_dir: Path,
+    keep_running: bool,
+    backup_id: str,
+    target: str,
+    timeout: float,
+) -> Recovered:
+    """Lay out a fetched base backup and its WAL in ``target_dir`` (new or empty), replay up to the
+    ``recovery`` target and promote; then stop the server cleanly unless ``keep_running``.
+
+    ``target_dir`` stays marked incomplete until the server is in that state: drflow killed at any point
+    before — during WAL replay too — leaves a directory the next run names as incomplete, never one that
+    looks finished. On a failure the server is stopped and ``target_dir`` emptied again (RestoreError).
+    """
+    started = time.monotonic()
+    with restoring_into(target_dir, host=host, backup_id=backup_id, target=target):
+        try:
+            lay_out_backup(base_files, target_dir, host=host, bin_dir=bin_dir, timeout=timeout, marked=True)
+            stage_wal(wal_files, target_dir, host=host, timeout=timeout)
+            laid_out = time.monotonic()
+            cluster = start_restored(
+                target_dir,
+                port=free_port(),
+                socket_dir=host.make_private_dir(socket_dir),
+                bin_dir=bin_dir,
+                host=host,
+                timeout=timeout,
+                recovery=recovery,
+            )
+            outcome = wait_until_promoted(cluster, timeout)
+            finish_recovery(cluster, host=host)
+            if not keep_running:
+                cluster.stop("fast")
+        except BaseException:
+            stop_server(target_dir, host=host, bin_dir=bin_dir)  # before its files go (or, on a kill, stay marked)
+            raise
+    return Recovered(
+        cluster=cluster,
+        replayed_lsn=outcome["replayed_lsn"],
+        last_replayed_commit=outcome["last_replayed_commit"],
+        lay_out_s=laid_out - started,
+        recovery_s=time.monotonic() - laid_out,
+    )

@@ -11,9 +11,10 @@ files must be paths that host can read (true for :class:`~drflow.hosts.LocalHost
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from drflow.engines.postgres.cluster import AUTO_CONF, ClusterError, LocalCluster, SettingValue, remove_settings
@@ -49,6 +50,7 @@ def lay_out_backup(
     keep_on_failure: bool = False,
     timeout: float | None = None,
     backup_id: str | None = None,
+    marked: bool = False,
 ) -> Path:
     """Extract the backup into ``target_dir`` (WAL into ``pg_wal``), hand it to the db user
     (mode 700) and check it with ``pg_verifybackup``; return ``target_dir``.
@@ -57,22 +59,41 @@ def lay_out_backup(
     fails, what was extracted is removed again (unless ``keep_on_failure``), so a retry
     starts clean. Until the layout is verified, ``target_dir`` holds the incomplete-restore marker
     (:mod:`drflow.engines.postgres.incomplete`); a directory still marked is refused by name.
+    With ``marked`` the caller has created ``target_dir`` and holds its marker (:func:`restoring_into`,
+    for work that goes on after the layout); the caller then also cleans up after a failure.
     """
     base, wal, manifest = _pick_files(files)
+    if marked:
+        _lay_out(base, wal, manifest, target_dir, host=host, bin_dir=bin_dir, timeout=timeout)
+        return target_dir
+    with restoring_into(target_dir, host=host, backup_id=backup_id or "?", keep_on_failure=keep_on_failure):
+        _lay_out(base, wal, manifest, target_dir, host=host, bin_dir=bin_dir, timeout=timeout)
+    return target_dir
+
+
+@contextlib.contextmanager
+def restoring_into(
+    target_dir: Path,
+    *,
+    host: Host,
+    backup_id: str,
+    target: str | None = None,
+    keep_on_failure: bool = False,
+) -> Iterator[None]:
+    """Create ``target_dir`` (missing or empty, otherwise nothing is changed) and hold its incomplete-restore
+    marker while the body writes into it; the marker goes only when the body succeeds.
+
+    When the body fails (a RestoreError, HostError, ClusterError or OSError), what it wrote is removed
+    again — the directory too, if it was created here — unless ``keep_on_failure``, and a RestoreError
+    says which. Any other exception (drflow being stopped) leaves the directory marked incomplete.
+    """
     existed = _require_empty(target_dir, host)
     host.make_private_dir(target_dir)
     # Written first, removed last: a run killed in between leaves the directory marked incomplete.
-    with marked_incomplete(target_dir, backup_id=backup_id or "?"):
+    with marked_incomplete(target_dir, backup_id=backup_id, target=target):
         try:
-            _extract(base, target_dir, host, timeout)
-            if wal is not None:
-                host.run(["mkdir", "-p", str(target_dir / "pg_wal")])
-                _extract(wal, target_dir / "pg_wal", host, timeout)
-            host.run(["cp", str(manifest), str(target_dir / MANIFEST)])
-            host.chown_to_db_user(target_dir, recursive=True)
-            host.run(["chmod", "700", str(target_dir)])
-            verify_data_dir(target_dir, host=host, bin_dir=bin_dir, timeout=timeout)
-        except (HostError, RestoreError) as exc:
+            yield
+        except (HostError, RestoreError, ClusterError, OSError) as exc:
             if keep_on_failure:
                 note = f"the partial layout was kept in {target_dir} for inspection; empty it before retrying"
             else:
@@ -85,8 +106,30 @@ def lay_out_backup(
                     note = f"{target_dir} was removed again"
             if isinstance(exc, RestoreError):
                 raise RestoreError(f"{exc}\n{note}") from exc
-            raise RestoreError(f"laying out the backup into {target_dir} failed: {exc}\n{note}") from exc
-    return target_dir
+            raise RestoreError(f"restoring into {target_dir} failed: {exc}\n{note}") from exc
+
+
+def _lay_out(
+    base: _Archive,
+    wal: _Archive | None,
+    manifest: Path,
+    target_dir: Path,
+    *,
+    host: Host,
+    bin_dir: Path,
+    timeout: float | None,
+) -> None:
+    try:
+        _extract(base, target_dir, host, timeout)
+        if wal is not None:
+            host.run(["mkdir", "-p", str(target_dir / "pg_wal")])
+            _extract(wal, target_dir / "pg_wal", host, timeout)
+        host.run(["cp", str(manifest), str(target_dir / MANIFEST)])
+        host.chown_to_db_user(target_dir, recursive=True)
+        host.run(["chmod", "700", str(target_dir)])
+    except HostError as exc:
+        raise RestoreError(f"laying out the backup into {target_dir} failed: {exc}") from exc
+    verify_data_dir(target_dir, host=host, bin_dir=bin_dir, timeout=timeout)
 
 
 def verify_data_dir(target_dir: Path, *, host: Host, bin_dir: Path, timeout: float | None = None) -> str:
