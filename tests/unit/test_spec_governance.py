@@ -165,6 +165,14 @@ def test_stale_documents_warn_at_their_reviewed_line_and_plans_inherit_the_specs
     bad = {e.path: e for e in errors_of(malformed, tmp_path)}
     assert set(bad) == {"metadata.reviewed", "metadata.review_every"}
     assert bad["metadata.reviewed"].hint == "write the day of the last review as YYYY-MM-DD, e.g. 2026-11-16"
+    # YAML reads a day and a time as a timestamp: the error asks for the day, not for a timezone.
+    timed = text.replace(f"    reviewed: {old}\n", f"    reviewed: {old} 10:00:00\n")
+    [at_time] = errors_of(timed, tmp_path)
+    assert at_time.path == "recovery_plans[restore].reviewed" and (at_time.line, at_time.col) == position(
+        timed, str(old)
+    )
+    assert at_time.message == f"'{old} 10:00:00' is a time, but reviewed: is the day of the last review"
+    assert at_time.hint == f"write the day alone, as YYYY-MM-DD: {old}"
 
 
 @pytest.mark.parametrize(
