@@ -238,3 +238,21 @@ def test_a_level_person_who_clears_the_question_and_adds_herself_cannot_answer_b
     log = alice.get(f"/api/v2/dags/{GUARDED_DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/declare/logs/2")
     text = json.dumps(log)
     assert "carol may answer only from escalation level 'incident-commander' on, 5m without an answer" in text
+
+
+def test_a_declaration_marked_success_by_hand_runs_no_step(stack: AirflowStack) -> None:
+    """alice triggered the run and may edit task instances: she marks the declaration success herself."""
+    alice = stack.client("alice")
+    run_id = alice.trigger(GUARDED_DAG_ID, {"reason": "e2e: four eyes by hand"})
+    alice.wait_awaiting_input(GUARDED_DAG_ID, run_id, "declare")
+    ti_path = f"/api/v2/dags/{GUARDED_DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances"
+    marked = alice.request("PATCH", f"{ti_path}/declare", json={"new_state": "success"})
+    assert marked.status_code == 200, marked.text  # Airflow lets her
+
+    run = alice.wait_run(GUARDED_DAG_ID, run_id)
+    states = {task: ti["state"] for task, ti in alice.task_instances(GUARDED_DAG_ID, run_id).items()}
+    assert run["state"] == "failed" and states["tell-ic"] == "failed", states  # drflow does not
+    assert states["record"] == "success"
+    text = json.dumps(alice.get(f"{ti_path}/tell-ic/logs/1"))
+    assert "refused: step 'tell-ic' runs only after the disaster declaration was approved, but it was not" in text
+    assert "(nobody answered it; the task is success: was it marked success by hand?)" in text

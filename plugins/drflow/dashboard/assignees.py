@@ -4,10 +4,11 @@ Airflow keeps one HITL detail per task instance, carries it over to the next try
 task instance's new id) and never changes its assignees, so an escalation cannot reach the next level's
 people through Airflow's API. This app, mounted by drflow's plugin in the api-server, adds names to the
 assignees of a task of a drflow DAG that is still waiting for its answer. It only adds (nobody is removed),
-only while the question is open, and only for a user who may edit the DAG's task instances: such a user
-could already mark the task done, so adding an assignee grants nothing new. Being an assignee entitles
-nobody: drflow judges every answer against the spec (the step's people, four eyes, and the people of the
-escalation levels the question has waited for; see drflow.operators.escalation).
+only while the question is open, and only for a user who may edit the DAG's task instances. Being an
+assignee entitles nobody: drflow judges every answer against the spec (the step's people, four eyes, and
+the people of the escalation levels the question has waited for; see drflow.operators.escalation), and
+the steps after a question judge its answer again, so marking it done by hand runs nothing
+(drflow.operators.gates).
 """
 
 from __future__ import annotations
