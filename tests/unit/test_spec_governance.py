@@ -281,3 +281,16 @@ def test_a_bucket_of_no_known_region_is_refused_under_allowed_regions(tmp_path: 
     assert error.message.startswith("bucket 'shop-assets' declares no region, so drflow cannot tell whether")
     assert error.hint == "give the datastore its region: (one of its allowed_regions)"
     load(SPEC + assets.replace("conn_id: aws}", "conn_id: aws, region: eu-central-1}"), tmp_path)
+
+
+def test_an_asynchronous_spec_hears_only_of_commits_that_hang() -> None:
+    standby = {"application_name": "replica-1", "state": "streaming", "sync_state": "async"}
+    asynchronous = {"standby_names": "", "synchronous_commit": "on", "standbys": [standby]}
+    assert sync_faults(asynchronous, "users", ["replica-1"], required=False) == []  # as the spec asks
+    waiting = {"standby_names": "FIRST 1 (replica-1)", "synchronous_commit": "on", "standbys": []}
+    [(code, message)] = sync_faults(waiting, "users", ["replica-1"], required=False)
+    assert code == "no_sync_standby"
+    assert message.startswith("the spec asks for asynchronous replication of this data, but the primary is config")
+    assert "writes hang" in message and message.endswith("(empty, if it should not wait for standbys)")
+    local = {**waiting, "synchronous_commit": "local", "standbys": [{**standby, "sync_state": "sync"}]}
+    assert sync_faults(local, "users", ["replica-1"], required=False) == []
