@@ -193,8 +193,8 @@ class Escalation:
                 f"refused: {by} answered {what} of plan '{plan}' {_human(max(0.0, waited_s))} after it was first "
                 f"asked, but {by} may answer only from escalation level '{named[0].name}' on, "
                 f"{_human(named[0].after_s)} without an answer (this try was made by a retry or a clear, not by "
-                f"the time waited); to proceed: clear this task and let {', '.join(base) or 'an approver'} answer, "
-                "or wait for the escalation"
+                f"the time waited); to proceed: clear this task and let {', '.join(base) or 'an approver'} answer "
+                f"({by} may once the level is due)"
             )
         allowed = people_at(base, levels, level)
         raise AirflowFailException(
