@@ -51,6 +51,13 @@ recovery_plans:
     steps:
       - {{name: tell-ic, action: notify, channels: [ic-hook], message: declared}}
 """
+GUARDED_DAG_ID = "dr.guarded.plan.declare-guarded"
+# carol's level is due only after 5 minutes: an answer of hers before that is refused, whatever her try says.
+GUARDED_SPEC = (
+    SPEC.replace("name: escalate,", "name: guarded,")
+    .replace("after: 8s", "after: 5m")
+    .replace("name: declare-late", "name: declare-guarded")
+)
 STATUS_DAG_ID = "dr.cadence.plan.watched"
 STATUS_SPEC = """\
 version: 1
@@ -97,16 +104,19 @@ def stack(receiver_out: tuple[Path, int]) -> Iterator[AirflowStack]:
         specs.mkdir()
         (specs / "escalate.yaml").write_text(SPEC.format(store=Path(tmp) / "store"))
         (specs / "cadence.yaml").write_text(STATUS_SPEC.format(store=Path(tmp) / "store-cadence"))
+        (specs / "guarded.yaml").write_text(GUARDED_SPEC.format(store=Path(tmp) / "store-guarded"))
         hook = {"conn_type": "http", "host": f"http://127.0.0.1:{receiver_out[1]}/ic-hook"}
         with airflow_stack(
             specs,
             {"AIRFLOW_CONN_ESCALATE_HOOK": json.dumps(hook)},
             users={**USERS, "carol": "admin"},
             # The scheduler's sweep of timed-out questions (15 s by default) decides how late a level is reached.
-            extra_env={"AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2"},
+            # Without the RTO deadline alert: Airflow 3.3 cannot clear a task of a run whose DAG has a queued-at
+            # deadline (HTTP 500, apache/airflow#70368), and the clear is what the attack test needs.
+            extra_env={"AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2", "DRFLOW_DEADLINES": "off"},
         ) as running:
             alice = running.client("alice")
-            for dag_id in (DAG_ID, STATUS_DAG_ID):
+            for dag_id in (DAG_ID, STATUS_DAG_ID, GUARDED_DAG_ID):
                 alice.wait_for_dag(dag_id)
                 alice.unpause(dag_id)
             yield running
@@ -187,3 +197,62 @@ def test_status_updates_arrive_at_the_cadence_while_the_run_is_active_and_stop_w
     sent = len(updates())
     time.sleep(4)
     assert len(updates()) == sent  # the run has ended: no more updates
+
+
+def test_a_level_person_who_clears_the_question_and_adds_herself_cannot_answer_before_her_level_is_due(
+    stack: AirflowStack,
+) -> None:
+    """carol may edit task instances: she adds herself, then clears the task so its new try is "level 1"."""
+    alice, carol = stack.client("alice"), stack.client("carol")
+    run_id = alice.trigger(GUARDED_DAG_ID, {"reason": "e2e: an early escalation"})
+    alice.wait_awaiting_input(GUARDED_DAG_ID, run_id, "declare")
+    path = f"/drflow-hitl/dags/{GUARDED_DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/declare/assignees"
+    bad: list[list[str]] = [[], [""], [" carol"], ["x"] * 501, ["a\nb"], ["y" * 257]]
+    for names in bad:  # nobody, blank names, a huge list, control characters, a huge name
+        assert carol.request("PATCH", path, json={"add": names}).status_code == 422, names
+    elsewhere = path.replace(GUARDED_DAG_ID, "not-a-drflow-dag")
+    refused = carol.request("PATCH", elsewhere, json={"add": ["carol"]})
+    assert refused.status_code == 404 and "is not a drflow DAG" in refused.text
+
+    assert carol.request("PATCH", path, json={"add": ["carol"]}).status_code == 200
+    cleared = carol.request(
+        "POST",
+        f"/api/v2/dags/{GUARDED_DAG_ID}/clearTaskInstances",
+        json={"dry_run": False, "task_ids": ["declare"], "dag_run_id": run_id, "only_failed": False},
+    )
+    assert cleared.status_code == 200, cleared.text
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        ti = alice.task_instances(GUARDED_DAG_ID, run_id)["declare"]
+        if ti["try_number"] == 2 and ti["state"] == "awaiting_input":
+            break
+        time.sleep(0.5)
+    assert [u["name"] for u in alice.hitl(GUARDED_DAG_ID, run_id, "declare")["assigned_users"]] == ["bob", "carol"]
+    time.sleep(2)  # let the scheduler take in the parked try (see notes/airflow-e2e.md, pitfall 1)
+    assert carol.answer(GUARDED_DAG_ID, run_id, "declare", "Approve").status_code == 200  # Airflow takes it
+
+    run = alice.wait_run(GUARDED_DAG_ID, run_id)
+    assert run["state"] == "failed"  # drflow does not: nothing of the plan ran
+    states = {task: ti["state"] for task, ti in alice.task_instances(GUARDED_DAG_ID, run_id).items()}
+    assert states["declare"] == "failed" and states["tell-ic"] != "success", states
+    log = alice.get(f"/api/v2/dags/{GUARDED_DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/declare/logs/2")
+    text = json.dumps(log)
+    assert "carol may answer only from escalation level 'incident-commander' on, 5m without an answer" in text
+
+
+def test_a_declaration_marked_success_by_hand_runs_no_step(stack: AirflowStack) -> None:
+    """alice triggered the run and may edit task instances: she marks the declaration success herself."""
+    alice = stack.client("alice")
+    run_id = alice.trigger(GUARDED_DAG_ID, {"reason": "e2e: four eyes by hand"})
+    alice.wait_awaiting_input(GUARDED_DAG_ID, run_id, "declare")
+    ti_path = f"/api/v2/dags/{GUARDED_DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances"
+    marked = alice.request("PATCH", f"{ti_path}/declare", json={"new_state": "success"})
+    assert marked.status_code == 200, marked.text  # Airflow lets her
+
+    run = alice.wait_run(GUARDED_DAG_ID, run_id)
+    states = {task: ti["state"] for task, ti in alice.task_instances(GUARDED_DAG_ID, run_id).items()}
+    assert run["state"] == "failed" and states["tell-ic"] == "failed", states  # drflow does not
+    assert states["record"] == "success"
+    text = json.dumps(alice.get(f"{ti_path}/tell-ic/logs/1"))
+    assert "refused: step 'tell-ic' runs only after the disaster declaration was approved, but it was not" in text
+    assert "(nobody answered it; the task is success: was it marked success by hand?)" in text

@@ -105,11 +105,18 @@ def test_a_critical_component_alerts_when_its_primary_falls_back_or_loses_its_sy
     assert missing.severity == "critical"
     assert "0 synchronous standby(s) of the 1" in missing.message and "no standby is connected" in missing.message
 
-    # A high (asynchronous by default) component on the same cluster has no synchronous check to fail.
+    # A high (asynchronous by default) component on the same cluster: its primary still waits for the stopped
+    # synchronous standby, so every commit hangs, whatever the spec says; that alone is an alert.
     high = SPEC.replace("criticality: critical", "criticality: high")
     relaxed = load_spec_text(high, tmp_path / "sync-test.yaml").spec
     relaxed_plan = replication_watch_plan(relaxed, relaxed.components[0], "sync-test.yaml")
     assert relaxed_plan is not None
     relaxed_watch = ReplicationWatch.from_params(relaxed_plan.task("check_replication").params["watch"])
     assert not relaxed_watch.synchronous
+    hanging = relaxed_watch.measure()
+    assert "no_sync_standby" in hanging.codes() and "sync_fallback" not in hanging.codes()
+    [waits] = [a for a in hanging.alerts if a.code == "no_sync_standby"]
+    assert waits.message.startswith("the spec asks for asynchronous replication of this data, but the primary is")
+    # Asynchronous, as the spec asks: nothing to say about synchronous replication.
+    configure(primary, "alter system reset synchronous_standby_names")
     assert not {"no_sync_standby", "sync_fallback"} & relaxed_watch.measure().codes()

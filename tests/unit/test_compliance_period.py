@@ -26,13 +26,15 @@ def test_dates_cover_whole_days_and_the_period_stops_at_now() -> None:
     assert parse_period("2026-11-01", "2026-11-30", NOW) == Period(at("2026-11-01T00:00"), at("2026-12-01T00:00"))
     # To a day not over yet: up to now; a time with an offset is converted to UTC.
     assert parse_period("2026-11-30T23:00:00-02:00", "2026-12-31", NOW) == Period(at("2026-12-01T01:00"), NOW)
+    # Only a --to in the future: the 30 days up to now, not the 30 days before that future day.
+    assert parse_period(None, "2099-01-01", NOW) == Period(NOW - timedelta(days=30), NOW)
 
 
 @pytest.mark.parametrize(
     ("start", "end", "message"),
     [
         ("2026-11-30", "2026-11-01", "is empty"),
-        ("2026-12-05", None, "is empty"),
+        ("2026-12-05", None, r"--from 2026-12-05 is in the future \(now is 2026-12-01T04:46:13\+00:00\)"),
         ("2026-11-31", None, "is not a date; write YYYY-MM-DD"),
         ("2026-11-01T10:00", None, "has no timezone"),
         ("last week", None, "is neither a date"),

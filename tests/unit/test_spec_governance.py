@@ -165,6 +165,14 @@ def test_stale_documents_warn_at_their_reviewed_line_and_plans_inherit_the_specs
     bad = {e.path: e for e in errors_of(malformed, tmp_path)}
     assert set(bad) == {"metadata.reviewed", "metadata.review_every"}
     assert bad["metadata.reviewed"].hint == "write the day of the last review as YYYY-MM-DD, e.g. 2026-11-16"
+    # YAML reads a day and a time as a timestamp: the error asks for the day, not for a timezone.
+    timed = text.replace(f"    reviewed: {old}\n", f"    reviewed: {old} 10:00:00\n")
+    [at_time] = errors_of(timed, tmp_path)
+    assert at_time.path == "recovery_plans[restore].reviewed" and (at_time.line, at_time.col) == position(
+        timed, str(old)
+    )
+    assert at_time.message == f"'{old} 10:00:00' is a time, but reviewed: is the day of the last review"
+    assert at_time.hint == f"write the day alone, as YYYY-MM-DD: {old}"
 
 
 @pytest.mark.parametrize(
@@ -213,3 +221,76 @@ def test_synchronous_faults() -> None:
         "standbys": [{**standby, "sync_state": "async"}],
     }
     assert [code for code, _ in sync_faults(off, "users", ["replica-1"])] == ["sync_fallback", "sync_fallback"]
+
+
+SAME_CLUSTER = """\
+  - name: analytics
+    criticality: low
+    rto: 1d
+    rpo: 1d
+    datastore:
+      type: postgres
+      database: analytics
+      primary: {conn_id: pg, region: eu-central-1}
+      replicas: [{name: reporting, conn_id: pg_us, region: us-east-1}]
+    backups:
+      - {name: nightly, type: full, method: pg_basebackup, schedule: "0 3 * * *", targets: [s3-virginia],
+         retention: {days: 7}}
+      - {name: dump, type: full, method: pg_dump, schedule: "0 5 * * *", targets: [s3-virginia],
+         retention: {days: 7}}
+"""
+
+
+def test_physical_copies_another_component_makes_of_the_same_cluster_are_held_to_the_allowed_regions(
+    tmp_path: Path,
+) -> None:
+    text = SPEC + SAME_CLUSTER
+    errors = {e.path: e for e in errors_of(text, tmp_path)}
+    # analytics may keep data anywhere; its replica and base backups copy the cluster, customers included.
+    assert set(errors) == {
+        "components[analytics].datastore.replicas[reporting].region",
+        "components[analytics].backups[nightly].targets[0]",
+    }
+    replica = errors["components[analytics].datastore.replicas[reporting].region"]
+    assert (replica.line, replica.col) == position(text, "us-east-1}]")
+    assert replica.message == (
+        "replica 'reporting' (a copy of the whole PostgreSQL cluster of component 'analytics', which holds the "
+        "database of component 'customers' too) is in region 'us-east-1', outside the regions component "
+        "'customers' may keep data in (allowed_regions: 'eu-central-1', 'eu-west-1')"
+    )
+    assert replica.hint.startswith("keep every replica and physical backup (base backup, WAL, pgBackRest) of that")
+    assert "storage target 's3-virginia', which backup policy 'nightly' of component 'analytics' writes" in (
+        errors["components[analytics].backups[nightly].targets[0]"].message
+    )
+    # On a cluster of its own (another primary), analytics' copies hold nothing of customers.
+    own = "primary: {conn_id: pg2, region: eu-central-1}\n      replicas: [{name: reporting"
+    load(text.replace(own.replace("pg2", "pg"), own), tmp_path)
+
+
+def test_a_bucket_of_no_known_region_is_refused_under_allowed_regions(tmp_path: Path) -> None:
+    assets = """\
+  - name: assets
+    criticality: low
+    rto: 1d
+    rpo: 1d
+    allowed_regions: [eu-central-1]
+    datastore: {type: s3-prefix, bucket: shop-assets, conn_id: aws}
+"""
+    [error] = errors_of(SPEC + assets, tmp_path)
+    assert error.path == "components[assets].datastore"
+    assert error.message.startswith("bucket 'shop-assets' declares no region, so drflow cannot tell whether")
+    assert error.hint == "give the datastore its region: (one of its allowed_regions)"
+    load(SPEC + assets.replace("conn_id: aws}", "conn_id: aws, region: eu-central-1}"), tmp_path)
+
+
+def test_an_asynchronous_spec_hears_only_of_commits_that_hang() -> None:
+    standby = {"application_name": "replica-1", "state": "streaming", "sync_state": "async"}
+    asynchronous = {"standby_names": "", "synchronous_commit": "on", "standbys": [standby]}
+    assert sync_faults(asynchronous, "users", ["replica-1"], required=False) == []  # as the spec asks
+    waiting = {"standby_names": "FIRST 1 (replica-1)", "synchronous_commit": "on", "standbys": []}
+    [(code, message)] = sync_faults(waiting, "users", ["replica-1"], required=False)
+    assert code == "no_sync_standby"
+    assert message.startswith("the spec asks for asynchronous replication of this data, but the primary is config")
+    assert "writes hang" in message and message.endswith("(empty, if it should not wait for standbys)")
+    local = {**waiting, "synchronous_commit": "local", "standbys": [{**standby, "sync_state": "sync"}]}
+    assert sync_faults(local, "users", ["replica-1"], required=False) == []

@@ -40,9 +40,13 @@ class Period:
 
 def parse_period(from_text: str | None, to_text: str | None, now: datetime) -> Period:
     """The report's period; ValueError saying what is wrong and how to write it."""
-    end = _parse(to_text, "--to", end_of_day=True) if to_text else now
+    end = min(_parse(to_text, "--to", end_of_day=True), now) if to_text else now
     start = _parse(from_text, "--from", end_of_day=False) if from_text else end - timedelta(days=DEFAULT_DAYS)
-    end = min(end, now)
+    if start >= now:
+        raise ValueError(
+            f"--from {from_text} is in the future (now is {now.isoformat(timespec='seconds')}): nothing has happened "
+            "there yet; give a day up to today, e.g. --from 2026-11-01"
+        )
     if start >= end:
         raise ValueError(
             f"the period from {start.isoformat()} to {end.isoformat()} is empty (a period ends at now at the latest); "

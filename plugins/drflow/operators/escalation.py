@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
@@ -32,6 +32,24 @@ def level_of(context: Mapping[str, Any], levels: Sequence[EscalationFacts]) -> i
     """How many escalation levels this try has reached (0: only the step's own people)."""
     try_number = int(getattr(context.get("ti"), "try_number", 1) or 1)
     return max(0, min(try_number - 1, len(levels)))
+
+
+def levels_due(levels: Sequence[EscalationFacts], waited_s: float) -> int:
+    """How many levels are due once a question has waited ``waited_s`` seconds for its answer."""
+    return sum(1 for level in levels if level.after_s <= waited_s)
+
+
+def question_asked_at(context: Mapping[str, Any], conn_id: str) -> datetime:
+    """When the question was first asked: Airflow dates the task's HITL detail once and keeps it over tries.
+
+    Read through the REST API (the recovery record's read-only connection); raises when it cannot be read.
+    """
+    from drflow.audit.api import AirflowApi, q
+
+    ti = context["ti"]
+    path = f"/api/v2/dags/{q(ti.dag_id)}/dagRuns/{q(ti.run_id)}/taskInstances/{q(ti.task_id)}/-1/hitlDetails"
+    asked = datetime.fromisoformat(str(AirflowApi.from_connection(conn_id).get(path)["created_at"]))
+    return asked if asked.tzinfo else asked.replace(tzinfo=UTC)
 
 
 def people_at(base: Sequence[str], levels: Sequence[EscalationFacts], level: int) -> list[str]:
@@ -139,6 +157,51 @@ class Escalation:
         raise EscalationDue(
             f"no answer to {self.what_is_asked()} within {_human(following.after_s)} of asking: escalating to "
             f"{following.name} ({', '.join(following.people)}); the task asks again with them added"
+        )
+
+    def check_answered_by(self, context: Mapping[str, Any], answer: Mapping[str, Any], base: Sequence[str]) -> None:
+        """Fail the step when the answer came from someone who may not answer it yet, or at all.
+
+        ``base`` are the step's own people (with four eyes, the triggering user is already refused). A person
+        of an escalation level counts only once the question has waited that level's time since it was
+        first asked: a try's level follows its try number, and whoever may edit task instances can clear
+        the task to make a new try, or add themselves as an assignee, without a second having passed.
+        """
+        from airflow.sdk.exceptions import AirflowFailException
+
+        by = answer["by"]
+        if answer["timed_out"] or (by and by in base):
+            return
+        levels, what, plan = self.facts.escalation, self.what_is_asked(), self.facts.plan
+        level = level_of(context, levels)
+        named = [reached for reached in levels if by and by in reached.people]
+        if named and named[0] in levels[:level]:
+            try:
+                asked = question_asked_at(context, self.facts.audit_conn_id)
+            except Exception as exc:  # who may answer cannot be proven: refuse, and say how to fix it
+                raise AirflowFailException(
+                    f"refused: {by} may answer {what} of plan '{plan}' only from escalation level "
+                    f"'{named[0].name}' on, and drflow could not read when the question was first asked ({exc}); "
+                    f"to proceed: fix the Airflow API connection the recovery record uses "
+                    f"({self.facts.audit_conn_id}) and clear this task"
+                ) from exc
+            answered = datetime.fromisoformat(answer["at"]) if answer["at"] else datetime.now(UTC)
+            waited_s = (answered - asked).total_seconds()
+            if named[0] in levels[: levels_due(levels, waited_s)]:
+                return
+            raise AirflowFailException(
+                f"refused: {by} answered {what} of plan '{plan}' {_human(max(0.0, waited_s))} after it was first "
+                f"asked, but {by} may answer only from escalation level '{named[0].name}' on, "
+                f"{_human(named[0].after_s)} without an answer (this try was made by a retry or a clear, not by "
+                f"the time waited); to proceed: clear this task and let {', '.join(base) or 'an approver'} answer "
+                f"({by} may once the level is due)"
+            )
+        allowed = people_at(base, levels, level)
+        raise AirflowFailException(
+            f"refused: {by or 'an unknown user'} answered {what} of plan '{plan}', but only "
+            f"{', '.join(allowed) or 'nobody'} may answer it now; to proceed: clear this task and let one of them "
+            "answer, or add the user to the step in the spec (is the auth manager letting users answer tasks "
+            "not assigned to them?)"
         )
 
     def escalations(self) -> list[dict[str, Any]]:

@@ -96,11 +96,12 @@ def unknown_trigger_refusal(plan: PlanFacts, what: str, user: str | None, via: s
     )
 
 
-class FourEyes:
+class FourEyes(Escalation):
     """drflow's own check of who answered, whatever the auth manager let through.
 
     The responder must be one of the step's people (the approvers, minus the triggering user with four
-    eyes); with four eyes the triggering user must be someone Airflow authenticated (UI or REST API).
+    eyes), or a person of an escalation level the question has waited for; with four eyes the triggering
+    user must be someone Airflow authenticated (UI or REST API).
     """
 
     definition: StepDefinition
@@ -123,9 +124,10 @@ class FourEyes:
         trigger = self.trigger_user(context)
         return {trigger} if self.four_eyes() and trigger else set()
 
-    def eligible_approvers(self, context: Mapping[str, Any]) -> list[str]:
+    def eligible_approvers(self, context: Mapping[str, Any], level: int | None = None) -> list[str]:
         levels = self.facts.escalation
-        approvers = people_at(self.definition.approvers, levels, level_of(context, levels))
+        reached = level_of(context, levels) if level is None else level
+        approvers = people_at(self.definition.approvers, levels, reached)
         trigger = self.trigger_user(context)
         if self.four_eyes() and trigger:
             approvers = [name for name in approvers if name != trigger]
@@ -199,6 +201,7 @@ class FourEyes:
                 "to proceed: clear this task and let one of them answer, or add the user to the step's approvers "
                 "in the spec (is the auth manager letting users answer tasks not assigned to them?)"
             )
+        self.check_answered_by(context, answer, self.eligible_approvers(context, level=0))
 
 
 class DeclarationOperator(FourEyes, Escalation, ApprovalOperator):
@@ -362,6 +365,7 @@ class ManualStepOperator(Escalation, HITLOperator):
         self.check_escalation(context, event)
         super().execute_complete(context, event)
         answer = answer_of(event)
+        self.check_answered_by(context, answer, self.definition.assignees)
         if self.FAILED in answer["chosen"] and not answer["comment"] and not answer["timed_out"]:
             self.log.warning(
                 "%s answered Failed without a comment; a failed step must say what failed: asking again",

@@ -22,6 +22,7 @@ class RecoveryRecordOperator(PlanStepOperator):
     """
 
     ui_color = "#d5dbdb"
+    gated = False  # the record is written whatever happened, a refused declaration above all
 
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowException, AirflowFailException

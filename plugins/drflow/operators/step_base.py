@@ -37,6 +37,15 @@ class PlanStepOperator(BaseOperator):
     def facts(self) -> PlanFacts:
         return PlanFacts.from_params(self.plan)
 
+    gated: ClassVar[bool] = True
+    """Runs only after every question before it was approved by someone drflow accepts (the record is not)."""
+
+    def pre_execute(self, context: Any) -> None:
+        from drflow.operators.gates import require_approved
+
+        if self.gated:
+            require_approved(self, context, self.facts.audit_conn_id, self.definition.name)
+
     def step_timeout_s(self) -> float | None:
         from drflow.spec.types import parse_duration
 

@@ -204,6 +204,10 @@ class _Builder:
         match = _NAIVE_TIME.match(node.value)
         if match:
             day, time = match.groups()
+            if loc[-1:] == ("reviewed",):  # a calendar day (drflow.spec.currency), not a time
+                message = f"{node.value.strip()!r} is a time, but reviewed: is the day of the last review"
+                self.error(node, loc, message, f"write the day alone, as YYYY-MM-DD: {day}")
+                return
             message = f"{node.value.strip()!r} is a time without a timezone, which drflow cannot place"
             hint = f"write it in ISO 8601 with its UTC offset, e.g. {day}T{time}+00:00 (or {day}T{time}Z for UTC)"
             self.error(node, loc, message, hint)

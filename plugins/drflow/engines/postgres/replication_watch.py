@@ -89,8 +89,9 @@ class ReplicationWatch:
         )
         if self.slot_watch is not None and report.primary.reachable and report.primary.error is None:
             _watch_slots(primary, self.slot_watch, report, self.connect_timeout)
-        if self.synchronous and report.primary.reachable and report.primary.error is None:
-            _watch_sync(primary, self.database, [r.name for r in self.replicas], report, self.connect_timeout)
+        if report.primary.reachable and report.primary.error is None:
+            names = [r.name for r in self.replicas]
+            _watch_sync(primary, self.database, names, report, self.connect_timeout, self.synchronous)
         return report
 
 
@@ -108,9 +109,12 @@ def _watch_slots(primary: PgConnInfo, watch: SlotWatch, report: ReplicationRepor
 
 
 def _watch_sync(
-    primary: PgConnInfo, database: str, replicas: list[str], report: ReplicationReport, timeout: int
+    primary: PgConnInfo, database: str, replicas: list[str], report: ReplicationReport, timeout: int, required: bool
 ) -> None:
-    """Add the alerts of a primary that no longer replicates synchronously (one read-only check)."""
+    """Add the alerts of a primary that no longer replicates synchronously (one read-only check).
+
+    Not ``required``: only the alert of a primary whose commits hang waiting for a synchronous standby.
+    """
     import psycopg
 
     from drflow.engines.postgres.replication_report import ALERT_CODES, Alert
@@ -121,6 +125,7 @@ def _watch_sync(
     except psycopg.Error as exc:  # the primary went away since: the next check says so
         report.primary.error = str(exc).strip()
         return
-    report.synchronous = settings
-    for code, message in sync_faults(settings, database, replicas):
+    if required:
+        report.synchronous = settings
+    for code, message in sync_faults(settings, database, replicas, required):
         report.alerts.append(Alert(code=code, severity=ALERT_CODES[code], replica=None, message=message))

@@ -47,8 +47,14 @@ def required_standbys(standby_names: str) -> int:
     return int(match.group(1)) if match else 1
 
 
-def sync_faults(settings: Mapping[str, Any], database: str, replicas: Sequence[str]) -> list[tuple[str, str]]:
-    """``(code, message)`` for each way the settings fall short of synchronous replication."""
+def sync_faults(
+    settings: Mapping[str, Any], database: str, replicas: Sequence[str], required: bool = True
+) -> list[tuple[str, str]]:
+    """``(code, message)`` for each way the settings fall short of synchronous replication.
+
+    Not ``required`` (the spec asks for asynchronous replication): only a primary that waits for synchronous
+    standbys it does not have, since every commit then hangs whatever the spec says.
+    """
     names = str(settings.get("standby_names") or "")
     commit = str(settings.get("synchronous_commit") or "")
     standbys = list(settings.get("standbys") or [])
@@ -87,14 +93,20 @@ def sync_faults(settings: Mapping[str, Any], database: str, replicas: Sequence[s
             else f"the standbys streaming are not synchronous ({streaming}): synchronous_standby_names names "
             "none of them by its application_name"
         )
+        relaxed = (
+            ""
+            if required
+            else "the spec asks for asynchronous replication of this data, but the primary is configured for "
+            "synchronous replication, and "
+        )
         faults.append(
             (
                 "no_sync_standby",
-                f"the primary of {database} has {len(synchronous)} synchronous standby(s) of the {wanted} that "
-                f"synchronous_standby_names = '{names}' asks for: {why}. Every commit waits until one is back, so "
+                f"{relaxed}the primary of {database} has {len(synchronous)} synchronous standby(s) of the {wanted} "
+                f"that synchronous_standby_names = '{names}' asks for: {why}. Every commit waits until one is back, so "
                 "writes hang (or, under an HA manager that relaxes synchronous mode, replication silently turns "
                 "asynchronous). Start the standby (the other alerts say why it is not streaming) or fix "
-                "synchronous_standby_names",
+                "synchronous_standby_names" + ("" if required else " (empty, if it should not wait for standbys)"),
             )
         )
-    return faults
+    return faults if required else [fault for fault in faults if fault[0] == "no_sync_standby"]
