@@ -12,7 +12,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from drflow.spec.check import secret_key
-from drflow.spec.diagnostics import Diagnostic, did_you_mean, quoted
+from drflow.spec.diagnostics import Diagnostic, closest, did_you_mean, quoted
 from drflow.spec.model import Spec
 from drflow.spec.source import Loc, Source
 from drflow.spec.types import (
@@ -56,7 +56,27 @@ _PATTERN_HELP = {
 
 
 def validation_diagnostics(error: ValidationError, source: Source) -> list[Diagnostic]:
-    return [_diagnostic(detail, source) for detail in error.errors(include_url=False)]
+    details = error.errors(include_url=False)
+    typos = _misspelt_required(details)
+    # `rop: 5m` is one mistake: the unknown key's message names the required key it misspells, no other.
+    misspelt = {(*loc[:-1], key) for loc, key in typos.items()}
+    return [
+        _diagnostic(d, source, typos.get(tuple(d["loc"])))
+        for d in details
+        if not (d["type"] == "missing" and tuple(d["loc"]) in misspelt)
+    ]
+
+
+def _misspelt_required(details: list[ErrorDetails]) -> dict[tuple[str | int, ...], str]:
+    """Unknown keys (by location) that most likely misspell a required key missing beside them: that key."""
+    unknown = [tuple(d["loc"]) for d in details if d["type"] == "extra_forbidden" and d["loc"]]
+    missing = [tuple(d["loc"]) for d in details if d["type"] == "missing" and d["loc"]]
+    found = {}
+    for loc in unknown:
+        match = closest(str(loc[-1]), [str(m[-1]) for m in missing if m[:-1] == loc[:-1]])
+        if match is not None:
+            found[loc] = match
+    return found
 
 
 class _Target:
@@ -103,7 +123,7 @@ class _Target:
         return next((getattr(item, "func", None) for item in metadata if hasattr(item, "func")), None)
 
 
-def _diagnostic(detail: ErrorDetails, source: Source) -> Diagnostic:
+def _diagnostic(detail: ErrorDetails, source: Source, required: str | None = None) -> Diagnostic:
     target = _Target(detail["loc"])
     kind, value, ctx = detail["type"], detail.get("input"), detail.get("ctx") or {}
     key, loc = target.key, target.loc
@@ -115,8 +135,11 @@ def _diagnostic(detail: ErrorDetails, source: Source) -> Diagnostic:
             hint = "store it in an Airflow connection and name that connection here (conn_id: my_connection)"
             return source.diagnostic(loc, message, hint, key=True)
         parent = _Target(detail["loc"][:-1]).type
-        fields = list(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
-        hint = " ".join(filter(None, [did_you_mean(key, fields), f"{_noun(parent)} keys are: {', '.join(fields)}"]))
+        is_model = isinstance(parent, type) and issubclass(parent, BaseModel)
+        # As the spec writes them: `from`, not the Python name `from_node`.
+        fields = [info.alias or name for name, info in parent.model_fields.items()] if is_model else []
+        suggestion = f"did you mean '{required}' (required, and missing)?" if required else did_you_mean(key, fields)
+        hint = " ".join(filter(None, [suggestion, f"{_noun(parent)} keys are: {', '.join(fields)}"]))
         return source.diagnostic(loc, f"unknown key '{key}' in {_noun(parent)}", hint, key=True)
 
     if kind == "missing":
@@ -187,6 +210,9 @@ def _diagnostic(detail: ErrorDetails, source: Source) -> Diagnostic:
         return source.diagnostic(loc, message, f"write a number {bounds[kind]} {limit}")
 
     if kind.endswith(("_type", "_parsing")) or kind in ("int_from_float", "model_attributes_type"):
+        if not loc:  # the whole document: a list, or a lone value, where the spec's keys belong
+            message = f"the spec must be a mapping of its keys (version, metadata, components, …), not {_found(value)}"
+            return source.diagnostic(loc, message, "start the file with 'version: 1', each top-level key in column 1")
         hint = f"write {_expected(target)}"
         if target.type is str and not isinstance(value, list | dict):
             hint = f"put the value in quotes: {key}: '{value}'"
