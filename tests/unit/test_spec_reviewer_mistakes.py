@@ -8,8 +8,8 @@ import pytest
 
 from drflow.spec.diagnostics import Diagnostic, SpecError
 from drflow.spec.load import load_spec_text
-from tests.conftest import PROJECT_ROOT
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = (PROJECT_ROOT / "plan_specs" / "api-marketplace.yaml").read_text()
 
 

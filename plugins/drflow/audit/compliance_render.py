@@ -63,7 +63,7 @@ def _summary(summary: Mapping[str, Any]) -> str:
         f"{summary['drills_missed']} missed, {summary['drills_failed']} failed. Exercises: "
         f"{summary['exercises_done']} of {summary['exercises_scheduled']} done, {summary['exercises_missed']} missed. "
         f"Incidents: {summary['incidents']}. Copies outside allowed regions: {', '.join(outside) or 'none'}. "
-        f"Unreadable targets: {summary['problems']}."
+        f"Unreadable targets: {', '.join(summary.get('unreadable_targets') or []) or 'none'}."
     )
 
 

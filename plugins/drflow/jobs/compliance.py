@@ -11,7 +11,7 @@ is enough to produce the same report again (a target that cannot be read is name
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,6 +38,8 @@ class _Evidence:
     config_versions: dict[str, list[str]]
     """target → the taken_at times of its config versions."""
     problems: list[str]
+    unreadable: list[str] = field(default_factory=list)
+    """The targets that could not be read."""
 
 
 def compliance_report(
@@ -91,6 +93,7 @@ def component_compliance(
         ),
         "incidents": incident_evidence(component.name, evidence.reports.get("recovery", {}), period),
         "problems": evidence.problems,
+        "unreadable_targets": evidence.unreadable,
     }
 
 
@@ -129,6 +132,7 @@ def _read(spec: Spec, component: Component) -> _Evidence:
         except StoreError as exc:
             evidence.manifests.pop(name, None)
             evidence.problems.append(f"storage target {name} could not be read, so its copies are not counted: {exc}")
+            evidence.unreadable.append(name)
     return evidence
 
 
@@ -285,4 +289,5 @@ def _summary(components: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             f"{c['component']}: {region}" for c in components for region, e in c["regions"].items() if not e["allowed"]
         ),
         "problems": sum(len(c["problems"]) for c in components),
+        "unreadable_targets": sorted({name for c in components for name in c["unreadable_targets"]}),
     }
