@@ -148,3 +148,18 @@ def test_a_colon_inside_text_still_says_to_quote_it(tmp_path: Path) -> None:
     text, line = _edit(old, "description: Invoices: payments; kept for audits.")
     (error,) = _errors(text, tmp_path)
     assert error.line == line and "in quotes" in error.hint, str(error)
+
+
+def test_a_wrong_list_item_is_named_without_nested_quotes(tmp_path: Path) -> None:
+    page = "    page_id: kctbh9vrtdwd\n"
+    text, line = _edit(page, page + "    events: [activation, step_failed]\n")
+    (error,) = _errors(text, tmp_path)
+    assert error.line == line + 1, str(error)
+    assert error.message == "each 'events' entry cannot be 'step_failed'", str(error)
+    assert "did you mean 'step-failed'?" in error.hint
+
+
+def test_an_s3_target_without_its_region_is_one_error_not_one_per_component_using_it(tmp_path: Path) -> None:
+    text, _ = _edit("    conn_id: drflow_s3\n    region: us-west-2\n", "    conn_id: drflow_s3\n")
+    (error,) = _errors(text, tmp_path)
+    assert "missing the required key 'region'" in error.message and error.path == "storage[s3-secondary].region"

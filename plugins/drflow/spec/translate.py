@@ -113,6 +113,11 @@ class _Target:
         return next((str(part) for part in reversed(self.loc) if isinstance(part, str)), "value")
 
     @property
+    def subject(self) -> str:
+        """The key quoted (`'rto'`), or a list item as it is (`each 'events' entry`)."""
+        return self.key if self.key.startswith("each ") else f"'{self.key}'"
+
+    @property
     def validator(self) -> Any:
         """The parse_* function of a duration, size or schedule field."""
         metadata = list(self.field.metadata) if self.field else []
@@ -155,7 +160,7 @@ def _diagnostic(detail: ErrorDetails, source: Source, required: str | None = Non
 
     if kind == "literal_error":
         allowed = list(get_args(target.type)) or [ctx.get("expected", "")]
-        message = f"'{key}' cannot be {_found(value)}"
+        message = f"{target.subject} cannot be {_found(value)}"
         if str(value) in map(str, allowed):  # `version: '1'`: the right value, quoted into text
             return source.diagnostic(loc, message, f"write it without quotes: {key}: {value}")
         suggestion = did_you_mean(str(value), [str(option) for option in allowed])
@@ -196,9 +201,9 @@ def _diagnostic(detail: ErrorDetails, source: Source, required: str | None = Non
 
     if kind in ("too_short", "string_too_short"):
         if kind == "string_too_short":
-            return source.diagnostic(loc, f"'{key}' must not be empty", f"write {_expected(target)}")
+            return source.diagnostic(loc, f"{target.subject} must not be empty", f"write {_expected(target)}")
         count = ctx.get("min_length", 1)
-        message = f"'{key}' needs at least {count} item{'s' if count != 1 else ''}"
+        message = f"{target.subject} needs at least {count} item{'s' if count != 1 else ''}"
         description = target.field.description if target.field else None
         hint = f"write {_expected(target)}" + (f" ({description.rstrip('.')})" if description else "")
         return source.diagnostic(loc, message, hint)
@@ -206,7 +211,7 @@ def _diagnostic(detail: ErrorDetails, source: Source, required: str | None = Non
     bounds = {"greater_than_equal": "at least", "less_than_equal": "at most", "greater_than": "more than"}
     if kind in bounds:
         limit = next(iter(ctx.values()), "")
-        message = f"'{key}' must be {bounds[kind]} {limit}, not {value}"
+        message = f"{target.subject} must be {bounds[kind]} {limit}, not {value}"
         return source.diagnostic(loc, message, f"write a number {bounds[kind]} {limit}")
 
     if kind.endswith(("_type", "_parsing")) or kind in ("int_from_float", "model_attributes_type"):
