@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import MutableMapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -133,7 +134,7 @@ components:
     assert any("the run's note was not written: no Airflow connection 'drflow_airflow_notes'" in w for w in warnings)
 
 
-def _text(event: dict[str, Any]) -> str:
+def _text(event: MutableMapping[str, Any]) -> str:
     """The message a `log.warning("%s: %s", a, b)` call wrote."""
     args = event.get("positional_args")
     return str(event["event"]) % tuple(args) if args else str(event["event"])
