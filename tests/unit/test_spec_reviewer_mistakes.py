@@ -102,6 +102,14 @@ MISTAKES = {
     "missing colon": ("    rto: 30m\n", "    rto 30m\n", 0, "no ':' after its key", "write it as 'rto: 30m'"),
     "over-indented line": ("    rto: 30m\n", "     rto: 30m\n", 0, "YAML syntax error", "indent it 4 spaces"),
     "short form of a choice": ("mode: synchronous", "mode: sync", 0, "'sync'", "did you mean 'synchronous'?"),
+    "step depending on itself": (
+        "        type: manual\n        assignees: [oncall]\n",
+        "        type: manual\n        depends_on: [tell-customers]\n        assignees: [oncall]\n",
+        1,
+        "depends on itself",
+        "remove it from depends_on",
+    ),
+    "plan status typo": ("    status: approved\n", "    status: aproved\n", 0, "'aproved'", "did you mean 'approved'?"),
 }
 
 
