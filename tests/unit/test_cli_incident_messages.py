@@ -79,3 +79,12 @@ def test_plan_of_a_path_that_does_not_exist_says_so(tmp_path: Path) -> None:
     code, stdout, stderr = _run("plan", str(tmp_path / "nope.yaml"))
     assert code == 1 and "spec-error" not in stdout
     assert "nope.yaml: no such file or directory" in stderr
+
+
+def test_incident_report_with_an_unreadable_store_still_asks_airflow_and_says_both() -> None:
+    code, _, stderr = _run("incident-report", "--run", "manual__1", "--spec", SPEC)
+    text = " ".join(stderr.split())
+    assert code == 1
+    assert "note: the recovery record could not be read from the store" in text and "'drflow_s3'" in text
+    assert "note: Airflow's API was not read" in text  # it went on to the second source
+    assert "could not be read, see above" in text
