@@ -7,6 +7,8 @@ every connection lookup fails for real, the way it does on a laptop without `eva
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,19 @@ def test_incident_report_with_an_unreadable_store_still_asks_airflow_and_says_bo
     assert "note: the recovery record could not be read from the store" in text and "'drflow_s3'" in text
     assert "note: Airflow's API was not read" in text  # it went on to the second source
     assert "could not be read, see above" in text
+
+
+def test_simulate_names_a_node_it_cannot_address_once_not_once_per_component_on_its_cluster() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "drflow.cli", "simulate", "--spec", SPEC, "--plan", "region-failover"],
+        env={k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW__SECRETS__"))},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    text = " ".join((result.stdout + result.stderr).split())
+    # Six components share the cluster's two nodes: each node's missing connection is said once.
+    assert text.count("node primary cannot be addressed") == 1, text[:2000]
+    assert text.count("node replica-1 cannot be addressed") == 1
+    assert "simulation of region-failover (infrastructure-failure): FAILED" in text
