@@ -237,4 +237,5 @@ def test_pgbackrest_config_command(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "pg1-port=5433\n" in output.read_text() and oct(output.stat().st_mode)[-3:] == "640"
     missing = CliRunner().invoke(app, [*args])
-    assert missing.exit_code == 1 and "cannot read Airflow connection 'pg_orders'" in missing.output
+    assert missing.exit_code == 1 and "Airflow connection 'pg_orders' is not defined" in missing.output
+    assert "give --pg-port and --pg-user" in missing.output

@@ -105,9 +105,12 @@ def test_a_template_naming_an_internal_component_is_refused(tmp_path: Path, name
 
 def test_a_statuspage_channel_needs_its_page_and_templates_and_hears_only_public_events(tmp_path: Path) -> None:
     [missing] = errors(spec(channel=""), tmp_path)
-    assert "statuspage channel 'page' needs templates" in missing.message
-    [events] = errors(spec(TEMPLATES + "    events: [activation, step-failed]\n"), tmp_path)
+    assert "statuspage channel 'page' has no templates" in missing.message
+    assert missing.hint == "add templates: (at least incident and resolution)"
+    with_events = spec(TEMPLATES + "    events: [activation, step-failed]\n")
+    [events] = errors(with_events, tmp_path)
     assert "subscribes to step-failed" in events.message and "list only activation and completion" in events.hint
+    assert events.line == line_of(with_events, "events:")  # at the list, not the channel's first line
     webhook = spec().replace(
         "{name: ops, type: webhook, conn_id: ops_hook}", "{name: ops, type: webhook, conn_id: h, page_id: x}"
     )

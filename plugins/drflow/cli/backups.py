@@ -31,7 +31,7 @@ def backups_list(
     loaded = load_one(spec, incident=True, component=component, target=target)
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
-        raise fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
+        raise fail(f"no storage target {target!r} in {spec}; known: {', '.join(t.name for t in loaded.spec.storage)}")
     known = [c.name for c in loaded.spec.components]
     if component is not None and component not in known:
         raise fail(f"no component {component!r} in {spec}; known: {', '.join(known)}")
@@ -49,6 +49,10 @@ def backups_list(
         rows.extend({"target": name, **manifest.model_dump(mode="json")} for manifest in manifests)
     for line in group_problems(unreadable):
         err.print(f"warning: cannot read storage target {line}", highlight=False, markup=False)
+    if len(unreadable) == len(targets):  # not "no backups": nothing could be looked at
+        raise fail(
+            "no storage target could be read (see above), so no backup can be listed; fix their access and retry"
+        )
     if as_json:
         out.print_json(json.dumps(rows))
         return

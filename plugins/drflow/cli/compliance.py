@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from drflow.cli.common import fail, load_one, out
+from drflow.cli.common import err, fail, load_one, out
 
 
 def compliance_report(
@@ -34,3 +34,13 @@ def compliance_report(
     else:
         output.write_text(text)
         out.print(f"wrote the compliance report of {spec.metadata.name} to {output}", markup=False, highlight=False)
+    unreadable = report["summary"]["unreadable_targets"]
+    if unreadable:
+        # Evidence with holes must not pass for complete: say which reads failed and why, once each.
+        for problem in dict.fromkeys(p for c in report["components"] for p in c["problems"]):
+            err.print(problem, markup=False, highlight=False)
+        names = ", ".join(unreadable)
+        raise fail(
+            f"storage targets {names} could not be read, so the report lacks their evidence; "
+            "fix their access and run again"
+        )

@@ -24,7 +24,15 @@ def incident_report(run_id: str, spec_path: Path | None, plan_name: str | None, 
             known = ", ".join(p.name for p in spec.recovery_plans) or "none"
             raise fail(f"spec {spec_path} has no recovery plan {plan_name!r} (its plans: {known})")
     sources: list[str] = []
-    stored, stored_where = _stored_record(spec, plans, run_id) if spec is not None else (None, None)
+    stored, stored_where, unreadable = None, None, False
+    if spec is not None:
+        from drflow.store.base import StoreError
+
+        try:
+            stored, stored_where = _stored_record(spec, plans, run_id)
+        except StoreError as exc:  # the region that holds the record may be the one that failed: ask Airflow
+            err.print(f"note: the recovery record could not be read from the store: {exc}", markup=False)
+            unreadable = True
     if stored is not None:
         sources.append(f"the recovery record at {stored_where}")
     live, live_note = _live_record(spec, plans, plan_name, run_id)
@@ -35,6 +43,8 @@ def incident_report(run_id: str, spec_path: Path | None, plan_name: str | None, 
     record = _merge(stored, live)
     if record is None:
         where = f"in the store of {spec_path}" if spec_path else "(no --spec: the store was not searched)"
+        if unreadable:
+            where = f"(the store of {spec_path} could not be read, see above)"
         raise fail(
             f"no recovery record of run {run_id!r} {where}, and Airflow's API could not tell ({live_note}); give "
             "--spec (and --plan) of the plan that ran, and export the audit connection "

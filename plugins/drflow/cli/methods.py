@@ -24,7 +24,9 @@ def pgbackrest_config(
     except PgBackRestError as exc:
         raise fail(str(exc)) from None
     if pg_port is None or pg_user is None:
-        conn = _primary_conn(chosen.postgres.primary.conn_id, chosen.postgres.database)
+        conn = _primary_conn(
+            chosen.postgres.primary.conn_id, chosen.postgres.database, "or give --pg-port and --pg-user"
+        )
         pg_port = pg_port or conn.port
         pg_user = pg_user or conn.user
     s3: dict[str, S3Access] = {}
@@ -85,9 +87,11 @@ def restore_table(
     chosen = _component(loaded, spec_path, component)
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
-        raise fail(f"no storage target {target!r} in {spec_path}; known: {[t.name for t in loaded.spec.storage]}")
+        raise fail(
+            f"no storage target {target!r} in {spec_path}; known: {', '.join(t.name for t in loaded.spec.storage)}"
+        )
     database = chosen.postgres.database
-    conn = _primary_conn(conn_id, database) if conn_id else _dsn_conn(str(dsn), database)
+    conn = _primary_conn(conn_id, database, "or give the target as --dsn") if conn_id else _dsn_conn(str(dsn), database)
 
     def warn(message: str) -> None:
         err.print(f"warning: {message}", highlight=False, markup=False)
@@ -137,17 +141,19 @@ def _component(loaded: Any, spec_path: Path, name: str) -> Any:
     return component
 
 
-def _primary_conn(conn_id: str, database: str) -> Any:
+def _primary_conn(conn_id: str, database: str, instead: str = "") -> Any:
+    """The connection's libpq settings, or exit saying how to define it (or, `instead`, what to give)."""
     from drflow.engines.postgres.conninfo import PgConnInfo
 
     try:
         return PgConnInfo.from_airflow_conn(conn_id, dbname=database)
     except Exception as exc:  # AirflowNotFoundException and friends
         env = f"AIRFLOW_CONN_{conn_id.upper()}"
-        raise fail(
-            f"cannot read Airflow connection {conn_id!r}: {exc}; export {env} (see `drflow sandbox up`), "
-            "or give the values on the command line"
-        ) from None
+        # drflow's own "not defined" message already says how to define it; others do not.
+        said = str(exc)
+        head = "" if repr(conn_id) in said else f"cannot read Airflow connection {conn_id!r}: "
+        how = "" if env in said else f"; export {env} (see `drflow sandbox up`)"
+        raise fail(f"{head}{said}{how}" + (f", {instead}" if instead else "")) from None
 
 
 def _dsn_conn(dsn: str, database: str) -> Any:

@@ -17,6 +17,9 @@ def show_plan(paths: list[Path], as_json: bool, base: Path | None) -> None:
 
     if base is not None and not base.is_dir():
         raise fail(f"--base {base} is not a directory; give the directory of the specs before the change")
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        raise fail(f"{', '.join(missing)}: no such file or directory; give spec files or directories of specs")
     plans = compile_specs(paths)
     if base is not None:
         changes = diff_plans(compile_specs([base]), plans)

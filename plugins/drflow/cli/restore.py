@@ -36,7 +36,7 @@ def restore(
         ) from None
     targets = [t.model_dump(mode="json") for t in loaded.spec.storage if target in (None, t.name)]
     if not targets:
-        raise fail(f"no storage target {target!r} in {spec}; known: {[t.name for t in loaded.spec.storage]}")
+        raise fail(f"no storage target {target!r} in {spec}; known: {', '.join(t.name for t in loaded.spec.storage)}")
     if chosen.snapshots is not None and (chosen.datastore is None or zone is not None):
         from drflow.cli.snapshot import restore_snapshot_backup
 

@@ -84,7 +84,8 @@ def run_simulation(
         findings.append(finding)
         say(f"{'ok  ' if finding.ok else 'FAIL'} {finding.step}: {finding.detail}")
 
-    now = {name: _source_now(facts) for name, facts in run.plan.components.items() if facts.nodes}
+    told: set[str] = set()  # components on one cluster share nodes: each node that cannot be addressed once
+    now = {name: _source_now(facts, told) for name, facts in run.plan.components.items() if facts.nodes}
     with scratch_dir(run.work_dir, "simulation") as root:
         host.chown_to_db_user(root)
         copies = Copies(root, run.plan.spec, host, run.work_dir)
@@ -128,14 +129,16 @@ def run_simulation(
     )
 
 
-def _source_now(facts: ComponentFacts) -> tuple[str | None, SourceNow]:
+def _source_now(facts: ComponentFacts, told: set[str]) -> tuple[str | None, SourceNow]:
     """Which production node is the primary now, and its clock and WAL position (read-only)."""
     conns: dict[str, PgConnInfo] = {}
     for name, node in facts.nodes.items():
         try:
             conns[name] = PgConnInfo.from_airflow_conn(node.conn_id, dbname=facts.database)
         except Exception as exc:  # a node drflow cannot address is one it cannot read: reported in the note
-            log.warning("node %s cannot be addressed: %s", name, exc)
+            if node.conn_id not in told:
+                told.add(node.conn_id)
+                log.warning("node %s cannot be addressed: %s", name, exc)
     primary, health = production_roles(conns)
     return primary, source_now(health.get(primary) if primary else None)
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, get_args
 
 from drflow.spec.check_helpers import choices as _choices
 from drflow.spec.check_helpers import duplicates as _duplicates
@@ -22,7 +22,7 @@ from drflow.spec.check_snapshot import DRILLABLE_METHODS, check_snapshot_policy,
 from drflow.spec.check_standby import check_standby_source
 from drflow.spec.diagnostics import Diagnostic, quoted
 from drflow.spec.files import check_method_fits_datastore
-from drflow.spec.model import BackupPreset, Spec
+from drflow.spec.model import BackupMethod, BackupPreset, Spec
 from drflow.spec.source import Loc, Source
 from drflow.spec.types import format_duration, schedule_interval
 
@@ -262,6 +262,9 @@ def _check_pgbackrest_host(source: Source, loc: Loc, policy: dict[str, Any], dat
     return [source.diagnostic((*loc, "method"), message, hint)]
 
 
+_METHODS = frozenset(get_args(BackupMethod))
+
+
 def _check_drill(
     source: Source, loc: Loc, drill: dict[str, Any], component: Any, policies: dict[str, Any], targets: Any
 ) -> list[Diagnostic]:
@@ -285,7 +288,9 @@ def _check_drill(
         for name, p in policies.items()
         if isinstance(p, dict) and ("preset" in p or p.get("method") in DRILLABLE_METHODS)
     ]
-    if isinstance(policy, dict) and "preset" not in policy and policy.get("method") not in DRILLABLE_METHODS:
+    # A method the model already refused (a typo) has its own message: no second one about drills.
+    method = policy.get("method") if isinstance(policy, dict) else None
+    if isinstance(policy, dict) and "preset" not in policy and method in _METHODS and method not in DRILLABLE_METHODS:
         message = (
             f"drill '{drill_name}' restores policy '{policy_ref}' (method {policy.get('method')}), but drills restore "
             "snapshots and pg_basebackup backups only"
@@ -304,7 +309,13 @@ def _check_drill(
         message = f"drill '{drill_name}' restores from storage target '{target_ref}', which is not defined"
         hint = _choices(target_ref, targets, "defined storage targets", "define it under 'storage:'")
         found.append(source.diagnostic((*loc, "target"), message, hint))
-    elif isinstance(policy, dict) and isinstance(policy.get("targets"), list) and target_ref not in policy["targets"]:
+    elif (
+        isinstance(policy, dict)
+        and isinstance(policy.get("targets"), list)
+        and target_ref not in policy["targets"]
+        # A policy target that is not defined (a typo) has its own message: no second one here.
+        and (targets is None or all(ref in targets for ref in policy["targets"]))
+    ):
         message = f"drill '{drill_name}' restores from '{target_ref}', but policy '{policy_ref}' never writes there"
         hint = f"use one of the policy's targets: {quoted(policy['targets'])}"
         found.append(source.diagnostic((*loc, "target"), message, hint))

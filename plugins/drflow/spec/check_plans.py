@@ -353,7 +353,8 @@ def _cycles(
     found = []
     for start in index_of:
         cycle = _cycle_from(str(start), upstream)
-        if cycle is None or frozenset(cycle) in reported:
+        # A step that depends on itself has its own message ("depends on itself"): no cycle of one.
+        if cycle is None or len(cycle) == 1 or frozenset(cycle) in reported:
             continue
         reported.add(frozenset(cycle))
         first = min(cycle, key=lambda n: index_of.get(n, 0))

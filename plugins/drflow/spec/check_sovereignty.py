@@ -27,10 +27,7 @@ def check_sovereignty(source: Source) -> list[Diagnostic]:
     regions = [r for _, r in items(data, "regions")]
     declared = [str(r.get("name")) for r in regions if isinstance(r.get("name"), str)]
     secondary = [str(r.get("name")) for r in regions if r.get("role", "secondary") == "secondary"]
-    targets = {
-        str(t.get("name")): t.get("region") if isinstance(t.get("region"), str) else _NO_REGION
-        for _, t in items(data, "storage")
-    }
+    targets = {str(t.get("name")): _target_region(t) for _, t in items(data, "storage")}
     found: list[Diagnostic] = []
     components = items(data, "components")
     for index, component in components:
@@ -68,6 +65,13 @@ def check_sovereignty(source: Source) -> list[Diagnostic]:
                 )
                 found.append(source.diagnostic(loc, message, _hint(what, allowed_names, targets)))
     return found
+
+
+def _target_region(target: dict[str, Any]) -> Any:
+    if isinstance(target.get("region"), str):
+        return target["region"]
+    # An S3 target must name its region: the model's error at the target says so, not one more per use.
+    return None if target.get("type") == "s3" else _NO_REGION
 
 
 def _placements(

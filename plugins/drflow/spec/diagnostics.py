@@ -72,8 +72,19 @@ class SpecError(Exception):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`did you mean 'x'?` for the closest choice, or an empty string when nothing is close."""
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean '{matches[0]}'?" if matches else ""
+    match = closest(word, choices)
+    return f"did you mean '{match}'?" if match else ""
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice `word` is most likely a typo or a short form of (`sync` → `synchronous`), or None."""
+    options = list(choices)
+    matches = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if matches:
+        return matches[0]
+    lowered = word.lower()
+    starting = [option for option in options if len(lowered) >= 3 and option.lower().startswith(lowered)]
+    return starting[0] if len(starting) == 1 else None
 
 
 def quoted(values: Iterable[object]) -> str:

@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StringConstraints,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from drflow.spec.currency import ReviewDate, ReviewPeriod
 from drflow.spec.types import NAME_PATTERN, Duration, ExpectedValue, PositiveDuration, Queue, queue_field
@@ -90,17 +100,27 @@ class Notification(PlanModel):
             return self
         missing = [f for f in ("page_id", "templates") if getattr(self, f) is None]
         if missing:
+            what = {
+                "page_id": "page_id: (the page's id in Statuspage)",
+                "templates": "templates: (at least incident and resolution)",
+            }
             raise ValueError(
-                f"statuspage channel '{self.name}' needs {' and '.join(missing)}: the page's id, and templates "
-                "with at least incident and resolution"
-            )
-        internal = [e for e in self.events if e not in STATUSPAGE_EVENTS]
-        if internal:
-            raise ValueError(
-                f"statuspage channel '{self.name}' subscribes to {', '.join(internal)}: messages for the "
-                f"operations team; list only {' and '.join(STATUSPAGE_EVENTS)} (or leave events out)"
+                f"statuspage channel '{self.name}' has no {' and no '.join(missing)}; "
+                f"add {' and '.join(what[f] for f in missing)}"
             )
         return self
+
+    @field_validator("events")
+    @classmethod
+    def _public_events(cls, events: list[NotificationEvent], info: ValidationInfo) -> list[NotificationEvent]:
+        """At the `events:` line: a status page hears only of activation and completion."""
+        internal = [e for e in events if e not in STATUSPAGE_EVENTS]
+        if info.data.get("type") == "statuspage" and internal:
+            raise ValueError(
+                f"a statuspage channel subscribes to {', '.join(internal)}: messages for the operations team; "
+                f"list only {' and '.join(STATUSPAGE_EVENTS)} (or leave events out)"
+            )
+        return events
 
 
 class Approval(PlanModel):

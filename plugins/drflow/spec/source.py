@@ -314,12 +314,64 @@ def _syntax_diagnostic(exc: yaml.MarkedYAMLError, file: str, text: str = "") -> 
         ended = exc.problem_mark.line + 1 if exc.problem_mark else start.line + 1
         message = f"YAML syntax error: the {what} opened here is never closed (the YAML reader gave up on line {ended})"
         return Diagnostic(file, start.line + 1, start.column + 1, "", message, hint)
+    no_colon = _missing_colon(exc, text)
+    if no_colon is not None:
+        return Diagnostic(file, *no_colon)
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = exc.problem or exc.context or "invalid YAML"
     hint = _SYNTAX_HINTS.get(problem, "")
+    if problem.startswith("mapping values are not allowed"):
+        hint = _over_indented(text, line) or hint
     context, context_mark, problem_mark = exc.context, exc.context_mark, exc.problem_mark
     if not hint and context and context_mark and problem_mark and context_mark.line != problem_mark.line:
         hint = f"look at line {context_mark.line + 1} too ({context} that started there)"
     message = f"YAML syntax error: {problem}"
     return Diagnostic(file, line, col, "", message, hint or "fix the YAML syntax here")
+
+
+_KEY_AND_VALUE = re.compile(r"^(\s*(?:-\s+)?)([A-Za-z_][\w-]*)\s+(\S.*)$")
+
+
+def _missing_colon(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, int, str, str, str] | None:
+    """`rto 30m`: libyaml notices on the next line; report the line the key is on, with the line rewritten."""
+    start = exc.context_mark
+    if exc.context != "while scanning a simple key" or start is None or exc.problem != "could not find expected ':'":
+        return None
+    lines = text.splitlines()
+    written = lines[start.line] if start.line < len(lines) else ""
+    match = _KEY_AND_VALUE.match(written.split(" #", 1)[0].rstrip())
+    message = "YAML syntax error: this line has no ':' after its key"
+    if match is None:
+        return (
+            start.line + 1,
+            start.column + 1,
+            "",
+            message,
+            "write it as 'key: value' (a ':' and a space after the key)",
+        )
+    indent, key, value = match.groups()
+    return start.line + 1, len(indent) + 1, "", message, f"write it as '{key}: {value}'"
+
+
+def _over_indented(text: str, line: int) -> str:
+    """The hint for a line indented deeper than the `key: value` line above it (YAML reads it as more text)."""
+    lines = text.splitlines()
+    if not 1 < line <= len(lines):
+        return ""
+    above = next(
+        (n for n in range(line - 1, 0, -1) if lines[n - 1].strip() and not lines[n - 1].lstrip().startswith("#")), 0
+    )
+    if not above:
+        return ""
+    here, there = lines[line - 1], lines[above - 1]
+    key = _KEY_AND_VALUE.match(there.replace(": ", " ", 1)) if ": " in there else None
+    if key is None or there.rstrip().endswith(":"):
+        return ""
+    indent, above_indent = len(here) - len(here.lstrip(" ")), len(key.group(1))
+    if indent <= above_indent:
+        return ""
+    return (
+        f"this line is indented {indent} spaces, deeper than '{key.group(2)}' on line {above} ({above_indent}), "
+        f"so YAML reads it as more of that value: indent it {above_indent} spaces like '{key.group(2)}'"
+    )

@@ -12,7 +12,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from drflow.spec.check import secret_key
-from drflow.spec.diagnostics import Diagnostic, did_you_mean, quoted
+from drflow.spec.diagnostics import Diagnostic, closest, did_you_mean, quoted
 from drflow.spec.model import Spec
 from drflow.spec.source import Loc, Source
 from drflow.spec.types import (
@@ -56,7 +56,27 @@ _PATTERN_HELP = {
 
 
 def validation_diagnostics(error: ValidationError, source: Source) -> list[Diagnostic]:
-    return [_diagnostic(detail, source) for detail in error.errors(include_url=False)]
+    details = error.errors(include_url=False)
+    typos = _misspelt_required(details)
+    # `rop: 5m` is one mistake: the unknown key's message names the required key it misspells, no other.
+    misspelt = {(*loc[:-1], key) for loc, key in typos.items()}
+    return [
+        _diagnostic(d, source, typos.get(tuple(d["loc"])))
+        for d in details
+        if not (d["type"] == "missing" and tuple(d["loc"]) in misspelt)
+    ]
+
+
+def _misspelt_required(details: list[ErrorDetails]) -> dict[tuple[str | int, ...], str]:
+    """Unknown keys (by location) that most likely misspell a required key missing beside them: that key."""
+    unknown = [tuple(d["loc"]) for d in details if d["type"] == "extra_forbidden" and d["loc"]]
+    missing = [tuple(d["loc"]) for d in details if d["type"] == "missing" and d["loc"]]
+    found = {}
+    for loc in unknown:
+        match = closest(str(loc[-1]), [str(m[-1]) for m in missing if m[:-1] == loc[:-1]])
+        if match is not None:
+            found[loc] = match
+    return found
 
 
 class _Target:
@@ -93,6 +113,11 @@ class _Target:
         return next((str(part) for part in reversed(self.loc) if isinstance(part, str)), "value")
 
     @property
+    def subject(self) -> str:
+        """The key quoted (`'rto'`), or a list item as it is (`each 'events' entry`)."""
+        return self.key if self.key.startswith("each ") else f"'{self.key}'"
+
+    @property
     def validator(self) -> Any:
         """The parse_* function of a duration, size or schedule field."""
         metadata = list(self.field.metadata) if self.field else []
@@ -103,7 +128,7 @@ class _Target:
         return next((getattr(item, "func", None) for item in metadata if hasattr(item, "func")), None)
 
 
-def _diagnostic(detail: ErrorDetails, source: Source) -> Diagnostic:
+def _diagnostic(detail: ErrorDetails, source: Source, required: str | None = None) -> Diagnostic:
     target = _Target(detail["loc"])
     kind, value, ctx = detail["type"], detail.get("input"), detail.get("ctx") or {}
     key, loc = target.key, target.loc
@@ -115,8 +140,11 @@ def _diagnostic(detail: ErrorDetails, source: Source) -> Diagnostic:
             hint = "store it in an Airflow connection and name that connection here (conn_id: my_connection)"
             return source.diagnostic(loc, message, hint, key=True)
         parent = _Target(detail["loc"][:-1]).type
-        fields = list(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
-        hint = " ".join(filter(None, [did_you_mean(key, fields), f"{_noun(parent)} keys are: {', '.join(fields)}"]))
+        is_model = isinstance(parent, type) and issubclass(parent, BaseModel)
+        # As the spec writes them: `from`, not the Python name `from_node`.
+        fields = [info.alias or name for name, info in parent.model_fields.items()] if is_model else []
+        suggestion = f"did you mean '{required}' (required, and missing)?" if required else did_you_mean(key, fields)
+        hint = " ".join(filter(None, [suggestion, f"{_noun(parent)} keys are: {', '.join(fields)}"]))
         return source.diagnostic(loc, f"unknown key '{key}' in {_noun(parent)}", hint, key=True)
 
     if kind == "missing":
@@ -132,7 +160,7 @@ def _diagnostic(detail: ErrorDetails, source: Source) -> Diagnostic:
 
     if kind == "literal_error":
         allowed = list(get_args(target.type)) or [ctx.get("expected", "")]
-        message = f"'{key}' cannot be {_found(value)}"
+        message = f"{target.subject} cannot be {_found(value)}"
         if str(value) in map(str, allowed):  # `version: '1'`: the right value, quoted into text
             return source.diagnostic(loc, message, f"write it without quotes: {key}: {value}")
         suggestion = did_you_mean(str(value), [str(option) for option in allowed])
@@ -173,9 +201,9 @@ def _diagnostic(detail: ErrorDetails, source: Source) -> Diagnostic:
 
     if kind in ("too_short", "string_too_short"):
         if kind == "string_too_short":
-            return source.diagnostic(loc, f"'{key}' must not be empty", f"write {_expected(target)}")
+            return source.diagnostic(loc, f"{target.subject} must not be empty", f"write {_expected(target)}")
         count = ctx.get("min_length", 1)
-        message = f"'{key}' needs at least {count} item{'s' if count != 1 else ''}"
+        message = f"{target.subject} needs at least {count} item{'s' if count != 1 else ''}"
         description = target.field.description if target.field else None
         hint = f"write {_expected(target)}" + (f" ({description.rstrip('.')})" if description else "")
         return source.diagnostic(loc, message, hint)
@@ -183,10 +211,13 @@ def _diagnostic(detail: ErrorDetails, source: Source) -> Diagnostic:
     bounds = {"greater_than_equal": "at least", "less_than_equal": "at most", "greater_than": "more than"}
     if kind in bounds:
         limit = next(iter(ctx.values()), "")
-        message = f"'{key}' must be {bounds[kind]} {limit}, not {value}"
+        message = f"{target.subject} must be {bounds[kind]} {limit}, not {value}"
         return source.diagnostic(loc, message, f"write a number {bounds[kind]} {limit}")
 
     if kind.endswith(("_type", "_parsing")) or kind in ("int_from_float", "model_attributes_type"):
+        if not loc:  # the whole document: a list, or a lone value, where the spec's keys belong
+            message = f"the spec must be a mapping of its keys (version, metadata, components, …), not {_found(value)}"
+            return source.diagnostic(loc, message, "start the file with 'version: 1', each top-level key in column 1")
         hint = f"write {_expected(target)}"
         if target.type is str and not isinstance(value, list | dict):
             hint = f"put the value in quotes: {key}: '{value}'"
