@@ -163,3 +163,6 @@ def test_a_failed_step_cleared_after_the_fix_runs_again_and_the_rto_deadline_kee
 
     assert carol.answer(DAG_ID, run_id, "confirm", "Done").status_code == 200
     assert alice.wait_run(DAG_ID, run_id)["state"] == "success"
+    recovery = alice.xcom(DAG_ID, run_id, "record")["recovery"]  # measured from the first start, not the clear
+    assert datetime.fromisoformat(recovery["from"].replace("Z", "+00:00")) < queued_at + timedelta(seconds=10)
+    assert recovery["rto_met"] is False and recovery["measured_s"] > RTO_S
