@@ -12,6 +12,7 @@ the clear (the RTO runs from the incident, not from the retry), then carol confi
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -159,7 +160,10 @@ def test_a_failed_step_cleared_after_the_fix_runs_again_and_the_rto_deadline_kee
     [missed_message] = _events(receiver[0], run_id, "deadline-missed")
     told_at = datetime.fromisoformat(missed_message["at"])
     assert deadline_time <= told_at < after[2] + timedelta(seconds=RTO_S), (told_at, stack.log_tail("triggerer"))
-    assert f"missed its recovery time objective of {RTO_S}s" in missed_message["body"]["text"]
+    text = missed_message["body"]["text"]
+    assert f"missed its recovery time objective of {RTO_S}s" in text
+    started = re.search(r"the run started at (\S+) and", text)
+    assert started and datetime.fromisoformat(started[1].replace("Z", "+00:00")) <= queued_at, text  # not the clear
 
     assert carol.answer(DAG_ID, run_id, "confirm", "Done").status_code == 200
     assert alice.wait_run(DAG_ID, run_id)["state"] == "success"
