@@ -143,6 +143,7 @@ def test_a_failed_step_cleared_after_the_fix_runs_again_and_the_rto_deadline_kee
     body = {"dag_run_id": run_id, "task_ids": ["check-routes"], "include_downstream": True, "only_failed": False}
     cleared = alice.request("POST", f"/api/v2/dags/{DAG_ID}/clearTaskInstances", json={**body, "dry_run": False})
     assert cleared.status_code == 200, f"{cleared.status_code} {cleared.text[:500]}\n{stack.log_tail('api-server')}"
+    assert "apache/airflow#70368" in stack.log("api-server").read_text()  # the api-server says what it fixed
     assert {ti["task_id"] for ti in cleared.json()["task_instances"]} >= {"check-routes", "confirm", "record"}
     after = _deadline(stack, run_id)
     assert after is not None
