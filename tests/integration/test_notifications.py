@@ -171,6 +171,26 @@ def test_deadline_missed_through_the_triggerer_call_path(http_receiver: HttpRece
     assert http_receiver.on("/services/T0/B0/SECRET") == []  # ops-slack does not subscribe
 
 
+def test_deadline_missed_of_a_cleared_run_names_when_it_was_triggered(
+    http_receiver: HttpReceiver,  # noqa: F811
+    channels: dict[str, Any],
+) -> None:
+    # A clear at 10:20 moved the run's start_date there; run_after keeps the trigger's time.
+    dag_run = {"dag_id": "d", "dag_run_id": "r", "state": "running", "run_after": "2026-11-27T10:00:00Z"}
+    context = {
+        "dag_run": {**dag_run, "start_date": "2026-11-27T10:20:00Z"},
+        "deadline": {"id": "d1", "deadline_time": "2026-11-27T10:30:00Z"},
+    }
+    kwargs = {"event": "deadline-missed", "plan_json": plan_event_json(_plan(**channels))}
+
+    async def trigger() -> None:
+        await PlanEventNotifier(**kwargs, context=context)
+
+    asyncio.run(trigger())
+    [hook] = http_receiver.on("/dr-events")
+    assert "started at 2026-11-27T10:00:00Z and was not finished by 2026-11-27T10:30:00Z" in hook.json()["text"]
+
+
 def test_completion_reports_the_recovery_record() -> None:
     record = {
         "outcome": "recovered",

@@ -130,6 +130,28 @@ def test_the_record_shows_every_override_with_who_set_it_and_every_unreachable_c
     )
 
 
+def test_a_cleared_run_is_measured_from_its_first_start_not_from_the_clear() -> None:
+    """A clear sets the run's start_date and queued_at to the clear's time; the recovery began before it."""
+    capture = _capture("approved")
+    facts = gather_run(ReplayApi(capture["calls"]), capture["dag_id"], capture["run_id"])
+    first_start = facts["dag_run"]["start_date"]
+    [first_promote] = [t for t in facts["tries"]["promote"] if t["try_number"] == 1]
+    cleared_at = first_promote["end_date"]  # ops cleared the failed promote then
+    facts["dag_run"].update(start_date=cleared_at, queued_at=cleared_at)
+    now = datetime.fromisoformat(facts["dag_run"]["end_date"].replace("Z", "+00:00"))
+
+    record = build_record(capture["plan"], facts, steps_meta=STEPS_META, now=now)
+    recovery = record["recovery"]
+    [assess_try] = facts["tries"]["assess"]  # the first task's first try: within a second of the lost start
+    assert recovery["from"] == assess_try["start_date"] != cleared_at
+    lost = datetime.fromisoformat(first_start.replace("Z", "+00:00"))
+    assert 0 <= (datetime.fromisoformat(recovery["from"].replace("Z", "+00:00")) - lost).total_seconds() < 1
+    start = datetime.fromisoformat(recovery["from"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(recovery["to"].replace("Z", "+00:00"))
+    assert recovery["measured_s"] == pytest.approx((end - start).total_seconds(), abs=0.01)
+    assert record["run"]["start"] == cleared_at  # Airflow's own start of the run, as it says
+
+
 def test_a_recovery_slower_than_the_rto_is_recorded_as_missed() -> None:
     record = _record("approved", rto_s=5)
     assert record["outcome"] == "recovered"

@@ -308,7 +308,7 @@ def _recovery_time(
 ) -> dict[str, Any]:
     """Run start to the end of the last verification step (else of the last step that ran), against the RTO."""
     rto_s = plan.get("rto_s")
-    start = dag_run.get("start_date") or dag_run.get("queued_at")
+    start = _run_start(dag_run, steps)
     ran = [s for s in steps if s["tries"] and s["end"]]
     verifications = [s for s in ran if s["verification"] and s["state"] == "success"]
     last = max(verifications or ran, key=lambda s: stored_time(s["end"]) or _FAR) if ran else None
@@ -342,6 +342,14 @@ def _recovery_time(
         if elapsed is not None and isinstance(rto_s, int | float) and elapsed > rto_s:
             result["rto_met"] = False
     return result
+
+
+def _run_start(dag_run: Mapping[str, Any], steps: list[dict[str, Any]]) -> Any:
+    """When the run started: a clear moves the run's start (and queued_at) to the clear; its first tries stay."""
+    starts = [dag_run.get("start_date") or dag_run.get("queued_at")]
+    starts += [t["start"] for s in steps for t in s["try_history"]]
+    known = [value for value in starts if stored_time(value) is not None]
+    return min(known, key=lambda value: stored_time(value) or _FAR) if known else None
 
 
 def _trigger_event(

@@ -1,7 +1,8 @@
 """The Airflow plugin (entry point ``airflow.plugins``): the dashboard's FastAPI app and its UI entry.
 
 Every Airflow process loads plugins, so this module imports nothing heavy: the app is built on the first
-request the api-server routes to it.
+request the api-server routes to it. Loading it also installs drflow's fix of Airflow's clear
+(`airflow_fixes.py`) where the process can clear.
 """
 
 from __future__ import annotations
@@ -52,3 +53,9 @@ class DrflowPlugin(AirflowPlugin):
             "category": "browse",
         }
     ]
+
+    @classmethod
+    def on_load(cls, *args: Any, **kwargs: Any) -> None:
+        from drflow.dashboard.airflow_fixes import apply
+
+        apply()  # lets a failed step of a recovery plan be cleared (apache/airflow#70368)

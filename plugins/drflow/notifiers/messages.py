@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from drflow.units import human_duration
+from drflow.when import stored_time
 
 DEFAULT_BASE_URL = "http://localhost:8080"
 ERROR_CHARS = 500
@@ -123,7 +124,7 @@ def facts_from_context(context: Mapping[str, Any] | None, *, with_record: bool =
         reason=_str(reason),
         notes=_str(notes),
         triggered_by=_str(_attr(dag_run, "triggering_user_name")),
-        started_at=_iso(_attr(dag_run, "start_date")),
+        started_at=_iso(_run_start_value(dag_run)),
         error=str(exception)[:ERROR_CHARS] if exception else None,
         deadline=_iso(_attr(deadline, "deadline_time")),
         assignees=[_user_name(u) for u in assignees] if isinstance(assignees, list | tuple) else [],
@@ -255,6 +256,17 @@ def _human(seconds: Any) -> str:
     except (TypeError, ValueError):
         return "an unknown time"
     return human_duration(total)
+
+
+def run_started_at(dag_run: Any) -> datetime | None:
+    """When the run started: the earlier of its `run_after` (the trigger) and its start. A clear moves the
+    start (and `queued_at`) to the clear's time; the RTO runs from the first one."""
+    return stored_time(_run_start_value(dag_run))
+
+
+def _run_start_value(dag_run: Any) -> Any:
+    values = [v for v in (_attr(dag_run, n) for n in ("run_after", "start_date")) if stored_time(v) is not None]
+    return min(values, key=lambda v: stored_time(v) or datetime.max) if values else None
 
 
 def _attr(obj: Any, name: str) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from drflow.contracts import PlanFacts
+from drflow.notifiers.messages import run_started_at
 
 CHECK_S = 15
 MIN_WAIT_S = 10
@@ -98,7 +99,7 @@ class StatusWatchOperator(BaseOperator):
             self.log.info("the run's steps have finished: no more status updates")
             return None
         if states is not None and time.time() >= last_sent + self.every_s:
-            started = context["dag_run"].start_date or datetime.now(UTC)
+            started = run_started_at(context["dag_run"]) or datetime.now(UTC)
             elapsed_s = (datetime.now(UTC) - started).total_seconds()
             self.send(context, facts, status_text(facts, elapsed_s, states, waiting_on, history_s))
             last_sent = time.time()
