@@ -134,7 +134,8 @@ def build_record(
             "at": (trigger_event or {}).get("when") or dag_run.get("queued_at"),
         },
         "approvals": approvals,
-        "escalations": escalations(steps, plan),
+        "escalations": escalations(steps, approvals, plan, now),
+        "refused_answers": _refused_answers(step_results or {}),
         "override": overrides,
         "notification_failures": notifications,
         "status_page": [
@@ -254,6 +255,8 @@ def _step(
     }
     if meta.get("description"):
         step["description"] = meta["description"]
+    if meta.get("timeout_s") is not None:
+        step["timeout_s"] = meta["timeout_s"]
     hitl = hitl_by_task.get(ti["task_id"])
     if hitl is not None:
         answer = _approval(hitl)
@@ -291,6 +294,17 @@ def _approval(hitl: Mapping[str, Any]) -> dict[str, Any]:
         "assigned": [u.get("name") or u.get("id") for u in hitl.get("assigned_users") or [] if isinstance(u, Mapping)],
         "comment": params_input.get("comment") or "",
     }
+
+
+def _refused_answers(step_results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Answers drflow refused before asking the question again (each question's result keeps its own)."""
+    return [
+        dict(entry)
+        for result in step_results.values()
+        if isinstance(result, Mapping)
+        for entry in result.get("refused_answers") or []
+        if isinstance(entry, Mapping)
+    ]
 
 
 def _hitl_task_id(hitl: Mapping[str, Any]) -> str:

@@ -146,7 +146,9 @@ def status_page_xcoms(context: Any, record_task_id: str) -> dict[str, list[Any]]
 
 
 def steps_meta(dag: Any) -> dict[str, dict[str, Any]]:
-    """What the DAG knows of each plan step (type, action, verification) that the API does not show."""
+    """What the DAG knows of each plan step (type, action, verification, timeout) that the API does not show."""
+    from drflow.spec.types import parse_duration
+
     meta: dict[str, dict[str, Any]] = {}
     for task in getattr(dag, "tasks", None) or []:
         step = getattr(task, "definition", None)
@@ -156,5 +158,6 @@ def steps_meta(dag: Any) -> dict[str, dict[str, Any]]:
                 "action": step.action,
                 "verification": step.verification,
                 "description": step.description,
+                "timeout_s": parse_duration(step.timeout).total_seconds() if step.timeout else None,
             }
     return meta
