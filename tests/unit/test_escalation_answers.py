@@ -180,3 +180,43 @@ def test_a_manual_step_takes_its_assignees_and_due_levels_only(clock: Clock) -> 
     assert tell.execute_complete(ctx, event("Done", "dave", timedelta(seconds=30))) == "asked again"
     assert tell.execute_complete(ctx, event("Done", "dave", timedelta(minutes=2)))["by"] == "dave"
     assert len(asked) == 2
+
+
+class Told(ManualStepOperator):
+    """A manual step whose assignee additions and channel messages are kept instead of sent over HTTP."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.added: list[list[str]] = []
+        self.sent: list[str] = []
+
+    def assign(self, context: Any, people: Any) -> None:
+        self.added.append(list(people))
+
+    def tell(self, context: Any, level: Any, text: str) -> None:
+        self.sent.append(text)
+
+
+def test_a_new_try_asks_at_the_level_due_by_time_and_never_announces_an_escalation(clock: Clock) -> None:
+    tell = Told(task_id="tell", **params("tell"))
+    # A retry or a clear 30 s after the first asking: level 0, nobody added, nobody told, 30 s more to wait.
+    clock.now = ASKED + timedelta(seconds=30)
+    assert tell.escalate_to(context(3, task_id="tell"), ["carol"]) == ["carol"]
+    assert (tell.level, tell.response_timeout, tell.added, tell.sent) == (0, timedelta(seconds=30), [], [])
+    # A new try after the level was due: its people are added (again: adding is idempotent), and the channel
+    # hears that the question was asked again, not that it escalated; it waits until the 1h timeout.
+    clock.now = ASKED + timedelta(minutes=5)
+    assert tell.escalate_to(context(2, task_id="tell"), ["carol"]) == ["carol", "dave", "alice"]
+    assert tell.level == 1 and tell.response_timeout == timedelta(minutes=55)
+    assert tell.added == [["carol", "dave", "alice"]]
+    [sent] = tell.sent
+    assert sent.startswith("Asked again at escalation level incident-commander: step 'tell' of plan 'failover'")
+    # Within a try, the wait for the level ending: that is the escalation, announced once.
+    tell.sent, tell.told = [], 0
+    clock.now = ASKED + timedelta(seconds=75)
+    tell.escalate_to(context(1, task_id="tell"), ["carol"])
+    [sent] = tell.sent
+    assert sent.startswith("Escalated to incident-commander: step 'tell' of plan 'failover' has had no answer for 1m")
+    tell.sent, tell.told = [], 1  # asked again at the same level (a refused answer): nothing to announce
+    tell.escalate_to(context(1, task_id="tell"), ["carol"])
+    assert tell.sent == []
