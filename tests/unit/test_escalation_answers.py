@@ -117,11 +117,13 @@ def test_a_refused_answer_fails_the_step_once_its_timeout_has_passed(clock: Cloc
     declare = DeclarationOperator(task_id="declare", **params("declare"))
     asked = asks_again(declare)
     clock.now = ASKED + timedelta(minutes=15)
+    ctx = context(1)
     with pytest.raises(AirflowFailException) as raised:
-        declare.execute_complete(context(1), event("Approve", "mallory", timedelta(minutes=14)))
+        declare.execute_complete(ctx, event("Approve", "mallory", timedelta(minutes=14)))
     assert str(raised.value).startswith("refused: mallory answered the disaster declaration of plan 'failover', but")
     assert "to proceed: let one of them answer" in str(raised.value)
     assert asked == []
+    assert [r["by"] for r in ctx["ti"].xcoms["drflow_refused_answers"]] == ["mallory"]  # kept for the record
 
 
 def test_the_triggering_user_stays_refused_however_long_the_question_waited(clock: Clock) -> None:

@@ -29,9 +29,13 @@ class XComs:
     def __init__(self, values: dict[str, Any], task_id: str = "declare") -> None:
         self.values = values
         self.task_id = task_id
+        self.pushed: dict[str, Any] = {}
 
     def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
-        return self.values.get(task_ids) if key == "return_value" else None
+        return self.values.get(task_ids) if key == "return_value" else self.pushed.get(key)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
 
 
 def context(
@@ -145,10 +149,6 @@ def test_an_approval_step_with_four_eyes_refuses_the_triggering_user() -> None:
 class Ti(XComs):
     def __init__(self) -> None:
         super().__init__({})
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
 
 
 def test_a_refusal_fails_the_declaration_saying_who_refused_and_why() -> None:

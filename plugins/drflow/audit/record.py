@@ -8,7 +8,7 @@ approved or refused from the HITL details (``responded_by_user``; the event log 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +46,7 @@ def build_record(
     step_results: Mapping[str, Any] | None = None,
     notification_failures: Mapping[str, list[Mapping[str, Any]]] | None = None,
     status_page: Mapping[str, list[Mapping[str, Any]]] | None = None,
+    refused_answers: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The recovery record as JSON.
 
@@ -53,7 +54,8 @@ def build_record(
     ``verification``, ``description``); the API does not carry it. ``step_results`` maps task ids to
     their XCom results (overrides are read from them); ``notification_failures`` maps task ids to the
     notifications their tasks could not deliver; ``status_page`` maps task ids to what they did on status
-    pages (the incident's id; its resolution comes later, from the DAG's success callback).
+    pages (the incident's id; its resolution comes later, from the DAG's success callback);
+    ``refused_answers`` the answers drflow refused before asking a question again.
     """
     now = now or datetime.now(UTC)
     meta = steps_meta or {}
@@ -135,7 +137,7 @@ def build_record(
         },
         "approvals": approvals,
         "escalations": escalations(steps, approvals, plan, now),
-        "refused_answers": _refused_answers(step_results or {}),
+        "refused_answers": [dict(entry) for entry in refused_answers],
         "override": overrides,
         "notification_failures": notifications,
         "status_page": [
@@ -294,17 +296,6 @@ def _approval(hitl: Mapping[str, Any]) -> dict[str, Any]:
         "assigned": [u.get("name") or u.get("id") for u in hitl.get("assigned_users") or [] if isinstance(u, Mapping)],
         "comment": params_input.get("comment") or "",
     }
-
-
-def _refused_answers(step_results: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Answers drflow refused before asking the question again (each question's result keeps its own)."""
-    return [
-        dict(entry)
-        for result in step_results.values()
-        if isinstance(result, Mapping)
-        for entry in result.get("refused_answers") or []
-        if isinstance(entry, Mapping)
-    ]
 
 
 def _hitl_task_id(hitl: Mapping[str, Any]) -> str:

@@ -247,16 +247,16 @@ class Escalation:
     def note_refusal(self, context: Mapping[str, Any], refused: RefusedAnswer, answer: Mapping[str, Any]) -> None:
         """Keep a refused answer for the record and log it, then the caller asks again (same try, same due
         assignees); past the step's timeout nobody can answer in time any more, so the refusal fails the step."""
+        ti = context["ti"]
+        entry = {"task_id": ti.task_id, "by": answer["by"], "at": answer["at"], "why": refused.why}
+        ti.xcom_push(key=REFUSED_KEY, value=[*self.refusals(context), entry])
         try:
             due = self.due_now(context, read=True)
         except QuestionClockError as exc:  # without the time waited, whether the timeout passed is unknown
             raise refused from exc
         if due.expired:
             raise refused
-        ti = context["ti"]
-        entry = {"task_id": ti.task_id, "by": answer["by"], "at": answer["at"], "why": refused.why}
         log.error("refused: %s; asking again: the people it is assigned to may still answer", refused.why)
-        ti.xcom_push(key=REFUSED_KEY, value=[*self.refusals(context), entry])
 
     def refusals(self, context: Mapping[str, Any]) -> list[dict[str, Any]]:
         """The answers drflow refused earlier in this try (each one logged, then the question asked again)."""
