@@ -26,11 +26,16 @@ def params(task_id: str, **step: Any) -> dict[str, Any]:
 
 
 class XComs:
-    def __init__(self, values: dict[str, Any]) -> None:
+    def __init__(self, values: dict[str, Any], task_id: str = "declare") -> None:
         self.values = values
+        self.task_id = task_id
+        self.pushed: dict[str, Any] = {}
 
-    def xcom_pull(self, task_ids: str) -> Any:
-        return self.values.get(task_ids)
+    def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
+        return self.values.get(task_ids) if key == "return_value" else self.pushed.get(key)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
 
 
 def context(
@@ -103,10 +108,8 @@ def test_an_answer_from_someone_who_is_not_an_approver_fails_naming_both_users()
     with pytest.raises(AirflowFailException) as raised:
         declaration().execute_complete(context("alice"), event("Approve", "carol"))
     message = str(raised.value)
-    assert message.startswith(
-        "refused: carol answered the disaster declaration of plan 'failover' (run triggered by alice)"
-    )
-    assert "only bob may answer it; to proceed:" in message
+    assert message.startswith("refused: carol answered the disaster declaration of plan 'failover', but only bob")
+    assert "(and the people of its escalation levels, once due) may answer it; to proceed:" in message
     with pytest.raises(AirflowFailException, match="refused: an unknown user answered"):
         declaration().execute_complete(context("alice"), event("Approve", None))
 
@@ -146,10 +149,6 @@ def test_an_approval_step_with_four_eyes_refuses_the_triggering_user() -> None:
 class Ti(XComs):
     def __init__(self) -> None:
         super().__init__({})
-        self.pushed: dict[str, Any] = {}
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
 
 
 def test_a_refusal_fails_the_declaration_saying_who_refused_and_why() -> None:

@@ -53,7 +53,9 @@ def test_plan_graph_assess_declare_steps_record(spec: Any) -> None:
     assert (record.trigger_rule, record.teardown, record.retries) == ("all_done", True, 0)
     assert record.params["step"] == {"name": "record"}
     assert plan.task("gate").timeout_s == 120
-    assert plan.task("tell").timeout_s is None and plan.task("tell").retries == 0  # people answer by the step timeout
+    assert (
+        plan.task("tell").timeout_s is None and plan.task("tell").retries is None
+    )  # the spec's retries: escalation uses none
     assert plan.schedule is None and plan.max_active_runs == 1
     assert plan.deadline_s == 3600 and plan.criticality == "high"
     assert {"scenario:infrastructure-failure", "component:orders", "status:approved", "priority:high"} <= set(plan.tags)

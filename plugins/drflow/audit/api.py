@@ -8,6 +8,7 @@ the client exchanges them for a token at ``POST /auth/token``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -101,6 +102,7 @@ class AirflowApi:
         if response.status_code == 401:  # an expired token: get a new one once
             self._token = None
             response = self._request("GET", path, params=params, auth=True)
+        self.server_date = _http_date(response.headers.get("date"))
         if response.status_code == 404:
             raise ApiNotFoundError(f"GET {path}: not found ({response.text[:200]})")
         if response.status_code == 403:
@@ -124,6 +126,9 @@ class AirflowApi:
             raise AuditError(f"PATCH {path} answered {response.status_code}: {response.text[:300]}")
         return response.json()
 
+    server_date: datetime | None = None
+    """The api-server's clock at the last GET (its ``Date`` header, whole seconds, truncated)."""
+
     def _request(self, method: str, path: str, *, auth: bool = False, **kwargs: Any) -> Any:
         import requests
 
@@ -135,3 +140,12 @@ class AirflowApi:
                 f"cannot reach the Airflow api-server at {self.base_url}: {exc}; check the connection's host "
                 f"and that the api-server runs"
             ) from exc
+
+
+def _http_date(value: str | None) -> datetime | None:
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None

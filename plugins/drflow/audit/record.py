@@ -8,7 +8,7 @@ approved or refused from the HITL details (``responded_by_user``; the event log 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +46,7 @@ def build_record(
     step_results: Mapping[str, Any] | None = None,
     notification_failures: Mapping[str, list[Mapping[str, Any]]] | None = None,
     status_page: Mapping[str, list[Mapping[str, Any]]] | None = None,
+    refused_answers: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The recovery record as JSON.
 
@@ -53,7 +54,8 @@ def build_record(
     ``verification``, ``description``); the API does not carry it. ``step_results`` maps task ids to
     their XCom results (overrides are read from them); ``notification_failures`` maps task ids to the
     notifications their tasks could not deliver; ``status_page`` maps task ids to what they did on status
-    pages (the incident's id; its resolution comes later, from the DAG's success callback).
+    pages (the incident's id; its resolution comes later, from the DAG's success callback);
+    ``refused_answers`` the answers drflow refused before asking a question again.
     """
     now = now or datetime.now(UTC)
     meta = steps_meta or {}
@@ -134,7 +136,8 @@ def build_record(
             "at": (trigger_event or {}).get("when") or dag_run.get("queued_at"),
         },
         "approvals": approvals,
-        "escalations": escalations(steps, plan),
+        "escalations": escalations(steps, approvals, plan, now),
+        "refused_answers": [dict(entry) for entry in refused_answers],
         "override": overrides,
         "notification_failures": notifications,
         "status_page": [
@@ -254,6 +257,8 @@ def _step(
     }
     if meta.get("description"):
         step["description"] = meta["description"]
+    if meta.get("timeout_s") is not None:
+        step["timeout_s"] = meta["timeout_s"]
     hitl = hitl_by_task.get(ti["task_id"])
     if hitl is not None:
         answer = _approval(hitl)

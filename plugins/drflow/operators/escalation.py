@@ -1,55 +1,74 @@
 """Escalation of an unanswered question of a plan run (declaration, approval step, manual step).
 
-Airflow 3.3 keeps one HITL detail per task *try*, and its assignees cannot be changed once written
-(asking again in the same try keeps the old ones). So each escalation level is a new try: the try
-parks in ``awaiting_input`` with a response timeout that ends when the next level is due; when the
-scheduler's timeout sweep resumes it unanswered, the operator raises :class:`EscalationDue` and
-Airflow retries the task (the plan builder gives human tasks one retry per level). The next try
-asks again with the next level's people added as assignees and tells that level's channels. Try
-``n`` is level ``n - 1``; the recovery record reads the levels back from the task's tries.
+The level a question has reached is a function of one thing: how long it has waited since it was first
+asked. Airflow dates the task's HITL detail when the question is first asked and carries it over to
+every later try (a retry, a worker crash, a clear), so that date, read through the REST API, is the
+clock; "now" is the api-server's own clock (the ``Date`` of the same answer), so a worker's skewed clock
+never makes a level due early. The try number plays no part.
+
+Escalating needs no new try: the question parks in ``awaiting_input`` until the next level is due; when
+the scheduler's timeout sweep resumes it unanswered, the operator asks again in the same try, with the
+level's people added as assignees (Airflow 3.3 cannot change them, so drflow's plugin route does, see
+``drflow.dashboard.assignees``) and the level's channels told. The task's retries stay for real failures.
+A new try (after a crash or a clear) asks at the level due by then and waits only until the next one.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowFailException
 
+from drflow.audit.escalation import Due, QuestionClockError, due_after, waited_since
 from drflow.contracts import EscalationFacts, PlanFacts, StepDefinition
 from drflow.operators.hitl_text import timed_out
 
 log = logging.getLogger(__name__)
+LEVEL_KWARG = "level"  # the level already announced in this try, carried to execute_complete by Airflow
 
 
-class EscalationDue(AirflowException):
-    """Nobody answered before the next escalation level was due: Airflow retries, asking that level too."""
+class RefusedAnswer(AirflowFailException):
+    """drflow does not accept an answer: ``why`` says whose and why, ``unblock`` what a person can do."""
+
+    def __init__(self, why: str, unblock: str) -> None:
+        super().__init__(f"refused: {why}; to proceed: {unblock}")
+        self.why = why
 
 
-def level_of(context: Mapping[str, Any], levels: Sequence[EscalationFacts]) -> int:
-    """How many escalation levels this try has reached (0: only the step's own people)."""
-    try_number = int(getattr(context.get("ti"), "try_number", 1) or 1)
-    return max(0, min(try_number - 1, len(levels)))
+def question_clock(context: Mapping[str, Any], conn_id: str) -> tuple[datetime | None, datetime]:
+    """When the question was first asked (None: not yet asked) and the api-server's time now.
 
+    Read through the REST API (the recovery record's read-only connection); raises :class:`QuestionClockError`
+    when the question's date cannot be read.
+    """
+    from drflow.audit.api import AirflowApi, ApiNotFoundError, q
 
-def levels_due(levels: Sequence[EscalationFacts], waited_s: float) -> int:
-    """How many levels are due once a question has waited ``waited_s`` seconds for its answer."""
-    return sum(1 for level in levels if level.after_s <= waited_s)
+    try:
+        ti = context["ti"]
+        path = f"/api/v2/dags/{q(ti.dag_id)}/dagRuns/{q(ti.run_id)}/taskInstances/{q(ti.task_id)}/-1/hitlDetails"
+        api = AirflowApi.from_connection(conn_id)
+        try:
+            detail = api.get(path)
+        except ApiNotFoundError:
+            return None, api.server_date or datetime.now(UTC)
+        asked = datetime.fromisoformat(str(detail["created_at"]))
+    except Exception as exc:  # who may answer cannot be proven: say why, and how to fix it
+        raise QuestionClockError(
+            f"drflow could not read when the question was first asked ({exc}); to proceed: fix the Airflow API "
+            f"connection the recovery record uses ({conn_id}) and clear this task"
+        ) from exc
+    return (asked if asked.tzinfo else asked.replace(tzinfo=UTC)), api.server_date or datetime.now(UTC)
 
 
 def question_asked_at(context: Mapping[str, Any], conn_id: str) -> datetime:
-    """When the question was first asked: Airflow dates the task's HITL detail once and keeps it over tries.
-
-    Read through the REST API (the recovery record's read-only connection); raises when it cannot be read.
-    """
-    from drflow.audit.api import AirflowApi, q
-
-    ti = context["ti"]
-    path = f"/api/v2/dags/{q(ti.dag_id)}/dagRuns/{q(ti.run_id)}/taskInstances/{q(ti.task_id)}/-1/hitlDetails"
-    asked = datetime.fromisoformat(str(AirflowApi.from_connection(conn_id).get(path)["created_at"]))
-    return asked if asked.tzinfo else asked.replace(tzinfo=UTC)
+    """When the question was first asked; raises :class:`QuestionClockError` when that is unknown."""
+    asked, _ = question_clock(context, conn_id)
+    if asked is None:
+        raise QuestionClockError(f"Airflow has no record of the question of task {context['ti'].task_id}")
+    return asked
 
 
 def people_at(base: Sequence[str], levels: Sequence[EscalationFacts], level: int) -> list[str]:
@@ -58,50 +77,96 @@ def people_at(base: Sequence[str], levels: Sequence[EscalationFacts], level: int
     return list(dict.fromkeys(names))
 
 
-def wait_at(
-    levels: Sequence[EscalationFacts], level: int, step_timeout: timedelta | None
-) -> tuple[timedelta | None, bool]:
-    """How long this try waits, and whether the end of that wait escalates (else the step's timeout applies).
-
-    Level times count from the first time the question was asked; the step's timeout bounds the whole wait.
-    """
-    asked_s = levels[level - 1].after_s if level else 0
-    total_s = step_timeout.total_seconds() if step_timeout is not None else None
-    if level < len(levels) and (total_s is None or levels[level].after_s < total_s):
-        return timedelta(seconds=levels[level].after_s - asked_s), True
-    if total_s is None:
-        return None, False
-    return timedelta(seconds=max(1.0, total_s - asked_s)), False
-
-
 class Escalation:
-    """Mixin for the HITL operators of a plan: who is asked at this try, for how long, and what happens next."""
+    """Mixin for the HITL operators of a plan: who is asked now, for how long, and what happens next."""
 
     definition: StepDefinition
     facts: PlanFacts
     plan: dict[str, Any]
     response_timeout: timedelta | None
-    escalates: bool = False
     level: int = 0
+    told: int | None = None  # the level announced earlier in this try (None: a new try)
 
-    def escalate_to(self, context: Mapping[str, Any], base: Sequence[str], step_timeout: timedelta | None) -> list[str]:
-        """Set this try's level and wait; tell the level's channels when it is a new level. Returns the assignees."""
+    def step_timeout_s(self) -> float | None:
+        from drflow.spec.types import parse_duration
+
+        return parse_duration(self.definition.timeout).total_seconds() if self.definition.timeout else None
+
+    def due_now(self, context: Mapping[str, Any], *, read: bool = False) -> Due:
+        """Where the question stands now, by the time it has waited (a question not yet asked waits from now).
+
+        Without escalation levels the clock is read only when ``read`` asks for it.
+        """
+        after_s = [float(level.after_s) for level in self.facts.escalation]
+        if not (after_s or read):
+            return due_after(after_s, self.step_timeout_s(), 0.0)
+        asked, now = question_clock(context, self.facts.audit_conn_id)
+        return due_after(after_s, self.step_timeout_s(), 0.0 if asked is None else waited_since(asked, now))
+
+    def escalate_to(self, context: Mapping[str, Any], base: Sequence[str]) -> list[str]:
+        """Set the level due and this asking's wait; add the level's people and tell its channels. Returns them."""
         levels = self.facts.escalation
-        self.level = level_of(context, levels)
-        self.response_timeout, self.escalates = wait_at(levels, self.level, step_timeout)
+        due = self.due_now(context)
+        self.level, self.response_timeout = due.level, due.wait
+        if due.expired:  # cleared after its timeout: asked again for a whole timeout, every level reached
+            timeout_s = self.step_timeout_s()
+            self.response_timeout = timedelta(seconds=timeout_s) if timeout_s else None
         barred = self.barred(context)
         people = [name for name in people_at(base, levels, self.level) if name in base or name not in barred]
-        if self.level:
-            self.assign(context, people)
+        if not self.level:
+            return people
+        self.assign(context, people)
+        what, plan = self.what_is_asked(), self.facts.plan
+        if self.told is None:  # a new try (a crash, a retry, a clear): the level was due before it
             reached = levels[self.level - 1]
             text = (
-                f"Escalated to {reached.name}: {self.what_is_asked()} of plan '{self.facts.plan}' has had no answer "
-                f"for {_human(reached.after_s)}; {', '.join(reached.people)} may now answer it too "
+                f"Asked again at escalation level {reached.name}: {what} of plan '{plan}' has had no answer for "
+                f"{_human(reached.after_s)} or more and its task was retried or cleared; "
+                f"{', '.join(people)} may answer it."
+            )
+            log.warning("%s", text)
+            self.tell(context, reached, text)
+            return people
+        for reached in levels[self.told : self.level]:
+            text = (
+                f"Escalated to {reached.name}: {what} of plan '{plan}' has had no answer for "
+                f"{_human(reached.after_s)}; {', '.join(reached.people)} may now answer it too "
                 f"(assignees: {', '.join(people)})."
             )
             log.warning("%s", text)
             self.tell(context, reached, text)
         return people
+
+    def ask(self, context: Mapping[str, Any], park: Callable[[Any], Any]) -> Any:
+        """Ask (``park``: the HITL operator's execute), and let the resume know the level announced."""
+        from airflow.sdk.exceptions import TaskAwaitingInput
+
+        try:
+            return park(context)
+        except TaskAwaitingInput as parked:
+            parked.kwargs = {**(parked.kwargs or {}), LEVEL_KWARG: self.level}
+            raise
+
+    def resume(self, context: Mapping[str, Any], event: Mapping[str, Any], level: int | None) -> bool:
+        """On resume: whether the question must be asked again now (its wait ended before the step's timeout).
+
+        execute_complete runs on a freshly built operator: ``level`` is what this try announced before parking.
+        """
+        self.told, self.level = level, level or 0
+        if not (timed_out(event) and self.facts.escalation):
+            return False  # an answer, or the end of a wait that was the step's whole timeout
+        due = self.due_now(context)
+        self.level = due.level
+        if due.expired:
+            return False
+        if due.level > (level or 0):
+            log.warning(
+                "no answer to %s within %s of asking: escalating to %s",
+                self.what_is_asked(),
+                _human(self.facts.escalation[due.level - 1].after_s),
+                self.facts.escalation[due.level - 1].name,
+            )
+        return True
 
     def what_is_asked(self) -> str:
         return f"step '{self.definition.name}'"
@@ -111,9 +176,9 @@ class Escalation:
         return set()
 
     def assign(self, context: Mapping[str, Any], people: Sequence[str]) -> None:
-        """Add `people` to the question's assignees: the detail of the first try is carried over to this one.
+        """Add `people` to the question's assignees (those already there stay; adding one twice changes nothing).
 
-        Airflow keeps that detail's assignees, so drflow's plugin in the api-server adds them (see
+        Airflow keeps the detail's first assignees, so drflow's plugin in the api-server adds them (see
         ``drflow.dashboard.assignees``), as the notes user. Without it the step's own people can still answer.
         """
         from drflow.audit.api import AuditError, q
@@ -140,76 +205,76 @@ class Escalation:
             except Exception as exc:  # a notification never blocks a recovery
                 log.warning("escalation to %s could not be sent on channel %s: %s", level.name, name, exc)
 
-    def resume_level(self, context: Mapping[str, Any]) -> None:
-        """Work out the level again on resume: execute_complete runs on a freshly built operator."""
-        from drflow.spec.types import parse_duration
-
-        step_timeout = parse_duration(self.definition.timeout) if self.definition.timeout else None
-        self.level = level_of(context, self.facts.escalation)
-        _, self.escalates = wait_at(self.facts.escalation, self.level, step_timeout)
-
-    def check_escalation(self, context: Mapping[str, Any], event: Mapping[str, Any]) -> None:
-        """Raise :class:`EscalationDue` when this try's wait ran out and the next level is due."""
-        self.resume_level(context)
-        if not (self.escalates and timed_out(event)):
-            return
-        following = self.facts.escalation[self.level]
-        raise EscalationDue(
-            f"no answer to {self.what_is_asked()} within {_human(following.after_s)} of asking: escalating to "
-            f"{following.name} ({', '.join(following.people)}); the task asks again with them added"
-        )
-
     def check_answered_by(self, context: Mapping[str, Any], answer: Mapping[str, Any], base: Sequence[str]) -> None:
-        """Fail the step when the answer came from someone who may not answer it yet, or at all.
+        """Refuse the answer when it came from someone who may not answer it yet, or at all.
 
         ``base`` are the step's own people (with four eyes, the triggering user is already refused). A person
         of an escalation level counts only once the question has waited that level's time since it was
-        first asked: a try's level follows its try number, and whoever may edit task instances can clear
-        the task to make a new try, or add themselves as an assignee, without a second having passed.
+        first asked, measured between Airflow's dates of the question and of the answer: whoever may edit
+        task instances can clear the task or add themselves as an assignee, and neither makes a level due.
         """
-        from airflow.sdk.exceptions import AirflowFailException
-
         by = answer["by"]
         if answer["timed_out"] or (by and by in base):
             return
         levels, what, plan = self.facts.escalation, self.what_is_asked(), self.facts.plan
-        level = level_of(context, levels)
-        named = [reached for reached in levels if by and by in reached.people]
-        if named and named[0] in levels[:level]:
-            try:
-                asked = question_asked_at(context, self.facts.audit_conn_id)
-            except Exception as exc:  # who may answer cannot be proven: refuse, and say how to fix it
-                raise AirflowFailException(
-                    f"refused: {by} may answer {what} of plan '{plan}' only from escalation level "
-                    f"'{named[0].name}' on, and drflow could not read when the question was first asked ({exc}); "
-                    f"to proceed: fix the Airflow API connection the recovery record uses "
-                    f"({self.facts.audit_conn_id}) and clear this task"
-                ) from exc
-            answered = datetime.fromisoformat(answer["at"]) if answer["at"] else datetime.now(UTC)
-            waited_s = (answered - asked).total_seconds()
-            if named[0] in levels[: levels_due(levels, waited_s)]:
-                return
-            raise AirflowFailException(
-                f"refused: {by} answered {what} of plan '{plan}' {_human(max(0.0, waited_s))} after it was first "
-                f"asked, but {by} may answer only from escalation level '{named[0].name}' on, "
-                f"{_human(named[0].after_s)} without an answer (this try was made by a retry or a clear, not by "
-                f"the time waited); to proceed: clear this task and let {', '.join(base) or 'an approver'} answer "
-                f"({by} may once the level is due)"
+        named = next((reached for reached in levels if by and by in reached.people), None)
+        who = ", ".join(base) or "an approver"
+        if named is None:
+            raise RefusedAnswer(
+                f"{by or 'an unknown user'} answered {what} of plan '{plan}', but only {who} (and the people of "
+                "its escalation levels, once due) may answer it",
+                "let one of them answer, or add the user to the step in the spec (is the auth manager letting "
+                "users answer tasks not assigned to them?)",
             )
-        allowed = people_at(base, levels, level)
-        raise AirflowFailException(
-            f"refused: {by or 'an unknown user'} answered {what} of plan '{plan}', but only "
-            f"{', '.join(allowed) or 'nobody'} may answer it now; to proceed: clear this task and let one of them "
-            "answer, or add the user to the step in the spec (is the auth manager letting users answer tasks "
-            "not assigned to them?)"
+        try:
+            asked = question_asked_at(context, self.facts.audit_conn_id)
+        except QuestionClockError as exc:  # who may answer cannot be proven: refuse, and say how to fix it
+            raise AirflowFailException(
+                f"refused: {by} may answer {what} of plan '{plan}' only from escalation level '{named.name}' on, "
+                f"and {exc}"
+            ) from exc
+        answered = datetime.fromisoformat(answer["at"]) if answer["at"] else datetime.now(UTC)
+        waited_s = (answered - asked).total_seconds()
+        if levels.index(named) < due_after([float(level.after_s) for level in levels], None, waited_s).level:
+            return
+        raise RefusedAnswer(
+            f"{by} answered {what} of plan '{plan}' {_human(max(0.0, waited_s))} after it was first asked, but "
+            f"{by} may answer only from escalation level '{named.name}' on, {_human(named.after_s)} without an "
+            "answer (an assignee added early, or a try made by a retry or a clear, makes no level due)",
+            f"let {who} answer ({by} may once the level is due)",
         )
 
-    def escalations(self) -> list[dict[str, Any]]:
-        """The levels this question reached, for the task's result (the record reads them from the tries)."""
-        return [
-            {"level": level.name, "people": list(level.people), "after_s": level.after_s}
-            for level in self.facts.escalation[: self.level]
-        ]
+    def note_refusal(self, context: Mapping[str, Any], refused: RefusedAnswer, answer: Mapping[str, Any]) -> None:
+        """Keep a refused answer for the record and log it, then the caller asks again (same try, same due
+        assignees); past the step's timeout nobody can answer in time any more, so the refusal fails the step."""
+        ti = context["ti"]
+        entry = {"task_id": ti.task_id, "by": answer["by"], "at": answer["at"], "why": refused.why}
+        ti.xcom_push(key=REFUSED_KEY, value=[*self.refusals(context), entry])
+        try:
+            due = self.due_now(context, read=True)
+        except QuestionClockError as exc:  # without the time waited, whether the timeout passed is unknown
+            raise refused from exc
+        if due.expired:
+            raise refused
+        log.error("refused: %s; asking again: the people it is assigned to may still answer", refused.why)
+
+    def refusals(self, context: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The answers drflow refused earlier in this try (each one logged, then the question asked again)."""
+        ti = context["ti"]
+        return list(ti.xcom_pull(task_ids=ti.task_id, key=REFUSED_KEY) or [])
+
+    def outcome(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        """For the task's result: the levels this question reached and the answers drflow refused."""
+        return {
+            "escalations": [
+                {"level": level.name, "people": list(level.people), "after_s": level.after_s}
+                for level in self.facts.escalation[: self.level]
+            ],
+            "refused_answers": self.refusals(context),
+        }
+
+
+REFUSED_KEY = "drflow_refused_answers"
 
 
 def _human(seconds: float) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
 
 from drflow.contracts import PlanFacts, StepDefinition
-from drflow.operators.escalation import Escalation, level_of, people_at
+from drflow.operators.escalation import Escalation, RefusedAnswer
 from drflow.operators.hitl_text import (
     COMMENT,
     answer_of,
@@ -124,14 +124,10 @@ class FourEyes(Escalation):
         trigger = self.trigger_user(context)
         return {trigger} if self.four_eyes() and trigger else set()
 
-    def eligible_approvers(self, context: Mapping[str, Any], level: int | None = None) -> list[str]:
-        levels = self.facts.escalation
-        reached = level_of(context, levels) if level is None else level
-        approvers = people_at(self.definition.approvers, levels, reached)
+    def eligible_approvers(self, context: Mapping[str, Any]) -> list[str]:
+        """The step's own approvers who may answer (with four eyes, not the triggering user)."""
         trigger = self.trigger_user(context)
-        if self.four_eyes() and trigger:
-            approvers = [name for name in approvers if name != trigger]
-        return approvers
+        return [name for name in self.definition.approvers if not (self.four_eyes() and trigger and name == trigger)]
 
     def require_known_trigger(self, context: Mapping[str, Any]) -> None:
         """With four eyes, refuse before asking when the run was not started by an authenticated person."""
@@ -179,29 +175,27 @@ class FourEyes(Escalation):
         return triggered_via(context, self.facts)
 
     def check_responder(self, context: Mapping[str, Any], answer: Mapping[str, Any]) -> None:
-        """Fail the step, naming both users, when the answer came from someone the spec does not allow."""
-        from airflow.sdk.exceptions import AirflowFailException
-
+        """Refuse the answer (:class:`RefusedAnswer`), naming both users, when the spec does not allow it."""
         if answer["timed_out"]:
             return  # nobody answered: the default (reject / no-go) applies
         by, trigger = answer["by"], self.trigger_user(context)
-        plan = self.facts.plan
         if self.four_eyes() and by and by == trigger:
-            raise AirflowFailException(
-                f"refused: {by} answered {self.what()} of a run they triggered (triggered by {trigger}, answered "
-                f"by {by}), and plan '{plan}' requires four eyes; to proceed: trigger the plan again and let "
-                "another approver answer (is simple_auth_manager_all_admins or a permissive auth manager letting "
-                "anyone answer?)"
+            raise RefusedAnswer(
+                f"{by} answered {self.what()} of a run they triggered (triggered by {trigger}, answered by {by}), "
+                f"and plan '{self.facts.plan}' requires four eyes",
+                f"let another approver ({', '.join(self.eligible_approvers(context)) or 'nobody'}) answer (is "
+                "simple_auth_manager_all_admins or a permissive auth manager letting anyone answer?)",
             )
-        allowed = self.eligible_approvers(context)
-        if by not in allowed:
-            raise AirflowFailException(
-                f"refused: {by or 'an unknown user'} answered {self.what()} of plan '{plan}' (run triggered by "
-                f"{trigger or 'an unknown user'}), but only {', '.join(allowed) or 'nobody'} may answer it; "
-                "to proceed: clear this task and let one of them answer, or add the user to the step's approvers "
-                "in the spec (is the auth manager letting users answer tasks not assigned to them?)"
-            )
-        self.check_answered_by(context, answer, self.eligible_approvers(context, level=0))
+        self.check_answered_by(context, answer, self.eligible_approvers(context))
+
+    def judged(self, context: Mapping[str, Any], answer: Mapping[str, Any]) -> bool:
+        """Whether drflow accepts the answer; a refused one is logged and kept, and the caller asks again."""
+        try:
+            self.check_responder(context, answer)
+        except RefusedAnswer as refused:
+            self.note_refusal(context, refused, answer)
+            return False
+        return True
 
 
 class DeclarationOperator(FourEyes, Escalation, ApprovalOperator):
@@ -253,9 +247,9 @@ class DeclarationOperator(FourEyes, Escalation, ApprovalOperator):
                 "to approval.approvers in the spec"
             )
         self.require_known_trigger(context)
-        self.assigned_users = hitl_users(self.escalate_to(context, approvers, _timeout(self.definition)))
+        self.assigned_users = hitl_users(self.escalate_to(context, approvers))
         self.body = self.build_body(context, approvers)
-        return super().execute(context)
+        return self.ask(context, super().execute)
 
     def build_body(self, context: Mapping[str, Any], approvers: list[str]) -> str:
         ti = context["ti"]
@@ -278,18 +272,20 @@ class DeclarationOperator(FourEyes, Escalation, ApprovalOperator):
         ]
         return "\n".join(lines)[:BODY_LIMIT]
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+    def execute_complete(self, context: Any, event: dict[str, Any], level: int | None = None) -> Any:
         from airflow.providers.standard.operators.hitl import HITLOperator
         from airflow.sdk.exceptions import AirflowFailException
 
-        self.check_escalation(context, event)
+        if self.resume(context, event, level):
+            return self.execute(context)  # the next level is due: ask again with its people
         if "error" in event and event.get("error_type") != "timeout":
             return super().execute_complete(context, event)  # Airflow's own error, as Airflow reports it
         answer = answer_of(event)
         trigger = self.trigger_user(context)
-        self.check_responder(context, answer)
+        if not self.judged(context, answer):
+            return self.execute(context)
         declared = not answer["timed_out"] and self.APPROVE in answer["chosen"]
-        result = {"declared": declared, "triggered_by": trigger, **answer, "escalations": self.escalations()}
+        result = {"declared": declared, "triggered_by": trigger, **answer, **self.outcome(context)}
         if declared:
             super().execute_complete(context, event)
             self.log.info("disaster declared by %s", answer["by"])
@@ -340,10 +336,9 @@ class ManualStepOperator(Escalation, HITLOperator):
         )
 
     def execute(self, context: Any) -> Any:
-        assignees = self.escalate_to(context, self.definition.assignees, _timeout(self.definition))
-        self.assigned_users = hitl_users(assignees)
+        self.assigned_users = hitl_users(self.escalate_to(context, self.definition.assignees))
         self.body = self.build_body(context)
-        return super().execute(context)
+        return self.ask(context, super().execute)
 
     def build_body(self, context: Mapping[str, Any]) -> str:
         return "\n".join(
@@ -359,13 +354,24 @@ class ManualStepOperator(Escalation, HITLOperator):
             ]
         )
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+    def execute_complete(self, context: Any, event: dict[str, Any], level: int | None = None) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
-        self.check_escalation(context, event)
+        if self.resume(context, event, level):
+            return self.execute(context)  # the next level is due: ask again with its people
+        if event.get("error_type") == "timeout":  # no retry: a new try would find the same timeout passed
+            raise AirflowFailException(
+                f"nobody answered manual step '{self.definition.name}' within {self.definition.timeout} "
+                f"({', '.join(self.definition.assignees)} could have); the steps after it do not run; to proceed: "
+                "do the step by hand, then clear this task and answer Done"
+            )
         super().execute_complete(context, event)
         answer = answer_of(event)
-        self.check_answered_by(context, answer, self.definition.assignees)
+        try:
+            self.check_answered_by(context, answer, self.definition.assignees)
+        except RefusedAnswer as refused:
+            self.note_refusal(context, refused, answer)
+            return self.execute(context)
         if self.FAILED in answer["chosen"] and not answer["comment"] and not answer["timed_out"]:
             self.log.warning(
                 "%s answered Failed without a comment; a failed step must say what failed: asking again",
@@ -378,7 +384,7 @@ class ManualStepOperator(Escalation, HITLOperator):
                 f"manual step '{self.definition.name}' was reported failed by {answer['by'] or 'nobody'}{comment}; "
                 "to proceed: resolve it by hand, then clear this task and answer Done (later steps are waiting)"
             )
-        return {"step": self.definition.name, **answer, "escalations": self.escalations()}
+        return {"step": self.definition.name, **answer, **self.outcome(context)}
 
 
 class ApprovalStepOperator(FourEyes, Escalation, ApprovalOperator):
@@ -418,7 +424,7 @@ class ApprovalStepOperator(FourEyes, Escalation, ApprovalOperator):
                 "another person trigger the plan, or add a second approver to the step in the spec"
             )
         self.require_known_trigger(context)
-        self.assigned_users = hitl_users(self.escalate_to(context, approvers, _timeout(self.definition)))
+        self.assigned_users = hitl_users(self.escalate_to(context, approvers))
         instructions = self.definition.instructions or "Approve to go on with the plan, Reject to stop it here."
         self.body = "\n".join(
             [
@@ -432,12 +438,13 @@ class ApprovalStepOperator(FourEyes, Escalation, ApprovalOperator):
                 f"Who may answer: {', '.join(approvers)}.",
             ]
         )
-        return super().execute(context)
+        return self.ask(context, super().execute)
 
-    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+    def execute_complete(self, context: Any, event: dict[str, Any], level: int | None = None) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
-        self.check_escalation(context, event)
+        if self.resume(context, event, level):
+            return self.execute(context)  # the next level is due: ask again with its people
         answer = answer_of(event)
         if answer["timed_out"]:
             raise AirflowFailException(
@@ -445,7 +452,8 @@ class ApprovalStepOperator(FourEyes, Escalation, ApprovalOperator):
                 f"({', '.join(self.definition.approvers)} could have); the plan stops here and the steps after it do "
                 "not run; to proceed: clear this task to ask again"
             )
-        self.check_responder(context, answer)
+        if not self.judged(context, answer):
+            return self.execute(context)
         if self.APPROVE not in answer["chosen"]:
             raise AirflowFailException(
                 f"no-go at step '{self.definition.name}' by {answer['by'] or 'nobody (timed out)'}: the plan stops "
@@ -453,4 +461,4 @@ class ApprovalStepOperator(FourEyes, Escalation, ApprovalOperator):
                 "to ask again"
             )
         super().execute_complete(context, event)
-        return {"step": self.definition.name, "approved": True, **answer, "escalations": self.escalations()}
+        return {"step": self.definition.name, "approved": True, **answer, **self.outcome(context)}

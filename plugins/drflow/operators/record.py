@@ -56,6 +56,7 @@ class RecoveryRecordOperator(PlanStepOperator):
             step_results=results,
             notification_failures=failures,
             status_page=status_page_xcoms(context, self.task_id),
+            refused_answers=refused_xcoms(context, self.task_id),
         )
         record["report_key"] = self._store(record, dag_run)
         self._incident_report(record, dag_run)
@@ -145,8 +146,22 @@ def status_page_xcoms(context: Any, record_task_id: str) -> dict[str, list[Any]]
     return found
 
 
+def refused_xcoms(context: Any, record_task_id: str) -> list[dict[str, Any]]:
+    """The answers drflow refused at each question of the run (each logged, then the question asked again)."""
+    from drflow.operators.escalation import REFUSED_KEY
+
+    ti = context["ti"]
+    found: list[dict[str, Any]] = []
+    for task in getattr(context.get("dag"), "tasks", None) or []:
+        if task.task_id != record_task_id:
+            found += list(ti.xcom_pull(task_ids=task.task_id, key=REFUSED_KEY) or [])
+    return found
+
+
 def steps_meta(dag: Any) -> dict[str, dict[str, Any]]:
-    """What the DAG knows of each plan step (type, action, verification) that the API does not show."""
+    """What the DAG knows of each plan step (type, action, verification, timeout) that the API does not show."""
+    from drflow.spec.types import parse_duration
+
     meta: dict[str, dict[str, Any]] = {}
     for task in getattr(dag, "tasks", None) or []:
         step = getattr(task, "definition", None)
@@ -156,5 +171,6 @@ def steps_meta(dag: Any) -> dict[str, dict[str, Any]]:
                 "action": step.action,
                 "verification": step.verification,
                 "description": step.description,
+                "timeout_s": parse_duration(step.timeout).total_seconds() if step.timeout else None,
             }
     return meta

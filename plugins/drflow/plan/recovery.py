@@ -298,14 +298,8 @@ def _declare_task(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> Task
         "nothing changes, and the run ends failed with a note saying who refused and why.",
         params={"step": step, "plan": facts},
         upstream=tuple(assess_task_ids(plan)),
-        **_escalation_tries(spec),
         notify_on=dict(STEP_FAILED),
     )
-
-
-def _escalation_tries(spec: Spec) -> dict[str, Any]:
-    """A question asks again, with the next level's people added, as a new try (see operators.escalation)."""
-    return {"retries": len(spec.escalation), "retry_delay_s": 1 if spec.escalation else None}
 
 
 def _step_summary(step: Step) -> StepSummary:
@@ -329,7 +323,6 @@ def _step_tasks(spec: Spec, plan: RecoveryPlan, facts: dict[str, Any]) -> list[T
                 upstream=tuple(step.depends_on) or (previous,),
                 # People answer within the step's timeout (their operators read it); automated steps are cut off.
                 timeout_s=None if human or step.timeout is None else int(step.timeout.total_seconds()),
-                **(_escalation_tries(spec) if human else {}),
                 notify_on=dict(STEP_FAILED),
             )
         )
