@@ -31,6 +31,7 @@ from drflow.hosts import Host, HostError
 from drflow.jobs.restore import (
     NoIntactCopyError,
     copy_problem,
+    fetch_wal,
     find_copies,
     restore_backup,
     restore_intact_copy,
@@ -191,16 +192,6 @@ def _wal_needed(
     )
 
 
-def fetch_wal(catalog: Catalog, entries: Sequence[BackupManifest], staging: Path) -> dict[str, Path]:
-    """Every segment of the WAL entries, each checked against its sha256: two entries at a time, two segments
-    of each (an hourly archive is many entries of a few segments)."""
-    files: dict[str, Path] = {}
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fetch-wal") as pool:
-        for fetched in pool.map(lambda entry: catalog.fetch(entry, staging / entry.backup_id, workers=2), entries):
-            files.update(fetched)
-    return files
-
-
 def restore_to_point(
     catalog: Catalog,
     plan: RestorePlan,
@@ -213,22 +204,30 @@ def restore_to_point(
     keep_running: bool = True,
     timeout: float = 1800.0,
 ) -> PitrResult:
-    """Fetch and verify the base backup and the WAL, lay them out in ``target_dir`` (new or empty),
-    replay up to the target and promote.
+    """Fetch and verify the base backup and the WAL (at the same time), lay them out in ``target_dir``
+    (new or empty), replay up to the target and promote.
 
     The server keeps running on a free loopback port (``result.port``, socket and log in
     ``socket_dir``, default ``<target_dir>/../socket``) unless ``keep_running`` is false; then it
     is stopped cleanly. On failure ``target_dir`` is emptied again, so a retry starts clean.
     """
-    started = time.monotonic()
     preload_driver()
-    with scratch_dir(work_dir, f"pitr-{plan.base.backup_id}") as staging:
-        wal_files = fetch_wal(catalog, plan.wal, staging)  # every checksum is checked before anything is laid out
-        wal_fetched = time.monotonic()
-        restored = restore_backup(catalog, plan.base, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir)
+    with (
+        scratch_dir(work_dir, f"pitr-{plan.base.backup_id}") as staging,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="pitr-wal") as pool,
+    ):
+        # The WAL is fetched and checked while the base backup is fetched, laid out and verified; a damaged
+        # segment empties target_dir again below, before any server starts on it.
+        wal_fetch = pool.submit(fetch_wal, catalog, plan.wal, staging)
+        restored = restore_backup(
+            catalog, plan.base, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir, sync=True
+        )
+        base_done = time.monotonic()
         cluster: LocalCluster | None = None
         try:
-            stage_wal(wal_files, target_dir, host=host, timeout=timeout)
+            wal_files = wal_fetch.result()
+            wal_fetched = time.monotonic()
+            stage_wal(wal_files, target_dir, host=host, timeout=timeout, move=True)
             laid_out = time.monotonic()
             cluster = start_restored(
                 target_dir,
@@ -244,6 +243,9 @@ def restore_to_point(
             recovered = time.monotonic()
             if not keep_running:
                 cluster.stop("fast")
+        except StoreError:  # a damaged WAL copy: the caller tries the next target, into an empty target_dir
+            host.run(["find", str(target_dir), "-mindepth", "1", "-delete"], check=False)
+            raise
         except (RestoreError, HostError, OSError) as exc:
             if cluster is not None:
                 cluster.stop("immediate")
@@ -267,8 +269,9 @@ def restore_to_point(
         replayed_lsn=outcome["replayed_lsn"],
         last_replayed_commit=outcome["last_replayed_commit"],
         port=cluster.port if keep_running else None,
-        fetch_s=wal_fetched - started + restored.fetch_s,
-        lay_out_s=laid_out - wal_fetched - restored.fetch_s,
+        # Wall-clock shares: the WAL fetch counts only where the base backup's lay-out did not hide it.
+        fetch_s=restored.fetch_s + (wal_fetched - base_done),
+        lay_out_s=restored.lay_out_s + (laid_out - wal_fetched),
         recovery_s=recovered - laid_out,
     )
 
@@ -437,7 +440,7 @@ def execute_planned(
         return {**result.to_dict(), "storage_target": used.target, "skipped_copies": skipped}
     choice = find_copies(catalogs, component, planned["base_backup"])
     restored, copy = restore_intact_copy(
-        choice, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir, say=skipped.append
+        choice, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir, say=skipped.append, sync=start
     )
     for line in skipped:
         log.warning("%s", line)

@@ -48,14 +48,19 @@ RECOVERY_SETTINGS = (
 PROMOTION_POLL_S = 0.05
 
 
-def stage_wal(files: Mapping[str, Path], data_dir: Path, *, host: Host, timeout: float | None = None) -> Path:
-    """Put WAL files (``<segment>``, ``<segment>.zst`` or ``.gz``), as stored, into ``data_dir/drflow_restore_wal``."""
+def stage_wal(
+    files: Mapping[str, Path], data_dir: Path, *, host: Host, timeout: float | None = None, move: bool = False
+) -> Path:
+    """Put WAL files (``<segment>``, ``<segment>.zst`` or ``.gz``), as stored, into ``data_dir/drflow_restore_wal``;
+    ``move`` them when the caller's copies are scratch (on one filesystem a rename, not a copy)."""
     misnamed = sorted(name for name, path in files.items() if path.name != name or "/" in name)
     if misnamed:  # restore_command looks for the object's own name
         raise RestoreError(f"WAL files not named as their objects: {', '.join(misnamed)}; fetch them with the catalog")
     dest = host.make_private_dir(data_dir / WAL_DIR_NAME)
     if files:
-        host.run(["cp", *(str(path) for _, path in sorted(files.items())), str(dest)], timeout=timeout)
+        host.run(
+            ["mv" if move else "cp", *(str(path) for _, path in sorted(files.items())), str(dest)], timeout=timeout
+        )
     host.chown_to_db_user(dest, recursive=True)
     return dest
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from drflow.engines.postgres.cluster import AUTO_CONF, ClusterError, LocalCluster, SettingValue, remove_settings
@@ -49,9 +50,14 @@ def lay_out_backup(
     keep_on_failure: bool = False,
     timeout: float | None = None,
     backup_id: str | None = None,
+    sync: bool = False,
 ) -> Path:
     """Extract the backup into ``target_dir`` (WAL into ``pg_wal``), hand it to the db user
     (mode 700) and check it with ``pg_verifybackup``; return ``target_dir``.
+
+    ``sync``: for a server started right after (PITR, ``--start``): write the extracted files to disk
+    (one ``syncfs``) while ``pg_verifybackup`` reads them, so the server's own sync before recovery finds
+    nothing left to write; that wait was drflow's and the floor's largest start-up cost.
 
     ``target_dir`` must be missing or empty, otherwise nothing is changed. If a later step
     fails, what was extracted is removed again (unless ``keep_on_failure``), so a retry
@@ -71,7 +77,13 @@ def lay_out_backup(
             host.run(["cp", str(manifest), str(target_dir / MANIFEST)])
             host.chown_to_db_user(target_dir, recursive=True)
             host.run(["chmod", "700", str(target_dir)])
-            verify_data_dir(target_dir, host=host, bin_dir=bin_dir, timeout=timeout)
+            if sync:
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="syncfs") as pool:
+                    synced = pool.submit(host.run, ["sync", "-f", str(target_dir)], timeout=timeout)
+                    verify_data_dir(target_dir, host=host, bin_dir=bin_dir, timeout=timeout)
+                    synced.result()
+            else:
+                verify_data_dir(target_dir, host=host, bin_dir=bin_dir, timeout=timeout)
         except (HostError, RestoreError) as exc:
             if keep_on_failure:
                 note = f"the partial layout was kept in {target_dir} for inspection; empty it before retrying"
