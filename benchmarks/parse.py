@@ -21,6 +21,7 @@ other load on a shared machine), ms per DAG and per task, and drflow/baseline on
 Then, unless --no-scale, the scale measurements of benchmarks/parse_scale.py: one task's parse and a full
 parse with 1, 100 and 1,000 specs (--scale), with the full parse's peak memory.
 Usage: .venv/bin/python benchmarks/parse.py [--specs 100] [--repeat 3] [--scale 1,100,1000] [--no-scale | --scale-only]
+       .venv/bin/python benchmarks/parse.py --check-only [--specs 1]   (the equivalence check alone)
 """
 
 from __future__ import annotations
@@ -151,6 +152,8 @@ def dag_source(plans: list[Any]) -> str:
         extras = []
         if plan.paused is not None:
             extras.append(f"is_paused_upon_creation={plan.paused!r}")
+        if plan.display_name:
+            extras.append(f"dag_display_name={plan.display_name!r}")
         plan_var, facts = f"PLAN_{d}", {}
         if plan.notify is not None:
             facts = {key: plan.notify.get(key) for key in PLAN_KEYS}
@@ -164,7 +167,6 @@ def dag_source(plans: list[Any]) -> str:
             "with DAG(",
             f"    dag_id={plan.dag_id!r},",
             f"    schedule={schedule},",
-            "    start_date=START_DATE,",
             "    catchup=False,",
             f"    max_active_runs={plan.max_active_runs!r},",
             f"    tags={plan.tags!r},",
@@ -185,6 +187,8 @@ def dag_source(plans: list[Any]) -> str:
                 kwargs.append(f"retry_delay={_td(task.retry_delay_s)}")
             if task.timeout_s is not None:
                 kwargs.append(f"execution_timeout={_td(task.timeout_s)}")
+            if task.queue is not None:
+                kwargs.append(f"queue={task.queue!r}")
             if task.notify_on and plan.notify is not None:
                 for when, event in task.notify_on.items():
                     if notifiers := notifiers_for(plan.notify, event):
@@ -199,13 +203,11 @@ def dag_source(plans: list[Any]) -> str:
     for module, name in {operators[task.action] for plan in plans for task in plan.tasks} | literals.imports:
         by_module.setdefault(module, set()).add(name)
     header = [
-        "from datetime import datetime, timedelta, timezone",
+        "from datetime import timedelta",
         "",
         "from airflow.sdk import DAG, Param",
         "",
         *(f"from {module} import {', '.join(sorted(names))}" for module, names in sorted(by_module.items())),
-        "",
-        "START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)",
     ]
     return "\n".join(header + body) + "\n"
 
@@ -369,6 +371,9 @@ def main() -> int:
     parser.add_argument("--scale-repeat", type=int, default=5, help="task parses per count; best is kept (5)")
     parser.add_argument("--no-scale", action="store_true", help="only the comparison with hand-written DAG files")
     parser.add_argument("--scale-only", action="store_true", help="only the scale measurements")
+    parser.add_argument(
+        "--check-only", action="store_true", help="only build both sides and compare them (no timing, no scale)"
+    )
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "ROOT"), help=argparse.SUPPRESS)
     parser.add_argument("--scale-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -394,7 +399,7 @@ def main() -> int:
         parse_scale.measure(counts, args.scale_repeat)
         return 0
     status = compare(args)
-    if not args.no_scale:
+    if not args.no_scale and not args.check_only:
         parse_scale.measure(counts, args.scale_repeat)
     return status
 
@@ -415,6 +420,8 @@ def compare(args: argparse.Namespace) -> int:
             print("baseline is not equivalent to drflow's DAGs:\n  " + "\n  ".join(check["problems"][:10]))
             return 1
         print("check: both sides serialize to identical DAGs")
+        if args.check_only:
+            return 0
 
         runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in WORKER_KINDS}
         for r in range(args.repeat):

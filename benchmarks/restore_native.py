@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -197,6 +198,8 @@ def run(args: argparse.Namespace) -> int:
     spec, store = root / "bench.yaml", root / "store"
     target = {"name": "disk", "type": "local", "path": str(store), "region": "local"}
     times: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}  # CPU seconds of this process and the commands it waited for
+    loads: list[float] = []  # the 1-minute load average before the first round and after each
     cluster: LocalCluster | None = None
     try:
         cluster, conf = start_cluster(root, args.scale, bin_dir)
@@ -261,6 +264,10 @@ def run(args: argparse.Namespace) -> int:
 
         def record(label: str, seconds: float) -> None:
             times.setdefault(label, []).append(seconds)
+            cpu.setdefault(label, []).append(_cpu_s() - cpu_before[0])
+
+        cpu_before = [0.0]
+        loads.append(os.getloadavg()[0])
 
         for r in range(args.rounds):
             sides: list[Callable[[], None]] = [
@@ -309,7 +316,9 @@ def run(args: argparse.Namespace) -> int:
                 ),
             ]
             for side in sides if r % 2 == 0 else list(reversed(sides)):
+                cpu_before[0] = _cpu_s()
                 side()
+            loads.append(os.getloadavg()[0])
             for name in ("d", "p", "t", "dp", "np", "ns"):
                 HOST.run(["rm", "-rf", str(root / f"{name}-{r}")], timeout=600)
             print(f"round {r}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), flush=True)
@@ -319,8 +328,10 @@ def run(args: argparse.Namespace) -> int:
         HOST.run(["rm", "-rf", str(root)], check=False, timeout=600)
     print(f"data directory {data_mib:.0f} MiB (pgbench scale {args.scale})")
     print("drflow PITR phases per round: " + "; ".join(f"fetch {p}" for p in PHASES))
+    print(f"load average (1 min) before the first round and after each: {', '.join(f'{x:.1f}' for x in loads)}")
     for label, values in times.items():
-        print(summary(label, values))
+        used = cpu[label]
+        print(f"{summary(label, values)}  CPU best {min(used):5.2f}s median {statistics.median(used):5.2f}s")
     best = {k: min(v) for k, v in times.items()}
 
     def ratio(side: str, base: str) -> tuple[float, float]:
@@ -347,7 +358,20 @@ def run(args: argparse.Namespace) -> int:
         f"drflow PITR / floor + syncfs: {vs_syncfs:.2f}, {syncfs_paired:.2f} "
         "(drflow's own overhead: both sync the restored files alike)"
     )
+    print(
+        "CPU (this process + the commands it waited for; a started server's own CPU is in neither), best of each: "
+        + ", ".join(
+            f"{a} / {b} {min(cpu[a]) / min(cpu[b]):.2f}"
+            for a, b in (("drflow restore", "pgbackrest restore"), ("drflow PITR", "native PITR floor"))
+        )
+    )
     return 0
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and of the children it has waited for (drflow's CLI, tar, pgbackrest, …)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _pgbackrest_restore(conf: Path, out: Path) -> float:

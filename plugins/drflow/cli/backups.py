@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from drflow.cli.common import DEFAULT_SPECS, err, fail, friendly_errors, load_one, out
 from drflow.units import human_duration
@@ -70,6 +69,8 @@ def backups_list(
     for row in sorted(rows, key=lambda r: (r["finished_at"], r["backup_id"], r["component"])):
         entry = backups.setdefault((row["component"], row["backup_id"]), {**row, "copies": set()})
         entry["copies"].add(row["target"])
+    from rich.table import Table  # here, not at start-up: every command would import it
+
     table = Table("component", "backup id", "type", "finished", "data", "stored", "duration", *names)
     for entry in backups.values():
         table.add_row(

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from drflow.cli.common import fail, friendly_errors, load_one, out
 from drflow.units import format_size
@@ -52,6 +51,8 @@ def history(
         return
     if not versions:
         raise fail(f"no config version of {component} stored yet; the config backup DAG stores the first one")
+    from rich.table import Table  # here, not at start-up: every command would import it
+
     table = Table("version", "taken at", "sha256", "size", "files")
     for v in versions:
         table.add_row(v.version_id, v.taken_at, v.sha256[:16], format_size(v.size), str(len(v.files)))

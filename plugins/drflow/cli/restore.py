@@ -94,6 +94,7 @@ def restore(
             host=host,
             bin_dir=bin_dir,
             say=lambda message: err.print(f"warning: {message}", highlight=False, markup=False),
+            sync=start,
         )
     except Exception as exc:  # every engine error carries its own what-to-do
         raise fail(str(exc)) from None

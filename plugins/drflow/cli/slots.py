@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from drflow.cli.common import err, fail, friendly_errors, load_one, out
 
@@ -136,6 +135,8 @@ def _conn(conn_id: str, database: str) -> Any:
 
 
 def _print_cluster(conn_id: str, server: str, components: list[str], reports: list[Any]) -> None:
+    from rich.table import Table  # here, not at start-up: every command would import it
+
     from drflow.units import human_size
 
     table = Table(

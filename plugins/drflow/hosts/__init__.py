@@ -186,6 +186,7 @@ class LocalHost(HostBase):
                 "install the PostgreSQL server package or create the user"
             ) from None
         self._uid, self._gid = entry.pw_uid, entry.pw_gid
+        self._reachable: list[Path] = []  # directories the db user was seen to reach (make_private_dir)
 
     def __repr__(self) -> str:
         return f"LocalHost(db_user={self._db_user!r})"
@@ -328,6 +329,14 @@ class LocalHost(HostBase):
         return path
 
     def _check_reachable(self, path: Path) -> None:
+        # A directory we just made the db user's (0700) is reachable when its parent is one the user was seen to
+        # reach, or an ancestor of one: each probe is a process start (a few of them per restore).
+        parent = Path(os.path.abspath(path)).parent
+        if not any(parent == seen or parent in seen.parents for seen in self._reachable):
+            self._probe_reachable(path)
+        self._reachable.append(Path(os.path.abspath(path)))
+
+    def _probe_reachable(self, path: Path) -> None:
         probe = self.run(["test", "-w", str(path), "-a", "-x", str(path)], as_db_user=True, check=False)
         if probe.returncode != 0:
             blocked = next((p for p in reversed(path.parents) if not _others_can_enter(p)), None)

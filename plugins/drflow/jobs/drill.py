@@ -69,7 +69,7 @@ def run_restore_drill(
         host.chown_to_db_user(scratch)
         data_dir = scratch / "data"
         restored, copy = restore_intact_copy(
-            choice, data_dir, host=host, bin_dir=bin_dir, work_dir=work_dir, say=skipped.append
+            choice, data_dir, host=host, bin_dir=bin_dir, work_dir=work_dir, say=skipped.append, sync=True
         )
         manifest = copy.manifest
         instance = start_scratch_instance(data_dir, host=host, bin_dir=bin_dir)

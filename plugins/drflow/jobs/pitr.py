@@ -24,6 +24,7 @@ from drflow.hosts import Host
 from drflow.jobs.restore import (
     NoIntactCopyError,
     copy_problem,
+    fetch_wal,
     find_copies,
     restore_intact_copy,
     start_scratch_instance,
@@ -183,16 +184,6 @@ def _wal_needed(
     )
 
 
-def fetch_wal(catalog: Catalog, entries: Sequence[BackupManifest], staging: Path) -> dict[str, Path]:
-    """Every segment of the WAL entries, each checked against its sha256: two entries at a time, two segments
-    of each (an hourly archive is many entries of a few segments)."""
-    files: dict[str, Path] = {}
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fetch-wal") as pool:
-        for fetched in pool.map(lambda entry: catalog.fetch(entry, staging / entry.backup_id, workers=2), entries):
-            files.update(fetched)
-    return files
-
-
 def restore_to_point(
     catalog: Catalog,
     plan: RestorePlan,
@@ -205,8 +196,8 @@ def restore_to_point(
     keep_running: bool = True,
     timeout: float = 1800.0,
 ) -> PitrResult:
-    """Fetch and verify the base backup and the WAL, lay them out in ``target_dir`` (new or empty),
-    replay up to the target and promote.
+    """Fetch and verify the base backup and the WAL (at the same time), lay them out in ``target_dir``
+    (new or empty), replay up to the target and promote.
 
     The server keeps running on a free loopback port (``result.port``, socket and log in
     ``socket_dir``, default ``<target_dir>/../socket``) unless ``keep_running`` is false; then it
@@ -216,10 +207,15 @@ def restore_to_point(
     """
     started = time.monotonic()
     preload_driver()
-    with scratch_dir(work_dir, f"pitr-{plan.base.backup_id}") as staging:
-        # Every checksum, the base backup's and the WAL's, is checked before anything is written.
-        wal_files = fetch_wal(catalog, plan.wal, staging)
+    with (
+        scratch_dir(work_dir, f"pitr-{plan.base.backup_id}") as staging,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="pitr-wal") as pool,
+    ):
+        # Every checksum, the base backup's and the WAL's, is checked before anything is written; the WAL is
+        # fetched while the base backup is.
+        wal_fetch = pool.submit(fetch_wal, catalog, plan.wal, staging)
         base_files = catalog.fetch(plan.base, staging / "base")
+        wal_files = wal_fetch.result()
         fetched = time.monotonic()
         try:
             recovered = recover_backup(
@@ -425,7 +421,7 @@ def execute_planned(
         return {**result.to_dict(), "storage_target": used.target, "skipped_copies": skipped}
     choice = find_copies(catalogs, component, planned["base_backup"])
     restored, copy = restore_intact_copy(
-        choice, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir, say=skipped.append
+        choice, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir, say=skipped.append, sync=start
     )
     for line in skipped:
         log.warning("%s", line)

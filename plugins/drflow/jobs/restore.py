@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -94,17 +95,18 @@ def restore_backup(
     host: Host,
     bin_dir: Path,
     work_dir: str | None = None,
+    sync: bool = False,
 ) -> RestoreResult:
     """Download and verify every object, then lay the backup out in target_dir and run pg_verifybackup.
 
     Nothing is written to target_dir before every object's checksum matched, so a corrupt backup
-    changes nothing.
+    changes nothing. ``sync``: a server starts on it next (see :func:`lay_out_backup`).
     """
     with scratch_dir(work_dir, f"restore-{manifest.backup_id}") as staging:
         started = time.monotonic()
         files = catalog.fetch(manifest, staging / "objects")
         fetched = time.monotonic()
-        lay_out_backup(files, target_dir, host=host, bin_dir=bin_dir, backup_id=manifest.backup_id)
+        lay_out_backup(files, target_dir, host=host, bin_dir=bin_dir, backup_id=manifest.backup_id, sync=sync)
         laid_out = time.monotonic()
     log.info(
         "restored %s into %s (fetch %.1fs, lay out and verify %.1fs)",
@@ -114,6 +116,16 @@ def restore_backup(
         laid_out - fetched,
     )
     return RestoreResult(manifest, target_dir, fetched - started, laid_out - fetched)
+
+
+def fetch_wal(catalog: Catalog, entries: Sequence[BackupManifest], staging: Path) -> dict[str, Path]:
+    """Every segment of the WAL entries, each checked against its sha256: two entries at a time, two segments
+    of each (an hourly archive is many entries of a few segments)."""
+    files: dict[str, Path] = {}
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fetch-wal") as pool:
+        for fetched in pool.map(lambda entry: catalog.fetch(entry, staging / entry.backup_id, workers=2), entries):
+            files.update(fetched)
+    return files
 
 
 def start_scratch_instance(data_dir: Path, *, host: Host, bin_dir: Path, timeout: float = 300) -> LocalCluster:
@@ -251,11 +263,15 @@ def restore_intact_copy(
     bin_dir: Path,
     work_dir: str | None = None,
     say: Callable[[str], None] = log.warning,
+    sync: bool = False,
 ) -> tuple[RestoreResult, BackupCopy]:
-    """Restore the chosen backup from its first intact copy, in target order (see :func:`first_intact`)."""
+    """Restore the chosen backup from its first intact copy, in target order (see :func:`first_intact`;
+    ``sync``: a server starts on it next, see :func:`~drflow.engines.postgres.restore.lay_out_backup`)."""
 
     def restore(copy: BackupCopy) -> RestoreResult:
-        return restore_backup(copy.catalog, copy.manifest, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir)
+        return restore_backup(
+            copy.catalog, copy.manifest, target_dir, host=host, bin_dir=bin_dir, work_dir=work_dir, sync=sync
+        )
 
     return first_intact(choice, restore, say=say)
 

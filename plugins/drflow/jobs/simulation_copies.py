@@ -156,7 +156,7 @@ def restore_newest(
             f"replayed to {result.replayed_lsn}"
         )
         return cluster, RestoredPoint(when, result.replayed_lsn, how)
-    _, copy = restore_intact_copy(choice, data_dir, host=host, bin_dir=bin_dir, work_dir=work_dir)
+    _, copy = restore_intact_copy(choice, data_dir, host=host, bin_dir=bin_dir, work_dir=work_dir, sync=True)
     cluster = start_scratch_instance(data_dir, host=host, bin_dir=bin_dir)
     manifest = copy.manifest
     how = f"backup {manifest.backup_id} from {copy.target}" + ("" if with_wal else " (WAL not replayed)")

@@ -196,6 +196,7 @@ def restore_component(
                     bin_dir=bin_dir,
                     work_dir=work_dir,
                     say=skipped.append,
+                    sync=True,
                 )
             except NoBackupError as exc:
                 raise RestoreRefused(f"refused: {exc}") from exc

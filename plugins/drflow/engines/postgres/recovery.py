@@ -50,14 +50,19 @@ RECOVERY_SETTINGS = (
 PROMOTION_POLL_S = 0.05
 
 
-def stage_wal(files: Mapping[str, Path], data_dir: Path, *, host: Host, timeout: float | None = None) -> Path:
-    """Put WAL files (``<segment>``, ``<segment>.zst`` or ``.gz``), as stored, into ``data_dir/drflow_restore_wal``."""
+def stage_wal(
+    files: Mapping[str, Path], data_dir: Path, *, host: Host, timeout: float | None = None, move: bool = False
+) -> Path:
+    """Put WAL files (``<segment>``, ``<segment>.zst`` or ``.gz``), as stored, into ``data_dir/drflow_restore_wal``;
+    ``move`` them when the caller's copies are scratch (on one filesystem a rename, not a copy)."""
     misnamed = sorted(name for name, path in files.items() if path.name != name or "/" in name)
     if misnamed:  # restore_command looks for the object's own name
         raise RestoreError(f"WAL files not named as their objects: {', '.join(misnamed)}; fetch them with the catalog")
     dest = host.make_private_dir(data_dir / WAL_DIR_NAME)
     if files:
-        host.run(["cp", *(str(path) for _, path in sorted(files.items())), str(dest)], timeout=timeout)
+        host.run(
+            ["mv" if move else "cp", *(str(path) for _, path in sorted(files.items())), str(dest)], timeout=timeout
+        )
     host.chown_to_db_user(dest, recursive=True)
     return dest
 
@@ -179,8 +184,8 @@ def recover_backup(
     started = time.monotonic()
     with restoring_into(target_dir, host=host, backup_id=backup_id, target=target):
         try:
-            lay_out_backup(base_files, target_dir, host=host, bin_dir=bin_dir, timeout=timeout, marked=True)
-            stage_wal(wal_files, target_dir, host=host, timeout=timeout)
+            lay_out_backup(base_files, target_dir, host=host, bin_dir=bin_dir, timeout=timeout, marked=True, sync=True)
+            stage_wal(wal_files, target_dir, host=host, timeout=timeout, move=True)  # the caller's scratch copies
             laid_out = time.monotonic()
             cluster = start_restored(
                 target_dir,

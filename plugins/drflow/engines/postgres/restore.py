@@ -15,6 +15,7 @@ import contextlib
 import re
 import sys
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from drflow.engines.postgres.cluster import AUTO_CONF, ClusterError, LocalCluster, SettingValue, remove_settings
@@ -51,9 +52,14 @@ def lay_out_backup(
     timeout: float | None = None,
     backup_id: str | None = None,
     marked: bool = False,
+    sync: bool = False,
 ) -> Path:
     """Extract the backup into ``target_dir`` (WAL into ``pg_wal``), hand it to the db user
     (mode 700) and check it with ``pg_verifybackup``; return ``target_dir``.
+
+    ``sync``: for a server started right after (PITR, ``--start``): write the extracted files to disk
+    (one ``syncfs``) while ``pg_verifybackup`` reads them, so the server's own sync before recovery finds
+    nothing left to write; that wait was drflow's and the floor's largest start-up cost.
 
     ``target_dir`` must be missing or empty, otherwise nothing is changed. If a later step
     fails, what was extracted is removed again (unless ``keep_on_failure``), so a retry
@@ -64,10 +70,10 @@ def lay_out_backup(
     """
     base, wal, manifest = _pick_files(files)
     if marked:
-        _lay_out(base, wal, manifest, target_dir, host=host, bin_dir=bin_dir, timeout=timeout)
+        _lay_out(base, wal, manifest, target_dir, host=host, bin_dir=bin_dir, timeout=timeout, sync=sync)
         return target_dir
     with restoring_into(target_dir, host=host, backup_id=backup_id or "?", keep_on_failure=keep_on_failure):
-        _lay_out(base, wal, manifest, target_dir, host=host, bin_dir=bin_dir, timeout=timeout)
+        _lay_out(base, wal, manifest, target_dir, host=host, bin_dir=bin_dir, timeout=timeout, sync=sync)
     return target_dir
 
 
@@ -118,6 +124,7 @@ def _lay_out(
     host: Host,
     bin_dir: Path,
     timeout: float | None,
+    sync: bool = False,
 ) -> None:
     try:
         _extract(base, target_dir, host, timeout)
@@ -129,7 +136,13 @@ def _lay_out(
         host.run(["chmod", "700", str(target_dir)])
     except HostError as exc:
         raise RestoreError(f"laying out the backup into {target_dir} failed: {exc}") from exc
-    verify_data_dir(target_dir, host=host, bin_dir=bin_dir, timeout=timeout)
+    if not sync:
+        verify_data_dir(target_dir, host=host, bin_dir=bin_dir, timeout=timeout)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="syncfs") as pool:
+        synced = pool.submit(host.run, ["sync", "-f", str(target_dir)], timeout=timeout)
+        verify_data_dir(target_dir, host=host, bin_dir=bin_dir, timeout=timeout)
+        synced.result()
 
 
 def verify_data_dir(target_dir: Path, *, host: Host, bin_dir: Path, timeout: float | None = None) -> str:
