@@ -20,6 +20,7 @@ from drflow.devtools.sandbox.s3 import create_buckets
 from drflow.engines.postgres.cluster import LocalCluster
 from drflow.spec.load import load_spec
 from drflow.store.factory import target_catalogs
+from drflow.store.report_copies import write_everywhere
 from tests.fixtures.airflow import dagbag
 from tests.fixtures.pg import airflow_conn_env, create_database
 from tests.fixtures.s3 import MotoServer
@@ -139,10 +140,11 @@ def write_exercise_and_incident(spec_file: Path, started: datetime) -> None:
         "recovery": {"measured_s": 900.0, "rto_s": 1800, "rto_met": True},
         "data_loss": {"measured_s": 4000.0, "rpo_s": 3600, "rpo_met": False},
     }
-    for _, catalog in target_catalogs("audit-test", [t.model_dump(mode="json") for t in spec.storage]):
+    targets = [t.model_dump(mode="json") for t in spec.storage]
+    for _, catalog in target_catalogs("audit-test", targets):
         catalog.write_report("payments", "exercise", f"{started:%Y%m%dT%H%M%SZ}-quarterly-tabletop", exercise)
-    [(_, first)] = target_catalogs("audit-test", [spec.storage[0].model_dump(mode="json")])
-    first.write_report("payments", "recovery", f"{started:%Y%m%dT%H%M%SZ}-restore-payments-abc123", record)
+    name = f"{started:%Y%m%dT%H%M%SZ}-restore-payments-abc123"
+    assert write_everywhere("audit-test", ["payments"], "recovery", name, record, targets)["failed"] == {}
 
 
 def test_the_report_lists_backups_locks_encryption_copies_drills_exercises_and_incidents(
@@ -202,6 +204,7 @@ def test_the_report_lists_backups_locks_encryption_copies_drills_exercises_and_i
     )
     assert exercise["results"][0]["gaps"] == ["repoint-app: nobody knew where the app's DSN lives"]
     [incident] = payments["incidents"]
+    assert report["summary"]["incidents"] == 1  # the record is in both targets: one incident
     assert (incident["plan"], incident["outcome"], incident["rto_s"], incident["rpo_met"]) == (
         "restore-payments",
         "recovered",

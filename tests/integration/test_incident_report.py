@@ -24,7 +24,7 @@ from drflow.audit.gather import gather_run
 from drflow.audit.incident import incident_markdown, render_incident, slowest, timeline
 from drflow.audit.record import build_record
 from drflow.cli import app
-from drflow.operators.record import RecoveryRecordOperator
+from drflow.operators.record import RecoveryRecordOperator, keep_where
 from tests.integration.test_record import CAPTURE_SPEC, STEPS_META, ReplayApi, _capture, record_params
 
 RUN_APPROVED = "manual__2026-11-27T10:59:56.789588+00:00"
@@ -197,13 +197,16 @@ def test_the_record_task_stores_the_report_beside_the_record(tmp_path: Path) -> 
     operator = RecoveryRecordOperator(task_id="record", **record_params(tmp_path))
     dag_run = SimpleNamespace(run_id=RUN_APPROVED, start_date=datetime(2026, 11, 27, 10, 59, 57, tzinfo=UTC))
     record = _record("approved")
+    keep_where(record, operator._store(record, dag_run))
     operator._incident_report(record, dag_run)
     key = record["incident_report_key"]
     assert key.startswith("capture/user-database/reports/incident/20261127T105957Z-region-failover-")
     stored = json.loads((tmp_path / key).read_text())
+    where = f"{record['report_key']} (in l)"
     assert stored["run_id"] == RUN_APPROVED and stored["text"] == incident_markdown(
-        record, sources=["the recovery record"]
+        record, sources=[f"the recovery record at {where}"]
     )
+    assert record["incident_store_failures"] == {}
 
 
 def test_the_command_loads_no_airflow(tmp_path: Path) -> None:

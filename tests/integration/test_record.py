@@ -221,17 +221,19 @@ def record_params(store: Path, defaults: str = "") -> dict[str, Any]:
     return task_params(spec, ".plan.region-failover", "record")
 
 
-def test_record_is_written_to_the_first_target_under_a_stable_name(tmp_path: Path) -> None:
+def test_record_is_written_to_the_target_under_a_stable_name(tmp_path: Path) -> None:
     capture = _capture("approved")
     operator = RecoveryRecordOperator(task_id="record", **record_params(tmp_path))
     dag_run = SimpleNamespace(run_id=capture["run_id"], start_date=datetime(2026, 11, 27, 10, 59, 57, tzinfo=UTC))
     record = _record("approved")
-    key = operator._store(record, dag_run)
+    stored = operator._store(record, dag_run)
     name = record_name("region-failover", dag_run)
-    assert key == f"capture/user-database/reports/recovery/{name}.json"
+    assert stored == {"written": {"l": [f"capture/user-database/reports/recovery/{name}.json"]}, "failed": {}}
     assert name.startswith("20261127T105957Z-region-failover-")
+    [key] = stored["written"]["l"]
     assert json.loads((tmp_path / key).read_text())["approvals"][0]["by"] == "bob"
-    assert operator._store(record, dag_run) == key  # a retry replaces, never adds
+    assert operator._store(record, dag_run) == stored  # a retry replaces, never adds
+    assert [p.name for p in (tmp_path / key).parent.iterdir()] == [f"{name}.json"]
 
 
 def test_api_client_explains_an_unreachable_server() -> None:

@@ -149,7 +149,16 @@ def exercise(cat: Catalog, at: datetime, outcome: str = "passed") -> None:
 
 
 def recovery(cat: Catalog, at: datetime, outcome: str, measured_s: float | None, run_id: str) -> None:
-    record = {
+    cat.write_report(
+        "orders",
+        "recovery",
+        f"{at:%Y%m%dT%H%M%SZ}-failover-{run_id[-6:]}",
+        recovery_record(at, outcome, measured_s, run_id),
+    )
+
+
+def recovery_record(at: datetime, outcome: str, measured_s: float | None, run_id: str) -> dict[str, Any]:
+    return {
         "kind": "recovery-record",
         "spec": "shop",
         "plan": "failover",
@@ -164,7 +173,6 @@ def recovery(cat: Catalog, at: datetime, outcome: str, measured_s: float | None,
         "problems": [],
         "recorded_at": at.isoformat(),
     }
-    cat.write_report("orders", "recovery", f"{at:%Y%m%dT%H%M%SZ}-failover-{run_id[-6:]}", record)
 
 
 def snapshot_of(run: MetricsRun) -> dict[str, Any]:
@@ -237,6 +245,24 @@ def test_rpo_report_recovery_records_and_exercises_count_for_every_component_onc
     assert snapshot["recovery_by_kind"]["recovery"]["attempts"] == 2
     assert snapshot["mttr_s"] == 600.0
     assert component(snapshot, "orders")["rpo_compliance"]["compliant"] is True
+
+
+def test_a_recovery_record_in_every_target_under_every_component_counts_once(run: MetricsRun, tmp_path: Path) -> None:
+    from drflow.store.report_copies import write_everywhere
+
+    at = NOW - timedelta(days=1)
+    record = recovery_record(at, "recovered", 600.0, "manual__one")
+    # As the record task stores it: under both components, in every target of them.
+    stored = write_everywhere(
+        "shop", ["orders", "billing"], "recovery", f"{at:%Y%m%dT%H%M%SZ}-failover", record, run.targets
+    )
+    assert stored["failed"] == {} and [len(keys) for keys in stored["written"].values()] == [2, 2]
+    snapshot = snapshot_of(run)
+    for name in ("orders", "billing"):
+        found = component(snapshot, name)
+        assert found["recovery_by_kind"]["recovery"] == {"attempts": 1, "succeeded": 1, "ratio": 1.0}
+        assert found["recoveries"] == 1 and found["mttr_s"] == 600.0
+    assert snapshot["recovery_by_kind"]["recovery"]["attempts"] == 1 and snapshot["recoveries"] == 1
 
 
 def test_every_target_is_read_on_its_own(run: MetricsRun, tmp_path: Path) -> None:

@@ -129,6 +129,10 @@ def incident_markdown(record: Mapping[str, Any], *, sources: list[str] | None = 
     if failures:
         lines += ["", "Notifications that did not arrive:"]
         lines += [f"- {f['event']} to {f['channel']} at `{f['task_id']}`: {f['error']}" for f in failures]
+    missing = record.get("store_failures") or {}
+    if missing:
+        lines += ["", "Storage targets that did not take the recovery record:"]
+        lines += [f"- {target}: {why}" for target, why in missing.items()]
     if sources:
         lines += ["", "Sources: " + "; ".join(sources) + "."]
     return "\n".join(lines) + "\n"

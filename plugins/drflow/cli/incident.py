@@ -24,15 +24,13 @@ def incident_report(run_id: str, spec_path: Path | None, plan_name: str | None, 
             known = ", ".join(p.name for p in spec.recovery_plans) or "none"
             raise fail(f"spec {spec_path} has no recovery plan {plan_name!r} (its plans: {known})")
     sources: list[str] = []
-    stored, stored_where, unreadable = None, None, False
+    stored: dict[str, Any] | None = None
+    stored_where: str | None = None
+    down: dict[str, str] = {}
     if spec is not None:
-        from drflow.store.base import StoreError
-
-        try:
-            stored, stored_where = _stored_record(spec, plans, run_id)
-        except StoreError as exc:  # the region that holds the record may be the one that failed: ask Airflow
-            err.print(f"note: the recovery record could not be read from the store: {exc}", markup=False)
-            unreadable = True
+        stored, stored_where, down = _stored_record(spec, plans, run_id)
+        for name, why in down.items():  # the failed region's bucket: the record is in the others, or ask Airflow
+            err.print(f"note: the recovery record could not be read from storage target {name}: {why}", markup=False)
     if stored is not None:
         sources.append(f"the recovery record at {stored_where}")
     live, live_note = _live_record(spec, plans, plan_name, run_id)
@@ -43,8 +41,8 @@ def incident_report(run_id: str, spec_path: Path | None, plan_name: str | None, 
     record = _merge(stored, live)
     if record is None:
         where = f"in the store of {spec_path}" if spec_path else "(no --spec: the store was not searched)"
-        if unreadable:
-            where = f"(the store of {spec_path} could not be read, see above)"
+        if down:
+            where = f"in the store of {spec_path} (storage target(s) {', '.join(down)} could not be read, see above)"
         raise fail(
             f"no recovery record of run {run_id!r} {where}, and Airflow's API could not tell ({live_note}); give "
             "--spec (and --plan) of the plan that ran, and export the audit connection "
@@ -58,22 +56,34 @@ def incident_report(run_id: str, spec_path: Path | None, plan_name: str | None, 
         out.print(f"wrote the report of run {run_id} to {output}", markup=False, highlight=False)
 
 
-def _stored_record(spec: Any, plans: list[Any], run_id: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The record the run's `record` task wrote: the first component with a target, its first target."""
+def _stored_record(
+    spec: Any, plans: list[Any], run_id: str
+) -> tuple[dict[str, Any] | None, str | None, dict[str, str]]:
+    """The record the run's `record` task wrote (a copy under each affected component in every target of
+    them): the first copy found, where it is, and the targets that could not be read (each on its own)."""
     from drflow.plan.recovery import plan_facts
-    from drflow.store.factory import target_catalogs
+    from drflow.store.base import StoreError
+    from drflow.store.catalog import Catalog
+    from drflow.store.factory import open_store
+    from drflow.store.report_copies import distinct_targets, target_label
 
+    down: dict[str, str] = {}
     for plan in plans:
         facts = plan_facts(spec, plan)
-        for component, component_facts in facts.components.items():
-            if not component_facts.targets:
+        for target in distinct_targets([t for c in facts.components.values() for t in c.targets]):
+            name = target_label(target)
+            if name in down:
                 continue
-            [(name, catalog)] = target_catalogs(facts.spec, component_facts.targets[:1])
-            for report in catalog.read_reports(component, RECOVERY_REPORTS):
-                if report.get("run_id") == run_id:
-                    return report, f"storage target {name} ({facts.spec}/{component}/reports/{RECOVERY_REPORTS}/)"
-            break
-    return None, None
+            try:
+                catalog = Catalog(open_store(target), facts.spec)
+                for component in facts.components:
+                    for report in catalog.read_reports(component, RECOVERY_REPORTS):
+                        if report.get("run_id") == run_id and report.get("plan", plan.name) == plan.name:
+                            where = f"storage target {name} ({facts.spec}/{component}/reports/{RECOVERY_REPORTS}/)"
+                            return report, where, down
+            except StoreError as exc:
+                down[name] = str(exc)
+    return None, None, down
 
 
 def _live_record(

@@ -284,7 +284,8 @@ def _summary(components: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "exercises_scheduled": runs("exercises", "scheduled"),
         "exercises_done": runs("exercises", "done"),
         "exercises_missed": runs("exercises", "missed"),
-        "incidents": sum(len(c["incidents"]) for c in components),
+        # A plan run over several components is listed under each of them: count it once.
+        "incidents": len({(i["plan"], i["run_id"] or i["started_at"]) for c in components for i in c["incidents"]}),
         "copies_outside_allowed_regions": sorted(
             f"{c['component']}: {region}" for c in components for region, e in c["regions"].items() if not e["allowed"]
         ),

@@ -159,6 +159,11 @@ def _exercise_result(report: Mapping[str, Any], when: datetime) -> dict[str, Any
     }
 
 
+def incident_id(record: Mapping[str, Any], name: str) -> str:
+    """The same for every copy of one plan run's record: its plan and run id (else its report name)."""
+    return f"{record.get('plan')}/{record['run_id']}" if record.get("run_id") else name
+
+
 def incident_evidence(component: str, records: Mapping[str, Mapping[str, Any]], period: Period) -> list[dict[str, Any]]:
     """Recovery-plan runs that affected the component in the period, with measured RTO and data lost."""
     found: dict[str, dict[str, Any]] = {}
@@ -170,8 +175,9 @@ def incident_evidence(component: str, records: Mapping[str, Mapping[str, Any]], 
             continue
         recovery = record.get("recovery") or {}
         lost = record.get("data_loss") or {}
+        # One incident, however many targets (and components) hold a copy of its record.
         found.setdefault(
-            str(record.get("run_id") or name),
+            incident_id(record, name),
             {
                 "started_at": when.isoformat(),
                 "plan": record.get("plan"),

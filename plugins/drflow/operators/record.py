@@ -16,9 +16,12 @@ INCIDENT_KIND = "incident"
 class RecoveryRecordOperator(PlanStepOperator):
     """Gather who triggered, who approved or refused, every step's tries and timings; judge against the RTO.
 
-    Writes the record to the store (first target of the first affected component) and returns it
-    (XCom). When the run failed and this task is not a teardown, it fails after writing the record, so
-    the run's state says the recovery failed.
+    Writes the record (and the post-incident report beside it) under every affected component in every
+    storage target of those components, each target on its own: a target that is down (the failed
+    region's bucket) is logged and listed in the record (``store_failures``), and the task fails for it only
+    when no target took the record (it is then in XCom). Returns the record (XCom). When the run failed and
+    this task is not a teardown, it fails after writing the record, so the run's state says the recovery
+    failed.
     """
 
     ui_color = "#d5dbdb"
@@ -41,10 +44,10 @@ class RecoveryRecordOperator(PlanStepOperator):
         except AuditError as exc:
             # Keep what this task knows, so the store never lacks a record of the run, then fail visibly.
             partial = build_partial_record(self.plan, _run_fields(dag_run), str(exc))
-            partial["report_key"] = self._store(partial, dag_run)
+            keep_where(partial, self._store(partial, dag_run))
             context["ti"].xcom_push(key="return_value", value=partial)
             raise AirflowException(
-                f"{exc}. A partial record (from this task's context only) is at {partial['report_key'] or 'XCom'}; "
+                f"{exc}. A partial record (from this task's context only) is at {where(partial)}; "
                 f"fix the connection and clear this task to record the whole trail"
             ) from exc
         results, failures = step_xcoms(context, self.task_id)
@@ -58,7 +61,7 @@ class RecoveryRecordOperator(PlanStepOperator):
             status_page=status_page_xcoms(context, self.task_id),
             refused_answers=refused_xcoms(context, self.task_id),
         )
-        record["report_key"] = self._store(record, dag_run)
+        keep_where(record, self._store(record, dag_run))
         self._incident_report(record, dag_run)
         measured = record["recovery"]["measured_s"]
         self.log.info(
@@ -68,7 +71,7 @@ class RecoveryRecordOperator(PlanStepOperator):
             "not measured" if measured is None else human_duration(measured),
             human_duration(self.facts.rto_s),
             record["recovery"]["rto_met"],
-            record["report_key"],
+            where(record),
         )
         for problem in record["problems"]:
             self.log.warning("%s", problem)
@@ -77,33 +80,72 @@ class RecoveryRecordOperator(PlanStepOperator):
             context["ti"].xcom_push(key="return_value", value=record)
             raise AirflowFailException(
                 f"recovery plan {record['plan']} did not recover: {'; '.join(record['problems'])}. The recovery "
-                f"record is at {record['report_key'] or 'XCom only'}; fix the failed step and clear it, "
-                f"or follow the runbook by hand"
+                f"record is at {where(record)}; fix the failed step and clear it, or follow the runbook by hand"
+            )
+        if record["store_failures"] and not record["stored"]:
+            context["ti"].xcom_push(key="return_value", value=record)
+            raise AirflowException(
+                f"the recovery record of run {record['run_id']} ({record['outcome']}) was stored in no storage "
+                f"target: {failures_text(record['store_failures'])}. It is in this task's XCom (return_value); fix "
+                "the target(s) or their connections, then clear this task to store it"
             )
         return record
 
     def _incident_report(self, record: dict[str, Any], dag_run: Any) -> None:
         """The post-incident report (Markdown) beside the record: `drflow incident-report` prints the same."""
         from drflow.audit.incident import incident_markdown
+        from drflow.store.report_copies import first_key
 
-        text = incident_markdown(record, sources=["the recovery record"])
+        text = incident_markdown(record, sources=[f"the recovery record at {where(record)}"])
         self.log.info("post-incident report:\n%s", text)
         report = {"run_id": record["run_id"], "plan": record["plan"], "format": "markdown", "text": text}
-        record["incident_report_key"] = self._store(report, dag_run, kind=INCIDENT_KIND)
+        outcome = self._store(report, dag_run, kind=INCIDENT_KIND)
+        record["incident_report_key"] = first_key(outcome)
+        record["incident_store_failures"] = outcome["failed"]
 
-    def _store(self, record: dict[str, Any], dag_run: Any, kind: str = REPORT_KIND) -> str | None:
-        from drflow.store.factory import target_catalogs
+    def _store(self, report: dict[str, Any], dag_run: Any, kind: str = REPORT_KIND) -> dict[str, Any]:
+        """Write ``report`` under every affected component into every target of those components;
+        ``{"written": {target: [keys]}, "failed": {target: why}}``."""
+        from drflow.store.report_copies import write_everywhere
 
-        for component, facts in self.facts.components.items():
-            if not facts.targets:
-                continue
-            [(_, catalog)] = target_catalogs(self.facts.spec, facts.targets[:1])
-            return catalog.write_report(component, kind, record_name(self.facts.plan, dag_run), record)
-        self.log.warning(
-            "no storage target among the plan's components: the record is kept in XCom only; give a component "
-            "a backup policy with a target to keep records in the store"
-        )
-        return None
+        targets = [target for facts in self.facts.components.values() for target in facts.targets]
+        if not targets:
+            self.log.warning(
+                "no storage target among the plan's components: the %s is kept in XCom only; give a component "
+                "a backup policy with a target to keep records in the store",
+                kind,
+            )
+            return {"written": {}, "failed": {}}
+        name = record_name(self.facts.plan, dag_run)
+        outcome = write_everywhere(self.facts.spec, list(self.facts.components), kind, name, report, targets)
+        for target, why in outcome["failed"].items():
+            self.log.warning("the %s report %s was not stored in target %s: %s", kind, name, target, why)
+        for target, keys in outcome["written"].items():
+            self.log.info("the %s report %s is stored in target %s: %s", kind, name, target, ", ".join(keys))
+        return outcome
+
+
+def keep_where(record: dict[str, Any], outcome: dict[str, Any]) -> None:
+    """Note in the record where it was stored (``stored``), where not and why (``store_failures``), and its
+    first key (``report_key``, for the readers that open one copy)."""
+    from drflow.store.report_copies import first_key
+
+    record["stored"] = outcome["written"]
+    record["store_failures"] = outcome["failed"]
+    record["report_key"] = first_key(outcome)
+
+
+def where(record: dict[str, Any]) -> str:
+    """Where the record is, for logs and errors."""
+    stored = record.get("stored") or {}
+    text = f"{record['report_key']} (in {', '.join(stored)})" if stored else "XCom only"
+    if record.get("store_failures"):
+        text += f"; not stored in {failures_text(record['store_failures'])}"
+    return text
+
+
+def failures_text(failures: dict[str, str]) -> str:
+    return "; ".join(f"{target} ({why})" for target, why in failures.items())
 
 
 def record_name(plan: str, dag_run: Any) -> str:

@@ -76,29 +76,17 @@ def result_name(result: Mapping[str, Any]) -> str:
 def write_exercise_result(result: Mapping[str, Any], targets: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Store ``result`` in every target, once per component; ``{"written": {target: [keys]}, "failed": {target:
     why}}``. A target that cannot be opened or written is reported and the others are still written."""
-    from drflow.store.catalog import Catalog
-    from drflow.store.factory import open_store
+    from drflow.store.report_copies import write_everywhere
 
-    name = result_name(result)
-    written: dict[str, list[str]] = {}
-    failed: dict[str, str] = {}
-    for target in targets:
-        label = str(target.get("name") or target.get("path") or target.get("bucket"))
-        try:
-            catalog = Catalog(open_store(target), str(result["spec"]))
-            written[label] = [
-                catalog.write_report(component, REPORT_KIND, name, dict(result)) for component in result["components"]
-            ]
-        except Exception as exc:  # any failure of one target (network, permissions, key) must not stop the others
-            failed[label] = f"{type(exc).__name__}: {exc}".strip()
-    return {"written": written, "failed": failed}
+    components = [str(c) for c in result["components"]]
+    return write_everywhere(str(result["spec"]), components, REPORT_KIND, result_name(result), result, targets)
 
 
 def written_summary(outcome: Mapping[str, Any]) -> str:
     """One line for logs and errors: where the result went, and which targets failed and why."""
-    parts = [f"{target}: {len(keys)} report(s)" for target, keys in outcome["written"].items()]
-    parts += [f"{target}: NOT written ({why})" for target, why in outcome["failed"].items()]
-    return "; ".join(parts) or "no storage target in the spec: the result is in XCom only"
+    from drflow.store.report_copies import written_summary as summary
+
+    return summary(outcome, "no storage target in the spec: the result is in XCom only")
 
 
 def _utc(when: datetime) -> datetime:
