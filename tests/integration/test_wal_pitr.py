@@ -224,7 +224,10 @@ def test_targets_the_store_cannot_reach_are_refused_with_the_range_and_nothing_i
     empty.mkdir()
     missing = scenario.workdir / "never-created"
     runner = CliRunner()
-    for target in (scenario.full.finished_at - timedelta(hours=1), span.end.time + timedelta(seconds=1)):
+    beyond = span.end.time + timedelta(seconds=1)
+    # Past the range but not in the future (which the CLI refuses first, for another reason).
+    time.sleep(max(0.0, (beyond - datetime.now(UTC)).total_seconds() + 1.0))
+    for target in (scenario.full.finished_at - timedelta(hours=1), beyond):
         for dest in (empty, missing):
             args = ["restore", "--spec", str(spec), "--component", COMPONENT, "--to", str(dest)]
             result = runner.invoke(app, [*args, "--target-time", target.isoformat()])
