@@ -46,8 +46,16 @@ def gather_run(api: ApiClient, dag_id: str, run_id: str) -> dict[str, Any]:
 
 
 def _trigger_events(api: ApiClient, dag_id: str, dag_run: dict[str, Any]) -> list[dict[str, Any]]:
-    """``trigger_dag_run`` events carry no run id: fetch the ones logged shortly before the run was queued."""
-    anchor = stored_time(dag_run.get("queued_at") or dag_run.get("run_after") or dag_run.get("start_date"))
+    """``trigger_dag_run`` events carry no run id: fetch the ones logged shortly before the run was queued.
+
+    A clear (a retried step) moves ``queued_at`` to the clear, never ``run_after``: a ``queued_at`` later than
+    ``run_after`` by more than the window is a clear's, and the trigger is looked for before ``run_after``.
+    """
+    queued = stored_time(dag_run.get("queued_at"))
+    run_after = stored_time(dag_run.get("run_after"))
+    anchor = queued or run_after or stored_time(dag_run.get("start_date"))
+    if queued is not None and run_after is not None and queued - run_after > TRIGGER_WINDOW:
+        anchor = run_after
     if anchor is None:
         return []
     params = {
