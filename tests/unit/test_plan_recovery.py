@@ -252,3 +252,12 @@ def test_a_draft_dag_is_paused_and_fails_with_why(tmp_path: Path) -> None:
     assert isinstance(task, BaseOperator)
     with pytest.raises(AirflowFailException, match="a reviewer must set status: approved in specs/shop.yaml"):
         task.execute({})
+
+
+def test_a_files_component_gives_its_plan_facts_its_backup_targets() -> None:
+    """A plan that affects only file storage still keeps its recovery record in the store, not in XCom alone."""
+    loaded = load_spec(EXAMPLE)
+    assert loaded.spec is not None
+    plan = loaded.spec.recovery_plans[0].model_copy(update={"components": ["portal-assets"]})
+    facts = plan_facts(loaded.spec, plan).component("portal-assets")
+    assert facts.database is None and {t["name"] for t in facts.targets} == {"s3-primary", "s3-secondary"}

@@ -111,20 +111,25 @@ def _channel_facts(channel: Notification) -> ChannelFacts:
 
 def _component_facts(spec: Spec, component: Component) -> ComponentFacts:
     rpo_s, rto_s = int(component.rpo.total_seconds()), int(component.rto.total_seconds())
+    # The targets of its backups (where restore steps look, and the recovery record is kept); a component
+    # without a database (files, configuration) keeps its record beside its config versions too.
+    names = [name for policy in component.backup_policies for name in policy.targets]
     datastore = component.postgres
     if datastore is None:
-        return ComponentFacts(rpo_s=rpo_s, rto_s=rto_s)
+        names += component.config.targets if component.config else []
+    targets = tuple(spec.target(name).model_dump(mode="json") for name in dict.fromkeys(names))
+    if datastore is None:
+        return ComponentFacts(rpo_s=rpo_s, rto_s=rto_s, targets=targets)
     nodes = {"primary": _node_facts(datastore.primary, slot=None)}
     for replica in datastore.replicas:
         nodes[replica.name] = _node_facts(replica, slot=replica.slot)
-    target_names = list(dict.fromkeys(name for policy in component.backup_policies for name in policy.targets))
     return ComponentFacts(
         rpo_s=rpo_s,
         rto_s=rto_s,
         database=datastore.database,
         bin_dir=str(datastore_bin_dir(datastore.bin_dir, datastore.version)),
         nodes=nodes,
-        targets=tuple(spec.target(name).model_dump(mode="json") for name in target_names),
+        targets=targets,
     )
 
 
