@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # two interpreters import Airflow and build both sides: ~8 s idle
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "parse.py"
 
 
