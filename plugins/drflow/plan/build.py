@@ -15,7 +15,7 @@ from drflow.plan.graph import DagPlan, TaskPlan
 from drflow.plan.metrics import metrics_plan
 from drflow.plan.presentation import plan_title, presented
 from drflow.plan.queues import route
-from drflow.plan.recovery import recovery_plan
+from drflow.plan.recovery import plan_graph, recovery_plan
 from drflow.plan.replication import replication_watch_plan
 from drflow.plan.report import rpo_report_plan
 from drflow.plan.restore import restore_plan
@@ -40,8 +40,11 @@ def build_plans(spec: Spec, source: Path | str) -> list[DagPlan]:
         whole = [replication_watch_plan(spec, component, where), restore_plan(spec, component, where)]
         whole += config_plans(spec, component, where)
         plans.extend(route(presented(p, spec, component), spec) for p in whole if p)
+    # Each plan's task graph is built once: its DAG and its exercises start from it.
+    graphs = {plan.name: plan_graph(spec, plan, where) for plan in spec.recovery_plans}
     plans.extend(
-        route(presented(recovery_plan(spec, plan, where), spec), spec, plan.queue) for plan in spec.recovery_plans
+        route(presented(recovery_plan(spec, plan, where, graphs[plan.name]), spec), spec, plan.queue)
+        for plan in spec.recovery_plans
     )
     # A draft can be simulated before it is approved: a simulation touches nothing in production.
     simulations = [
@@ -49,7 +52,7 @@ def build_plans(spec: Spec, source: Path | str) -> list[DagPlan]:
         for plan in spec.recovery_plans
         if plan.status != "retired"
     ]
-    exercises = exercise_plans(spec, where) + [
+    exercises = exercise_plans(spec, where, graphs) + [
         simulation_plan(
             spec,
             spec.recovery_plan(exercise.plan),

@@ -8,7 +8,7 @@ produced here.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from drflow.contracts import ExerciseFacts
 from drflow.plan.exercise_common import KIND_EXERCISE, SCENARIO_STORIES, exercise_facts
@@ -22,8 +22,11 @@ from drflow.spec.model import Spec
 from drflow.spec.types import airflow_schedule
 
 
-def exercise_plans(spec: Spec, source: str) -> list[DagPlan]:
-    """The DAG of every tabletop, walkthrough and full-scale exercise of the spec."""
+def exercise_plans(spec: Spec, source: str, graphs: Mapping[str, DagPlan] | None = None) -> list[DagPlan]:
+    """The DAG of every tabletop, walkthrough and full-scale exercise of the spec.
+
+    ``graphs``: the plans' :func:`plan_graph` by plan name, when the caller has built them already.
+    """
     builders: dict[str, Callable[[ExerciseFacts, DagPlan], list[TaskPlan]]] = {
         "tabletop": tabletop_tasks,
         "walkthrough": walkthrough_tasks,
@@ -34,7 +37,7 @@ def exercise_plans(spec: Spec, source: str) -> list[DagPlan]:
         if exercise.type not in builders:
             continue
         plan = spec.recovery_plan(exercise.plan)
-        graph = plan_graph(spec, plan, source)
+        graph = graphs[plan.name] if graphs and plan.name in graphs else plan_graph(spec, plan, source)
         facts = exercise_facts(spec, exercise)
         dags.append(_dag(spec, exercise, facts, graph, builders[exercise.type](facts, graph), source))
     return dags

@@ -68,9 +68,10 @@ def task_queue(spec: Spec, component: Component | None, task: TaskPlan, explicit
 
 def route(plan: DagPlan, spec: Spec, explicit: str | None = None) -> DagPlan:
     """The plan with every task's queue set (`explicit`: the policy's, drill's or recovery plan's `queue`)."""
-    tasks = tuple(
-        replace(task, queue=task_queue(spec, _component_of(spec, plan, task), task, explicit)) for task in plan.tasks
-    )
+    queues = [task_queue(spec, _component_of(spec, plan, task), task, explicit) for task in plan.tasks]
+    if all(queue == task.queue for queue, task in zip(queues, plan.tasks, strict=True)):
+        return plan  # nothing to set: most specs name no queue, and copying every task costs parse time
+    tasks = tuple(replace(task, queue=queue) for queue, task in zip(queues, plan.tasks, strict=True))
     return replace(plan, tasks=tasks)
 
 

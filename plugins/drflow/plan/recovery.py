@@ -144,11 +144,15 @@ def _node_facts(node: PrimaryNode | ReplicaNode, *, slot: str | None) -> NodeFac
     )
 
 
-def recovery_plan(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
-    """The DAG of one plan: triggerable when approved, a failing paused placeholder otherwise."""
+def recovery_plan(spec: Spec, plan: RecoveryPlan, source: str, graph: DagPlan | None = None) -> DagPlan:
+    """The DAG of one plan: triggerable when approved, a failing paused placeholder otherwise.
+
+    ``graph``: the plan's :func:`plan_graph`, when the caller has built it already (it is not built again).
+    """
+    graph = graph if graph is not None else plan_graph(spec, plan, source)
     if plan.status != "approved":
-        return _not_approved_plan(spec, plan, source)
-    return plan_graph(spec, plan, source)
+        return _not_approved_plan(spec, plan, source, graph)
+    return graph
 
 
 def plan_graph(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
@@ -399,7 +403,7 @@ def _step_doc(step: Step) -> str:
     return "\n\n".join(parts) or f"`{getattr(step, 'action', step.type)}` step."
 
 
-def _not_approved_plan(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
+def _not_approved_plan(spec: Spec, plan: RecoveryPlan, source: str, graph: DagPlan) -> DagPlan:
     status = plan.status
     why = (
         f"plan '{plan.name}' is {status} and cannot be run; a reviewer must set status: approved in {source}"
@@ -420,7 +424,7 @@ def _not_approved_plan(spec: Spec, plan: RecoveryPlan, source: str) -> DagPlan:
         kind=KIND_RECOVERY_PLAN,
         schedule=None,
         description=f"{status.upper()} — not triggerable: {why}"[:200],
-        doc_md=banner + plan_graph(spec, plan, source).doc_md,
+        doc_md=banner + graph.doc_md,
         tasks=(task,),
         extra_tags=plan_tags(plan),
         paused=True,
