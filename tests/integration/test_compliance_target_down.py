@@ -1,4 +1,5 @@
-"""`drflow compliance-report` with one storage target down: the other target's evidence is still reported."""
+"""`drflow compliance-report` and `drflow report` with storage targets down: the other targets' evidence is still
+reported, the targets down are named, and a report that could read nothing fails."""
 
 from __future__ import annotations
 
@@ -82,3 +83,32 @@ def test_a_target_down_is_named_once_and_the_other_targets_evidence_counts(
     assert any("storage target gone could not be read" in p and "down_s3" in p for p in orders["problems"])
     markdown = CliRunner().invoke(app, ["compliance-report", "--spec", str(spec_file)])
     assert "Incidents: 1." in markdown.output and "Unreadable targets: gone." in markdown.output
+
+
+def test_the_metrics_report_names_targets_down_and_fails_when_it_could_read_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    down = {
+        "conn_type": "aws",
+        "login": "x",
+        "password": "y",
+        "extra": {"endpoint_url": f"http://127.0.0.1:{free_port()}"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_DOWN_S3", json.dumps(down))
+    both = tmp_path / "both.yaml"
+    both.write_text(SPEC.format(store=tmp_path / "store"))
+    result = CliRunner().invoke(app, ["report", "--spec", str(both), "--json"])
+    assert "storage target gone could not be read" in result.stderr
+    assert "no storage target could be read" not in result.stderr  # 'here' was read
+    json.loads(result.stdout)
+
+    only_down = tmp_path / "only-down.yaml"
+    only_down.write_text(
+        both.read_text()
+        .replace("targets: [here, gone]", "targets: [gone]")
+        .replace(f"  - {{name: here, type: local, path: {tmp_path / 'store'}, region: us-east-1}}\n", "")
+    )
+    result = CliRunner().invoke(app, ["report", "--spec", str(only_down)])
+    assert result.exit_code == 1, result.output
+    assert "storage target gone could not be read" in result.stderr
+    assert "no storage target could be read, so nothing in this report is known" in result.stderr
