@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -64,19 +65,26 @@ def _handler(receiver: HttpReceiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def http_receiver() -> Iterator[HttpReceiver]:
-    receiver = HttpReceiver(port=0)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
-    receiver.port = int(server.server_address[1])
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """Serve ``handler`` on a free loopback port in a thread; yields the port, stops the server after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield receiver
+        yield int(server.server_address[1])
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpReceiver]:
+    receiver = HttpReceiver(port=0)
+    with serving(_handler(receiver)) as port:
+        receiver.port = port
+        yield receiver
 
 
 def http_conn(receiver: HttpReceiver, **extra_fields: Any) -> str:

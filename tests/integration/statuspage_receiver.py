@@ -7,17 +7,17 @@ update, postmortem; tests read the incidents it holds and the requests (with the
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from drflow.devtools.sandbox.statuspage import StatuspageFake
+from tests.integration.http_receiver import serving
 
 API_KEY = "sp-test-key-0123456789"
 
@@ -80,16 +80,9 @@ def _handler(receiver: StatuspageReceiver) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve_statuspage() -> Iterator[StatuspageReceiver]:
     receiver = StatuspageReceiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
-    receiver.port = int(server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(_handler(receiver)) as port:
+        receiver.port = port
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture

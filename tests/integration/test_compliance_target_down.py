@@ -38,10 +38,8 @@ components:
 )
 
 
-def test_a_target_down_is_named_once_and_the_other_targets_evidence_counts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Nothing listens on the port: every request to the bucket is refused at once.
+def bucket_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `gone` target's connection: nothing listens on its port, so every request is refused at once."""
     down = {
         "conn_type": "aws",
         "login": "x",
@@ -49,6 +47,12 @@ def test_a_target_down_is_named_once_and_the_other_targets_evidence_counts(
         "extra": {"endpoint_url": f"http://127.0.0.1:{free_port()}"},
     }
     monkeypatch.setenv("AIRFLOW_CONN_DOWN_S3", json.dumps(down))
+
+
+def test_a_target_down_is_named_once_and_the_other_targets_evidence_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket_down(monkeypatch)
     spec_file = tmp_path / "down-test.yaml"
     spec_file.write_text(SPEC.format(store=tmp_path / "store"))
     spec = load_spec(spec_file).spec
@@ -88,13 +92,7 @@ def test_a_target_down_is_named_once_and_the_other_targets_evidence_counts(
 def test_the_metrics_report_names_targets_down_and_fails_when_it_could_read_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    down = {
-        "conn_type": "aws",
-        "login": "x",
-        "password": "y",
-        "extra": {"endpoint_url": f"http://127.0.0.1:{free_port()}"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_DOWN_S3", json.dumps(down))
+    bucket_down(monkeypatch)
     both = tmp_path / "both.yaml"
     both.write_text(SPEC.format(store=tmp_path / "store"))
     result = CliRunner().invoke(app, ["report", "--spec", str(both), "--json"])
