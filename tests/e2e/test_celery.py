@@ -316,7 +316,12 @@ def test_a_worker_killed_mid_backup_leaves_no_entry_and_the_other_worker_retries
     assert "task_id=take_backup/attempt=2.log" in stack.log(survivor).read_text(errors="replace")
     # Acks late: the killed try's message is still unacknowledged in the broker; Redis would hand it out again
     # after the visibility timeout, and the execution API would refuse it (that try's instance is gone).
-    unacked = unacked_workloads(stack.env["AIRFLOW__CELERY__BROKER_URL"])
+    # The survivor acknowledges try 2's message just after the task ends (acks late): wait for that ack first.
+    broker, retried = stack.env["AIRFLOW__CELERY__BROKER_URL"], "/task_id=take_backup/attempt=2.log"
+    deadline = time.monotonic() + 30
+    while any(path.endswith(retried) for path in unacked_workloads(broker)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    unacked = unacked_workloads(broker)
     assert [path for path in unacked if "/task_id=take_backup/" in path] == [
         f"dag_id={BACKUP_DAG}/run_id={run_id}/task_id=take_backup/attempt=1.log"
     ]
